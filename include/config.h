@@ -1,0 +1,53 @@
+/*  config — every setting of `coffee serve`, read once in main into one
+    struct. Each option is a flag and an environment variable; the flag wins.
+    Defaults live in one place (core/config.c, the option table), and the
+    same table prints `coffee --help`. Actors receive a const pointer. */
+#ifndef CONFIG_H_INCLUDED
+#define CONFIG_H_INCLUDED
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { ROLE_ALL = 0, ROLE_ORDER = 1, ROLE_DISPLAY = 2 } config_role_t;
+
+typedef struct {
+    char bind [64];                 //  address to listen on (--bind)
+    int port;                       //  HTTP port (--port)
+    char data_dir [512];            //  folder for SQLite files and the file collector
+    int http_threads;               //  libmicrohttpd worker threads
+    int point_actors;               //  point actor threads
+    int order_actors;               //  order actor threads
+    int display_actors;             //  display actor threads
+    char store [1024];              //  command store URL: sqlite:PATH or mysql://…
+    char display_store [1024];      //  display store URL
+    config_role_t role;             //  which routes and bridge parts run here
+    char bridge [16];               //  event log backend: "local" or "kafka"
+    char kafka_brokers [512];       //  bootstrap servers for --bridge kafka
+    char kafka_topic [128];         //  topic of order events
+    char collector_url [1024];      //  "" or file:PATH → JSON lines; http(s)://… → POST
+    int collector_backoff_max_ms;   //  cap of the collector's retry backoff
+    int request_timeout_ms;         //  how long the front waits for an actor
+    size_t max_body;                //  largest request body accepted, bytes
+    int display_refresh_ms;         //  display snapshot refresh period
+    int64_t clock_skew_ms;          //  shifts the clock; for tests of time windows
+    int log_level;                  //  log_level_t
+} config_t;
+
+//  Fills cfg with defaults, then environment variables, then the flags in
+//  argv (argv[0] is the subcommand name, as getopt expects). Derived values
+//  (store URLs under the data dir) are filled last. Returns 0, or -1 with a
+//  message for the operator in err (size errlen).
+int config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+//  Prints every option with its variable, default and meaning.
+void config_print_help (FILE *out);
+
+//  "all", "order", "display".
+const char *config_role_name (config_role_t role);
+
+//  True when this role serves/runs the part.
+#define config_runs_order(cfg)   ((cfg)->role != ROLE_DISPLAY)
+#define config_runs_display(cfg) ((cfg)->role != ROLE_ORDER)
+
+#endif

@@ -1,0 +1,88 @@
+/*  db — the narrow SQL driver the stores are written on. A db_t is one
+    connection, used by one thread only. Business SQL is written once (in
+    store/store.c and store/display_store.c) against this interface; each
+    backend (store/db_sqlite.c, store/db_mysql.c) only maps it to its C API.
+
+    SQL uses plain `?` placeholders, one bind per occurrence (MySQL has no
+    numbered placeholders). Where the dialects differ, the store asks
+    db_dialect() and picks the text.
+
+    Statements are prepared once per connection and cached by the address of
+    their SQL text (pass string literals or other static text):
+        db_stmt_t *st = db_stmt (db, "SELECT balance FROM point WHERE customer_id = ?");
+        db_bind_text (st, 1, id);
+        if (db_step (st) == DB_ROW) balance = db_column_int64 (st, 0);
+        db_reset (st);
+    A backend that loses its connection reconnects on the next call and
+    prepares its statements again; the call that saw the loss returns
+    DB_UNAVAILABLE. */
+#ifndef DB_H_INCLUDED
+#define DB_H_INCLUDED
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef enum { DB_SQLITE = 1, DB_MYSQL = 2 } db_dialect_t;
+
+//  Return codes. Negative ones are failures.
+#define DB_OK            0      //  done
+#define DB_ROW           1      //  db_step: a row is ready
+#define DB_DONE          2      //  db_step: no (more) rows / statement finished
+#define DB_DUPLICATE   (-2)     //  a unique or primary key constraint refused the row
+#define DB_UNAVAILABLE (-3)     //  busy past the timeout, connection lost, server down
+#define DB_ERROR       (-1)     //  anything else (a bug: bad SQL, wrong bind)
+
+typedef struct _db_t db_t;
+typedef struct _db_stmt_t db_stmt_t;
+
+//  Opens a connection. URL forms:
+//      sqlite:PATH  or a bare PATH      SQLite file (WAL, busy timeout 5 s)
+//      mysql://USER:PASS@HOST:PORT/DB   MariaDB/MySQL (user and password may
+//          instead come from COFFEE_MYSQL_USER / COFFEE_MYSQL_PASSWORD)
+//  Returns NULL with a message in err; the message never contains a password.
+db_t *db_open (const char *url, char *err, size_t errlen);
+void db_destroy (db_t **self_p);
+
+db_dialect_t db_dialect (db_t *self);
+
+//  Runs SQL without parameters or rows (DDL, pragmas).
+int db_exec (db_t *self, const char *sql);
+
+//  Transactions. db_begin starts a write transaction (SQLite: BEGIN
+//  IMMEDIATE, so two writers never deadlock on lock upgrade).
+int db_begin (db_t *self);
+int db_commit (db_t *self);
+void db_rollback (db_t *self);
+
+//  The cached prepared statement for sql (see above), or NULL when it cannot
+//  be prepared (db_errmsg says why; DB_UNAVAILABLE-type failures included).
+db_stmt_t *db_stmt (db_t *self, const char *sql);
+
+//  Binds parameter idx (1-based). Text is copied; NULL binds SQL NULL.
+int db_bind_int64 (db_stmt_t *st, int idx, int64_t value);
+int db_bind_text (db_stmt_t *st, int idx, const char *text);
+
+//  Executes or advances: DB_ROW, DB_DONE, or a failure code.
+int db_step (db_stmt_t *st);
+
+//  Columns of the current row (0-based). Text is valid until the next
+//  step or reset; NULL for SQL NULL.
+int64_t db_column_int64 (db_stmt_t *st, int col);
+const char *db_column_text (db_stmt_t *st, int col);
+int db_column_is_null (db_stmt_t *st, int col);
+
+//  Makes the statement ready to bind and run again; clears its bindings.
+void db_reset (db_stmt_t *st);
+
+//  Rows changed by the last INSERT/UPDATE/DELETE, and the last
+//  auto-increment id, on this connection.
+int64_t db_changes (db_t *self);
+int64_t db_last_insert_id (db_t *self);
+
+//  Cheap round trip to the server (reconnects if needed): DB_OK or DB_UNAVAILABLE.
+int db_ping (db_t *self);
+
+//  Last error text of this connection (never NULL).
+const char *db_errmsg (db_t *self);
+
+#endif

@@ -1,0 +1,61 @@
+/*  display_store — the display side's own database (CQRS): its copy of the
+    displayed menus, the ordered menus (orderNo, menuId, orderedAt) keyed by
+    (orderNo, menuId), hourly per-menu aggregates, and consumer positions.
+    Display actors and the projection never read the command store.
+
+    GET /display/best reads the hourly aggregates for the whole hours inside
+    the window and counts ordered_menu rows only for the partial hour at the
+    window's old edge, so it is exact to the millisecond and never scans all
+    order lines.
+
+    One display_store_t is one connection, used by one thread. */
+#ifndef DISPLAY_STORE_H_INCLUDED
+#define DISPLAY_STORE_H_INCLUDED
+
+#include "store.h"
+
+#define DISPLAY_WINDOW_MS (168 * 3600 * 1000LL)     //  "the last 7 days"
+
+typedef struct _display_store_t display_store_t;
+
+//  Opens, creates or migrates the schema, seeds the demo menus into an empty
+//  store (the same five as the command store, all displayed).
+display_store_t *display_store_open (const char *url, char *err, size_t errlen);
+void display_store_destroy (display_store_t **self_p);
+
+db_t *display_store_db (display_store_t *self);
+int display_store_ping (display_store_t *self);
+
+//  Displayed menus by menuId as the JSON text of GET /display/menu
+//  (zstr_free). Returns 0 or -1.
+int display_store_menus (display_store_t *self, char **json);
+
+//  Applies one order event in one transaction: inserts the ordered-menu rows
+//  that are not there yet, adds them to the hourly aggregates, and records
+//  (group, partition) → offset as the consumer position. An event already
+//  applied changes nothing but the position. *applied tells whether any row
+//  was new. Returns 0, or -1 (nothing changed).
+int display_store_apply (display_store_t *self, const event_order_t *ev, const char *group,
+                         int32_t partition, int64_t offset, bool *applied);
+
+//  The stored position of (group, partition): 0 and *offset, or 1 when none.
+int display_store_position (display_store_t *self, const char *group, int32_t partition,
+                            int64_t *offset);
+
+//  Up to limit displayed menus by orders in (now_ms - window_ms, now_ms],
+//  most first, ties by menuId; menus with no order are left out.
+int display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
+                        size_t limit, store_count_t *out, size_t *count);
+
+//  Every menu's count in (from_ms, to_ms] from the ordered-menu rows,
+//  displayed or not (for reconcile).
+int display_store_counts (display_store_t *self, int64_t from_ms, int64_t to_ms,
+                          store_count_t **counts, size_t *count);
+
+//  Reconcile repair: makes the window (from_ms, to_ms] hold exactly the
+//  given orders' rows and rebuilds the affected aggregates, in one
+//  transaction. Returns 0 or -1.
+int display_store_repair (display_store_t *self, int64_t from_ms, int64_t to_ms,
+                          const event_order_t *events, size_t count);
+
+#endif

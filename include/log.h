@@ -1,0 +1,26 @@
+/*  log — one line per event on stderr:
+        2026-11-25T03:26:40.123Z INFO  rid=r-0000002a order.create 200 3.1ms
+    Every line carries the request id ("-" when there is none), so one
+    request can be followed across the front, the actors and the bridge. */
+#ifndef LOG_H_INCLUDED
+#define LOG_H_INCLUDED
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+
+//  Sets the lowest level printed; called once by main before threads start.
+void log_set_level (log_level_t level);
+
+//  Parses "debug", "info", "warn", "error"; returns -1 if unknown.
+int log_level_parse (const char *name);
+
+//  Writes one line atomically (a single write(2)); newlines in the message
+//  are replaced so a line stays a line.
+void log_line (log_level_t level, const char *rid, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+#define log_debug(rid, ...) log_line (LOG_DEBUG, (rid), __VA_ARGS__)
+#define log_info(rid, ...)  log_line (LOG_INFO, (rid), __VA_ARGS__)
+#define log_warn(rid, ...)  log_line (LOG_WARN, (rid), __VA_ARGS__)
+#define log_error(rid, ...) log_line (LOG_ERROR, (rid), __VA_ARGS__)
+
+#endif

@@ -1,0 +1,61 @@
+/*  metrics — counters and gauges for GET /metrics (Prometheus text format)
+    and GET /health. Every value is a C11 atomic: writers are the HTTP
+    threads, the actors and the bridge; the only reader is the /metrics and
+    /health handler. Nothing reads a metric to decide business logic, so
+    sharing them is safe (the one exception to "threads share nothing"). */
+#ifndef METRICS_H_INCLUDED
+#define METRICS_H_INCLUDED
+
+#include <stdint.h>
+
+typedef enum {
+    ROUTE_DISPLAY_MENU = 0,     //  GET /display/menu
+    ROUTE_DISPLAY_BEST,         //  GET /display/best
+    ROUTE_CUSTOMER_CREATE,      //  POST /customer
+    ROUTE_POINT_CHARGE,         //  POST /point
+    ROUTE_POINT_GET,            //  GET /point/{customerId}
+    ROUTE_ORDER_CREATE,         //  POST /order
+    ROUTE_ORDER_GET,            //  GET /order/{orderNo}
+    ROUTE_HEALTH,               //  GET /health
+    ROUTE_METRICS,              //  GET /metrics
+    ROUTE_UNMATCHED,            //  anything else (404/405)
+    ROUTE_COUNT
+} metrics_route_t;
+
+typedef enum {
+    GAUGE_QUEUE_POINT = 0,      //  requests sent to the point pool and not yet answered
+    GAUGE_QUEUE_ORDER,          //  same, order pool
+    GAUGE_QUEUE_DISPLAY,        //  same, display pool
+    GAUGE_OUTBOX_PENDING,       //  outbox rows not yet published (last seen by the relay)
+    GAUGE_OUTBOX_PUBLISHED,     //  outbox rows published since start (counter)
+    GAUGE_PROJECTION_APPLIED,   //  events applied by the display projection (counter)
+    GAUGE_PROJECTION_LAG,       //  events in the log not yet applied by the projection
+    GAUGE_COLLECTOR_DELIVERED,  //  orders delivered to the collector (counter)
+    GAUGE_COLLECTOR_FAILURES,   //  failed collector attempts (counter)
+    GAUGE_COLLECTOR_LAG,        //  events in the log not yet delivered
+    GAUGE_BRIDGE_UP,            //  1 relay publishing fine, 0 failing, -1 not run here
+    GAUGE_PROJECTION_UP,        //  1 fine, 0 failing, -1 not run here
+    GAUGE_COLLECTOR_UP,         //  1 last delivery worked, 0 failing, -1 not run here
+    GAUGE_COUNT
+} metrics_gauge_t;
+
+typedef struct _metrics_t metrics_t;
+
+metrics_t *metrics_new (void);
+void metrics_destroy (metrics_t **self_p);
+
+//  Counts one request of route answered with status after seconds.
+void metrics_observe (metrics_t *self, metrics_route_t route, int status, double seconds);
+
+void metrics_gauge_set (metrics_t *self, metrics_gauge_t gauge, int64_t value);
+void metrics_gauge_add (metrics_t *self, metrics_gauge_t gauge, int64_t delta);
+int64_t metrics_gauge_get (metrics_t *self, metrics_gauge_t gauge);
+
+//  Renders everything in Prometheus text exposition format 0.0.4
+//  (caller frees with zstr_free).
+char *metrics_render (metrics_t *self);
+
+//  Route label ("/display/menu", …) for logs and metrics.
+const char *metrics_route_name (metrics_route_t route);
+
+#endif

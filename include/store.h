@@ -1,0 +1,141 @@
+/*  store — the command store: customers, points and their history, menus,
+    orders and order lines, the outbox, idempotency keys. Every operation is
+    one transaction, written once on db.h, so the SQLite and MySQL backends
+    run the same SQL logic and pass the same contract tests
+    (tests/test_store_contract.c).
+
+    A store_t is one connection: one per actor thread, never shared.
+
+    Operations that answer an API call fill a store_reply_t with the HTTP
+    status and JSON body the caller sends back (success or the documented
+    error). Those are what an Idempotency-Key replays, so they are built in
+    the same transaction that stores them.
+
+    Limits (documented in docs/openapi.yaml too):
+      chargeAmt           1 .. STORE_CHARGE_MAX per request
+      qy                  1 .. STORE_QY_MAX per line (after merging)
+      menuList            1 .. STORE_LINES_MAX entries
+      balance             never below 0, never past INT64_MAX
+    A menuId that appears more than once in one order is one line whose qy is
+    the sum; the order counts once for that menu's popularity. */
+#ifndef STORE_H_INCLUDED
+#define STORE_H_INCLUDED
+
+#include "coffee.h"
+#include "db.h"
+
+#define STORE_CHARGE_MAX   1000000000LL     //  1e9 points per charge
+#define STORE_QY_MAX       100              //  cups of one menu per order
+#define STORE_LINES_MAX    20               //  entries in menuList
+#define STORE_NAME_MAX     100              //  bytes of customerNm (UTF-8)
+
+//  How long an Idempotency-Key whose first request never finished (process
+//  killed mid-request) blocks retries before a retry may take it over, and
+//  how long finished keys are kept.
+#define STORE_IDEM_STALE_MS   (60 * 1000LL)
+#define STORE_IDEM_KEEP_MS    (48 * 3600 * 1000LL)
+
+typedef struct _store_t store_t;
+
+typedef struct {
+    int status;             //  HTTP status: 200, 404, 409, 422, 503, …
+    char *body;             //  JSON body (zstr_free; store_reply_reset)
+} store_reply_t;
+
+//  An Idempotency-Key for one route. request is the canonical request body
+//  (cJSON_PrintUnformatted of the validated JSON): the same key with another
+//  request gets 422.
+typedef struct {
+    const char *key;        //  header value (1..255 printable ASCII)
+    const char *route;      //  "POST /order", "POST /point"
+    const char *request;    //  canonical body
+} store_idem_t;
+
+//  A committed, not yet published outbox row.
+typedef struct {
+    int64_t id;                         //  outbox sequence, increasing
+    char order_no [COFFEE_ID_MAX];      //  event log key
+    char *payload;                      //  event_order_encode JSON (owned)
+} store_outbox_row_t;
+
+//  Per-menu count of orders containing it.
+typedef struct {
+    char menu_id [COFFEE_ID_MAX];       //  "MENU-00000001"
+    char menu_nm [128];                 //  display name
+    int64_t count;                      //  orders containing the menu
+} store_count_t;
+
+//  Opens the store at url (see db_open), creates or migrates the schema
+//  (versioned in schema_version), seeds the five demo menus into an empty
+//  store. NULL with a message in err.
+store_t *store_open (const char *url, char *err, size_t errlen);
+void store_destroy (store_t **self_p);
+
+//  The connection underneath (for tests and reconcile).
+db_t *store_db (store_t *self);
+
+//  DB_OK, or DB_UNAVAILABLE when the database cannot be reached.
+int store_ping (store_t *self);
+
+void store_reply_reset (store_reply_t *reply);
+
+//  Every API operation returns 0 with reply filled (any status), or -1 when
+//  the store failed (reply then holds 503 UNAVAILABLE, nothing changed).
+
+//  POST /customer: new customer CUST-%08d with a zero balance.
+int store_customer_create (store_t *self, const char *name, int64_t now_ms,
+                           store_reply_t *reply);
+
+//  POST /point: adds amount (already validated 1..STORE_CHARGE_MAX) with a
+//  conditional update and a CHARGE history row. 404 NOT_FOUND_DATA for an
+//  unknown customer, 400 INVALID_INPUT when the balance would pass INT64_MAX.
+int store_charge (store_t *self, const char *customer_id, int64_t amount,
+                  const store_idem_t *idem, int64_t now_ms, store_reply_t *reply);
+
+//  GET /point/{customerId}: [{"customerId","point","pointDetail":[…]}].
+int store_point_get (store_t *self, const char *customer_id, store_reply_t *reply);
+
+//  POST /order: one transaction — customer and menus checked (404 for an
+//  unknown or undisplayed menu), points taken by conditional update (409
+//  NO_POINT with "shortfall"), order, lines, USE history row, outbox row.
+//  lines as validated by the front (duplicates merged here).
+int store_order_create (store_t *self, const char *customer_id, const event_line_t *lines,
+                        size_t line_count, const store_idem_t *idem, int64_t now_ms,
+                        store_reply_t *reply);
+
+//  GET /order/{orderNo}: {"orderNo","customerId","orderPrice","payAmt",
+//  "orderedAt","menuList":[{"menuId","menuNm","qy","menuPrice"}]}.
+int store_order_get (store_t *self, const char *order_no, store_reply_t *reply);
+
+//  Balance and the sum of the history of a customer (tests prove they agree).
+int store_balance (store_t *self, const char *customer_id, int64_t *balance,
+                   int64_t *history_sum);
+
+//  Outbox relay. store_outbox_claim returns up to limit unpublished rows in
+//  id order (MySQL: claimed with FOR UPDATE SKIP LOCKED inside a
+//  transaction that stays open, so racing relays never take the same row;
+//  SQLite: read without holding the write lock). Then exactly one of
+//  store_outbox_mark (marks the first n rows published and ends the claim)
+//  or store_outbox_release (ends it, nothing marked). Returns 0 or -1.
+int store_outbox_claim (store_t *self, size_t limit, store_outbox_row_t **rows, size_t *count);
+int store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count,
+                       int64_t now_ms);
+void store_outbox_release (store_t *self);
+void store_outbox_rows_free (store_outbox_row_t **rows, size_t count);
+
+//  Unpublished outbox rows (for metrics and tests).
+int store_outbox_pending (store_t *self, int64_t *count);
+
+//  Reconcile: per menu, orders containing it with ordered_at in (from_ms, to_ms].
+int store_order_menu_counts (store_t *self, int64_t from_ms, int64_t to_ms,
+                             store_count_t **counts, size_t *count);
+
+//  Reconcile repair: every order of the window as an event (caller frees
+//  each with event_order_reset, then the array with free).
+int store_order_events (store_t *self, int64_t from_ms, int64_t to_ms,
+                        event_order_t **events, size_t *count);
+
+//  Drops idempotency keys finished before before_ms.
+int store_idem_purge (store_t *self, int64_t before_ms);
+
+#endif

@@ -1,0 +1,89 @@
+/*  wire — the one message format between the HTTP front and the actors.
+
+    Each actor of a pool binds a ROUTER socket at wire_endpoint(pool, i). A
+    caller owns one DEALER socket per actor it talks to (sockets are never
+    shared between threads) and sends one request, then waits for the reply
+    with a timeout.
+
+    Request (caller → actor), one multipart message:
+        "REQ"       literal
+        rid         request id, for logs ("r-0000002a")
+        seq         decimal u64 chosen by the caller; echoed in the reply, so
+                    a caller that timed out can drop the late reply it gets
+        op          operation name, one of WIRE_OP_*
+        arg         path parameter ("CUST-00000004", "ORD-00000027") or ""
+        idem        Idempotency-Key header value or ""
+        body        request JSON as validated by the front, or ""
+
+    Reply (actor → caller):
+        "REP"       literal
+        seq         the request's seq
+        status      decimal HTTP status ("200", "404", "503", …)
+        body        response JSON (always JSON; errors are {"code","message",…})
+
+    On the ROUTER side the peer identity frame comes first; wire_request_recv
+    and wire_reply_send handle it. */
+#ifndef WIRE_H_INCLUDED
+#define WIRE_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+
+#define WIRE_OP_CUSTOMER_CREATE "customer.create"   //  point pool
+#define WIRE_OP_POINT_CHARGE    "point.charge"      //  point pool
+#define WIRE_OP_POINT_GET       "point.get"         //  point pool
+#define WIRE_OP_ORDER_CREATE    "order.create"      //  order pool
+#define WIRE_OP_ORDER_GET       "order.get"         //  order pool
+#define WIRE_OP_DISPLAY_MENU    "display.menu"      //  display pool
+#define WIRE_OP_DISPLAY_BEST    "display.best"      //  display pool
+#define WIRE_OP_HEALTH          "health"            //  every pool: checks its store
+
+#define WIRE_RID_MAX  40
+#define WIRE_OP_MAX   32
+#define WIRE_ARG_MAX  128
+#define WIRE_IDEM_MAX 256
+
+typedef struct {
+    char rid [WIRE_RID_MAX];        //  request id
+    uint64_t seq;                   //  caller's sequence number
+    char op [WIRE_OP_MAX];          //  WIRE_OP_*
+    char arg [WIRE_ARG_MAX];        //  path parameter or ""
+    char idem [WIRE_IDEM_MAX];      //  idempotency key or ""
+    char *body;                     //  request JSON or "" (owned; wire_request_reset frees)
+} wire_request_t;
+
+//  Writes "inproc://coffee-<pool>-<index>" into buf (size len).
+void wire_endpoint (const char *pool, int index, char *buf, size_t len);
+
+//  Sends a request on a DEALER socket. Returns 0, or -1 if it could not be
+//  queued (the socket's send timeout/high-water mark hit).
+int wire_request_send (zsock_t *dealer, const wire_request_t *req);
+
+//  Receives a request on a ROUTER socket: *identity gets the peer frame
+//  (caller destroys it or passes it to wire_reply_send), req is filled and
+//  req->body allocated. Returns 0, or -1 for a malformed message (already
+//  drained and dropped) or an interrupted receive.
+int wire_request_recv (zsock_t *router, zframe_t **identity, wire_request_t *req);
+
+//  Frees req->body and clears req.
+void wire_request_reset (wire_request_t *req);
+
+//  Sends a reply on a ROUTER socket to *identity (consumed and set to NULL).
+int wire_reply_send (zsock_t *router, zframe_t **identity, uint64_t seq, int status,
+                     const char *body);
+
+//  Receives one reply on a DEALER socket. *body is allocated (zstr_free).
+//  Returns 0, or -1 on timeout or a malformed message.
+int wire_reply_recv (zsock_t *dealer, uint64_t *seq, int *status, char **body);
+
+//  Opens a DEALER connected to wire_endpoint(pool, index) with send and
+//  receive timeouts of timeout_ms and linger 0. NULL on failure.
+zsock_t *wire_dealer_new (const char *pool, int index, int timeout_ms);
+
+//  One round trip on a dealer: send req, wait up to timeout_ms for the reply
+//  with req->seq (older replies are dropped). Returns 0 with *status and
+//  *body set, or -1 when the actor did not answer in time.
+int wire_call (zsock_t *dealer, const wire_request_t *req, int timeout_ms, int *status,
+               char **body);
+
+#endif
