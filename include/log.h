@@ -5,7 +5,7 @@
 #ifndef LOG_H_INCLUDED
 #define LOG_H_INCLUDED
 
-typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+typedef enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 } log_level_t;
 
 //  Sets the lowest level printed; called once by main before threads start.
 void log_set_level (log_level_t level);
@@ -18,9 +18,9 @@ int log_level_parse (const char *name);
 void log_line (log_level_t level, const char *rid, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-#define log_debug(rid, ...) log_line (LOG_DEBUG, (rid), __VA_ARGS__)
-#define log_info(rid, ...)  log_line (LOG_INFO, (rid), __VA_ARGS__)
-#define log_warn(rid, ...)  log_line (LOG_WARN, (rid), __VA_ARGS__)
-#define log_error(rid, ...) log_line (LOG_ERROR, (rid), __VA_ARGS__)
+#define log_debug(rid, ...) log_line (LOG_LEVEL_DEBUG, (rid), __VA_ARGS__)
+#define log_info(rid, ...)  log_line (LOG_LEVEL_INFO, (rid), __VA_ARGS__)
+#define log_warn(rid, ...)  log_line (LOG_LEVEL_WARN, (rid), __VA_ARGS__)
+#define log_error(rid, ...) log_line (LOG_LEVEL_ERROR, (rid), __VA_ARGS__)
 
 #endif

@@ -1,0 +1,250 @@
+/*  config — the option table: one row per setting, giving its flag, its
+    environment variable, its default and its help. Parsing, defaults and
+    `coffee --help` all read this table. */
+#include "coffee.h"
+#include <getopt.h>
+#include <limits.h>
+
+typedef enum { OPT_INT, OPT_I64, OPT_SIZE, OPT_STRING, OPT_CHOICE } s_kind_t;
+
+typedef struct {
+    const char *flag;           //  long option name
+    const char *env;            //  environment variable
+    s_kind_t kind;              //  how the value is parsed
+    size_t offset;              //  field in config_t
+    size_t size;                //  field size (strings)
+    int64_t min, max;           //  range (numbers)
+    const char *choices;        //  "a|b|c" (OPT_CHOICE)
+    const char *fallback;       //  default as text ("" = none / derived)
+    const char *help;           //  one line for --help
+} s_option_t;
+
+#define FIELD(f) offsetof (config_t, f), sizeof (((config_t *) 0)->f)
+
+static const s_option_t s_options [] = {
+    { "bind", "COFFEE_BIND", OPT_STRING, FIELD (bind), 0, 0, NULL, "0.0.0.0",
+      "address to listen on" },
+    { "port", "COFFEE_PORT", OPT_INT, FIELD (port), 1, 65535, NULL, "8080",
+      "HTTP port" },
+    { "data-dir", "COFFEE_DATA_DIR", OPT_STRING, FIELD (data_dir), 0, 0, NULL, "./var",
+      "folder for the SQLite stores, the local event log and the file collector" },
+    { "role", "COFFEE_ROLE", OPT_CHOICE, FIELD (role), 0, 0, "all|order|display", "all",
+      "all: everything; order: customers, points, orders, relay, collector; display: /display and the projection" },
+    { "http-threads", "COFFEE_HTTP_THREADS", OPT_INT, FIELD (http_threads), 1, 256, NULL, "4",
+      "libmicrohttpd worker threads" },
+    { "point-actors", "COFFEE_POINT_ACTORS", OPT_INT, FIELD (point_actors), 1, 64, NULL, "2",
+      "point actor threads (customers, charges, balances)" },
+    { "order-actors", "COFFEE_ORDER_ACTORS", OPT_INT, FIELD (order_actors), 1, 64, NULL, "2",
+      "order actor threads" },
+    { "display-actors", "COFFEE_DISPLAY_ACTORS", OPT_INT, FIELD (display_actors), 1, 64, NULL, "2",
+      "display actor threads" },
+    { "store", "COFFEE_STORE", OPT_STRING, FIELD (store), 0, 0, NULL, "",
+      "command store: sqlite:PATH or mysql://USER:PASS@HOST:PORT/coffee (default sqlite:DATA_DIR/command.db)" },
+    { "display-store", "COFFEE_DISPLAY_STORE", OPT_STRING, FIELD (display_store), 0, 0, NULL, "",
+      "display store: sqlite:PATH or mysql://…/display (default sqlite:DATA_DIR/display.db)" },
+    { "bridge", "COFFEE_BRIDGE", OPT_STRING, FIELD (bridge), 0, 0, "local|kafka", "local",
+      "event log backend: local (SQLite log in the data dir) or kafka" },
+    { "kafka-brokers", "COFFEE_KAFKA_BROKERS", OPT_STRING, FIELD (kafka_brokers), 0, 0, NULL, "",
+      "Kafka bootstrap servers HOST:PORT,… (required with --bridge kafka)" },
+    { "kafka-topic", "COFFEE_KAFKA_TOPIC", OPT_STRING, FIELD (kafka_topic), 0, 0, NULL, "order-events",
+      "topic of order events" },
+    { "collector-url", "COFFEE_COLLECTOR_URL", OPT_STRING, FIELD (collector_url), 0, 0, NULL, "",
+      "data collection platform: http(s)://… (POST) or file:PATH (default file:DATA_DIR/collector.jsonl)" },
+    { "collector-backoff-max-ms", "COFFEE_COLLECTOR_BACKOFF_MAX_MS", OPT_INT,
+      FIELD (collector_backoff_max_ms), 100, 3600000, NULL, "10000",
+      "cap of the collector's retry backoff" },
+    { "request-timeout-ms", "COFFEE_REQUEST_TIMEOUT_MS", OPT_INT, FIELD (request_timeout_ms),
+      10, 600000, NULL, "5000", "how long a request waits for its actor before 503" },
+    { "max-body", "COFFEE_MAX_BODY", OPT_SIZE, FIELD (max_body), 64, 16 * 1024 * 1024, NULL,
+      "65536", "largest request body accepted, in bytes (larger: 413)" },
+    { "display-refresh-ms", "COFFEE_DISPLAY_REFRESH_MS", OPT_INT, FIELD (display_refresh_ms),
+      10, 60000, NULL, "200", "how often display actors refresh their snapshot" },
+    { "clock-skew-ms", "COFFEE_CLOCK_SKEW_MS", OPT_I64, FIELD (clock_skew_ms),
+      -315360000000LL, 315360000000LL, NULL, "0",
+      "shifts the server's clock (testing time windows)" },
+    { "log-level", "COFFEE_LOG_LEVEL", OPT_CHOICE, FIELD (log_level), 0, 0,
+      "debug|info|warn|error", "info", "lowest log level printed" },
+};
+
+#define OPTION_COUNT (sizeof s_options / sizeof s_options [0])
+
+//  Parses value for option o into cfg; err says why not.
+static int
+s_set (config_t *cfg, const s_option_t *o, const char *value, const char *source,
+       char *err, size_t errlen)
+{
+    void *field = (char *) cfg + o->offset;
+    if (o->kind == OPT_STRING) {
+        if (strlen (value) >= o->size) {
+            snprintf (err, errlen, "%s: value too long (at most %zu bytes)", source, o->size - 1);
+            return -1;
+        }
+        if (o->choices) {
+            char pattern [64];
+            snprintf (pattern, sizeof pattern, "|%s|", o->choices);
+            char needle [80];
+            snprintf (needle, sizeof needle, "|%s|", value);
+            if (!*value || !strstr (pattern, needle)) {
+                snprintf (err, errlen, "%s: '%s' is not one of %s", source, value, o->choices);
+                return -1;
+            }
+        }
+        strcpy ((char *) field, value);
+        return 0;
+    }
+    if (o->kind == OPT_CHOICE) {
+        const char *p = o->choices;
+        int index = 0;
+        size_t n = strlen (value);
+        while (p) {
+            const char *bar = strchr (p, '|');
+            size_t len = bar ? (size_t) (bar - p) : strlen (p);
+            if (n && len == n && memcmp (p, value, n) == 0) {
+                *(int *) field = index;
+                return 0;
+            }
+            p = bar ? bar + 1 : NULL;
+            index++;
+        }
+        snprintf (err, errlen, "%s: '%s' is not one of %s", source, value, o->choices);
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll (value, &end, 10);
+    if (!*value || *end || errno || v < o->min || v > o->max) {
+        snprintf (err, errlen, "%s: '%s' is not a whole number from %" PRId64 " to %" PRId64,
+                  source, value, o->min, o->max);
+        return -1;
+    }
+    if (o->kind == OPT_INT)
+        *(int *) field = (int) v;
+    else
+    if (o->kind == OPT_I64)
+        *(int64_t *) field = (int64_t) v;
+    else
+        *(size_t *) field = (size_t) v;
+    return 0;
+}
+
+//  Checks what a single option cannot: combinations and URL forms.
+static int
+s_check (config_t *cfg, char *err, size_t errlen)
+{
+    if (!*cfg->data_dir) {
+        snprintf (err, errlen, "--data-dir: must not be empty");
+        return -1;
+    }
+    if (!*cfg->store)
+        snprintf (cfg->store, sizeof cfg->store, "sqlite:%s/command.db", cfg->data_dir);
+    if (!*cfg->display_store)
+        snprintf (cfg->display_store, sizeof cfg->display_store, "sqlite:%s/display.db",
+                  cfg->data_dir);
+    const char *stores [2] = { cfg->store, cfg->display_store };
+    const char *names [2] = { "--store", "--display-store" };
+    for (int i = 0; i < 2; i++)
+        if (strncmp (stores [i], "sqlite:", 7) && strncmp (stores [i], "mysql://", 8)) {
+            snprintf (err, errlen, "%s: expected sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB",
+                      names [i]);
+            return -1;
+        }
+    if (streq (cfg->store, cfg->display_store)) {
+        snprintf (err, errlen, "--display-store: must be a different database from --store (CQRS)");
+        return -1;
+    }
+    if (streq (cfg->bridge, "kafka") && !*cfg->kafka_brokers) {
+        snprintf (err, errlen, "--kafka-brokers: required with --bridge kafka");
+        return -1;
+    }
+    if (!*cfg->kafka_topic) {
+        snprintf (err, errlen, "--kafka-topic: must not be empty");
+        return -1;
+    }
+    if (*cfg->collector_url
+    &&  strncmp (cfg->collector_url, "file:", 5)
+    &&  strncmp (cfg->collector_url, "http://", 7)
+    &&  strncmp (cfg->collector_url, "https://", 8)) {
+        snprintf (err, errlen, "--collector-url: expected http(s)://… or file:PATH");
+        return -1;
+    }
+    if (!*cfg->collector_url)
+        snprintf (cfg->collector_url, sizeof cfg->collector_url, "file:%s/collector.jsonl",
+                  cfg->data_dir);
+    return 0;
+}
+
+//  Defaults, then environment, then flags, then derived values.
+int
+config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    memset (cfg, 0, sizeof *cfg);
+    char source [96];
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        snprintf (source, sizeof source, "default of --%s", s_options [i].flag);
+        if (s_set (cfg, &s_options [i], s_options [i].fallback, source, err, errlen)
+        &&  *s_options [i].fallback)
+            return -1;
+    }
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *value = getenv (s_options [i].env);
+        snprintf (source, sizeof source, "%s", s_options [i].env);
+        if (value && s_set (cfg, &s_options [i], value, source, err, errlen))
+            return -1;
+    }
+    struct option longopts [OPTION_COUNT + 1];
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        longopts [i] = (struct option) { s_options [i].flag, required_argument, NULL, (int) i };
+    memset (&longopts [OPTION_COUNT], 0, sizeof longopts [0]);
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long (argc, argv, "+", longopts, NULL)) != -1) {
+        if (c == '?' || c == ':' || c < 0 || (size_t) c >= OPTION_COUNT) {
+            if (optopt >= 0 && (size_t) optopt < OPTION_COUNT)
+                snprintf (err, errlen, "--%s: needs a value", s_options [optopt].flag);
+            else
+                snprintf (err, errlen, "unknown option '%s' (see coffee --help)",
+                          argv [optind - 1]);
+            return -1;
+        }
+        snprintf (source, sizeof source, "--%s", s_options [c].flag);
+        if (s_set (cfg, &s_options [c], optarg, source, err, errlen))
+            return -1;
+    }
+    if (optind < argc) {
+        snprintf (err, errlen, "unexpected argument '%s' (see coffee --help)", argv [optind]);
+        return -1;
+    }
+    return s_check (cfg, err, errlen);
+}
+
+//  The usage text, generated from the option table.
+void
+config_print_help (FILE *out)
+{
+    fprintf (out,
+        "usage: coffee serve [OPTIONS]            run the server\n"
+        "       coffee reconcile [--repair] [--window-hours H] [OPTIONS]\n"
+        "                                         compare display counts with the command store\n"
+        "       coffee mock-collector --port P [--bind A] [--fail-rate R] [--delay-ms D] [--fail-first N] [--record FILE]\n"
+        "                                         a data collection platform for demos and tests\n"
+        "       coffee --help | --version\n\n"
+        "Every option is also an environment variable; the flag wins.\n\n");
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const s_option_t *o = &s_options [i];
+        char flag [64];
+        snprintf (flag, sizeof flag, "--%s %s", o->flag,
+                  o->choices ? o->choices : (o->kind == OPT_STRING ? "TEXT" : "N"));
+        fprintf (out, "  %-36s %s\n  %-36s   env %s", flag, o->help, "", o->env);
+        if (*o->fallback)
+            fprintf (out, ", default %s", o->fallback);
+        fprintf (out, "\n");
+    }
+    fprintf (out, "\nMySQL credentials may also come from COFFEE_MYSQL_USER and COFFEE_MYSQL_PASSWORD.\n");
+}
+
+const char *
+config_role_name (config_role_t role)
+{
+    return role == ROLE_ORDER ? "order" : role == ROLE_DISPLAY ? "display" : "all";
+}

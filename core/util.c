@@ -1,0 +1,126 @@
+/*  util — small helpers shared by every layer. */
+#include "coffee.h"
+#include <time.h>
+#include <math.h>
+
+//  Milliseconds since the epoch, shifted for tests of time windows.
+int64_t
+util_now_ms (int64_t skew_ms)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
+}
+
+//  a + b unless it overflows.
+bool
+util_add_i64 (int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_add_overflow (a, b, &r))
+        return false;
+    *out = r;
+    return true;
+}
+
+//  a * b unless it overflows.
+bool
+util_mul_i64 (int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_mul_overflow (a, b, &r))
+        return false;
+    *out = r;
+    return true;
+}
+
+//  ISO 8601 UTC with milliseconds, the time format of every API answer.
+char *
+util_iso8601 (int64_t ms, char *buf)
+{
+    int64_t secs = ms / 1000;
+    int64_t frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    time_t t = (time_t) secs;
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    snprintf (buf, UTIL_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+              tm.tm_hour, tm.tm_min, tm.tm_sec, (int) frac);
+    return buf;
+}
+
+//  Reads back what util_iso8601 writes (strptime does the date, we the ms).
+int
+util_parse_iso8601 (const char *text, int64_t *ms)
+{
+    if (!text)
+        return -1;
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    const char *rest = strptime (text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -1;
+    int frac = 0;
+    if (*rest == '.') {
+        rest++;
+        int digits = 0;
+        while (*rest >= '0' && *rest <= '9' && digits < 3) {
+            frac = frac * 10 + (*rest - '0');
+            rest++;
+            digits++;
+        }
+        if (digits != 3)
+            return -1;
+    }
+    if (strcmp (rest, "Z") != 0)
+        return -1;
+    time_t secs = timegm (&tm);
+    if (secs == (time_t) -1)
+        return -1;
+    *ms = (int64_t) secs * 1000 + frac;
+    return 0;
+}
+
+//  A JSON number that is exactly a whole int64 (cJSON stores doubles, so
+//  anything past 2^53 is refused rather than silently rounded).
+int
+util_json_int64 (const cJSON *item, int64_t *out)
+{
+    if (!item || !cJSON_IsNumber (item))
+        return -1;
+    double d = item->valuedouble;
+    if (!isfinite (d) || d != floor (d))
+        return -1;
+    if (d > 9007199254740992.0 || d < -9007199254740992.0)
+        return -1;
+    *out = (int64_t) d;
+    return 0;
+}
+
+//  cJSON_PrintUnformatted into a zstr-owned string.
+char *
+util_json_print (const cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted (json);
+    if (!text)
+        return NULL;
+    char *copy = strdup (text);
+    cJSON_free (text);
+    return copy;
+}
+
+//  {"code":…,"message":…}
+char *
+util_error_json (const char *code, const char *message)
+{
+    cJSON *root = cJSON_CreateObject ();
+    cJSON_AddStringToObject (root, "code", code);
+    cJSON_AddStringToObject (root, "message", message);
+    char *text = util_json_print (root);
+    cJSON_Delete (root);
+    return text;
+}
