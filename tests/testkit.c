@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -297,6 +298,8 @@ s_http (const char *method, int port, const char *path, const char *body,
 {
     memset (resp, 0, sizeof *resp);
     s_buffer_t buffer = { NULL, 0, false };
+    s_buffer_t header_buffer = { NULL, 0, false };
+    int error = CURLE_FAILED_INIT;
     struct curl_slist *list = NULL;
     int rc = -1;
     CURL *curl = curl_easy_init ();
@@ -335,6 +338,8 @@ s_http (const char *method, int port, const char *path, const char *body,
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write_cb);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &buffer);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_write_cb);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, &header_buffer);
     if (strcmp (method, "HEAD") == 0)
         curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
     else
@@ -349,7 +354,9 @@ s_http (const char *method, int port, const char *path, const char *body,
         curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
 
     CURLcode code = curl_easy_perform (curl);
-    if (code != CURLE_OK || buffer.failed)
+    error = code != CURLE_OK ? (int) code : buffer.failed || header_buffer.failed
+                                          ? CURLE_OUT_OF_MEMORY : CURLE_OK;
+    if (error != CURLE_OK)
         goto cleanup;
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &resp->status);
     char *content_type = NULL;
@@ -361,14 +368,18 @@ s_http (const char *method, int port, const char *path, const char *body,
     if (!resp->body)
         goto cleanup;
     resp->json = cJSON_Parse (resp->body);
+    resp->headers = header_buffer.data;
+    header_buffer.data = NULL;
     rc = 0;
 
 cleanup:
     if (rc != 0) {
         free (resp->body);
         memset (resp, 0, sizeof *resp);
+        resp->error = error == CURLE_OK ? CURLE_OUT_OF_MEMORY : error;
     }
     free (buffer.data);
+    free (header_buffer.data);
     curl_slist_free_all (list);
     if (curl)
         curl_easy_cleanup (curl);
@@ -393,8 +404,41 @@ tk_resp_reset (tk_resp_t *resp)
     if (!resp)
         return;
     free (resp->body);
+    free (resp->headers);
     cJSON_Delete (resp->json);
     memset (resp, 0, sizeof *resp);
+}
+
+
+//  Finds one response header: the last "name: value" line wins, since a
+//  100-continue or redirect would put earlier header blocks first.
+bool
+tk_resp_header (const tk_resp_t *resp, const char *name, char *value, size_t size)
+{
+    if (!resp || !resp->headers || !name || !value || size == 0)
+        return false;
+    size_t name_len = strlen (name);
+    bool found = false;
+    const char *line = resp->headers;
+    while (*line) {
+        const char *end = strchr (line, '\n');
+        size_t line_len = end ? (size_t) (end - line) : strlen (line);
+        if (line_len > name_len && strncasecmp (line, name, name_len) == 0
+        &&  line [name_len] == ':') {
+            const char *from = line + name_len + 1;
+            const char *to = line + line_len;
+            while (from < to && (*from == ' ' || *from == '\t'))
+                from++;
+            while (to > from && (to [-1] == '\r' || to [-1] == ' ' || to [-1] == '\t'))
+                to--;
+            snprintf (value, size, "%.*s", (int) (to - from), from);
+            found = true;
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    return found;
 }
 
 

@@ -26,6 +26,8 @@ typedef struct {
     char *body;                 //  body text (NUL-terminated, may be "")
     cJSON *json;                //  parsed body, NULL if not JSON
     char content_type [128];    //  Content-Type header
+    char *headers;              //  raw response header lines ("Name: value\r\n"…), or NULL
+    int error;                  //  CURLcode of a transport failure (status 0), else 0
 } tk_resp_t;
 
 //  A new empty folder under $TMPDIR (or /tmp); caller frees with free().
@@ -64,6 +66,10 @@ int tk_wait (pid_t pid, int timeout_ms);
 int tk_http (const char *method, int port, const char *path, const char *body,
              const char *const *headers, tk_resp_t *resp);
 void tk_resp_reset (tk_resp_t *resp);
+
+//  Copies the value of response header name (case-insensitive, last one
+//  wins) into value (size bytes). Returns true when the header was present.
+bool tk_resp_header (const tk_resp_t *resp, const char *name, char *value, size_t size);
 
 //  Polls GET path until pred(resp, arg) is true or timeout_ms passes.
 int tk_http_until (int port, const char *path, bool (*pred) (const tk_resp_t *, void *),
