@@ -1,0 +1,286 @@
+/*  coffee — the command line: `coffee serve`, `coffee reconcile`,
+    `coffee mock-collector`. serve starts the actors the role needs, waits
+    for SIGTERM or SIGINT, and stops them in the order that lets requests
+    in flight finish: HTTP front, then the actor pools, then the bridge. */
+#include "coffee.h"
+#include "actor.h"
+#include "bridge.h"
+#include "display_store.h"
+#include "http_front.h"
+#include <signal.h>
+#include <sys/stat.h>
+
+#define COFFEE_VERSION "0.1.0"
+
+//  How long serve waits for a new actor to answer its first health request.
+#define STARTUP_PROBE_MS 10000
+
+//  Everything serve started, so it can stop it in order.
+typedef struct {
+    config_t cfg;                   //  settings
+    metrics_t *metrics;             //  shared counters
+    zlist_t *bridge;                //  bridge actors (zactor_t *)
+    zlist_t *pools;                 //  pool actors (zactor_t *)
+    zactor_t *front;                //  HTTP front
+    actor_args_t *actor_args;       //  one per pool actor (array)
+    size_t actor_args_count;        //  entries in actor_args
+    bridge_args_t bridge_args;      //  shared by the bridge actors
+    http_front_args_t front_args;   //  front's arguments
+} s_serve_t;
+
+//  mkdir -p for the data dir.
+static int
+s_make_dirs (const char *path)
+{
+    char buf [512];
+    snprintf (buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir (buf, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    if (mkdir (buf, 0755) && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+//  Opens the stores this role uses once, so the schema is created or
+//  migrated before any actor starts and a bad URL fails the start clearly.
+static int
+s_prepare_stores (const config_t *cfg)
+{
+    char err [512] = "";
+    if (config_runs_order (cfg)) {
+        store_t *store = store_open (cfg->store, err, sizeof err);
+        if (!store) {
+            log_error (NULL, "command store: %s", err);
+            return -1;
+        }
+        store_destroy (&store);
+    }
+    if (config_runs_display (cfg)) {
+        display_store_t *store = display_store_open (cfg->display_store, err, sizeof err);
+        if (!store) {
+            log_error (NULL, "display store: %s", err);
+            return -1;
+        }
+        display_store_destroy (&store);
+    }
+    return 0;
+}
+
+//  Starts one actor and keeps it in list.
+static zactor_t *
+s_start (zlist_t *list, zactor_fn *fn, void *args)
+{
+    zactor_t *actor = zactor_new (fn, args);
+    if (actor)
+        zlist_append (list, actor);
+    return actor;
+}
+
+//  Asks every actor of a pool for its health: proves each one bound its
+//  endpoint and serves. Returns 0 when all answered.
+static int
+s_probe_pool (const char *pool, int count)
+{
+    for (int i = 0; i < count; i++) {
+        zsock_t *dealer = wire_dealer_new (pool, i, STARTUP_PROBE_MS);
+        if (!dealer)
+            return -1;
+        wire_request_t req = { .seq = 1 };
+        snprintf (req.rid, sizeof req.rid, "startup");
+        snprintf (req.op, sizeof req.op, WIRE_OP_HEALTH);
+        int status = 0;
+        char *body = NULL;
+        int rc = wire_call (dealer, &req, STARTUP_PROBE_MS, &status, &body);
+        zstr_free (&body);
+        zsock_destroy (&dealer);
+        if (rc) {
+            log_error (NULL, "%s actor %d did not start", pool, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  True if an actor already ended (its pipe holds the end signal): a
+//  failed start.
+static bool
+s_actor_died (zactor_t *actor)
+{
+    return (zsock_events (zactor_sock (actor)) & ZMQ_POLLIN) != 0;
+}
+
+//  Destroys a list of actors, newest first.
+static void
+s_stop_list (zlist_t **list_p)
+{
+    if (!*list_p)
+        return;
+    zactor_t *actor;
+    while ((actor = (zactor_t *) zlist_pop (*list_p)))
+        zactor_destroy (&actor);
+    zlist_destroy (list_p);
+}
+
+//  Stops everything in the safe order and frees it.
+static void
+s_serve_stop (s_serve_t *self)
+{
+    zactor_destroy (&self->front);
+    //  Pools may be listed in any order: each only answers requests.
+    s_stop_list (&self->pools);
+    //  The relay drains the outbox on $TERM; the sinks commit and exit.
+    s_stop_list (&self->bridge);
+    free (self->actor_args);
+    metrics_destroy (&self->metrics);
+}
+
+//  Starts the actor pools the role needs.
+static int
+s_start_pools (s_serve_t *self)
+{
+    const config_t *cfg = &self->cfg;
+    struct { const char *pool; zactor_fn *fn; int count; bool run; } pools [] = {
+        { ACTOR_POOL_POINT, point_actor, cfg->point_actors, config_runs_order (cfg) },
+        { ACTOR_POOL_ORDER, order_actor, cfg->order_actors, config_runs_order (cfg) },
+        { ACTOR_POOL_DISPLAY, display_actor, cfg->display_actors, config_runs_display (cfg) },
+    };
+    size_t total = 0;
+    for (size_t p = 0; p < 3; p++)
+        total += pools [p].run ? (size_t) pools [p].count : 0;
+    self->actor_args = (actor_args_t *) zmalloc (sizeof (actor_args_t) * (total ? total : 1));
+    for (size_t p = 0; p < 3; p++) {
+        if (!pools [p].run)
+            continue;
+        for (int i = 0; i < pools [p].count; i++) {
+            actor_args_t *args = &self->actor_args [self->actor_args_count++];
+            *args = (actor_args_t) { .cfg = cfg, .metrics = self->metrics, .index = i };
+            if (!s_start (self->pools, pools [p].fn, args))
+                return -1;
+        }
+        if (s_probe_pool (pools [p].pool, pools [p].count))
+            return -1;
+    }
+    return 0;
+}
+
+//  `coffee serve`: runs until SIGTERM or SIGINT, returns the exit code.
+static int
+s_serve (int argc, char **argv, const sigset_t *signals)
+{
+    s_serve_t self;
+    memset (&self, 0, sizeof self);
+    char err [512];
+    if (config_load (&self.cfg, argc, argv, err, sizeof err)) {
+        fprintf (stderr, "coffee serve: %s\n", err);
+        return 2;
+    }
+    log_set_level ((log_level_t) self.cfg.log_level);
+    if (s_make_dirs (self.cfg.data_dir)) {
+        fprintf (stderr, "coffee serve: --data-dir %s: %s\n", self.cfg.data_dir, strerror (errno));
+        return 2;
+    }
+    if (s_prepare_stores (&self.cfg))
+        return 1;
+
+    int rc = 1;
+    self.metrics = metrics_new ();
+    self.bridge = zlist_new ();
+    self.pools = zlist_new ();
+    self.bridge_args = (bridge_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
+    self.front_args = (http_front_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
+
+    if (config_runs_order (&self.cfg)) {
+        if (!s_start (self.bridge, bridge_relay_actor, &self.bridge_args)
+        ||  !s_start (self.bridge, bridge_collector_actor, &self.bridge_args))
+            goto done;
+    }
+    if (config_runs_display (&self.cfg)
+    &&  !s_start (self.bridge, bridge_projection_actor, &self.bridge_args))
+        goto done;
+    if (s_start_pools (&self))
+        goto done;
+    self.front = zactor_new (http_front_actor, &self.front_args);
+    if (!self.front)
+        goto done;
+    zclock_sleep (100);     //  a front that cannot listen ends at once
+    if (s_actor_died (self.front)) {
+        log_error (NULL, "HTTP front could not start on %s:%d", self.cfg.bind, self.cfg.port);
+        goto done;
+    }
+    for (zactor_t *a = (zactor_t *) zlist_first (self.bridge); a; a = (zactor_t *) zlist_next (self.bridge))
+        if (s_actor_died (a)) {
+            log_error (NULL, "a bridge actor could not start");
+            goto done;
+        }
+    log_info (NULL, "coffee %s serving on %s:%d role=%s store=%s display-store=%s bridge=%s "
+              "actors point=%d order=%d display=%d",
+              COFFEE_VERSION, self.cfg.bind, self.cfg.port, config_role_name (self.cfg.role),
+              strncmp (self.cfg.store, "mysql", 5) ? self.cfg.store : "mysql",
+              strncmp (self.cfg.display_store, "mysql", 5) ? self.cfg.display_store : "mysql",
+              self.cfg.bridge, self.cfg.point_actors, self.cfg.order_actors,
+              self.cfg.display_actors);
+
+    int sig = 0;
+    sigwait (signals, &sig);
+    log_info (NULL, "%s: stopping", strsignal (sig));
+    rc = 0;
+
+done:
+    s_serve_stop (&self);
+    if (rc == 0)
+        log_info (NULL, "stopped");
+    else
+        log_error (NULL, "start failed");
+    return rc;
+}
+
+//  The commands other than serve.
+static int
+s_command (const char *cmd, int argc, char **argv)
+{
+    if (streq (cmd, "reconcile"))
+        return bridge_reconcile_main (argc - 1, argv + 1);
+    if (streq (cmd, "mock-collector"))
+        return bridge_mock_collector_main (argc - 1, argv + 1);
+    fprintf (stderr, "coffee: unknown command '%s' (see coffee --help)\n", cmd);
+    return 2;
+}
+
+int
+main (int argc, char **argv)
+{
+    //  Signals are taken by sigwait in this thread only: block them before
+    //  any thread (ZeroMQ's included) starts, so every thread inherits it.
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGINT);
+    pthread_sigmask (SIG_BLOCK, &signals, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    zsys_handler_set (NULL);
+
+    const char *cmd = argc > 1 ? argv [1] : NULL;
+    if (!cmd || streq (cmd, "--help") || streq (cmd, "-h") || streq (cmd, "help")) {
+        config_print_help (cmd ? stdout : stderr);
+        return cmd ? 0 : 2;
+    }
+    if (streq (cmd, "--version")) {
+        printf ("coffee %s\n", COFFEE_VERSION);
+        return 0;
+    }
+    int rc;
+    if (streq (cmd, "serve"))
+        rc = s_serve (argc - 1, argv + 1, &signals);
+    else {
+        //  The other commands handle signals their own way.
+        pthread_sigmask (SIG_UNBLOCK, &signals, NULL);
+        rc = s_command (cmd, argc, argv);
+    }
+    zsys_shutdown ();
+    return rc;
+}
