@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that building coffee, running it and running
+# its tests need. Safe to run again: packages already installed are left alone,
+# and apt is not touched at all when nothing is missing.
+#
+#   bash scripts/deps.sh            # as root, or as a user with sudo
+#   COFFEE_DEPS_UPDATE=1 bash scripts/deps.sh   # refresh the lists even if nothing is missing
+set -euo pipefail
+
+# Build: compiler, CMake, pkg-config and the -dev packages CMakeLists.txt asks
+# pkg-config for (libzmq libczmq libmicrohttpd rdkafka libmariadb sqlite3
+# libcjson libcurl cmocka).
+build_pkgs=(
+    build-essential cmake pkg-config
+    libzmq3-dev libczmq-dev libmicrohttpd-dev librdkafka-dev libmariadb-dev
+    libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
+)
+# Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), wrk for bench/,
+# sqlite3 and curl for poking at a running server, python3 + python3-yaml for
+# the docker/ consistency check (tests/docker_check.py).
+test_pkgs=(
+    mariadb-server mariadb-client wrk sqlite3 curl ca-certificates
+    python3 python3-yaml
+)
+pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
+
+say() { printf 'deps.sh: %s\n' "$*"; }
+
+if [ ! -r /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
+    say "this script needs Debian 12 (apt/dpkg); install the packages above by hand elsewhere" >&2
+    exit 1
+fi
+
+# Root runs apt directly (CI, containers); anyone else goes through sudo.
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    say "not root and no sudo: run me as root" >&2
+    exit 1
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ] && [ "${COFFEE_DEPS_UPDATE:-0}" != 1 ]; then
+    say "all ${#pkgs[@]} packages already installed"
+    exit 0
+fi
+
+apt_opts=(-y -q -o DPkg::Lock::Timeout=300)
+export DEBIAN_FRONTEND=noninteractive
+say "apt-get update"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing: ${missing[*]}"
+    # mariadb-server's maintainer scripts may try to start a server; the tests
+    # start their own, so a policy-rc.d refusal or failure to start is harmless.
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
+fi
+
+# Check again: a package apt said it installed but dpkg does not list is a bug
+# worth stopping for here rather than as a confusing build error later.
+still=()
+for p in "${missing[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || still+=("$p")
+done
+if [ ${#still[@]} -gt 0 ]; then
+    say "still missing after install: ${still[*]}" >&2
+    exit 1
+fi
+say "done: ${#pkgs[@]} packages present"

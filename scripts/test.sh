@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds everything with AddressSanitizer + UndefinedBehaviorSanitizer
+# (-Werror) into build-test/, starts a private MariaDB for the MySQL tests,
+# runs the whole ctest suite (2 jobs) within a time bound, stops what it
+# started, and exits with ctest's status. What CI runs (.ci/run).
+#
+#   bash scripts/test.sh                  # everything
+#   bash scripts/test.sh -R store         # extra arguments go to ctest
+#
+# Bounds (seconds, environment): COFFEE_BUILD_TIMEOUT (default 1500) for the
+# build, COFFEE_CTEST_TIMEOUT (default 2700) for the whole ctest run; each
+# test also has its own TIMEOUT in CMakeLists.txt.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+say() { printf 'test.sh: %s\n' "$*"; }
+t0=$(date +%s)
+
+work=""
+mariadb_dir=""
+mariadb_port=""
+
+# Stops the private MariaDB (mariadb.sh stops it by the pid it recorded) and
+# removes the scratch folder; runs on every exit, including failures and ^C.
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    if [ -n "$mariadb_dir" ]; then
+        say "stopping MariaDB on 127.0.0.1:$mariadb_port"
+        bash "$root/scripts/mariadb.sh" stop "$mariadb_dir" "$mariadb_port" || \
+            say "warning: mariadb.sh stop failed (rc $?)"
+    fi
+    if [ -n "$work" ] && [ -d "$work" ]; then
+        rm -rf -- "$work"
+    fi
+    say "finished in $(( $(date +%s) - t0 )) s with status $rc"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A TCP port nobody listens on right now on 127.0.0.1 (the kernel picks it).
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+if [ "${COFFEE_SKIP_DEPS:-0}" != 1 ]; then
+    bash scripts/deps.sh
+fi
+
+jobs=2
+say "configuring build-test/ (COFFEE_SANITIZE=ON: ASan + UBSan, -Werror)"
+cmake -S . -B build-test -DCOFFEE_SANITIZE=ON
+say "building (bound ${COFFEE_BUILD_TIMEOUT:-1500} s)"
+timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-test -j"$jobs"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/coffee-test.XXXXXX")
+
+# MySQL-backed tests read COFFEE_TEST_STORE_URL & co. from the environment
+# that `mariadb.sh env` prints; without them they skip.
+if [ -f scripts/mariadb.sh ]; then
+    mariadb_port=$(free_port)
+    say "starting a private MariaDB on 127.0.0.1:$mariadb_port (data in $work/mariadb)"
+    mariadb_dir="$work/mariadb"
+    bash scripts/mariadb.sh start "$mariadb_dir" "$mariadb_port"
+    env_text=$(bash scripts/mariadb.sh env "$mariadb_dir" "$mariadb_port")
+    set -a
+    eval "$env_text"
+    set +a
+    say "MySQL test environment: $(printf '%s\n' "$env_text" | grep -o 'COFFEE_[A-Z_]*' | sort -u | tr '\n' ' ')"
+else
+    say "scripts/mariadb.sh not found: MySQL tests will skip"
+fi
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TMPDIR="$work"
+
+say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
+set +e
+(cd build-test && timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
+    ctest --output-on-failure --no-tests=error -j"$jobs" "$@")
+rc=$?
+set -e
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    say "ctest did not finish within ${COFFEE_CTEST_TIMEOUT:-2700} s"
+fi
+exit "$rc"
