@@ -198,13 +198,13 @@ config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen)
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long (argc, argv, "+", longopts, NULL)) != -1) {
-        if (c == '?' || c == ':' || c < 0 || (size_t) c >= OPTION_COUNT) {
-            if (optopt >= 0 && (size_t) optopt < OPTION_COUNT)
-                snprintf (err, errlen, "--%s: needs a value", s_options [optopt].flag);
-            else
-                snprintf (err, errlen, "unknown option '%s' (see coffee --help)",
-                          argv [optind - 1]);
+    while ((c = getopt_long (argc, argv, "+:", longopts, NULL)) != -1) {
+        if (c == ':') {
+            snprintf (err, errlen, "%s: needs a value", argv [optind - 1]);
+            return -1;
+        }
+        if (c < 0 || (size_t) c >= OPTION_COUNT) {
+            snprintf (err, errlen, "unknown option '%s' (see coffee --help)", argv [optind - 1]);
             return -1;
         }
         snprintf (source, sizeof source, "--%s", s_options [c].flag);

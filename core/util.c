@@ -95,7 +95,7 @@ util_json_int64 (const cJSON *item, int64_t *out)
     double d = item->valuedouble;
     if (!isfinite (d) || d != floor (d))
         return -1;
-    if (d > 9007199254740992.0 || d < -9007199254740992.0)
+    if (d >= 9007199254740992.0 || d <= -9007199254740992.0)
         return -1;
     *out = (int64_t) d;
     return 0;

@@ -1,0 +1,116 @@
+/*  Tests of core/config.c: defaults, environment, flags, refusals. */
+#include "testkit.h"
+#include <cmocka.h>
+#include "coffee.h"
+
+static int
+s_load (config_t *cfg, char *err, size_t errlen, ...)
+{
+    char *argv [32] = { "serve" };
+    int argc = 1;
+    va_list args;
+    va_start (args, errlen);
+    char *arg;
+    while ((arg = va_arg (args, char *)) && argc < 31)
+        argv [argc++] = arg;
+    va_end (args);
+    return config_load (cfg, argc, argv, err, errlen);
+}
+
+static void
+test_defaults (void **state)
+{
+    config_t cfg;
+    char err [256] = "";
+    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (cfg.port, 8080);
+    assert_string_equal (cfg.data_dir, "./var");
+    assert_string_equal (cfg.store, "sqlite:./var/command.db");
+    assert_string_equal (cfg.display_store, "sqlite:./var/display.db");
+    assert_string_equal (cfg.collector_url, "file:./var/collector.jsonl");
+    assert_string_equal (cfg.bridge, "local");
+    assert_string_equal (cfg.kafka_topic, "order-events");
+    assert_int_equal (cfg.role, ROLE_ALL);
+    assert_true (cfg.point_actors >= 1 && cfg.order_actors >= 1 && cfg.display_actors >= 1);
+    assert_int_equal (cfg.request_timeout_ms, 5000);
+    assert_int_equal (cfg.max_body, 65536);
+}
+
+static void
+test_env_and_flags (void **state)
+{
+    config_t cfg;
+    char err [256] = "";
+    setenv ("COFFEE_PORT", "9001", 1);
+    setenv ("COFFEE_ORDER_ACTORS", "7", 1);
+    setenv ("COFFEE_ROLE", "display", 1);
+    assert_int_equal (s_load (&cfg, err, sizeof err, "--port", "9002", "--data-dir", "/tmp/x",
+                              NULL), 0);
+    assert_int_equal (cfg.port, 9002);                  //  the flag wins
+    assert_int_equal (cfg.order_actors, 7);             //  the environment over the default
+    assert_int_equal (cfg.role, ROLE_DISPLAY);
+    assert_string_equal (cfg.store, "sqlite:/tmp/x/command.db");
+    unsetenv ("COFFEE_PORT");
+    unsetenv ("COFFEE_ORDER_ACTORS");
+    unsetenv ("COFFEE_ROLE");
+}
+
+static void
+test_refusals (void **state)
+{
+    config_t cfg;
+    char err [256];
+    const char *bad [][3] = {
+        { "--port", "0", "--port" }, { "--port", "65536", "--port" }, { "--port", "80x", "--port" },
+        { "--point-actors", "0", "--point-actors" }, { "--role", "both", "--role" },
+        { "--bridge", "rabbit", "--bridge" }, { "--bridge", "kafka", "--kafka-brokers" },
+        { "--store", "postgres://x", "--store" }, { "--collector-url", "ftp://x", "--collector-url" },
+        { "--max-body", "-1", "--max-body" }, { "--request-timeout-ms", "", "--request-timeout-ms" },
+        { "--nope", "1", "unknown option" }, { "--log-level", "loud", "--log-level" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        err [0] = 0;
+        assert_int_equal (s_load (&cfg, err, sizeof err, bad [i][0], bad [i][1], NULL), -1);
+        if (!strstr (err, bad [i][2]))
+            fail_msg ("%s %s: %s", bad [i][0], bad [i][1], err);
+    }
+    err [0] = 0;
+    setenv ("COFFEE_HTTP_THREADS", "lots", 1);
+    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), -1);
+    assert_non_null (strstr (err, "COFFEE_HTTP_THREADS"));
+    unsetenv ("COFFEE_HTTP_THREADS");
+    assert_int_equal (s_load (&cfg, err, sizeof err, "--store", "sqlite:/a", "--display-store",
+                              "sqlite:/a", NULL), -1);
+    assert_int_equal (s_load (&cfg, err, sizeof err, "extra", NULL), -1);
+}
+
+static void
+test_help_lists_every_variable (void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream (&text, &len);
+    config_print_help (out);
+    fclose (out);
+    const char *expected [] = {
+        "--port", "COFFEE_PORT", "--data-dir", "COFFEE_DATA_DIR", "--point-actors",
+        "--order-actors", "--display-actors", "--store", "--display-store", "--collector-url",
+        "--request-timeout-ms", "--max-body", "COFFEE_MAX_BODY", "--role", "--bridge",
+        "--kafka-brokers", "COFFEE_KAFKA_TOPIC"
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected [0]; i++)
+        assert_non_null (strstr (text, expected [i]));
+    free (text);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_defaults),
+        cmocka_unit_test (test_env_and_flags),
+        cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_help_lists_every_variable),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
