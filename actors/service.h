@@ -1,0 +1,85 @@
+/*  service — the request loop the point, order and display actors share.
+    Private to actors/.
+
+    A service owns the ROUTER an actor binds at wire_endpoint(pool, index).
+    service_run signals the actor's pipe, then polls the pipe and the ROUTER
+    with a timeout until $TERM: each request is dispatched by its op name to
+    the actor's handler table and answered exactly once with the handler's
+    status and JSON body (404 for an op the pool does not serve). An
+    optional tick runs every tick_ms between requests (snapshot refresh,
+    key purge). */
+#ifndef SERVICE_H_INCLUDED
+#define SERVICE_H_INCLUDED
+
+#include "actor.h"
+#include "store.h"
+
+typedef struct _service_t service_t;
+
+//  Answers one request: fills reply with a status and a JSON body. Returns 0,
+//  or -1 when the store failed (reply then holds 503; the service logs it).
+typedef int (service_handler_fn) (void *state, const wire_request_t *req,
+                                  store_reply_t *reply);
+
+//  Periodic work of an actor, run from its own thread between requests.
+typedef void (service_tick_fn) (void *state);
+
+//  One entry of an actor's handler table.
+typedef struct {
+    const char *op;                 //  WIRE_OP_* it serves
+    service_handler_fn *handler;    //  what answers it
+} service_op_t;
+
+//  What an actor hands the service.
+typedef struct {
+    const char *pool;               //  ACTOR_POOL_*
+    int index;                      //  position in the pool
+    const service_op_t *ops;        //  handler table, ends with {NULL, NULL}
+    void *state;                    //  the actor's self, passed to handlers and tick
+    service_tick_fn *tick;          //  periodic work, or NULL
+    int tick_ms;                    //  period of tick (> 0 when tick is set)
+} service_def_t;
+
+//  Binds the ROUTER at wire_endpoint(def->pool, def->index). NULL (logged)
+//  when the endpoint cannot be bound. def->ops and def->state must outlive
+//  the service.
+service_t *service_new (const service_def_t *def);
+
+//  Closes the ROUTER. Safe on NULL; sets *self_p to NULL.
+void service_destroy (service_t **self_p);
+
+//  Signals the pipe that the actor is up (0), then serves requests until
+//  $TERM arrives on the pipe.
+void service_run (service_t *self, zsock_t *pipe);
+
+//  Tells the actor's creator that the start failed: logs why and signals
+//  the pipe with a non-zero status.
+void service_start_failed (zsock_t *pipe, const char *pool, int index, const char *why);
+
+//  Fills reply with status and the error body {"code","message"}.
+void service_reply_error (store_reply_t *reply, int status, const char *code,
+                          const char *message);
+
+//  Fills reply with status and a copy of the JSON text body.
+void service_reply_text (store_reply_t *reply, int status, const char *body);
+
+//  Parses req->body as a JSON object. NULL with reply set to 400
+//  INVALID_INPUT when it is missing, not JSON or not an object.
+cJSON *service_body_object (const wire_request_t *req, store_reply_t *reply);
+
+//  The string member name of obj, or NULL (then reply holds 400
+//  INVALID_INPUT naming the field) when missing, not a string, empty or at
+//  least max_len bytes long.
+const char *service_body_string (const cJSON *obj, const char *name, size_t max_len,
+                                 store_reply_t *reply);
+
+//  Reads the whole-number member name of obj into *value when it lies in
+//  [min, max]. Returns 0, or -1 with reply set to 400 INVALID_INPUT.
+int service_body_int64 (const cJSON *obj, const char *name, int64_t min, int64_t max,
+                        int64_t *value, store_reply_t *reply);
+
+//  The health answer of an actor: 200 {"status":"UP"} when up, else 503
+//  {"code":"UNAVAILABLE","message":why,"status":"DOWN"}.
+void service_reply_health (store_reply_t *reply, bool up, const char *why);
+
+#endif
