@@ -1,0 +1,188 @@
+/*  display_actor — display.menu, display.best, health, answered from an
+    in-memory snapshot that the actor rebuilds from the display store every
+    cfg->display_refresh_ms. A failed refresh keeps the last snapshot. See
+    actor.h. */
+#include "service.h"
+#include "display_store.h"
+
+//  Size of GET /display/best.
+#define DISPLAY_BEST_LIMIT 3
+
+typedef struct {
+    const actor_args_t *args;       //  settings, metrics, index
+    display_store_t *store;         //  this thread's display store connection
+    char *menu_json;                //  last good GET /display/menu body, or NULL
+    char *best_json;                //  last good GET /display/best body, or NULL
+    bool fresh;                     //  the last refresh worked
+    service_t *service;             //  ROUTER and request loop
+} self_t;
+
+
+//  Renders the top menus as [{"menuId","menuNm","orderCnt"}]; NULL on OOM.
+static char *
+s_best_json (const store_count_t *counts, size_t count)
+{
+    cJSON *list = cJSON_CreateArray ();
+    for (size_t i = 0; list && i < count; i++) {
+        cJSON *item = cJSON_CreateObject ();
+        if (!item
+        ||  !cJSON_AddStringToObject (item, "menuId", counts [i].menu_id)
+        ||  !cJSON_AddStringToObject (item, "menuNm", counts [i].menu_nm)
+        ||  !cJSON_AddNumberToObject (item, "orderCnt", (double) counts [i].count)) {
+            cJSON_Delete (item);
+            cJSON_Delete (list);
+            return NULL;
+        }
+        cJSON_AddItemToArray (list, item);
+    }
+    char *text = list ? cJSON_PrintUnformatted (list) : NULL;
+    cJSON_Delete (list);
+    return text;
+}
+
+
+//  Rebuilds the snapshot from the display store; keeps the old one on failure.
+static void
+s_refresh (void *state)
+{
+    self_t *self = (self_t *) state;
+    int64_t now = util_now_ms (self->args->cfg->clock_skew_ms);
+    char *menus = NULL;
+    char *best = NULL;
+    store_count_t counts [DISPLAY_BEST_LIMIT];
+    size_t count = 0;
+    if (display_store_menus (self->store, &menus) != 0 || !menus
+    ||  display_store_best (self->store, now, DISPLAY_WINDOW_MS, DISPLAY_BEST_LIMIT,
+                            counts, &count) != 0
+    ||  count > DISPLAY_BEST_LIMIT
+    ||  !(best = s_best_json (counts, count))) {
+        if (self->fresh)
+            log_warn ("-", "display[%d]: snapshot refresh failed; serving the last one",
+                      self->args->index);
+        self->fresh = false;
+        zstr_free (&menus);
+        zstr_free (&best);
+        return;
+    }
+    if (!self->fresh)
+        log_info ("-", "display[%d]: snapshot refreshed", self->args->index);
+    zstr_free (&self->menu_json);
+    zstr_free (&self->best_json);
+    self->menu_json = menus;
+    self->best_json = best;
+    self->fresh = true;
+}
+
+
+//  Answers from one snapshot text, or 503 when there never was one.
+static int
+s_reply_snapshot (const char *snapshot, store_reply_t *reply)
+{
+    if (!snapshot) {
+        service_reply_error (reply, 503, "UNAVAILABLE", "display store not ready");
+        return -1;
+    }
+    service_reply_text (reply, 200, snapshot);
+    return 0;
+}
+
+
+//  display.menu: the displayed menus.
+static int
+s_menu (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    return s_reply_snapshot (((self_t *) state)->menu_json, reply);
+}
+
+
+//  display.best: the top menus of the last 7 days.
+static int
+s_best (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    return s_reply_snapshot (((self_t *) state)->best_json, reply);
+}
+
+
+//  health: up when the last refresh worked.
+static int
+s_health (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    service_reply_health (reply, self->fresh, "display store refresh failing");
+    return self->fresh ? 0 : -1;
+}
+
+static const service_op_t s_ops [] = {
+    { WIRE_OP_DISPLAY_MENU, s_menu },
+    { WIRE_OP_DISPLAY_BEST, s_best },
+    { WIRE_OP_HEALTH, s_health },
+    { NULL, NULL }
+};
+
+
+//  Frees the actor's state.
+static void
+s_self_destroy (self_t **self_p)
+{
+    if (*self_p) {
+        self_t *self = *self_p;
+        service_destroy (&self->service);
+        display_store_destroy (&self->store);
+        zstr_free (&self->menu_json);
+        zstr_free (&self->best_json);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+
+//  Opens the display store, takes the first snapshot, binds the ROUTER;
+//  NULL with why in err.
+static self_t *
+s_self_new (const actor_args_t *args, char *err, size_t errlen)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->args = args;
+    self->store = display_store_open (args->cfg->display_store, err, errlen);
+    if (!self->store)
+        goto err;
+    //  A first refresh that fails is not fatal: the tick retries and
+    //  requests get 503 until it works.
+    self->fresh = true;
+    s_refresh (self);
+    int period = args->cfg->display_refresh_ms > 0 ? args->cfg->display_refresh_ms : 1000;
+    service_def_t def = {
+        .pool = ACTOR_POOL_DISPLAY, .index = args->index, .ops = s_ops, .state = self,
+        .tick = s_refresh, .tick_ms = period
+    };
+    self->service = service_new (&def);
+    if (!self->service) {
+        snprintf (err, errlen, "cannot bind its endpoint");
+        goto err;
+    }
+    return self;
+err:
+    s_self_destroy (&self);
+    return NULL;
+}
+
+
+//  The display actor: see actor.h.
+void
+display_actor (zsock_t *pipe, void *args)
+{
+    const actor_args_t *actor_args = (const actor_args_t *) args;
+    assert (actor_args && actor_args->cfg);
+    char err [256] = "";
+    self_t *self = s_self_new (actor_args, err, sizeof err);
+    if (!self) {
+        service_start_failed (pipe, ACTOR_POOL_DISPLAY, actor_args->index, err);
+        return;
+    }
+    service_run (self->service, pipe);
+    s_self_destroy (&self);
+}

@@ -1,0 +1,157 @@
+/*  point_actor — customers and their points: customer.create, point.charge,
+    point.get, health. See actor.h. */
+#include "service.h"
+
+//  How often the first point actor drops finished idempotency keys older
+//  than STORE_IDEM_KEEP_MS.
+#define POINT_PURGE_MS (60 * 1000)
+
+typedef struct {
+    const actor_args_t *args;       //  settings, metrics, index
+    store_t *store;                 //  this thread's command store connection
+    service_t *service;             //  ROUTER and request loop
+} self_t;
+
+
+//  customer.create: body {"customerNm"}.
+static int
+s_customer_create (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    cJSON *body = service_body_object (req, reply);
+    if (!body)
+        return 0;
+    int rc = 0;
+    const char *name = service_body_string (body, "customerNm", STORE_NAME_MAX + 1, reply);
+    if (name)
+        rc = store_customer_create (self->store, name,
+                                    util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    cJSON_Delete (body);
+    return rc;
+}
+
+
+//  point.charge: body {"customerId","chargeAmt"}, optional Idempotency-Key.
+static int
+s_point_charge (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    cJSON *body = service_body_object (req, reply);
+    if (!body)
+        return 0;
+    int rc = 0;
+    int64_t amount = 0;
+    const char *customer_id = service_body_string (body, "customerId", WIRE_ARG_MAX, reply);
+    if (customer_id
+    &&  service_body_int64 (body, "chargeAmt", 1, STORE_CHARGE_MAX, &amount, reply) == 0) {
+        store_idem_t idem = { req->idem, "POST /point", req->body };
+        rc = store_charge (self->store, customer_id, amount, *req->idem ? &idem : NULL,
+                           util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    }
+    cJSON_Delete (body);
+    return rc;
+}
+
+
+//  point.get: arg is the customerId.
+static int
+s_point_get (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    if (!*req->arg) {
+        service_reply_error (reply, 400, "INVALID_INPUT", "customerId is required");
+        return 0;
+    }
+    return store_point_get (self->store, req->arg, reply);
+}
+
+
+//  health: the command store answers.
+static int
+s_health (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    bool up = store_ping (self->store) == DB_OK;
+    service_reply_health (reply, up, "command store unreachable");
+    return up ? 0 : -1;
+}
+
+
+//  Drops old idempotency keys (first actor of the pool only).
+static void
+s_purge (void *state)
+{
+    self_t *self = (self_t *) state;
+    int64_t now = util_now_ms (self->args->cfg->clock_skew_ms);
+    if (store_idem_purge (self->store, now - STORE_IDEM_KEEP_MS) != 0)
+        log_warn ("-", "point[%d]: purging idempotency keys failed; retry in %ds",
+                  self->args->index, POINT_PURGE_MS / 1000);
+}
+
+static const service_op_t s_ops [] = {
+    { WIRE_OP_CUSTOMER_CREATE, s_customer_create },
+    { WIRE_OP_POINT_CHARGE, s_point_charge },
+    { WIRE_OP_POINT_GET, s_point_get },
+    { WIRE_OP_HEALTH, s_health },
+    { NULL, NULL }
+};
+
+
+//  Frees the actor's state.
+static void
+s_self_destroy (self_t **self_p)
+{
+    if (*self_p) {
+        self_t *self = *self_p;
+        service_destroy (&self->service);
+        store_destroy (&self->store);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+
+//  Opens the store and binds the ROUTER; NULL with why in err.
+static self_t *
+s_self_new (const actor_args_t *args, char *err, size_t errlen)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->args = args;
+    self->store = store_open (args->cfg->store, err, errlen);
+    if (!self->store)
+        goto err;
+    service_def_t def = {
+        .pool = ACTOR_POOL_POINT, .index = args->index, .ops = s_ops, .state = self,
+        .tick = args->index == 0 ? s_purge : NULL, .tick_ms = POINT_PURGE_MS
+    };
+    self->service = service_new (&def);
+    if (!self->service) {
+        snprintf (err, errlen, "cannot bind its endpoint");
+        goto err;
+    }
+    return self;
+err:
+    s_self_destroy (&self);
+    return NULL;
+}
+
+
+//  The point actor: see actor.h.
+void
+point_actor (zsock_t *pipe, void *args)
+{
+    const actor_args_t *actor_args = (const actor_args_t *) args;
+    assert (actor_args && actor_args->cfg);
+    char err [256] = "";
+    self_t *self = s_self_new (actor_args, err, sizeof err);
+    if (!self) {
+        service_start_failed (pipe, ACTOR_POOL_POINT, actor_args->index, err);
+        return;
+    }
+    service_run (self->service, pipe);
+    s_self_destroy (&self);
+}
