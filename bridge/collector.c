@@ -1,0 +1,177 @@
+/*  collector — delivers one order event to the data collection platform.
+    file backend: one JSON line appended, flushed and fsync'ed per event.
+    http backend: one reused libcurl easy handle; POST with Content-Type and
+    Idempotency-Key; 2xx is delivered; redirects are never followed. */
+#include "collector.h"
+#include <curl/curl.h>
+
+typedef enum { COLLECTOR_FILE = 1, COLLECTOR_HTTP = 2 } collector_kind_t;
+
+struct _collector_t {
+    collector_kind_t kind;          //  which backend
+    char *target;                   //  file path or URL
+    FILE *file;                     //  file backend: opened for append
+    CURL *curl;                     //  http backend: reused easy handle
+    char curl_err [CURL_ERROR_SIZE];//  libcurl's last error text
+};
+
+//  Throws away the response body: only the status matters.
+static size_t
+s_discard (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    return size * nmemb;
+}
+
+//  Opens the file backend on path.
+static int
+s_file_open (collector_t *self, const char *path, char *err, size_t errlen)
+{
+    self->kind = COLLECTOR_FILE;
+    self->target = strdup (path);
+    self->file = fopen (path, "a");
+    if (!self->file) {
+        snprintf (err, errlen, "collector: cannot open %s: %s", path, strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  Sets up the http backend for url.
+static int
+s_http_open (collector_t *self, const char *url, char *err, size_t errlen)
+{
+    self->kind = COLLECTOR_HTTP;
+    self->target = strdup (url);
+    self->curl = curl_easy_init ();
+    if (!self->curl) {
+        snprintf (err, errlen, "collector: libcurl could not start");
+        return -1;
+    }
+    CURL *c = self->curl;
+    int rc = 0;
+    rc |= curl_easy_setopt (c, CURLOPT_URL, url);
+    rc |= curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 0L);
+    rc |= curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_discard);
+    rc |= curl_easy_setopt (c, CURLOPT_ERRORBUFFER, self->curl_err);
+    rc |= curl_easy_setopt (c, CURLOPT_POST, 1L);
+    if (rc != CURLE_OK) {
+        snprintf (err, errlen, "collector: libcurl refused the URL %s", url);
+        return -1;
+    }
+    return 0;
+}
+
+//  A collector for cfg->collector_url ("" or file:PATH, or http(s)://…).
+collector_t *
+collector_new (const config_t *cfg, char *err, size_t errlen)
+{
+    collector_t *self = (collector_t *) zmalloc (sizeof (collector_t));
+    const char *url = cfg->collector_url;
+    int rc;
+    if (!*url || strncmp (url, "file:", 5) == 0) {
+        char path [1100];
+        if (*url && url [5])
+            snprintf (path, sizeof path, "%s", url + 5);
+        else
+            snprintf (path, sizeof path, "%s/collector.jsonl",
+                      cfg->data_dir [0] ? cfg->data_dir : ".");
+        rc = s_file_open (self, path, err, errlen);
+    }
+    else
+    if (strncmp (url, "http://", 7) == 0 || strncmp (url, "https://", 8) == 0)
+        rc = s_http_open (self, url, err, errlen);
+    else {
+        snprintf (err, errlen, "collector: unsupported URL '%s' (use file:PATH or http(s)://)",
+                  url);
+        rc = -1;
+    }
+    if (rc != 0)
+        collector_destroy (&self);
+    return self;
+}
+
+//  Closes the file or libcurl handle.
+void
+collector_destroy (collector_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    collector_t *self = *self_p;
+    if (self->file)
+        fclose (self->file);
+    if (self->curl)
+        curl_easy_cleanup (self->curl);
+    free (self->target);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Appends json as one line and forces it to disk.
+static int
+s_file_deliver (collector_t *self, const char *json, size_t len)
+{
+    if (memchr (json, '\n', len)) {
+        log_error ("-", "collector: event with a newline refused (would split the line)");
+        return -1;
+    }
+    if (fwrite (json, 1, len, self->file) != len || fputc ('\n', self->file) == EOF
+    ||  fflush (self->file) != 0 || fsync (fileno (self->file)) != 0) {
+        log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
+        clearerr (self->file);
+        return -1;
+    }
+    return 0;
+}
+
+//  POSTs json with its Idempotency-Key; 0 on a 2xx answer.
+static int
+s_http_deliver (collector_t *self, const char *order_no, const char *json, size_t len,
+                int timeout_ms)
+{
+    char idem [128];
+    snprintf (idem, sizeof idem, "Idempotency-Key: %s", order_no ? order_no : "");
+    struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
+    struct curl_slist *more = headers ? curl_slist_append (headers, idem) : NULL;
+    if (!more) {
+        curl_slist_free_all (headers);
+        return -1;
+    }
+    headers = more;
+    CURL *c = self->curl;
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, (long) (timeout_ms > 0 ? timeout_ms : 1));
+    curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, (long) (timeout_ms > 0 ? timeout_ms : 1));
+    self->curl_err [0] = 0;
+    CURLcode rc = curl_easy_perform (c);
+    long status = 0;
+    curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all (headers);
+    if (rc != CURLE_OK) {
+        log_debug ("-", "collector: POST %s for %s: %s", self->target, order_no,
+                   self->curl_err [0] ? self->curl_err : curl_easy_strerror (rc));
+        return -1;
+    }
+    if (status < 200 || status > 299) {
+        log_debug ("-", "collector: POST %s for %s answered %ld", self->target, order_no, status);
+        return -1;
+    }
+    return 0;
+}
+
+//  Delivers one event; 0 delivered, -1 retry later.
+int
+collector_deliver (collector_t *self, const char *order_no, const char *json, size_t len,
+                   int timeout_ms)
+{
+    assert (self);
+    if (!json)
+        return -1;
+    if (self->kind == COLLECTOR_FILE)
+        return s_file_deliver (self, json, len);
+    return s_http_deliver (self, order_no, json, len, timeout_ms);
+}

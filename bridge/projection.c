@@ -1,0 +1,180 @@
+/*  projection — the display projection actor (bridge_projection_actor).
+
+    Consumes group BRIDGE_GROUP_DISPLAY. For each event: decode it (a
+    malformed event is logged and committed past, never retried), apply it
+    to the display store in that store's one transaction, THEN commit the
+    log position. A display store failure keeps the event and retries it
+    with capped backoff (GAUGE_PROJECTION_UP 0) without committing, so no
+    event is lost; a redelivered event changes nothing (display_store_apply
+    is keyed by (orderNo, menuId)). */
+#include "bridge.h"
+#include "display_store.h"
+#include "eventlog.h"
+
+#define PROJ_POLL_MS            100     //  wait for an event before looking at the pipe
+#define PROJ_BACKOFF_MIN_MS     100     //  first retry delay
+#define PROJ_BACKOFF_MAX_MS     5000    //  cap of the retry delay
+#define PROJ_LAG_EVERY_MS       500     //  how often the lag gauge is refreshed
+
+typedef struct {
+    const config_t *cfg;        //  settings
+    metrics_t *metrics;         //  gauges
+    zsock_t *pipe;              //  actor pipe
+    display_store_t *display;   //  own display store connection
+    eventlog_t *consumer;       //  consumer of BRIDGE_GROUP_DISPLAY
+    eventlog_event_t held;      //  event being applied (offset 0 / payload NULL if none)
+    bool holding;               //  held is set
+    int backoff_ms;             //  current retry delay, 0 when healthy
+    int64_t lag_at;             //  monotonic ms of the last lag refresh
+    bool terminated;            //  $TERM seen
+} projection_t;
+
+//  Frees everything the projection holds.
+static void
+s_projection_destroy (projection_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    projection_t *self = *self_p;
+    eventlog_event_reset (&self->held);
+    eventlog_destroy (&self->consumer);
+    display_store_destroy (&self->display);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Opens the display store and the consumer.
+static projection_t *
+s_projection_new (zsock_t *pipe, const bridge_args_t *args)
+{
+    projection_t *self = (projection_t *) zmalloc (sizeof (projection_t));
+    self->cfg = args->cfg;
+    self->metrics = args->metrics;
+    self->pipe = pipe;
+    char err [512] = "";
+    self->display = display_store_open (self->cfg->display_store, err, sizeof err);
+    if (!self->display) {
+        log_error ("-", "projection: display store: %s", err);
+        goto fail;
+    }
+    self->consumer = eventlog_consumer_new (self->cfg, BRIDGE_GROUP_DISPLAY, err, sizeof err);
+    if (!self->consumer) {
+        log_error ("-", "projection: event log: %s", err);
+        goto fail;
+    }
+    return self;
+fail:
+    s_projection_destroy (&self);
+    return NULL;
+}
+
+//  Handles one command from the pipe; only $TERM is known.
+static void
+s_projection_command (projection_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *verb = zmsg_popstr (msg);
+    if (verb && streq (verb, "$TERM"))
+        self->terminated = true;
+    else
+        log_warn ("-", "projection: unknown command %s", verb ? verb : "(null)");
+    zstr_free (&verb);
+    zmsg_destroy (&msg);
+}
+
+//  Commits past the held event and lets it go. Returns 0 or -1 (held kept).
+static int
+s_commit_held (projection_t *self)
+{
+    if (eventlog_commit (self->consumer, &self->held) != 0)
+        return -1;
+    eventlog_event_reset (&self->held);
+    self->holding = false;
+    return 0;
+}
+
+//  Applies the held event, then commits it. Returns 0 when done, -1 to retry.
+static int
+s_apply_held (projection_t *self)
+{
+    event_order_t order;
+    memset (&order, 0, sizeof order);
+    if (event_order_decode (self->held.payload, self->held.len, &order) != 0) {
+        log_warn ("-", "projection: skipping malformed event at offset %" PRId64
+                  " (key %s)", self->held.offset, self->held.key ? self->held.key : "");
+        return s_commit_held (self);
+    }
+    bool applied = false;
+    int rc = display_store_apply (self->display, &order, BRIDGE_GROUP_DISPLAY,
+                                  self->held.partition, self->held.offset, &applied);
+    event_order_reset (&order);
+    if (rc != 0) {
+        log_warn ("-", "projection: display store refused %s, will retry",
+                  self->held.key ? self->held.key : "");
+        return -1;
+    }
+    metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, 1);
+    //  Applied but not committed: redelivered later, which changes nothing
+    return s_commit_held (self);
+}
+
+//  The projection actor: see the top of this file.
+void
+bridge_projection_actor (zsock_t *pipe, void *args)
+{
+    projection_t *self = s_projection_new (pipe, (const bridge_args_t *) args);
+    if (!self) {
+        metrics_gauge_set (((const bridge_args_t *) args)->metrics, GAUGE_PROJECTION_UP, 0);
+        //  Ending now puts the end signal on the pipe: the owner sees a
+        //  failed start (and zactor_destroy still returns at once)
+        zsock_signal (pipe, 0);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 1);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    while (!self->terminated && poller) {
+        //  Backoff waits on the pipe, so $TERM is answered at once
+        int wait = self->holding ? self->backoff_ms : 0;
+        if (zpoller_wait (poller, wait) == pipe) {
+            s_projection_command (self);
+            continue;
+        }
+        if (zpoller_terminated (poller))
+            break;
+        if (!self->holding) {
+            int rc = eventlog_poll (self->consumer, &self->held, PROJ_POLL_MS);
+            if (rc < 0) {
+                metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 0);
+                if (zpoller_wait (poller, PROJ_BACKOFF_MAX_MS / 10) == pipe)
+                    s_projection_command (self);
+                continue;
+            }
+            self->holding = rc == 1;
+        }
+        if (self->holding) {
+            if (s_apply_held (self) == 0) {
+                self->backoff_ms = 0;
+                metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 1);
+            }
+            else {
+                self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : PROJ_BACKOFF_MIN_MS;
+                if (self->backoff_ms > PROJ_BACKOFF_MAX_MS)
+                    self->backoff_ms = PROJ_BACKOFF_MAX_MS;
+                metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 0);
+            }
+        }
+        if (zclock_mono () - self->lag_at >= PROJ_LAG_EVERY_MS) {
+            self->lag_at = zclock_mono ();
+            int64_t lag = eventlog_lag (self->consumer);
+            if (lag >= 0)
+                metrics_gauge_set (self->metrics, GAUGE_PROJECTION_LAG, lag);
+        }
+    }
+    zpoller_destroy (&poller);
+    s_projection_destroy (&self);
+}
