@@ -12,7 +12,22 @@
                              event with retries and capped exponential backoff.
 
     Each takes a bridge_args_t and answers $TERM on its pipe; the relay
-    waits for unacknowledged messages before it exits. */
+    drains the outbox once more (bounded, 5 s) before it exits. An actor
+    that cannot open its store, event log or collector signals and ends at
+    once, so its owner sees the end signal on the pipe (a failed start).
+    Each opens its own connections: nothing is shared between threads.
+
+    How soon a new order shows in GET /display/best (local log, one process):
+    the order actor's wake reaches the relay at once; publish is one SQLite
+    commit (a few ms); the PUB/SUB wake reaches the projection at once; the
+    apply is one display-store transaction (a few ms). So the display store
+    has it within ~10-50 ms, and /display/best serves it at the display
+    actor's next snapshot refresh: at most cfg->display_refresh_ms later.
+    A projection in another process reads the log file every
+    EVENTLOG_LOCAL_POLL_MS (+200 ms at most). With Kafka add the producer's
+    linger and the consumer's fetch wait. After a relay failure, retries back
+    off from 100 ms up to 5 s; without any wake the relay drains every
+    BRIDGE_RELAY_IDLE_MS anyway (rows left by a crash). */
 #ifndef BRIDGE_H_INCLUDED
 #define BRIDGE_H_INCLUDED
 
@@ -33,14 +48,27 @@ void bridge_projection_actor (zsock_t *pipe, void *args);
 void bridge_collector_actor (zsock_t *pipe, void *args);
 
 //  `coffee reconcile [--repair] [--window-hours H] [serve options]`: compares
-//  the display store's counts with the command store's order lines; prints a
-//  line per menu; exit 0 when equal, 1 on drift (after --repair: 0 if fixed).
+//  the display store's counts with the command store's order lines over
+//  (now - H hours, now] (H 1..87840, default 168; now shifted by
+//  --clock-skew-ms); prints a line per menu
+//      MENU-00000001 command=12 display=12 diff=0
+//  and a summary; exit 0 when equal, 1 on drift (after --repair: 0 if
+//  fixed), 2 on bad arguments or a store error. argv[0] is "reconcile";
+//  --repair and --window-hours are taken out first, everything else goes to
+//  config_load as serve options (--data-dir, --store, --display-store, …).
 int bridge_reconcile_main (int argc, char **argv);
 
 //  `coffee mock-collector --port P [--bind A] [--fail-rate R] [--delay-ms D]
-//  [--fail-first N]`: a real HTTP receiver that records orders, drops
-//  duplicates by orderNo; GET /orders lists them, POST /control changes
-//  fail/delay at run time.
+//  [--fail-first N] [--record FILE]`: a real HTTP receiver (libmicrohttpd)
+//  for tests and demos. POST /collect (point --collector-url at
+//  http://HOST:P/collect) takes an event: 400 unless JSON with a string
+//  orderNo; a known orderNo answers 200 {"duplicate":true}; a new one is
+//  recorded (and appended to FILE) and answers 200 {"received":true}; while
+//  failing (the first N POSTs, then with probability R) it answers 503.
+//  GET /orders → {"count":N,"duplicates":D,"orders":[…]} in arrival order;
+//  POST /control {"failRate","delayMs","failFirst"} changes behaviour at run
+//  time; every answer waits delayMs. SIGTERM/SIGINT: clean stop, exit 0.
+//  Own flags only (getopt_long); exit 2 on bad flags.
 int bridge_mock_collector_main (int argc, char **argv);
 
 #endif
