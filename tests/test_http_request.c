@@ -1,0 +1,654 @@
+/*  test_http_request — table-driven tests of the HTTP front's route table
+    and input validation (http/request.c), without a server. */
+#include "testkit.h"
+#include <cmocka.h>
+#include "request.h"
+#include "store.h"
+
+//  One validation case: the input, and what must come out.
+typedef struct {
+    metrics_route_t route;      //  POST route whose body is checked
+    const char *body;           //  request body (NUL-terminated here)
+    int status;                 //  expected status
+    const char *code;           //  expected error code, NULL on success
+    const char *field;          //  expected "field", NULL when none
+    const char *canonical;      //  expected canonical JSON on success, NULL to skip
+} body_case_t;
+
+//  Runs one body case; on failure prints which one.
+static void
+s_run_body_case (const body_case_t *c, size_t index)
+{
+    cJSON *canonical = NULL;
+    char *error = NULL;
+    int status = request_validate_body (c->route, c->body, c->body? strlen (c->body): 0,
+                                        &canonical, &error);
+    if (status != c->status)
+        print_error ("case %zu (%s): status %d, error %s\n", index,
+                     c->body? c->body: "(null)", status, error? error: "-");
+    assert_int_equal (status, c->status);
+    if (c->status == 200) {
+        assert_non_null (canonical);
+        assert_null (error);
+        if (c->canonical) {
+            char *text = cJSON_PrintUnformatted (canonical);
+            if (strcmp (text, c->canonical) != 0)
+                print_error ("case %zu: canonical %s\n", index, text);
+            assert_string_equal (text, c->canonical);
+            free (text);
+        }
+    }
+    else {
+        assert_null (canonical);
+        assert_non_null (error);
+        cJSON *json = cJSON_Parse (error);
+        assert_non_null (json);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive (json, "code");
+        const cJSON *message = cJSON_GetObjectItemCaseSensitive (json, "message");
+        const cJSON *field = cJSON_GetObjectItemCaseSensitive (json, "field");
+        assert_true (cJSON_IsString (code));
+        assert_true (cJSON_IsString (message));
+        assert_true (strlen (message->valuestring) > 0);
+        assert_string_equal (code->valuestring, c->code);
+        if (c->field) {
+            if (!cJSON_IsString (field) || strcmp (field->valuestring, c->field) != 0)
+                print_error ("case %zu (%s): error %s\n", index, c->body, error);
+            assert_true (cJSON_IsString (field));
+            assert_string_equal (field->valuestring, c->field);
+            //  The message names the field first.
+            assert_memory_equal (message->valuestring, c->field, strlen (c->field));
+        }
+        else
+            assert_null (field);
+        cJSON_Delete (json);
+    }
+    cJSON_Delete (canonical);
+    free (error);
+}
+
+#define OK(route, body, canon)        { route, body, 200, NULL, NULL, canon }
+#define BAD(route, body, field)       { route, body, 400, "INVALID_INPUT", field, NULL }
+#define BADJSON(route, body)          { route, body, 400, "INVALID_JSON", NULL, NULL }
+
+static const body_case_t s_customer_cases [] = {
+    OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\"}", "{\"customerNm\":\"Kim\"}"),
+    OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"a\"}", NULL),
+    OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"홍길동\"}", "{\"customerNm\":\"홍길동\"}"),
+    OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\\uD55C\"}", "{\"customerNm\":\"한\"}"),
+    OK (ROUTE_CUSTOMER_CREATE, " {\"customerNm\":\" Lee \",\"extra\":[1,{}]} \n",
+        "{\"customerNm\":\" Lee \"}"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":null}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"   \"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\\u3000 \\u00a0\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"a\\nb\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"a\\tb\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\xff\xfe\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\xc0\xaf\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\xed\xa0\x80\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\xe2\x82\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":5}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":true}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":[\"a\"]}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":{\"a\":1}}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"CustomerNm\":\"Kim\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"a\",\"customerNm\":\"b\"}", "customerNm"),
+    BAD (ROUTE_CUSTOMER_CREATE, "[{\"customerNm\":\"Kim\"}]", "body"),
+    BAD (ROUTE_CUSTOMER_CREATE, "\"Kim\"", "body"),
+    BAD (ROUTE_CUSTOMER_CREATE, "null", "body"),
+    BAD (ROUTE_CUSTOMER_CREATE, "42", "body"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, ""),
+    BADJSON (ROUTE_CUSTOMER_CREATE, NULL),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "   "),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "{"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\"} x"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\"}{}"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "{'customerNm':'Kim'}"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"\\ud800\"}"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "customerNm=Kim"),
+};
+
+static const body_case_t s_point_cases [] = {
+    OK (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1}",
+        "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1}"),
+    OK (ROUTE_POINT_CHARGE, "{\"chargeAmt\":1000000000,\"customerId\":\"CUST-00000001\"}",
+        "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1000000000}"),
+    OK (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-123456789012\",\"chargeAmt\":1e3}",
+        "{\"customerId\":\"CUST-123456789012\",\"chargeAmt\":1000}"),
+    OK (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":5.0,\"x\":null}",
+        "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":5}"),
+    OK (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":2.5e1}",
+        "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":25}"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":0}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":-0}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":-1}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1000000001}",
+         "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":9007199254740992}",
+         "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":9007199254740993}",
+         "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":-9007199254740993}",
+         "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1e400}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1.5}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":0.5}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":\"100\"}",
+         "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":null}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":true}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":[1]}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\"}", "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1,\"chargeAmt\":2}",
+         "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, "{\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":null,\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":1,\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"\",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-1234567\",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"cust-00000001\",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-0000000a\",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001 \",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"MENU-00000001\",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-000000000000000000000000001\",\"chargeAmt\":1}",
+         "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-\\uFF11\\uFF11\\uFF11\\uFF11\\uFF11\\uFF11"
+                             "\\uFF11\\uFF11\",\"chargeAmt\":1}", "customerId"),
+    BAD (ROUTE_POINT_CHARGE, "[]", "body"),
+    BADJSON (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1,}"),
+};
+
+static const body_case_t s_order_cases [] = {
+    OK (ROUTE_ORDER_CREATE,
+        "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
+        "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}"),
+    OK (ROUTE_ORDER_CREATE,
+        "{\"menuList\":[{\"qy\":100,\"menuId\":\"MENU-00000002\",\"note\":\"hot\"},"
+        "{\"menuId\":\"MENU-00000003\",\"qy\":2.0}],\"customerId\":\"CUST-00000004\",\"x\":1}",
+        "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000002\",\"qy\":100},"
+        "{\"menuId\":\"MENU-00000003\",\"qy\":2}]}"),
+    //  A repeated menu stays as sent (the store merges it) while its total fits.
+    OK (ROUTE_ORDER_CREATE,
+        "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":60},"
+        "{\"menuId\":\"MENU-00000001\",\"qy\":40}]}", NULL),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":60},"
+         "{\"menuId\":\"MENU-00000001\",\"qy\":41}]}", "menuList[1].qy"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\"}", "menuList"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":null}", "menuList"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":[]}", "menuList"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":{}}", "menuList"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":\"MENU-00000001\"}",
+         "menuList"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":[null]}", "menuList[0]"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":[1]}", "menuList[0]"),
+    BAD (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":[[]]}", "menuList[0]"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1},{}]}",
+         "menuList[1].menuId"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1},"
+         "{\"menuId\":\"MENU-00000002\",\"qy\":1.5}]}", "menuList[1].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":0}]}",
+         "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":-3}]}",
+         "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":101}]}",
+         "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\"}]}",
+         "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":\"1\"}]}",
+         "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":null}]}",
+         "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-1\",\"qy\":1}]}",
+         "menuList[0].menuId"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":1,\"qy\":1}]}",
+         "menuList[0].menuId"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"CUST-00000001\",\"qy\":1}]}",
+         "menuList[0].menuId"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1,"
+         "\"qy\":2}]}", "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":"
+         "9007199254740993}]}", "menuList[0].qy"),
+    BAD (ROUTE_ORDER_CREATE, "{\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
+         "customerId"),
+    BAD (ROUTE_ORDER_CREATE,
+         "{\"customerId\":[\"CUST-00000004\"],\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
+         "customerId"),
+    BAD (ROUTE_ORDER_CREATE, "true", "body"),
+    BADJSON (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":[{]}"),
+};
+
+//  Runs a table.
+static void
+s_run_table (const body_case_t *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        s_run_body_case (&cases [i], i);
+}
+
+static void
+test_customer_body (void **state)
+{
+    s_run_table (s_customer_cases, sizeof (s_customer_cases) / sizeof (s_customer_cases [0]));
+}
+
+static void
+test_point_body (void **state)
+{
+    s_run_table (s_point_cases, sizeof (s_point_cases) / sizeof (s_point_cases [0]));
+}
+
+static void
+test_order_body (void **state)
+{
+    s_run_table (s_order_cases, sizeof (s_order_cases) / sizeof (s_order_cases [0]));
+}
+
+//  Builds a JSON text: {"customerNm":"<n copies of unit>"}.
+static char *
+s_name_body (const char *unit, size_t n)
+{
+    size_t ulen = strlen (unit);
+    char *body = malloc (32 + ulen * n);
+    assert_non_null (body);
+    char *p = body + sprintf (body, "{\"customerNm\":\"");
+    for (size_t i = 0; i < n; i++, p += ulen)
+        memcpy (p, unit, ulen);
+    strcpy (p, "\"}");
+    return body;
+}
+
+//  customerNm is limited in bytes, not characters.
+static void
+test_name_length (void **state)
+{
+    char *body = s_name_body ("a", STORE_NAME_MAX);
+    body_case_t at_max = OK (ROUTE_CUSTOMER_CREATE, body, NULL);
+    s_run_body_case (&at_max, 0);
+    free (body);
+
+    body = s_name_body ("a", STORE_NAME_MAX + 1);
+    body_case_t over = BAD (ROUTE_CUSTOMER_CREATE, body, "customerNm");
+    s_run_body_case (&over, 1);
+    free (body);
+
+    //  A 3-byte Hangul syllable: 33 fit in 99 bytes, 34 take 102.
+    body = s_name_body ("한", STORE_NAME_MAX / 3);
+    body_case_t fits = OK (ROUTE_CUSTOMER_CREATE, body, NULL);
+    s_run_body_case (&fits, 2);
+    free (body);
+
+    body = s_name_body ("한", STORE_NAME_MAX / 3 + 1);
+    body_case_t too_long = BAD (ROUTE_CUSTOMER_CREATE, body, "customerNm");
+    s_run_body_case (&too_long, 3);
+    free (body);
+}
+
+//  Builds an order with n lines of distinct menus and qy 1.
+static char *
+s_order_body (int n)
+{
+    char *body = malloc (64 + (size_t) n * 48);
+    assert_non_null (body);
+    char *p = body + sprintf (body, "{\"customerId\":\"CUST-00000004\",\"menuList\":[");
+    for (int i = 0; i < n; i++)
+        p += sprintf (p, "%s{\"menuId\":\"MENU-%08d\",\"qy\":1}", i? ",": "", i + 1);
+    strcpy (p, "]}");
+    return body;
+}
+
+//  menuList holds 1..STORE_LINES_MAX entries.
+static void
+test_menu_list_length (void **state)
+{
+    char *body = s_order_body (STORE_LINES_MAX);
+    body_case_t at_max = OK (ROUTE_ORDER_CREATE, body, NULL);
+    s_run_body_case (&at_max, 0);
+    free (body);
+
+    body = s_order_body (STORE_LINES_MAX + 1);
+    body_case_t over = BAD (ROUTE_ORDER_CREATE, body, "menuList");
+    s_run_body_case (&over, 1);
+    free (body);
+
+    body = s_order_body (1000);
+    body_case_t far_over = BAD (ROUTE_ORDER_CREATE, body, "menuList");
+    s_run_body_case (&far_over, 2);
+    free (body);
+}
+
+//  The body need not be NUL-terminated, and bytes past len are not read.
+static void
+test_body_length_respected (void **state)
+{
+    const char *text = "{\"customerNm\":\"Kim\"}garbage";
+    cJSON *canonical = NULL;
+    char *error = NULL;
+    assert_int_equal (request_validate_body (ROUTE_CUSTOMER_CREATE, text, 20, &canonical,
+                                             &error), 200);
+    assert_non_null (canonical);
+    cJSON_Delete (canonical);
+    assert_int_equal (request_validate_body (ROUTE_CUSTOMER_CREATE, text, 21, &canonical,
+                                             &error), 400);
+    assert_null (canonical);
+    assert_non_null (error);
+    free (error);
+
+    //  A NUL byte inside the body is not valid JSON.
+    const char with_nul [] = "{\"customerNm\":\"Kim\"}\0{}";
+    assert_int_equal (request_validate_body (ROUTE_CUSTOMER_CREATE, with_nul,
+                                             sizeof (with_nul) - 1, &canonical, &error), 400);
+    free (error);
+
+    //  Deep nesting is refused by the parser, not by a crash.
+    size_t depth = 5000;
+    char *deep = malloc (depth * 2 + 1);
+    assert_non_null (deep);
+    memset (deep, '[', depth);
+    memset (deep + depth, ']', depth);
+    deep [depth * 2] = '\0';
+    assert_int_equal (request_validate_body (ROUTE_ORDER_CREATE, deep, depth * 2, &canonical,
+                                             &error), 400);
+    free (error);
+    free (deep);
+}
+
+//  One path-parameter case.
+typedef struct {
+    metrics_route_t route;      //  GET route
+    const char *arg;            //  path parameter
+    int status;                 //  expected status
+    const char *field;          //  expected field on 400
+} arg_case_t;
+
+static void
+test_path_args (void **state)
+{
+    static const arg_case_t cases [] = {
+        { ROUTE_POINT_GET, "CUST-00000001", 200, NULL },
+        { ROUTE_POINT_GET, "CUST-99999999999", 200, NULL },
+        { ROUTE_POINT_GET, "CUST-0000001", 400, "customerId" },
+        { ROUTE_POINT_GET, "CUST-", 400, "customerId" },
+        { ROUTE_POINT_GET, "", 400, "customerId" },
+        { ROUTE_POINT_GET, NULL, 400, "customerId" },
+        { ROUTE_POINT_GET, "ORD-00000001", 400, "customerId" },
+        { ROUTE_POINT_GET, "CUST-00000001x", 400, "customerId" },
+        { ROUTE_POINT_GET, "CUST--0000001", 400, "customerId" },
+        { ROUTE_POINT_GET, "CUST-00000001%00", 400, "customerId" },
+        { ROUTE_POINT_GET, "' OR 1=1 --", 400, "customerId" },
+        { ROUTE_ORDER_GET, "ORD-00000027", 200, NULL },
+        { ROUTE_ORDER_GET, "ORD-0000002", 400, "orderNo" },
+        { ROUTE_ORDER_GET, "CUST-00000027", 400, "orderNo" },
+        { ROUTE_ORDER_GET, "ord-00000027", 400, "orderNo" },
+        { ROUTE_ORDER_GET, "ORD-000000000000000000000000001", 200, NULL },
+        { ROUTE_ORDER_GET, "ORD-0000000000000000000000000001", 400, "orderNo" },
+        { ROUTE_DISPLAY_MENU, "", 200, NULL },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        char *error = NULL;
+        int status = request_validate_arg (cases [i].route, cases [i].arg, &error);
+        if (status != cases [i].status)
+            print_error ("arg case %zu: %d\n", i, status);
+        assert_int_equal (status, cases [i].status);
+        if (status == 200)
+            assert_null (error);
+        else {
+            cJSON *json = cJSON_Parse (error);
+            assert_non_null (json);
+            assert_string_equal (cJSON_GetObjectItem (json, "code")->valuestring,
+                                 "INVALID_INPUT");
+            assert_string_equal (cJSON_GetObjectItem (json, "field")->valuestring,
+                                 cases [i].field);
+            cJSON_Delete (json);
+            free (error);
+        }
+    }
+}
+
+static void
+test_idempotency_key (void **state)
+{
+    char key [REQUEST_IDEM_MAX + 2];
+    memset (key, 'k', sizeof (key));
+    key [REQUEST_IDEM_MAX] = '\0';
+
+    struct { const char *key; int status; } cases [] = {
+        { NULL, 200 },
+        { "a", 200 },
+        { "order-1 retry#2 ~!", 200 },
+        { "550e8400-e29b-41d4-a716-446655440000", 200 },
+        { key, 200 },
+        { "", 400 },
+        { "tab\there", 400 },
+        { "new\nline", 400 },
+        { "\x7f", 400 },
+        { "한글", 400 },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        char *error = NULL;
+        int status = request_validate_idem (cases [i].key, &error);
+        if (status != cases [i].status)
+            print_error ("idem case %zu: %d\n", i, status);
+        assert_int_equal (status, cases [i].status);
+        if (status == 400) {
+            cJSON *json = cJSON_Parse (error);
+            assert_non_null (json);
+            assert_string_equal (cJSON_GetObjectItem (json, "field")->valuestring,
+                                 "Idempotency-Key");
+            cJSON_Delete (json);
+        }
+        free (error);
+    }
+    //  One past the maximum.
+    key [REQUEST_IDEM_MAX] = 'k';
+    key [REQUEST_IDEM_MAX + 1] = '\0';
+    char *error = NULL;
+    assert_int_equal (request_validate_idem (key, &error), 400);
+    assert_non_null (error);
+    free (error);
+}
+
+static void
+test_request_id (void **state)
+{
+    char rid [REQUEST_RID_MAX + 2];
+    memset (rid, 'a', sizeof (rid));
+    rid [REQUEST_RID_MAX] = '\0';
+    assert_true (request_rid_ok (rid));
+    rid [REQUEST_RID_MAX] = 'a';
+    rid [REQUEST_RID_MAX + 1] = '\0';
+    assert_false (request_rid_ok (rid));
+    assert_true (request_rid_ok ("r-0000002a"));
+    assert_true (request_rid_ok ("A.b_C-9"));
+    assert_false (request_rid_ok (""));
+    assert_false (request_rid_ok (NULL));
+    assert_false (request_rid_ok ("a b"));
+    assert_false (request_rid_ok ("a/b"));
+    assert_false (request_rid_ok ("a\nb"));
+    assert_false (request_rid_ok ("é"));
+}
+
+static void
+test_media_type (void **state)
+{
+    assert_true (request_media_type_json ("application/json"));
+    assert_true (request_media_type_json ("Application/JSON"));
+    assert_true (request_media_type_json ("application/json; charset=utf-8"));
+    assert_true (request_media_type_json("application/json;charset=UTF-8"));
+    assert_true (request_media_type_json (" application/json "));
+    assert_false (request_media_type_json (NULL));
+    assert_false (request_media_type_json (""));
+    assert_false (request_media_type_json ("text/plain"));
+    assert_false (request_media_type_json ("application/jsonx"));
+    assert_false (request_media_type_json ("application/json-patch+json"));
+    assert_false (request_media_type_json ("application/x-www-form-urlencoded"));
+    assert_false (request_media_type_json ("multipart/form-data; boundary=x"));
+}
+
+//  One routing case.
+typedef struct {
+    const char *method;         //  request method
+    const char *path;           //  request path
+    int status;                 //  200, 404 or 405
+    metrics_route_t route;      //  route on 200
+    const char *arg;            //  arg on 200
+    const char *allow;          //  Allow on 405
+} match_case_t;
+
+static void
+test_route_match (void **state)
+{
+    static const match_case_t cases [] = {
+        { "GET", "/display/menu", 200, ROUTE_DISPLAY_MENU, "", NULL },
+        { "HEAD", "/display/menu", 200, ROUTE_DISPLAY_MENU, "", NULL },
+        { "GET", "/display/best", 200, ROUTE_DISPLAY_BEST, "", NULL },
+        { "POST", "/customer", 200, ROUTE_CUSTOMER_CREATE, "", NULL },
+        { "POST", "/point", 200, ROUTE_POINT_CHARGE, "", NULL },
+        { "GET", "/point/CUST-00000001", 200, ROUTE_POINT_GET, "CUST-00000001", NULL },
+        { "GET", "/point/anything", 200, ROUTE_POINT_GET, "anything", NULL },
+        { "POST", "/order", 200, ROUTE_ORDER_CREATE, "", NULL },
+        { "GET", "/order/ORD-00000027", 200, ROUTE_ORDER_GET, "ORD-00000027", NULL },
+        { "GET", "/health", 200, ROUTE_HEALTH, "", NULL },
+        { "GET", "/metrics", 200, ROUTE_METRICS, "", NULL },
+        { "POST", "/display/menu", 405, ROUTE_UNMATCHED, NULL, "GET, HEAD" },
+        { "DELETE", "/order/ORD-00000027", 405, ROUTE_UNMATCHED, NULL, "GET, HEAD" },
+        { "GET", "/point", 405, ROUTE_UNMATCHED, NULL, "POST" },
+        { "PUT", "/order", 405, ROUTE_UNMATCHED, NULL, "POST" },
+        { "GET", "/customer", 405, ROUTE_UNMATCHED, NULL, "POST" },
+        { "POST", "/point/CUST-00000001", 405, ROUTE_UNMATCHED, NULL, "GET, HEAD" },
+        { "POST", "/health", 405, ROUTE_UNMATCHED, NULL, "GET, HEAD" },
+        { "get", "/health", 405, ROUTE_UNMATCHED, NULL, "GET, HEAD" },
+        { "GET", "/", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "/display", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "/display/menu/", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "/display/menux", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "/point/", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "/point/CUST-00000001/x", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "/POINT/CUST-00000001", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { "GET", "//health", 404, ROUTE_UNMATCHED, NULL, NULL },
+        { NULL, "/health", 404, ROUTE_UNMATCHED, NULL, NULL },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        const match_case_t *c = &cases [i];
+        const request_route_t *route = NULL;
+        const char *arg = NULL, *allow = NULL;
+        int status = request_match (c->method, c->path, &route, &arg, &allow);
+        if (status != c->status)
+            print_error ("match case %zu (%s %s): %d\n", i, c->method, c->path, status);
+        assert_int_equal (status, c->status);
+        if (status == 200) {
+            assert_non_null (route);
+            assert_int_equal (route->route, c->route);
+            assert_string_equal (arg, c->arg);
+            assert_ptr_equal (request_route_info (c->route), route);
+        }
+        else {
+            assert_null (route);
+            if (c->allow)
+                assert_string_equal (allow, c->allow);
+            else
+                assert_null (allow);
+        }
+    }
+}
+
+//  Each route goes to the pool and op of its part, and roles serve the
+//  parts they run.
+static void
+test_route_table (void **state)
+{
+    const request_route_t *r = request_route_info (ROUTE_ORDER_CREATE);
+    assert_string_equal (r->pool, "order");
+    assert_string_equal (r->op, WIRE_OP_ORDER_CREATE);
+    assert_true (r->takes_idem);
+    r = request_route_info (ROUTE_POINT_CHARGE);
+    assert_string_equal (r->pool, "point");
+    assert_true (r->takes_idem);
+    r = request_route_info (ROUTE_CUSTOMER_CREATE);
+    assert_string_equal (r->op, WIRE_OP_CUSTOMER_CREATE);
+    assert_false (r->takes_idem);
+    r = request_route_info (ROUTE_DISPLAY_BEST);
+    assert_string_equal (r->pool, "display");
+    assert_int_equal (r->part, REQUEST_PART_DISPLAY);
+    r = request_route_info (ROUTE_HEALTH);
+    assert_null (r->pool);
+    assert_int_equal (r->part, REQUEST_PART_ANY);
+    assert_null (request_route_info (ROUTE_UNMATCHED));
+    assert_null (request_route_info (ROUTE_COUNT));
+
+    assert_true (request_part_served (REQUEST_PART_ORDER, ROLE_ALL));
+    assert_true (request_part_served (REQUEST_PART_ORDER, ROLE_ORDER));
+    assert_false (request_part_served (REQUEST_PART_ORDER, ROLE_DISPLAY));
+    assert_true (request_part_served (REQUEST_PART_DISPLAY, ROLE_DISPLAY));
+    assert_false (request_part_served (REQUEST_PART_DISPLAY, ROLE_ORDER));
+    assert_true (request_part_served (REQUEST_PART_ANY, ROLE_ORDER));
+    assert_true (request_part_served (REQUEST_PART_ANY, ROLE_DISPLAY));
+}
+
+//  The customer a request names, for routing by hash.
+static void
+test_customer_id (void **state)
+{
+    cJSON *canonical = NULL;
+    char *error = NULL;
+    const char *body = "{\"customerId\":\"CUST-00000042\",\"chargeAmt\":10}";
+    assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, body, strlen (body),
+                                             &canonical, &error), 200);
+    assert_string_equal (request_customer_id (ROUTE_POINT_CHARGE, canonical, ""),
+                         "CUST-00000042");
+    assert_null (request_customer_id (ROUTE_CUSTOMER_CREATE, canonical, ""));
+    assert_string_equal (request_customer_id (ROUTE_POINT_GET, NULL, "CUST-00000007"),
+                         "CUST-00000007");
+    assert_null (request_customer_id (ROUTE_ORDER_GET, NULL, "ORD-00000007"));
+    cJSON_Delete (canonical);
+}
+
+static void
+test_error_json (void **state)
+{
+    char *text = request_error_json ("NOT_FOUND", "say \"hi\"\n", NULL);
+    cJSON *json = cJSON_Parse (text);
+    assert_non_null (json);
+    assert_string_equal (cJSON_GetObjectItem (json, "code")->valuestring, "NOT_FOUND");
+    assert_string_equal (cJSON_GetObjectItem (json, "message")->valuestring, "say \"hi\"\n");
+    assert_null (cJSON_GetObjectItem (json, "field"));
+    cJSON_Delete (json);
+    free (text);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_customer_body),
+        cmocka_unit_test (test_point_body),
+        cmocka_unit_test (test_order_body),
+        cmocka_unit_test (test_name_length),
+        cmocka_unit_test (test_menu_list_length),
+        cmocka_unit_test (test_body_length_respected),
+        cmocka_unit_test (test_path_args),
+        cmocka_unit_test (test_idempotency_key),
+        cmocka_unit_test (test_request_id),
+        cmocka_unit_test (test_media_type),
+        cmocka_unit_test (test_route_match),
+        cmocka_unit_test (test_route_table),
+        cmocka_unit_test (test_customer_id),
+        cmocka_unit_test (test_error_json),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
