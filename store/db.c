@@ -1,0 +1,232 @@
+/*  db — picks the backend from the URL and owns the prepared-statement
+    cache; every other call is passed straight to the backend's driver
+    table (store/db_impl.h). */
+#include "db_impl.h"
+#include <string.h>
+#include <stdio.h>
+
+//  Hashes a statement key: the address of its SQL text.
+static size_t
+s_key_hash (const void *key)
+{
+    uintptr_t v = (uintptr_t) key;
+    return (size_t) (v ^ (v >> 17));
+}
+
+//  Compares two statement keys by address (not by text).
+static int
+s_key_compare (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+//  Frees a cached statement through its own backend.
+static void
+s_stmt_destroy (void **item)
+{
+    db_stmt_t *st = (db_stmt_t *) *item;
+    if (st) {
+        st->db->driver->stmt_free (st);
+        *item = NULL;
+    }
+}
+
+//  Chooses the driver a URL names: mysql:// → MySQL; sqlite: or a bare
+//  path → SQLite. NULL with a message for a scheme we do not serve.
+static const db_driver_t *
+s_driver_for (const char *url, char *err, size_t errlen)
+{
+    if (strncmp (url, "mysql://", 8) == 0)
+        return &db_mysql_driver;
+    if (strncmp (url, "sqlite:", 7) == 0)
+        return &db_sqlite_driver;
+    //  Any other "scheme://" is a typo or an unsupported backend
+    const char *sep = strstr (url, "://");
+    if (sep) {
+        snprintf (err, errlen, "unsupported database URL scheme '%.*s'",
+                  (int) (sep - url < 32 ? sep - url : 32), url);
+        return NULL;
+    }
+    return &db_sqlite_driver;
+}
+
+//  Opens a connection on the backend the URL names.
+db_t *
+db_open (const char *url, char *err, size_t errlen)
+{
+    char dummy [1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err [0] = 0;
+    if (!url || !*url) {
+        snprintf (err, errlen, "empty database URL");
+        return NULL;
+    }
+    const db_driver_t *driver = s_driver_for (url, err, errlen);
+    if (!driver)
+        return NULL;
+    db_t *self = driver->open (url, err, errlen);
+    if (!self)
+        return NULL;
+    self->driver = driver;
+    self->stmts = zhashx_new ();
+    if (!self->stmts) {
+        snprintf (err, errlen, "out of memory");
+        driver->close (self);
+        return NULL;
+    }
+    zhashx_set_key_hasher (self->stmts, s_key_hash);
+    zhashx_set_key_comparator (self->stmts, s_key_compare);
+    zhashx_set_key_duplicator (self->stmts, NULL);
+    zhashx_set_key_destructor (self->stmts, NULL);
+    zhashx_set_destructor (self->stmts, s_stmt_destroy);
+    return self;
+}
+
+//  Frees every cached statement, then the connection.
+void
+db_destroy (db_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    db_t *self = *self_p;
+    zhashx_destroy (&self->stmts);
+    self->driver->close (self);
+    *self_p = NULL;
+}
+
+//  Which SQL dialect the connection speaks.
+db_dialect_t
+db_dialect (db_t *self)
+{
+    return self->driver->dialect;
+}
+
+//  Runs SQL without parameters or rows.
+int
+db_exec (db_t *self, const char *sql)
+{
+    return self->driver->exec (self, sql);
+}
+
+//  Starts a write transaction.
+int
+db_begin (db_t *self)
+{
+    return self->driver->begin (self);
+}
+
+//  Commits the open transaction.
+int
+db_commit (db_t *self)
+{
+    return self->driver->commit (self);
+}
+
+//  Rolls back the open transaction (harmless when none is open).
+void
+db_rollback (db_t *self)
+{
+    self->driver->rollback (self);
+}
+
+//  The cached statement for sql, prepared on first use.
+db_stmt_t *
+db_stmt (db_t *self, const char *sql)
+{
+    db_stmt_t *st = (db_stmt_t *) zhashx_lookup (self->stmts, sql);
+    if (st)
+        return st;
+    st = self->driver->prepare (self, sql);
+    if (!st)
+        return NULL;
+    st->db = self;
+    st->sql = sql;
+    if (zhashx_insert (self->stmts, sql, st) != 0) {
+        self->driver->stmt_free (st);
+        return NULL;
+    }
+    return st;
+}
+
+//  Binds an integer parameter.
+int
+db_bind_int64 (db_stmt_t *st, int idx, int64_t value)
+{
+    return st->db->driver->bind_int64 (st, idx, value);
+}
+
+//  Binds a text parameter (copied) or SQL NULL.
+int
+db_bind_text (db_stmt_t *st, int idx, const char *text)
+{
+    return st->db->driver->bind_text (st, idx, text);
+}
+
+//  Executes or advances the statement.
+int
+db_step (db_stmt_t *st)
+{
+    return st->db->driver->step (st);
+}
+
+//  Integer value of a column of the current row.
+int64_t
+db_column_int64 (db_stmt_t *st, int col)
+{
+    return st->db->driver->column_int64 (st, col);
+}
+
+//  Text value of a column of the current row (NULL for SQL NULL).
+const char *
+db_column_text (db_stmt_t *st, int col)
+{
+    return st->db->driver->column_text (st, col);
+}
+
+//  Whether a column of the current row is SQL NULL.
+int
+db_column_is_null (db_stmt_t *st, int col)
+{
+    return st->db->driver->column_is_null (st, col);
+}
+
+//  Makes the statement ready to run again.
+void
+db_reset (db_stmt_t *st)
+{
+    if (st)
+        st->db->driver->reset (st);
+}
+
+//  Rows changed by the last write statement.
+int64_t
+db_changes (db_t *self)
+{
+    return self->driver->changes (self);
+}
+
+//  The last auto-increment id on this connection.
+int64_t
+db_last_insert_id (db_t *self)
+{
+    return self->driver->last_insert_id (self);
+}
+
+//  Cheap liveness check.
+int
+db_ping (db_t *self)
+{
+    return self->driver->ping (self);
+}
+
+//  Last error text, never NULL.
+const char *
+db_errmsg (db_t *self)
+{
+    const char *msg = self->driver->errmsg (self);
+    return msg ? msg : "";
+}

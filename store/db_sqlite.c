@@ -1,0 +1,345 @@
+/*  db_sqlite — the SQLite backend of db.h: one sqlite3 connection per db_t.
+
+    Settings at open, and why:
+      journal_mode=WAL    readers never block the writer, and a commit is one
+                          append to the -wal file.
+      synchronous=NORMAL  in WAL mode a commit is written to the -wal file
+                          (in the OS page cache) before COMMIT returns; only
+                          the fsync is deferred to checkpoints. A kill -9 of
+                          the process therefore never loses an acknowledged
+                          transaction; only an OS crash or power loss could
+                          lose the last few. That is the failure model we
+                          promise (DESIGN.md §4: kill -9 of any process), so
+                          we do not pay an fsync per order for FULL.
+      busy_timeout 5000   a writer waits up to 5 s for another connection's
+                          write lock, then the call fails as DB_UNAVAILABLE.
+      foreign_keys=ON     the schema's references are enforced.
+    Writers start with BEGIN IMMEDIATE, so two connections never deadlock
+    upgrading a read lock to a write lock. */
+#include "db_impl.h"
+#include <sqlite3.h>
+#include <string.h>
+#include <stdio.h>
+#include <libgen.h>
+#include <unistd.h>
+
+#define SQLITE_BUSY_MS 5000         //  busy_timeout of every connection
+#define SQLITE_OPEN_TRIES 50        //  attempts at the WAL switch when busy
+#define SQLITE_OPEN_WAIT_MS 100     //  pause between those attempts
+
+typedef struct {
+    db_t base;                      //  db.c's part; must come first
+    sqlite3 *conn;                  //  the connection
+    char err [256];                 //  our own last error, when not SQLite's
+} sqlite_db_t;
+
+typedef struct {
+    db_stmt_t base;                 //  db.c's part; must come first
+    sqlite3_stmt *st;               //  the prepared statement
+} sqlite_stmt_t;
+
+//  Maps an SQLite result code to a db.h code.
+static int
+s_map (int rc)
+{
+    switch (rc) {
+        case SQLITE_OK:                     return DB_OK;
+        case SQLITE_ROW:                    return DB_ROW;
+        case SQLITE_DONE:                   return DB_DONE;
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+        case SQLITE_CONSTRAINT_UNIQUE:      return DB_DUPLICATE;
+        default: break;
+    }
+    switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+        case SQLITE_IOERR:
+        case SQLITE_FULL:
+        case SQLITE_CANTOPEN:
+        case SQLITE_READONLY:
+        case SQLITE_NOMEM:
+        case SQLITE_PROTOCOL:               return DB_UNAVAILABLE;
+        default:                            return DB_ERROR;
+    }
+}
+
+//  Creates the folder that will hold path, with its parents.
+static int
+s_make_parent (const char *path, char *err, size_t errlen)
+{
+    char *copy = strdup (path);
+    if (!copy) {
+        snprintf (err, errlen, "out of memory");
+        return -1;
+    }
+    char *dir = dirname (copy);
+    int rc = 0;
+    if (strcmp (dir, ".") != 0 && strcmp (dir, "/") != 0 && !zsys_file_exists (dir)) {
+        if (zsys_dir_create ("%s", dir) != 0 && !zsys_file_exists (dir)) {
+            snprintf (err, errlen, "cannot create folder %s", dir);
+            rc = -1;
+        }
+    }
+    free (copy);
+    return rc;
+}
+
+//  Runs a pragma, retrying a while when another connection holds the lock
+//  (switching a new file to WAL needs it briefly, and ignores busy_timeout).
+static int
+s_pragma (sqlite_db_t *self, const char *sql)
+{
+    int rc = SQLITE_OK;
+    for (int attempt = 0; attempt < SQLITE_OPEN_TRIES; attempt++) {
+        rc = sqlite3_exec (self->conn, sql, NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        zclock_sleep (SQLITE_OPEN_WAIT_MS);
+    }
+    return rc;
+}
+
+//  Opens sqlite:PATH or a bare PATH.
+static db_t *
+s_open (const char *url, char *err, size_t errlen)
+{
+    const char *path = url;
+    if (strncmp (path, "sqlite:", 7) == 0)
+        path += 7;
+    //  sqlite:///abs/path names /abs/path
+    if (strncmp (path, "//", 2) == 0)
+        path += 2;
+    if (!*path) {
+        snprintf (err, errlen, "sqlite URL has no file path");
+        return NULL;
+    }
+    if (strcmp (path, ":memory:") != 0 && s_make_parent (path, err, errlen) != 0)
+        return NULL;
+
+    sqlite_db_t *self = (sqlite_db_t *) calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    int rc = sqlite3_open_v2 (path, &self->conn,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                              | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf (err, errlen, "cannot open %s: %s", path,
+                  self->conn ? sqlite3_errmsg (self->conn) : sqlite3_errstr (rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes (self->conn, 1);
+    sqlite3_busy_timeout (self->conn, SQLITE_BUSY_MS);
+    const char *pragmas [] = {
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+    };
+    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas [0]; i++) {
+        if (s_pragma (self, pragmas [i]) != SQLITE_OK) {
+            snprintf (err, errlen, "cannot set up %s (%s): %s", path, pragmas [i],
+                      sqlite3_errmsg (self->conn));
+            goto fail;
+        }
+    }
+    return &self->base;
+
+fail:
+    sqlite3_close_v2 (self->conn);
+    free (self);
+    return NULL;
+}
+
+//  Closes the connection (db.c has freed the cached statements).
+static void
+s_close (db_t *db)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    sqlite3_close_v2 (self->conn);
+    free (self);
+}
+
+//  Runs SQL without parameters or rows.
+static int
+s_exec (db_t *db, const char *sql)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    self->err [0] = 0;
+    int rc = sqlite3_exec (self->conn, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DB_OK : s_map (rc);
+}
+
+//  Starts a write transaction, taking the write lock now.
+static int
+s_begin (db_t *db)
+{
+    return s_exec (db, "BEGIN IMMEDIATE");
+}
+
+//  Commits; on failure the transaction is rolled back so the connection
+//  is usable again.
+static int
+s_commit (db_t *db)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    int rc = s_exec (db, "COMMIT");
+    if (rc != DB_OK && !sqlite3_get_autocommit (self->conn))
+        sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+//  Rolls back the open transaction, if any.
+static void
+s_rollback (db_t *db)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    if (!sqlite3_get_autocommit (self->conn))
+        sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+//  Prepares a statement kept for the connection's lifetime.
+static db_stmt_t *
+s_prepare (db_t *db, const char *sql)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    self->err [0] = 0;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v3 (self->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK || !stmt) {
+        sqlite3_finalize (stmt);
+        if (rc == SQLITE_OK)
+            snprintf (self->err, sizeof self->err, "empty SQL statement");
+        return NULL;
+    }
+    sqlite_stmt_t *self_st = (sqlite_stmt_t *) calloc (1, sizeof *self_st);
+    if (!self_st) {
+        sqlite3_finalize (stmt);
+        snprintf (self->err, sizeof self->err, "out of memory");
+        return NULL;
+    }
+    self_st->st = stmt;
+    return &self_st->base;
+}
+
+//  Finalizes a statement.
+static void
+s_stmt_free (db_stmt_t *st)
+{
+    sqlite_stmt_t *self = (sqlite_stmt_t *) st;
+    sqlite3_finalize (self->st);
+    free (self);
+}
+
+//  Binds an integer.
+static int
+s_bind_int64 (db_stmt_t *st, int idx, int64_t value)
+{
+    int rc = sqlite3_bind_int64 (((sqlite_stmt_t *) st)->st, idx, (sqlite3_int64) value);
+    return rc == SQLITE_OK ? DB_OK : s_map (rc);
+}
+
+//  Binds text (copied) or NULL.
+static int
+s_bind_text (db_stmt_t *st, int idx, const char *text)
+{
+    sqlite3_stmt *stmt = ((sqlite_stmt_t *) st)->st;
+    int rc = text ? sqlite3_bind_text (stmt, idx, text, -1, SQLITE_TRANSIENT)
+                  : sqlite3_bind_null (stmt, idx);
+    return rc == SQLITE_OK ? DB_OK : s_map (rc);
+}
+
+//  Executes or advances.
+static int
+s_step (db_stmt_t *st)
+{
+    sqlite_db_t *db = (sqlite_db_t *) st->db;
+    db->err [0] = 0;
+    return s_map (sqlite3_step (((sqlite_stmt_t *) st)->st));
+}
+
+//  Integer column.
+static int64_t
+s_column_int64 (db_stmt_t *st, int col)
+{
+    return (int64_t) sqlite3_column_int64 (((sqlite_stmt_t *) st)->st, col);
+}
+
+//  Text column, NULL for SQL NULL.
+static const char *
+s_column_text (db_stmt_t *st, int col)
+{
+    return (const char *) sqlite3_column_text (((sqlite_stmt_t *) st)->st, col);
+}
+
+//  Whether a column is SQL NULL.
+static int
+s_column_is_null (db_stmt_t *st, int col)
+{
+    return sqlite3_column_type (((sqlite_stmt_t *) st)->st, col) == SQLITE_NULL;
+}
+
+//  Ready to run again, bindings cleared.
+static void
+s_reset (db_stmt_t *st)
+{
+    sqlite3_stmt *stmt = ((sqlite_stmt_t *) st)->st;
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+}
+
+//  Rows changed by the last write.
+static int64_t
+s_changes (db_t *db)
+{
+    return (int64_t) sqlite3_changes64 (((sqlite_db_t *) db)->conn);
+}
+
+//  Last rowid inserted.
+static int64_t
+s_last_insert_id (db_t *db)
+{
+    return (int64_t) sqlite3_last_insert_rowid (((sqlite_db_t *) db)->conn);
+}
+
+//  A file database is there as long as the connection is; a trivial query
+//  still proves the file is readable.
+static int
+s_ping (db_t *db)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    int rc = sqlite3_exec (self->conn, "SELECT 1", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DB_OK : DB_UNAVAILABLE;
+}
+
+//  Last error text.
+static const char *
+s_errmsg (db_t *db)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    return self->err [0] ? self->err : sqlite3_errmsg (self->conn);
+}
+
+const db_driver_t db_sqlite_driver = {
+    .dialect = DB_SQLITE,
+    .scheme = "sqlite",
+    .open = s_open,
+    .close = s_close,
+    .exec = s_exec,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .prepare = s_prepare,
+    .stmt_free = s_stmt_free,
+    .bind_int64 = s_bind_int64,
+    .bind_text = s_bind_text,
+    .step = s_step,
+    .column_int64 = s_column_int64,
+    .column_text = s_column_text,
+    .column_is_null = s_column_is_null,
+    .reset = s_reset,
+    .changes = s_changes,
+    .last_insert_id = s_last_insert_id,
+    .ping = s_ping,
+    .errmsg = s_errmsg,
+};

@@ -1,0 +1,175 @@
+/*  sqlkit — shared helpers of the stores: dialect text, read transactions,
+    versioned migrations. */
+#include "sqlkit.h"
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SQLKIT_LOCK_WAIT_S 30       //  how long MySQL waits for the migration lock
+
+static const char SQL_VERSION_TABLE_SQLITE [] =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " component VARCHAR(32) NOT NULL PRIMARY KEY,"
+    " version INTEGER NOT NULL,"
+    " updated_at BIGINT NOT NULL)";
+static const char SQL_VERSION_TABLE_MYSQL [] =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " component VARCHAR(32) NOT NULL PRIMARY KEY,"
+    " version INT NOT NULL,"
+    " updated_at BIGINT NOT NULL"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+static const char SQL_VERSION_GET [] =
+    "SELECT version FROM schema_version WHERE component = ?";
+static const char SQL_VERSION_SET_SQLITE [] =
+    "INSERT INTO schema_version (component, version, updated_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (component) DO UPDATE SET version = excluded.version,"
+    " updated_at = excluded.updated_at";
+static const char SQL_VERSION_SET_MYSQL [] =
+    "INSERT INTO schema_version (component, version, updated_at) VALUES (?, ?, ?)"
+    " ON DUPLICATE KEY UPDATE version = VALUES(version), updated_at = VALUES(updated_at)";
+static const char SQL_LOCK_MYSQL [] = "SELECT GET_LOCK(?, ?)";
+static const char SQL_UNLOCK_MYSQL [] = "SELECT RELEASE_LOCK(?)";
+
+//  Picks the text for the connection's dialect.
+const char *
+sqlkit_pick (db_t *db, const char *sqlite, const char *mysql)
+{
+    return db_dialect (db) == DB_MYSQL && mysql ? mysql : sqlite;
+}
+
+//  Reads the recorded version of component: 0 when none, -1 on failure.
+static int
+s_version (db_t *db, const char *component)
+{
+    db_stmt_t *st = db_stmt (db, SQL_VERSION_GET);
+    if (!st)
+        return -1;
+    int version = -1;
+    if (db_bind_text (st, 1, component) == DB_OK) {
+        int rc = db_step (st);
+        if (rc == DB_ROW)
+            version = (int) db_column_int64 (st, 0);
+        else
+        if (rc == DB_DONE)
+            version = 0;
+    }
+    db_reset (st);
+    return version;
+}
+
+//  Records the version of component.
+static int
+s_version_set (db_t *db, const char *component, int version)
+{
+    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_VERSION_SET_SQLITE, SQL_VERSION_SET_MYSQL));
+    if (!st)
+        return -1;
+    int rc = DB_ERROR;
+    if (db_bind_text (st, 1, component) == DB_OK
+    &&  db_bind_int64 (st, 2, version) == DB_OK
+    &&  db_bind_int64 (st, 3, zclock_time ()) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  Takes (1) or gives back (0) the MySQL migration lock.
+static int
+s_mysql_lock (db_t *db, const char *name, bool take)
+{
+    db_stmt_t *st = db_stmt (db, take ? SQL_LOCK_MYSQL : SQL_UNLOCK_MYSQL);
+    if (!st)
+        return -1;
+    int got = 0;
+    if (db_bind_text (st, 1, name) == DB_OK
+    && (!take || db_bind_int64 (st, 2, SQLKIT_LOCK_WAIT_S) == DB_OK)
+    &&  db_step (st) == DB_ROW)
+        got = !db_column_is_null (st, 0) && db_column_int64 (st, 0) == 1;
+    db_reset (st);
+    return got ? 0 : -1;
+}
+
+//  Brings component's schema up to date (see sqlkit.h).
+int
+sqlkit_migrate (db_t *db, const char *component, const sqlkit_migration_t *list,
+                size_t count, sqlkit_seed_fn *seed, char *err, size_t errlen)
+{
+    bool mysql = db_dialect (db) == DB_MYSQL;
+    int latest = count ? list [count - 1].version : 0;
+    char lock_name [64];
+    snprintf (lock_name, sizeof lock_name, "coffee_schema_%s", component);
+
+    if (db_exec (db, mysql ? SQL_VERSION_TABLE_MYSQL : SQL_VERSION_TABLE_SQLITE) != DB_OK) {
+        snprintf (err, errlen, "cannot create schema_version: %s", db_errmsg (db));
+        return -1;
+    }
+    int version = s_version (db, component);
+    if (version < 0) {
+        snprintf (err, errlen, "cannot read schema_version: %s", db_errmsg (db));
+        return -1;
+    }
+    if (version >= latest)
+        return 0;               //  up to date: nothing to do
+
+    //  Serialize migrators, then look again: another may have finished
+    int rc = mysql ? s_mysql_lock (db, lock_name, true) : (db_begin (db) == DB_OK ? 0 : -1);
+    if (rc != 0) {
+        snprintf (err, errlen, "cannot lock the schema for migration: %s", db_errmsg (db));
+        return -1;
+    }
+    version = s_version (db, component);
+    if (version < 0) {
+        snprintf (err, errlen, "cannot read schema_version: %s", db_errmsg (db));
+        goto fail;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (list [i].version <= version)
+            continue;
+        for (size_t j = 0; j < list [i].count; j++) {
+            const char *sql = sqlkit_pick (db, list [i].steps [j].sqlite, list [i].steps [j].mysql);
+            if (db_exec (db, sql) != DB_OK) {
+                snprintf (err, errlen, "migration %s v%d step %zu failed: %s",
+                          component, list [i].version, j + 1, db_errmsg (db));
+                goto fail;
+            }
+        }
+        if (s_version_set (db, component, list [i].version) != 0) {
+            snprintf (err, errlen, "cannot record schema version: %s", db_errmsg (db));
+            goto fail;
+        }
+        version = list [i].version;
+    }
+    if (seed && seed (db) != 0) {
+        snprintf (err, errlen, "cannot seed %s: %s", component, db_errmsg (db));
+        goto fail;
+    }
+    if (mysql)
+        s_mysql_lock (db, lock_name, false);
+    else
+    if (db_commit (db) != DB_OK) {
+        snprintf (err, errlen, "cannot commit the migration: %s", db_errmsg (db));
+        return -1;
+    }
+    return 0;
+
+fail:
+    if (mysql)
+        s_mysql_lock (db, lock_name, false);
+    else
+        db_rollback (db);
+    return -1;
+}
+
+//  Starts a read transaction (a consistent snapshot for several SELECTs).
+int
+sqlkit_begin_read (db_t *db)
+{
+    return db_exec (db, db_dialect (db) == DB_MYSQL ? "START TRANSACTION READ ONLY" : "BEGIN");
+}
+
+//  Ends a read transaction.
+void
+sqlkit_end_read (db_t *db)
+{
+    db_rollback (db);
+}
