@@ -1,0 +1,525 @@
+/*  display_store — the display side's database (CQRS), written once on
+    db.h. ordered_menu holds one row per (order, menu), so a redelivered
+    event inserts nothing; menu_hourly counts those rows per menu and hour
+    (hour = ordered_at / 3600000), updated in the same transaction as the
+    insert, so GET /display/best sums at most 169 hourly rows per menu and
+    counts single rows only at the window's edges. */
+#include "display_store.h"
+#include "sqlkit.h"
+#include <string.h>
+#include <stdio.h>
+
+#define HOUR_MS (3600 * 1000LL)
+
+struct _display_store_t {
+    db_t *db;                       //  the connection (one thread only)
+};
+
+#define MYSQL_TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+static const sqlkit_sql_t s_schema_v1 [] = {
+    {   "CREATE TABLE IF NOT EXISTS display_menu ("
+        " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " menu_nm VARCHAR(100) NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y')",
+        "CREATE TABLE IF NOT EXISTS display_menu ("
+        " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " menu_nm VARCHAR(100) NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y')" MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS ordered_menu ("
+        " order_no VARCHAR(32) NOT NULL,"
+        " menu_id VARCHAR(32) NOT NULL,"
+        " ordered_at BIGINT NOT NULL,"
+        " PRIMARY KEY (order_no, menu_id))",
+        "CREATE TABLE IF NOT EXISTS ordered_menu ("
+        " order_no VARCHAR(32) NOT NULL,"
+        " menu_id VARCHAR(32) NOT NULL,"
+        " ordered_at BIGINT NOT NULL,"
+        " PRIMARY KEY (order_no, menu_id),"
+        " INDEX ordered_menu_at (ordered_at, menu_id))" MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS ordered_menu_at ON ordered_menu (ordered_at, menu_id)",
+        "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS menu_hourly ("
+        " menu_id VARCHAR(32) NOT NULL,"
+        " hour_no BIGINT NOT NULL,"
+        " cnt BIGINT NOT NULL,"
+        " PRIMARY KEY (menu_id, hour_no))",
+        "CREATE TABLE IF NOT EXISTS menu_hourly ("
+        " menu_id VARCHAR(32) NOT NULL,"
+        " hour_no BIGINT NOT NULL,"
+        " cnt BIGINT NOT NULL,"
+        " PRIMARY KEY (menu_id, hour_no),"
+        " INDEX menu_hourly_hour (hour_no))" MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS menu_hourly_hour ON menu_hourly (hour_no)", "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS consumer_position ("
+        " grp VARCHAR(128) NOT NULL,"
+        " part INTEGER NOT NULL,"
+        " off BIGINT NOT NULL,"
+        " PRIMARY KEY (grp, part))",
+        "CREATE TABLE IF NOT EXISTS consumer_position ("
+        " grp VARCHAR(128) NOT NULL,"
+        " part INT NOT NULL,"
+        " off BIGINT NOT NULL,"
+        " PRIMARY KEY (grp, part))" MYSQL_TABLE_OPTS },
+};
+
+//  Schema versions in order; add a new entry to change the schema.
+static const sqlkit_migration_t s_migrations [] = {
+    { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
+};
+
+//  The demo menus of an empty store (the command store seeds the same).
+typedef struct {
+    const char *id;                 //  menuId
+    const char *name;               //  menuNm
+    int64_t price;                  //  menuPrice
+} s_menu_seed_t;
+
+static const s_menu_seed_t s_menu_seeds [] = {
+    { "MENU-00000001", "아이스 아메리카노", 4200 },
+    { "MENU-00000002", "핫 아메리카노", 4200 },
+    { "MENU-00000003", "핫 초코", 4500 },
+    { "MENU-00000004", "아이스 초코", 4500 },
+    { "MENU-00000005", "모닝세트1", 4500 },
+};
+
+static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM display_menu";
+static const char SQL_MENU_SEED_SQLITE [] =
+    "INSERT OR IGNORE INTO display_menu (menu_id, menu_nm, menu_price, use_yn)"
+    " VALUES (?, ?, ?, 'Y')";
+static const char SQL_MENU_SEED_MYSQL [] =
+    "INSERT IGNORE INTO display_menu (menu_id, menu_nm, menu_price, use_yn)"
+    " VALUES (?, ?, ?, 'Y')";
+static const char SQL_MENU_LIST [] =
+    "SELECT menu_id, menu_nm, menu_price FROM display_menu WHERE use_yn = 'Y' ORDER BY menu_id";
+static const char SQL_ORDERED_INSERT_SQLITE [] =
+    "INSERT OR IGNORE INTO ordered_menu (order_no, menu_id, ordered_at) VALUES (?, ?, ?)";
+static const char SQL_ORDERED_INSERT_MYSQL [] =
+    "INSERT IGNORE INTO ordered_menu (order_no, menu_id, ordered_at) VALUES (?, ?, ?)";
+static const char SQL_HOURLY_ADD_SQLITE [] =
+    "INSERT INTO menu_hourly (menu_id, hour_no, cnt) VALUES (?, ?, 1)"
+    " ON CONFLICT (menu_id, hour_no) DO UPDATE SET cnt = cnt + 1";
+static const char SQL_HOURLY_ADD_MYSQL [] =
+    "INSERT INTO menu_hourly (menu_id, hour_no, cnt) VALUES (?, ?, 1)"
+    " ON DUPLICATE KEY UPDATE cnt = cnt + 1";
+static const char SQL_POSITION_SET_SQLITE [] =
+    "INSERT INTO consumer_position (grp, part, off) VALUES (?, ?, ?)"
+    " ON CONFLICT (grp, part) DO UPDATE SET off = excluded.off";
+static const char SQL_POSITION_SET_MYSQL [] =
+    "INSERT INTO consumer_position (grp, part, off) VALUES (?, ?, ?)"
+    " ON DUPLICATE KEY UPDATE off = VALUES(off)";
+static const char SQL_POSITION_GET [] =
+    "SELECT off FROM consumer_position WHERE grp = ? AND part = ?";
+
+//  The best query: whole hours [?, ?) from the aggregates, single rows in
+//  (?, ?) at the old edge and in [?, ?] in the current hour.
+static const char SQL_BEST [] =
+    "SELECT d.menu_id, d.menu_nm, SUM(x.c) AS total FROM ("
+    "  SELECT menu_id, SUM(cnt) AS c FROM menu_hourly"
+    "   WHERE hour_no >= ? AND hour_no < ? GROUP BY menu_id"
+    "  UNION ALL"
+    "  SELECT menu_id, COUNT(*) AS c FROM ordered_menu"
+    "   WHERE ordered_at > ? AND ordered_at < ? GROUP BY menu_id"
+    "  UNION ALL"
+    "  SELECT menu_id, COUNT(*) AS c FROM ordered_menu"
+    "   WHERE ordered_at >= ? AND ordered_at <= ? GROUP BY menu_id"
+    " ) x JOIN display_menu d ON d.menu_id = x.menu_id"
+    " WHERE d.use_yn = 'Y'"
+    " GROUP BY d.menu_id, d.menu_nm"
+    " HAVING SUM(x.c) > 0"
+    " ORDER BY total DESC, d.menu_id ASC"
+    " LIMIT ?";
+static const char SQL_COUNTS [] =
+    "SELECT o.menu_id, COALESCE(MAX(d.menu_nm), ''), COUNT(*) FROM ordered_menu o"
+    " LEFT JOIN display_menu d ON d.menu_id = o.menu_id"
+    " WHERE o.ordered_at > ? AND o.ordered_at <= ? GROUP BY o.menu_id ORDER BY o.menu_id";
+static const char SQL_WINDOW_DELETE [] =
+    "DELETE FROM ordered_menu WHERE ordered_at > ? AND ordered_at <= ?";
+static const char SQL_HOURLY_DELETE [] =
+    "DELETE FROM menu_hourly WHERE hour_no >= ? AND hour_no <= ?";
+static const char SQL_HOURLY_REBUILD_SQLITE [] =
+    "INSERT INTO menu_hourly (menu_id, hour_no, cnt)"
+    " SELECT menu_id, ordered_at / 3600000, COUNT(*) FROM ordered_menu"
+    " WHERE ordered_at >= ? AND ordered_at < ? GROUP BY menu_id, ordered_at / 3600000";
+static const char SQL_HOURLY_REBUILD_MYSQL [] =
+    "INSERT INTO menu_hourly (menu_id, hour_no, cnt)"
+    " SELECT menu_id, ordered_at DIV 3600000, COUNT(*) FROM ordered_menu"
+    " WHERE ordered_at >= ? AND ordered_at < ? GROUP BY menu_id, ordered_at DIV 3600000";
+
+//  Floor division by an hour (times before 1970 stay in the right hour).
+static int64_t
+s_hour (int64_t ms)
+{
+    int64_t h = ms / HOUR_MS;
+    if (ms % HOUR_MS < 0)
+        h--;
+    return h;
+}
+
+//  Seeds the five demo menus when display_menu is empty.
+static int
+s_seed (db_t *db)
+{
+    db_stmt_t *st = db_stmt (db, SQL_MENU_COUNT);
+    if (!st || db_step (st) != DB_ROW) {
+        db_reset (st);
+        return -1;
+    }
+    int64_t menus = db_column_int64 (st, 0);
+    db_reset (st);
+    if (menus > 0)
+        return 0;
+    st = db_stmt (db, sqlkit_pick (db, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL));
+    if (!st)
+        return -1;
+    for (size_t i = 0; i < sizeof s_menu_seeds / sizeof s_menu_seeds [0]; i++) {
+        int rc = DB_ERROR;
+        if (db_bind_text (st, 1, s_menu_seeds [i].id) == DB_OK
+        &&  db_bind_text (st, 2, s_menu_seeds [i].name) == DB_OK
+        &&  db_bind_int64 (st, 3, s_menu_seeds [i].price) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+//  Opens, migrates and seeds the display store.
+display_store_t *
+display_store_open (const char *url, char *err, size_t errlen)
+{
+    char dummy [1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    display_store_t *self = (display_store_t *) calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->db = db_open (url, err, errlen);
+    if (!self->db)
+        goto fail;
+    if (sqlkit_migrate (self->db, "display", s_migrations,
+                        sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen) != 0)
+        goto fail;
+    return self;
+
+fail:
+    display_store_destroy (&self);
+    return NULL;
+}
+
+//  Closes the connection.
+void
+display_store_destroy (display_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    display_store_t *self = *self_p;
+    db_destroy (&self->db);
+    free (self);
+    *self_p = NULL;
+}
+
+//  The connection underneath.
+db_t *
+display_store_db (display_store_t *self)
+{
+    return self->db;
+}
+
+//  Whether the database answers.
+int
+display_store_ping (display_store_t *self)
+{
+    return db_ping (self->db) == DB_OK ? DB_OK : DB_UNAVAILABLE;
+}
+
+//  Adds an exact int64 member.
+static void
+s_add_int (cJSON *object, const char *name, int64_t value)
+{
+    char buf [32];
+    snprintf (buf, sizeof buf, "%" PRId64, value);
+    cJSON_AddRawToObject (object, name, buf);
+}
+
+//  GET /display/menu as JSON text.
+int
+display_store_menus (display_store_t *self, char **json)
+{
+    *json = NULL;
+    cJSON *list = cJSON_CreateArray ();
+    db_stmt_t *st = db_stmt (self->db, SQL_MENU_LIST);
+    int rc = st ? DB_OK : DB_ERROR;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        cJSON *item = cJSON_CreateObject ();
+        cJSON_AddStringToObject (item, "menuId", db_column_text (st, 0));
+        cJSON_AddStringToObject (item, "menuNm", db_column_text (st, 1));
+        s_add_int (item, "menuPrice", db_column_int64 (st, 2));
+        cJSON_AddItemToArray (list, item);
+    }
+    db_reset (st);
+    char *text = rc == DB_DONE ? cJSON_PrintUnformatted (list) : NULL;
+    cJSON_Delete (list);
+    if (!text)
+        return -1;
+    *json = strdup (text);
+    cJSON_free (text);
+    return *json ? 0 : -1;
+}
+
+//  Inserts one ordered-menu row if new; 1 when inserted, 0 when it was
+//  there, -1 on failure.
+static int
+s_ordered_add (db_t *db, const char *order_no, const char *menu_id, int64_t ordered_at)
+{
+    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_ORDERED_INSERT_SQLITE,
+                                              SQL_ORDERED_INSERT_MYSQL));
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, order_no) == DB_OK
+           && db_bind_text (st, 2, menu_id) == DB_OK
+           && db_bind_int64 (st, 3, ordered_at) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE)
+        return -1;
+    return db_changes (db) == 1 ? 1 : 0;
+}
+
+//  Applies one order event (see display_store.h).
+int
+display_store_apply (display_store_t *self, const event_order_t *ev, const char *group,
+                     int32_t partition, int64_t offset, bool *applied)
+{
+    db_t *db = self->db;
+    bool any = false;
+    if (applied)
+        *applied = false;
+    if (!ev || !group || (ev->line_count && !ev->lines))
+        return -1;
+    if (db_begin (db) != DB_OK)
+        goto fail;
+    for (size_t i = 0; i < ev->line_count; i++) {
+        int added = s_ordered_add (db, ev->order_no, ev->lines [i].menu_id, ev->ordered_at_ms);
+        if (added < 0)
+            goto fail;
+        if (added == 0)
+            continue;
+        any = true;
+        db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_HOURLY_ADD_SQLITE, SQL_HOURLY_ADD_MYSQL));
+        int rc = DB_ERROR;
+        if (st && db_bind_text (st, 1, ev->lines [i].menu_id) == DB_OK
+               && db_bind_int64 (st, 2, s_hour (ev->ordered_at_ms)) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            goto fail;
+    }
+    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_POSITION_SET_SQLITE, SQL_POSITION_SET_MYSQL));
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, group) == DB_OK
+           && db_bind_int64 (st, 2, partition) == DB_OK
+           && db_bind_int64 (st, 3, offset) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE || db_commit (db) != DB_OK)
+        goto fail;
+    if (applied)
+        *applied = any;
+    return 0;
+
+fail:
+    log_warn ("-", "display store: apply of %s failed: %s", ev->order_no, db_errmsg (db));
+    db_rollback (db);
+    return -1;
+}
+
+//  The stored consumer position of (group, partition).
+int
+display_store_position (display_store_t *self, const char *group, int32_t partition,
+                        int64_t *offset)
+{
+    db_stmt_t *st = db_stmt (self->db, SQL_POSITION_GET);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, group) == DB_OK && db_bind_int64 (st, 2, partition) == DB_OK)
+        rc = db_step (st);
+    if (rc == DB_ROW && offset)
+        *offset = db_column_int64 (st, 0);
+    db_reset (st);
+    return rc == DB_ROW ? 0 : (rc == DB_DONE ? 1 : -1);
+}
+
+//  Reads the rows of a (menu_id, name, count) query into out or a growing
+//  array: with out set, at most limit rows go there; otherwise *grown is
+//  allocated. Returns the row count, or -1.
+static int64_t
+s_read_counts (db_stmt_t *st, store_count_t *out, size_t limit, store_count_t **grown)
+{
+    size_t n = 0, cap = out ? limit : 0;
+    store_count_t *list = out;
+    int rc = DB_OK;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        if (n == cap) {
+            if (out)
+                continue;           //  LIMIT already bounds it; drain only
+            size_t more_cap = cap ? cap * 2 : 8;
+            store_count_t *more = (store_count_t *) realloc (list, more_cap * sizeof *list);
+            if (!more) {
+                rc = DB_ERROR;
+                break;
+            }
+            list = more;
+            cap = more_cap;
+        }
+        const char *id = db_column_text (st, 0);
+        const char *name = db_column_text (st, 1);
+        snprintf (list [n].menu_id, sizeof list [n].menu_id, "%s", id ? id : "");
+        snprintf (list [n].menu_nm, sizeof list [n].menu_nm, "%s", name ? name : "");
+        list [n].count = db_column_int64 (st, 2);
+        n++;
+    }
+    db_reset (st);
+    if (rc != DB_DONE) {
+        if (!out)
+            free (list);
+        return -1;
+    }
+    if (!out)
+        *grown = list;
+    return (int64_t) n;
+}
+
+//  Best displayed menus in (now_ms - window_ms, now_ms].
+int
+display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
+                    size_t limit, store_count_t *out, size_t *count)
+{
+    *count = 0;
+    if (limit == 0)
+        return 0;
+    if (window_ms < 0 || !out)
+        return -1;
+    int64_t lo = now_ms - window_ms;
+    //  Whole hours [first, cur) lie inside (lo, now]; the rest are single rows
+    int64_t first = s_hour (lo) + 1;        //  first hour starting after lo
+    int64_t cur = s_hour (now_ms);          //  the hour holding now
+    int64_t h_lo, h_hi, edge_lo, edge_hi, cur_lo, cur_hi;
+    if (first <= cur) {
+        h_lo = first;                       //  aggregates of [first, cur)
+        h_hi = cur;
+        edge_lo = lo;                       //  rows in (lo, first*H)
+        edge_hi = first * HOUR_MS;
+        cur_lo = cur * HOUR_MS;             //  rows in [cur*H, now]
+        cur_hi = now_ms;
+    }
+    else {
+        //  lo and now share one hour: single rows only
+        h_lo = h_hi = 0;
+        edge_lo = lo;
+        edge_hi = now_ms + 1;
+        cur_lo = 1;
+        cur_hi = 0;
+    }
+    db_stmt_t *st = db_stmt (self->db, SQL_BEST);
+    if (!st)
+        return -1;
+    if (db_bind_int64 (st, 1, h_lo) != DB_OK
+    ||  db_bind_int64 (st, 2, h_hi) != DB_OK
+    ||  db_bind_int64 (st, 3, edge_lo) != DB_OK
+    ||  db_bind_int64 (st, 4, edge_hi) != DB_OK
+    ||  db_bind_int64 (st, 5, cur_lo) != DB_OK
+    ||  db_bind_int64 (st, 6, cur_hi) != DB_OK
+    ||  db_bind_int64 (st, 7, (int64_t) limit) != DB_OK) {
+        db_reset (st);
+        return -1;
+    }
+    int64_t n = s_read_counts (st, out, limit, NULL);
+    if (n < 0)
+        return -1;
+    *count = (size_t) n;
+    return 0;
+}
+
+//  Every menu's count in (from_ms, to_ms] from the single rows.
+int
+display_store_counts (display_store_t *self, int64_t from_ms, int64_t to_ms,
+                      store_count_t **counts, size_t *count)
+{
+    *counts = NULL;
+    *count = 0;
+    db_stmt_t *st = db_stmt (self->db, SQL_COUNTS);
+    if (!st)
+        return -1;
+    if (db_bind_int64 (st, 1, from_ms) != DB_OK || db_bind_int64 (st, 2, to_ms) != DB_OK) {
+        db_reset (st);
+        return -1;
+    }
+    store_count_t *list = NULL;
+    int64_t n = s_read_counts (st, NULL, 0, &list);
+    if (n < 0)
+        return -1;
+    *counts = list;
+    *count = (size_t) n;
+    return 0;
+}
+
+//  Runs a statement binding two integers; returns the db_step code.
+static int
+s_write_ii (db_t *db, const char *sql, int64_t a, int64_t b)
+{
+    db_stmt_t *st = db_stmt (db, sql);
+    int rc = DB_ERROR;
+    if (st && db_bind_int64 (st, 1, a) == DB_OK && db_bind_int64 (st, 2, b) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc;
+}
+
+//  Makes (from_ms, to_ms] hold exactly the given orders' rows and rebuilds
+//  the hours it touches.
+int
+display_store_repair (display_store_t *self, int64_t from_ms, int64_t to_ms,
+                      const event_order_t *events, size_t count)
+{
+    db_t *db = self->db;
+    if (to_ms < from_ms || (count && !events))
+        return -1;
+    if (db_begin (db) != DB_OK)
+        goto fail;
+    if (s_write_ii (db, SQL_WINDOW_DELETE, from_ms, to_ms) != DB_DONE)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        const event_order_t *ev = &events [i];
+        if (ev->ordered_at_ms <= from_ms || ev->ordered_at_ms > to_ms)
+            continue;               //  outside the window: not ours to change
+        for (size_t j = 0; j < ev->line_count; j++)
+            if (s_ordered_add (db, ev->order_no, ev->lines [j].menu_id, ev->ordered_at_ms) < 0)
+                goto fail;
+    }
+    //  Every hour with a row in (from, to] is recounted from ordered_menu
+    int64_t h_first = s_hour (from_ms + 1);
+    int64_t h_last = s_hour (to_ms);
+    if (s_write_ii (db, SQL_HOURLY_DELETE, h_first, h_last) != DB_DONE
+    ||  s_write_ii (db, sqlkit_pick (db, SQL_HOURLY_REBUILD_SQLITE, SQL_HOURLY_REBUILD_MYSQL),
+                    h_first * HOUR_MS, (h_last + 1) * HOUR_MS) != DB_DONE
+    ||  db_commit (db) != DB_OK)
+        goto fail;
+    return 0;
+
+fail:
+    log_warn ("-", "display store: repair failed: %s", db_errmsg (db));
+    db_rollback (db);
+    return -1;
+}

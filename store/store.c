@@ -1,0 +1,1489 @@
+/*  store — the command store, written once on db.h (no backend calls here),
+    so SQLite and MySQL run the same logic. Every API operation is one write
+    transaction; where the dialects differ the text is picked by
+    sqlkit_pick. Amounts only ever change through conditional UPDATEs, so
+    concurrent writers (threads, processes, instances) never lose an update
+    and a balance never leaves 0 .. INT64_MAX. */
+#include "store.h"
+#include "sqlkit.h"
+#include <string.h>
+#include <stdio.h>
+
+#define TYPE_CHARGE      "CHARGE"
+#define TYPE_CHARGE_NM   "충전"
+#define TYPE_USE         "USE"
+#define TYPE_USE_NM      "사용"
+#define REMARK_CHARGE    "고객 충전"
+
+#define MSG_NO_CUSTOMER  "해당 고객 정보 이/가 존재하지 않습니다."
+#define MSG_NO_MENU      "해당 메뉴 정보 이/가 존재하지 않습니다."
+#define MSG_NO_ORDER     "해당 주문 정보 이/가 존재하지 않습니다."
+#define MSG_NO_POINT     "%" PRId64 " 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요"
+
+struct _store_t {
+    db_t *db;                       //  the connection (one thread only)
+    bool claim_open;                //  a MySQL outbox claim transaction is open
+};
+
+// ---------------------------------------------------------------------------
+//  Schema
+
+#define MYSQL_TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+static const sqlkit_sql_t s_schema_v1 [] = {
+    {   "CREATE TABLE IF NOT EXISTS customer ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " customer_id VARCHAR(32) UNIQUE,"
+        " name VARCHAR(100) NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS customer ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " customer_id VARCHAR(32) NULL UNIQUE,"
+        " name VARCHAR(100) NOT NULL,"
+        " created_at BIGINT NOT NULL)" MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS point ("
+        " customer_id VARCHAR(32) NOT NULL PRIMARY KEY REFERENCES customer (customer_id),"
+        " balance BIGINT NOT NULL CHECK (balance >= 0))",
+        "CREATE TABLE IF NOT EXISTS point ("
+        " customer_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " balance BIGINT NOT NULL,"
+        " CONSTRAINT point_balance_nonneg CHECK (balance >= 0),"
+        " CONSTRAINT point_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id))"
+        MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS point_history ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " customer_id VARCHAR(32) NOT NULL REFERENCES customer (customer_id),"
+        " point BIGINT NOT NULL,"
+        " type_code VARCHAR(16) NOT NULL,"
+        " type_name VARCHAR(16) NOT NULL,"
+        " exp_date CHAR(8),"
+        " remark VARCHAR(200) NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS point_history ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " customer_id VARCHAR(32) NOT NULL,"
+        " point BIGINT NOT NULL,"
+        " type_code VARCHAR(16) NOT NULL,"
+        " type_name VARCHAR(16) NOT NULL,"
+        " exp_date CHAR(8) NULL,"
+        " remark VARCHAR(200) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " INDEX point_history_customer (customer_id, id),"
+        " CONSTRAINT point_history_customer_fk FOREIGN KEY (customer_id)"
+        " REFERENCES customer (customer_id))" MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS point_history_customer ON point_history (customer_id, id)",
+        "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS menu ("
+        " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " menu_nm VARCHAR(100) NOT NULL,"
+        " menu_price BIGINT NOT NULL CHECK (menu_price >= 0),"
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y')",
+        "CREATE TABLE IF NOT EXISTS menu ("
+        " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " menu_nm VARCHAR(100) NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y',"
+        " CONSTRAINT menu_price_nonneg CHECK (menu_price >= 0))" MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS orders ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " order_no VARCHAR(32) UNIQUE,"
+        " customer_id VARCHAR(32) NOT NULL REFERENCES customer (customer_id),"
+        " order_price BIGINT NOT NULL,"
+        " pay_amt BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS orders ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " order_no VARCHAR(32) NULL UNIQUE,"
+        " customer_id VARCHAR(32) NOT NULL,"
+        " order_price BIGINT NOT NULL,"
+        " pay_amt BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " INDEX orders_created (created_at),"
+        " CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id))"
+        MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at)", "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS order_menu ("
+        " order_no VARCHAR(32) NOT NULL REFERENCES orders (order_no),"
+        " menu_id VARCHAR(32) NOT NULL REFERENCES menu (menu_id),"
+        " qy BIGINT NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " PRIMARY KEY (order_no, menu_id))",
+        "CREATE TABLE IF NOT EXISTS order_menu ("
+        " order_no VARCHAR(32) NOT NULL,"
+        " menu_id VARCHAR(32) NOT NULL,"
+        " qy BIGINT NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " PRIMARY KEY (order_no, menu_id),"
+        " INDEX order_menu_created (created_at),"
+        " CONSTRAINT order_menu_order FOREIGN KEY (order_no) REFERENCES orders (order_no),"
+        " CONSTRAINT order_menu_menu FOREIGN KEY (menu_id) REFERENCES menu (menu_id))"
+        MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS order_menu_created ON order_menu (created_at)", "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS outbox ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " order_no VARCHAR(32) NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " published_at BIGINT)",
+        "CREATE TABLE IF NOT EXISTS outbox ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " order_no VARCHAR(32) NOT NULL,"
+        " payload MEDIUMTEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " published_at BIGINT NULL,"
+        " INDEX outbox_unpublished (published_at, id))" MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL",
+        "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS idempotency ("
+        " route VARCHAR(32) NOT NULL,"
+        " idem_key VARCHAR(255) NOT NULL,"
+        " request TEXT NOT NULL,"
+        " status INTEGER,"
+        " response TEXT,"
+        " state VARCHAR(8) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " PRIMARY KEY (route, idem_key))",
+        "CREATE TABLE IF NOT EXISTS idempotency ("
+        " route VARCHAR(32) NOT NULL,"
+        " idem_key VARCHAR(255) NOT NULL,"
+        " request MEDIUMTEXT NOT NULL,"
+        " status INT NULL,"
+        " response MEDIUMTEXT NULL,"
+        " state VARCHAR(8) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " PRIMARY KEY (route, idem_key),"
+        " INDEX idempotency_done (state, updated_at))" MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS idempotency_done ON idempotency (state, updated_at)",
+        "SELECT 1" },
+};
+
+//  Schema versions in order; add a new entry to change the schema.
+static const sqlkit_migration_t s_migrations [] = {
+    { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
+};
+
+//  The demo menus of an empty store.
+typedef struct {
+    const char *id;                 //  menuId
+    const char *name;               //  menuNm
+    int64_t price;                  //  menuPrice
+} s_menu_seed_t;
+
+static const s_menu_seed_t s_menu_seeds [] = {
+    { "MENU-00000001", "아이스 아메리카노", 4200 },
+    { "MENU-00000002", "핫 아메리카노", 4200 },
+    { "MENU-00000003", "핫 초코", 4500 },
+    { "MENU-00000004", "아이스 초코", 4500 },
+    { "MENU-00000005", "모닝세트1", 4500 },
+};
+
+static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM menu";
+static const char SQL_MENU_SEED_SQLITE [] =
+    "INSERT OR IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
+static const char SQL_MENU_SEED_MYSQL [] =
+    "INSERT IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
+
+//  Seeds the five demo menus when the menu table is empty.
+static int
+s_seed (db_t *db)
+{
+    db_stmt_t *st = db_stmt (db, SQL_MENU_COUNT);
+    if (!st || db_step (st) != DB_ROW) {
+        db_reset (st);
+        return -1;
+    }
+    int64_t menus = db_column_int64 (st, 0);
+    db_reset (st);
+    if (menus > 0)
+        return 0;
+    st = db_stmt (db, sqlkit_pick (db, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL));
+    if (!st)
+        return -1;
+    for (size_t i = 0; i < sizeof s_menu_seeds / sizeof s_menu_seeds [0]; i++) {
+        int rc = DB_ERROR;
+        if (db_bind_text (st, 1, s_menu_seeds [i].id) == DB_OK
+        &&  db_bind_text (st, 2, s_menu_seeds [i].name) == DB_OK
+        &&  db_bind_int64 (st, 3, s_menu_seeds [i].price) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Replies
+
+//  Sets the reply, dropping a body set before in this call.
+static void
+s_reply_set (store_reply_t *reply, int status, char *body)
+{
+    zstr_free (&reply->body);
+    reply->status = status;
+    reply->body = body;
+}
+
+//  Prints json compactly as a zstr-owned string and frees the tree.
+static char *
+s_print (cJSON *json)
+{
+    char *text = json ? cJSON_PrintUnformatted (json) : NULL;
+    char *copy = text ? strdup (text) : NULL;
+    cJSON_free (text);
+    cJSON_Delete (json);
+    return copy;
+}
+
+//  Adds an exact int64 member (cJSON numbers are doubles and would round
+//  past 2^53).
+static void
+s_add_int (cJSON *object, const char *name, int64_t value)
+{
+    char buf [32];
+    snprintf (buf, sizeof buf, "%" PRId64, value);
+    cJSON_AddRawToObject (object, name, buf);
+}
+
+//  The 503 a store failure answers: nothing was changed.
+static void
+s_reply_unavailable (store_reply_t *reply)
+{
+    s_reply_set (reply, 503, util_error_json ("UNAVAILABLE",
+                 "the store is unavailable; nothing was changed, try again"));
+}
+
+//  Sets a reply from a JSON tree (consumed). A tree that cannot be printed
+//  (out of memory) becomes -1.
+static int
+s_reply_json (store_reply_t *reply, int status, cJSON *json)
+{
+    char *body = s_print (json);
+    if (!body)
+        return -1;
+    s_reply_set (reply, status, body);
+    return 0;
+}
+
+//  An error reply {"code","message"} plus one optional text member and one
+//  optional integer member.
+static int
+s_reply_error (store_reply_t *reply, int status, const char *code, const char *message,
+               const char *text_name, const char *text_value,
+               const char *int_name, int64_t int_value)
+{
+    char *base = util_error_json (code, message);
+    if (!text_name && !int_name) {
+        if (!base)
+            return -1;
+        s_reply_set (reply, status, base);
+        return 0;
+    }
+    cJSON *json = base ? cJSON_Parse (base) : NULL;
+    zstr_free (&base);
+    if (!json)
+        return -1;
+    if (text_name)
+        cJSON_AddStringToObject (json, text_name, text_value);
+    if (int_name)
+        s_add_int (json, int_name, int_value);
+    return s_reply_json (reply, status, json);
+}
+
+//  Frees the reply body.
+void
+store_reply_reset (store_reply_t *reply)
+{
+    if (!reply)
+        return;
+    zstr_free (&reply->body);
+    reply->status = 0;
+}
+
+//  A string that fits an identifier column.
+static bool
+s_valid_id (const char *id)
+{
+    return id && *id && strlen (id) < COFFEE_ID_MAX;
+}
+
+// ---------------------------------------------------------------------------
+//  Open, close
+
+//  Opens the store, migrates and seeds it.
+store_t *
+store_open (const char *url, char *err, size_t errlen)
+{
+    char dummy [1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    store_t *self = (store_t *) calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->db = db_open (url, err, errlen);
+    if (!self->db)
+        goto fail;
+    if (sqlkit_migrate (self->db, "store", s_migrations,
+                        sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen) != 0)
+        goto fail;
+    return self;
+
+fail:
+    store_destroy (&self);
+    return NULL;
+}
+
+//  Ends any open claim and closes the connection.
+void
+store_destroy (store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store_t *self = *self_p;
+    if (self->db) {
+        if (self->claim_open)
+            db_rollback (self->db);
+        db_destroy (&self->db);
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+//  The connection underneath.
+db_t *
+store_db (store_t *self)
+{
+    return self->db;
+}
+
+//  Whether the database answers.
+int
+store_ping (store_t *self)
+{
+    return db_ping (self->db) == DB_OK ? DB_OK : DB_UNAVAILABLE;
+}
+
+// ---------------------------------------------------------------------------
+//  Idempotency keys (Stripe semantics, see store.h)
+
+static const char SQL_IDEM_GET_SQLITE [] =
+    "SELECT request, state, status, response, updated_at FROM idempotency"
+    " WHERE route = ? AND idem_key = ?";
+static const char SQL_IDEM_GET_MYSQL [] =
+    "SELECT request, state, status, response, updated_at FROM idempotency"
+    " WHERE route = ? AND idem_key = ? FOR UPDATE";
+static const char SQL_IDEM_INSERT [] =
+    "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
+    " created_at, updated_at) VALUES (?, ?, ?, NULL, NULL, 'running', ?, ?)";
+static const char SQL_IDEM_TAKEOVER [] =
+    "UPDATE idempotency SET updated_at = ? WHERE route = ? AND idem_key = ? AND state = 'running'";
+static const char SQL_IDEM_FINISH [] =
+    "UPDATE idempotency SET state = 'done', status = ?, response = ?, updated_at = ?"
+    " WHERE route = ? AND idem_key = ?";
+static const char SQL_IDEM_ABANDON [] =
+    "DELETE FROM idempotency WHERE route = ? AND idem_key = ? AND state = 'running'";
+static const char SQL_IDEM_PURGE [] =
+    "DELETE FROM idempotency WHERE state = 'done' AND updated_at < ?";
+
+//  What s_idem_start decided.
+#define IDEM_RUN      0         //  run the operation; its transaction finishes the key
+#define IDEM_ANSWERED 1         //  reply is final (replay, 422, 409)
+
+//  Claims the key in a short transaction of its own: IDEM_RUN, IDEM_ANSWERED
+//  with reply set, or -1 (store failure, reply 503, nothing changed).
+static int
+s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    char *request = NULL, *response = NULL, *state = NULL;
+    int status = 0;
+    int64_t updated_at = 0;
+    int result = -1;
+
+    if (db_begin (db) != DB_OK)
+        goto fail;
+    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_IDEM_GET_SQLITE, SQL_IDEM_GET_MYSQL));
+    if (!st || db_bind_text (st, 1, idem->route) != DB_OK
+            || db_bind_text (st, 2, idem->key) != DB_OK) {
+        db_reset (st);
+        goto fail;
+    }
+    int rc = db_step (st);
+    bool found = rc == DB_ROW;
+    if (found) {
+        request = strdup (db_column_text (st, 0) ? db_column_text (st, 0) : "");
+        state = strdup (db_column_text (st, 1) ? db_column_text (st, 1) : "");
+        status = (int) db_column_int64 (st, 2);
+        response = db_column_text (st, 3) ? strdup (db_column_text (st, 3)) : NULL;
+        updated_at = db_column_int64 (st, 4);
+    }
+    db_reset (st);
+    if (rc != DB_ROW && rc != DB_DONE)
+        goto fail;
+
+    if (!found) {
+        st = db_stmt (db, SQL_IDEM_INSERT);
+        if (!st)
+            goto fail;
+        rc = DB_ERROR;
+        if (db_bind_text (st, 1, idem->route) == DB_OK
+        &&  db_bind_text (st, 2, idem->key) == DB_OK
+        &&  db_bind_text (st, 3, idem->request) == DB_OK
+        &&  db_bind_int64 (st, 4, now_ms) == DB_OK
+        &&  db_bind_int64 (st, 5, now_ms) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc == DB_DUPLICATE) {
+            //  Another instance inserted the same key a moment ago
+            db_rollback (db);
+            if (s_reply_error (reply, 409, "IDEMPOTENCY_KEY_IN_USE",
+                               "a request with this Idempotency-Key is still running",
+                               NULL, NULL, NULL, 0) != 0)
+                goto fail;
+            result = IDEM_ANSWERED;
+            goto done;
+        }
+        if (rc != DB_DONE || db_commit (db) != DB_OK)
+            goto fail;
+        result = IDEM_RUN;
+        goto done;
+    }
+    if (!request || !state)
+        goto fail;
+    if (strcmp (request, idem->request) != 0) {
+        db_rollback (db);
+        if (s_reply_error (reply, 422, "IDEMPOTENCY_KEY_REUSED",
+                           "this Idempotency-Key was used with a different request",
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        result = IDEM_ANSWERED;
+        goto done;
+    }
+    if (streq (state, "done") && response) {
+        db_rollback (db);
+        s_reply_set (reply, status, response);
+        response = NULL;
+        result = IDEM_ANSWERED;
+        goto done;
+    }
+    //  Running: a first attempt is in flight, or died long ago
+    if (now_ms - updated_at < STORE_IDEM_STALE_MS) {
+        db_rollback (db);
+        if (s_reply_error (reply, 409, "IDEMPOTENCY_KEY_IN_USE",
+                           "a request with this Idempotency-Key is still running",
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        result = IDEM_ANSWERED;
+        goto done;
+    }
+    st = db_stmt (db, SQL_IDEM_TAKEOVER);
+    if (!st)
+        goto fail;
+    rc = DB_ERROR;
+    if (db_bind_int64 (st, 1, now_ms) == DB_OK
+    &&  db_bind_text (st, 2, idem->route) == DB_OK
+    &&  db_bind_text (st, 3, idem->key) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE || db_commit (db) != DB_OK)
+        goto fail;
+    result = IDEM_RUN;
+    goto done;
+
+fail:
+    db_rollback (db);
+    log_warn ("-", "store: idempotency key claim failed: %s", db_errmsg (db));
+    s_reply_unavailable (reply);
+    result = -1;
+done:
+    free (request);
+    free (state);
+    free (response);
+    return result;
+}
+
+//  Stores the final answer of the key, inside the operation's transaction.
+static int
+s_idem_finish (store_t *self, const store_idem_t *idem, const store_reply_t *reply,
+               int64_t now_ms)
+{
+    db_stmt_t *st = db_stmt (self->db, SQL_IDEM_FINISH);
+    if (!st)
+        return -1;
+    int rc = DB_ERROR;
+    if (db_bind_int64 (st, 1, reply->status) == DB_OK
+    &&  db_bind_text (st, 2, reply->body) == DB_OK
+    &&  db_bind_int64 (st, 3, now_ms) == DB_OK
+    &&  db_bind_text (st, 4, idem->route) == DB_OK
+    &&  db_bind_text (st, 5, idem->key) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  Forgets a running key after a store failure so a retry can run; if
+//  this fails too, the key turns stale and a retry takes it over later.
+static void
+s_idem_abandon (store_t *self, const store_idem_t *idem)
+{
+    db_t *db = self->db;
+    if (db_begin (db) != DB_OK)
+        return;
+    db_stmt_t *st = db_stmt (db, SQL_IDEM_ABANDON);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, idem->route) == DB_OK
+           && db_bind_text (st, 2, idem->key) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE || db_commit (db) != DB_OK)
+        db_rollback (db);
+}
+
+//  Ends an operation's write transaction: stores the reply as the key's
+//  answer (when there is a key) and commits. 0, or -1 (rolled back).
+static int
+s_finish (store_t *self, const store_idem_t *idem, const store_reply_t *reply, int64_t now_ms)
+{
+    if (idem && s_idem_finish (self, idem, reply, now_ms) != 0)
+        return -1;
+    if (db_commit (self->db) != DB_OK)
+        return -1;
+    return 0;
+}
+
+//  Turns a failed operation into its 503: rolls back, frees the key.
+static int
+s_fail (store_t *self, const store_idem_t *idem, const char *what, store_reply_t *reply)
+{
+    log_warn ("-", "store: %s failed: %s", what, db_errmsg (self->db));
+    db_rollback (self->db);
+    if (idem)
+        s_idem_abandon (self, idem);
+    s_reply_unavailable (reply);
+    return -1;
+}
+
+//  Drops keys finished before before_ms.
+int
+store_idem_purge (store_t *self, int64_t before_ms)
+{
+    db_stmt_t *st = db_stmt (self->db, SQL_IDEM_PURGE);
+    if (!st)
+        return -1;
+    int rc = DB_ERROR;
+    if (db_bind_int64 (st, 1, before_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+// ---------------------------------------------------------------------------
+//  Customers and points
+
+static const char SQL_CUSTOMER_INSERT [] =
+    "INSERT INTO customer (customer_id, name, created_at) VALUES (NULL, ?, ?)";
+static const char SQL_CUSTOMER_SET_ID [] =
+    "UPDATE customer SET customer_id = ? WHERE id = ?";
+static const char SQL_CUSTOMER_EXISTS [] =
+    "SELECT 1 FROM customer WHERE customer_id = ?";
+static const char SQL_POINT_INSERT [] =
+    "INSERT INTO point (customer_id, balance) VALUES (?, 0)";
+static const char SQL_POINT_GET [] =
+    "SELECT balance FROM point WHERE customer_id = ?";
+static const char SQL_POINT_ADD [] =
+    "UPDATE point SET balance = balance + ? WHERE customer_id = ? AND balance <= ?";
+static const char SQL_POINT_TAKE [] =
+    "UPDATE point SET balance = balance - ? WHERE customer_id = ? AND balance >= ?";
+static const char SQL_HISTORY_INSERT [] =
+    "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
+    " created_at) VALUES (?, ?, ?, ?, NULL, ?, ?)";
+static const char SQL_HISTORY_LIST [] =
+    "SELECT point, type_code, type_name, exp_date, remark FROM point_history"
+    " WHERE customer_id = ? ORDER BY id";
+static const char SQL_HISTORY_SUM [] =
+    "SELECT COALESCE(SUM(point), 0) FROM point_history WHERE customer_id = ?";
+
+//  Reads a customer's balance: DB_ROW (set), DB_DONE (no such customer)
+//  or a failure code.
+static int
+s_balance (db_t *db, const char *customer_id, int64_t *balance)
+{
+    db_stmt_t *st = db_stmt (db, SQL_POINT_GET);
+    if (!st)
+        return DB_ERROR;
+    int rc = db_bind_text (st, 1, customer_id);
+    if (rc == DB_OK)
+        rc = db_step (st);
+    if (rc == DB_ROW)
+        *balance = db_column_int64 (st, 0);
+    db_reset (st);
+    return rc;
+}
+
+//  Appends a point history row.
+static int
+s_history_add (db_t *db, const char *customer_id, int64_t point, const char *code,
+               const char *name, const char *remark, int64_t now_ms)
+{
+    db_stmt_t *st = db_stmt (db, SQL_HISTORY_INSERT);
+    if (!st)
+        return -1;
+    int rc = DB_ERROR;
+    if (db_bind_text (st, 1, customer_id) == DB_OK
+    &&  db_bind_int64 (st, 2, point) == DB_OK
+    &&  db_bind_text (st, 3, code) == DB_OK
+    &&  db_bind_text (st, 4, name) == DB_OK
+    &&  db_bind_text (st, 5, remark) == DB_OK
+    &&  db_bind_int64 (st, 6, now_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  Runs a one-row write statement whose binds are (text, int64) or
+//  (int64, text, int64); returns the db_step code.
+static int
+s_write_ti (db_t *db, const char *sql, const char *text, int64_t value)
+{
+    db_stmt_t *st = db_stmt (db, sql);
+    if (!st)
+        return DB_ERROR;
+    int rc = DB_ERROR;
+    if (db_bind_text (st, 1, text) == DB_OK && db_bind_int64 (st, 2, value) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc;
+}
+
+//  The conditional balance UPDATEs: (amount, customer, bound).
+static int
+s_point_update (db_t *db, const char *sql, int64_t amount, const char *customer_id,
+                int64_t bound)
+{
+    db_stmt_t *st = db_stmt (db, sql);
+    if (!st)
+        return DB_ERROR;
+    int rc = DB_ERROR;
+    if (db_bind_int64 (st, 1, amount) == DB_OK
+    &&  db_bind_text (st, 2, customer_id) == DB_OK
+    &&  db_bind_int64 (st, 3, bound) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc;
+}
+
+//  POST /customer.
+int
+store_customer_create (store_t *self, const char *name, int64_t now_ms, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    if (!name || !*name || strlen (name) > STORE_NAME_MAX) {
+        if (s_reply_error (reply, 400, "INVALID_INPUT",
+                           "customerNm: must be 1 to 100 bytes of text",
+                           "field", "customerNm", NULL, 0) != 0)
+            return s_fail (self, NULL, "customer create", reply);
+        return 0;
+    }
+    if (db_begin (db) != DB_OK)
+        return s_fail (self, NULL, "customer create", reply);
+    if (s_write_ti (db, SQL_CUSTOMER_INSERT, name, now_ms) != DB_DONE)
+        return s_fail (self, NULL, "customer create", reply);
+    int64_t id = db_last_insert_id (db);
+    char customer_id [COFFEE_ID_MAX];
+    snprintf (customer_id, sizeof customer_id, "CUST-%08" PRId64, id);
+    if (s_write_ti (db, SQL_CUSTOMER_SET_ID, customer_id, id) != DB_DONE)
+        return s_fail (self, NULL, "customer create", reply);
+    db_stmt_t *st = db_stmt (db, SQL_POINT_INSERT);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, customer_id) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE)
+        return s_fail (self, NULL, "customer create", reply);
+
+    cJSON *json = cJSON_CreateObject ();
+    cJSON_AddStringToObject (json, "customerId", customer_id);
+    if (s_reply_json (reply, 200, json) != 0 || s_finish (self, NULL, reply, now_ms) != 0)
+        return s_fail (self, NULL, "customer create", reply);
+    return 0;
+}
+
+//  POST /point.
+int
+store_charge (store_t *self, const char *customer_id, int64_t amount,
+              const store_idem_t *idem, int64_t now_ms, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    if (!s_valid_id (customer_id)) {
+        if (s_reply_error (reply, 400, "INVALID_INPUT", "customerId: must be a customer id",
+                           "field", "customerId", NULL, 0) != 0)
+            return s_fail (self, NULL, "charge", reply);
+        return 0;
+    }
+    if (amount < 1 || amount > STORE_CHARGE_MAX) {
+        if (s_reply_error (reply, 400, "INVALID_INPUT",
+                           "chargeAmt: must be a whole number from 1 to 1000000000",
+                           "field", "chargeAmt", NULL, 0) != 0)
+            return s_fail (self, NULL, "charge", reply);
+        return 0;
+    }
+    if (idem) {
+        int rc = s_idem_start (self, idem, now_ms, reply);
+        if (rc != IDEM_RUN)
+            return rc < 0 ? -1 : 0;
+    }
+    if (db_begin (db) != DB_OK)
+        return s_fail (self, idem, "charge", reply);
+
+    int rc = s_point_update (db, SQL_POINT_ADD, amount, customer_id, INT64_MAX - amount);
+    if (rc != DB_DONE)
+        return s_fail (self, idem, "charge", reply);
+    int64_t balance = 0;
+    if (db_changes (db) == 0) {
+        //  Unknown customer, or the balance would pass INT64_MAX
+        rc = s_balance (db, customer_id, &balance);
+        if (rc == DB_DONE)
+            rc = s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                                NULL, NULL, NULL, 0);
+        else
+        if (rc == DB_ROW)
+            rc = s_reply_error (reply, 400, "INVALID_INPUT",
+                                "chargeAmt: the balance would exceed the maximum",
+                                "field", "chargeAmt", NULL, 0);
+        else
+            rc = -1;
+        if (rc != 0 || s_finish (self, idem, reply, now_ms) != 0)
+            return s_fail (self, idem, "charge", reply);
+        return 0;
+    }
+    if (s_history_add (db, customer_id, amount, TYPE_CHARGE, TYPE_CHARGE_NM, REMARK_CHARGE,
+                       now_ms) != 0
+    ||  s_balance (db, customer_id, &balance) != DB_ROW)
+        return s_fail (self, idem, "charge", reply);
+
+    cJSON *json = cJSON_CreateObject ();
+    s_add_int (json, "beforeChargePoint", balance - amount);
+    s_add_int (json, "chargeAmt", amount);
+    s_add_int (json, "afterChargePoint", balance);
+    if (s_reply_json (reply, 200, json) != 0 || s_finish (self, idem, reply, now_ms) != 0)
+        return s_fail (self, idem, "charge", reply);
+    return 0;
+}
+
+//  GET /point/{customerId}: balance and history from one snapshot.
+int
+store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    if (!s_valid_id (customer_id)) {
+        if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        return 0;
+    }
+    if (sqlkit_begin_read (db) != DB_OK)
+        goto fail;
+    int64_t balance = 0;
+    int rc = s_balance (db, customer_id, &balance);
+    if (rc == DB_DONE) {
+        sqlkit_end_read (db);
+        if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        return 0;
+    }
+    if (rc != DB_ROW)
+        goto fail;
+    cJSON *list = cJSON_CreateArray ();
+    cJSON *entry = cJSON_CreateObject ();
+    cJSON_AddItemToArray (list, entry);
+    cJSON_AddStringToObject (entry, "customerId", customer_id);
+    s_add_int (entry, "point", balance);
+    cJSON *details = cJSON_AddArrayToObject (entry, "pointDetail");
+
+    db_stmt_t *st = db_stmt (db, SQL_HISTORY_LIST);
+    rc = st ? db_bind_text (st, 1, customer_id) : DB_ERROR;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        cJSON *item = cJSON_CreateObject ();
+        s_add_int (item, "point", db_column_int64 (st, 0));
+        cJSON_AddStringToObject (item, "pointTypeCode", db_column_text (st, 1));
+        cJSON_AddStringToObject (item, "pointTypeName", db_column_text (st, 2));
+        if (db_column_is_null (st, 3))
+            cJSON_AddNullToObject (item, "expDate");
+        else
+            cJSON_AddStringToObject (item, "expDate", db_column_text (st, 3));
+        cJSON_AddStringToObject (item, "remark", db_column_text (st, 4));
+        cJSON_AddItemToArray (details, item);
+    }
+    db_reset (st);
+    sqlkit_end_read (db);
+    if (rc != DB_DONE) {
+        cJSON_Delete (list);
+        goto fail;
+    }
+    if (s_reply_json (reply, 200, list) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    return s_fail (self, NULL, "point get", reply);
+}
+
+//  Balance and history sum of a customer, from one snapshot.
+int
+store_balance (store_t *self, const char *customer_id, int64_t *balance, int64_t *history_sum)
+{
+    db_t *db = self->db;
+    if (!s_valid_id (customer_id) || sqlkit_begin_read (db) != DB_OK)
+        return -1;
+    int64_t value = 0, sum = 0;
+    int rc = s_balance (db, customer_id, &value);
+    if (rc == DB_ROW) {
+        db_stmt_t *st = db_stmt (db, SQL_HISTORY_SUM);
+        rc = st ? db_bind_text (st, 1, customer_id) : DB_ERROR;
+        if (rc == DB_OK)
+            rc = db_step (st);
+        if (rc == DB_ROW)
+            sum = db_column_int64 (st, 0);
+        db_reset (st);
+    }
+    sqlkit_end_read (db);
+    if (rc != DB_ROW)
+        return -1;
+    if (balance)
+        *balance = value;
+    if (history_sum)
+        *history_sum = sum;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Orders
+
+static const char SQL_MENU_GET [] =
+    "SELECT menu_nm, menu_price, use_yn FROM menu WHERE menu_id = ?";
+static const char SQL_ORDER_INSERT [] =
+    "INSERT INTO orders (order_no, customer_id, order_price, pay_amt, created_at)"
+    " VALUES (NULL, ?, ?, ?, ?)";
+static const char SQL_ORDER_SET_NO [] =
+    "UPDATE orders SET order_no = ? WHERE id = ?";
+static const char SQL_ORDER_LINE_INSERT [] =
+    "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES (?, ?, ?, ?, ?)";
+static const char SQL_OUTBOX_INSERT [] =
+    "INSERT INTO outbox (order_no, payload, created_at, published_at) VALUES (?, ?, ?, NULL)";
+static const char SQL_ORDER_GET [] =
+    "SELECT order_no, customer_id, order_price, pay_amt, created_at FROM orders WHERE order_no = ?";
+static const char SQL_ORDER_LINES [] =
+    "SELECT om.menu_id, m.menu_nm, om.qy, om.menu_price FROM order_menu om"
+    " JOIN menu m ON m.menu_id = om.menu_id WHERE om.order_no = ? ORDER BY om.menu_id";
+
+//  A merged order line with the menu's price.
+typedef struct {
+    event_line_t line;              //  menuId and summed qy
+    int64_t price;                  //  unit price read from menu
+} s_order_line_t;
+
+//  Merges duplicate menuIds (qy summed) and checks the limits. Returns the
+//  number of merged lines, or 0 with an INVALID_INPUT message in *why.
+static size_t
+s_merge_lines (const event_line_t *lines, size_t line_count, s_order_line_t *merged,
+               const char **why)
+{
+    if (!lines || line_count < 1 || line_count > STORE_LINES_MAX) {
+        *why = "menuList: must hold 1 to 20 entries";
+        return 0;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < line_count; i++) {
+        const event_line_t *in = &lines [i];
+        if (!memchr (in->menu_id, 0, sizeof in->menu_id) || !in->menu_id [0]) {
+            *why = "menuList: menuId must be a menu id";
+            return 0;
+        }
+        if (in->qy < 1 || in->qy > STORE_QY_MAX) {
+            *why = "menuList: qy must be a whole number from 1 to 100";
+            return 0;
+        }
+        size_t j = 0;
+        while (j < count && strcmp (merged [j].line.menu_id, in->menu_id) != 0)
+            j++;
+        if (j == count) {
+            merged [count].line = *in;
+            merged [count].price = 0;
+            count++;
+        }
+        else
+            merged [j].line.qy += in->qy;       //  at most 20 * 100: no overflow
+        if (merged [j].line.qy > STORE_QY_MAX) {
+            *why = "menuList: qy of one menu must be at most 100 in total";
+            return 0;
+        }
+    }
+    return count;
+}
+
+//  Inserts the order row, derives its number from the auto-increment id.
+static int
+s_order_insert (db_t *db, const char *customer_id, int64_t price, int64_t now_ms,
+                char *order_no)
+{
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_INSERT);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, customer_id) == DB_OK
+           && db_bind_int64 (st, 2, price) == DB_OK
+           && db_bind_int64 (st, 3, price) == DB_OK
+           && db_bind_int64 (st, 4, now_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE)
+        return -1;
+    int64_t id = db_last_insert_id (db);
+    snprintf (order_no, COFFEE_ID_MAX, "ORD-%08" PRId64, id);
+    return s_write_ti (db, SQL_ORDER_SET_NO, order_no, id) == DB_DONE ? 0 : -1;
+}
+
+//  Inserts the order lines.
+static int
+s_order_lines_insert (db_t *db, const char *order_no, const s_order_line_t *lines,
+                      size_t count, int64_t now_ms)
+{
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_LINE_INSERT);
+    if (!st)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        int rc = DB_ERROR;
+        if (db_bind_text (st, 1, order_no) == DB_OK
+        &&  db_bind_text (st, 2, lines [i].line.menu_id) == DB_OK
+        &&  db_bind_int64 (st, 3, lines [i].line.qy) == DB_OK
+        &&  db_bind_int64 (st, 4, lines [i].price) == DB_OK
+        &&  db_bind_int64 (st, 5, now_ms) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+//  Inserts the outbox row carrying the order event.
+static int
+s_outbox_add (db_t *db, const char *order_no, const char *customer_id,
+              const s_order_line_t *lines, size_t count, int64_t pay_amt, int64_t now_ms)
+{
+    event_line_t ev_lines [STORE_LINES_MAX];
+    for (size_t i = 0; i < count; i++)
+        ev_lines [i] = lines [i].line;
+    event_order_t ev;
+    memset (&ev, 0, sizeof ev);
+    snprintf (ev.order_no, sizeof ev.order_no, "%s", order_no);
+    snprintf (ev.customer_id, sizeof ev.customer_id, "%s", customer_id);
+    ev.pay_amt = pay_amt;
+    ev.ordered_at_ms = now_ms;
+    ev.line_count = count;
+    ev.lines = ev_lines;
+    char *payload = event_order_encode (&ev);
+    if (!payload)
+        return -1;
+    db_stmt_t *st = db_stmt (db, SQL_OUTBOX_INSERT);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, order_no) == DB_OK
+           && db_bind_text (st, 2, payload) == DB_OK
+           && db_bind_int64 (st, 3, now_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    zstr_free (&payload);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  POST /order: the whole order in one transaction (see store.h).
+int
+store_order_create (store_t *self, const char *customer_id, const event_line_t *lines,
+                    size_t line_count, const store_idem_t *idem, int64_t now_ms,
+                    store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    s_order_line_t merged [STORE_LINES_MAX];
+    const char *why = NULL;
+    if (!s_valid_id (customer_id)) {
+        if (s_reply_error (reply, 400, "INVALID_INPUT", "customerId: must be a customer id",
+                           "field", "customerId", NULL, 0) != 0)
+            return s_fail (self, NULL, "order", reply);
+        return 0;
+    }
+    size_t count = s_merge_lines (lines, line_count, merged, &why);
+    if (count == 0) {
+        if (s_reply_error (reply, 400, "INVALID_INPUT", why, "field", "menuList", NULL, 0) != 0)
+            return s_fail (self, NULL, "order", reply);
+        return 0;
+    }
+    if (idem) {
+        int rc = s_idem_start (self, idem, now_ms, reply);
+        if (rc != IDEM_RUN)
+            return rc < 0 ? -1 : 0;
+    }
+    if (db_begin (db) != DB_OK)
+        return s_fail (self, idem, "order", reply);
+
+    //  1. The customer
+    db_stmt_t *st = db_stmt (db, SQL_CUSTOMER_EXISTS);
+    int rc = st ? db_bind_text (st, 1, customer_id) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc == DB_DONE) {
+        if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                           NULL, NULL, NULL, 0) != 0)
+            return s_fail (self, idem, "order", reply);
+        goto answer;
+    }
+    if (rc != DB_ROW)
+        return s_fail (self, idem, "order", reply);
+
+    //  2. The menus, displayed, and the price with checked arithmetic
+    int64_t price = 0;
+    for (size_t i = 0; i < count; i++) {
+        st = db_stmt (db, SQL_MENU_GET);
+        rc = st ? db_bind_text (st, 1, merged [i].line.menu_id) : DB_ERROR;
+        if (rc == DB_OK)
+            rc = db_step (st);
+        bool shown = false;
+        if (rc == DB_ROW) {
+            const char *use_yn = db_column_text (st, 2);
+            shown = use_yn && streq (use_yn, "Y");
+            merged [i].price = db_column_int64 (st, 1);
+        }
+        db_reset (st);
+        if (rc == DB_DONE || (rc == DB_ROW && !shown)) {
+            if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_MENU,
+                               "menuId", merged [i].line.menu_id, NULL, 0) != 0)
+                return s_fail (self, idem, "order", reply);
+            goto answer;
+        }
+        if (rc != DB_ROW)
+            return s_fail (self, idem, "order", reply);
+        int64_t line_price;
+        if (!util_mul_i64 (merged [i].price, merged [i].line.qy, &line_price)
+        ||  !util_add_i64 (price, line_price, &price)) {
+            if (s_reply_error (reply, 400, "INVALID_INPUT",
+                               "menuList: the order price would exceed the maximum",
+                               "field", "menuList", NULL, 0) != 0)
+                return s_fail (self, idem, "order", reply);
+            goto answer;
+        }
+    }
+
+    //  3. Take the points: one conditional UPDATE, never read-modify-write.
+    //  (A zero price would change no row on MySQL, so it skips the UPDATE.)
+    if (price > 0) {
+        rc = s_point_update (db, SQL_POINT_TAKE, price, customer_id, price);
+        if (rc != DB_DONE)
+            return s_fail (self, idem, "order", reply);
+        if (db_changes (db) == 0) {
+            int64_t balance = 0;
+            rc = s_balance (db, customer_id, &balance);
+            if (rc == DB_ROW) {
+                char message [256];
+                int64_t shortfall = price - balance;
+                snprintf (message, sizeof message, MSG_NO_POINT, shortfall);
+                rc = s_reply_error (reply, 409, "NO_POINT", message,
+                                    NULL, NULL, "shortfall", shortfall);
+            }
+            else
+            if (rc == DB_DONE)
+                rc = s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                                    NULL, NULL, NULL, 0);
+            else
+                rc = -1;
+            if (rc != 0)
+                return s_fail (self, idem, "order", reply);
+            goto answer;
+        }
+    }
+
+    //  4. The order, its lines, the USE history row, the outbox row
+    char order_no [COFFEE_ID_MAX];
+    char remark [64];
+    if (s_order_insert (db, customer_id, price, now_ms, order_no) != 0
+    ||  s_order_lines_insert (db, order_no, merged, count, now_ms) != 0)
+        return s_fail (self, idem, "order", reply);
+    snprintf (remark, sizeof remark, "주문 %s", order_no);
+    if (s_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0
+    ||  s_outbox_add (db, order_no, customer_id, merged, count, price, now_ms) != 0)
+        return s_fail (self, idem, "order", reply);
+
+    cJSON *json = cJSON_CreateObject ();
+    cJSON_AddStringToObject (json, "orderNo", order_no);
+    s_add_int (json, "orderPrice", price);
+    s_add_int (json, "usePoint", price);
+    if (s_reply_json (reply, 200, json) != 0)
+        return s_fail (self, idem, "order", reply);
+
+answer:
+    //  Business errors changed nothing; they end here too, so a key
+    //  replays them
+    if (s_finish (self, idem, reply, now_ms) != 0)
+        return s_fail (self, idem, "order", reply);
+    return 0;
+}
+
+//  GET /order/{orderNo}.
+int
+store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    cJSON *json = NULL;
+    if (!s_valid_id (order_no)) {
+        if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_ORDER,
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        return 0;
+    }
+    if (sqlkit_begin_read (db) != DB_OK)
+        goto fail;
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_GET);
+    int rc = st ? db_bind_text (st, 1, order_no) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_step (st);
+    if (rc == DB_ROW) {
+        char when [UTIL_ISO_MAX];
+        json = cJSON_CreateObject ();
+        cJSON_AddStringToObject (json, "orderNo", db_column_text (st, 0));
+        cJSON_AddStringToObject (json, "customerId", db_column_text (st, 1));
+        s_add_int (json, "orderPrice", db_column_int64 (st, 2));
+        s_add_int (json, "payAmt", db_column_int64 (st, 3));
+        cJSON_AddStringToObject (json, "orderedAt", util_iso8601 (db_column_int64 (st, 4), when));
+    }
+    db_reset (st);
+    if (rc == DB_DONE) {
+        sqlkit_end_read (db);
+        if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_ORDER,
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        return 0;
+    }
+    if (rc != DB_ROW) {
+        sqlkit_end_read (db);
+        goto fail;
+    }
+    cJSON *menus = cJSON_AddArrayToObject (json, "menuList");
+    st = db_stmt (db, SQL_ORDER_LINES);
+    rc = st ? db_bind_text (st, 1, order_no) : DB_ERROR;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        cJSON *item = cJSON_CreateObject ();
+        cJSON_AddStringToObject (item, "menuId", db_column_text (st, 0));
+        cJSON_AddStringToObject (item, "menuNm", db_column_text (st, 1));
+        s_add_int (item, "qy", db_column_int64 (st, 2));
+        s_add_int (item, "menuPrice", db_column_int64 (st, 3));
+        cJSON_AddItemToArray (menus, item);
+    }
+    db_reset (st);
+    sqlkit_end_read (db);
+    if (rc != DB_DONE)
+        goto fail;
+    rc = s_reply_json (reply, 200, json);
+    json = NULL;
+    if (rc != 0)
+        goto fail;
+    return 0;
+
+fail:
+    cJSON_Delete (json);
+    return s_fail (self, NULL, "order get", reply);
+}
+
+// ---------------------------------------------------------------------------
+//  Outbox
+
+static const char SQL_OUTBOX_CLAIM_SQLITE [] =
+    "SELECT id, order_no, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?";
+static const char SQL_OUTBOX_CLAIM_MYSQL [] =
+    "SELECT id, order_no, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?"
+    " FOR UPDATE SKIP LOCKED";
+static const char SQL_OUTBOX_MARK [] =
+    "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL";
+static const char SQL_OUTBOX_PENDING [] =
+    "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL";
+
+//  Reads up to limit unpublished rows (see store.h).
+int
+store_outbox_claim (store_t *self, size_t limit, store_outbox_row_t **rows, size_t *count)
+{
+    db_t *db = self->db;
+    bool mysql = db_dialect (db) == DB_MYSQL;
+    *rows = NULL;
+    *count = 0;
+    if (self->claim_open) {
+        db_rollback (db);
+        self->claim_open = false;
+    }
+    if (limit == 0)
+        return 0;
+    store_outbox_row_t *list = (store_outbox_row_t *) calloc (limit, sizeof *list);
+    if (!list)
+        return -1;
+    if (mysql && db_begin (db) != DB_OK) {
+        free (list);
+        return -1;
+    }
+    size_t n = 0;
+    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_OUTBOX_CLAIM_SQLITE, SQL_OUTBOX_CLAIM_MYSQL));
+    int rc = st ? db_bind_int64 (st, 1, (int64_t) limit) : DB_ERROR;
+    while ((rc == DB_OK || rc == DB_ROW) && n < limit) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        const char *order_no = db_column_text (st, 1);
+        const char *payload = db_column_text (st, 2);
+        list [n].id = db_column_int64 (st, 0);
+        snprintf (list [n].order_no, sizeof list [n].order_no, "%s", order_no ? order_no : "");
+        list [n].payload = strdup (payload ? payload : "");
+        if (!list [n].payload) {
+            rc = DB_ERROR;
+            break;
+        }
+        n++;
+    }
+    db_reset (st);
+    if (rc != DB_DONE && rc != DB_ROW) {
+        if (mysql)
+            db_rollback (db);
+        store_outbox_rows_free (&list, n);
+        log_warn ("-", "store: outbox claim failed: %s", db_errmsg (db));
+        return -1;
+    }
+    if (mysql) {
+        if (n == 0)
+            db_rollback (db);       //  nothing held: end the claim now
+        else
+            self->claim_open = true;
+    }
+    if (n == 0) {
+        free (list);
+        list = NULL;
+    }
+    *rows = list;
+    *count = n;
+    return 0;
+}
+
+//  Marks the first count claimed rows published and ends the claim.
+int
+store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count, int64_t now_ms)
+{
+    db_t *db = self->db;
+    if (!self->claim_open && db_begin (db) != DB_OK)
+        return -1;
+    self->claim_open = false;
+    db_stmt_t *st = db_stmt (db, SQL_OUTBOX_MARK);
+    if (!st)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        int rc = DB_ERROR;
+        if (db_bind_int64 (st, 1, now_ms) == DB_OK
+        &&  db_bind_int64 (st, 2, rows [i].id) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            goto fail;
+    }
+    if (db_commit (db) != DB_OK)
+        goto fail;
+    return 0;
+
+fail:
+    log_warn ("-", "store: outbox mark failed: %s", db_errmsg (db));
+    db_rollback (db);
+    return -1;
+}
+
+//  Ends a claim without marking anything.
+void
+store_outbox_release (store_t *self)
+{
+    if (self->claim_open) {
+        db_rollback (self->db);
+        self->claim_open = false;
+    }
+}
+
+//  Frees claimed rows.
+void
+store_outbox_rows_free (store_outbox_row_t **rows, size_t count)
+{
+    if (!rows || !*rows)
+        return;
+    for (size_t i = 0; i < count; i++)
+        free ((*rows) [i].payload);
+    free (*rows);
+    *rows = NULL;
+}
+
+//  Number of unpublished rows.
+int
+store_outbox_pending (store_t *self, int64_t *count)
+{
+    db_stmt_t *st = db_stmt (self->db, SQL_OUTBOX_PENDING);
+    int rc = st ? db_step (st) : DB_ERROR;
+    if (rc == DB_ROW)
+        *count = db_column_int64 (st, 0);
+    db_reset (st);
+    return rc == DB_ROW ? 0 : -1;
+}
+
+// ---------------------------------------------------------------------------
+//  Reconcile
+
+static const char SQL_MENU_COUNTS [] =
+    "SELECT om.menu_id, COALESCE(MAX(m.menu_nm), ''), COUNT(*) FROM order_menu om"
+    " LEFT JOIN menu m ON m.menu_id = om.menu_id"
+    " WHERE om.created_at > ? AND om.created_at <= ? GROUP BY om.menu_id ORDER BY om.menu_id";
+static const char SQL_ORDER_EVENTS [] =
+    "SELECT o.order_no, o.customer_id, o.pay_amt, o.created_at, om.menu_id, om.qy"
+    " FROM orders o JOIN order_menu om ON om.order_no = o.order_no"
+    " WHERE o.created_at > ? AND o.created_at <= ? ORDER BY o.id, om.menu_id";
+
+//  Per menu, orders containing it in (from_ms, to_ms].
+int
+store_order_menu_counts (store_t *self, int64_t from_ms, int64_t to_ms,
+                         store_count_t **counts, size_t *count)
+{
+    db_t *db = self->db;
+    *counts = NULL;
+    *count = 0;
+    size_t n = 0, cap = 0;
+    store_count_t *list = NULL;
+    db_stmt_t *st = db_stmt (db, SQL_MENU_COUNTS);
+    int rc = DB_ERROR;
+    if (st && db_bind_int64 (st, 1, from_ms) == DB_OK && db_bind_int64 (st, 2, to_ms) == DB_OK)
+        rc = DB_OK;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        if (n == cap) {
+            size_t grown = cap ? cap * 2 : 8;
+            store_count_t *more = (store_count_t *) realloc (list, grown * sizeof *list);
+            if (!more) {
+                rc = DB_ERROR;
+                break;
+            }
+            list = more;
+            cap = grown;
+        }
+        const char *id = db_column_text (st, 0);
+        const char *name = db_column_text (st, 1);
+        snprintf (list [n].menu_id, sizeof list [n].menu_id, "%s", id ? id : "");
+        snprintf (list [n].menu_nm, sizeof list [n].menu_nm, "%s", name ? name : "");
+        list [n].count = db_column_int64 (st, 2);
+        n++;
+    }
+    db_reset (st);
+    if (rc != DB_DONE) {
+        free (list);
+        return -1;
+    }
+    *counts = list;
+    *count = n;
+    return 0;
+}
+
+//  Frees an array of events.
+static void
+s_events_free (event_order_t *events, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        event_order_reset (&events [i]);
+    free (events);
+}
+
+//  Every order of (from_ms, to_ms] as an event, from one snapshot.
+int
+store_order_events (store_t *self, int64_t from_ms, int64_t to_ms,
+                    event_order_t **events, size_t *count)
+{
+    db_t *db = self->db;
+    *events = NULL;
+    *count = 0;
+    if (sqlkit_begin_read (db) != DB_OK)
+        return -1;
+    event_order_t *list = NULL;
+    size_t n = 0, cap = 0;
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_EVENTS);
+    int rc = DB_ERROR;
+    if (st && db_bind_int64 (st, 1, from_ms) == DB_OK && db_bind_int64 (st, 2, to_ms) == DB_OK)
+        rc = DB_OK;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        const char *order_no = db_column_text (st, 0);
+        if (!order_no)
+            continue;
+        event_order_t *ev = n ? &list [n - 1] : NULL;
+        if (!ev || strcmp (ev->order_no, order_no) != 0) {
+            if (n == cap) {
+                size_t grown = cap ? cap * 2 : 16;
+                event_order_t *more = (event_order_t *) realloc (list, grown * sizeof *list);
+                if (!more) {
+                    rc = DB_ERROR;
+                    break;
+                }
+                list = more;
+                cap = grown;
+            }
+            ev = &list [n++];
+            memset (ev, 0, sizeof *ev);
+            const char *customer_id = db_column_text (st, 1);
+            snprintf (ev->order_no, sizeof ev->order_no, "%s", order_no);
+            snprintf (ev->customer_id, sizeof ev->customer_id, "%s",
+                      customer_id ? customer_id : "");
+            ev->pay_amt = db_column_int64 (st, 2);
+            ev->ordered_at_ms = db_column_int64 (st, 3);
+        }
+        event_line_t *more = (event_line_t *) realloc (ev->lines,
+                                                       (ev->line_count + 1) * sizeof *more);
+        if (!more) {
+            rc = DB_ERROR;
+            break;
+        }
+        ev->lines = more;
+        event_line_t *line = &ev->lines [ev->line_count++];
+        memset (line, 0, sizeof *line);
+        const char *menu_id = db_column_text (st, 4);
+        snprintf (line->menu_id, sizeof line->menu_id, "%s", menu_id ? menu_id : "");
+        line->qy = db_column_int64 (st, 5);
+    }
+    db_reset (st);
+    sqlkit_end_read (db);
+    if (rc != DB_DONE) {
+        s_events_free (list, n);
+        return -1;
+    }
+    *events = list;
+    *count = n;
+    return 0;
+}
