@@ -113,6 +113,20 @@ s_next_delay (sink_t *self)
 static int
 s_deliver_held (sink_t *self)
 {
+    //  A payload that is not an order event would be refused forever and
+    //  hold up every order behind it: log it and move past it
+    event_order_t order;
+    memset (&order, 0, sizeof order);
+    if (event_order_decode (self->held.payload, self->held.len, &order) != 0) {
+        log_warn ("-", "collector sink: skipping malformed event at offset %" PRId64 " (key %s)",
+                  self->held.offset, self->held.key ? self->held.key : "");
+        if (eventlog_commit (self->consumer, &self->held) != 0)
+            return -1;
+        eventlog_event_reset (&self->held);
+        self->holding = false;
+        return 0;
+    }
+    event_order_reset (&order);
     if (collector_deliver (self->collector, self->held.key, self->held.payload, self->held.len,
                            SINK_DELIVER_MS) != 0) {
         metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_FAILURES, 1);
