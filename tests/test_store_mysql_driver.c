@@ -1,0 +1,716 @@
+/*  test_store_mysql_driver — the MySQL backend of db.h against a live
+    MariaDB: URL parsing and credentials, column types and NULLs, long text,
+    duplicates and row counts, transactions, lock waits, and outages (the
+    server restarted or killed under an open connection).
+
+    Needs COFFEE_TEST_STORE_URL=mysql://… (scripts/mariadb.sh env prints it);
+    without it the server tests skip. The outage test starts a private
+    mariadbd of its own with scripts/mariadb.sh, so restarting it never
+    disturbs other tests sharing the main server. */
+#include "testkit.h"
+#include <cmocka.h>
+
+#include "db.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+//  The shared test server's URL, or NULL.
+static const char *
+s_url (void)
+{
+    const char *url = getenv ("COFFEE_TEST_STORE_URL");
+    return url && *url? url: NULL;
+}
+
+#define NEED_MYSQL() do { \
+    if (!s_url ()) { \
+        print_message ("COFFEE_TEST_STORE_URL is not set: skipping (run scripts/mariadb.sh start/env)\n"); \
+        skip (); \
+    } \
+} while (0)
+
+//  Parts of a mysql:// URL the tests rebuild other URLs from.
+typedef struct {
+    char user [64];             //  user name
+    char pass [128];            //  password
+    char host [64];             //  host
+    int port;                   //  port
+    char db [64];               //  database
+} s_parts_t;
+
+//  Splits a test URL (plain, without escapes) into its parts.
+static void
+s_split (const char *url, s_parts_t *p)
+{
+    memset (p, 0, sizeof *p);
+    int n = sscanf (url, "mysql://%63[^:]:%127[^@]@%63[^:]:%d/%63s",
+                    p->user, p->pass, p->host, &p->port, p->db);
+    assert_int_equal (n, 5);
+}
+
+//  Opens the shared test database or fails the test.
+static db_t *
+s_open (void)
+{
+    char err [512];
+    db_t *db = db_open (s_url (), err, sizeof err);
+    if (!db)
+        fail_msg ("db_open: %s", err);
+    assert_int_equal (db_dialect (db), DB_MYSQL);
+    return db;
+}
+
+//  Runs a statement that returns one integer.
+static int64_t
+s_scalar (db_t *db, const char *sql)
+{
+    db_stmt_t *st = db_stmt (db, sql);
+    if (!st)
+        fail_msg ("prepare %s: %s", sql, db_errmsg (db));
+    int rc = db_step (st);
+    if (rc != DB_ROW)
+        fail_msg ("step %s: %d %s", sql, rc, db_errmsg (db));
+    int64_t value = db_column_int64 (st, 0);
+    db_reset (st);
+    return value;
+}
+
+//  Malformed URLs are refused with a clear message that never shows the password.
+static void
+test_url_errors (void **state)
+{
+    const char *bad [] = {
+        "mysql://u:secretpw@host",                  //  no /DB
+        "mysql://u:secretpw@/db",                   //  no host
+        "mysql://u:secretpw@host:/db",              //  empty port
+        "mysql://u:secretpw@host:99999/db",         //  port out of range
+        "mysql://u:secretpw@host:12ab/db",          //  port not a number
+        "mysql://u:secret%zzpw@host:3306/db",       //  bad escape
+        "mysql://u:secret%00pw@host:3306/db",       //  NUL escape
+        "mysql://u:secretpw@host:3306/",            //  empty database
+        "mysql://u:secretpw@host:3306/db?ssl=1",    //  parameters
+        "mysql://u:secretpw@host:3306/d/b",         //  path
+        "mysql://u:secretpw@[::1:3306/db",          //  unclosed [
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        char err [512] = "";
+        db_t *db = db_open (bad [i], err, sizeof err);
+        if (db) {
+            db_destroy (&db);
+            fail_msg ("accepted %s", bad [i]);
+        }
+        assert_true (strlen (err) > 0);
+        if (strstr (err, "secret"))
+            fail_msg ("password in error for %s: %s", bad [i], err);
+        print_message ("refused: %s\n", err);
+    }
+    //  No user anywhere.
+    unsetenv ("COFFEE_MYSQL_USER");
+    char err [512] = "";
+    assert_null (db_open ("mysql://127.0.0.1:1/db", err, sizeof err));
+    assert_non_null (strstr (err, "COFFEE_MYSQL_USER"));
+}
+
+//  A server that is not there: open fails at once with a clear message.
+static void
+test_open_refused (void **state)
+{
+    char err [512] = "";
+    int port = tk_free_port ();
+    char url [128];
+    snprintf (url, sizeof url, "mysql://u:secretpw@127.0.0.1:%d/db", port);
+    int64_t t0 = tk_now_ms ();
+    assert_null (db_open (url, err, sizeof err));
+    assert_true (tk_now_ms () - t0 < 7000);
+    assert_non_null (strstr (err, "127.0.0.1"));
+    assert_null (strstr (err, "secretpw"));
+    print_message ("refused: %s\n", err);
+}
+
+//  Wrong password: refused, and the password is not in the message.
+static void
+test_wrong_password (void **state)
+{
+    NEED_MYSQL ();
+    s_parts_t p;
+    s_split (s_url (), &p);
+    char url [512], err [512] = "";
+    snprintf (url, sizeof url, "mysql://%s:WrongSecret99@%s:%d/%s", p.user, p.host, p.port, p.db);
+    assert_null (db_open (url, err, sizeof err));
+    assert_null (strstr (err, "WrongSecret99"));
+    assert_null (strstr (err, p.pass));
+    print_message ("refused: %s\n", err);
+}
+
+//  User and password from the environment; a %-escaped password in the URL.
+static void
+test_credentials (void **state)
+{
+    NEED_MYSQL ();
+    s_parts_t p;
+    s_split (s_url (), &p);
+    char url [1024], err [512] = "";
+
+    //  Both from the environment.
+    setenv ("COFFEE_MYSQL_USER", p.user, 1);
+    setenv ("COFFEE_MYSQL_PASSWORD", p.pass, 1);
+    snprintf (url, sizeof url, "mysql://%s:%d/%s", p.host, p.port, p.db);
+    db_t *db = db_open (url, err, sizeof err);
+    if (!db)
+        fail_msg ("env credentials: %s", err);
+    assert_int_equal (db_ping (db), DB_OK);
+    db_destroy (&db);
+    assert_null (db);
+
+    //  User in the URL, password from the environment.
+    snprintf (url, sizeof url, "mysql://%s@%s:%d/%s", p.user, p.host, p.port, p.db);
+    db = db_open (url, err, sizeof err);
+    if (!db)
+        fail_msg ("env password: %s", err);
+    db_destroy (&db);
+    unsetenv ("COFFEE_MYSQL_USER");
+    unsetenv ("COFFEE_MYSQL_PASSWORD");
+
+    //  Every character of user and password %-escaped.
+    char user [200] = "", pass [400] = "";
+    for (const char *c = p.user; *c; c++)
+        snprintf (user + strlen (user), sizeof user - strlen (user), "%%%02X", (unsigned char) *c);
+    for (const char *c = p.pass; *c; c++)
+        snprintf (pass + strlen (pass), sizeof pass - strlen (pass), "%%%02x", (unsigned char) *c);
+    snprintf (url, sizeof url, "mysql://%s:%s@%s:%d/%s", user, pass, p.host, p.port, p.db);
+    db = db_open (url, err, sizeof err);
+    if (!db)
+        fail_msg ("escaped credentials: %s", err);
+    db_destroy (&db);
+    db_destroy (&db);               //  safe twice
+}
+
+//  Integers (extremes), text (utf8mb4), NULLs, decimals from SUM and COUNT,
+//  auto-increment ids, and numbers read as text.
+static void
+test_types (void **state)
+{
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_types"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_types (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+        "n BIGINT NULL, s VARCHAR(255) NULL, d DECIMAL(20,2) NULL, "
+        "u BIGINT UNSIGNED NULL, t DATETIME(3) NULL) ENGINE=InnoDB"), DB_OK);
+
+    const char *ins = "INSERT INTO drv_types (n, s) VALUES (?, ?)";
+    const char *texts [] = { "아이스 아메리카노 ☕ 🍰", "", NULL, "plain" };
+    int64_t nums [] = { INT64_MAX, INT64_MIN, 0, -42 };
+    int64_t ids [4];
+    for (int i = 0; i < 4; i++) {
+        db_stmt_t *st = db_stmt (db, ins);
+        assert_non_null (st);
+        assert_ptr_equal (st, db_stmt (db, ins));        //  cached
+        if (i == 2)
+            assert_int_equal (db_bind_text (st, 1, NULL), DB_OK);   //  NULL number
+        else
+            assert_int_equal (db_bind_int64 (st, 1, nums [i]), DB_OK);
+        assert_int_equal (db_bind_text (st, 2, texts [i]), DB_OK);
+        assert_int_equal (db_step (st), DB_DONE);
+        assert_int_equal (db_changes (db), 1);
+        ids [i] = db_last_insert_id (db);
+        assert_true (ids [i] > 0);
+        if (i > 0)
+            assert_true (ids [i] > ids [i - 1]);
+        db_reset (st);
+    }
+    //  A bind index out of range is refused.
+    db_stmt_t *st = db_stmt (db, ins);
+    assert_int_equal (db_bind_int64 (st, 0, 1), DB_ERROR);
+    assert_int_equal (db_bind_int64 (st, 3, 1), DB_ERROR);
+    db_reset (st);
+
+    st = db_stmt (db, "SELECT id, n, s FROM drv_types WHERE id >= ? ORDER BY id");
+    assert_non_null (st);
+    assert_int_equal (db_bind_int64 (st, 1, ids [0]), DB_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal (db_step (st), DB_ROW);
+        assert_int_equal (db_column_int64 (st, 0), ids [i]);
+        if (i == 2) {
+            assert_true (db_column_is_null (st, 1));
+            assert_null (db_column_text (st, 1));
+            assert_int_equal (db_column_int64 (st, 1), 0);
+        }
+        else {
+            assert_false (db_column_is_null (st, 1));
+            assert_true (db_column_int64 (st, 1) == nums [i]);
+            char num [32];
+            snprintf (num, sizeof num, "%" PRId64, nums [i]);
+            assert_string_equal (db_column_text (st, 1), num);
+        }
+        if (texts [i]) {
+            assert_false (db_column_is_null (st, 2));
+            assert_string_equal (db_column_text (st, 2), texts [i]);
+        }
+        else {
+            assert_true (db_column_is_null (st, 2));
+            assert_null (db_column_text (st, 2));
+        }
+        //  Out of range columns read as NULL.
+        assert_true (db_column_is_null (st, 3));
+        assert_null (db_column_text (st, -1));
+    }
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+
+    //  COUNT is an integer, SUM of BIGINT a DECIMAL, CAST/decimal columns text.
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_types"), 4);
+    assert_int_equal (s_scalar (db, "SELECT SUM(n) FROM drv_types WHERE n < 0 AND n > -100"), -42);
+    st = db_stmt (db, "SELECT SUM(n) FROM drv_types WHERE n > ? OR n = -42");
+    assert_int_equal (db_bind_int64 (st, 1, 1000), DB_OK);
+    assert_int_equal (db_step (st), DB_ROW);
+    assert_true (db_column_int64 (st, 0) == INT64_MAX - 42);
+    db_reset (st);
+    st = db_stmt (db, "SELECT SUM(n) FROM drv_types WHERE id < 0");
+    assert_int_equal (db_step (st), DB_ROW);
+    assert_true (db_column_is_null (st, 0));        //  SUM of nothing
+    db_reset (st);
+
+    st = db_stmt (db, "UPDATE drv_types SET d = ?, u = ?, t = '2026-11-25 03:26:40.123' WHERE id = ?");
+    assert_int_equal (db_bind_text (st, 1, "1234.50"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 7), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 3, ids [3]), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_changes (db), 1);
+    db_reset (st);
+    st = db_stmt (db, "SELECT d, u, t FROM drv_types WHERE id = ?");
+    assert_int_equal (db_bind_int64 (st, 1, ids [3]), DB_OK);
+    assert_int_equal (db_step (st), DB_ROW);
+    assert_string_equal (db_column_text (st, 0), "1234.50");
+    assert_int_equal (db_column_int64 (st, 0), 1234);
+    assert_int_equal (db_column_int64 (st, 1), 7);
+    assert_string_equal (db_column_text (st, 1), "7");
+    assert_string_equal (db_column_text (st, 2), "2026-11-25 03:26:40.123");
+    db_reset (st);
+
+    //  An unbound parameter is NULL; reset clears earlier bindings.
+    st = db_stmt (db, "SELECT ? IS NULL, ?");
+    assert_int_equal (db_bind_int64 (st, 1, 5), DB_OK);
+    assert_int_equal (db_bind_text (st, 2, "x"), DB_OK);
+    assert_int_equal (db_step (st), DB_ROW);
+    assert_int_equal (db_column_int64 (st, 0), 0);
+    db_reset (st);
+    assert_int_equal (db_step (st), DB_ROW);
+    assert_int_equal (db_column_int64 (st, 0), 1);
+    assert_true (db_column_is_null (st, 1));
+    db_reset (st);
+
+    //  Bad SQL: no statement, and a message.
+    assert_null (db_stmt (db, "SELEKT nothing"));
+    assert_true (strlen (db_errmsg (db)) > 0);
+    assert_int_equal (db_exec (db, "CREATE TABLE drv_types (x INT)"), DB_ERROR);
+
+    assert_int_equal (db_exec (db, "DROP TABLE drv_types"), DB_OK);
+    db_destroy (&db);
+}
+
+//  Text longer than any first buffer: 200 KiB, between short rows, so the
+//  buffer grows and later rows still read right.
+static void
+test_long_text (void **state)
+{
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_long"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_long (id INT PRIMARY KEY, body MEDIUMTEXT NOT NULL)"), DB_OK);
+    size_t sizes [] = { 10, 200 * 1024, 20, 300, 70 * 1024 };
+    size_t count = sizeof sizes / sizeof sizes [0];
+    char *bodies [5];
+    for (size_t i = 0; i < count; i++) {
+        bodies [i] = (char *) malloc (sizes [i] + 1);
+        assert_non_null (bodies [i]);
+        for (size_t j = 0; j < sizes [i]; j++)
+            bodies [i][j] = (char) ('a' + (j * 7 + i) % 26);
+        bodies [i][sizes [i]] = 0;
+        db_stmt_t *st = db_stmt (db, "INSERT INTO drv_long (id, body) VALUES (?, ?)");
+        assert_int_equal (db_bind_int64 (st, 1, (int64_t) i), DB_OK);
+        assert_int_equal (db_bind_text (st, 2, bodies [i]), DB_OK);
+        assert_int_equal (db_step (st), DB_DONE);
+        db_reset (st);
+    }
+    for (int round = 0; round < 2; round++) {
+        db_stmt_t *st = db_stmt (db, "SELECT id, body, LENGTH(body) FROM drv_long ORDER BY id");
+        for (size_t i = 0; i < count; i++) {
+            assert_int_equal (db_step (st), DB_ROW);
+            assert_int_equal (db_column_int64 (st, 0), (int64_t) i);
+            assert_int_equal (db_column_int64 (st, 2), (int64_t) sizes [i]);
+            const char *body = db_column_text (st, 1);
+            assert_non_null (body);
+            assert_int_equal (strlen (body), sizes [i]);
+            assert_memory_equal (body, bodies [i], sizes [i]);
+        }
+        assert_int_equal (db_step (st), DB_DONE);
+        db_reset (st);
+    }
+    for (size_t i = 0; i < count; i++)
+        free (bodies [i]);
+    assert_int_equal (db_exec (db, "DROP TABLE drv_long"), DB_OK);
+    db_destroy (&db);
+}
+
+//  Duplicate keys, INSERT IGNORE, and matched-row counts (as SQLite counts).
+static void
+test_duplicates (void **state)
+{
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_dup"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_dup (k VARCHAR(32) PRIMARY KEY, v BIGINT NOT NULL)"), DB_OK);
+    const char *ins = "INSERT INTO drv_dup (k, v) VALUES (?, ?)";
+    db_stmt_t *st = db_stmt (db, ins);
+    assert_int_equal (db_bind_text (st, 1, "ORD-1"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+    assert_int_equal (db_bind_text (st, 1, "ORD-1"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 2), DB_OK);
+    assert_int_equal (db_step (st), DB_DUPLICATE);
+    assert_non_null (strstr (db_errmsg (db), "1062"));
+    db_reset (st);
+
+    st = db_stmt (db, "INSERT IGNORE INTO drv_dup (k, v) VALUES (?, ?)");
+    assert_int_equal (db_bind_text (st, 1, "ORD-1"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 3), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_changes (db), 0);
+    db_reset (st);
+    assert_int_equal (db_bind_text (st, 1, "ORD-2"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 3), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_changes (db), 1);
+    db_reset (st);
+
+    //  An UPDATE that matches a row but changes nothing still counts it.
+    st = db_stmt (db, "UPDATE drv_dup SET v = ? WHERE k = ?");
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_bind_text (st, 2, "ORD-1"), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_changes (db), 1);
+    db_reset (st);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_bind_text (st, 2, "ORD-9"), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_changes (db), 0);
+    db_reset (st);
+
+    //  Conditional update, the way points are taken.
+    st = db_stmt (db, "UPDATE drv_dup SET v = v - ? WHERE k = ? AND v >= ?");
+    assert_int_equal (db_bind_int64 (st, 1, 5), DB_OK);
+    assert_int_equal (db_bind_text (st, 2, "ORD-2"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 3, 5), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    assert_int_equal (db_changes (db), 0);
+    db_reset (st);
+
+    //  Another statement runs while a SELECT is half read.
+    db_stmt_t *sel = db_stmt (db, "SELECT k, v FROM drv_dup ORDER BY k");
+    assert_int_equal (db_step (sel), DB_ROW);
+    assert_string_equal (db_column_text (sel, 0), "ORD-1");
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_dup"), 2);
+    assert_int_equal (db_step (sel), DB_ROW);
+    assert_string_equal (db_column_text (sel, 0), "ORD-2");
+    assert_int_equal (db_step (sel), DB_DONE);
+    db_reset (sel);
+
+    assert_int_equal (db_exec (db, "DROP TABLE drv_dup"), DB_OK);
+    db_destroy (&db);
+}
+
+//  Commit keeps, rollback drops, and another connection sees only what
+//  was committed; autocommit resumes after the transaction.
+static void
+test_transactions (void **state)
+{
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    db_t *other = s_open ();
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_tx"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_tx (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    const char *ins = "INSERT INTO drv_tx (id, v) VALUES (?, ?)";
+    const char *count = "SELECT COUNT(*) FROM drv_tx";
+
+    assert_int_equal (db_begin (db), DB_OK);
+    db_stmt_t *st = db_stmt (db, ins);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 10), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+    assert_int_equal (s_scalar (db, count), 1);
+    assert_int_equal (s_scalar (other, count), 0);     //  not yet committed
+    db_rollback (db);
+    assert_int_equal (s_scalar (db, count), 0);
+
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 1, 2), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 20), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (s_scalar (other, count), 1);
+
+    //  Autocommit again: a plain insert is visible at once.
+    assert_int_equal (db_bind_int64 (st, 1, 3), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 30), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+    assert_int_equal (s_scalar (other, count), 2);
+    db_rollback (db);                                  //  harmless outside a transaction
+    assert_int_equal (s_scalar (other, count), 2);
+
+    //  A duplicate inside a transaction: the caller rolls back, nothing stays.
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 1, 4), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 40), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+    assert_int_equal (db_bind_int64 (st, 1, 2), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 99), DB_OK);
+    assert_int_equal (db_step (st), DB_DUPLICATE);
+    db_reset (st);
+    db_rollback (db);
+    assert_int_equal (s_scalar (other, count), 2);
+
+    //  Session settings.
+    db_stmt_t *iso = db_stmt (db, "SELECT @@SESSION.tx_isolation, @@SESSION.character_set_client, @@SESSION.autocommit");
+    assert_int_equal (db_step (iso), DB_ROW);
+    assert_string_equal (db_column_text (iso, 0), "READ-COMMITTED");
+    assert_string_equal (db_column_text (iso, 1), "utf8mb4");
+    assert_int_equal (db_column_int64 (iso, 2), 1);
+    db_reset (iso);
+
+    assert_int_equal (db_exec (db, "DROP TABLE drv_tx"), DB_OK);
+    db_destroy (&other);
+    db_destroy (&db);
+}
+
+//  A row locked by another transaction: the waiter gets DB_UNAVAILABLE
+//  after the lock wait timeout (not a hang); SKIP LOCKED passes it by.
+static void
+test_lock_wait (void **state)
+{
+    NEED_MYSQL ();
+    db_t *a = s_open ();
+    db_t *b = s_open ();
+    assert_int_equal (db_exec (a, "DROP TABLE IF EXISTS drv_lock"), DB_OK);
+    assert_int_equal (db_exec (a,
+        "CREATE TABLE drv_lock (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    assert_int_equal (db_exec (a, "INSERT INTO drv_lock VALUES (1, 0), (2, 0)"), DB_OK);
+    const char *upd = "UPDATE drv_lock SET v = v + 1 WHERE id = ?";
+
+    assert_int_equal (db_begin (a), DB_OK);
+    db_stmt_t *st = db_stmt (a, upd);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+
+    //  SKIP LOCKED: b claims the other row without waiting.
+    assert_int_equal (db_begin (b), DB_OK);
+    db_stmt_t *claim = db_stmt (b, "SELECT id FROM drv_lock ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED");
+    assert_int_equal (db_step (claim), DB_ROW);
+    assert_int_equal (db_column_int64 (claim, 0), 2);
+    db_reset (claim);
+
+    int64_t t0 = tk_now_ms ();
+    st = db_stmt (b, upd);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_step (st), DB_UNAVAILABLE);
+    int64_t waited = tk_now_ms () - t0;
+    print_message ("lock wait ended after %" PRId64 " ms: %s\n", waited, db_errmsg (b));
+    assert_true (waited < 9000);
+    assert_non_null (strstr (db_errmsg (b), "1205"));
+    db_reset (st);
+    db_rollback (b);
+    //  The connection itself is fine.
+    assert_int_equal (db_ping (b), DB_OK);
+    assert_int_equal (s_scalar (b, "SELECT COUNT(*) FROM drv_lock"), 2);
+    assert_int_equal (db_commit (a), DB_OK);
+    assert_int_equal (s_scalar (b, "SELECT SUM(v) FROM drv_lock"), 1);
+
+    assert_int_equal (db_exec (a, "DROP TABLE drv_lock"), DB_OK);
+    db_destroy (&b);
+    db_destroy (&a);
+}
+
+//  A private server for the outage test.
+typedef struct {
+    char *dir;                  //  its folder (datadir, socket, pid file)
+    int port;                   //  its port
+    char url [512];             //  mysql:// URL of its coffee database
+} s_private_t;
+
+//  Runs scripts/mariadb.sh CMD on the private server; returns its exit status.
+static int
+s_mariadb (s_private_t *priv, const char *cmd)
+{
+    char line [1024];
+    snprintf (line, sizeof line, "sh '%s/scripts/mariadb.sh' %s '%s' %d",
+              COFFEE_SOURCE_DIR, cmd, priv->dir, priv->port);
+    int rc = system (line);
+    return rc == -1? -1: WEXITSTATUS (rc);
+}
+
+//  Starts the private server (only when MySQL tests are enabled at all).
+static int
+s_private_setup (void **state)
+{
+    if (!s_url ())
+        return 0;                   //  the test itself skips
+    s_private_t *priv = (s_private_t *) calloc (1, sizeof *priv);
+    if (!priv)
+        return -1;
+    priv->dir = tk_tempdir ("mysql-driver");
+    priv->port = tk_free_port ();
+    *state = priv;
+    if (!priv->dir || priv->port <= 0 || s_mariadb (priv, "start") != 0)
+        return -1;
+    char path [600], pass [128] = "";
+    snprintf (path, sizeof path, "%s/coffee.password", priv->dir);
+    FILE *f = fopen (path, "r");
+    if (!f || !fgets (pass, sizeof pass, f)) {
+        if (f)
+            fclose (f);
+        return -1;
+    }
+    fclose (f);
+    pass [strcspn (pass, "\r\n")] = 0;
+    snprintf (priv->url, sizeof priv->url, "mysql://coffee:%s@127.0.0.1:%d/coffee", pass, priv->port);
+    return 0;
+}
+
+//  Stops the private server and removes its folder.
+static int
+s_private_teardown (void **state)
+{
+    s_private_t *priv = (s_private_t *) *state;
+    if (!priv)
+        return 0;
+    if (priv->dir) {
+        s_mariadb (priv, "stop");
+        char line [1024];
+        snprintf (line, sizeof line, "rm -rf '%s'", priv->dir);
+        if (system (line) != 0)
+            print_message ("could not remove %s\n", priv->dir);
+        free (priv->dir);
+    }
+    free (priv);
+    *state = NULL;
+    return 0;
+}
+
+//  Inserts (id, v) into drv_out through the cached statement.
+static int
+s_out_insert (db_t *db, int64_t id)
+{
+    db_stmt_t *st = db_stmt (db, "INSERT INTO drv_out (id, v) VALUES (?, ?)");
+    if (!st)
+        return DB_UNAVAILABLE;
+    db_bind_int64 (st, 1, id);
+    db_bind_int64 (st, 2, id * 10);
+    int rc = db_step (st);
+    db_reset (st);
+    return rc;
+}
+
+//  The server restarted or killed under an open connection: the first call
+//  answers DB_UNAVAILABLE, the next reconnects and works, with the same
+//  (re-prepared) statements; a transaction that lost its connection refuses
+//  until rolled back and its writes are gone.
+static void
+test_outage (void **state)
+{
+    NEED_MYSQL ();
+    s_private_t *priv = (s_private_t *) *state;
+    assert_non_null (priv);
+    char err [512];
+    db_t *db = db_open (priv->url, err, sizeof err);
+    if (!db)
+        fail_msg ("db_open: %s", err);
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_out"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_out (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    const char *count = "SELECT COUNT(*) FROM drv_out";
+    assert_int_equal (s_out_insert (db, 1), DB_DONE);
+    assert_int_equal (s_scalar (db, count), 1);
+
+    //  1. Clean restart between statements.
+    assert_int_equal (s_mariadb (priv, "restart"), 0);
+    assert_int_equal (s_out_insert (db, 2), DB_UNAVAILABLE);
+    print_message ("after restart: %s\n", db_errmsg (db));
+    s_parts_t parts;
+    s_split (priv->url, &parts);
+    assert_null (strstr (db_errmsg (db), parts.pass));        //  no password
+    assert_int_equal (s_out_insert (db, 2), DB_DONE);
+    assert_int_equal (db_changes (db), 1);
+    assert_int_equal (s_scalar (db, count), 2);
+
+    //  2. Restart inside a transaction: its writes are lost, and nothing
+    //  runs outside it until the caller rolls back.
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (s_out_insert (db, 3), DB_DONE);
+    assert_int_equal (s_mariadb (priv, "restart"), 0);
+    assert_int_equal (s_out_insert (db, 4), DB_UNAVAILABLE);
+    assert_int_equal (s_out_insert (db, 4), DB_UNAVAILABLE);   //  still refused
+    assert_int_equal (db_commit (db), DB_UNAVAILABLE);
+    db_rollback (db);
+    assert_int_equal (s_scalar (db, count), 2);                //  3 never landed
+
+    //  3. kill -9 while the server is down: calls fail fast, ping too; once
+    //  it is back, ping reconnects.
+    assert_int_equal (s_mariadb (priv, "kill"), 0);
+    int64_t t0 = tk_now_ms ();
+    assert_int_equal (db_ping (db), DB_UNAVAILABLE);
+    assert_int_equal (s_out_insert (db, 5), DB_UNAVAILABLE);
+    assert_int_equal (db_begin (db), DB_UNAVAILABLE);
+    db_rollback (db);
+    assert_null (db_stmt (db, "SELECT 1 FROM drv_out"));      //  cannot prepare now
+    assert_true (tk_now_ms () - t0 < 5000);
+    assert_int_equal (s_mariadb (priv, "start"), 0);
+    assert_int_equal (db_ping (db), DB_OK);
+    assert_int_equal (s_out_insert (db, 5), DB_DONE);
+    assert_int_equal (s_scalar (db, count), 3);
+
+    //  4. kill -9 in the middle of a committed-then-read sequence: a
+    //  committed row survives the crash.
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (s_out_insert (db, 6), DB_DONE);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (s_mariadb (priv, "kill"), 0);
+    assert_int_equal (s_mariadb (priv, "start"), 0);
+    db_stmt_t *st = db_stmt (db, count);
+    assert_int_equal (db_step (st), DB_UNAVAILABLE);
+    db_reset (st);
+    assert_int_equal (s_scalar (db, count), 4);
+
+    assert_int_equal (db_exec (db, "DROP TABLE drv_out"), DB_OK);
+    db_destroy (&db);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_url_errors),
+        cmocka_unit_test (test_open_refused),
+        cmocka_unit_test (test_wrong_password),
+        cmocka_unit_test (test_credentials),
+        cmocka_unit_test (test_types),
+        cmocka_unit_test (test_long_text),
+        cmocka_unit_test (test_duplicates),
+        cmocka_unit_test (test_transactions),
+        cmocka_unit_test (test_lock_wait),
+        cmocka_unit_test_setup_teardown (test_outage, s_private_setup, s_private_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
