@@ -1,29 +1,34 @@
 /*  eventlog — picks the backend named by cfg->bridge and forwards every call
-    to it. The kafka backend lives in bridge/eventlog_kafka.c and is referenced
-    weakly, so the bridge links (and runs with the local log) before it exists. */
+    to it. The kafka backend lives in bridge/eventlog_kafka.c.
+
+    It is referenced with an ordinary (strong) extern on purpose: the bridge
+    is a static archive, and a weak undefined reference does not make the
+    linker pull a member out of an archive, so with a weak reference
+    eventlog_kafka.o would silently be left out of `coffee` (--bridge kafka
+    then "not available"). Since every bridge/ source is globbed into one library, the
+    library needs eventlog_kafka.c to compile anyway. */
 #include "eventlog.h"
 
 extern const eventlog_backend_t eventlog_local;
-extern const eventlog_backend_t eventlog_kafka __attribute__ ((weak));
+extern const eventlog_backend_t eventlog_kafka;
 
 struct _eventlog_t {
     const eventlog_backend_t *backend;  //  the backend's functions
     void *impl;                         //  the backend's handle
 };
 
-//  Finds the backend called name, or NULL when it is unknown or not linked.
+//  Finds the backend called name, or NULL when it is unknown.
 static const eventlog_backend_t *
 s_backend_find (const char *name)
 {
-    const eventlog_backend_t *kafka = &eventlog_kafka;
-    const eventlog_backend_t *backends [] = { &eventlog_local, kafka };
+    const eventlog_backend_t *backends [] = { &eventlog_local, &eventlog_kafka };
     for (size_t i = 0; i < sizeof backends / sizeof backends [0]; i++)
-        if (backends [i] && streq (backends [i]->name, name))
+        if (streq (backends [i]->name, name))
             return backends [i];
     return NULL;
 }
 
-//  Wraps a backend handle made by make_impl; shared by producer and consumer.
+//  A producer (group NULL) or a consumer of the configured backend.
 static eventlog_t *
 s_new (const config_t *cfg, const char *group, char *err, size_t errlen)
 {
