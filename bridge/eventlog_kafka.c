@@ -1,0 +1,589 @@
+/*  eventlog_kafka — the event log on Apache Kafka through librdkafka.
+
+    Producer: idempotent (enable.idempotence=true implies acks=all and
+    in-order retries), keyed by order number so one order stays in one
+    partition (murmur2 partitioner, as Java clients use). publish() produces
+    a batch and serves delivery reports until every message is reported or
+    the caller's timeout passes; it returns the acknowledged prefix.
+    Messages still in flight when publish() gives up stay tracked by key:
+    when the caller retries the same event, we wait on the copy already in
+    flight instead of producing it again, so an outage does not pile up
+    duplicates in librdkafka's queue.
+
+    Consumer: a balanced group consumer with manual commits only; commit()
+    stores (partition, offset + 1) synchronously, with a bounded wait, after
+    the caller's own sink transaction committed.
+
+    Every handle belongs to the one thread that uses it. */
+#include "eventlog.h"
+#include <librdkafka/rdkafka.h>
+
+#define KAFKA_DEFAULT_TOPIC     "order-events"
+#define KAFKA_MESSAGE_TIMEOUT   "30000"     //  ms a message may wait for delivery
+#define KAFKA_LINGER_MS         "5"         //  ms a batch may wait to fill
+#define KAFKA_SESSION_TIMEOUT   "10000"     //  ms before a dead member is evicted
+#define KAFKA_FLUSH_MS          5000        //  destroy: wait for outstanding messages
+#define KAFKA_CLOSE_MS          5000        //  destroy: wait for the group leave
+#define KAFKA_COMMIT_MS         10000       //  commit: wait for the broker's answer
+#define KAFKA_POLL_SLICE_MS     50          //  publish: delivery report poll slice
+#define KAFKA_LOG_EVERY_MS      10000       //  rate limit of repeated error lines
+
+//  One event produced and not yet forgotten; the message opaque points here.
+typedef struct {
+    int state;                      //  0 in flight, 1 acknowledged, -1 failed
+    rd_kafka_resp_err_t err;        //  delivery error when failed
+} s_flight_t;
+
+typedef struct {
+    rd_kafka_t *rk;                 //  librdkafka handle (producer or consumer)
+    rd_kafka_conf_t *conf;          //  producer: settings to rebuild rk after a fatal error
+    char topic [128];               //  topic of order events
+    bool consumer;                  //  true for a consumer handle
+    zhashx_t *flights;              //  producer: flight key -> s_flight_t
+    rd_kafka_queue_t *commits;      //  consumer: queue of commit results
+    uintptr_t commit_seq;           //  consumer: opaque of the last commit sent
+    int64_t last_error_log_ms;      //  when an error line was last written
+    rd_kafka_resp_err_t last_error; //  the error that line was about
+    int64_t last_client_log_ms;     //  when a client error line was last written
+} kafka_t;
+
+//  Frees a flight record; the destructor of the flights table.
+static void
+s_flight_destroy (void **item_p)
+{
+    if (item_p && *item_p) {
+        free (*item_p);
+        *item_p = NULL;
+    }
+}
+
+//  The table key of one event: key, length and a hash of the payload, so a
+//  retry of the same event finds its copy in flight and nothing else does.
+static void
+s_flight_key (const eventlog_msg_t *msg, char *buf, size_t len)
+{
+    uint64_t hash = 1469598103934665603ULL;
+    for (size_t i = 0; i < msg->len; i++)
+        hash = (hash ^ (uint8_t) msg->payload [i]) * 1099511628211ULL;
+    snprintf (buf, len, "%s#%zu#%016" PRIx64, msg->key ? msg->key : "", msg->len, hash);
+}
+
+//  Writes an error line unless the same error was logged recently: a broker
+//  outage must give a line now and then, not one per message or poll.
+static void
+s_log_error (kafka_t *self, rd_kafka_resp_err_t err, const char *what, const char *detail)
+{
+    int64_t now = util_now_ms (0);
+    if (err == self->last_error && now - self->last_error_log_ms < KAFKA_LOG_EVERY_MS)
+        return;
+    self->last_error = err;
+    self->last_error_log_ms = now;
+    log_warn (NULL, "kafka %s: %s (%s)", what, rd_kafka_err2str (err), detail ? detail : "");
+}
+
+//  Delivery report: called from rd_kafka_poll in the producer's thread.
+static void
+s_delivery_report (rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    s_flight_t *flight = (s_flight_t *) msg->_private;
+    if (!flight)
+        return;
+    if (msg->err) {
+        flight->state = -1;
+        flight->err = msg->err;
+    }
+    else
+        flight->state = 1;
+}
+
+//  librdkafka's own log lines, in ours. Called from librdkafka threads; a
+//  log line is one write(2), so that is safe.
+static void
+s_log_cb (const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    //  Connection failures come at LOG_ERR and again through s_error_cb,
+    //  rate-limited there; only worse than that is worth a line of its own.
+    if (level <= 2)
+        log_error (NULL, "rdkafka %s: %s", fac, buf);
+    else
+        log_debug (NULL, "rdkafka %s: %s", fac, buf);
+}
+
+//  Error events of the client (broker down, fatal idempotence errors). The
+//  client retries by itself; we only log, rate-limited.
+static void
+s_error_cb (rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    kafka_t *self = (kafka_t *) opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        log_error (NULL, "kafka fatal error: %s", reason);
+        return;
+    }
+    //  An outage raises transport and all-brokers-down errors in turns;
+    //  one line per KAFKA_LOG_EVERY_MS says enough.
+    int64_t now = util_now_ms (0);
+    if (self->last_client_log_ms && now - self->last_client_log_ms < KAFKA_LOG_EVERY_MS)
+        return;
+    self->last_client_log_ms = now;
+    log_warn (NULL, "kafka client: %s (%s)", rd_kafka_err2str ((rd_kafka_resp_err_t) err),
+              reason);
+}
+
+//  Sets name=value on conf or fills err.
+static int
+s_conf_set (rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+            size_t errlen)
+{
+    char errstr [256];
+    if (rd_kafka_conf_set (conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        snprintf (err, errlen, "kafka config %s=%s: %s", name, value, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+//  The settings producer and consumer share.
+static rd_kafka_conf_t *
+s_conf_new (kafka_t *self, const config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->kafka_brokers [0]) {
+        snprintf (err, errlen, "--bridge kafka needs --kafka-brokers");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+    if (s_conf_set (conf, "bootstrap.servers", cfg->kafka_brokers, err, errlen)
+    ||  s_conf_set (conf, "client.id", "coffee", err, errlen)
+    //  Come back quickly after an outage; the default waits up to 10 s.
+    ||  s_conf_set (conf, "reconnect.backoff.ms", "100", err, errlen)
+    ||  s_conf_set (conf, "reconnect.backoff.max.ms", "1000", err, errlen)
+    ||  s_conf_set (conf, "log.connection.close", "false", err, errlen)) {
+        rd_kafka_conf_destroy (conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque (conf, self);
+    rd_kafka_conf_set_log_cb (conf, s_log_cb);
+    rd_kafka_conf_set_error_cb (conf, s_error_cb);
+    return conf;
+}
+
+//  A kafka_t with the topic from cfg.
+static kafka_t *
+s_kafka_new (const config_t *cfg)
+{
+    kafka_t *self = (kafka_t *) zmalloc (sizeof (kafka_t));
+    snprintf (self->topic, sizeof self->topic, "%s",
+              cfg->kafka_topic [0] ? cfg->kafka_topic : KAFKA_DEFAULT_TOPIC);
+    return self;
+}
+
+//  Destroys a producer or consumer handle, waiting a bounded time for
+//  outstanding messages (producer) or the group leave (consumer).
+static void
+s_kafka_destroy (void **impl_p)
+{
+    if (!impl_p || !*impl_p)
+        return;
+    kafka_t *self = (kafka_t *) *impl_p;
+    if (self->rk && !self->consumer) {
+        if (rd_kafka_flush (self->rk, KAFKA_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_warn (NULL, "kafka producer: %d messages undelivered at exit; "
+                      "the outbox keeps them for the next start", rd_kafka_outq_len (self->rk));
+            rd_kafka_purge (self->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll (self->rk, 0);
+        }
+        rd_kafka_destroy (self->rk);
+    }
+    else
+    if (self->rk) {
+        rd_kafka_queue_t *queue = rd_kafka_queue_new (self->rk);
+        rd_kafka_error_t *error = rd_kafka_consumer_close_queue (self->rk, queue);
+        if (error) {
+            log_warn (NULL, "kafka consumer close: %s", rd_kafka_error_string (error));
+            rd_kafka_error_destroy (error);
+        }
+        else {
+            int64_t deadline = zclock_mono () + KAFKA_CLOSE_MS;
+            while (!rd_kafka_consumer_closed (self->rk) && zclock_mono () < deadline) {
+                rd_kafka_event_t *event = rd_kafka_queue_poll (queue, KAFKA_POLL_SLICE_MS);
+                if (event)
+                    rd_kafka_event_destroy (event);
+            }
+            if (!rd_kafka_consumer_closed (self->rk))
+                log_warn (NULL, "kafka consumer: group leave timed out");
+        }
+        rd_kafka_queue_destroy (queue);
+        if (self->commits)
+            rd_kafka_queue_destroy (self->commits);
+        rd_kafka_destroy_flags (self->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+    if (self->conf)
+        rd_kafka_conf_destroy (self->conf);
+    zhashx_destroy (&self->flights);
+    free (self);
+    *impl_p = NULL;
+}
+
+//  Creates the producer handle from self->conf. Returns 0 or -1 with err.
+static int
+s_producer_start (kafka_t *self, char *err, size_t errlen)
+{
+    char errstr [256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup (self->conf);
+    self->rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!self->rk) {
+        rd_kafka_conf_destroy (conf);
+        snprintf (err, errlen, "kafka producer: %s", errstr);
+        return -1;
+    }
+    return 0;
+}
+
+//  An idempotent producer hit a fatal error (e.g. its producer id fenced)
+//  and can produce no more: fail what it holds and start a fresh one.
+//  Returns 0 or -1.
+static int
+s_producer_restart (kafka_t *self)
+{
+    if (self->rk) {
+        rd_kafka_purge (self->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll (self->rk, 0);
+        rd_kafka_destroy (self->rk);
+        self->rk = NULL;
+    }
+    //  Reports that did not come are lost with the handle.
+    for (s_flight_t *flight = (s_flight_t *) zhashx_first (self->flights); flight;
+         flight = (s_flight_t *) zhashx_next (self->flights))
+        if (flight->state == 0) {
+            flight->state = -1;
+            flight->err = RD_KAFKA_RESP_ERR__FATAL;
+        }
+    char err [512];
+    if (s_producer_start (self, err, sizeof err)) {
+        log_error (NULL, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+//  An idempotent producer to cfg->kafka_brokers.
+static void *
+s_producer_new (const config_t *cfg, char *err, size_t errlen)
+{
+    kafka_t *self = s_kafka_new (cfg);
+    self->flights = zhashx_new ();
+    zhashx_set_destructor (self->flights, s_flight_destroy);
+    rd_kafka_conf_t *conf = s_conf_new (self, cfg, err, errlen);
+    if (!conf)
+        goto fail;
+    if (s_conf_set (conf, "enable.idempotence", "true", err, errlen)
+    ||  s_conf_set (conf, "acks", "all", err, errlen)
+    ||  s_conf_set (conf, "linger.ms", KAFKA_LINGER_MS, err, errlen)
+    ||  s_conf_set (conf, "message.timeout.ms", KAFKA_MESSAGE_TIMEOUT, err, errlen)
+    ||  s_conf_set (conf, "partitioner", "murmur2_random", err, errlen)) {
+        rd_kafka_conf_destroy (conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb (conf, s_delivery_report);
+    self->conf = conf;
+    if (s_producer_start (self, err, errlen))
+        goto fail;
+    return self;
+fail:
+    s_kafka_destroy ((void **) &self);
+    return NULL;
+}
+
+//  Produces one message for flight, retrying a full local queue until
+//  deadline. Returns 0 or -1 (flight marked failed).
+static int
+s_produce (kafka_t *self, const eventlog_msg_t *msg, s_flight_t *flight, int64_t deadline)
+{
+    while (true) {
+        rd_kafka_resp_err_t rc = rd_kafka_producev (
+            self->rk,
+            RD_KAFKA_V_TOPIC (self->topic),
+            RD_KAFKA_V_KEY (msg->key, msg->key ? strlen (msg->key) : 0),
+            RD_KAFKA_V_VALUE ((void *) msg->payload, msg->len),
+            RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE (flight),
+            RD_KAFKA_V_END);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0;
+        if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL || zclock_mono () >= deadline) {
+            flight->state = -1;
+            flight->err = rc;
+            return -1;
+        }
+        rd_kafka_poll (self->rk, KAFKA_POLL_SLICE_MS);
+    }
+}
+
+//  Forgets every flight with a final state; those still in flight stay, so
+//  their delivery reports find them and a retry can wait on them.
+static void
+s_flights_sweep (kafka_t *self)
+{
+    zlistx_t *done = zlistx_new ();
+    for (s_flight_t *flight = (s_flight_t *) zhashx_first (self->flights); flight;
+         flight = (s_flight_t *) zhashx_next (self->flights))
+        if (flight->state != 0)
+            zlistx_add_end (done, (void *) zhashx_cursor (self->flights));
+    for (const char *key = (const char *) zlistx_first (done); key;
+         key = (const char *) zlistx_next (done))
+        zhashx_delete (self->flights, key);
+    zlistx_destroy (&done);
+}
+
+//  Publishes msgs in order; returns the acknowledged prefix length, or -1
+//  when none was acknowledged.
+static int
+s_publish (void *impl, const eventlog_msg_t *msgs, size_t count, int timeout_ms)
+{
+    kafka_t *self = (kafka_t *) impl;
+    assert (self && !self->consumer);
+    if (count == 0)
+        return 0;
+    int64_t deadline = zclock_mono () + (timeout_ms > 0 ? timeout_ms : 0);
+
+    if (!self->rk && s_producer_restart (self))
+        return -1;
+    char fatal [256];
+    rd_kafka_resp_err_t fatal_err = rd_kafka_fatal_error (self->rk, fatal, sizeof fatal);
+    if (fatal_err) {
+        s_log_error (self, fatal_err, "producer restarted after", fatal);
+        if (s_producer_restart (self))
+            return -1;
+    }
+    //  One flight per message: reuse a copy still in flight, else produce.
+    s_flight_t **batch = (s_flight_t **) zmalloc (count * sizeof (s_flight_t *));
+    size_t produced = 0;
+    while (produced < count) {
+        char key [EVENT_ID_MAX + 64];
+        s_flight_key (&msgs [produced], key, sizeof key);
+        s_flight_t *flight = (s_flight_t *) zhashx_lookup (self->flights, key);
+        if (flight && flight->state == -1) {
+            zhashx_delete (self->flights, key);
+            flight = NULL;
+        }
+        if (!flight) {
+            flight = (s_flight_t *) zmalloc (sizeof (s_flight_t));
+            zhashx_insert (self->flights, key, flight);
+            if (s_produce (self, &msgs [produced], flight, deadline)) {
+                batch [produced++] = flight;
+                break;          //  later messages could not count anyway
+            }
+        }
+        batch [produced++] = flight;
+    }
+    //  Serve delivery reports until all are in or time is up.
+    while (true) {
+        size_t pending = 0;
+        for (size_t i = 0; i < produced; i++)
+            if (batch [i]->state == 0)
+                pending++;
+        int64_t left = deadline - zclock_mono ();
+        if (pending == 0 || left <= 0)
+            break;
+        rd_kafka_poll (self->rk, (int) (left < KAFKA_POLL_SLICE_MS ? left : KAFKA_POLL_SLICE_MS));
+    }
+    size_t prefix = 0;
+    while (prefix < produced && batch [prefix]->state == 1)
+        prefix++;
+    //  One line per batch about what held it back.
+    if (prefix < count) {
+        char detail [128];
+        if (prefix < produced && batch [prefix]->state == -1) {
+            snprintf (detail, sizeof detail, "%zu of %zu acknowledged; first failure at %s",
+                      prefix, count, msgs [prefix].key ? msgs [prefix].key : "-");
+            s_log_error (self, batch [prefix]->err, "delivery", detail);
+        }
+        else {
+            snprintf (detail, sizeof detail, "%zu of %zu acknowledged within %d ms",
+                      prefix, count, timeout_ms);
+            s_log_error (self, RD_KAFKA_RESP_ERR__TIMED_OUT, "delivery", detail);
+        }
+    }
+    free (batch);
+    s_flights_sweep (self);
+    return prefix > 0 ? (int) prefix : -1;
+}
+
+//  A consumer of the topic in group, committing only when told.
+static void *
+s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen)
+{
+    kafka_t *self = s_kafka_new (cfg);
+    self->consumer = true;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    rd_kafka_conf_t *conf = s_conf_new (self, cfg, err, errlen);
+    if (!conf)
+        goto fail;
+    if (s_conf_set (conf, "group.id", group, err, errlen)
+    ||  s_conf_set (conf, "enable.auto.commit", "false", err, errlen)
+    ||  s_conf_set (conf, "enable.auto.offset.store", "false", err, errlen)
+    ||  s_conf_set (conf, "auto.offset.reset", "earliest", err, errlen)
+    ||  s_conf_set (conf, "session.timeout.ms", KAFKA_SESSION_TIMEOUT, err, errlen)
+    ||  s_conf_set (conf, "heartbeat.interval.ms", "1000", err, errlen)) {
+        rd_kafka_conf_destroy (conf);
+        goto fail;
+    }
+    char errstr [256];
+    self->rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!self->rk) {
+        rd_kafka_conf_destroy (conf);
+        snprintf (err, errlen, "kafka consumer: %s", errstr);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer (self->rk);
+    self->commits = rd_kafka_queue_new (self->rk);
+    topics = rd_kafka_topic_partition_list_new (1);
+    rd_kafka_topic_partition_list_add (topics, self->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rc = rd_kafka_subscribe (self->rk, topics);
+    rd_kafka_topic_partition_list_destroy (topics);
+    if (rc) {
+        snprintf (err, errlen, "kafka subscribe %s: %s", self->topic, rd_kafka_err2str (rc));
+        goto fail;
+    }
+    return self;
+fail:
+    s_kafka_destroy ((void **) &self);
+    return NULL;
+}
+
+//  Waits up to timeout_ms for the next event: 1 filled, 0 none, -1 error.
+static int
+s_poll (void *impl, eventlog_event_t *ev, int timeout_ms)
+{
+    kafka_t *self = (kafka_t *) impl;
+    assert (self && self->consumer);
+    int64_t deadline = zclock_mono () + (timeout_ms > 0 ? timeout_ms : 0);
+    while (true) {
+        int64_t left = deadline - zclock_mono ();
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll (self->rk, left > 0 ? (int) left : 0);
+        if (!msg)
+            return 0;
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy (msg);
+            if (left <= 0)
+                return 0;
+            continue;
+        }
+        if (msg->err) {
+            s_log_error (self, msg->err, "consume", rd_kafka_message_errstr (msg));
+            rd_kafka_message_destroy (msg);
+            return -1;
+        }
+        memset (ev, 0, sizeof *ev);
+        ev->partition = msg->partition;
+        ev->offset = msg->offset;
+        ev->key = strndup (msg->key ? (const char *) msg->key : "", msg->key ? msg->key_len : 0);
+        ev->payload = (char *) malloc (msg->len + 1);
+        if (!ev->key || !ev->payload) {
+            rd_kafka_message_destroy (msg);
+            eventlog_event_reset (ev);
+            return -1;
+        }
+        if (msg->len)
+            memcpy (ev->payload, msg->payload, msg->len);
+        ev->payload [msg->len] = 0;
+        ev->len = msg->len;
+        rd_kafka_message_destroy (msg);
+        return 1;
+    }
+}
+
+//  Commits (partition, offset + 1) for the group and waits for the answer.
+static int
+s_commit (void *impl, const eventlog_event_t *ev)
+{
+    kafka_t *self = (kafka_t *) impl;
+    assert (self && self->consumer);
+    //  Results of commits that timed out earlier are of no interest now.
+    rd_kafka_event_t *event;
+    while ((event = rd_kafka_queue_poll (self->commits, 0)))
+        rd_kafka_event_destroy (event);
+
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new (1);
+    rd_kafka_topic_partition_list_add (offsets, self->topic, ev->partition)->offset =
+        ev->offset + 1;
+    uintptr_t seq = ++self->commit_seq;
+    rd_kafka_resp_err_t rc =
+        rd_kafka_commit_queue (self->rk, offsets, self->commits, NULL, (void *) seq);
+    rd_kafka_topic_partition_list_destroy (offsets);
+    if (rc) {
+        s_log_error (self, rc, "commit", NULL);
+        return -1;
+    }
+    int64_t deadline = zclock_mono () + KAFKA_COMMIT_MS;
+    while (true) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0) {
+            s_log_error (self, RD_KAFKA_RESP_ERR__TIMED_OUT, "commit", "no answer");
+            return -1;
+        }
+        event = rd_kafka_queue_poll (self->commits, (int) left);
+        if (!event)
+            continue;
+        bool ours = rd_kafka_event_type (event) == RD_KAFKA_EVENT_OFFSET_COMMIT
+                 && (uintptr_t) rd_kafka_event_opaque (event) == seq;
+        if (!ours) {
+            rd_kafka_event_destroy (event);
+            continue;
+        }
+        rc = rd_kafka_event_error (event);
+        const rd_kafka_topic_partition_list_t *parts =
+            rd_kafka_event_topic_partition_list (event);
+        if (!rc && parts && parts->cnt > 0)
+            rc = parts->elems [0].err;
+        rd_kafka_event_destroy (event);
+        if (rc) {
+            s_log_error (self, rc, "commit", NULL);
+            return -1;
+        }
+        return 0;
+    }
+}
+
+//  Events between this consumer's positions and the partitions' ends, from
+//  what the client already knows; -1 when it does not know yet.
+static int64_t
+s_lag (void *impl)
+{
+    kafka_t *self = (kafka_t *) impl;
+    assert (self);
+    if (!self->consumer)
+        return -1;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment (self->rk, &parts) || !parts)
+        return -1;
+    int64_t lag = 0;
+    if (parts->cnt > 0 && rd_kafka_position (self->rk, parts))
+        lag = -1;
+    for (int i = 0; lag >= 0 && i < parts->cnt; i++) {
+        int64_t low, high;
+        if (rd_kafka_get_watermark_offsets (self->rk, parts->elems [i].topic,
+                                            parts->elems [i].partition, &low, &high)
+        ||  high < 0)
+            lag = -1;
+        else {
+            int64_t pos = parts->elems [i].offset;
+            if (pos < 0)
+                pos = low >= 0 ? low : 0;
+            if (high > pos)
+                lag += high - pos;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy (parts);
+    return lag;
+}
+
+const eventlog_backend_t eventlog_kafka = {
+    .name = "kafka",
+    .producer_new = s_producer_new,
+    .publish = s_publish,
+    .consumer_new = s_consumer_new,
+    .poll = s_poll,
+    .commit = s_commit,
+    .lag = s_lag,
+    .destroy = s_kafka_destroy,
+};
