@@ -130,6 +130,7 @@ do_start () {
             --socket="$SOCK" --pid-file="$PIDFILE" --log-error="$ERRLOG" \
             --skip-name-resolve --character-set-server=utf8mb4 \
             --collation-server=utf8mb4_bin --max-connections=500 \
+            --max-prepared-stmt-count=65528 \
             --innodb-buffer-pool-size=64M \
             </dev/null >>"$DIR/mysqld.out" 2>&1 &
         echo $! > "$LAUNCHPID"

@@ -495,8 +495,15 @@ s_begin (db_t *base)
     int rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
-    if (mysql_query (self->conn, "START TRANSACTION"))
-        return s_fail_conn (self, "begin");
+    if (mysql_query (self->conn, "START TRANSACTION")) {
+        rc = s_fail_conn (self, "begin");
+        //  Nothing has happened yet, so a connection found dead here (server
+        //  restarted, idle connection timed out) is replaced at once.
+        if (!self->lost || s_connect (self) != DB_OK)
+            return rc;
+        if (mysql_query (self->conn, "START TRANSACTION"))
+            return s_fail_conn (self, "begin");
+    }
     self->in_tx = true;
     return DB_OK;
 }

@@ -693,8 +693,20 @@ test_outage (void **state)
     db_reset (st);
     assert_int_equal (s_scalar (db, count), 4);
 
-    assert_int_equal (db_exec (db, "DROP TABLE drv_out"), DB_OK);
+    //  5. A connection found dead by db_begin (nothing done yet) is
+    //  replaced at once: the transaction starts.
+    assert_int_equal (s_mariadb (priv, "restart"), 0);
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (s_out_insert (db, 7), DB_DONE);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (s_scalar (db, count), 5);
+
+    //  6. Closing while the server is down frees everything without hanging.
+    assert_int_equal (s_mariadb (priv, "kill"), 0);
+    t0 = tk_now_ms ();
     db_destroy (&db);
+    assert_null (db);
+    assert_true (tk_now_ms () - t0 < 5000);
 }
 
 int
