@@ -40,9 +40,13 @@ find_prog () {
     return 1
 }
 
-# Sets the paths of one instance from DIR.
+# Sets the paths of one instance from DIR (made when $2 is "create").
 set_paths () {
-    mkdir -p "$1"
+    if [ "${2:-}" = create ]; then
+        mkdir -p "$1"
+    elif [ ! -d "$1" ]; then
+        die "no such folder: $1"
+    fi
     DIR=$(cd "$1" && pwd)
     DATADIR="$DIR/data"
     SOCK="$DIR/mysqld.sock"
@@ -116,7 +120,7 @@ install_datadir () {
 }
 
 do_start () {
-    set_paths "$1"
+    set_paths "$1" create
     check_port "$2"
     PORT=$2
     pid=$(running_pid)
@@ -150,6 +154,9 @@ do_start () {
         done
     else
         answers || die "mariadbd (pid $pid) runs but does not answer on $SOCK"
+        running_port=$(root_sql "SELECT @@port") || die "cannot ask mariadbd $pid its port"
+        [ "$running_port" = "$PORT" ] || \
+            die "mariadbd $pid already runs for $DIR on port $running_port, not $PORT"
     fi
     pw=$(password)
     root_sql "
