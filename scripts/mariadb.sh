@@ -187,6 +187,10 @@ signal_and_wait () {
 }
 
 do_stop () {
+    if [ ! -d "$1" ]; then
+        echo "$ME: no mariadbd running for $1 (no such folder)" >&2
+        return 0
+    fi
     set_paths "$1"
     pid=$(running_pid)
     if [ -z "$pid" ]; then
@@ -199,6 +203,10 @@ do_stop () {
 }
 
 do_kill () {
+    if [ ! -d "$1" ]; then
+        echo "$ME: no mariadbd running for $1 (no such folder)" >&2
+        return 0
+    fi
     set_paths "$1"
     pid=$(running_pid)
     if [ -n "$pid" ]; then
