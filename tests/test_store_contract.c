@@ -1,0 +1,1419 @@
+/*  test_store_contract — the contract of store.h and display_store.h, run
+    against whichever backend the environment names:
+      COFFEE_TEST_STORE_URL, COFFEE_TEST_DISPLAY_STORE_URL   mysql://… (a live
+          MariaDB, e.g. from scripts/mariadb.sh env); the tests drop and
+          recreate their tables there
+      unset                                                  fresh SQLite files
+          in a temporary folder per test
+    Every API operation and error reply, idempotency keys, the all-or-nothing
+    order transaction, migrations, the display window to the millisecond,
+    reconcile, and 16 connections racing on one customer. */
+#include "testkit.h"
+#include <cmocka.h>
+
+#include "store.h"
+#include "display_store.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOUR_MS (3600 * 1000LL)
+#define NOW_MS 1764040000123LL      //  a fixed "now" (2025-11-25, not on an hour)
+
+//  One test's databases.
+typedef struct {
+    char *dir;                      //  temporary folder (SQLite only)
+    char store_url [1100];          //  command store URL
+    char display_url [1100];        //  display store URL
+    bool mysql;                     //  the URLs name MySQL
+    store_t *store;                 //  open command store
+    display_store_t *display;       //  open display store
+} ctx_t;
+
+static const char *s_store_tables [] = {
+    "order_menu", "outbox", "point_history", "point", "orders", "idempotency",
+    "customer", "menu", "schema_version", NULL
+};
+static const char *s_display_tables [] = {
+    "ordered_menu", "menu_hourly", "consumer_position", "display_menu", "schema_version", NULL
+};
+
+//  Drops the given tables so the next open starts from nothing.
+static void
+s_wipe (const char *url, const char *const *tables)
+{
+    char err [256] = "";
+    db_t *db = db_open (url, err, sizeof err);
+    if (!db)
+        fail_msg ("cannot open %s to wipe it: %s", url, err);
+    bool mysql = db_dialect (db) == DB_MYSQL;
+    if (mysql)
+        assert_int_equal (db_exec (db, "SET FOREIGN_KEY_CHECKS = 0"), DB_OK);
+    for (size_t i = 0; tables [i]; i++) {
+        char sql [128];
+        snprintf (sql, sizeof sql, "DROP TABLE IF EXISTS %s", tables [i]);
+        if (db_exec (db, sql) != DB_OK)
+            fail_msg ("%s: %s", sql, db_errmsg (db));
+    }
+    if (mysql)
+        assert_int_equal (db_exec (db, "SET FOREIGN_KEY_CHECKS = 1"), DB_OK);
+    db_destroy (&db);
+}
+
+//  Opens both stores on the ctx's URLs.
+static void
+s_open_stores (ctx_t *ctx)
+{
+    char err [256] = "";
+    ctx->store = store_open (ctx->store_url, err, sizeof err);
+    if (!ctx->store)
+        fail_msg ("store_open %s: %s", ctx->store_url, err);
+    ctx->display = display_store_open (ctx->display_url, err, sizeof err);
+    if (!ctx->display)
+        fail_msg ("display_store_open %s: %s", ctx->display_url, err);
+}
+
+//  Fresh databases for one test.
+static int
+s_setup (void **state)
+{
+    ctx_t *ctx = (ctx_t *) calloc (1, sizeof *ctx);
+    assert_non_null (ctx);
+    const char *store_url = getenv ("COFFEE_TEST_STORE_URL");
+    const char *display_url = getenv ("COFFEE_TEST_DISPLAY_STORE_URL");
+    if (store_url && *store_url) {
+        ctx->mysql = strncmp (store_url, "mysql://", 8) == 0;
+        snprintf (ctx->store_url, sizeof ctx->store_url, "%s", store_url);
+        snprintf (ctx->display_url, sizeof ctx->display_url, "%s",
+                  display_url && *display_url ? display_url : store_url);
+    }
+    else {
+        ctx->dir = tk_tempdir ("coffee-store");
+        assert_non_null (ctx->dir);
+        //  a folder that does not exist yet: db_open creates it
+        snprintf (ctx->store_url, sizeof ctx->store_url, "sqlite:%s/data/store.db", ctx->dir);
+        snprintf (ctx->display_url, sizeof ctx->display_url, "%s/data/display.db", ctx->dir);
+    }
+    s_wipe (ctx->store_url, s_store_tables);
+    s_wipe (ctx->display_url, s_display_tables);
+    s_open_stores (ctx);
+    *state = ctx;
+    return 0;
+}
+
+//  Closes the stores and removes the temporary folder.
+static int
+s_teardown (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    store_destroy (&ctx->store);
+    display_store_destroy (&ctx->display);
+    if (ctx->dir) {
+        zdir_t *dir = zdir_new (ctx->dir, NULL);
+        if (dir) {
+            zdir_remove (dir, true);
+            zdir_destroy (&dir);
+        }
+        free (ctx->dir);
+    }
+    free (ctx);
+    return 0;
+}
+
+//  One integer from a query without parameters (sql must be static text).
+static int64_t
+s_int (db_t *db, const char *sql)
+{
+    db_stmt_t *st = db_stmt (db, sql);
+    if (!st)
+        fail_msg ("prepare %s: %s", sql, db_errmsg (db));
+    int rc = db_step (st);
+    if (rc != DB_ROW)
+        fail_msg ("step %s: %d %s", sql, rc, db_errmsg (db));
+    int64_t value = db_column_int64 (st, 0);
+    db_reset (st);
+    return value;
+}
+
+//  Parses a reply body, failing the test when it is not JSON.
+static cJSON *
+s_json (const store_reply_t *reply)
+{
+    assert_non_null (reply->body);
+    cJSON *json = cJSON_Parse (reply->body);
+    if (!json)
+        fail_msg ("reply is not JSON: %s", reply->body);
+    return json;
+}
+
+//  Asserts an error reply's status, code and message (message NULL: any).
+static void
+s_assert_error (const store_reply_t *reply, int status, const char *code, const char *message)
+{
+    if (reply->status != status)
+        fail_msg ("status %d, want %d: %s", reply->status, status,
+                  reply->body ? reply->body : "(null)");
+    cJSON *json = s_json (reply);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive (json, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive (json, "message");
+    assert_true (cJSON_IsString (c));
+    assert_true (cJSON_IsString (m));
+    assert_string_equal (c->valuestring, code);
+    if (message)
+        assert_string_equal (m->valuestring, message);
+    cJSON_Delete (json);
+}
+
+//  Asserts a string member of a JSON reply.
+static void
+s_assert_member (const store_reply_t *reply, const char *name, const char *value)
+{
+    cJSON *json = s_json (reply);
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (json, name);
+    if (!cJSON_IsString (item))
+        fail_msg ("no string %s in %s", name, reply->body);
+    assert_string_equal (item->valuestring, value);
+    cJSON_Delete (json);
+}
+
+//  Creates a customer and returns its id in id (COFFEE_ID_MAX).
+static void
+s_customer (ctx_t *ctx, char *id)
+{
+    store_reply_t reply = { 0 };
+    assert_int_equal (store_customer_create (ctx->store, "홍길동", NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    cJSON *json = s_json (&reply);
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (json, "customerId");
+    assert_true (cJSON_IsString (item));
+    snprintf (id, COFFEE_ID_MAX, "%s", item->valuestring);
+    cJSON_Delete (json);
+    store_reply_reset (&reply);
+}
+
+//  Charges and asserts 200.
+static void
+s_charge (ctx_t *ctx, const char *id, int64_t amount)
+{
+    store_reply_t reply = { 0 };
+    assert_int_equal (store_charge (ctx->store, id, amount, NULL, NOW_MS, &reply), 0);
+    if (reply.status != 200)
+        fail_msg ("charge: %d %s", reply.status, reply.body);
+    store_reply_reset (&reply);
+}
+
+//  Makes a one-entry line list.
+static event_line_t
+s_line (const char *menu_id, int64_t qy)
+{
+    event_line_t line;
+    memset (&line, 0, sizeof line);
+    snprintf (line.menu_id, sizeof line.menu_id, "%s", menu_id);
+    line.qy = qy;
+    return line;
+}
+
+//  Everything an order or charge could change, to prove a failure changed
+//  nothing.
+typedef struct {
+    int64_t balance;                //  the customer's balance
+    int64_t history_sum;            //  sum of their history
+    int64_t history_rows;           //  rows of point_history
+    int64_t orders;                 //  rows of orders
+    int64_t lines;                  //  rows of order_menu
+    int64_t outbox;                 //  rows of outbox
+    int64_t idem;                   //  rows of idempotency
+} s_snap_t;
+
+//  Takes a snapshot of the counts above.
+static s_snap_t
+s_snap (ctx_t *ctx, const char *id)
+{
+    s_snap_t snap;
+    memset (&snap, 0, sizeof snap);
+    assert_int_equal (store_balance (ctx->store, id, &snap.balance, &snap.history_sum), 0);
+    db_t *db = store_db (ctx->store);
+    snap.history_rows = s_int (db, "SELECT COUNT(*) FROM point_history");
+    snap.orders = s_int (db, "SELECT COUNT(*) FROM orders");
+    snap.lines = s_int (db, "SELECT COUNT(*) FROM order_menu");
+    snap.outbox = s_int (db, "SELECT COUNT(*) FROM outbox");
+    snap.idem = s_int (db, "SELECT COUNT(*) FROM idempotency");
+    return snap;
+}
+
+//  Asserts two snapshots are equal.
+static void
+s_assert_same (const s_snap_t *a, const s_snap_t *b)
+{
+    assert_int_equal (a->balance, b->balance);
+    assert_int_equal (a->history_sum, b->history_sum);
+    assert_int_equal (a->history_rows, b->history_rows);
+    assert_int_equal (a->orders, b->orders);
+    assert_int_equal (a->lines, b->lines);
+    assert_int_equal (a->outbox, b->outbox);
+    assert_int_equal (a->idem, b->idem);
+}
+
+// ---------------------------------------------------------------------------
+//  Open, seed, migrations
+
+//  The five demo menus are seeded once; reopening changes nothing.
+static void
+test_seed_and_reopen (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
+    assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
+
+    char *menus = NULL;
+    assert_int_equal (display_store_menus (ctx->display, &menus), 0);
+    assert_string_equal (menus,
+        "[{\"menuId\":\"MENU-00000001\",\"menuNm\":\"아이스 아메리카노\",\"menuPrice\":4200},"
+        "{\"menuId\":\"MENU-00000002\",\"menuNm\":\"핫 아메리카노\",\"menuPrice\":4200},"
+        "{\"menuId\":\"MENU-00000003\",\"menuNm\":\"핫 초코\",\"menuPrice\":4500},"
+        "{\"menuId\":\"MENU-00000004\",\"menuNm\":\"아이스 초코\",\"menuPrice\":4500},"
+        "{\"menuId\":\"MENU-00000005\",\"menuNm\":\"모닝세트1\",\"menuPrice\":4500}]");
+    zstr_free (&menus);
+
+    //  A removed menu stays removed: seeding only fills an empty table
+    assert_int_equal (db_exec (db, "DELETE FROM menu WHERE menu_id = 'MENU-00000005'"), DB_OK);
+    store_destroy (&ctx->store);
+    display_store_destroy (&ctx->display);
+    zclock_sleep (5);
+    s_open_stores (ctx);
+    db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
+    db_t *ddb = display_store_db (ctx->display);
+    assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
+    assert_int_equal (s_int (ddb, "SELECT version FROM schema_version WHERE component = 'display'"), 1);
+    assert_int_equal (store_ping (ctx->store), DB_OK);
+    assert_int_equal (display_store_ping (ctx->display), DB_OK);
+
+    //  Unknown schemes are refused with a message
+    char err [256] = "";
+    assert_null (store_open ("postgres://x/y", err, sizeof err));
+    assert_non_null (strstr (err, "postgres"));
+    assert_null (display_store_open ("", err, sizeof err));
+}
+
+//  Two connections opening an empty database at once: one migrates, both
+//  work, the seed is there once.
+typedef struct {
+    const char *url;                //  store URL
+    int ok;                         //  1 when store_open succeeded
+    char err [256];                 //  its message otherwise
+} s_open_arg_t;
+
+//  Thread body: opens and closes a store.
+static void *
+s_open_thread (void *arg)
+{
+    s_open_arg_t *a = (s_open_arg_t *) arg;
+    store_t *store = store_open (a->url, a->err, sizeof a->err);
+    a->ok = store != NULL;
+    store_destroy (&store);
+    return NULL;
+}
+
+static void
+test_concurrent_open (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    store_destroy (&ctx->store);
+    s_wipe (ctx->store_url, s_store_tables);
+    enum { OPENERS = 8 };
+    pthread_t threads [OPENERS];
+    s_open_arg_t args [OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        memset (&args [i], 0, sizeof args [i]);
+        args [i].url = ctx->store_url;
+        assert_int_equal (pthread_create (&threads [i], NULL, s_open_thread, &args [i]), 0);
+    }
+    for (int i = 0; i < OPENERS; i++)
+        pthread_join (threads [i], NULL);
+    for (int i = 0; i < OPENERS; i++)
+        if (!args [i].ok)
+            fail_msg ("opener %d: %s", i, args [i].err);
+    char err [256] = "";
+    ctx->store = store_open (ctx->store_url, err, sizeof err);
+    assert_non_null (ctx->store);
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+}
+
+// ---------------------------------------------------------------------------
+//  Customers and points
+
+static void
+test_customer_create (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    store_reply_t reply = { 0 };
+    assert_int_equal (store_customer_create (ctx->store, "김철수", NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body, "{\"customerId\":\"CUST-00000001\"}");
+    store_reply_reset (&reply);
+    assert_int_equal (store_customer_create (ctx->store, "이영희", NOW_MS, &reply), 0);
+    assert_string_equal (reply.body, "{\"customerId\":\"CUST-00000002\"}");
+    store_reply_reset (&reply);
+
+    int64_t balance = -1, sum = -1;
+    assert_int_equal (store_balance (ctx->store, "CUST-00000002", &balance, &sum), 0);
+    assert_int_equal (balance, 0);
+    assert_int_equal (sum, 0);
+    assert_int_equal (store_balance (ctx->store, "CUST-00000099", &balance, &sum), -1);
+
+    //  Names outside 1..100 bytes are refused and change nothing
+    char long_name [STORE_NAME_MAX + 2];
+    memset (long_name, 'a', sizeof long_name - 1);
+    long_name [sizeof long_name - 1] = 0;
+    const char *bad [] = { "", long_name, NULL };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal (store_customer_create (ctx->store, bad [i], NOW_MS, &reply), 0);
+        s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+        s_assert_member (&reply, "field", "customerNm");
+        store_reply_reset (&reply);
+    }
+    assert_int_equal (s_int (store_db (ctx->store), "SELECT COUNT(*) FROM customer"), 2);
+}
+
+static void
+test_charge (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    store_reply_t reply = { 0 };
+    assert_int_equal (store_charge (ctx->store, id, 5000, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body,
+        "{\"beforeChargePoint\":0,\"chargeAmt\":5000,\"afterChargePoint\":5000}");
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, id, STORE_CHARGE_MAX, NULL, NOW_MS, &reply), 0);
+    assert_string_equal (reply.body,
+        "{\"beforeChargePoint\":5000,\"chargeAmt\":1000000000,\"afterChargePoint\":1000005000}");
+    store_reply_reset (&reply);
+
+    //  Unknown customer
+    s_snap_t before = s_snap (ctx, id);
+    assert_int_equal (store_charge (ctx->store, "CUST-00000077", 100, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 404);
+    assert_string_equal (reply.body,
+        "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 고객 정보 이/가 존재하지 않습니다.\"}");
+    store_reply_reset (&reply);
+
+    //  Amounts out of range, ids that cannot be ids
+    int64_t amounts [] = { 0, -1, STORE_CHARGE_MAX + 1, INT64_MAX, INT64_MIN };
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts [0]; i++) {
+        assert_int_equal (store_charge (ctx->store, id, amounts [i], NULL, NOW_MS, &reply), 0);
+        s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+        s_assert_member (&reply, "field", "chargeAmt");
+        store_reply_reset (&reply);
+    }
+    assert_int_equal (store_charge (ctx->store, NULL, 1, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+    s_snap_t after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+
+    //  Up to INT64_MAX exactly, and not one point past it
+    char sql [200];
+    snprintf (sql, sizeof sql, "UPDATE point SET balance = %" PRId64 " WHERE customer_id = '%s'",
+              INT64_MAX - 1000, id);
+    assert_int_equal (db_exec (store_db (ctx->store), sql), DB_OK);
+    assert_int_equal (store_charge (ctx->store, id, 1000, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body,
+        "{\"beforeChargePoint\":9223372036854774807,\"chargeAmt\":1000,"
+        "\"afterChargePoint\":9223372036854775807}");
+    store_reply_reset (&reply);
+    before = s_snap (ctx, id);
+    assert_int_equal (store_charge (ctx->store, id, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 400);
+    assert_string_equal (reply.body,
+        "{\"code\":\"INVALID_INPUT\",\"message\":\"chargeAmt: the balance would exceed the maximum\","
+        "\"field\":\"chargeAmt\"}");
+    store_reply_reset (&reply);
+    after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+    assert_int_equal (after.balance, INT64_MAX);
+}
+
+static void
+test_point_get (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    store_reply_t reply = { 0 };
+    assert_int_equal (store_point_get (ctx->store, id, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body,
+        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"pointDetail\":[]}]");
+    store_reply_reset (&reply);
+
+    s_charge (ctx, id, 5000);
+    event_line_t line = s_line ("MENU-00000001", 1);
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_get (ctx->store, id, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body,
+        "[{\"customerId\":\"CUST-00000001\",\"point\":800,\"pointDetail\":["
+        "{\"point\":5000,\"pointTypeCode\":\"CHARGE\",\"pointTypeName\":\"충전\","
+        "\"expDate\":null,\"remark\":\"고객 충전\"},"
+        "{\"point\":-4200,\"pointTypeCode\":\"USE\",\"pointTypeName\":\"사용\","
+        "\"expDate\":null,\"remark\":\"주문 ORD-00000001\"}]}]");
+    store_reply_reset (&reply);
+
+    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", &reply), 0);
+    s_assert_error (&reply, 404, "NOT_FOUND_DATA", "해당 고객 정보 이/가 존재하지 않습니다.");
+    store_reply_reset (&reply);
+}
+
+// ---------------------------------------------------------------------------
+//  Orders
+
+static void
+test_order_create_and_get (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 20000);
+    store_reply_t reply = { 0 };
+    event_line_t lines [2] = { s_line ("MENU-00000003", 2), s_line ("MENU-00000001", 1) };
+    assert_int_equal (store_order_create (ctx->store, id, lines, 2, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body,
+        "{\"orderNo\":\"ORD-00000001\",\"orderPrice\":13200,\"usePoint\":13200}");
+    store_reply_reset (&reply);
+
+    int64_t balance = 0, sum = 0;
+    assert_int_equal (store_balance (ctx->store, id, &balance, &sum), 0);
+    assert_int_equal (balance, 6800);
+    assert_int_equal (sum, 6800);
+
+    assert_int_equal (store_order_get (ctx->store, "ORD-00000001", &reply), 0);
+    assert_int_equal (reply.status, 200);
+    char when [UTIL_ISO_MAX], want [1024];
+    snprintf (want, sizeof want,
+        "{\"orderNo\":\"ORD-00000001\",\"customerId\":\"%s\",\"orderPrice\":13200,"
+        "\"payAmt\":13200,\"orderedAt\":\"%s\",\"menuList\":["
+        "{\"menuId\":\"MENU-00000001\",\"menuNm\":\"아이스 아메리카노\",\"qy\":1,\"menuPrice\":4200},"
+        "{\"menuId\":\"MENU-00000003\",\"menuNm\":\"핫 초코\",\"qy\":2,\"menuPrice\":4500}]}",
+        id, util_iso8601 (NOW_MS, when));
+    assert_string_equal (reply.body, want);
+    store_reply_reset (&reply);
+
+    assert_int_equal (store_order_get (ctx->store, "ORD-00000002", &reply), 0);
+    assert_int_equal (reply.status, 404);
+    assert_string_equal (reply.body,
+        "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 주문 정보 이/가 존재하지 않습니다.\"}");
+    store_reply_reset (&reply);
+
+    //  The outbox row carries the order event
+    int64_t pending = -1;
+    assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
+    assert_int_equal (pending, 1);
+    store_outbox_row_t *rows = NULL;
+    size_t count = 0;
+    assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
+    assert_int_equal (count, 1);
+    assert_string_equal (rows [0].order_no, "ORD-00000001");
+    event_order_t ev;
+    memset (&ev, 0, sizeof ev);
+    assert_int_equal (event_order_decode (rows [0].payload, strlen (rows [0].payload), &ev), 0);
+    assert_string_equal (ev.order_no, "ORD-00000001");
+    assert_string_equal (ev.customer_id, id);
+    assert_int_equal (ev.pay_amt, 13200);
+    assert_int_equal (ev.ordered_at_ms, NOW_MS);
+    assert_int_equal (ev.line_count, 2);
+    assert_string_equal (ev.lines [0].menu_id, "MENU-00000003");
+    assert_int_equal (ev.lines [0].qy, 2);
+    assert_string_equal (ev.lines [1].menu_id, "MENU-00000001");
+    assert_int_equal (ev.lines [1].qy, 1);
+    event_order_reset (&ev);
+    store_outbox_release (ctx->store);
+    store_outbox_rows_free (&rows, count);
+    assert_null (rows);
+}
+
+//  A menuId listed twice is one line with the summed qy.
+static void
+test_order_merges_duplicates (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 1000000);
+    store_reply_t reply = { 0 };
+    event_line_t lines [3] = {
+        s_line ("MENU-00000001", 2), s_line ("MENU-00000003", 1), s_line ("MENU-00000001", 3)
+    };
+    assert_int_equal (store_order_create (ctx->store, id, lines, 3, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body,
+        "{\"orderNo\":\"ORD-00000001\",\"orderPrice\":25500,\"usePoint\":25500}");
+    store_reply_reset (&reply);
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM order_menu"), 2);
+    assert_int_equal (s_int (db, "SELECT qy FROM order_menu WHERE menu_id = 'MENU-00000001'"), 5);
+
+    //  The merged qy must stay within STORE_QY_MAX
+    s_snap_t before = s_snap (ctx, id);
+    event_line_t big [2] = { s_line ("MENU-00000002", 50), s_line ("MENU-00000002", 51) };
+    assert_int_equal (store_order_create (ctx->store, id, big, 2, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    s_assert_member (&reply, "field", "menuList");
+    store_reply_reset (&reply);
+    s_snap_t after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+    event_line_t ok [2] = { s_line ("MENU-00000002", 50), s_line ("MENU-00000002", 50) };
+    assert_int_equal (store_order_create (ctx->store, id, ok, 2, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+}
+
+//  Every refused order leaves balance, history, orders and outbox as they were.
+static void
+test_order_errors_change_nothing (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 2200);
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (db_exec (db, "UPDATE menu SET use_yn = 'N' WHERE menu_id = 'MENU-00000004'"),
+                      DB_OK);
+    assert_int_equal (db_exec (db, "UPDATE menu SET menu_price = 9223372036854775807"
+                                   " WHERE menu_id = 'MENU-00000005'"), DB_OK);
+    s_snap_t before = s_snap (ctx, id);
+    store_reply_t reply = { 0 };
+
+    //  Not enough points: 4200 - 2200 short
+    event_line_t one = s_line ("MENU-00000001", 1);
+    assert_int_equal (store_order_create (ctx->store, id, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 409);
+    assert_string_equal (reply.body,
+        "{\"code\":\"NO_POINT\",\"message\":\"2000 포인트가 부족합니다. 포인트 충전 후 다시 "
+        "이용해주세요\",\"shortfall\":2000}");
+    store_reply_reset (&reply);
+
+    //  Unknown customer
+    assert_int_equal (store_order_create (ctx->store, "CUST-55555555", &one, 1, NULL, NOW_MS,
+                                          &reply), 0);
+    assert_string_equal (reply.body,
+        "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 고객 정보 이/가 존재하지 않습니다.\"}");
+    assert_int_equal (reply.status, 404);
+    store_reply_reset (&reply);
+
+    //  Unknown menu after a known one, and an undisplayed menu
+    const char *missing [] = { "MENU-00000099", "MENU-00000004" };
+    for (size_t i = 0; i < 2; i++) {
+        event_line_t lines [2] = { s_line ("MENU-00000001", 1), s_line (missing [i], 1) };
+        assert_int_equal (store_order_create (ctx->store, id, lines, 2, NULL, NOW_MS, &reply), 0);
+        char want [256];
+        snprintf (want, sizeof want,
+            "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
+            "\"menuId\":\"%s\"}", missing [i]);
+        assert_int_equal (reply.status, 404);
+        assert_string_equal (reply.body, want);
+        store_reply_reset (&reply);
+    }
+
+    //  The price would overflow int64
+    event_line_t huge = s_line ("MENU-00000005", 2);
+    assert_int_equal (store_order_create (ctx->store, id, &huge, 1, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    s_assert_member (&reply, "field", "menuList");
+    store_reply_reset (&reply);
+    event_line_t sum_huge [2] = { s_line ("MENU-00000005", 1), s_line ("MENU-00000001", 1) };
+    assert_int_equal (store_order_create (ctx->store, id, sum_huge, 2, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+
+    //  Bad lines: none, too many, qy out of range, empty menuId
+    event_line_t many [STORE_LINES_MAX + 1];
+    for (size_t i = 0; i < STORE_LINES_MAX + 1; i++)
+        many [i] = s_line ("MENU-00000001", 1);
+    event_line_t bad_qy [3] = { s_line ("MENU-00000001", 0), s_line ("MENU-00000001", 101),
+                                s_line ("", 1) };
+    assert_int_equal (store_order_create (ctx->store, id, many, 0, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, id, many, STORE_LINES_MAX + 1, NULL,
+                                          NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal (store_order_create (ctx->store, id, &bad_qy [i], 1, NULL, NOW_MS,
+                                              &reply), 0);
+        s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+        store_reply_reset (&reply);
+    }
+    assert_int_equal (store_order_create (ctx->store, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+
+    s_snap_t after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+
+    //  A store failure half way (the outbox table gone) rolls everything back
+    event_line_t two = s_line ("MENU-00000001", 1);
+    s_charge (ctx, id, 2000);
+    before = s_snap (ctx, id);
+    assert_int_equal (db_exec (db, "ALTER TABLE outbox RENAME TO outbox_away"), DB_OK);
+    assert_int_equal (store_order_create (ctx->store, id, &two, 1, NULL, NOW_MS, &reply), -1);
+    s_assert_error (&reply, 503, "UNAVAILABLE", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (db_exec (db, "ALTER TABLE outbox_away RENAME TO outbox"), DB_OK);
+    after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+    assert_int_equal (store_order_create (ctx->store, id, &two, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    after = s_snap (ctx, id);
+    assert_int_equal (after.balance, 0);
+    assert_int_equal (after.history_sum, 0);
+    assert_int_equal (after.outbox, before.outbox + 1);
+}
+
+// ---------------------------------------------------------------------------
+//  Idempotency keys
+
+static void
+test_idempotency (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    db_t *db = store_db (ctx->store);
+    store_reply_t reply = { 0 };
+    char request [128];
+    snprintf (request, sizeof request, "{\"customerId\":\"%s\",\"chargeAmt\":3000}", id);
+    store_idem_t idem = { "key-1", "POST /point", request };
+
+    //  First run, then a replay of the same answer with nothing charged again
+    assert_int_equal (store_charge (ctx->store, id, 3000, &idem, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    char *first = strdup (reply.body);
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, id, 3000, &idem, NOW_MS + 10, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body, first);
+    store_reply_reset (&reply);
+    free (first);
+    s_snap_t snap = s_snap (ctx, id);
+    assert_int_equal (snap.balance, 3000);
+    assert_int_equal (snap.history_rows, 1);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE state = 'done'"), 1);
+
+    //  Same key, other request: 422 and nothing changes
+    store_idem_t other = { "key-1", "POST /point", "{\"customerId\":\"x\",\"chargeAmt\":1}" };
+    assert_int_equal (store_charge (ctx->store, id, 1, &other, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 422, "IDEMPOTENCY_KEY_REUSED", NULL);
+    store_reply_reset (&reply);
+    //  The same key on another route is another key
+    store_idem_t on_order = { "key-1", "POST /order", "{\"o\":1}" };
+    event_line_t line = s_line ("MENU-00000001", 1);
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &on_order, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 409);       //  NO_POINT: 3000 < 4200
+    s_assert_error (&reply, 409, "NO_POINT", NULL);
+    store_reply_reset (&reply);
+    //  A business error is the key's final answer, even after a charge
+    s_charge (ctx, id, 10000);
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &on_order, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 409, "NO_POINT", "1200 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요");
+    store_reply_reset (&reply);
+    snap = s_snap (ctx, id);
+    assert_int_equal (snap.balance, 13000);
+    assert_int_equal (snap.orders, 0);
+
+    //  A running key: the same request waits (409), another gets 422,
+    //  after STORE_IDEM_STALE_MS a retry takes it over and runs
+    const char *running_sql =
+        "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
+        " created_at, updated_at) VALUES ('POST /order', 'key-run', '{\"r\":1}', NULL, NULL,"
+        " 'running', 1764040000123, 1764040000123)";
+    assert_int_equal (db_exec (db, running_sql), DB_OK);
+    store_idem_t run = { "key-run", "POST /order", "{\"r\":1}" };
+    store_idem_t run_other = { "key-run", "POST /order", "{\"r\":2}" };
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run,
+                                          NOW_MS + STORE_IDEM_STALE_MS - 1, &reply), 0);
+    s_assert_error (&reply, 409, "IDEMPOTENCY_KEY_IN_USE", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run_other,
+                                          NOW_MS + STORE_IDEM_STALE_MS + 5, &reply), 0);
+    s_assert_error (&reply, 422, "IDEMPOTENCY_KEY_REUSED", NULL);
+    store_reply_reset (&reply);
+    snap = s_snap (ctx, id);
+    assert_int_equal (snap.orders, 0);
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run,
+                                          NOW_MS + STORE_IDEM_STALE_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    char *taken = strdup (reply.body);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run,
+                                          NOW_MS + STORE_IDEM_STALE_MS + 1, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body, taken);
+    free (taken);
+    store_reply_reset (&reply);
+    snap = s_snap (ctx, id);
+    assert_int_equal (snap.orders, 1);
+    assert_int_equal (snap.balance, 13000 - 4200);
+
+    //  A store failure (503) leaves no key behind, so a retry runs
+    store_idem_t fail = { "key-503", "POST /point", "{\"f\":1}" };
+    s_snap_t before = s_snap (ctx, id);
+    assert_int_equal (db_exec (db, "ALTER TABLE point_history RENAME TO point_history_away"),
+                      DB_OK);
+    assert_int_equal (store_charge (ctx->store, id, 700, &fail, NOW_MS, &reply), -1);
+    s_assert_error (&reply, 503, "UNAVAILABLE", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (db_exec (db, "ALTER TABLE point_history_away RENAME TO point_history"),
+                      DB_OK);
+    s_snap_t after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'key-503'"), 0);
+    assert_int_equal (store_charge (ctx->store, id, 700, &fail, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'key-503'"
+                                 " AND state = 'done'"), 1);
+
+    //  Purge drops finished keys older than the cut, keeps the rest
+    assert_int_equal (db_exec (db, "INSERT INTO idempotency (route, idem_key, request, status,"
+                                   " response, state, created_at, updated_at) VALUES"
+                                   " ('POST /point', 'key-live', '{}', NULL, NULL, 'running', 1, 1)"),
+                      DB_OK);
+    int64_t keys = s_int (db, "SELECT COUNT(*) FROM idempotency");
+    assert_int_equal (store_idem_purge (ctx->store, NOW_MS + 1), 0);
+    //  finished at NOW_MS: key-1, the order key, key-503; key-run finished later
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency"), keys - 3);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'key-live'"), 1);
+    assert_int_equal (store_idem_purge (ctx->store, NOW_MS + STORE_IDEM_KEEP_MS), 0);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency"), 1);
+}
+
+// ---------------------------------------------------------------------------
+//  Outbox and reconcile
+
+static void
+test_outbox (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 100000);
+    store_reply_t reply = { 0 };
+    event_line_t line = s_line ("MENU-00000002", 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (store_order_create (ctx->store, id, &line, 1, NULL, NOW_MS + i, &reply), 0);
+        assert_int_equal (reply.status, 200);
+        store_reply_reset (&reply);
+    }
+    int64_t pending = 0;
+    assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
+    assert_int_equal (pending, 3);
+
+    store_outbox_row_t *rows = NULL;
+    size_t count = 0;
+    assert_int_equal (store_outbox_claim (ctx->store, 2, &rows, &count), 0);
+    assert_int_equal (count, 2);
+    assert_true (rows [0].id < rows [1].id);
+    assert_string_equal (rows [0].order_no, "ORD-00000001");
+    assert_string_equal (rows [1].order_no, "ORD-00000002");
+    //  Mark only the first of the two
+    assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 100), 0);
+    store_outbox_rows_free (&rows, count);
+    assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
+    assert_int_equal (pending, 2);
+
+    //  Released rows come back
+    assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (rows [0].order_no, "ORD-00000002");
+    store_outbox_release (ctx->store);
+    store_outbox_rows_free (&rows, count);
+    assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (rows [1].order_no, "ORD-00000003");
+    assert_int_equal (store_outbox_mark (ctx->store, rows, count, NOW_MS + 200), 0);
+    store_outbox_rows_free (&rows, count);
+    assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
+    assert_int_equal (pending, 0);
+    assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
+    assert_int_equal (count, 0);
+    store_outbox_release (ctx->store);
+    store_outbox_rows_free (&rows, count);
+    assert_int_equal (s_int (store_db (ctx->store),
+                             "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL"), 3);
+}
+
+static void
+test_reconcile_counts_and_events (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 1000000);
+    store_reply_t reply = { 0 };
+    //  Orders at from, from+1, to, to+1: only the middle two are in (from, to]
+    int64_t from = NOW_MS - DISPLAY_WINDOW_MS, to = NOW_MS;
+    int64_t times [4] = { from, from + 1, to, to + 1 };
+    for (int i = 0; i < 4; i++) {
+        event_line_t lines [2] = { s_line ("MENU-00000001", 1), s_line ("MENU-00000003", 1 + i) };
+        assert_int_equal (store_order_create (ctx->store, id, lines, i == 2 ? 1 : 2, NULL,
+                                              times [i], &reply), 0);
+        assert_int_equal (reply.status, 200);
+        store_reply_reset (&reply);
+    }
+    store_count_t *counts = NULL;
+    size_t count = 0;
+    assert_int_equal (store_order_menu_counts (ctx->store, from, to, &counts, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (counts [0].menu_id, "MENU-00000001");
+    assert_string_equal (counts [0].menu_nm, "아이스 아메리카노");
+    assert_int_equal (counts [0].count, 2);
+    assert_string_equal (counts [1].menu_id, "MENU-00000003");
+    assert_int_equal (counts [1].count, 1);
+    free (counts);
+
+    event_order_t *events = NULL;
+    assert_int_equal (store_order_events (ctx->store, from, to, &events, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (events [0].order_no, "ORD-00000002");
+    assert_int_equal (events [0].ordered_at_ms, from + 1);
+    assert_int_equal (events [0].line_count, 2);
+    assert_int_equal (events [0].pay_amt, 4200 + 2 * 4500);
+    assert_string_equal (events [0].customer_id, id);
+    assert_string_equal (events [0].lines [1].menu_id, "MENU-00000003");
+    assert_int_equal (events [0].lines [1].qy, 2);
+    assert_string_equal (events [1].order_no, "ORD-00000003");
+    assert_int_equal (events [1].line_count, 1);
+    for (size_t i = 0; i < count; i++)
+        event_order_reset (&events [i]);
+    free (events);
+
+    //  An empty window
+    assert_int_equal (store_order_events (ctx->store, 0, 1, &events, &count), 0);
+    assert_int_equal (count, 0);
+    free (events);
+    assert_int_equal (store_order_menu_counts (ctx->store, 0, 1, &counts, &count), 0);
+    assert_int_equal (count, 0);
+    free (counts);
+}
+
+// ---------------------------------------------------------------------------
+//  Display store
+
+//  Builds an event with up to 3 menus (NULL ends the list).
+static event_order_t
+s_event (const char *order_no, int64_t at, const char *m1, const char *m2, const char *m3)
+{
+    event_order_t ev;
+    memset (&ev, 0, sizeof ev);
+    snprintf (ev.order_no, sizeof ev.order_no, "%s", order_no);
+    snprintf (ev.customer_id, sizeof ev.customer_id, "CUST-00000001");
+    ev.ordered_at_ms = at;
+    ev.pay_amt = 4200;
+    const char *menus [3] = { m1, m2, m3 };
+    ev.lines = (event_line_t *) calloc (3, sizeof *ev.lines);
+    assert_non_null (ev.lines);
+    for (size_t i = 0; i < 3 && menus [i]; i++) {
+        snprintf (ev.lines [i].menu_id, sizeof ev.lines [i].menu_id, "%s", menus [i]);
+        ev.lines [i].qy = 1;
+        ev.line_count++;
+    }
+    return ev;
+}
+
+static void
+test_display_apply_idempotent (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    event_order_t ev = s_event ("ORD-00000001", NOW_MS, "MENU-00000001", "MENU-00000002", NULL);
+    bool applied = false;
+    int64_t offset = -1;
+    assert_int_equal (display_store_position (ctx->display, "display-service", 0, &offset), 1);
+    assert_int_equal (display_store_apply (ctx->display, &ev, "display-service", 0, 7, &applied), 0);
+    assert_true (applied);
+    assert_int_equal (display_store_position (ctx->display, "display-service", 0, &offset), 0);
+    assert_int_equal (offset, 7);
+    //  Redelivered: nothing changes but the position
+    assert_int_equal (display_store_apply (ctx->display, &ev, "display-service", 0, 9, &applied), 0);
+    assert_false (applied);
+    assert_int_equal (display_store_position (ctx->display, "display-service", 0, &offset), 0);
+    assert_int_equal (offset, 9);
+    assert_int_equal (display_store_position (ctx->display, "display-service", 1, &offset), 1);
+    assert_int_equal (display_store_position (ctx->display, "other", 0, &offset), 1);
+
+    store_count_t best [3];
+    size_t count = 0;
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 3, best, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (best [0].menu_id, "MENU-00000001");
+    assert_string_equal (best [0].menu_nm, "아이스 아메리카노");
+    assert_int_equal (best [0].count, 1);
+    assert_int_equal (best [1].count, 1);
+    db_t *db = display_store_db (ctx->display);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM ordered_menu"), 2);
+    assert_int_equal (s_int (db, "SELECT SUM(cnt) FROM menu_hourly"), 2);
+    event_order_reset (&ev);
+
+    //  A new order with an already known menu: applied, counted
+    ev = s_event ("ORD-00000002", NOW_MS, "MENU-00000002", NULL, NULL);
+    assert_int_equal (display_store_apply (ctx->display, &ev, "display-service", 0, 10, &applied), 0);
+    assert_true (applied);
+    event_order_reset (&ev);
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 3, best, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (best [0].menu_id, "MENU-00000002");
+    assert_int_equal (best [0].count, 2);
+}
+
+//  The window is (now - 168h, now] to the millisecond.
+static void
+test_display_window_edges (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    int64_t lo = NOW_MS - DISPLAY_WINDOW_MS;
+    event_order_t evs [6] = {
+        s_event ("ORD-00000001", lo - 1, "MENU-00000001", NULL, NULL),      //  out
+        s_event ("ORD-00000002", lo, "MENU-00000001", NULL, NULL),          //  out (open edge)
+        s_event ("ORD-00000003", lo + 1, "MENU-00000003", NULL, NULL),      //  in
+        s_event ("ORD-00000004", NOW_MS, "MENU-00000002", NULL, NULL),      //  in
+        s_event ("ORD-00000005", NOW_MS + 1, "MENU-00000004", NULL, NULL),  //  future: out
+        s_event ("ORD-00000006", lo + HOUR_MS, "MENU-00000005", NULL, NULL),//  in
+    };
+    for (int i = 0; i < 6; i++) {
+        bool applied = false;
+        assert_int_equal (display_store_apply (ctx->display, &evs [i], "g", 0, i, &applied), 0);
+        assert_true (applied);
+        event_order_reset (&evs [i]);
+    }
+    store_count_t best [5];
+    size_t count = 0;
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 5, best, &count), 0);
+    //  ties by menuId
+    assert_int_equal (count, 3);
+    assert_string_equal (best [0].menu_id, "MENU-00000002");
+    assert_string_equal (best [1].menu_id, "MENU-00000003");
+    assert_string_equal (best [2].menu_id, "MENU-00000005");
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal (best [i].count, 1);
+
+    //  One millisecond later the row at lo + 1 leaves and the future one enters
+    assert_int_equal (display_store_best (ctx->display, NOW_MS + 1, DISPLAY_WINDOW_MS, 5, best,
+                                          &count), 0);
+    assert_int_equal (count, 3);
+    assert_string_equal (best [0].menu_id, "MENU-00000002");
+    assert_string_equal (best [1].menu_id, "MENU-00000004");
+    assert_string_equal (best [2].menu_id, "MENU-00000005");
+
+    //  Limit, and an undisplayed menu is left out
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 1, best, &count), 0);
+    assert_int_equal (count, 1);
+    assert_string_equal (best [0].menu_id, "MENU-00000002");
+    assert_int_equal (db_exec (display_store_db (ctx->display),
+                               "UPDATE display_menu SET use_yn = 'N' WHERE menu_id = 'MENU-00000002'"),
+                      DB_OK);
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 5, best, &count), 0);
+    assert_int_equal (count, 2);
+    assert_string_equal (best [0].menu_id, "MENU-00000003");
+    char *menus = NULL;
+    assert_int_equal (display_store_menus (ctx->display, &menus), 0);
+    assert_null (strstr (menus, "MENU-00000002"));
+    assert_non_null (strstr (menus, "MENU-00000003"));
+    zstr_free (&menus);
+    //  An empty window and a zero limit
+    assert_int_equal (display_store_best (ctx->display, NOW_MS - 2 * DISPLAY_WINDOW_MS,
+                                          DISPLAY_WINDOW_MS, 5, best, &count), 0);
+    assert_int_equal (count, 0);
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 0, best, &count), 0);
+    assert_int_equal (count, 0);
+}
+
+#define RND_ORDERS 400
+#define RND_MENUS 6                 //  five displayed menus and one unknown to display
+
+static const char *s_rnd_menus [RND_MENUS] = {
+    "MENU-00000001", "MENU-00000002", "MENU-00000003", "MENU-00000004", "MENU-00000005",
+    "MENU-00000042"
+};
+
+//  A small deterministic generator for the randomized tests.
+static uint64_t
+s_rand (uint64_t *seed)
+{
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *seed >> 33;
+}
+
+//  Orders at random times around the window, up to 3 distinct menus each.
+static event_order_t *
+s_random_events (uint64_t seed, int64_t now, size_t n, const char *prefix)
+{
+    event_order_t *evs = (event_order_t *) calloc (n, sizeof *evs);
+    assert_non_null (evs);
+    int64_t span = DISPLAY_WINDOW_MS + 5 * HOUR_MS;
+    for (size_t i = 0; i < n; i++) {
+        char no [COFFEE_ID_MAX];
+        snprintf (no, sizeof no, "%s%08zu", prefix, i + 1);
+        int64_t at = now - DISPLAY_WINDOW_MS - 3 * HOUR_MS + (int64_t) (s_rand (&seed) % (uint64_t) span);
+        //  some on exact hour boundaries and window edges
+        if (i % 17 == 0)
+            at = (at / HOUR_MS) * HOUR_MS;
+        if (i % 29 == 0)
+            at = now - DISPLAY_WINDOW_MS + (int64_t) (i % 3) - 1;
+        size_t first = s_rand (&seed) % RND_MENUS;
+        size_t lines = 1 + s_rand (&seed) % 3;
+        const char *m [3] = { NULL, NULL, NULL };
+        for (size_t j = 0; j < lines; j++)
+            m [j] = s_rnd_menus [(first + j * 2) % RND_MENUS];
+        evs [i] = s_event (no, at, m [0], m [1], m [2]);
+    }
+    return evs;
+}
+
+//  The counts a brute force over the events gives for (lo, hi].
+static void
+s_brute_counts (const event_order_t *evs, size_t n, int64_t lo, int64_t hi, int64_t *counts)
+{
+    memset (counts, 0, RND_MENUS * sizeof *counts);
+    for (size_t i = 0; i < n; i++) {
+        if (evs [i].ordered_at_ms <= lo || evs [i].ordered_at_ms > hi)
+            continue;
+        for (size_t j = 0; j < evs [i].line_count; j++)
+            for (size_t m = 0; m < RND_MENUS; m++)
+                if (streq (evs [i].lines [j].menu_id, s_rnd_menus [m]))
+                    counts [m]++;
+    }
+}
+
+//  Asserts best equals the brute-force ranking of displayed menus.
+static void
+s_assert_best (display_store_t *display, const event_order_t *evs, size_t n, int64_t now,
+               int64_t window, const bool *shown)
+{
+    int64_t counts [RND_MENUS];
+    s_brute_counts (evs, n, now - window, now, counts);
+    //  expected: displayed menus with count > 0, count desc, id asc
+    size_t order [RND_MENUS], want = 0;
+    for (size_t m = 0; m < RND_MENUS; m++)
+        if (shown [m] && counts [m] > 0)
+            order [want++] = m;
+    for (size_t i = 0; i < want; i++)
+        for (size_t j = i + 1; j < want; j++)
+            if (counts [order [j]] > counts [order [i]]
+            || (counts [order [j]] == counts [order [i]] && order [j] < order [i])) {
+                size_t t = order [i];
+                order [i] = order [j];
+                order [j] = t;
+            }
+    store_count_t best [RND_MENUS];
+    size_t count = 0;
+    assert_int_equal (display_store_best (display, now, window, RND_MENUS, best, &count), 0);
+    if (count != want)
+        fail_msg ("now=%" PRId64 " window=%" PRId64 ": %zu menus, want %zu", now, window, count, want);
+    for (size_t i = 0; i < want; i++) {
+        assert_string_equal (best [i].menu_id, s_rnd_menus [order [i]]);
+        if (best [i].count != counts [order [i]])
+            fail_msg ("now=%" PRId64 " window=%" PRId64 " %s: %" PRId64 ", want %" PRId64,
+                      now, window, best [i].menu_id, best [i].count, counts [order [i]]);
+    }
+    //  Top 3 is the prefix
+    assert_int_equal (display_store_best (display, now, window, 3, best, &count), 0);
+    assert_int_equal (count, want < 3 ? want : 3);
+}
+
+//  Random orders, windows ending anywhere in an hour and hours partly in
+//  the window: best always equals a brute force.
+static void
+test_display_best_random (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    event_order_t *evs = s_random_events (12345, NOW_MS, RND_ORDERS, "ORD-");
+    for (size_t i = 0; i < RND_ORDERS; i++) {
+        bool applied = false;
+        assert_int_equal (display_store_apply (ctx->display, &evs [i], "g", 0, (int64_t) i,
+                                               &applied), 0);
+    }
+    //  again: nothing new
+    for (size_t i = 0; i < RND_ORDERS; i += 7) {
+        bool applied = true;
+        assert_int_equal (display_store_apply (ctx->display, &evs [i], "g", 0, (int64_t) i,
+                                               &applied), 0);
+        assert_false (applied);
+    }
+    bool shown [RND_MENUS] = { true, true, true, true, true, false };
+    int64_t hour = (NOW_MS / HOUR_MS) * HOUR_MS;
+    int64_t nows [] = { NOW_MS, hour, hour - 1, hour + 1, hour + HOUR_MS - 1,
+                        NOW_MS - HOUR_MS / 2, NOW_MS + HOUR_MS + 1234 };
+    int64_t windows [] = { DISPLAY_WINDOW_MS, HOUR_MS, HOUR_MS / 2, 5 * HOUR_MS / 2, 1, 0 };
+    for (size_t i = 0; i < sizeof nows / sizeof nows [0]; i++)
+        for (size_t j = 0; j < sizeof windows / sizeof windows [0]; j++)
+            s_assert_best (ctx->display, evs, RND_ORDERS, nows [i], windows [j], shown);
+
+    //  Reconcile counts come from the rows, displayed or not
+    store_count_t *counts = NULL;
+    size_t count = 0;
+    int64_t want [RND_MENUS];
+    s_brute_counts (evs, RND_ORDERS, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS, want);
+    assert_int_equal (display_store_counts (ctx->display, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS,
+                                            &counts, &count), 0);
+    assert_int_equal (count, RND_MENUS);
+    for (size_t m = 0; m < RND_MENUS; m++) {
+        assert_string_equal (counts [m].menu_id, s_rnd_menus [m]);
+        assert_int_equal (counts [m].count, want [m]);
+    }
+    free (counts);
+    for (size_t i = 0; i < RND_ORDERS; i++)
+        event_order_reset (&evs [i]);
+    free (evs);
+}
+
+//  Repair makes the window hold exactly the given orders and rebuilds the
+//  hourly aggregates it touches.
+static void
+test_display_repair (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    db_t *db = display_store_db (ctx->display);
+    //  The truth, of which the display missed every third order and got
+    //  some bogus ones
+    event_order_t *truth = s_random_events (778, NOW_MS, RND_ORDERS, "ORD-");
+    event_order_t *bogus = s_random_events (779, NOW_MS, 50, "ORX-");
+    int64_t from = NOW_MS - DISPLAY_WINDOW_MS, to = NOW_MS;
+    int64_t outside = 0, inside = 0;
+    for (size_t i = 0; i < RND_ORDERS; i++) {
+        bool in = truth [i].ordered_at_ms > from && truth [i].ordered_at_ms <= to;
+        if (in)
+            inside += (int64_t) truth [i].line_count;
+        if (i % 3 == 0)
+            continue;
+        if (!in)
+            outside += (int64_t) truth [i].line_count;
+        bool applied = false;
+        assert_int_equal (display_store_apply (ctx->display, &truth [i], "g", 0, (int64_t) i,
+                                               &applied), 0);
+    }
+    for (size_t i = 0; i < 50; i++) {
+        if (bogus [i].ordered_at_ms <= from || bogus [i].ordered_at_ms > to)
+            outside += (int64_t) bogus [i].line_count;
+        bool applied = false;
+        assert_int_equal (display_store_apply (ctx->display, &bogus [i], "g", 0, (int64_t) i,
+                                               &applied), 0);
+    }
+    //  The repair gets the truth's orders of the window only
+    event_order_t *in_window = (event_order_t *) calloc (RND_ORDERS, sizeof *in_window);
+    assert_non_null (in_window);
+    size_t n_in = 0;
+    for (size_t i = 0; i < RND_ORDERS; i++)
+        if (truth [i].ordered_at_ms > from && truth [i].ordered_at_ms <= to)
+            in_window [n_in++] = truth [i];
+    assert_true (n_in > 100);
+    assert_int_equal (display_store_repair (ctx->display, from, to, in_window, n_in), 0);
+    free (in_window);
+
+    store_count_t *counts = NULL;
+    size_t count = 0;
+    int64_t want [RND_MENUS];
+    s_brute_counts (truth, RND_ORDERS, from, to, want);
+    assert_int_equal (display_store_counts (ctx->display, from, to, &counts, &count), 0);
+    size_t nonzero = 0;
+    for (size_t m = 0; m < RND_MENUS; m++)
+        nonzero += want [m] > 0;
+    assert_int_equal (count, nonzero);
+    for (size_t i = 0, m = 0; m < RND_MENUS; m++) {
+        if (!want [m])
+            continue;
+        assert_string_equal (counts [i].menu_id, s_rnd_menus [m]);
+        assert_int_equal (counts [i].count, want [m]);
+        i++;
+    }
+    free (counts);
+    //  Rows outside the window were left alone; the aggregates agree with
+    //  the rows everywhere, so best (hours + edge rows) equals the truth
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM ordered_menu"), outside + inside);
+    assert_int_equal (s_int (db, "SELECT SUM(cnt) FROM menu_hourly"), outside + inside);
+    bool shown [RND_MENUS] = { true, true, true, true, true, false };
+    s_assert_best (ctx->display, truth, RND_ORDERS, NOW_MS, DISPLAY_WINDOW_MS, shown);
+
+    //  An empty repair empties the window and nothing else
+    assert_int_equal (display_store_repair (ctx->display, from, to, NULL, 0), 0);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM ordered_menu"), outside);
+    assert_int_equal (s_int (db, "SELECT SUM(cnt) FROM menu_hourly"), outside);
+    store_count_t best [3];
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 3, best, &count), 0);
+    assert_int_equal (count, 0);
+    for (size_t i = 0; i < 50; i++)
+        event_order_reset (&bogus [i]);
+    for (size_t i = 0; i < RND_ORDERS; i++)
+        event_order_reset (&truth [i]);
+    free (bogus);
+    free (truth);
+}
+
+// ---------------------------------------------------------------------------
+//  Concurrency: 16 connections race orders and charges on one customer
+
+#define RACE_THREADS 16
+#define RACE_ORDERS 4               //  per thread: 64 orders in all
+#define RACE_START (40 * 4200LL)    //  enough for exactly 40 orders
+
+typedef struct {
+    const char *url;                //  store URL
+    const char *customer_id;        //  the one customer
+    int open_failed;                //  store_open failed
+    int ok;                         //  orders answered 200
+    int no_point;                   //  orders answered 409 NO_POINT
+    int other;                      //  any other answer
+    int charged;                    //  charges answered 200
+    int retries;                    //  503s retried
+    char order_nos [RACE_ORDERS][COFFEE_ID_MAX];    //  order numbers received
+} s_race_t;
+
+//  Thread body: its own connection, RACE_ORDERS orders and one charge of 1.
+static void *
+s_race_thread (void *arg)
+{
+    s_race_t *r = (s_race_t *) arg;
+    char err [256];
+    store_t *store = store_open (r->url, err, sizeof err);
+    if (!store) {
+        r->open_failed = 1;
+        return NULL;
+    }
+    event_line_t line;
+    memset (&line, 0, sizeof line);
+    snprintf (line.menu_id, sizeof line.menu_id, "MENU-00000001");
+    line.qy = 1;
+    for (int i = 0; i <= RACE_ORDERS; i++) {
+        store_reply_t reply = { 0 };
+        //  a 503 changed nothing, so it may be retried (bounded)
+        for (int attempt = 0; attempt < 5; attempt++) {
+            int rc = i == 2
+                   ? store_charge (store, r->customer_id, 1, NULL, NOW_MS, &reply)
+                   : store_order_create (store, r->customer_id, &line, 1, NULL, NOW_MS, &reply);
+            if (rc == 0)
+                break;
+            r->retries++;
+            store_reply_reset (&reply);
+        }
+        cJSON *json = reply.body ? cJSON_Parse (reply.body) : NULL;
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive (json, "code");
+        const cJSON *no = cJSON_GetObjectItemCaseSensitive (json, "orderNo");
+        if (i == 2)
+            r->charged += reply.status == 200;
+        else
+        if (reply.status == 200 && cJSON_IsString (no))
+            snprintf (r->order_nos [r->ok++], COFFEE_ID_MAX, "%s", no->valuestring);
+        else
+        if (reply.status == 409 && cJSON_IsString (code) && streq (code->valuestring, "NO_POINT"))
+            r->no_point++;
+        else
+            r->other++;
+        cJSON_Delete (json);
+        store_reply_reset (&reply);
+    }
+    store_destroy (&store);
+    return NULL;
+}
+
+//  Sorts order numbers.
+static int
+s_strcmp (const void *a, const void *b)
+{
+    return strcmp ((const char *) a, (const char *) b);
+}
+
+static void
+test_concurrent_orders (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, RACE_START);
+    pthread_t threads [RACE_THREADS];
+    s_race_t *races = (s_race_t *) calloc (RACE_THREADS, sizeof *races);
+    assert_non_null (races);
+    for (int i = 0; i < RACE_THREADS; i++) {
+        races [i].url = ctx->store_url;
+        races [i].customer_id = id;
+        assert_int_equal (pthread_create (&threads [i], NULL, s_race_thread, &races [i]), 0);
+    }
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_join (threads [i], NULL);
+
+    int ok = 0, no_point = 0, other = 0, charged = 0, retries = 0;
+    char (*nos) [COFFEE_ID_MAX] = calloc (RACE_THREADS * RACE_ORDERS, COFFEE_ID_MAX);
+    assert_non_null (nos);
+    for (int i = 0; i < RACE_THREADS; i++) {
+        assert_int_equal (races [i].open_failed, 0);
+        for (int j = 0; j < races [i].ok; j++)
+            memcpy (nos [ok + j], races [i].order_nos [j], COFFEE_ID_MAX);
+        ok += races [i].ok;
+        no_point += races [i].no_point;
+        other += races [i].other;
+        charged += races [i].charged;
+        retries += races [i].retries;
+    }
+    print_message ("race: %d orders ok, %d NO_POINT, %d charges, %d retried 503s\n",
+                   ok, no_point, charged, retries);
+    //  An order fails only when fewer than 4200 points are left, which the
+    //  40 * 4200 + 16 points allow only after 40 orders went through
+    assert_int_equal (other, 0);
+    assert_int_equal (charged, RACE_THREADS);
+    assert_int_equal (ok, 40);
+    assert_int_equal (no_point, RACE_THREADS * RACE_ORDERS - 40);
+    int64_t balance = -1, sum = -2;
+    assert_int_equal (store_balance (ctx->store, id, &balance, &sum), 0);
+    assert_int_equal (balance, RACE_START + RACE_THREADS - 40 * 4200);
+    assert_int_equal (balance, sum);
+    assert_true (balance >= 0);
+    qsort (nos, (size_t) ok, COFFEE_ID_MAX, s_strcmp);
+    for (int i = 1; i < ok; i++)
+        assert_string_not_equal (nos [i - 1], nos [i]);
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM orders"), 40);
+    assert_int_equal (s_int (db, "SELECT COUNT(DISTINCT order_no) FROM orders"), 40);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox"), 40);
+    free (nos);
+    free (races);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_seed_and_reopen, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_concurrent_open, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_customer_create, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_charge, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_point_get, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_create_and_get, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_merges_duplicates, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_errors_change_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_idempotency, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_outbox, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reconcile_counts_and_events, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_display_apply_idempotent, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_display_window_edges, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_display_best_random, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_display_repair, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_concurrent_orders, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
