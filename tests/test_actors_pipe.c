@@ -675,18 +675,27 @@ static void
 test_start_failure (void **state)
 {
     fixture_t *self = (fixture_t *) *state;
-    snprintf (self->cfg.store, sizeof self->cfg.store, "sqlite:%s/missing/dir/command.db",
-              self->dir);
-    snprintf (self->cfg.display_store, sizeof self->cfg.display_store,
-              "sqlite:%s/missing/dir/display.db", self->dir);
+    //  A regular file where the store's folder should be: nothing can open it.
+    char blocker [600];
+    snprintf (blocker, sizeof blocker, "%s/not-a-dir", self->dir);
+    FILE *file = fopen (blocker, "w");
+    assert_non_null (file);
+    fclose (file);
+    snprintf (self->cfg.store, sizeof self->cfg.store, "sqlite:%s/command.db", blocker);
+    snprintf (self->cfg.display_store, sizeof self->cfg.display_store, "sqlite:%s/display.db",
+              blocker);
     zactor_fn *fns [] = { point_actor, order_actor, display_actor };
     const char *pools [] = { ACTOR_POOL_POINT, ACTOR_POOL_ORDER, ACTOR_POOL_DISPLAY };
     for (int i = 0; i < 3; i++) {
-        s_actor_start (self, fns [i], 7);
+        zactor_t *actor = s_actor_start (self, fns [i], 7);
+        //  The failed actor ended: its end signal waits on the pipe.
+        zsock_set_rcvtimeo (actor, 5000);
+        assert_int_equal (zsock_wait (actor), 0);
         client_t *client = s_client_open (self, pools [i], 7);
         answer_t answer = s_call (client, WIRE_OP_HEALTH, NULL, NULL, NULL, 300);
-        assert_int_equal (answer.status, -1);
+        int status = answer.status;
         s_answer_reset (&answer);
+        assert_int_equal (status, -1);
     }
 }
 
