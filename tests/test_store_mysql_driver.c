@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <pthread.h>
 
 //  The shared test server's URL, or NULL.
 static const char *
@@ -543,6 +544,100 @@ test_lock_wait (void **state)
     db_destroy (&a);
 }
 
+//  One worker of test_threads: its own connection, counted increments.
+typedef struct {
+    int rounds;                 //  increments to make
+    int done;                   //  increments committed
+    int retries;                //  transactions retried (lock conflicts)
+    char error [600];           //  first unexpected failure, "" if none
+} s_worker_t;
+
+//  Adds 1 to a shared row and a row of its own per round, in one
+//  transaction each, retrying what the server refuses as unavailable.
+static void *
+s_worker (void *arg)
+{
+    s_worker_t *w = (s_worker_t *) arg;
+    char err [512];
+    db_t *db = db_open (s_url (), err, sizeof err);
+    if (!db) {
+        snprintf (w->error, sizeof w->error, "open: %s", err);
+        return NULL;
+    }
+    int64_t deadline = tk_now_ms () + 120000;
+    while (w->done < w->rounds && tk_now_ms () < deadline) {
+        int rc = db_begin (db);
+        db_stmt_t *st = rc == DB_OK? db_stmt (db, "UPDATE drv_threads SET v = v + 1 WHERE id = ?"): NULL;
+        if (st) {
+            db_bind_int64 (st, 1, 0);
+            rc = db_step (st);
+            db_reset (st);
+        }
+        else
+            rc = DB_ERROR;
+        if (rc == DB_DONE && db_changes (db) != 1)
+            rc = DB_ERROR;
+        if (rc == DB_DONE) {
+            st = db_stmt (db, "INSERT INTO drv_threads_log (worker) VALUES (?)");
+            db_bind_int64 (st, 1, (int64_t) (uintptr_t) w);
+            rc = st? db_step (st): DB_ERROR;
+            db_reset (st);
+        }
+        if (rc == DB_DONE)
+            rc = db_commit (db);
+        if (rc == DB_OK)
+            w->done++;
+        else {
+            db_rollback (db);
+            if (rc != DB_UNAVAILABLE) {
+                snprintf (w->error, sizeof w->error, "rc %d: %s", rc, db_errmsg (db));
+                break;
+            }
+            w->retries++;
+        }
+    }
+    db_destroy (&db);
+    return NULL;
+}
+
+//  Threads with a connection each never lose or double an update.
+static void
+test_threads (void **state)
+{
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_threads"), DB_OK);
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_threads_log"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_threads (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    assert_int_equal (db_exec (db,
+        "CREATE TABLE drv_threads_log (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+        " worker BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    assert_int_equal (db_exec (db, "INSERT INTO drv_threads VALUES (0, 0)"), DB_OK);
+    enum { WORKERS = 4, ROUNDS = 150 };
+    s_worker_t workers [WORKERS];
+    pthread_t threads [WORKERS];
+    memset (workers, 0, sizeof workers);
+    for (int i = 0; i < WORKERS; i++) {
+        workers [i].rounds = ROUNDS;
+        assert_int_equal (pthread_create (&threads [i], NULL, s_worker, &workers [i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join (threads [i], NULL);
+        if (workers [i].error [0])
+            fail_msg ("worker %d: %s", i, workers [i].error);
+        print_message ("worker %d: %d committed, %d retried\n", i, workers [i].done, workers [i].retries);
+        total += workers [i].done;
+    }
+    assert_int_equal (total, WORKERS * ROUNDS);
+    assert_int_equal (s_scalar (db, "SELECT v FROM drv_threads WHERE id = 0"), total);
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_threads_log"), total);
+    assert_int_equal (db_exec (db, "DROP TABLE drv_threads"), DB_OK);
+    assert_int_equal (db_exec (db, "DROP TABLE drv_threads_log"), DB_OK);
+    db_destroy (&db);
+}
+
 //  A private server for the outage test.
 typedef struct {
     char *dir;                  //  its folder (datadir, socket, pid file)
@@ -722,6 +817,7 @@ main (void)
         cmocka_unit_test (test_duplicates),
         cmocka_unit_test (test_transactions),
         cmocka_unit_test (test_lock_wait),
+        cmocka_unit_test (test_threads),
         cmocka_unit_test_setup_teardown (test_outage, s_private_setup, s_private_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
