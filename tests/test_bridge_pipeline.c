@@ -12,6 +12,7 @@
 #include "display_store.h"
 #include "eventlog.h"
 #include "bridge_testutil.h"
+#include <sqlite3.h>
 
 #define WINDOW_MS   DISPLAY_WINDOW_MS
 
@@ -355,6 +356,50 @@ test_collector_down_then_recovers (void **state)
     assert_true (metrics_gauge_get (self->metrics, GAUGE_COLLECTOR_DELIVERED) >= self->orders);
 }
 
+//  Waits up to timeout_ms until gauge equals value.
+static bool
+s_gauge_until (fixture_t *self, metrics_gauge_t gauge, int64_t value, int timeout_ms)
+{
+    int64_t start = tk_now_ms ();
+    while (tk_now_ms () - start < timeout_ms) {
+        if (metrics_gauge_get (self->metrics, gauge) == value)
+            return true;
+        zclock_sleep (20);
+    }
+    return false;
+}
+
+//  The event log refuses writes (another connection holds its write lock):
+//  the relay reports itself down, leaves the rows unpublished, and once the
+//  lock goes every order reaches the display store.
+static void
+test_relay_waits_out_a_locked_log (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    assert_true (s_wait_counts (self, s_menu_orders (self), 10000) >= 0);
+    char path [700];
+    snprintf (path, sizeof path, "%s/events.db", self->cfg.data_dir);
+    sqlite3 *lock = NULL;
+    assert_int_equal (sqlite3_open (path, &lock), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    for (int i = 0; i < 3; i++)
+        s_order (self);
+    //  The relay's publish waits out SQLite's busy timeout, then fails
+    assert_true (s_gauge_until (self, GAUGE_BRIDGE_UP, 0, 15000));
+    int64_t pending = -1;
+    assert_int_equal (store_outbox_pending (self->store, &pending), 0);
+    assert_int_equal (pending, 3);
+    assert_false (s_counts_equal (self, s_menu_orders (self)));
+
+    assert_int_equal (sqlite3_exec (lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (lock);
+    assert_true (s_wait_counts (self, s_menu_orders (self), 20000) >= 0);
+    assert_true (s_gauge_until (self, GAUGE_BRIDGE_UP, 1, 5000));
+    assert_int_equal (store_outbox_pending (self->store, &pending), 0);
+    assert_int_equal (pending, 0);
+}
+
 int
 main (void)
 {
@@ -363,6 +408,7 @@ main (void)
         cmocka_unit_test (test_orders_reach_display),
         cmocka_unit_test (test_same_event_twice_counts_once),
         cmocka_unit_test (test_collector_down_then_recovers),
+        cmocka_unit_test (test_relay_waits_out_a_locked_log),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
