@@ -11,7 +11,7 @@
 #include "bridge.h"
 
 //  True when GET /orders answered 200.
-static bool
+static inline bool
 bt_mock_ready (const tk_resp_t *resp, void *arg)
 {
     return resp->status == 200;
@@ -19,7 +19,7 @@ bt_mock_ready (const tk_resp_t *resp, void *arg)
 
 //  Starts a mock collector on port with extra flags (NULL-terminated, may
 //  be NULL) and waits until it answers. Returns its pid or -1.
-static pid_t
+static inline pid_t
 bt_mock_start (int port, const char *const *extra)
 {
     char port_text [16];
@@ -44,7 +44,7 @@ bt_mock_start (int port, const char *const *extra)
 }
 
 //  Stops the mock with SIGTERM; returns its exit status (0 for a clean stop).
-static int
+static inline int
 bt_mock_stop (pid_t pid)
 {
     if (pid <= 0)
@@ -59,7 +59,7 @@ bt_mock_stop (pid_t pid)
 }
 
 //  POST /control with body; returns the HTTP status.
-static long
+static inline long
 bt_mock_control (int port, const char *body)
 {
     tk_resp_t resp = { 0 };
@@ -70,7 +70,7 @@ bt_mock_control (int port, const char *body)
 }
 
 //  GET /orders: the parsed answer (cJSON_Delete), NULL on failure.
-static cJSON *
+static inline cJSON *
 bt_mock_orders (int port)
 {
     tk_resp_t resp = { 0 };
@@ -84,7 +84,7 @@ bt_mock_orders (int port)
 }
 
 //  "count" of GET /orders, -1 on failure.
-static int
+static inline int
 bt_mock_count (int port)
 {
     cJSON *json = bt_mock_orders (port);
