@@ -382,8 +382,9 @@ test_metrics (void **state)
         size_t len = end ? (size_t) (end - line) : strlen (line);
         char one [1024];
         snprintf (one, sizeof one, "%.*s", (int) len, line);
-        if (len > 0 && one [0] != '#' && !s_matches (one, "^[a-zA-Z_:][a-zA-Z0-9_:]*"
-                                                          "(\\{[^}]*\\})? -?[0-9.eE+-]+|NaN$"))
+        if (len > 0 && one [0] != '#'
+        &&  !s_matches (one, "^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{[^}]*\\})? "
+                             "(-?[0-9][0-9.eE+-]*|NaN|[+-]Inf)$"))
             fail_msg ("not a Prometheus sample line: %s", one);
         if (!end)
             break;

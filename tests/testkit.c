@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <curl/curl.h>
 
+extern char **environ;
+
 #ifndef COFFEE_BIN
 #   error "COFFEE_BIN must name the coffee binary (set by CMakeLists.txt)"
 #endif
@@ -127,7 +129,7 @@ tk_free_port (void)
 //  clean signal state (the test may block or ignore signals), closes every
 //  other inherited descriptor (libcurl connections of other threads).
 static void
-s_child_exec (const char *const *argv, int null_fd, int log_fd)
+s_child_exec (const char *const *argv, char *const *envp, int null_fd, int log_fd)
 {
     sigset_t none;
     sigemptyset (&none);
@@ -154,15 +156,14 @@ s_child_exec (const char *const *argv, int null_fd, int log_fd)
         for (int fd = 3; fd < max_fd; fd++)
             close (fd);
     }
-    execv (argv [0], (char *const *) argv);
+    execve (argv [0], (char *const *) argv, envp);
     _exit (127);
 }
 
 
-//  Starts argv with stdout+stderr appended to log_path (NULL: /dev/null)
-//  and stdin from /dev/null. Returns the pid or -1.
-pid_t
-tk_spawn (const char *const *argv, const char *log_path)
+//  tk_spawn with the environment envp.
+static pid_t
+s_spawn (const char *const *argv, char *const *envp, const char *log_path)
 {
     if (!argv || !argv [0])
         return -1;
@@ -182,13 +183,23 @@ tk_spawn (const char *const *argv, const char *log_path)
     fflush (NULL);              //  the child must not flush our buffers twice
     pid_t pid = fork ();
     if (pid == 0)
-        s_child_exec (argv, null_fd, log_fd);
+        s_child_exec (argv, envp, null_fd, log_fd);
     if (pid < 0)
         fprintf (stderr, "testkit: fork: %s\n", strerror (errno));
     if (log_fd != null_fd)
         close (log_fd);
     close (null_fd);
     return pid < 0 ? -1 : pid;
+}
+
+
+//  Starts argv with stdout+stderr appended to log_path (NULL: /dev/null)
+//  and stdin from /dev/null, in this process's environment. Returns the pid
+//  or -1.
+pid_t
+tk_spawn (const char *const *argv, const char *log_path)
+{
+    return s_spawn (argv, environ, log_path);
 }
 
 
@@ -495,7 +506,23 @@ s_server_launch (tk_server_t *srv, const char *const *extra)
     }
     argv [argc] = NULL;
 
-    srv->pid = tk_spawn (argv, srv->log_path);
+    //  The server's settings are the flags above only: a COFFEE_STORE or
+    //  COFFEE_PORT left in the developer's shell must not redirect a test.
+    //  (COFFEE_TEST_* and the MySQL credentials pass.)
+    size_t env_count = 0;
+    while (environ [env_count])
+        env_count++;
+    char **envp = calloc (env_count + 1, sizeof *envp);
+    if (!envp)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < env_count; i++)
+        if (strncmp (environ [i], "COFFEE_", 7) != 0
+        ||  strncmp (environ [i], "COFFEE_TEST_", 12) == 0
+        ||  strncmp (environ [i], "COFFEE_MYSQL_", 13) == 0)
+            envp [kept++] = environ [i];
+    srv->pid = s_spawn (argv, envp, srv->log_path);
+    free (envp);
     if (srv->pid < 0) {
         srv->pid = 0;
         return -1;
