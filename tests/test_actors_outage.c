@@ -133,6 +133,7 @@ s_call (fixture_t *self, int which, const char *op, const char *arg, const char 
 }
 
 
+//  Frees an answer.
 static void
 s_answer_reset (answer_t *answer)
 {
@@ -195,6 +196,7 @@ s_balance (fixture_t *self, const char *customer_id)
 }
 
 
+//  Stop the database under running actors, then start it again.
 static void
 test_database_outage (void **state)
 {
@@ -276,6 +278,7 @@ test_database_outage (void **state)
 }
 
 
+//  Runs the test quietly (errors only).
 int
 main (void)
 {

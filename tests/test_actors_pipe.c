@@ -121,6 +121,7 @@ s_call (client_t *client, const char *op, const char *arg, const char *idem,
 }
 
 
+//  Frees an answer.
 static void
 s_answer_reset (answer_t *answer)
 {
@@ -700,6 +701,7 @@ test_start_failure (void **state)
 }
 
 
+//  Runs the tests quietly (warnings and errors only).
 int
 main (void)
 {
