@@ -6,8 +6,9 @@
     and checks that GET /point says exactly that, that it equals the sum of
     pointDetail and has one history row per success, that every refused
     order was refused for a real shortfall, that order numbers are unique
-    and that nothing answered 5xx. Runs with 4 point / 4 order actors and
-    again with 1 / 1. */
+    and that nothing answered 5xx. Runs with 4 point / 4 order actors, with
+    1 / 1, with two client processes, and with two server instances on one
+    store. */
 
 #include "testkit.h"
 #include <cmocka.h>
@@ -40,6 +41,8 @@ typedef struct {
     long status;                //  HTTP status, 0 on a transport failure
     int64_t answer_price;       //  orderPrice answered (orders with 200)
     int64_t shortfall;          //  shortfall answered (409 NO_POINT), else 0
+    int64_t before;             //  beforeChargePoint answered (charges with 200)
+    int64_t after;              //  afterChargePoint answered (charges with 200)
     char order_no [32];         //  orderNo answered (orders with 200)
     char code [32];             //  error code answered, or ""
 } pt_op_t;
@@ -118,6 +121,12 @@ s_worker (void *arg)
                 snprintf (op->order_no, sizeof op->order_no, "%s", no->valuestring);
             op->answer_price = cJSON_IsNumber (price) ? (int64_t) price->valuedouble : -1;
         }
+        if (op->kind == 'C' && resp.status == 200) {
+            const cJSON *before = cJSON_GetObjectItemCaseSensitive (json, "beforeChargePoint");
+            const cJSON *after = cJSON_GetObjectItemCaseSensitive (json, "afterChargePoint");
+            op->before = cJSON_IsNumber (before) ? (int64_t) before->valuedouble : -1;
+            op->after = cJSON_IsNumber (after) ? (int64_t) after->valuedouble : -1;
+        }
         const cJSON *shortfall = cJSON_GetObjectItemCaseSensitive (json, "shortfall");
         if (cJSON_IsNumber (shortfall))
             op->shortfall = (int64_t) shortfall->valuedouble;
@@ -151,6 +160,9 @@ s_tally (pt_tally_t *tally, const pt_worker_t *workers, int count)
                 fprintf (stderr, "worker %d op %d (%c %" PRId64 "): status %ld %s\n", w, i,
                          op->kind, op->amount, op->status, op->code);
             if (op->kind == 'C' && op->status == 200) {
+                //  The balance a charge saw was never negative.
+                assert_true (op->before >= 0);
+                assert_int_equal (op->after, op->before + op->amount);
                 tally->charged += op->amount;
                 tally->charges_ok++;
             }
@@ -289,6 +301,32 @@ s_threads_race (const char *actors)
     assert_int_equal (tk_server_stop (&server), 0);
 }
 
+//  Two instances on one data dir (one command store), the workers split
+//  between them: four writers, in two processes, on one customer.
+static void
+test_race_two_instances (void **state)
+{
+    tk_server_t first, second;
+    char customer [64];
+    s_start (&first, "2", customer, sizeof customer);
+    const char *extra [] = { "--role", "order", "--point-actors", "2", "--order-actors", "2",
+                             NULL };
+    assert_int_equal (tk_server_start (&second, first.data_dir, extra), 0);
+    pt_worker_t *workers = calloc (PT_THREADS, sizeof *workers);
+    assert_non_null (workers);
+    for (int i = 0; i < PT_THREADS; i++)
+        workers [i] = (pt_worker_t) { .port = i % 2 ? second.port : first.port,
+                                      .customer = customer, .seed = (unsigned) i + 500 };
+    s_run_workers (workers, PT_THREADS);
+    pt_tally_t tally = { 0 };
+    s_tally (&tally, workers, PT_THREADS);
+    s_check (second.port, customer, &tally);
+    free (tally.order_nos);
+    free (workers);
+    assert_int_equal (tk_server_stop (&second), 0);
+    assert_int_equal (tk_server_stop (&first), 0);
+}
+
 //  With four actors per pool.
 static void
 test_race_four_actors (void **state)
@@ -365,6 +403,7 @@ main (void)
         cmocka_unit_test (test_race_four_actors),
         cmocka_unit_test (test_race_one_actor),
         cmocka_unit_test (test_race_processes),
+        cmocka_unit_test (test_race_two_instances),
     };
     return cmocka_run_group_tests_name ("e2e_points", tests, NULL, NULL);
 }
