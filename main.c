@@ -7,6 +7,7 @@
 #include "bridge.h"
 #include "display_store.h"
 #include "http_front.h"
+#include <curl/curl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -263,6 +264,8 @@ main (int argc, char **argv)
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
+    //  libcurl's global state is set up once, before any thread uses it.
+    curl_global_init (CURL_GLOBAL_DEFAULT);
 
     const char *cmd = argc > 1 ? argv [1] : NULL;
     if (!cmd || streq (cmd, "--help") || streq (cmd, "-h") || streq (cmd, "help")) {
@@ -282,5 +285,6 @@ main (int argc, char **argv)
         rc = s_command (cmd, argc, argv);
     }
     zsys_shutdown ();
+    curl_global_cleanup ();
     return rc;
 }
