@@ -8,6 +8,8 @@
     COFFEE_TEST_STORE_URL is set (MySQL tests enabled); otherwise it skips. */
 #include "testkit.h"
 #include <cmocka.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include "actor.h"
 
@@ -32,6 +34,23 @@ typedef struct {
     char *body;                 //  reply text (zstr_free)
     cJSON *json;                //  parsed body or NULL
 } answer_t;
+
+
+//  Removes one entry of a tree being deleted (nftw callback).
+static int
+s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    remove (path);
+    return 0;
+}
+
+
+//  Deletes a temp folder and everything in it, hidden files included.
+static void
+s_remove_tree (const char *path)
+{
+    nftw (path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 
 //  Runs scripts/mariadb.sh CMD on the private server; its exit status.
@@ -99,11 +118,7 @@ s_teardown (void **state)
         zactor_destroy (&self->actors [i]);
     if (self->dir) {
         s_mariadb (self, "stop");
-        zdir_t *dir = zdir_new (self->dir, NULL);
-        if (dir) {
-            zdir_remove (dir, true);
-            zdir_destroy (&dir);
-        }
+        s_remove_tree (self->dir);
         free (self->dir);
     }
     metrics_destroy (&self->metrics);

@@ -5,6 +5,8 @@
     asserts in the test thread only, then destroys the actors. */
 #include "testkit.h"
 #include <cmocka.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <pthread.h>
 #include "actor.h"
 #include "bridge.h"
@@ -44,6 +46,23 @@ typedef struct {
 } answer_t;
 
 
+//  Removes one entry of a tree being deleted (nftw callback).
+static int
+s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    remove (path);
+    return 0;
+}
+
+
+//  Deletes a temp folder and everything in it, hidden files included.
+static void
+s_remove_tree (const char *path)
+{
+    nftw (path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+
 //  Makes a data dir and a config for it.
 static int
 s_setup (void **state)
@@ -73,11 +92,7 @@ s_teardown (void **state)
     zsock_destroy (&self->pull);
     for (size_t i = self->actor_count; i > 0; i--)
         zactor_destroy (&self->actors [i - 1]);
-    zdir_t *dir = zdir_new (self->dir, NULL);
-    if (dir) {
-        zdir_remove (dir, true);
-        zdir_destroy (&dir);
-    }
+    s_remove_tree (self->dir);
     metrics_destroy (&self->metrics);
     free (self->dir);
     free (self);
