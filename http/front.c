@@ -28,6 +28,8 @@
 #define S_FD_RESERVE        256     //  descriptors left for stores, sockets, logs
 #define S_DRAIN_FACTOR      16      //  bodies announced past max_body x this are cut at once
 #define S_LOG_PATH_MAX      200     //  bytes of the path written to a log line
+#define S_READ_CACHE_MS     10      //  how long a thread reuses a display answer
+#define S_READ_CACHED       2       //  routes whose answers are reused: menu, best
 
 #define S_JSON_TYPE    "application/json; charset=utf-8"
 #define S_METRICS_TYPE "text/plain; version=0.0.4"
@@ -56,6 +58,13 @@ typedef struct {
     int answered;                   //  its address marks a request answered without context
 } s_front_t;
 
+//  A display answer a thread may serve again for a few milliseconds.
+typedef struct {
+    char *body;                     //  last 200 body (free()), NULL when none
+    size_t len;                     //  its bytes
+    int64_t fetched_ms;             //  zclock_mono when it arrived
+} s_cached_t;
+
 //  What one MHD thread owns.
 typedef struct {
     s_front_t *front;                       //  the front (for counters)
@@ -64,6 +73,7 @@ typedef struct {
     uint64_t rid_count;                     //  requests given a generated id
     unsigned tag;                           //  this thread's tag in generated ids
     unsigned rr [S_POOL_COUNT];             //  round-robin cursor per pool
+    s_cached_t cached [S_READ_CACHED];      //  GET /display/menu and /display/best answers
 } s_thread_t;
 
 //  A request with a body, between the first and the last handler call.
@@ -111,6 +121,8 @@ s_thread_free (void *arg)
             zsock_destroy (&thread->dealers [p][i]);
         free (thread->dealers [p]);
     }
+    for (int c = 0; c < S_READ_CACHED; c++)
+        free (thread->cached [c].body);
     atomic_fetch_sub (&thread->front->threads_live, 1);
     free (thread);
 }
@@ -444,6 +456,42 @@ s_route_error (s_front_t *self, const char *method, const char *url,
     return false;
 }
 
+//  GET /display/menu and /display/best. The display actor already answers
+//  from a snapshot it refreshes every cfg->display_refresh_ms; a thread
+//  reuses the actor's last 200 answer for S_READ_CACHE_MS more (at most
+//  half the refresh period), which saves the round trip to another thread
+//  on nearly every read under load while adding almost nothing to how
+//  stale an answer can be.
+static void
+s_read_cached (s_front_t *self, s_thread_t *thread, const request_route_t *route,
+               const char *rid, s_answer_t *answer)
+{
+    s_cached_t *cached = &thread->cached [route->route == ROUTE_DISPLAY_MENU? 0: 1];
+    int64_t ttl = self->cfg->display_refresh_ms / 2 < S_READ_CACHE_MS
+                ? self->cfg->display_refresh_ms / 2: S_READ_CACHE_MS;
+    int64_t now = zclock_mono ();
+    if (cached->body && now - cached->fetched_ms < ttl) {
+        answer->body = (char *) malloc (cached->len + 1);
+        if (answer->body) {
+            memcpy (answer->body, cached->body, cached->len + 1);
+            answer->status = 200;
+            return;
+        }
+    }
+    s_call (self, thread, route, rid, "", NULL, NULL, NULL, answer);
+    if (answer->status != 200 || !answer->body)
+        return;
+    size_t len = strlen (answer->body);
+    char *copy = (char *) malloc (len + 1);
+    if (!copy)
+        return;
+    memcpy (copy, answer->body, len + 1);
+    free (cached->body);
+    cached->body = copy;
+    cached->len = len;
+    cached->fetched_ms = now;
+}
+
 //  Answers a GET route: the front's own (health, metrics) or one actor call.
 static void
 s_get (s_front_t *self, s_thread_t *thread, const request_route_t *route, const char *arg,
@@ -461,6 +509,10 @@ s_get (s_front_t *self, s_thread_t *thread, const request_route_t *route, const 
     }
     if (route->route == ROUTE_HEALTH) {
         s_health (self, thread, rid, answer);
+        return;
+    }
+    if (route->route == ROUTE_DISPLAY_MENU || route->route == ROUTE_DISPLAY_BEST) {
+        s_read_cached (self, thread, route, rid, answer);
         return;
     }
     char *error = NULL;
@@ -780,12 +832,12 @@ s_start (s_front_t *self)
     errno = 0;
     self->daemon = MHD_start_daemon (
         flags, (uint16_t) cfg->port, NULL, NULL, s_handle, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
         MHD_OPTION_SOCK_ADDR, addr->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) cfg->http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
         MHD_OPTION_END);
     int error = errno;
     freeaddrinfo (addr);
@@ -807,6 +859,11 @@ s_stop (s_front_t *self)
     if (!self->daemon)
         return;
     MHD_socket listener = MHD_quiesce_daemon (self->daemon);
+    //  MHD no longer accepts; shut the socket so the kernel refuses new
+    //  clients at once (they try another instance) instead of queueing them.
+    //  It is closed only after MHD_stop_daemon, as MHD asks.
+    if (listener != MHD_INVALID_SOCKET)
+        shutdown (listener, SHUT_RDWR);
     int64_t deadline = zclock_mono () + self->cfg->request_timeout_ms + 1000;
     while (atomic_load (&self->in_flight) > 0 && zclock_mono () < deadline)
         zclock_sleep (10);
