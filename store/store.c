@@ -374,17 +374,15 @@ store_ping (store_t *self)
 // ---------------------------------------------------------------------------
 //  Idempotency keys (Stripe semantics, see store.h)
 
-static const char SQL_IDEM_GET_SQLITE [] =
+static const char SQL_IDEM_GET [] =
     "SELECT request, state, status, response, updated_at FROM idempotency"
     " WHERE route = ? AND idem_key = ?";
-static const char SQL_IDEM_GET_MYSQL [] =
-    "SELECT request, state, status, response, updated_at FROM idempotency"
-    " WHERE route = ? AND idem_key = ? FOR UPDATE";
 static const char SQL_IDEM_INSERT [] =
     "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
     " created_at, updated_at) VALUES (?, ?, ?, NULL, NULL, 'running', ?, ?)";
 static const char SQL_IDEM_TAKEOVER [] =
-    "UPDATE idempotency SET updated_at = ? WHERE route = ? AND idem_key = ? AND state = 'running'";
+    "UPDATE idempotency SET updated_at = ? WHERE route = ? AND idem_key = ?"
+    " AND state = 'running' AND updated_at = ?";
 static const char SQL_IDEM_FINISH [] =
     "UPDATE idempotency SET state = 'done', status = ?, response = ?, updated_at = ?"
     " WHERE route = ? AND idem_key = ?";
@@ -397,8 +395,24 @@ static const char SQL_IDEM_PURGE [] =
 #define IDEM_RUN      0         //  run the operation; its transaction finishes the key
 #define IDEM_ANSWERED 1         //  reply is final (replay, 422, 409)
 
+//  Sets the 409 of a key whose first request is still running.
+static int
+s_reply_in_use (store_reply_t *reply)
+{
+    return s_reply_error (reply, 409, "IDEMPOTENCY_KEY_IN_USE",
+                          "a request with this Idempotency-Key is still running",
+                          NULL, NULL, NULL, 0);
+}
+
 //  Claims the key in a short transaction of its own: IDEM_RUN, IDEM_ANSWERED
 //  with reply set, or -1 (store failure, reply 503, nothing changed).
+//  The INSERT comes first: of two racing requests one inserts, the other
+//  gets DB_DUPLICATE once the first commits (MySQL waits on the row lock),
+//  ends its transaction, then reads the row and answers from it. Reading
+//  first, or locking the row after a duplicate, makes racing MySQL
+//  transactions deadlock (gap locks; shared-to-exclusive upgrades); a
+//  takeover is one conditional UPDATE on the updated_at it read, so of two
+//  racing takers only one wins.
 static int
 s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_reply_t *reply)
 {
@@ -410,53 +424,55 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
 
     if (db_begin (db) != DB_OK)
         goto fail;
-    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_IDEM_GET_SQLITE, SQL_IDEM_GET_MYSQL));
+    db_stmt_t *st = db_stmt (db, SQL_IDEM_INSERT);
+    if (!st)
+        goto fail;
+    int rc = DB_ERROR;
+    if (db_bind_text (st, 1, idem->route) == DB_OK
+    &&  db_bind_text (st, 2, idem->key) == DB_OK
+    &&  db_bind_text (st, 3, idem->request) == DB_OK
+    &&  db_bind_int64 (st, 4, now_ms) == DB_OK
+    &&  db_bind_int64 (st, 5, now_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc == DB_DONE) {
+        if (db_commit (db) != DB_OK)
+            goto fail;
+        result = IDEM_RUN;          //  a new key: ours to run
+        goto done;
+    }
+    if (rc != DB_DUPLICATE)
+        goto fail;
+
+    //  The key exists: end this transaction, then read the row
+    db_rollback (db);
+    st = db_stmt (db, SQL_IDEM_GET);
     if (!st || db_bind_text (st, 1, idem->route) != DB_OK
             || db_bind_text (st, 2, idem->key) != DB_OK) {
         db_reset (st);
         goto fail;
     }
-    int rc = db_step (st);
-    bool found = rc == DB_ROW;
-    if (found) {
-        request = strdup (db_column_text (st, 0) ? db_column_text (st, 0) : "");
-        state = strdup (db_column_text (st, 1) ? db_column_text (st, 1) : "");
+    rc = db_step (st);
+    if (rc == DB_ROW) {
+        const char *text = db_column_text (st, 0);
+        request = strdup (text ? text : "");
+        text = db_column_text (st, 1);
+        state = strdup (text ? text : "");
         status = (int) db_column_int64 (st, 2);
-        response = db_column_text (st, 3) ? strdup (db_column_text (st, 3)) : NULL;
+        text = db_column_text (st, 3);
+        response = text ? strdup (text) : NULL;
         updated_at = db_column_int64 (st, 4);
     }
     db_reset (st);
-    if (rc != DB_ROW && rc != DB_DONE)
-        goto fail;
-
-    if (!found) {
-        st = db_stmt (db, SQL_IDEM_INSERT);
-        if (!st)
+    if (rc == DB_DONE) {
+        //  Its running owner failed and let it go a moment ago: retry later
+        db_rollback (db);
+        if (s_reply_in_use (reply) != 0)
             goto fail;
-        rc = DB_ERROR;
-        if (db_bind_text (st, 1, idem->route) == DB_OK
-        &&  db_bind_text (st, 2, idem->key) == DB_OK
-        &&  db_bind_text (st, 3, idem->request) == DB_OK
-        &&  db_bind_int64 (st, 4, now_ms) == DB_OK
-        &&  db_bind_int64 (st, 5, now_ms) == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc == DB_DUPLICATE) {
-            //  Another instance inserted the same key a moment ago
-            db_rollback (db);
-            if (s_reply_error (reply, 409, "IDEMPOTENCY_KEY_IN_USE",
-                               "a request with this Idempotency-Key is still running",
-                               NULL, NULL, NULL, 0) != 0)
-                goto fail;
-            result = IDEM_ANSWERED;
-            goto done;
-        }
-        if (rc != DB_DONE || db_commit (db) != DB_OK)
-            goto fail;
-        result = IDEM_RUN;
+        result = IDEM_ANSWERED;
         goto done;
     }
-    if (!request || !state)
+    if (rc != DB_ROW || !request || !state)
         goto fail;
     if (strcmp (request, idem->request) != 0) {
         db_rollback (db);
@@ -477,23 +493,34 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     //  Running: a first attempt is in flight, or died long ago
     if (now_ms - updated_at < STORE_IDEM_STALE_MS) {
         db_rollback (db);
-        if (s_reply_error (reply, 409, "IDEMPOTENCY_KEY_IN_USE",
-                           "a request with this Idempotency-Key is still running",
-                           NULL, NULL, NULL, 0) != 0)
+        if (s_reply_in_use (reply) != 0)
             goto fail;
         result = IDEM_ANSWERED;
         goto done;
     }
+    if (db_begin (db) != DB_OK)
+        goto fail;
     st = db_stmt (db, SQL_IDEM_TAKEOVER);
     if (!st)
         goto fail;
     rc = DB_ERROR;
     if (db_bind_int64 (st, 1, now_ms) == DB_OK
     &&  db_bind_text (st, 2, idem->route) == DB_OK
-    &&  db_bind_text (st, 3, idem->key) == DB_OK)
+    &&  db_bind_text (st, 3, idem->key) == DB_OK
+    &&  db_bind_int64 (st, 4, updated_at) == DB_OK)
         rc = db_step (st);
     db_reset (st);
-    if (rc != DB_DONE || db_commit (db) != DB_OK)
+    if (rc != DB_DONE)
+        goto fail;
+    if (db_changes (db) != 1) {
+        //  Another retry took it over (or it finished) since we read it
+        db_rollback (db);
+        if (s_reply_in_use (reply) != 0)
+            goto fail;
+        result = IDEM_ANSWERED;
+        goto done;
+    }
+    if (db_commit (db) != DB_OK)
         goto fail;
     result = IDEM_RUN;
     goto done;
@@ -648,8 +675,8 @@ s_history_add (db_t *db, const char *customer_id, int64_t point, const char *cod
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  Runs a one-row write statement whose binds are (text, int64) or
-//  (int64, text, int64); returns the db_step code.
+//  Runs a write statement whose binds are (text, int64); returns the
+//  db_step code.
 static int
 s_write_ti (db_t *db, const char *sql, const char *text, int64_t value)
 {

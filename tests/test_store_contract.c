@@ -1283,6 +1283,7 @@ typedef struct {
     int charged;                    //  charges answered 200
     int retries;                    //  503s retried
     char order_nos [RACE_ORDERS][COFFEE_ID_MAX];    //  order numbers received
+    pthread_barrier_t *start;       //  all connections open before anyone writes
 } s_race_t;
 
 //  Thread body: its own connection, RACE_ORDERS orders and one charge of 1.
@@ -1292,6 +1293,7 @@ s_race_thread (void *arg)
     s_race_t *r = (s_race_t *) arg;
     char err [256];
     store_t *store = store_open (r->url, err, sizeof err);
+    pthread_barrier_wait (r->start);
     if (!store) {
         r->open_failed = 1;
         return NULL;
@@ -1349,13 +1351,17 @@ test_concurrent_orders (void **state)
     pthread_t threads [RACE_THREADS];
     s_race_t *races = (s_race_t *) calloc (RACE_THREADS, sizeof *races);
     assert_non_null (races);
+    pthread_barrier_t start;
+    assert_int_equal (pthread_barrier_init (&start, NULL, RACE_THREADS), 0);
     for (int i = 0; i < RACE_THREADS; i++) {
+        races [i].start = &start;
         races [i].url = ctx->store_url;
         races [i].customer_id = id;
         assert_int_equal (pthread_create (&threads [i], NULL, s_race_thread, &races [i]), 0);
     }
     for (int i = 0; i < RACE_THREADS; i++)
         pthread_join (threads [i], NULL);
+    pthread_barrier_destroy (&start);
 
     int ok = 0, no_point = 0, other = 0, charged = 0, retries = 0;
     char (*nos) [COFFEE_ID_MAX] = calloc (RACE_THREADS * RACE_ORDERS, COFFEE_ID_MAX);
@@ -1394,6 +1400,86 @@ test_concurrent_orders (void **state)
     free (races);
 }
 
+//  Racers on one Idempotency-Key: one charge happens, every other answer
+//  is its replay or 409 IDEMPOTENCY_KEY_IN_USE.
+#define KEY_RACERS 8
+
+typedef struct {
+    const char *url;                //  store URL
+    const char *customer_id;        //  the customer
+    int status;                     //  the answer's status (0: open failed)
+    char code [64];                 //  error code, if any
+    char body [256];                //  the answer's body
+    pthread_barrier_t *start;       //  all connections open before anyone charges
+} s_key_race_t;
+
+//  Thread body: one keyed charge on its own connection.
+static void *
+s_key_race_thread (void *arg)
+{
+    s_key_race_t *r = (s_key_race_t *) arg;
+    char err [256];
+    store_t *store = store_open (r->url, err, sizeof err);
+    pthread_barrier_wait (r->start);
+    if (!store)
+        return NULL;
+    store_idem_t idem = { "race-key", "POST /point", "{\"same\":true}" };
+    store_reply_t reply = { 0 };
+    store_charge (store, r->customer_id, 1000, &idem, NOW_MS, &reply);
+    r->status = reply.status;
+    snprintf (r->body, sizeof r->body, "%s", reply.body ? reply.body : "");
+    cJSON *json = reply.body ? cJSON_Parse (reply.body) : NULL;
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive (json, "code");
+    if (cJSON_IsString (code))
+        snprintf (r->code, sizeof r->code, "%s", code->valuestring);
+    cJSON_Delete (json);
+    store_reply_reset (&reply);
+    store_destroy (&store);
+    return NULL;
+}
+
+static void
+test_idempotency_race (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    pthread_t threads [KEY_RACERS];
+    s_key_race_t races [KEY_RACERS];
+    pthread_barrier_t start;
+    assert_int_equal (pthread_barrier_init (&start, NULL, KEY_RACERS), 0);
+    for (int i = 0; i < KEY_RACERS; i++) {
+        memset (&races [i], 0, sizeof races [i]);
+        races [i].start = &start;
+        races [i].url = ctx->store_url;
+        races [i].customer_id = id;
+        assert_int_equal (pthread_create (&threads [i], NULL, s_key_race_thread, &races [i]), 0);
+    }
+    for (int i = 0; i < KEY_RACERS; i++)
+        pthread_join (threads [i], NULL);
+    pthread_barrier_destroy (&start);
+    int ok = 0, in_use = 0;
+    const char *want = "{\"beforeChargePoint\":0,\"chargeAmt\":1000,\"afterChargePoint\":1000}";
+    for (int i = 0; i < KEY_RACERS; i++) {
+        if (races [i].status == 200) {
+            assert_string_equal (races [i].body, want);
+            ok++;
+        }
+        else
+        if (races [i].status == 409 && streq (races [i].code, "IDEMPOTENCY_KEY_IN_USE"))
+            in_use++;
+        else
+            fail_msg ("racer %d: %d %s", i, races [i].status, races [i].body);
+    }
+    print_message ("key race: %d answered 200, %d in use\n", ok, in_use);
+    assert_true (ok >= 1);
+    int64_t balance = 0, sum = 0;
+    assert_int_equal (store_balance (ctx->store, id, &balance, &sum), 0);
+    assert_int_equal (balance, 1000);
+    assert_int_equal (sum, 1000);
+    assert_int_equal (s_int (store_db (ctx->store), "SELECT COUNT(*) FROM point_history"), 1);
+}
+
 int
 main (void)
 {
@@ -1407,6 +1493,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_order_merges_duplicates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_order_errors_change_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_idempotency, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_idempotency_race, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_outbox, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reconcile_counts_and_events, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_apply_idempotent, s_setup, s_teardown),
