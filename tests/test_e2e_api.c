@@ -806,6 +806,35 @@ test_order_errors (void **state)
     s_assert_alive (port);
 }
 
+//  Bug "nul in strings": a JSON string with an escaped NUL (\u0000) is cut
+//  at the NUL by cJSON, so "CUST-00000001\u0000junk" passes as
+//  CUST-00000001 and charges that customer, "MENU-00000001\u0000x" orders
+//  MENU-00000001, and "a\u0000b" is stored as the name "a". Input the
+//  server silently changes must be refused: 400 INVALID_INPUT naming the
+//  field, nothing changed.
+static void
+test_bug_nul_in_strings (void **state)
+{
+    int port = s_port (state);
+    char customer [64];
+    s_new_customer (port, "nul", customer, sizeof customer);
+    s_charge (port, customer, 10000);
+    const api_bad_t table [] = {
+        { "{\"customerId\":\"%s\\u0000junk\",\"chargeAmt\":100}", 400, "INVALID_INPUT",
+          "customerId" },
+        { "{\"customerId\":\"%s\\u0000\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
+          400, "INVALID_INPUT", "customerId" },
+        { "{\"customerId\":\"%s\",\"menuList\":[{\"menuId\":\"MENU-00000001\\u0000x\",\"qy\":1}]}",
+          400, "INVALID_INPUT", "menuId" },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
+        s_bad_requests (port, i == 0 ? "/point" : "/order", customer, &table [i], 1);
+    tk_resp_t resp;
+    s_call (port, "POST", "/customer", "{\"customerNm\":\"a\\u0000b\"}", NULL, &resp);
+    s_assert_error (&resp, 400, "INVALID_INPUT", "customerNm");
+    tk_resp_reset (&resp);
+}
+
 //  A menuId given twice in one order is one line whose qy is the sum.
 static void
 test_merge_repeated_menu (void **state)
@@ -1473,6 +1502,7 @@ main (void)
         cmocka_unit_test (test_customer_errors),
         cmocka_unit_test (test_charge_errors),
         cmocka_unit_test (test_order_errors),
+        cmocka_unit_test (test_bug_nul_in_strings),
         cmocka_unit_test (test_merge_repeated_menu),
         cmocka_unit_test (test_idempotency_replay),
         cmocka_unit_test (test_idempotency_race),
