@@ -31,11 +31,11 @@ typedef struct {
     display_store_t *display;       //  open display store
 } ctx_t;
 
-static const char *s_store_tables [] = {
+static const char *const s_store_tables [] = {
     "order_menu", "outbox", "point_history", "point", "orders", "idempotency",
     "customer", "menu", "schema_version", NULL
 };
-static const char *s_display_tables [] = {
+static const char *const s_display_tables [] = {
     "ordered_menu", "menu_hourly", "consumer_position", "display_menu", "schema_version", NULL
 };
 
@@ -1048,7 +1048,7 @@ test_display_window_edges (void **state)
 #define RND_ORDERS 400
 #define RND_MENUS 6                 //  five displayed menus and one unknown to display
 
-static const char *s_rnd_menus [RND_MENUS] = {
+static const char *const s_rnd_menus [RND_MENUS] = {
     "MENU-00000001", "MENU-00000002", "MENU-00000003", "MENU-00000004", "MENU-00000005",
     "MENU-00000042"
 };
