@@ -595,7 +595,8 @@ s_finish (s_front_t *self, s_thread_t *thread, s_request_t *req, s_answer_t *ans
     if (!text || !thread)
         s_error (answer, 503, "OVERLOADED", "out of memory");
     else
-        s_call (self, thread, req->route, req->rid, "", req->idem, text,
+        s_call (self, thread, req->route, req->rid, "",
+                req->route->takes_idem? req->idem: NULL, text,
                 request_customer_id (req->route->route, canonical, ""), answer);
     free (text);
     cJSON_Delete (canonical);
@@ -830,11 +831,19 @@ s_start (s_front_t *self)
     if (addr->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
+    //  MHD runs one thread of its own, without a pool, for a size of 1
+    //  (and warns if the option is given): give it only for 2 and more.
+    struct MHD_OptionItem pool [] = {
+        { MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL },
+        { MHD_OPTION_END, 0, NULL }
+    };
+    if (cfg->http_threads < 2)
+        pool [0].option = MHD_OPTION_END;
     self->daemon = MHD_start_daemon (
         flags, (uint16_t) cfg->port, NULL, NULL, s_handle, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
         MHD_OPTION_SOCK_ADDR, addr->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) cfg->http_threads,
+        MHD_OPTION_ARRAY, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,

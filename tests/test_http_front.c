@@ -1,0 +1,576 @@
+/*  test_http_front — the HTTP front actor in-process, in front of fake pool
+    actors that echo what they receive (so the test sees exactly what the
+    front sent: pool, actor index, op, arg, idem, rid, canonical body).
+    A fake answers slowly when the Idempotency-Key says "slow-<ms>".
+    Covers routing, hashing, timeouts and late replies, health, roles, a
+    failed start and a shutdown with a request in flight. */
+#include "testkit.h"
+#include <cmocka.h>
+#include "coffee.h"
+#include "actor.h"
+#include "http_front.h"
+#include <pthread.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+//  What a fake actor is.
+typedef struct {
+    const char *pool;       //  pool name
+    int index;              //  index in the pool
+} fake_args_t;
+
+//  A fake pool actor: binds the pool's endpoint and echoes each request.
+static void
+s_fake_actor (zsock_t *pipe, void *args)
+{
+    fake_args_t *self = (fake_args_t *) args;
+    char endpoint [128];
+    wire_endpoint (self->pool, self->index, endpoint, sizeof endpoint);
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    if (!router || zsock_bind (router, "%s", endpoint) != 0) {
+        //  The test sees it as an actor that never answers.
+        fprintf (stderr, "fake %s: cannot bind\n", endpoint);
+        zsock_destroy (&router);
+        zsock_signal (pipe, 0);
+        return;
+    }
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    zsock_signal (pipe, 0);
+    while (true) {
+        void *which = zpoller_wait (poller, 100);
+        if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            zmsg_destroy (&msg);
+            break;
+        }
+        if (which != router)
+            continue;
+        zframe_t *identity = NULL;
+        wire_request_t req;
+        if (wire_request_recv (router, &identity, &req))
+            continue;
+        if (strncmp (req.idem, "slow-", 5) == 0)
+            zclock_sleep (atoi (req.idem + 5));
+        cJSON *echo = cJSON_CreateObject ();
+        cJSON_AddStringToObject (echo, "pool", self->pool);
+        cJSON_AddNumberToObject (echo, "index", self->index);
+        cJSON_AddStringToObject (echo, "op", req.op);
+        cJSON_AddStringToObject (echo, "arg", req.arg);
+        cJSON_AddStringToObject (echo, "idem", req.idem);
+        cJSON_AddStringToObject (echo, "rid", req.rid);
+        cJSON_AddStringToObject (echo, "body", req.body);
+        char *text = cJSON_PrintUnformatted (echo);
+        wire_reply_send (router, &identity, req.seq, 200, text);
+        free (text);
+        cJSON_Delete (echo);
+        wire_request_reset (&req);
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+//  A front and the fakes behind it.
+typedef struct {
+    config_t cfg;                   //  the front's settings
+    metrics_t *metrics;             //  its counters
+    http_front_args_t args;         //  its args
+    zactor_t *front;                //  the front actor
+    fake_args_t fake_args [8];      //  fakes' args
+    zactor_t *fakes [8];            //  fake actors
+    int fake_count;                 //  fakes running
+} rig_t;
+
+//  Starts a fake for pool/index.
+static void
+s_rig_fake (rig_t *rig, const char *pool, int index)
+{
+    assert_true (rig->fake_count < 8);
+    fake_args_t *args = &rig->fake_args [rig->fake_count];
+    args->pool = pool;
+    args->index = index;
+    rig->fakes [rig->fake_count] = zactor_new (s_fake_actor, args);
+    assert_non_null (rig->fakes [rig->fake_count]);
+    rig->fake_count++;
+}
+
+//  Stops the front first (as main does), then the fakes. Safe to call
+//  twice (the teardown calls it after a failed test).
+static void
+s_rig_stop (rig_t *rig)
+{
+    zactor_destroy (&rig->front);
+    for (int i = 0; i < rig->fake_count; i++)
+        zactor_destroy (&rig->fakes [i]);
+    rig->fake_count = 0;
+    metrics_destroy (&rig->metrics);
+}
+
+//  Stops the rig after checking every request let go of its queue slot.
+static void
+s_rig_finish (rig_t *rig)
+{
+    zactor_destroy (&rig->front);
+    assert_int_equal (metrics_gauge_get (rig->metrics, GAUGE_QUEUE_POINT), 0);
+    assert_int_equal (metrics_gauge_get (rig->metrics, GAUGE_QUEUE_ORDER), 0);
+    assert_int_equal (metrics_gauge_get (rig->metrics, GAUGE_QUEUE_DISPLAY), 0);
+    s_rig_stop (rig);
+}
+
+//  cmocka setup: a zeroed rig as the test's state.
+static int
+s_setup (void **state)
+{
+    *state = calloc (1, sizeof (rig_t));
+    return *state? 0: -1;
+}
+
+//  cmocka teardown: stops whatever a (possibly failed) test left running.
+static int
+s_teardown (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_stop (rig);
+    free (rig);
+    return 0;
+}
+
+//  Default settings for a rig: one HTTP thread, so one set of DEALERs.
+static void
+s_rig_config (rig_t *rig)
+{
+    s_rig_stop (rig);
+    memset (rig, 0, sizeof *rig);
+    char err [256];
+    char *argv [] = { (char *) "serve", NULL };
+    assert_int_equal (config_load (&rig->cfg, 1, argv, err, sizeof err), 0);
+    snprintf (rig->cfg.bind, sizeof rig->cfg.bind, "127.0.0.1");
+    rig->cfg.port = tk_free_port ();
+    rig->cfg.http_threads = 1;
+    rig->cfg.point_actors = 2;
+    rig->cfg.order_actors = 2;
+    rig->cfg.display_actors = 1;
+    rig->cfg.request_timeout_ms = 400;
+    rig->cfg.max_body = 1024;
+    rig->cfg.role = ROLE_ALL;
+    rig->metrics = metrics_new ();
+    assert_non_null (rig->metrics);
+}
+
+//  Starts the front; returns true when it is listening.
+static bool
+s_rig_front (rig_t *rig)
+{
+    rig->args.cfg = &rig->cfg;
+    rig->args.metrics = rig->metrics;
+    rig->front = zactor_new (http_front_actor, &rig->args);
+    assert_non_null (rig->front);
+    //  A front that failed its start ends at once: its pipe turns readable.
+    zpoller_t *poller = zpoller_new (zactor_sock (rig->front), NULL);
+    bool died = zpoller_wait (poller, 300) != NULL;
+    zpoller_destroy (&poller);
+    return !died;
+}
+
+//  Starts fakes for every pool the role runs, then the front.
+static void
+s_rig_start (rig_t *rig)
+{
+    if (rig->cfg.role != ROLE_DISPLAY) {
+        for (int i = 0; i < rig->cfg.point_actors; i++)
+            s_rig_fake (rig, ACTOR_POOL_POINT, i);
+        for (int i = 0; i < rig->cfg.order_actors; i++)
+            s_rig_fake (rig, ACTOR_POOL_ORDER, i);
+    }
+    if (rig->cfg.role != ROLE_ORDER)
+        for (int i = 0; i < rig->cfg.display_actors; i++)
+            s_rig_fake (rig, ACTOR_POOL_DISPLAY, i);
+    assert_true (s_rig_front (rig));
+}
+
+//  One request; asserts the status and returns the response.
+static void
+s_call (rig_t *rig, const char *method, const char *path, const char *body,
+        const char *const *headers, long status, tk_resp_t *resp)
+{
+    memset (resp, 0, sizeof *resp);
+    tk_http (method, rig->cfg.port, path, body, headers, resp);
+    if (resp->status != status)
+        print_error ("%s %s: %ld %s\n", method, path, resp->status, resp->body);
+    assert_int_equal (resp->status, status);
+    //  Every answer is JSON (metrics aside) and names its request.
+    char rid [128];
+    assert_true (tk_resp_header (resp, "X-Request-Id", rid, sizeof rid));
+    assert_true (strlen (rid) > 0);
+    if (strcmp (path, "/metrics") != 0) {
+        assert_string_equal (resp->content_type, "application/json; charset=utf-8");
+        assert_non_null (resp->json);
+    }
+}
+
+//  A string member of the response JSON ("" when absent).
+static const char *
+s_str (const tk_resp_t *resp, const char *name)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (resp->json, name);
+    return cJSON_IsString (item)? item->valuestring: "";
+}
+
+//  The echoed actor index.
+static int
+s_index (const tk_resp_t *resp)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (resp->json, "index");
+    assert_true (cJSON_IsNumber (item));
+    return item->valueint;
+}
+
+//  Each route reaches its pool with its op, the canonical body and the
+//  headers that matter; bad requests never reach an actor.
+static void
+test_routes (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    s_rig_start (rig);
+    tk_resp_t r;
+
+    const char *key [] = { "Idempotency-Key: abc", "X-Request-Id: test.rid-1", NULL };
+    s_call (rig, "POST", "/point",
+            "{\"chargeAmt\":1e3,\"customerId\":\"CUST-00000001\",\"extra\":[1]}", key, 200, &r);
+    assert_string_equal (s_str (&r, "pool"), "point");
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_POINT_CHARGE);
+    assert_string_equal (s_str (&r, "body"), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1000}");
+    assert_string_equal (s_str (&r, "idem"), "abc");
+    assert_string_equal (s_str (&r, "rid"), "test.rid-1");
+    char rid [128];
+    tk_resp_header (&r, "X-Request-Id", rid, sizeof rid);
+    assert_string_equal (rid, "test.rid-1");
+    tk_resp_reset (&r);
+
+    //  The key means nothing on POST /customer: not passed, not checked.
+    const char *empty_key [] = { "Idempotency-Key;", NULL };     //  curl: sent empty
+    s_call (rig, "POST", "/customer", "{\"customerNm\":\"Kim\"}", key, 200, &r);
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_CUSTOMER_CREATE);
+    assert_string_equal (s_str (&r, "idem"), "");
+    tk_resp_reset (&r);
+    s_call (rig, "POST", "/customer", "{\"customerNm\":\"Kim\"}", empty_key, 200, &r);
+    tk_resp_reset (&r);
+    s_call (rig, "POST", "/order",
+            "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
+            empty_key, 400, &r);
+    assert_string_equal (s_str (&r, "field"), "Idempotency-Key");
+    tk_resp_reset (&r);
+
+    s_call (rig, "POST", "/order",
+            "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":2}]}",
+            NULL, 200, &r);
+    assert_string_equal (s_str (&r, "pool"), "order");
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_ORDER_CREATE);
+    //  A generated request id.
+    assert_memory_equal (s_str (&r, "rid"), "r-", 2);
+    tk_resp_reset (&r);
+
+    s_call (rig, "GET", "/point/CUST-00000007", NULL, NULL, 200, &r);
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_POINT_GET);
+    assert_string_equal (s_str (&r, "arg"), "CUST-00000007");
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/order/ORD-00000027", NULL, NULL, 200, &r);
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_ORDER_GET);
+    assert_string_equal (s_str (&r, "arg"), "ORD-00000027");
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/display/menu", NULL, NULL, 200, &r);
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_DISPLAY_MENU);
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/display/best", NULL, NULL, 200, &r);
+    assert_string_equal (s_str (&r, "op"), WIRE_OP_DISPLAY_BEST);
+    tk_resp_reset (&r);
+
+    //  Refused before any actor sees them.
+    s_call (rig, "GET", "/point/CUST-1", NULL, NULL, 400, &r);
+    assert_string_equal (s_str (&r, "field"), "customerId");
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/nowhere", NULL, NULL, 404, &r);
+    assert_string_equal (s_str (&r, "code"), "NOT_FOUND");
+    tk_resp_reset (&r);
+    s_call (rig, "DELETE", "/order/ORD-00000027", NULL, NULL, 405, &r);
+    assert_string_equal (s_str (&r, "code"), "METHOD_NOT_ALLOWED");
+    char allow [64];
+    assert_true (tk_resp_header (&r, "Allow", allow, sizeof allow));
+    assert_string_equal (allow, "GET, HEAD");
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/order", NULL, NULL, 405, &r);
+    assert_true (tk_resp_header (&r, "Allow", allow, sizeof allow));
+    assert_string_equal (allow, "POST");
+    tk_resp_reset (&r);
+    const char *text [] = { "Content-Type: text/plain", NULL };
+    s_call (rig, "POST", "/customer", "{\"customerNm\":\"Kim\"}", text, 415, &r);
+    assert_string_equal (s_str (&r, "code"), "UNSUPPORTED_MEDIA_TYPE");
+    tk_resp_reset (&r);
+    const char *none [] = { "Content-Type:", NULL };
+    s_call (rig, "POST", "/customer", "{\"customerNm\":\"Kim\"}", none, 415, &r);
+    tk_resp_reset (&r);
+    const char *charset [] = { "Content-Type: application/json; charset=UTF-8", NULL };
+    s_call (rig, "POST", "/customer", "{\"customerNm\":\"Kim\"}", charset, 200, &r);
+    tk_resp_reset (&r);
+    s_call (rig, "POST", "/customer", "", NULL, 400, &r);
+    assert_string_equal (s_str (&r, "code"), "INVALID_JSON");
+    tk_resp_reset (&r);
+    s_call (rig, "POST", "/customer", "{\"customerNm\":", NULL, 400, &r);
+    assert_string_equal (s_str (&r, "code"), "INVALID_JSON");
+    tk_resp_reset (&r);
+
+    //  Over max_body (1024 here), whether announced or streamed.
+    char big [3000];
+    memset (big, ' ', sizeof big);
+    memcpy (big, "{\"customerNm\":\"Kim\"}", 20);
+    big [sizeof big - 1] = '\0';
+    s_call (rig, "POST", "/customer", big, NULL, 413, &r);
+    assert_string_equal (s_str (&r, "code"), "PAYLOAD_TOO_LARGE");
+    tk_resp_reset (&r);
+    const char *chunked [] = { "Transfer-Encoding: chunked", NULL };
+    s_call (rig, "POST", "/customer", big, chunked, 413, &r);
+    tk_resp_reset (&r);
+    big [1000] = '\0';
+    s_call (rig, "POST", "/customer", big, chunked, 200, &r);
+    tk_resp_reset (&r);
+
+    //  Metrics count the answers, errors included.
+    s_call (rig, "GET", "/metrics", NULL, NULL, 200, &r);
+    assert_non_null (strstr (r.content_type, "text/plain"));
+    assert_non_null (strstr (r.body, "/customer"));
+    assert_non_null (strstr (r.body, "413"));
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+}
+
+//  One customer's requests meet in one actor; customers spread over the pool.
+static void
+test_hash_routing (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    rig->cfg.http_threads = 2;
+    s_rig_start (rig);
+    bool used [2] = { false, false };
+    for (int c = 1; c <= 16; c++) {
+        char body [128], path [64];
+        snprintf (body, sizeof body, "{\"customerId\":\"CUST-%08d\",\"chargeAmt\":1}", c);
+        snprintf (path, sizeof path, "/point/CUST-%08d", c);
+        tk_resp_t r;
+        s_call (rig, "POST", "/point", body, NULL, 200, &r);
+        int first = s_index (&r);
+        tk_resp_reset (&r);
+        for (int i = 0; i < 3; i++) {
+            s_call (rig, "POST", "/point", body, NULL, 200, &r);
+            assert_int_equal (s_index (&r), first);
+            tk_resp_reset (&r);
+        }
+        s_call (rig, "GET", path, NULL, NULL, 200, &r);
+        assert_int_equal (s_index (&r), first);
+        tk_resp_reset (&r);
+        snprintf (body, sizeof body, "{\"customerId\":\"CUST-%08d\",\"menuList\":"
+                  "[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}", c);
+        s_call (rig, "POST", "/order", body, NULL, 200, &r);
+        int order_first = s_index (&r);
+        tk_resp_reset (&r);
+        s_call (rig, "POST", "/order", body, NULL, 200, &r);
+        assert_int_equal (s_index (&r), order_first);
+        tk_resp_reset (&r);
+        used [first] = true;
+    }
+    assert_true (used [0] && used [1]);
+    s_rig_finish (rig);
+}
+
+//  An actor that answers too late gets 503 TIMEOUT; its late answer is
+//  dropped, not handed to the next request on the same socket.
+static void
+test_timeout_and_late_reply (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    s_rig_start (rig);
+    const char *body = "{\"customerId\":\"CUST-00000003\",\"chargeAmt\":5}";
+    const char *slow [] = { "Idempotency-Key: slow-600", NULL };
+    int64_t started = tk_now_ms ();
+    tk_resp_t r;
+    s_call (rig, "POST", "/point", body, slow, 503, &r);
+    int64_t took = tk_now_ms () - started;
+    assert_string_equal (s_str (&r, "code"), "TIMEOUT");
+    assert_true (took >= 350 && took < 2000);
+    tk_resp_reset (&r);
+
+    //  Same customer → same actor, and one HTTP thread → same DEALER.
+    const char *next [] = { "Idempotency-Key: next", NULL };
+    s_call (rig, "POST", "/point", body, next, 200, &r);
+    assert_string_equal (s_str (&r, "idem"), "next");
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+}
+
+//  GET /health: parts from the pools and the bridge gauges.
+static void
+test_health (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    s_rig_start (rig);
+    metrics_gauge_set (rig->metrics, GAUGE_BRIDGE_UP, 1);
+    metrics_gauge_set (rig->metrics, GAUGE_PROJECTION_UP, 1);
+    metrics_gauge_set (rig->metrics, GAUGE_COLLECTOR_UP, 1);
+    tk_resp_t r;
+    s_call (rig, "GET", "/health", NULL, NULL, 200, &r);
+    assert_string_equal (s_str (&r, "status"), "UP");
+    assert_string_equal (s_str (&r, "role"), "all");
+    cJSON *parts = cJSON_GetObjectItem (r.json, "parts");
+    const char *names [] = { "point", "order", "display", "bridge", "projection", "collector" };
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal (cJSON_GetObjectItem (parts, names [i])->valuestring, "UP");
+    tk_resp_reset (&r);
+
+    //  A sink down degrades but still takes orders; a part not run is left out.
+    metrics_gauge_set (rig->metrics, GAUGE_COLLECTOR_UP, 0);
+    metrics_gauge_set (rig->metrics, GAUGE_PROJECTION_UP, -1);
+    s_call (rig, "GET", "/health", NULL, NULL, 200, &r);
+    assert_string_equal (s_str (&r, "status"), "DEGRADED");
+    parts = cJSON_GetObjectItem (r.json, "parts");
+    assert_string_equal (cJSON_GetObjectItem (parts, "collector")->valuestring, "DOWN");
+    assert_null (cJSON_GetObjectItem (parts, "projection"));
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+
+    //  A pool that does not answer: 503 within about a second.
+    s_rig_config (rig);
+    s_rig_fake (rig, ACTOR_POOL_POINT, 0);
+    s_rig_fake (rig, ACTOR_POOL_POINT, 1);
+    s_rig_fake (rig, ACTOR_POOL_ORDER, 0);
+    s_rig_fake (rig, ACTOR_POOL_ORDER, 1);
+    assert_true (s_rig_front (rig));       //  no display actor bound
+    int64_t started = tk_now_ms ();
+    s_call (rig, "GET", "/health", NULL, NULL, 503, &r);
+    assert_true (tk_now_ms () - started < 1500);
+    assert_string_equal (s_str (&r, "status"), "DEGRADED");
+    parts = cJSON_GetObjectItem (r.json, "parts");
+    assert_string_equal (cJSON_GetObjectItem (parts, "display")->valuestring, "DOWN");
+    assert_string_equal (cJSON_GetObjectItem (parts, "point")->valuestring, "UP");
+    tk_resp_reset (&r);
+    //  A read to the missing pool times out as a 503 too.
+    s_call (rig, "GET", "/display/menu", NULL, NULL, 503, &r);
+    assert_string_equal (s_str (&r, "code"), "TIMEOUT");
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+}
+
+//  Routes of a part another role serves are 404 with a hint.
+static void
+test_roles (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    rig->cfg.role = ROLE_ORDER;
+    s_rig_start (rig);
+    tk_resp_t r;
+    s_call (rig, "GET", "/display/best", NULL, NULL, 404, &r);
+    assert_non_null (strstr (s_str (&r, "message"), "display role"));
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/health", NULL, NULL, 200, &r);
+    assert_null (cJSON_GetObjectItem (cJSON_GetObjectItem (r.json, "parts"), "display"));
+    assert_string_equal (s_str (&r, "role"), "order");
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+
+    s_rig_config (rig);
+    rig->cfg.role = ROLE_DISPLAY;
+    s_rig_start (rig);
+    s_call (rig, "POST", "/order", "{}", NULL, 404, &r);
+    assert_non_null (strstr (s_str (&r, "message"), "order role"));
+    tk_resp_reset (&r);
+    s_call (rig, "GET", "/display/menu", NULL, NULL, 200, &r);
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+}
+
+//  A port already taken fails the start: the actor ends at once.
+static void
+test_port_in_use (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert_true (fd >= 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (rig->cfg.port) };
+    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    assert_int_equal (listen (fd, 4), 0);
+    assert_false (s_rig_front (rig));
+    close (fd);
+    s_rig_finish (rig);
+}
+
+//  A request on its own thread, for the shutdown test.
+typedef struct {
+    int port;               //  front's port
+    long status;            //  answer status
+} inflight_t;
+
+static void *
+s_inflight (void *arg)
+{
+    inflight_t *self = (inflight_t *) arg;
+    const char *slow [] = { "Idempotency-Key: slow-400", NULL };
+    tk_resp_t r;
+    memset (&r, 0, sizeof r);
+    tk_http ("POST", self->port, "/point", "{\"customerId\":\"CUST-00000009\",\"chargeAmt\":5}",
+             slow, &r);
+    self->status = r.status;
+    tk_resp_reset (&r);
+    return NULL;
+}
+
+//  $TERM lets a request in flight finish, then the port is closed.
+static void
+test_shutdown_in_flight (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    rig->cfg.request_timeout_ms = 3000;
+    s_rig_start (rig);
+    inflight_t inflight = { rig->cfg.port, 0 };
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_inflight, &inflight), 0);
+    zclock_sleep (150);
+    int64_t started = tk_now_ms ();
+    zactor_destroy (&rig->front);
+    int64_t took = tk_now_ms () - started;
+    pthread_join (thread, NULL);
+    assert_int_equal (inflight.status, 200);
+    assert_true (took >= 100 && took < 3000);
+    tk_resp_t r;
+    memset (&r, 0, sizeof r);
+    assert_int_equal (tk_http ("GET", rig->cfg.port, "/health", NULL, NULL, &r), -1);
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+}
+
+int
+main (void)
+{
+    //  curl's global init once, before any thread uses it.
+    tk_resp_t r;
+    memset (&r, 0, sizeof r);
+    tk_http ("GET", tk_free_port (), "/", NULL, NULL, &r);
+    tk_resp_reset (&r);
+
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_routes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_hash_routing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_timeout_and_late_reply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_health, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_roles, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_port_in_use, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_shutdown_in_flight, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
