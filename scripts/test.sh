@@ -28,7 +28,7 @@ cleanup() {
     trap - EXIT
     if [ -n "$mariadb_dir" ]; then
         say "stopping MariaDB on 127.0.0.1:$mariadb_port"
-        bash "$root/scripts/mariadb.sh" stop "$mariadb_dir" "$mariadb_port" || \
+        bash "$root/scripts/mariadb.sh" stop "$mariadb_dir" || \
             say "warning: mariadb.sh stop failed (rc $?)"
     fi
     if [ -n "$work" ] && [ -d "$work" ]; then
