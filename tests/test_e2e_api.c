@@ -1532,6 +1532,7 @@ test_restart_keeps_everything (void **state)
 }
 
 
+//  Runs the groups; non-zero when a test failed.
 int
 main (void)
 {

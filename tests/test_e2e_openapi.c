@@ -489,7 +489,7 @@ s_teardown (void **state)
 //  --------------------------------------------------------------------------
 //  Tests
 
-//  The document is OpenAPI 3 and every $ref in it resolves.
+//  Counts the $refs under node, failing on one that does not resolve.
 static void
 s_check_refs (const cJSON *doc, const cJSON *node, int *refs)
 {
@@ -506,6 +506,8 @@ s_check_refs (const cJSON *doc, const cJSON *node, int *refs)
     }
 }
 
+//  The document is OpenAPI 3, every $ref in it resolves, and every route
+//  the server has is in it.
 static void
 test_document (void **state)
 {
@@ -849,6 +851,7 @@ test_stop (void **state)
 }
 
 
+//  Runs the tests; non-zero when one failed.
 int
 main (void)
 {

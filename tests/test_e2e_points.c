@@ -396,6 +396,7 @@ test_race_processes (void **state)
 }
 
 
+//  Runs the tests; non-zero when one failed.
 int
 main (void)
 {

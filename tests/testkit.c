@@ -69,6 +69,8 @@ s_sleep_ms (int ms)
 }
 
 
+//  Milliseconds on a monotonic clock, for deadlines that a wall-clock jump
+//  (or faketime) cannot stretch.
 int64_t
 tk_now_ms (void)
 {
