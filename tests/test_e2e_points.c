@@ -30,6 +30,9 @@
 #define PT_PROCS            2
 //  Balance the customer starts with.
 #define PT_INITIAL          50000
+//  Threads making customers at once, and customers each makes.
+#define PT_CREATORS         32
+#define PT_CREATES          4
 
 //  Seeded menu prices, MENU-00000001 … MENU-00000005.
 static const int64_t s_prices [5] = { 4200, 4200, 4500, 4500, 4500 };
@@ -188,7 +191,7 @@ s_tally (pt_tally_t *tally, const pt_worker_t *workers, int count)
         }
 }
 
-//  Compares two order numbers for qsort.
+//  Compares two ids (order numbers, customer ids) for qsort.
 static int
 s_cmp_order_no (const void *a, const void *b)
 {
@@ -327,6 +330,69 @@ test_race_two_instances (void **state)
     assert_int_equal (tk_server_stop (&first), 0);
 }
 
+//  One creator thread: the ports it alternates between and the ids it got.
+typedef struct {
+    int ports [2];                      //  the two instances
+    long status [PT_CREATES];           //  answers
+    char ids [PT_CREATES][32];          //  customerId answered
+} pt_creator_t;
+
+//  Thread body: POST /customer PT_CREATES times, alternating instances.
+static void *
+s_creator (void *arg)
+{
+    pt_creator_t *self = (pt_creator_t *) arg;
+    for (int i = 0; i < PT_CREATES; i++) {
+        tk_resp_t resp;
+        tk_http ("POST", self->ports [i % 2], "/customer", "{\"customerNm\":\"동시\"}", NULL,
+                 &resp);
+        self->status [i] = resp.status;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive (resp.json, "customerId");
+        if (cJSON_IsString (id))
+            snprintf (self->ids [i], sizeof self->ids [i], "%s", id->valuestring);
+        tk_resp_reset (&resp);
+    }
+    return NULL;
+}
+
+//  Customer ids are unique when many are made at once on two instances.
+static void
+test_customer_ids_unique (void **state)
+{
+    tk_server_t first, second;
+    assert_int_equal (tk_server_start (&first, NULL, NULL), 0);
+    const char *extra [] = { "--role", "order", NULL };
+    assert_int_equal (tk_server_start (&second, first.data_dir, extra), 0);
+    pt_creator_t *creators = calloc (PT_CREATORS, sizeof *creators);
+    pthread_t *threads = calloc (PT_CREATORS, sizeof *threads);
+    assert_true (creators && threads);
+    for (int i = 0; i < PT_CREATORS; i++) {
+        creators [i].ports [0] = i % 2 ? first.port : second.port;
+        creators [i].ports [1] = i % 2 ? second.port : first.port;
+        assert_int_equal (pthread_create (&threads [i], NULL, s_creator, &creators [i]), 0);
+    }
+    for (int i = 0; i < PT_CREATORS; i++)
+        pthread_join (threads [i], NULL);
+    char (*ids) [32] = calloc (PT_CREATORS * PT_CREATES, sizeof *ids);
+    assert_non_null (ids);
+    size_t count = 0;
+    for (int i = 0; i < PT_CREATORS; i++)
+        for (int j = 0; j < PT_CREATES; j++) {
+            assert_int_equal (creators [i].status [j], 200);
+            assert_true (strncmp (creators [i].ids [j], "CUST-", 5) == 0);
+            memcpy (ids [count++], creators [i].ids [j], 32);
+        }
+    qsort (ids, count, sizeof *ids, s_cmp_order_no);
+    for (size_t i = 1; i < count; i++)
+        if (strcmp (ids [i - 1], ids [i]) == 0)
+            fail_msg ("customer id %s handed out twice", ids [i]);
+    free (ids);
+    free (threads);
+    free (creators);
+    assert_int_equal (tk_server_stop (&second), 0);
+    assert_int_equal (tk_server_stop (&first), 0);
+}
+
 //  With four actors per pool.
 static void
 test_race_four_actors (void **state)
@@ -405,6 +471,7 @@ main (void)
         cmocka_unit_test (test_race_one_actor),
         cmocka_unit_test (test_race_processes),
         cmocka_unit_test (test_race_two_instances),
+        cmocka_unit_test (test_customer_ids_unique),
     };
     return cmocka_run_group_tests_name ("e2e_points", tests, NULL, NULL);
 }
