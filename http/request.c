@@ -448,6 +448,26 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
                                           "body: is missing; send a JSON object", NULL);
         return 400;
     }
+    //  cJSON ends a string at an escaped NUL, so "CUST-00000001\u0000junk"
+    //  would pass as CUST-00000001. Such escapes become U+0001, which every
+    //  kept string refuses as a control character (naming its field) and
+    //  which changes nothing else that is kept.
+    char *copy = NULL;
+    if (memmem (body, len, "\\u0000", 6)) {
+        copy = (char *) malloc (len);
+        if (!copy) {
+            *error_json = request_error_json ("INTERNAL", "out of memory", NULL);
+            return 500;
+        }
+        memcpy (copy, body, len);
+        for (size_t i = 0; i + 1 < len; i++)
+            if (copy [i] == '\\') {
+                if (i + 5 < len && memcmp (copy + i + 1, "u0000", 5) == 0)
+                    copy [i + 5] = '1';
+                i++;        //  the escaped character is never an escape itself
+            }
+        body = copy;
+    }
     const char *end = NULL;
     cJSON *in = cJSON_ParseWithLengthOpts (body, len, &end, false);
     size_t at = end? (size_t) (end - body): 0;
@@ -459,6 +479,7 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
         snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)", at);
         *error_json = request_error_json ("INVALID_JSON", message, NULL);
         cJSON_Delete (in);
+        free (copy);
         return 400;
     }
     int rc;
@@ -483,6 +504,7 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
         rc = s_invalid (error_json, "body", "this route takes no body");
 done:
     cJSON_Delete (in);
+    free (copy);
     if (rc == 0) {
         *canonical = out;
         return 200;
