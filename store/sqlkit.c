@@ -161,10 +161,18 @@ fail:
 }
 
 //  Starts a read transaction (a consistent snapshot for several SELECTs).
+//  MySQL sessions run READ COMMITTED, where every SELECT takes a new
+//  snapshot; this one transaction is made REPEATABLE READ so all its SELECTs
+//  share one (else a balance and its history can disagree mid-charge).
 int
 sqlkit_begin_read (db_t *db)
 {
-    return db_exec (db, db_dialect (db) == DB_MYSQL ? "START TRANSACTION READ ONLY" : "BEGIN");
+    if (db_dialect (db) != DB_MYSQL)
+        return db_exec (db, "BEGIN");
+    int rc = db_exec (db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    if (rc == DB_OK)
+        rc = db_exec (db, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+    return rc;
 }
 
 //  Ends a read transaction.
