@@ -835,6 +835,51 @@ test_bug_nul_in_strings (void **state)
     tk_resp_reset (&resp);
 }
 
+//  Bug "raw nul in strings": a NUL byte written raw inside a JSON string
+//  (invalid JSON: control characters must be escaped) is taken by cJSON and
+//  cuts the string, so {"customerId":"CUST-x<NUL>junk"} charges CUST-x and
+//  {"customerNm":"a<NUL>b"} makes a customer named "a". Expected: 400
+//  (INVALID_JSON, or INVALID_INPUT naming the field), nothing changed.
+static void
+test_bug_raw_nul_in_strings (void **state)
+{
+    int port = s_port (state);
+    char customer [64];
+    s_new_customer (port, "raw-nul", customer, sizeof customer);
+    s_charge (port, customer, 10000);
+    char *before = s_point_snapshot (port, customer);
+    struct { const char *path; char body [256]; } cases [3];
+    int lens [3];
+    cases [0].path = "/point";
+    lens [0] = snprintf (cases [0].body, sizeof cases [0].body,
+                         "{\"customerId\":\"%s_junk\",\"chargeAmt\":100}", customer);
+    cases [1].path = "/order";
+    lens [1] = snprintf (cases [1].body, sizeof cases [1].body, "{\"customerId\":\"%s\","
+                         "\"menuList\":[{\"menuId\":\"MENU-00000001_x\",\"qy\":1}]}", customer);
+    cases [2].path = "/customer";
+    lens [2] = snprintf (cases [2].body, sizeof cases [2].body, "{\"customerNm\":\"a_b\"}");
+    for (int i = 0; i < 3; i++) {
+        //  The '_' after the id (or the first name letter) becomes a raw NUL.
+        char *mark = strchr (cases [i].body, '_');
+        assert_non_null (mark);
+        *mark = 0;
+        tk_resp_t resp;
+        assert_int_equal (tk_http_len ("POST", port, cases [i].path, cases [i].body,
+                                       (size_t) lens [i], NULL, &resp), 0);
+        if (resp.status != 400)
+            fprintf (stderr, "raw NUL case %d (%s): %ld %s\n", i, cases [i].path, resp.status,
+                     resp.body);
+        assert_int_equal (resp.status, 400);
+        const char *code = s_str (resp.json, "code");
+        assert_true (strcmp (code, "INVALID_JSON") == 0 || strcmp (code, "INVALID_INPUT") == 0);
+        tk_resp_reset (&resp);
+        char *after = s_point_snapshot (port, customer);
+        assert_string_equal (before, after);
+        free (after);
+    }
+    free (before);
+}
+
 //  A menuId given twice in one order is one line whose qy is the sum.
 static void
 test_merge_repeated_menu (void **state)
@@ -1546,6 +1591,7 @@ main (void)
         cmocka_unit_test (test_charge_errors),
         cmocka_unit_test (test_order_errors),
         cmocka_unit_test (test_bug_nul_in_strings),
+        cmocka_unit_test (test_bug_raw_nul_in_strings),
         cmocka_unit_test (test_merge_repeated_menu),
         cmocka_unit_test (test_idempotency_replay),
         cmocka_unit_test (test_idempotency_race),

@@ -305,8 +305,9 @@ s_has_header (const char *const *headers, const char *name)
 
 
 //  One request with a given whole-request timeout; tk_http with 30 s.
+//  body_len is the body's size in bytes (it may hold NUL bytes).
 static int
-s_http (const char *method, int port, const char *path, const char *body,
+s_http (const char *method, int port, const char *path, const char *body, size_t body_len,
         const char *const *headers, tk_resp_t *resp, long timeout_ms)
 {
     memset (resp, 0, sizeof *resp);
@@ -357,8 +358,7 @@ s_http (const char *method, int port, const char *path, const char *body,
         curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
     else
     if (body || strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0) {
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                          (curl_off_t) (body ? strlen (body) : 0));
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? body_len : 0));
         curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
     }
@@ -406,7 +406,17 @@ int
 tk_http (const char *method, int port, const char *path, const char *body,
          const char *const *headers, tk_resp_t *resp)
 {
-    return s_http (method, port, path, body, headers, resp, TK_HTTP_TIMEOUT_MS);
+    return s_http (method, port, path, body, body ? strlen (body) : 0, headers, resp,
+                   TK_HTTP_TIMEOUT_MS);
+}
+
+
+//  tk_http with a body that may hold NUL bytes (to test how they are refused).
+int
+tk_http_len (const char *method, int port, const char *path, const char *body,
+             size_t body_len, const char *const *headers, tk_resp_t *resp)
+{
+    return s_http (method, port, path, body, body_len, headers, resp, TK_HTTP_TIMEOUT_MS);
 }
 
 
@@ -467,7 +477,7 @@ tk_http_until (int port, const char *path, bool (*pred) (const tk_resp_t *, void
         int64_t left = deadline - tk_now_ms ();
         long request_ms = left < TK_HTTP_TIMEOUT_MS ? (long) (left > 100 ? left : 100)
                                                     : TK_HTTP_TIMEOUT_MS;
-        if (s_http ("GET", port, path, NULL, NULL, &resp, request_ms) == 0) {
+        if (s_http ("GET", port, path, NULL, 0, NULL, &resp, request_ms) == 0) {
             bool held = pred ? pred (&resp, arg) : resp.status == 200;
             tk_resp_reset (&resp);
             if (held)
@@ -532,7 +542,7 @@ s_server_launch (tk_server_t *srv, const char *const *extra)
     int64_t deadline = tk_now_ms () + TK_START_TIMEOUT_MS;
     while (tk_now_ms () < deadline) {
         tk_resp_t resp;
-        if (s_http ("GET", srv->port, "/health", NULL, NULL, &resp, TK_POLL_TIMEOUT_MS) == 0) {
+        if (s_http ("GET", srv->port, "/health", NULL, 0, NULL, &resp, TK_POLL_TIMEOUT_MS) == 0) {
             tk_resp_reset (&resp);
             return 0;
         }

@@ -67,6 +67,10 @@ int tk_http (const char *method, int port, const char *path, const char *body,
              const char *const *headers, tk_resp_t *resp);
 void tk_resp_reset (tk_resp_t *resp);
 
+//  tk_http with a body of body_len bytes that may hold NUL bytes.
+int tk_http_len (const char *method, int port, const char *path, const char *body,
+                 size_t body_len, const char *const *headers, tk_resp_t *resp);
+
 //  Copies the value of response header name (case-insensitive, last one
 //  wins) into value (size bytes). Returns true when the header was present.
 bool tk_resp_header (const tk_resp_t *resp, const char *name, char *value, size_t size);
