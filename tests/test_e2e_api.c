@@ -880,6 +880,39 @@ test_bug_raw_nul_in_strings (void **state)
     free (before);
 }
 
+//  Bug "nul in path": libmicrohttpd decodes %00 in the URL to a NUL byte,
+//  which cuts the path, so GET /point/CUST-x%00junk answers CUST-x's points
+//  and GET /order/ORD-y%00junk that order. Expected: 400 INVALID_INPUT (not
+//  an id) or 404, never another record.
+static void
+test_bug_nul_in_path (void **state)
+{
+    int port = s_port (state);
+    char customer [64];
+    s_new_customer (port, "path-nul", customer, sizeof customer);
+    s_charge (port, customer, 10000);
+    char body [256];
+    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"menuList\":"
+              "[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}", customer);
+    tk_resp_t resp;
+    s_call (port, "POST", "/order", body, NULL, &resp);
+    assert_int_equal (resp.status, 200);
+    char order_no [64];
+    snprintf (order_no, sizeof order_no, "%s", s_str (resp.json, "orderNo"));
+    tk_resp_reset (&resp);
+    char paths [2][160];
+    snprintf (paths [0], sizeof paths [0], "/point/%s%%00junk", customer);
+    snprintf (paths [1], sizeof paths [1], "/order/%s%%00junk", order_no);
+    for (int i = 0; i < 2; i++) {
+        s_call (port, "GET", paths [i], NULL, NULL, &resp);
+        if (resp.status == 200)
+            fprintf (stderr, "GET %s answered 200: %s\n", paths [i], resp.body);
+        assert_true (resp.status == 400 || resp.status == 404);
+        assert_true (s_is_json_type (&resp));
+        tk_resp_reset (&resp);
+    }
+}
+
 //  A menuId given twice in one order is one line whose qy is the sum.
 static void
 test_merge_repeated_menu (void **state)
@@ -1592,6 +1625,7 @@ main (void)
         cmocka_unit_test (test_order_errors),
         cmocka_unit_test (test_bug_nul_in_strings),
         cmocka_unit_test (test_bug_raw_nul_in_strings),
+        cmocka_unit_test (test_bug_nul_in_path),
         cmocka_unit_test (test_merge_repeated_menu),
         cmocka_unit_test (test_idempotency_replay),
         cmocka_unit_test (test_idempotency_race),
