@@ -489,6 +489,12 @@ static int
 s_begin (db_t *base)
 {
     s_db_t *self = (s_db_t *) base;
+    //  MySQL would silently commit the open transaction; SQLite refuses.
+    if (self->in_tx && !self->tx_lost) {
+        snprintf (self->errmsg, sizeof self->errmsg,
+                  "%s: begin inside an open transaction", self->label);
+        return DB_ERROR;
+    }
     //  A transaction that died with its connection is gone on the server.
     self->tx_lost = false;
     self->in_tx = false;

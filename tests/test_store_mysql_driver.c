@@ -458,6 +458,10 @@ test_transactions (void **state)
     assert_int_equal (db_bind_int64 (st, 2, 20), DB_OK);
     assert_int_equal (db_step (st), DB_DONE);
     db_reset (st);
+    //  A nested begin is refused (MySQL would commit silently) and the
+    //  open transaction goes on.
+    assert_int_equal (db_begin (db), DB_ERROR);
+    assert_int_equal (s_scalar (other, count), 0);
     assert_int_equal (db_commit (db), DB_OK);
     assert_int_equal (s_scalar (other, count), 1);
 
