@@ -31,16 +31,6 @@ if [ ! -r /etc/debian_version ] || ! command -v dpkg-query >/dev/null 2>&1; then
     exit 1
 fi
 
-# Root runs apt directly (CI, containers); anyone else goes through sudo.
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    say "not root and no sudo: run me as root" >&2
-    exit 1
-fi
-
 missing=()
 for p in "${pkgs[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -50,6 +40,18 @@ done
 if [ ${#missing[@]} -eq 0 ] && [ "${COFFEE_DEPS_UPDATE:-0}" != 1 ]; then
     say "all ${#pkgs[@]} packages already installed"
     exit 0
+fi
+
+# Root runs apt directly (CI, containers); anyone else goes through sudo.
+# Only asked for now that something must change.
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+    say "not root: using sudo for apt-get"
+else
+    say "missing: ${missing[*]:-none}; not root and no sudo: run me as root" >&2
+    exit 1
 fi
 
 apt_opts=(-y -q -o DPkg::Lock::Timeout=300)
