@@ -10,7 +10,7 @@
     The checker covers the part of JSON Schema the document uses: $ref (to
     #/components/…), type (one or a list), enum, required, properties,
     additionalProperties (false or a schema), items, minItems, maxItems,
-    minimum, maximum, minLength, maxLength, pattern (POSIX ERE). A schema
+    minimum, maximum, minLength, maxLength, pattern (POSIX ERE), anyOf. A schema
     keyword outside that list fails the test, so the document cannot rely
     on a check that is silently skipped. */
 
@@ -39,6 +39,7 @@
 typedef struct {
     cJSON *doc;                 //  docs/openapi.json
     tk_server_t server;         //  the coffee process
+    tk_server_t role_server;    //  a second one with --role display or order
     char customer [64];         //  a customer made by the requests
     char order_no [64];         //  an order made by the requests
     int checked;                //  answers checked against the document
@@ -47,7 +48,7 @@ typedef struct {
 //  Schema keywords the checker understands, and annotations it ignores.
 static const char *const s_keywords [] = {
     "$ref", "type", "enum", "required", "properties", "additionalProperties", "items",
-    "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern",
+    "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf",
     "description", "example", NULL
 };
 
@@ -183,6 +184,24 @@ s_validate (const cJSON *doc, const cJSON *schema, const cJSON *value, const cha
         }
     }
     bool ok = true;
+    const cJSON *any_of = cJSON_GetObjectItemCaseSensitive (schema, "anyOf");
+    if (cJSON_IsArray (any_of)) {
+        //  One alternative must hold; report the last one's reasons if none does.
+        bool held = false;
+        char inner [1024] = "";
+        const cJSON *alternative;
+        cJSON_ArrayForEach (alternative, any_of) {
+            inner [0] = 0;
+            if (s_validate (doc, alternative, value, where, inner, sizeof inner)) {
+                held = true;
+                break;
+            }
+        }
+        if (!held) {
+            snprintf (what, sizeof what, "no anyOf alternative holds (last: %.400s)", inner);
+            ok = s_fail (err, len, where, what);
+        }
+    }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive (schema, "type");
     if (type) {
         bool match = false;
@@ -478,6 +497,7 @@ s_teardown (void **state)
 {
     oa_fixture_t *self = (oa_fixture_t *) *state;
     if (self) {
+        tk_server_kill9 (&self->role_server);
         tk_server_kill9 (&self->server);
         cJSON_Delete (self->doc);
         free (self);
@@ -566,6 +586,8 @@ test_checker_refuses (void **state)
           "{\"menuId\":\"MENU-00000002\",\"menuNm\":\"a\",\"orderCnt\":1},"
           "{\"menuId\":\"MENU-00000003\",\"menuNm\":\"a\",\"orderCnt\":1},"
           "{\"menuId\":\"MENU-00000004\",\"menuNm\":\"a\",\"orderCnt\":1}]" },
+        //  a 503 health body that is neither Health nor Error (anyOf)
+        { "GET", "/health", 503, "application/json", "{\"status\":\"DOWN\"}" },
         //  a transport answer that claims a media type
         { "POST", "/customer", 431, "text/html", "<html></html>" },
         //  405 without Allow
@@ -627,16 +649,15 @@ s_fill (const oa_fixture_t *self, const char *pattern, char *out, size_t size)
 //  Sends one request and checks the answer against the document and the
 //  status the test expects. Returns the answer (caller resets it).
 static void
-s_exchange (oa_fixture_t *self, const char *method, const char *path_pattern,
-            const char *body_pattern, const char *header, long expected, tk_resp_t *resp)
+s_exchange_on (oa_fixture_t *self, int port, const char *method, const char *path_pattern,
+               const char *body_pattern, const char *header, long expected, tk_resp_t *resp)
 {
     char path [256], body [4096];
     s_fill (self, path_pattern, path, sizeof path);
     if (body_pattern)
         s_fill (self, body_pattern, body, sizeof body);
     const char *headers [2] = { header, NULL };
-    assert_int_equal (tk_http (method, self->server.port, path, body_pattern ? body : NULL,
-                               headers, resp), 0);
+    assert_int_equal (tk_http (method, port, path, body_pattern ? body : NULL, headers, resp), 0);
     char err [2048];
     if (!s_check_answer (self->doc, method, path, resp, err, sizeof err))
         fail_msg ("answer not as documented: %s\n  body: %s", err, resp->body);
@@ -644,6 +665,15 @@ s_exchange (oa_fixture_t *self, const char *method, const char *path_pattern,
         fail_msg ("%s %s: expected %ld, got %ld %s", method, path, expected, resp->status,
                   resp->body);
     self->checked++;
+}
+
+//  s_exchange_on the fixture's main server.
+static void
+s_exchange (oa_fixture_t *self, const char *method, const char *path_pattern,
+            const char *body_pattern, const char *header, long expected, tk_resp_t *resp)
+{
+    s_exchange_on (self, self->server.port, method, path_pattern, body_pattern, header,
+                   expected, resp);
 }
 
 //  Real requests, good and bad, on every route.
@@ -762,6 +792,46 @@ test_answers_as_documented (void **state)
     fprintf (stderr, "openapi: %d answers checked against the document\n", self->checked);
 }
 
+//  A display-role and an order-role instance on the same data dir: the
+//  routes a role does not serve answer the documented 404, and their
+//  health says which role and parts they run.
+static void
+test_roles_as_documented (void **state)
+{
+    oa_fixture_t *self = (oa_fixture_t *) *state;
+    const char *roles [] = { "display", "order" };
+    for (int r = 0; r < 2; r++) {
+        const char *extra [] = { "--role", roles [r], NULL };
+        assert_int_equal (tk_server_start (&self->role_server, self->server.data_dir, extra), 0);
+        struct { const char *method, *path, *body; long display, order; } cases [] = {
+            { "GET", "/display/menu", NULL, 200, 404 },
+            { "GET", "/display/best", NULL, 200, 404 },
+            { "POST", "/customer", "{\"customerNm\":\"role\"}", 404, 200 },
+            { "POST", "/point", "{\"customerId\":\"{C}\",\"chargeAmt\":1}", 404, 200 },
+            { "GET", "/point/{C}", NULL, 404, 200 },
+            { "POST", "/order", "{\"customerId\":\"{C}\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
+              404, 200 },
+            { "GET", "/order/{O}", NULL, 404, 200 },
+            { "GET", "/health", NULL, 200, 200 },
+            { "GET", "/metrics", NULL, 200, 200 },
+            { "GET", "/nope", NULL, 404, 404 },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+            tk_resp_t resp;
+            s_exchange_on (self, self->role_server.port, cases [i].method, cases [i].path,
+                           cases [i].body, NULL, r == 0 ? cases [i].display : cases [i].order,
+                           &resp);
+            if (strcmp (cases [i].path, "/health") == 0) {
+                const cJSON *role = cJSON_GetObjectItemCaseSensitive (resp.json, "role");
+                assert_true (cJSON_IsString (role));
+                assert_string_equal (role->valuestring, roles [r]);
+            }
+            tk_resp_reset (&resp);
+        }
+        assert_int_equal (tk_server_stop (&self->role_server), 0);
+    }
+}
+
 //  Every series of the server's request counter names a documented route,
 //  method and status: answers this test did not look at are covered too.
 static void
@@ -860,6 +930,7 @@ main (void)
         cmocka_unit_test (test_checker_refuses),
         cmocka_unit_test (test_answers_as_documented),
         cmocka_unit_test (test_metrics_as_documented),
+        cmocka_unit_test (test_roles_as_documented),
         cmocka_unit_test (test_yaml_in_step),
         cmocka_unit_test (test_stop),
     };
