@@ -21,6 +21,7 @@ t0=$(date +%s)
 work=""
 mariadb_dir=""
 mariadb_port=""
+summary=""
 
 # Stops the private MariaDB (mariadb.sh stops it by the pid it recorded) and
 # removes the scratch folder; runs on every exit, including failures and ^C.
@@ -36,6 +37,9 @@ cleanup() {
         rm -rf -- "$work"
     fi
     say "finished in $(( $(date +%s) - t0 )) s with status $rc"
+    if [ -n "$summary" ]; then
+        printf '%s\n' "$summary"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -95,9 +99,17 @@ export TMPDIR="$work"
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
 set +e
 (cd build-test && timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
-    ctest --output-on-failure --no-tests=error -j"$jobs" "$@")
-rc=$?
+    ctest --output-on-failure --no-tests=error -j"$jobs" "$@") 2>&1 | tee "$work/ctest.log"
+rc=${PIPESTATUS[0]}
 set -e
+# ctest's own summary scrolls up behind the cleanup lines: repeat it last, in
+# the plain "N passed, N failed" form.
+counts=$(grep -Eo '[0-9]+ tests? failed out of [0-9]+' "$work/ctest.log" | tail -n 1 || true)
+if [ -n "$counts" ]; then
+    failed=${counts%% *}
+    total=${counts##* }
+    summary="ctest: $((total - failed)) passed, $failed failed"
+fi
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     say "ctest did not finish within ${COFFEE_CTEST_TIMEOUT:-2700} s"
 fi
