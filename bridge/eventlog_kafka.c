@@ -492,7 +492,19 @@ s_poll (void *impl, eventlog_event_t *ev, int timeout_ms)
     }
 }
 
+//  True for commit errors that mean the group was rebalanced under us.
+static bool
+s_rebalance_error (rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
+        || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION
+        || err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID
+        || err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+        || err == RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST;
+}
+
 //  Commits (partition, offset + 1) for the group and waits for the answer.
+//  A commit refused because the group rebalanced counts as done: see below.
 static int
 s_commit (void *impl, const eventlog_event_t *ev)
 {
@@ -536,6 +548,17 @@ s_commit (void *impl, const eventlog_event_t *ev)
         if (!rc && parts && parts->cnt > 0)
             rc = parts->elems [0].err;
         rd_kafka_event_destroy (event);
+        if (rc && s_rebalance_error (rc)) {
+            //  The group moved on: the position can no longer be ours to
+            //  commit, and retrying cannot help until the caller polls
+            //  again (that is what rejoins the group). Whoever owns the
+            //  partition now resumes from the group's last commit, so the
+            //  event is at worst delivered again, which every sink applies
+            //  idempotently. Report success so the caller goes on polling.
+            s_log_error (self, rc, "commit",
+                         "partition reassigned; the event will be redelivered to its owner");
+            return 0;
+        }
         if (rc) {
             s_log_error (self, rc, "commit", NULL);
             return -1;

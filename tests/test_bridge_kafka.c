@@ -15,9 +15,8 @@
 #include "eventlog.h"
 #include <cmocka.h>
 
-//  bridge/eventlog.c refers to the kafka backend weakly; this strong
-//  reference makes the linker take bridge/eventlog_kafka.c out of the
-//  static library even if nothing else does.
+//  The backend under test, named here too so this test fails to link (rather
+//  than silently testing nothing) if bridge/eventlog_kafka.c is left out.
 extern const eventlog_backend_t eventlog_kafka;
 
 #define TOPIC               "order-events"

@@ -1,0 +1,957 @@
+/*  test_e2e_scale — issue 5: several instances against one MariaDB and one
+    Kafka-protocol broker, the way the original design deploys them.
+
+    Starts coffee-mock-broker, then two `coffee serve --role order` and two
+    `--role display` with --bridge kafka, on databases of their own in the
+    MariaDB that scripts/mariadb.sh runs (COFFEE_TEST_STORE_URL & co.; the
+    test skips with a reason when they are unset). Then, in order:
+
+      spread     1000 orders from many client threads over both order
+                 instances: order numbers unique, GET /order on the other
+                 instance returns each order as answered, and after the log
+                 drained both display instances show the exact top 3 of the
+                 orders answered 200; `coffee reconcile` agrees.
+      race       orders for one customer through both instances: exactly
+                 balance / price succeed, the rest get 409, balance ends 0.
+      kill9      kill -9 of one display instance mid-run: the other takes
+                 over its partitions and the counts are still exact; the
+                 restarted one shows them too.
+      broker     the broker down 10 s during load: every order still 200,
+                 nothing lost once it is up.
+      mariadb    scripts/mariadb.sh restart during load: requests may get
+                 503 meanwhile, then 200 again without restarting a server;
+                 the display store equals the command store after the drain.
+
+    Every wait is bounded; every process is stopped by its pid. */
+#include "testkit.h"
+#include "mock_broker_kit.h"
+#include <cmocka.h>
+#include <czmq.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define SC_ID_MAX           32          //  room for "ORD-00000027" and growth
+#define SC_CUSTOMERS        20          //  customers the load spreads over
+#define SC_MENUS_MAX        16          //  menus used from /display/menu
+#define SC_LEDGER_MAX       40000       //  orders answered 200 over the run
+#define SC_THREADS          12          //  client threads of a load
+#define SC_SPREAD_ORDERS    1000        //  orders of the spread phase
+#define SC_DRAIN_MS         120000      //  log drained and snapshots refreshed
+#define SC_RECOVER_MS       60000       //  servers answer 200 again after MariaDB is back
+#define SC_RESTART_MS       150000      //  mariadb.sh restart may take this long
+#define SC_CHARGE           100000000   //  points each load customer starts with
+#define SC_REPLAY_MAX       20000       //  orders whose answer left their fate open
+#define SC_REPLAY_MS        150000      //  replays settle (a dead key frees after 60 s)
+
+//  A displayed menu.
+typedef struct {
+    char id [SC_ID_MAX];    //  "MENU-00000001"
+    int64_t price;              //  menuPrice
+} sc_menu_t;
+
+//  One POST /order of a load and its answer.
+typedef struct {
+    long status;                //  HTTP status, 0 on a transport failure
+    char order_no [SC_ID_MAX];  //  orderNo of a 200
+    uint32_t mask;              //  menus of the order (bit i = menus [i])
+    char code [32];             //  error code of a non-200
+    char key [64];              //  its Idempotency-Key
+    char body [768];            //  its body, for a replay
+    int port;                   //  the instance it went to
+} sc_result_t;
+
+//  An order answered 503 or not at all: it may or may not have committed.
+//  Replaying it with its Idempotency-Key settles which (the first answer
+//  if it did, a new order if it did not), so counts stay exact.
+typedef struct {
+    char key [64];              //  Idempotency-Key
+    char body [768];            //  the same body
+    uint32_t mask;              //  its menus
+    int port;                   //  where to replay it
+} sc_replay_t;
+
+//  Everything the phases share.
+typedef struct {
+    char db_base [512];         //  mysql://user:pass@host:port
+    char db_user [64];          //  parsed from the URL, for the mariadb client
+    char db_pass [128];         //  "
+    char db_host [64];          //  "
+    char db_port [16];          //  "
+    char store_db [64];         //  private command database
+    char display_db [64];       //  private display database
+    char store_url [640];       //  --store
+    char display_url [640];     //  --display-store
+    const char *mariadb_dir;    //  COFFEE_TEST_MARIADB_DIR (restart phase)
+    const char *mariadb_port;   //  COFFEE_TEST_MARIADB_PORT
+    mb_t broker;                //  the mock broker
+    tk_server_t order [2];      //  --role order instances
+    tk_server_t display [2];    //  --role display instances
+    sc_menu_t menus [SC_MENUS_MAX]; //  displayed menus
+    int menu_count;             //  entries in menus
+    char customers [SC_CUSTOMERS][SC_ID_MAX];   //  load customers
+    char (*ledger) [SC_ID_MAX]; //  orderNo of every 200 order
+    uint32_t *ledger_mask;      //  its menus
+    int ledger_count;           //  entries in the ledger
+    sc_replay_t *replays;       //  orders to settle by replay
+    int replay_count;           //  entries in replays
+    int load_serial;            //  numbers the loads, for unique keys
+    zhashx_t *order_nos;        //  orderNo -> present, for uniqueness
+    int duplicates;             //  orderNos answered twice
+} scale_t;
+
+//  A load: threads post orders until max or stop.
+typedef struct {
+    scale_t *fx;                //  shared state (read only in the threads)
+    sc_result_t *results;       //  one per order index
+    int max;                    //  orders at most
+    const char *customer;       //  all orders for this one (menu 0, qy 1), or NULL
+    int serial;                 //  which load of the run, for unique keys
+    atomic_int next;            //  next order index
+    atomic_bool stop;           //  ends the load early
+    int64_t pause_ms;           //  pause between two orders of a thread
+} sc_load_t;
+
+//  One client thread.
+typedef struct {
+    sc_load_t *load;            //  the load it belongs to
+    unsigned seed;              //  its random sequence
+    pthread_t thread;           //  the thread
+} sc_worker_t;
+
+//  The extra arguments of one server role.
+typedef struct {
+    const char *argv [24];      //  NULL-terminated
+} sc_args_t;
+
+// ---------------------------------------------------------------------------
+//  Helpers
+
+//  Sleeps ms milliseconds.
+static void
+s_sleep_ms (int ms)
+{
+    zclock_sleep (ms);
+}
+
+//  Runs argv to its end (bounded) with output to log_path; returns the exit
+//  status, or -1 when it had to be killed.
+static int
+s_run (const char *const *argv, const char *log_path, int timeout_ms)
+{
+    pid_t pid = tk_spawn (argv, log_path);
+    if (pid <= 0)
+        return -1;
+    int status = tk_wait (pid, timeout_ms);
+    if (status < 0) {
+        kill (pid, SIGKILL);
+        tk_wait (pid, 10000);
+    }
+    return status;
+}
+
+//  Runs one SQL statement through the mariadb client as the test user.
+static int
+s_sql (scale_t *fx, const char *sql)
+{
+    char password [160];
+    snprintf (password, sizeof password, "-p%s", fx->db_pass);
+    const char *argv [] = { "/usr/bin/mariadb", "--no-defaults", "--protocol=tcp",
+                            "-h", fx->db_host, "-P", fx->db_port, "-u", fx->db_user,
+                            password, "--connect-timeout=10", "-e", sql, NULL };
+    char log_path [600];
+    snprintf (log_path, sizeof log_path, "%s/sql.log", fx->broker.dir);
+    int rc = s_run (argv, log_path, 60000);
+    if (rc != 0)
+        fprintf (stderr, "mariadb client: '%s' exited %d (log %s)\n", sql, rc, log_path);
+    return rc == 0 ? 0 : -1;
+}
+
+//  Splits mysql://user:pass@host:port/db into fx; 0 or -1.
+static int
+s_parse_url (scale_t *fx, const char *url)
+{
+    if (strncmp (url, "mysql://", 8) != 0)
+        return -1;
+    const char *user = url + 8;
+    const char *at = strrchr (user, '@');
+    const char *colon = memchr (user, ':', at ? (size_t) (at - user) : 0);
+    if (!at || !colon)
+        return -1;
+    const char *host = at + 1;
+    const char *port = strchr (host, ':');
+    const char *slash = strchr (host, '/');
+    if (!port || !slash || port > slash)
+        return -1;
+    snprintf (fx->db_user, sizeof fx->db_user, "%.*s", (int) (colon - user), user);
+    snprintf (fx->db_pass, sizeof fx->db_pass, "%.*s", (int) (at - colon - 1), colon + 1);
+    snprintf (fx->db_host, sizeof fx->db_host, "%.*s", (int) (port - host), host);
+    snprintf (fx->db_port, sizeof fx->db_port, "%.*s", (int) (slash - port - 1), port + 1);
+    snprintf (fx->db_base, sizeof fx->db_base, "%.*s", (int) (slash - url), url);
+    return 0;
+}
+
+//  The extra arguments of an order (display = false) or display instance.
+static void
+s_server_args (scale_t *fx, bool display, sc_args_t *args)
+{
+    int n = 0;
+    args->argv [n++] = "--role";
+    args->argv [n++] = display ? "display" : "order";
+    args->argv [n++] = display ? "--display-store" : "--store";
+    args->argv [n++] = display ? fx->display_url : fx->store_url;
+    args->argv [n++] = "--bridge";
+    args->argv [n++] = "kafka";
+    args->argv [n++] = "--kafka-brokers";
+    args->argv [n++] = fx->broker.bootstrap;
+    args->argv [n++] = "--order-actors";
+    args->argv [n++] = "4";
+    args->argv [n++] = "--point-actors";
+    args->argv [n++] = "2";
+    args->argv [n++] = "--display-refresh-ms";
+    args->argv [n++] = "100";
+    args->argv [n++] = "--log-level";
+    args->argv [n++] = "warn";
+    args->argv [n] = NULL;
+}
+
+//  POSTs body to path on port; returns the status and fills out (may be NULL).
+static long
+s_post (int port, const char *path, const char *body, tk_resp_t *out)
+{
+    tk_resp_t resp = { 0 };
+    tk_http ("POST", port, path, body, NULL, &resp);
+    long status = resp.status;
+    if (out)
+        *out = resp;
+    else
+        tk_resp_reset (&resp);
+    return status;
+}
+
+//  POSTs an order body with an Idempotency-Key; returns the status, fills out.
+static long
+s_post_keyed (int port, const char *body, const char *key, tk_resp_t *out)
+{
+    char header [128];
+    snprintf (header, sizeof header, "Idempotency-Key: %s", key);
+    const char *headers [] = { header, NULL };
+    memset (out, 0, sizeof *out);
+    tk_http ("POST", port, "/order", body, headers, out);
+    return out->status;
+}
+
+//  The string member name of json, or "".
+static const char *
+s_json_str (const cJSON *json, const char *name)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (json, name);
+    return cJSON_IsString (item) ? item->valuestring : "";
+}
+
+//  The number member name of json, or -1.
+static int64_t
+s_json_int (const cJSON *json, const char *name)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (json, name);
+    return cJSON_IsNumber (item) ? (int64_t) item->valuedouble : -1;
+}
+
+//  Creates a customer through port and charges it amount; 0 or -1.
+static int
+s_customer_new (int port, const char *name, int64_t amount, char *id, size_t size)
+{
+    char body [256];
+    snprintf (body, sizeof body, "{\"customerNm\":\"%s\"}", name);
+    tk_resp_t resp = { 0 };
+    if (s_post (port, "/customer", body, &resp) != 200 || !*s_json_str (resp.json, "customerId")) {
+        tk_resp_reset (&resp);
+        return -1;
+    }
+    snprintf (id, size, "%s", s_json_str (resp.json, "customerId"));
+    tk_resp_reset (&resp);
+    if (amount == 0)
+        return 0;
+    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"chargeAmt\":%" PRId64 "}", id, amount);
+    return s_post (port, "/point", body, NULL) == 200 ? 0 : -1;
+}
+
+//  The balance of customer as GET /point on port says, or -1.
+static int64_t
+s_balance (int port, const char *customer)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/point/%s", customer);
+    tk_resp_t resp = { 0 };
+    int64_t point = -1;
+    if (tk_http ("GET", port, path, NULL, NULL, &resp) == 0 && resp.status == 200
+    &&  cJSON_IsArray (resp.json) && cJSON_GetArraySize (resp.json) == 1)
+        point = s_json_int (cJSON_GetArrayItem (resp.json, 0), "point");
+    tk_resp_reset (&resp);
+    return point;
+}
+
+// ---------------------------------------------------------------------------
+//  Load
+
+//  One client thread: posts orders until the load's max or stop.
+static void *
+s_worker_run (void *arg)
+{
+    sc_worker_t *worker = (sc_worker_t *) arg;
+    sc_load_t *load = worker->load;
+    scale_t *fx = load->fx;
+    while (!atomic_load (&load->stop)) {
+        int i = atomic_fetch_add (&load->next, 1);
+        if (i >= load->max)
+            break;
+        sc_result_t *result = &load->results [i];
+        const char *customer = load->customer;
+        char lines [512] = "";
+        if (customer) {
+            result->mask = 1;
+            snprintf (lines, sizeof lines, "{\"menuId\":\"%s\",\"qy\":1}", fx->menus [0].id);
+        }
+        else {
+            customer = fx->customers [rand_r (&worker->seed) % SC_CUSTOMERS];
+            int want = 1 + (int) (rand_r (&worker->seed) % 3);
+            size_t used = 0;
+            while (__builtin_popcount (result->mask) < want) {
+                int m = (int) (rand_r (&worker->seed) % (unsigned) fx->menu_count);
+                if (result->mask & (1u << m))
+                    continue;
+                result->mask |= 1u << m;
+                used += (size_t) snprintf (lines + used, sizeof lines - used,
+                                           "%s{\"menuId\":\"%s\",\"qy\":%d}", used ? "," : "",
+                                           fx->menus [m].id, 1 + (int) (rand_r (&worker->seed) % 3));
+            }
+        }
+        snprintf (result->body, sizeof result->body, "{\"customerId\":\"%s\",\"menuList\":[%s]}",
+                  customer, lines);
+        snprintf (result->key, sizeof result->key, "scale-%d-%d-%d", (int) getpid (),
+                  load->serial, i);
+        result->port = fx->order [i % 2].port;
+        tk_resp_t resp = { 0 };
+        result->status = s_post_keyed (result->port, result->body, result->key, &resp);
+        if (result->status == 200)
+            snprintf (result->order_no, sizeof result->order_no, "%s",
+                      s_json_str (resp.json, "orderNo"));
+        else
+            snprintf (result->code, sizeof result->code, "%s", s_json_str (resp.json, "code"));
+        tk_resp_reset (&resp);
+        if (load->pause_ms > 0)
+            s_sleep_ms ((int) load->pause_ms);
+    }
+    return NULL;
+}
+
+//  Starts a load of at most max orders (customer NULL: random customers
+//  and menus). Returns the workers (join with s_load_join) or NULL.
+static sc_worker_t *
+s_load_start (sc_load_t *load, scale_t *fx, int max, const char *customer, int64_t pause_ms)
+{
+    memset (load, 0, sizeof *load);
+    load->fx = fx;
+    load->max = max;
+    load->customer = customer;
+    load->pause_ms = pause_ms;
+    load->serial = ++fx->load_serial;
+    load->results = (sc_result_t *) calloc ((size_t) max, sizeof (sc_result_t));
+    atomic_init (&load->next, 0);
+    atomic_init (&load->stop, false);
+    sc_worker_t *workers = (sc_worker_t *) calloc (SC_THREADS, sizeof (sc_worker_t));
+    if (!load->results || !workers) {
+        free (load->results);
+        free (workers);
+        return NULL;
+    }
+    for (int t = 0; t < SC_THREADS; t++) {
+        workers [t].load = load;
+        workers [t].seed = (unsigned) (getpid () * 7919 + t * 104729 + (int) tk_now_ms ());
+        if (pthread_create (&workers [t].thread, NULL, s_worker_run, &workers [t])) {
+            atomic_store (&load->stop, true);
+            for (int j = 0; j < t; j++)
+                pthread_join (workers [j].thread, NULL);
+            free (load->results);
+            free (workers);
+            return NULL;
+        }
+    }
+    return workers;
+}
+
+//  Stops (when stop) and joins the load's threads.
+static void
+s_load_join (sc_load_t *load, sc_worker_t **workers_p, bool stop)
+{
+    if (stop)
+        atomic_store (&load->stop, true);
+    for (int t = 0; t < SC_THREADS; t++)
+        pthread_join ((*workers_p) [t].thread, NULL);
+    free (*workers_p);
+    *workers_p = NULL;
+}
+
+//  Tally of a load's answers.
+typedef struct {
+    int sent;                   //  orders sent
+    int ok;                     //  200
+    int no_point;               //  409 NO_POINT
+    int unavailable;            //  503
+    int transport;              //  no answer
+    int other;                  //  anything else (4xx, 500)
+} sc_tally_t;
+
+//  Adds an order answered 200 to the ledger (and checks its number is new).
+static void
+s_ledger_add (scale_t *fx, const char *order_no, uint32_t mask)
+{
+    if (zhashx_insert (fx->order_nos, order_no, (void *) 1) != 0)
+        fx->duplicates++;
+    if (fx->ledger_count < SC_LEDGER_MAX) {
+        snprintf (fx->ledger [fx->ledger_count], SC_ID_MAX, "%s", order_no);
+        fx->ledger_mask [fx->ledger_count++] = mask;
+    }
+}
+
+//  Keeps an order whose answer left its fate open, for s_replay_settle.
+static void
+s_replay_add (scale_t *fx, const char *key, const char *body, uint32_t mask, int port)
+{
+    if (fx->replay_count == SC_REPLAY_MAX) {
+        fx->duplicates++;       //  fails the phase: the count could not be exact
+        return;
+    }
+    sc_replay_t *replay = &fx->replays [fx->replay_count++];
+    snprintf (replay->key, sizeof replay->key, "%s", key);
+    snprintf (replay->body, sizeof replay->body, "%s", body);
+    replay->mask = mask;
+    replay->port = port;
+}
+
+//  Replays every open order with its key until each answered 200 (its first
+//  answer, or the order made now) or timeout_ms passed. Returns how many
+//  are still open; refusals other than "still running" count as open too.
+static int
+s_replay_settle (scale_t *fx, int timeout_ms)
+{
+    int64_t deadline = tk_now_ms () + timeout_ms;
+    int refused = 0;
+    while (fx->replay_count > 0 && tk_now_ms () < deadline) {
+        int kept = 0;
+        for (int i = 0; i < fx->replay_count; i++) {
+            sc_replay_t *replay = &fx->replays [i];
+            tk_resp_t resp = { 0 };
+            long status = s_post_keyed (replay->port, replay->body, replay->key, &resp);
+            if (status == 200 && *s_json_str (resp.json, "orderNo"))
+                s_ledger_add (fx, s_json_str (resp.json, "orderNo"), replay->mask);
+            else {
+                //  409 IDEMPOTENCY_KEY_IN_USE: the first try's claim has not
+                //  expired yet; 503/none: not back yet. Anything else is wrong.
+                if (status != 503 && status != 0 && !(status == 409
+                &&  streq (s_json_str (resp.json, "code"), "IDEMPOTENCY_KEY_IN_USE"))) {
+                    refused++;
+                    fprintf (stderr, "replay %s: %ld %s\n", replay->key, status,
+                             resp.body ? resp.body : "");
+                }
+                else
+                    fx->replays [kept++] = *replay;
+            }
+            tk_resp_reset (&resp);
+        }
+        fx->replay_count = kept;
+        if (kept > 0)
+            s_sleep_ms (1000);
+    }
+    return fx->replay_count + refused;
+}
+
+//  Adds the load's 200 answers to the ledger and counts the answers.
+static sc_tally_t
+s_load_record (scale_t *fx, sc_load_t *load)
+{
+    sc_tally_t tally = { 0 };
+    int sent = atomic_load (&load->next);
+    tally.sent = sent < load->max ? sent : load->max;
+    for (int i = 0; i < tally.sent; i++) {
+        sc_result_t *result = &load->results [i];
+        if (result->status == 0 && !result->mask)
+            continue;           //  index taken after stop, never sent
+        if (result->status == 200 && result->order_no [0]) {
+            tally.ok++;
+            s_ledger_add (fx, result->order_no, result->mask);
+        }
+        else
+        if (result->status == 409 && streq (result->code, "NO_POINT"))
+            tally.no_point++;
+        else
+        if (result->status == 503) {
+            tally.unavailable++;
+            s_replay_add (fx, result->key, result->body, result->mask, result->port);
+        }
+        else
+        if (result->status == 0) {
+            tally.transport++;
+            s_replay_add (fx, result->key, result->body, result->mask, result->port);
+        }
+        else {
+            tally.other++;
+            fprintf (stderr, "order %d: %ld %s\n", i, result->status, result->code);
+        }
+    }
+    free (load->results);
+    load->results = NULL;
+    fprintf (stderr, "load: %d sent, %d ok, %d no-point, %d 503, %d no answer, %d other\n",
+             tally.sent, tally.ok, tally.no_point, tally.unavailable, tally.transport,
+             tally.other);
+    return tally;
+}
+
+// ---------------------------------------------------------------------------
+//  Expected counts
+
+//  The top 3 as /display/best must show it.
+typedef struct {
+    int count;                  //  entries (0..3)
+    int menu [3];               //  indexes into fx->menus
+    int64_t orders [3];         //  orderCnt
+    char text [256];            //  for messages
+} sc_best_t;
+
+//  The top 3 of the ledger: most orders first, ties by menuId.
+static void
+s_expected_best (scale_t *fx, sc_best_t *best)
+{
+    int64_t counts [SC_MENUS_MAX] = { 0 };
+    for (int i = 0; i < fx->ledger_count; i++)
+        for (int m = 0; m < fx->menu_count; m++)
+            if (fx->ledger_mask [i] & (1u << m))
+                counts [m]++;
+    memset (best, 0, sizeof *best);
+    bool taken [SC_MENUS_MAX] = { false };
+    size_t used = 0;
+    for (int slot = 0; slot < 3; slot++) {
+        int pick = -1;
+        for (int m = 0; m < fx->menu_count; m++) {
+            if (taken [m] || counts [m] == 0)
+                continue;
+            if (pick < 0 || counts [m] > counts [pick]
+            ||  (counts [m] == counts [pick] && strcmp (fx->menus [m].id, fx->menus [pick].id) < 0))
+                pick = m;
+        }
+        if (pick < 0)
+            break;
+        taken [pick] = true;
+        best->menu [slot] = pick;
+        best->orders [slot] = counts [pick];
+        best->count++;
+        used += (size_t) snprintf (best->text + used, sizeof best->text - used, "%s=%" PRId64 " ",
+                                   fx->menus [pick].id, counts [pick]);
+    }
+}
+
+//  What tk_http_until compares /display/best with.
+typedef struct {
+    scale_t *fx;                //  menus
+    sc_best_t *best;            //  the expectation
+    char last [512];            //  the last answer seen, for messages
+} sc_match_t;
+
+//  True when the answer is exactly the expected top 3.
+static bool
+s_best_matches (const tk_resp_t *resp, void *arg)
+{
+    sc_match_t *match = (sc_match_t *) arg;
+    snprintf (match->last, sizeof match->last, "%ld %s", resp->status,
+              resp->body ? resp->body : "");
+    if (resp->status != 200 || !cJSON_IsArray (resp->json)
+    ||  cJSON_GetArraySize (resp->json) != match->best->count)
+        return false;
+    for (int i = 0; i < match->best->count; i++) {
+        const cJSON *item = cJSON_GetArrayItem (resp->json, i);
+        if (!streq (s_json_str (item, "menuId"), match->fx->menus [match->best->menu [i]].id)
+        ||  s_json_int (item, "orderCnt") != match->best->orders [i])
+            return false;
+    }
+    return true;
+}
+
+//  Waits until every running display instance shows the ledger's top 3;
+//  returns how many did within timeout_ms.
+static int
+s_wait_best (scale_t *fx, int timeout_ms)
+{
+    sc_best_t best;
+    s_expected_best (fx, &best);
+    int matched = 0;
+    int64_t deadline = tk_now_ms () + timeout_ms;
+    for (int d = 0; d < 2; d++) {
+        if (fx->display [d].pid <= 0)
+            continue;
+        sc_match_t match = { fx, &best, "" };
+        int64_t left = deadline - tk_now_ms ();
+        if (tk_http_until (fx->display [d].port, "/display/best", s_best_matches, &match,
+                           (int) (left > 1000 ? left : 1000)) == 0)
+            matched++;
+        else
+            fprintf (stderr, "display %d: expected %s, last answer %s\n", d, best.text,
+                     match.last);
+    }
+    return matched;
+}
+
+//  `coffee reconcile` on the private stores: 0 when the display store's
+//  counts equal the command store's order lines.
+static int
+s_reconcile (scale_t *fx)
+{
+    char log_path [600];
+    snprintf (log_path, sizeof log_path, "%s/reconcile.log", fx->broker.dir);
+    const char *argv [] = { COFFEE_BIN, "reconcile", "--store", fx->store_url,
+                            "--display-store", fx->display_url, "--data-dir", fx->broker.dir,
+                            NULL };
+    int rc = s_run (argv, log_path, 120000);
+    if (rc != 0)
+        fprintf (stderr, "reconcile exited %d (log %s)\n", rc, log_path);
+    return rc;
+}
+
+//  The number of running display instances (for the drain assertion).
+static int
+s_displays_running (scale_t *fx)
+{
+    return (fx->display [0].pid > 0) + (fx->display [1].pid > 0);
+}
+
+// ---------------------------------------------------------------------------
+//  Fixture
+
+//  Stops what setup started, by pid, and drops the private databases.
+static int
+s_teardown (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    if (!fx)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        if (fx->order [i].pid > 0)
+            tk_server_stop (&fx->order [i]);
+        if (fx->display [i].pid > 0)
+            tk_server_stop (&fx->display [i]);
+    }
+    if (fx->broker.pid > 0)
+        mb_stop (&fx->broker, true);
+    if (fx->store_db [0]) {
+        char sql [256];
+        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS `%s`; DROP DATABASE IF EXISTS `%s`",
+                  fx->store_db, fx->display_db);
+        s_sql (fx, sql);
+    }
+    zhashx_destroy (&fx->order_nos);
+    free (fx->ledger);
+    free (fx->ledger_mask);
+    free (fx->replays);
+    free (fx);
+    *state = NULL;
+    return 0;
+}
+
+//  Private databases, the broker, 2 order + 2 display instances, menus and
+//  customers.
+static int
+s_setup (void **state)
+{
+    scale_t *fx = (scale_t *) calloc (1, sizeof (scale_t));
+    *state = fx;
+    if (!fx)
+        return -1;
+    fx->ledger = calloc (SC_LEDGER_MAX, SC_ID_MAX);
+    fx->ledger_mask = (uint32_t *) calloc (SC_LEDGER_MAX, sizeof (uint32_t));
+    fx->order_nos = zhashx_new ();
+    fx->replays = (sc_replay_t *) calloc (SC_REPLAY_MAX, sizeof (sc_replay_t));
+    if (!fx->ledger || !fx->ledger_mask || !fx->order_nos || !fx->replays)
+        goto fail;
+    fx->mariadb_dir = getenv ("COFFEE_TEST_MARIADB_DIR");
+    fx->mariadb_port = getenv ("COFFEE_TEST_MARIADB_PORT");
+    if (s_parse_url (fx, getenv ("COFFEE_TEST_STORE_URL"))) {
+        fprintf (stderr, "COFFEE_TEST_STORE_URL is not mysql://user:pass@host:port/db\n");
+        goto fail;
+    }
+    if (mb_start (&fx->broker, 1, 3, "order-events"))
+        goto fail;
+    snprintf (fx->store_db, sizeof fx->store_db, "coffee_scale_%d", (int) getpid ());
+    snprintf (fx->display_db, sizeof fx->display_db, "display_scale_%d", (int) getpid ());
+    char sql [512];
+    snprintf (sql, sizeof sql,
+              "DROP DATABASE IF EXISTS `%s`; DROP DATABASE IF EXISTS `%s`; "
+              "CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+              "CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+              fx->store_db, fx->display_db, fx->store_db, fx->display_db);
+    if (s_sql (fx, sql))
+        goto fail;
+    snprintf (fx->store_url, sizeof fx->store_url, "%s/%s", fx->db_base, fx->store_db);
+    snprintf (fx->display_url, sizeof fx->display_url, "%s/%s", fx->db_base, fx->display_db);
+
+    sc_args_t order_args, display_args;
+    s_server_args (fx, false, &order_args);
+    s_server_args (fx, true, &display_args);
+    for (int i = 0; i < 2; i++) {
+        if (tk_server_start (&fx->order [i], NULL, order_args.argv)
+        ||  tk_server_start (&fx->display [i], NULL, display_args.argv)) {
+            fprintf (stderr, "a server did not start\n");
+            goto fail;
+        }
+    }
+    tk_resp_t resp = { 0 };
+    if (tk_http ("GET", fx->display [0].port, "/display/menu", NULL, NULL, &resp)
+    ||  resp.status != 200 || !cJSON_IsArray (resp.json)) {
+        tk_resp_reset (&resp);
+        fprintf (stderr, "GET /display/menu failed\n");
+        goto fail;
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach (item, resp.json) {
+        if (fx->menu_count == SC_MENUS_MAX)
+            break;
+        sc_menu_t *menu = &fx->menus [fx->menu_count++];
+        snprintf (menu->id, sizeof menu->id, "%s", s_json_str (item, "menuId"));
+        menu->price = s_json_int (item, "menuPrice");
+    }
+    tk_resp_reset (&resp);
+    if (fx->menu_count < 4) {
+        fprintf (stderr, "need at least 4 displayed menus, got %d\n", fx->menu_count);
+        goto fail;
+    }
+    for (int c = 0; c < SC_CUSTOMERS; c++) {
+        char name [32];
+        snprintf (name, sizeof name, "scale-%d", c);
+        if (s_customer_new (fx->order [c % 2].port, name, SC_CHARGE, fx->customers [c],
+                            sizeof fx->customers [c])) {
+            fprintf (stderr, "could not create customer %d\n", c);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    s_teardown (state);
+    return -1;
+}
+
+// ---------------------------------------------------------------------------
+//  Phases
+
+//  1000 orders over both order instances; unique numbers; GET /order on the
+//  other instance agrees; both displays show the exact top 3.
+static void
+test_spread (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    sc_load_t load;
+    int first = fx->ledger_count;
+    sc_worker_t *workers = s_load_start (&load, fx, SC_SPREAD_ORDERS, NULL, 0);
+    assert_non_null (workers);
+    s_load_join (&load, &workers, false);
+    sc_tally_t tally = s_load_record (fx, &load);
+    assert_int_equal (tally.sent, SC_SPREAD_ORDERS);
+    assert_int_equal (tally.ok, SC_SPREAD_ORDERS);
+    assert_int_equal (fx->duplicates, 0);
+
+    //  Each order as the other instance reads it from the shared store.
+    for (int i = first; i < fx->ledger_count; i++) {
+        char path [96];
+        snprintf (path, sizeof path, "/order/%s", fx->ledger [i]);
+        tk_resp_t resp = { 0 };
+        tk_http ("GET", fx->order [(i + 1) % 2].port, path, NULL, NULL, &resp);
+        assert_int_equal (resp.status, 200);
+        assert_string_equal (s_json_str (resp.json, "orderNo"), fx->ledger [i]);
+        uint32_t mask = 0;
+        const cJSON *line;
+        cJSON_ArrayForEach (line, cJSON_GetObjectItemCaseSensitive (resp.json, "menuList"))
+            for (int m = 0; m < fx->menu_count; m++)
+                if (streq (s_json_str (line, "menuId"), fx->menus [m].id))
+                    mask |= 1u << m;
+        tk_resp_reset (&resp);
+        assert_int_equal (mask, fx->ledger_mask [i]);
+    }
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 2);
+    assert_int_equal (s_reconcile (fx), 0);
+}
+
+//  Orders racing on one customer through both instances lose no update.
+static void
+test_race (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    const int affordable = 40, tries = 96;
+    char customer [SC_ID_MAX];
+    assert_int_equal (s_customer_new (fx->order [0].port, "racer",
+                                      affordable * fx->menus [0].price, customer,
+                                      sizeof customer), 0);
+    sc_load_t load;
+    sc_worker_t *workers = s_load_start (&load, fx, tries, customer, 0);
+    assert_non_null (workers);
+    s_load_join (&load, &workers, false);
+    sc_tally_t tally = s_load_record (fx, &load);
+    assert_int_equal (tally.ok, affordable);
+    assert_int_equal (tally.no_point, tries - affordable);
+    assert_int_equal (fx->duplicates, 0);
+    assert_int_equal (s_balance (fx->order [0].port, customer), 0);
+    assert_int_equal (s_balance (fx->order [1].port, customer), 0);
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 2);
+}
+
+//  kill -9 of one display instance mid-run: the other one ends exact; the
+//  restarted one too.
+static void
+test_kill9_display (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    sc_load_t load;
+    sc_worker_t *workers = s_load_start (&load, fx, 600, NULL, 0);
+    assert_non_null (workers);
+    s_sleep_ms (1500);
+    tk_server_kill9 (&fx->display [1]);
+    s_load_join (&load, &workers, false);
+    sc_tally_t tally = s_load_record (fx, &load);
+    assert_int_equal (fx->display [1].pid, 0);
+    assert_int_equal (tally.ok, tally.sent);
+    assert_int_equal (fx->duplicates, 0);
+    //  Display 1's partitions move to display 0 once its session expires.
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 1);
+    sc_args_t args;
+    s_server_args (fx, true, &args);
+    assert_int_equal (tk_server_restart (&fx->display [1], args.argv), 0);
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 2);
+    assert_int_equal (s_reconcile (fx), 0);
+}
+
+//  Broker down for 10 s under load: orders keep succeeding, nothing lost.
+static void
+test_broker_down (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    sc_load_t load;
+    sc_worker_t *workers = s_load_start (&load, fx, 20000, NULL, 20);
+    assert_non_null (workers);
+    s_sleep_ms (1000);
+    int down = mb_control (&fx->broker, "down");
+    s_sleep_ms (10000);
+    int up = mb_control (&fx->broker, "up");
+    s_sleep_ms (2000);
+    s_load_join (&load, &workers, true);
+    sc_tally_t tally = s_load_record (fx, &load);
+    assert_int_equal (down, 0);
+    assert_int_equal (up, 0);
+    assert_true (tally.sent > 100);
+    assert_int_equal (tally.ok, tally.sent);
+    assert_int_equal (fx->duplicates, 0);
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), s_displays_running (fx));
+    assert_int_equal (s_reconcile (fx), 0);
+}
+
+//  True when POST /order answers 200 on port (one small order); an open
+//  answer is kept for replay.
+static bool
+s_order_ok (scale_t *fx, int port)
+{
+    char body [256], key [64];
+    snprintf (body, sizeof body,
+              "{\"customerId\":\"%s\",\"menuList\":[{\"menuId\":\"%s\",\"qy\":1}]}",
+              fx->customers [0], fx->menus [1].id);
+    snprintf (key, sizeof key, "scale-%d-probe-%d", (int) getpid (), ++fx->load_serial);
+    tk_resp_t resp = { 0 };
+    long status = s_post_keyed (port, body, key, &resp);
+    bool ok = status == 200 && *s_json_str (resp.json, "orderNo");
+    if (ok)
+        s_ledger_add (fx, s_json_str (resp.json, "orderNo"), 1u << 1);
+    else
+    if (status == 503 || status == 0)
+        s_replay_add (fx, key, body, 1u << 1, port);
+    tk_resp_reset (&resp);
+    return ok;
+}
+
+//  scripts/mariadb.sh restart under load: 503s meanwhile at most, then 200
+//  from every instance without restarting it; the stores agree after the
+//  drain.
+static void
+test_mariadb_restart (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    if (!fx->mariadb_dir || !fx->mariadb_port) {
+        print_message ("COFFEE_TEST_MARIADB_DIR/PORT unset: skipping the restart phase\n");
+        skip ();
+    }
+    sc_load_t load;
+    sc_worker_t *workers = s_load_start (&load, fx, 20000, NULL, 20);
+    assert_non_null (workers);
+    s_sleep_ms (1000);
+    char script [600], log_path [600];
+    snprintf (script, sizeof script, "%s/scripts/mariadb.sh", COFFEE_SOURCE_DIR);
+    snprintf (log_path, sizeof log_path, "%s/mariadb-restart.log", fx->broker.dir);
+    const char *argv [] = { "/bin/sh", script, "restart", fx->mariadb_dir, fx->mariadb_port,
+                            NULL };
+    int restarted = s_run (argv, log_path, SC_RESTART_MS);
+    //  Back: every order instance answers 200 again, on its own.
+    int64_t deadline = tk_now_ms () + SC_RECOVER_MS;
+    bool recovered [2] = { false, false };
+    while ((!recovered [0] || !recovered [1]) && tk_now_ms () < deadline) {
+        for (int i = 0; i < 2; i++)
+            if (!recovered [i])
+                recovered [i] = s_order_ok (fx, fx->order [i].port);
+        if (!recovered [0] || !recovered [1])
+            s_sleep_ms (250);
+    }
+    s_sleep_ms (2000);
+    s_load_join (&load, &workers, true);
+    sc_tally_t tally = s_load_record (fx, &load);
+    assert_int_equal (restarted, 0);
+    assert_true (recovered [0]);
+    assert_true (recovered [1]);
+    assert_int_equal (tally.other, 0);
+    assert_true (tally.ok > 0);
+    assert_int_equal (fx->duplicates, 0);
+    //  The display instances recover too.
+    for (int d = 0; d < 2; d++) {
+        if (fx->display [d].pid <= 0)
+            continue;
+        tk_resp_t resp = { 0 };
+        int64_t until = tk_now_ms () + SC_RECOVER_MS;
+        while (tk_now_ms () < until) {
+            tk_resp_reset (&resp);
+            if (tk_http ("GET", fx->display [d].port, "/display/best", NULL, NULL, &resp) == 0
+            &&  resp.status == 200)
+                break;
+            s_sleep_ms (250);
+        }
+        assert_int_equal (resp.status, 200);
+        tk_resp_reset (&resp);
+    }
+    //  Orders answered 503 meanwhile: their replays settle each one, so the
+    //  ledger is exact again; then both displays show its top 3 and the
+    //  display store equals the command store.
+    fprintf (stderr, "replaying %d open orders\n", fx->replay_count);
+    assert_int_equal (s_replay_settle (fx, SC_REPLAY_MS), 0);
+    assert_int_equal (fx->duplicates, 0);
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), s_displays_running (fx));
+    assert_int_equal (s_reconcile (fx), 0);
+}
+
+int
+main (void)
+{
+    const char *store = getenv ("COFFEE_TEST_STORE_URL");
+    if (!store || !*store || strncmp (store, "mysql://", 8) != 0) {
+        printf ("test_e2e_scale: COFFEE_TEST_STORE_URL (mysql://…) is not set: skipping "
+                "(run scripts/mariadb.sh start DIR PORT and eval its env, or scripts/test.sh)\n");
+        return 0;
+    }
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_spread),
+        cmocka_unit_test (test_race),
+        cmocka_unit_test (test_kill9_display),
+        cmocka_unit_test (test_broker_down),
+        cmocka_unit_test (test_mariadb_restart),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
