@@ -649,8 +649,12 @@ s_bad_requests (int port, const char *path, const char *customer, const api_bad_
         if (table [i].status == 404) {
             if (strstr (body, "CUST-99999999"))
                 assert_string_equal (s_str (resp.json, "message"), s_customer_not_found);
-            else
-                assert_non_null (strstr (s_str (resp.json, "message"), "존재하지 않습니다"));
+            else {
+                //  An unknown menu is named, in the message's words and as menuId.
+                assert_string_equal (s_str (resp.json, "message"),
+                                     "해당 메뉴 정보 이/가 존재하지 않습니다.");
+                assert_string_equal (s_str (resp.json, "menuId"), "MENU-99999999");
+            }
         }
         tk_resp_reset (&resp);
         char *after = s_point_snapshot (port, customer);
@@ -799,6 +803,7 @@ test_order_errors (void **state)
     //  GET /order of an unknown or malformed number.
     s_call (port, "GET", "/order/ORD-99999999", NULL, NULL, &resp);
     s_assert_error (&resp, 404, "NOT_FOUND_DATA", NULL);
+    assert_string_equal (s_str (resp.json, "message"), "해당 주문 정보 이/가 존재하지 않습니다.");
     tk_resp_reset (&resp);
     s_call (port, "GET", "/order/27", NULL, NULL, &resp);
     s_assert_error (&resp, 400, "INVALID_INPUT", "orderNo");
