@@ -90,7 +90,8 @@ s_make_events (event_buf_t *bufs, int from, int to)
         event_buf_t *buf = &bufs [id];
         snprintf (buf->key, sizeof buf->key, "ORD-%08d", id % KEYS + 1);
         snprintf (buf->payload, sizeof buf->payload,
-                  "{\"orderNo\":\"%s\",\"id\":%d,\"seq\":%d}", buf->key, id, id / KEYS);
+                  "{\"orderNo\":\"ORD-%08d\",\"id\":%d,\"seq\":%d}", id % KEYS + 1, id,
+                  id / KEYS);
         buf->msg.key = buf->key;
         buf->msg.payload = buf->payload;
         buf->msg.len = strlen (buf->payload);
