@@ -12,7 +12,11 @@
 
     Consumer: a balanced group consumer with manual commits only; commit()
     stores (partition, offset + 1) synchronously, with a bounded wait, after
-    the caller's own sink transaction committed.
+    the caller's own sink transaction committed. A commit the group refuses
+    because it rebalanced (generation, member, rebalance errors) is reported
+    as done: it can never succeed until the caller polls again, and the
+    partition's new owner resumes from the last commit, so the event is at
+    worst delivered twice, which every sink applies idempotently.
 
     Every handle belongs to the one thread that uses it. */
 #include "eventlog.h"
