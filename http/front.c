@@ -10,7 +10,13 @@
     Requests with a body are answered once the upload is complete (bytes past
     cfg->max_body are counted and dropped), so the client always reads the
     answer; only a client waiting for "100 Continue", or one announcing a
-    body far past the limit, gets an error at once. */
+    body far past the limit, gets an error at once. Every answer is queued
+    at the last handler call, never the first: MHD 0.9.75 closes the
+    connection after an answer queued at the first call.
+
+    GET /display/menu and /display/best reuse the display actor's last 200
+    answer for up to 10 ms per thread (see s_read_cached): the hop to
+    another thread was most of a read's cost. */
 #include "http_front.h"
 #include "request.h"
 #include "actor.h"
