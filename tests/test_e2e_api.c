@@ -18,6 +18,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 //  The body limit the shared server runs with (--max-body).
 #define API_MAX_BODY        1024
@@ -1406,6 +1410,45 @@ test_kill9_in_flight (void **state)
 }
 
 
+//  A client that sent headers and half its body, then stalls: the server
+//  keeps answering others, and SIGTERM still ends it cleanly, in bounded
+//  time (the stalled request is given up after the request timeout).
+static void
+test_sigterm_with_stalled_client (void **state)
+{
+    tk_server_t server;
+    const char *extra [] = { "--request-timeout-ms", "1000", NULL };
+    assert_int_equal (tk_server_start (&server, NULL, extra), 0);
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true (fd >= 0);
+    struct sockaddr_in addr;
+    memset (&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    addr.sin_port = htons ((uint16_t) server.port);
+    assert_int_equal (connect (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    const char *half = "POST /customer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"custo";
+    assert_int_equal (send (fd, half, strlen (half), MSG_NOSIGNAL), (ssize_t) strlen (half));
+    usleep (200 * 1000);
+    s_assert_alive (server.port);
+
+    int64_t started = tk_now_ms ();
+    assert_int_equal (tk_server_stop (&server), 0);
+    int64_t took = tk_now_ms () - started;
+    fprintf (stderr, "stalled client: stopped in %" PRId64 " ms\n", took);
+    assert_true (took < 15000);
+    //  The stalled connection was closed, not left hanging.
+    struct timeval timeout = { 5, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char buf [256];
+    ssize_t got = recv (fd, buf, sizeof buf, 0);
+    assert_true (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                 || (got > 0 && strncmp (buf, "HTTP/1.1 ", 9) == 0));
+    close (fd);
+}
+
+
 //  Runs one SQL statement on the stopped server's SQLite command store with
 //  the sqlite3 shell: the only way to reach a balance near INT64_MAX, which
 //  would take 9.2e9 charges through the API.
@@ -1640,6 +1683,7 @@ main (void)
         cmocka_unit_test (test_idempotency_race_two_instances),
         cmocka_unit_test (test_sigterm_in_flight),
         cmocka_unit_test (test_kill9_in_flight),
+        cmocka_unit_test (test_sigterm_with_stalled_client),
         cmocka_unit_test (test_restart_keeps_everything),
         cmocka_unit_test (test_balance_overflow),
         cmocka_unit_test (test_idempotency_in_use),
