@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SQLKIT_LOCK_WAIT_S 30       //  how long MySQL waits for the migration lock
+#define SQLKIT_LOCK_WAIT_S 8        //  how long MySQL waits for the migration lock (under the driver's 10 s read timeout)
 
 static const char SQL_VERSION_TABLE_SQLITE [] =
     "CREATE TABLE IF NOT EXISTS schema_version ("

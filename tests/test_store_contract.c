@@ -46,7 +46,7 @@ s_wipe (const char *url, const char *const *tables)
     char err [256] = "";
     db_t *db = db_open (url, err, sizeof err);
     if (!db)
-        fail_msg ("cannot open %s to wipe it: %s", url, err);
+        fail_msg ("cannot open the store to wipe it: %s", err);
     bool mysql = db_dialect (db) == DB_MYSQL;
     if (mysql)
         assert_int_equal (db_exec (db, "SET FOREIGN_KEY_CHECKS = 0"), DB_OK);
@@ -68,10 +68,10 @@ s_open_stores (ctx_t *ctx)
     char err [256] = "";
     ctx->store = store_open (ctx->store_url, err, sizeof err);
     if (!ctx->store)
-        fail_msg ("store_open %s: %s", ctx->store_url, err);
+        fail_msg ("store_open: %s", err);
     ctx->display = display_store_open (ctx->display_url, err, sizeof err);
     if (!ctx->display)
-        fail_msg ("display_store_open %s: %s", ctx->display_url, err);
+        fail_msg ("display_store_open: %s", err);
 }
 
 //  Fresh databases for one test.
