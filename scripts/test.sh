@@ -98,9 +98,21 @@ export TMPDIR="$work"
 
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
 set +e
-(cd build-test && timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
+# timeout puts itself, ctest and every test process in a process group of
+# their own (its pid), which the bound ends as a whole.
+(cd build-test && echo "$BASHPID" > "$work/ctest.pgid" && \
+    exec timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
     ctest --output-on-failure --no-tests=error -j"$jobs" "$@") 2>&1 | tee "$work/ctest.log"
 rc=${PIPESTATUS[0]}
+# A test that crashed may have left a server it started behind, still in that
+# group: end them, so nothing of this run outlives it.
+pgid=$(cat "$work/ctest.pgid" 2>/dev/null || true)
+if [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null; then
+    say "ending processes a test left behind (process group $pgid)"
+    kill -TERM -- "-$pgid" 2>/dev/null
+    sleep 2
+    kill -KILL -- "-$pgid" 2>/dev/null
+fi
 set -e
 # ctest's own summary scrolls up behind the cleanup lines: repeat it last, in
 # the plain "N passed, N failed" form.
