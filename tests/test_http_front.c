@@ -28,8 +28,16 @@ s_fake_actor (zsock_t *pipe, void *args)
     fake_args_t *self = (fake_args_t *) args;
     char endpoint [128];
     wire_endpoint (self->pool, self->index, endpoint, sizeof endpoint);
+    //  ZeroMQ frees an inproc endpoint when the reaper closes the previous
+    //  test's socket, a moment after zsock_destroy: retry for up to 2 s.
     zsock_t *router = zsock_new (ZMQ_ROUTER);
-    if (!router || zsock_bind (router, "%s", endpoint) != 0) {
+    int bound = -1;
+    for (int attempt = 0; router && bound != 0 && attempt < 200; attempt++) {
+        bound = zsock_bind (router, "%s", endpoint);
+        if (bound != 0)
+            zclock_sleep (10);
+    }
+    if (bound != 0) {
         //  The test sees it as an actor that never answers.
         fprintf (stderr, "fake %s: cannot bind\n", endpoint);
         zsock_destroy (&router);
@@ -68,6 +76,7 @@ s_fake_actor (zsock_t *pipe, void *args)
         wire_request_reset (&req);
     }
     zpoller_destroy (&poller);
+    zsock_unbind (router, "%s", endpoint);
     zsock_destroy (&router);
 }
 
