@@ -783,6 +783,19 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub (&self->in_flight, 1);
 }
 
+//  MHD's unescaping of %HH in the path and arguments, except that a decoded
+//  NUL becomes U+0001: otherwise "/point/CUST-00000001%00junk" would reach
+//  us cut at the NUL and pass as CUST-00000001. Ids refuse U+0001.
+static size_t
+s_unescape (void *cls, struct MHD_Connection *conn, char *text)
+{
+    size_t len = MHD_http_unescape (text);
+    for (size_t i = 0; i < len; i++)
+        if (text [i] == '\0')
+            text [i] = '\x01';
+    return len;
+}
+
 //  MHD's own error messages, into our log.
 static void
 s_mhd_log (void *cls, const char *fmt, va_list ap)
@@ -854,6 +867,7 @@ s_start (s_front_t *self)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self,
         MHD_OPTION_END);
     int error = errno;
     freeaddrinfo (addr);

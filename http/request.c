@@ -448,6 +448,18 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
                                           "body: is missing; send a JSON object", NULL);
         return 400;
     }
+    //  JSON allows no raw control characters but whitespace; cJSON would
+    //  keep a raw NUL inside a string and so cut the string there.
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) body [i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            char message [96];
+            snprintf (message, sizeof (message),
+                      "body: not valid JSON (control character at byte %zu)", i);
+            *error_json = request_error_json ("INVALID_JSON", message, NULL);
+            return 400;
+        }
+    }
     //  cJSON ends a string at an escaped NUL, so "CUST-00000001\u0000junk"
     //  would pass as CUST-00000001. Such escapes become U+0001, which every
     //  kept string refuses as a control character (naming its field) and

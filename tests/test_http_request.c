@@ -368,6 +368,22 @@ test_body_length_respected (void **state)
                                              sizeof (with_nul) - 1, &canonical, &error), 400);
     free (error);
 
+    //  A raw NUL inside a string would cut it (bug "raw nul in strings").
+    const char raw_nul [] = "{\"customerId\":\"CUST-00000001\0junk\",\"chargeAmt\":1}";
+    assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, raw_nul, sizeof (raw_nul) - 1,
+                                             &canonical, &error), 400);
+    assert_non_null (strstr (error, "INVALID_JSON"));
+    free (error);
+    const char raw_ctl [] = "{\"customerNm\":\"a\x01" "b\"}";
+    assert_int_equal (request_validate_body (ROUTE_CUSTOMER_CREATE, raw_ctl, sizeof (raw_ctl) - 1,
+                                             &canonical, &error), 400);
+    free (error);
+    //  Raw whitespace between tokens is fine.
+    const char spaced [] = "{\r\n\t\"customerNm\" :\t\"a\"\r\n}";
+    assert_int_equal (request_validate_body (ROUTE_CUSTOMER_CREATE, spaced, sizeof (spaced) - 1,
+                                             &canonical, &error), 200);
+    cJSON_Delete (canonical);
+
     //  Deep nesting is refused by the parser, not by a crash.
     size_t depth = 5000;
     char *deep = malloc (depth * 2 + 1);
@@ -403,6 +419,8 @@ test_path_args (void **state)
         { ROUTE_POINT_GET, "CUST-00000001x", 400, "customerId" },
         { ROUTE_POINT_GET, "CUST--0000001", 400, "customerId" },
         { ROUTE_POINT_GET, "CUST-00000001%00", 400, "customerId" },
+        { ROUTE_POINT_GET, "CUST-00000001\x01junk", 400, "customerId" },
+        { ROUTE_ORDER_GET, "ORD-00000001\x01", 400, "orderNo" },
         { ROUTE_POINT_GET, "' OR 1=1 --", 400, "customerId" },
         { ROUTE_ORDER_GET, "ORD-00000027", 200, NULL },
         { ROUTE_ORDER_GET, "ORD-0000002", 400, "orderNo" },
