@@ -30,7 +30,8 @@
     been rounded). Booleans, strings ("5") and null are the wrong type.
     The body must be one JSON object (trailing bytes other than whitespace
     are refused); a known field given twice is refused; unknown fields are
-    ignored and left out of the canonical body. An escaped NUL (\u0000),
+    ignored and left out of the canonical body. Raw control characters
+    other than tab, CR and LF are not JSON (INVALID_JSON). An escaped NUL (\u0000),
     which cJSON would silently cut a string at, is read as U+0001 and so
     refused by every string that is kept. */
 #ifndef REQUEST_H_INCLUDED
