@@ -1,10 +1,12 @@
 /*  test_e2e_scale — issue 5: several instances against one MariaDB and one
     Kafka-protocol broker, the way the original design deploys them.
 
-    Starts coffee-mock-broker, then two `coffee serve --role order` and two
-    `--role display` with --bridge kafka, on databases of their own in the
-    MariaDB that scripts/mariadb.sh runs (COFFEE_TEST_STORE_URL & co.; the
-    test skips with a reason when they are unset). Then, in order:
+    Runs where the MySQL tests run (COFFEE_TEST_STORE_URL set, as
+    scripts/test.sh does; without it the test skips with a reason), but on a
+    mariadbd of its own started with scripts/mariadb.sh, so restarting it
+    never disturbs a test sharing the main server. Starts
+    coffee-mock-broker, then two `coffee serve --role order` and two
+    `--role display` with --bridge kafka on it. Then, in order:
 
       spread     1000 orders from many client threads over both order
                  instances: order numbers unique, GET /order on the other
@@ -73,17 +75,10 @@ typedef struct {
 
 //  Everything the phases share.
 typedef struct {
-    char db_base [512];         //  mysql://user:pass@host:port
-    char db_user [64];          //  parsed from the URL, for the mariadb client
-    char db_pass [128];         //  "
-    char db_host [64];          //  "
-    char db_port [16];          //  "
-    char store_db [64];         //  private command database
-    char display_db [64];       //  private display database
+    char mariadb_dir [512];     //  the private mariadbd's folder ("" until started)
+    char mariadb_port [16];     //  its port on 127.0.0.1
     char store_url [640];       //  --store
     char display_url [640];     //  --display-store
-    const char *mariadb_dir;    //  COFFEE_TEST_MARIADB_DIR (restart phase)
-    const char *mariadb_port;   //  COFFEE_TEST_MARIADB_PORT
     mb_t broker;                //  the mock broker
     tk_server_t order [2];      //  --role order instances
     tk_server_t display [2];    //  --role display instances
@@ -150,44 +145,70 @@ s_run (const char *const *argv, const char *log_path, int timeout_ms)
     return status;
 }
 
-//  Runs one SQL statement through the mariadb client as the test user.
+//  Runs scripts/mariadb.sh verb on the private server (start, stop,
+//  restart, env) with its output appended to log_path; returns its status.
 static int
-s_sql (scale_t *fx, const char *sql)
+s_mariadb (scale_t *fx, const char *verb, const char *log_path)
 {
-    char password [160];
-    snprintf (password, sizeof password, "-p%s", fx->db_pass);
-    const char *argv [] = { "/usr/bin/mariadb", "--no-defaults", "--protocol=tcp",
-                            "-h", fx->db_host, "-P", fx->db_port, "-u", fx->db_user,
-                            password, "--connect-timeout=10", "-e", sql, NULL };
-    char log_path [600];
-    snprintf (log_path, sizeof log_path, "%s/sql.log", fx->broker.dir);
-    int rc = s_run (argv, log_path, 60000);
+    char script [600];
+    snprintf (script, sizeof script, "%s/scripts/mariadb.sh", COFFEE_SOURCE_DIR);
+    const char *argv [] = { "/bin/sh", script, verb, fx->mariadb_dir,
+                            streq (verb, "stop") ? NULL : fx->mariadb_port, NULL };
+    int rc = s_run (argv, log_path, SC_RESTART_MS);
     if (rc != 0)
-        fprintf (stderr, "mariadb client: '%s' exited %d (log %s)\n", sql, rc, log_path);
-    return rc == 0 ? 0 : -1;
+        fprintf (stderr, "mariadb.sh %s exited %d (log %s)\n", verb, rc, log_path);
+    return rc;
 }
 
-//  Splits mysql://user:pass@host:port/db into fx; 0 or -1.
+//  Reads the value of `export NAME='value'` from the file at path into out.
 static int
-s_parse_url (scale_t *fx, const char *url)
+s_read_export (const char *path, const char *name, char *out, size_t size)
 {
-    if (strncmp (url, "mysql://", 8) != 0)
+    FILE *file = fopen (path, "r");
+    if (!file)
         return -1;
-    const char *user = url + 8;
-    const char *at = strrchr (user, '@');
-    const char *colon = memchr (user, ':', at ? (size_t) (at - user) : 0);
-    if (!at || !colon)
+    char line [1024], prefix [128];
+    snprintf (prefix, sizeof prefix, "export %s='", name);
+    int rc = -1;
+    while (rc && fgets (line, sizeof line, file)) {
+        if (strncmp (line, prefix, strlen (prefix)) != 0)
+            continue;
+        char *value = line + strlen (prefix);
+        char *quote = strchr (value, '\'');
+        if (quote && (size_t) (quote - value) < size) {
+            memcpy (out, value, (size_t) (quote - value));
+            out [quote - value] = 0;
+            rc = 0;
+        }
+    }
+    fclose (file);
+    return rc;
+}
+
+//  Starts the private mariadbd and fills the store URLs; 0 or -1.
+static int
+s_mariadb_start (scale_t *fx)
+{
+    char *dir = tk_tempdir ("coffee-scale-db");
+    if (!dir)
         return -1;
-    const char *host = at + 1;
-    const char *port = strchr (host, ':');
-    const char *slash = strchr (host, '/');
-    if (!port || !slash || port > slash)
+    snprintf (fx->mariadb_dir, sizeof fx->mariadb_dir, "%s", dir);
+    free (dir);
+    snprintf (fx->mariadb_port, sizeof fx->mariadb_port, "%d", tk_free_port ());
+    char log_path [600], env_path [600];
+    snprintf (log_path, sizeof log_path, "%s/mariadb.log", fx->broker.dir);
+    snprintf (env_path, sizeof env_path, "%s/mariadb.env", fx->broker.dir);
+    if (s_mariadb (fx, "start", log_path) != 0) {
+        fx->mariadb_dir [0] = 0;
         return -1;
-    snprintf (fx->db_user, sizeof fx->db_user, "%.*s", (int) (colon - user), user);
-    snprintf (fx->db_pass, sizeof fx->db_pass, "%.*s", (int) (at - colon - 1), colon + 1);
-    snprintf (fx->db_host, sizeof fx->db_host, "%.*s", (int) (port - host), host);
-    snprintf (fx->db_port, sizeof fx->db_port, "%.*s", (int) (slash - port - 1), port + 1);
-    snprintf (fx->db_base, sizeof fx->db_base, "%.*s", (int) (slash - url), url);
+    }
+    if (s_mariadb (fx, "env", env_path) != 0
+    ||  s_read_export (env_path, "COFFEE_TEST_STORE_URL", fx->store_url, sizeof fx->store_url)
+    ||  s_read_export (env_path, "COFFEE_TEST_DISPLAY_STORE_URL", fx->display_url,
+                       sizeof fx->display_url)) {
+        fprintf (stderr, "no store URLs from mariadb.sh env (%s)\n", env_path);
+        return -1;
+    }
     return 0;
 }
 
@@ -641,11 +662,10 @@ s_teardown (void **state)
     }
     if (fx->broker.pid > 0)
         mb_stop (&fx->broker, true);
-    if (fx->store_db [0]) {
-        char sql [256];
-        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS `%s`; DROP DATABASE IF EXISTS `%s`",
-                  fx->store_db, fx->display_db);
-        s_sql (fx, sql);
+    if (fx->mariadb_dir [0]) {
+        char log_path [600];
+        snprintf (log_path, sizeof log_path, "%s/mariadb.log", fx->broker.dir);
+        s_mariadb (fx, "stop", log_path);
     }
     zhashx_destroy (&fx->order_nos);
     free (fx->ledger);
@@ -656,7 +676,7 @@ s_teardown (void **state)
     return 0;
 }
 
-//  Private databases, the broker, 2 order + 2 display instances, menus and
+//  The broker, a private mariadbd, 2 order + 2 display instances, menus and
 //  customers.
 static int
 s_setup (void **state)
@@ -671,26 +691,10 @@ s_setup (void **state)
     fx->replays = (sc_replay_t *) calloc (SC_REPLAY_MAX, sizeof (sc_replay_t));
     if (!fx->ledger || !fx->ledger_mask || !fx->order_nos || !fx->replays)
         goto fail;
-    fx->mariadb_dir = getenv ("COFFEE_TEST_MARIADB_DIR");
-    fx->mariadb_port = getenv ("COFFEE_TEST_MARIADB_PORT");
-    if (s_parse_url (fx, getenv ("COFFEE_TEST_STORE_URL"))) {
-        fprintf (stderr, "COFFEE_TEST_STORE_URL is not mysql://user:pass@host:port/db\n");
-        goto fail;
-    }
     if (mb_start (&fx->broker, 1, 3, "order-events"))
         goto fail;
-    snprintf (fx->store_db, sizeof fx->store_db, "coffee_scale_%d", (int) getpid ());
-    snprintf (fx->display_db, sizeof fx->display_db, "display_scale_%d", (int) getpid ());
-    char sql [512];
-    snprintf (sql, sizeof sql,
-              "DROP DATABASE IF EXISTS `%s`; DROP DATABASE IF EXISTS `%s`; "
-              "CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
-              "CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-              fx->store_db, fx->display_db, fx->store_db, fx->display_db);
-    if (s_sql (fx, sql))
+    if (s_mariadb_start (fx))
         goto fail;
-    snprintf (fx->store_url, sizeof fx->store_url, "%s/%s", fx->db_base, fx->store_db);
-    snprintf (fx->display_url, sizeof fx->display_url, "%s/%s", fx->db_base, fx->display_db);
 
     sc_args_t order_args, display_args;
     s_server_args (fx, false, &order_args);
@@ -878,20 +882,13 @@ static void
 test_mariadb_restart (void **state)
 {
     scale_t *fx = (scale_t *) *state;
-    if (!fx->mariadb_dir || !fx->mariadb_port) {
-        print_message ("COFFEE_TEST_MARIADB_DIR/PORT unset: skipping the restart phase\n");
-        skip ();
-    }
     sc_load_t load;
     sc_worker_t *workers = s_load_start (&load, fx, 20000, NULL, 20);
     assert_non_null (workers);
     s_sleep_ms (1000);
-    char script [600], log_path [600];
-    snprintf (script, sizeof script, "%s/scripts/mariadb.sh", COFFEE_SOURCE_DIR);
+    char log_path [600];
     snprintf (log_path, sizeof log_path, "%s/mariadb-restart.log", fx->broker.dir);
-    const char *argv [] = { "/bin/sh", script, "restart", fx->mariadb_dir, fx->mariadb_port,
-                            NULL };
-    int restarted = s_run (argv, log_path, SC_RESTART_MS);
+    int restarted = s_mariadb (fx, "restart", log_path);
     //  Back: every order instance answers 200 again, on its own.
     int64_t deadline = tk_now_ms () + SC_RECOVER_MS;
     bool recovered [2] = { false, false };
