@@ -30,8 +30,14 @@ for tool in cmake wrk curl python3; do
 done
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCOFFEE_SANITIZE=OFF >/dev/null
-    cmake --build "$BUILD" --target coffee bare-mhd -j2 >/dev/null
+    mkdir -p "$BUILD"
+    if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCOFFEE_SANITIZE=OFF \
+           && cmake --build "$BUILD" --target coffee bare-mhd -j2; } >"$BUILD/bench-build.log" 2>&1
+    then
+        grep -E "error|Error" "$BUILD/bench-build.log" | head -20 >&2
+        echo "bench: the Release build failed (full log: $BUILD/bench-build.log)" >&2
+        exit 1
+    fi
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/coffee-bench.XXXXXX")"
