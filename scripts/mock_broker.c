@@ -3,7 +3,7 @@
     loopback exactly as to a real broker.
 
       coffee-mock-broker [--brokers 1|3] [--partitions 3] [--topic order-events]
-                         [--port P] [--control-port C]
+                         [--port P] [--control-port C] [--exit-with-parent]
 
     librdkafka 2.0.2 binds every mock broker to 127.0.0.1 on a port the
     kernel picks, and offers no way to choose it. So the broker prints its
@@ -24,7 +24,9 @@
       up [ID]     accept connections again
       quit        stop, like SIGTERM
     SIGUSR1 and SIGUSR2 do "down" and "up" for all brokers. SIGTERM and
-    SIGINT stop it cleanly. stdin is not read (tests give it /dev/null). */
+    SIGINT stop it cleanly; with --exit-with-parent it gets SIGTERM when the
+    process that started it dies, so a crashed test leaves no broker behind.
+    stdin is not read (tests give it /dev/null). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -43,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,7 +91,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out, "usage: coffee-mock-broker [--brokers N] [--partitions N] [--topic NAME]\n"
-                  "                          [--port P] [--control-port C]\n");
+                  "                          [--port P] [--control-port C] [--exit-with-parent]\n");
 }
 
 //  A TCP listener on 127.0.0.1:port (0 = any free port); -1 on failure.
@@ -401,6 +404,8 @@ int
 main (int argc, char **argv)
 {
     int brokers = 1, partitions = 3, port = -1, control_port = 0;
+    bool exit_with_parent = false;
+    pid_t parent = getppid ();
     const char *topic = "order-events";
     static const struct option options [] = {
         { "brokers", required_argument, NULL, 'b' },
@@ -408,6 +413,7 @@ main (int argc, char **argv)
         { "topic", required_argument, NULL, 't' },
         { "port", required_argument, NULL, 'p' },
         { "control-port", required_argument, NULL, 'c' },
+        { "exit-with-parent", no_argument, NULL, 'e' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -419,6 +425,7 @@ main (int argc, char **argv)
             case 't': topic = optarg; break;
             case 'p': port = s_parse_int (optarg, 1, 65535); if (port < 0) port = -2; break;
             case 'c': control_port = s_parse_int (optarg, 0, 65535); break;
+            case 'e': exit_with_parent = true; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -451,6 +458,12 @@ main (int argc, char **argv)
     self->signal_fd = signalfd (-1, &mask, SFD_CLOEXEC);
     if (self->signal_fd < 0) {
         perror ("mock-broker: signalfd");
+        goto done;
+    }
+    //  The parent may have died before prctl: then we are already orphaned.
+    if (exit_with_parent
+    &&  (prctl (PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid () != parent)) {
+        fprintf (stderr, "mock-broker: parent gone\n");
         goto done;
     }
     char errstr [256];

@@ -48,7 +48,8 @@ mb_start (mb_t *self, int brokers, int partitions, const char *topic)
     snprintf (brokers_s, sizeof brokers_s, "%d", brokers);
     snprintf (partitions_s, sizeof partitions_s, "%d", partitions);
     const char *argv [] = { COFFEE_MOCK_BROKER_BIN, "--brokers", brokers_s,
-                            "--partitions", partitions_s, "--topic", topic, NULL };
+                            "--partitions", partitions_s, "--topic", topic,
+                            "--exit-with-parent", NULL };
     self->pid = tk_spawn (argv, self->log_path);
     if (self->pid <= 0) {
         self->pid = 0;
