@@ -47,9 +47,12 @@ util_iso8601 (int64_t ms, char *buf)
     time_t t = (time_t) secs;
     struct tm tm;
     gmtime_r (&t, &tm);
-    snprintf (buf, UTIL_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-              tm.tm_hour, tm.tm_min, tm.tm_sec, (int) frac);
+    //  Unsigned remainders bound every field, so the text always fits.
+    snprintf (buf, UTIL_ISO_MAX, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+              (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
+              (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
+              (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u,
+              (unsigned) frac % 1000u);
     return buf;
 }
 
