@@ -164,13 +164,18 @@ fail:
     return NULL;
 }
 
-//  The thread's DEALER to actor index of pool p, opened on first use.
+//  The thread's DEALER to actor index of pool p, opened on first use. Sends
+//  never wait: a full queue (the actor is that far behind) is answered 503
+//  OVERLOADED at once rather than holding the HTTP thread.
 static zsock_t *
 s_dealer (s_thread_t *thread, int p, int index)
 {
     zsock_t **slot = &thread->dealers [p][index];
-    if (!*slot)
+    if (!*slot) {
         *slot = wire_dealer_new (s_pool_names [p], index, thread->front->cfg->request_timeout_ms);
+        if (*slot)
+            zsock_set_sndtimeo (*slot, 0);
+    }
     return *slot;
 }
 
