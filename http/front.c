@@ -103,7 +103,7 @@ typedef struct {
 //  One answer, before it becomes an MHD response.
 typedef struct {
     int status;                     //  HTTP status
-    char *body;                     //  body text (free()), NULL → built from code/message
+    char *body;                     //  body text (free()); NULL means out of memory → 500
     const char *content_type;       //  Content-Type
     const char *allow;              //  Allow header or NULL
 } s_answer_t;
