@@ -450,6 +450,7 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
     }
     //  JSON allows no raw control characters but whitespace; cJSON would
     //  keep a raw NUL inside a string and so cut the string there.
+    bool escaped_nul = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char) body [i];
         if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
@@ -459,13 +460,15 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
             *error_json = request_error_json ("INVALID_JSON", message, NULL);
             return 400;
         }
+        if (c == '\\' && i + 5 < len && memcmp (body + i + 1, "u0000", 5) == 0)
+            escaped_nul = true;
     }
-    //  cJSON ends a string at an escaped NUL, so "CUST-00000001\u0000junk"
+    //  cJSON also ends a string at an escaped NUL, so "CUST-00000001\u0000junk"
     //  would pass as CUST-00000001. Such escapes become U+0001, which every
     //  kept string refuses as a control character (naming its field) and
     //  which changes nothing else that is kept.
     char *copy = NULL;
-    if (memmem (body, len, "\\u0000", 6)) {
+    if (escaped_nul) {
         copy = (char *) malloc (len);
         if (!copy) {
             *error_json = request_error_json ("INTERNAL", "out of memory", NULL);
