@@ -14,7 +14,6 @@ typedef struct {
     char *menu_json;                //  last good GET /display/menu body, or NULL
     char *best_json;                //  last good GET /display/best body, or NULL
     bool fresh;                     //  the last refresh worked
-    service_t *service;             //  ROUTER and request loop
 } self_t;
 
 
@@ -122,11 +121,10 @@ static const service_op_t s_ops [] = {
 
 //  Frees the actor's state.
 static void
-s_self_destroy (self_t **self_p)
+s_self_destroy (void **self_p)
 {
     if (*self_p) {
-        self_t *self = *self_p;
-        service_destroy (&self->service);
+        self_t *self = (self_t *) *self_p;
         display_store_destroy (&self->store);
         zstr_free (&self->menu_json);
         zstr_free (&self->best_json);
@@ -136,10 +134,10 @@ s_self_destroy (self_t **self_p)
 }
 
 
-//  Opens the display store, takes the first snapshot, binds the ROUTER;
-//  NULL with why in err.
-static self_t *
-s_self_new (const actor_args_t *args, char *err, size_t errlen)
+//  Opens the display store and takes the first snapshot; NULL with why in
+//  err.
+static void *
+s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errlen)
 {
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
     if (!self) {
@@ -154,19 +152,12 @@ s_self_new (const actor_args_t *args, char *err, size_t errlen)
     //  requests get 503 until it works.
     self->fresh = true;
     s_refresh (self);
-    int period = args->cfg->display_refresh_ms > 0 ? args->cfg->display_refresh_ms : 1000;
-    service_def_t def = {
-        .pool = ACTOR_POOL_DISPLAY, .index = args->index, .ops = s_ops, .state = self,
-        .tick = s_refresh, .tick_ms = period
-    };
-    self->service = service_new (&def);
-    if (!self->service) {
-        snprintf (err, errlen, "cannot bind its endpoint");
-        goto err;
-    }
+    def->ops = s_ops;
+    def->tick = s_refresh;
+    def->tick_ms = args->cfg->display_refresh_ms > 0 ? args->cfg->display_refresh_ms : 1000;
     return self;
 err:
-    s_self_destroy (&self);
+    s_self_destroy ((void **) &self);
     return NULL;
 }
 
@@ -175,14 +166,6 @@ err:
 void
 display_actor (zsock_t *pipe, void *args)
 {
-    const actor_args_t *actor_args = (const actor_args_t *) args;
-    assert (actor_args && actor_args->cfg);
-    char err [256] = "";
-    self_t *self = s_self_new (actor_args, err, sizeof err);
-    if (!self) {
-        service_start_failed (pipe, ACTOR_POOL_DISPLAY, actor_args->index, err);
-        return;
-    }
-    service_run (self->service, pipe);
-    s_self_destroy (&self);
+    service_actor_run (pipe, (const actor_args_t *) args, ACTOR_POOL_DISPLAY, s_self_new,
+                       s_self_destroy);
 }

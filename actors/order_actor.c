@@ -10,7 +10,6 @@ typedef struct {
     const actor_args_t *args;       //  settings, metrics, index
     store_t *store;                 //  this thread's command store connection
     zsock_t *wake;                  //  PUSH to BRIDGE_OUTBOX_WAKE, never blocks
-    service_t *service;             //  ROUTER and request loop
 } self_t;
 
 
@@ -117,11 +116,10 @@ static const service_op_t s_ops [] = {
 
 //  Frees the actor's state.
 static void
-s_self_destroy (self_t **self_p)
+s_self_destroy (void **self_p)
 {
     if (*self_p) {
-        self_t *self = *self_p;
-        service_destroy (&self->service);
+        self_t *self = (self_t *) *self_p;
         zsock_destroy (&self->wake);
         store_destroy (&self->store);
         free (self);
@@ -130,10 +128,9 @@ s_self_destroy (self_t **self_p)
 }
 
 
-//  Opens the store, connects the wake socket, binds the ROUTER; NULL with
-//  why in err.
-static self_t *
-s_self_new (const actor_args_t *args, char *err, size_t errlen)
+//  Opens the store and connects the wake socket; NULL with why in err.
+static void *
+s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errlen)
 {
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
     if (!self) {
@@ -157,17 +154,10 @@ s_self_new (const actor_args_t *args, char *err, size_t errlen)
         snprintf (err, errlen, "cannot connect %s", BRIDGE_OUTBOX_WAKE);
         goto err;
     }
-    service_def_t def = {
-        .pool = ACTOR_POOL_ORDER, .index = args->index, .ops = s_ops, .state = self
-    };
-    self->service = service_new (&def);
-    if (!self->service) {
-        snprintf (err, errlen, "cannot bind its endpoint");
-        goto err;
-    }
+    def->ops = s_ops;
     return self;
 err:
-    s_self_destroy (&self);
+    s_self_destroy ((void **) &self);
     return NULL;
 }
 
@@ -176,14 +166,6 @@ err:
 void
 order_actor (zsock_t *pipe, void *args)
 {
-    const actor_args_t *actor_args = (const actor_args_t *) args;
-    assert (actor_args && actor_args->cfg);
-    char err [256] = "";
-    self_t *self = s_self_new (actor_args, err, sizeof err);
-    if (!self) {
-        service_start_failed (pipe, ACTOR_POOL_ORDER, actor_args->index, err);
-        return;
-    }
-    service_run (self->service, pipe);
-    s_self_destroy (&self);
+    service_actor_run (pipe, (const actor_args_t *) args, ACTOR_POOL_ORDER, s_self_new,
+                       s_self_destroy);
 }

@@ -9,7 +9,6 @@
 typedef struct {
     const actor_args_t *args;       //  settings, metrics, index
     store_t *store;                 //  this thread's command store connection
-    service_t *service;             //  ROUTER and request loop
 } self_t;
 
 
@@ -99,11 +98,10 @@ static const service_op_t s_ops [] = {
 
 //  Frees the actor's state.
 static void
-s_self_destroy (self_t **self_p)
+s_self_destroy (void **self_p)
 {
     if (*self_p) {
-        self_t *self = *self_p;
-        service_destroy (&self->service);
+        self_t *self = (self_t *) *self_p;
         store_destroy (&self->store);
         free (self);
         *self_p = NULL;
@@ -111,9 +109,9 @@ s_self_destroy (self_t **self_p)
 }
 
 
-//  Opens the store and binds the ROUTER; NULL with why in err.
-static self_t *
-s_self_new (const actor_args_t *args, char *err, size_t errlen)
+//  Opens the store; NULL with why in err.
+static void *
+s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errlen)
 {
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
     if (!self) {
@@ -124,18 +122,12 @@ s_self_new (const actor_args_t *args, char *err, size_t errlen)
     self->store = store_open (args->cfg->store, err, errlen);
     if (!self->store)
         goto err;
-    service_def_t def = {
-        .pool = ACTOR_POOL_POINT, .index = args->index, .ops = s_ops, .state = self,
-        .tick = args->index == 0 ? s_purge : NULL, .tick_ms = POINT_PURGE_MS
-    };
-    self->service = service_new (&def);
-    if (!self->service) {
-        snprintf (err, errlen, "cannot bind its endpoint");
-        goto err;
-    }
+    def->ops = s_ops;
+    def->tick = args->index == 0 ? s_purge : NULL;
+    def->tick_ms = POINT_PURGE_MS;
     return self;
 err:
-    s_self_destroy (&self);
+    s_self_destroy ((void **) &self);
     return NULL;
 }
 
@@ -144,14 +136,6 @@ err:
 void
 point_actor (zsock_t *pipe, void *args)
 {
-    const actor_args_t *actor_args = (const actor_args_t *) args;
-    assert (actor_args && actor_args->cfg);
-    char err [256] = "";
-    self_t *self = s_self_new (actor_args, err, sizeof err);
-    if (!self) {
-        service_start_failed (pipe, ACTOR_POOL_POINT, actor_args->index, err);
-        return;
-    }
-    service_run (self->service, pipe);
-    s_self_destroy (&self);
+    service_actor_run (pipe, (const actor_args_t *) args, ACTOR_POOL_POINT, s_self_new,
+                       s_self_destroy);
 }

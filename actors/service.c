@@ -182,6 +182,32 @@ service_run (service_t *self, zsock_t *pipe)
 }
 
 
+//  Runs an actor from its start to $TERM around the state it builds.
+void
+service_actor_run (zsock_t *pipe, const actor_args_t *args, const char *pool,
+                   service_state_new_fn *state_new, service_state_destroy_fn *state_destroy)
+{
+    assert (args && args->cfg && pool && state_new && state_destroy);
+    char err [256] = "";
+    service_def_t def = { .pool = pool, .index = args->index };
+    void *state = state_new (args, &def, err, sizeof err);
+    if (!state) {
+        service_start_failed (pipe, pool, args->index, err);
+        return;
+    }
+    def.state = state;
+    service_t *self = service_new (&def);
+    if (!self) {
+        state_destroy (&state);
+        service_start_failed (pipe, pool, args->index, "cannot bind its endpoint");
+        return;
+    }
+    service_run (self, pipe);
+    service_destroy (&self);
+    state_destroy (&state);
+}
+
+
 //  Fills an error reply.
 void
 service_reply_error (store_reply_t *reply, int status, const char *code, const char *message)

@@ -40,6 +40,25 @@ typedef struct {
     int tick_ms;                    //  period of tick (> 0 when tick is set)
 } service_def_t;
 
+//  Builds an actor's state before its ROUTER is bound: opens what the
+//  actor needs and fills def->ops, and def->tick and def->tick_ms when it
+//  ticks (def->pool and def->index are set already; def->state is set to
+//  the result). Returns the state, or NULL with why in err and nothing
+//  left open.
+typedef void *(service_state_new_fn) (const actor_args_t *args, service_def_t *def,
+                                      char *err, size_t errlen);
+
+//  Frees an actor's state. Safe on NULL; sets *state_p to NULL.
+typedef void (service_state_destroy_fn) (void **state_p);
+
+//  The whole life of an actor of pool: builds its state with state_new,
+//  binds the ROUTER, serves requests until $TERM (service_run), then closes
+//  the ROUTER and frees the state with state_destroy. A failed start is
+//  logged and signalled on the pipe (service_start_failed).
+void service_actor_run (zsock_t *pipe, const actor_args_t *args, const char *pool,
+                        service_state_new_fn *state_new,
+                        service_state_destroy_fn *state_destroy);
+
 //  Binds the ROUTER at wire_endpoint(def->pool, def->index). NULL (logged)
 //  when the endpoint cannot be bound. def->ops and def->state must outlive
 //  the service.
