@@ -38,7 +38,7 @@
 #define WIRE_OP_DISPLAY_BEST    "display.best"      //  display pool
 #define WIRE_OP_HEALTH          "health"            //  every pool: checks its store
 
-#define WIRE_RID_MAX  40
+#define WIRE_RID_MAX  72      //  holds a client X-Request-Id (REQUEST_RID_MAX 64) whole
 #define WIRE_OP_MAX   32
 #define WIRE_ARG_MAX  128
 #define WIRE_IDEM_MAX 256
