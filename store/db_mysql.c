@@ -417,6 +417,23 @@ s_ready (s_db_t *self)
     return DB_OK;
 }
 
+//  Closes the connection and frees it (db.c has freed the statements).
+static void
+s_close (db_t *base)
+{
+    s_db_t *self = (s_db_t *) base;
+    if (!self)
+        return;
+    if (self->conn)
+        mysql_close (self->conn);
+    free (self->host);
+    free (self->user);
+    s_free_secret (&self->password);
+    free (self->dbname);
+    free (self->label);
+    free (self);
+}
+
 //  Opens a connection for mysql://… (db.c fills the base fields).
 static db_t *
 s_open (const char *url, char *err, size_t errlen)
@@ -434,30 +451,8 @@ s_open (const char *url, char *err, size_t errlen)
     }
     return &self->base;
 fail:
-    free (self->host);
-    free (self->user);
-    s_free_secret (&self->password);
-    free (self->dbname);
-    free (self->label);
-    free (self);
+    s_close (&self->base);          //  no connection is open here
     return NULL;
-}
-
-//  Closes the connection and frees it (db.c has freed the statements).
-static void
-s_close (db_t *base)
-{
-    s_db_t *self = (s_db_t *) base;
-    if (!self)
-        return;
-    if (self->conn)
-        mysql_close (self->conn);
-    free (self->host);
-    free (self->user);
-    s_free_secret (&self->password);
-    free (self->dbname);
-    free (self->label);
-    free (self);
 }
 
 //  Runs one SQL text without parameters; any rows are discarded.
