@@ -15,8 +15,6 @@ struct _display_store_t {
     db_t *db;                       //  the connection (one thread only)
 };
 
-#define MYSQL_TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-
 static const sqlkit_sql_t s_schema_v1 [] = {
     {   "CREATE TABLE IF NOT EXISTS display_menu ("
         " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
@@ -27,7 +25,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
         " menu_nm VARCHAR(100) NOT NULL,"
         " menu_price BIGINT NOT NULL,"
-        " use_yn CHAR(1) NOT NULL DEFAULT 'Y')" MYSQL_TABLE_OPTS },
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y')" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE TABLE IF NOT EXISTS ordered_menu ("
         " order_no VARCHAR(32) NOT NULL,"
         " menu_id VARCHAR(32) NOT NULL,"
@@ -38,7 +36,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " menu_id VARCHAR(32) NOT NULL,"
         " ordered_at BIGINT NOT NULL,"
         " PRIMARY KEY (order_no, menu_id),"
-        " INDEX ordered_menu_at (ordered_at, menu_id))" MYSQL_TABLE_OPTS },
+        " INDEX ordered_menu_at (ordered_at, menu_id))" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS ordered_menu_at ON ordered_menu (ordered_at, menu_id)",
         "SELECT 1" },
     {   "CREATE TABLE IF NOT EXISTS menu_hourly ("
@@ -51,7 +49,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " hour_no BIGINT NOT NULL,"
         " cnt BIGINT NOT NULL,"
         " PRIMARY KEY (menu_id, hour_no),"
-        " INDEX menu_hourly_hour (hour_no))" MYSQL_TABLE_OPTS },
+        " INDEX menu_hourly_hour (hour_no))" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS menu_hourly_hour ON menu_hourly (hour_no)", "SELECT 1" },
     {   "CREATE TABLE IF NOT EXISTS consumer_position ("
         " grp VARCHAR(128) NOT NULL,"
@@ -62,27 +60,12 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " grp VARCHAR(128) NOT NULL,"
         " part INT NOT NULL,"
         " off BIGINT NOT NULL,"
-        " PRIMARY KEY (grp, part))" MYSQL_TABLE_OPTS },
+        " PRIMARY KEY (grp, part))" SQLKIT_MYSQL_TABLE_OPTS },
 };
 
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
-};
-
-//  The demo menus of an empty store (the command store seeds the same).
-typedef struct {
-    const char *id;                 //  menuId
-    const char *name;               //  menuNm
-    int64_t price;                  //  menuPrice
-} s_menu_seed_t;
-
-static const s_menu_seed_t s_menu_seeds [] = {
-    { "MENU-00000001", "아이스 아메리카노", 4200 },
-    { "MENU-00000002", "핫 아메리카노", 4200 },
-    { "MENU-00000003", "핫 초코", 4500 },
-    { "MENU-00000004", "아이스 초코", 4500 },
-    { "MENU-00000005", "모닝세트1", 4500 },
 };
 
 static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM display_menu";
@@ -158,60 +141,28 @@ s_hour (int64_t ms)
     return h;
 }
 
-//  Seeds the five demo menus when display_menu is empty.
+//  Seeds the demo menus when display_menu is empty.
 static int
 s_seed (db_t *db)
 {
-    db_stmt_t *st = db_stmt (db, SQL_MENU_COUNT);
-    if (!st || db_step (st) != DB_ROW) {
-        db_reset (st);
-        return -1;
-    }
-    int64_t menus = db_column_int64 (st, 0);
-    db_reset (st);
-    if (menus > 0)
-        return 0;
-    st = db_stmt (db, sqlkit_pick (db, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL));
-    if (!st)
-        return -1;
-    for (size_t i = 0; i < sizeof s_menu_seeds / sizeof s_menu_seeds [0]; i++) {
-        int rc = DB_ERROR;
-        if (db_bind_text (st, 1, s_menu_seeds [i].id) == DB_OK
-        &&  db_bind_text (st, 2, s_menu_seeds [i].name) == DB_OK
-        &&  db_bind_int64 (st, 3, s_menu_seeds [i].price) == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE)
-            return -1;
-    }
-    return 0;
+    return sqlkit_seed_menus (db, SQL_MENU_COUNT, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL);
 }
 
 //  Opens, migrates and seeds the display store.
 display_store_t *
 display_store_open (const char *url, char *err, size_t errlen)
 {
-    char dummy [1];
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
     display_store_t *self = (display_store_t *) calloc (1, sizeof *self);
     if (!self) {
-        snprintf (err, errlen, "out of memory");
+        if (err && errlen > 0)
+            snprintf (err, errlen, "out of memory");
         return NULL;
     }
-    self->db = db_open (url, err, errlen);
+    self->db = sqlkit_open (url, "display", s_migrations,
+                            sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen);
     if (!self->db)
-        goto fail;
-    if (sqlkit_migrate (self->db, "display", s_migrations,
-                        sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen) != 0)
-        goto fail;
+        display_store_destroy (&self);      //  sets self to NULL
     return self;
-
-fail:
-    display_store_destroy (&self);
-    return NULL;
 }
 
 //  Closes the connection.
@@ -240,15 +191,6 @@ display_store_ping (display_store_t *self)
     return db_ping (self->db) == DB_OK ? DB_OK : DB_UNAVAILABLE;
 }
 
-//  Adds an exact int64 member.
-static void
-s_add_int (cJSON *object, const char *name, int64_t value)
-{
-    char buf [32];
-    snprintf (buf, sizeof buf, "%" PRId64, value);
-    cJSON_AddRawToObject (object, name, buf);
-}
-
 //  GET /display/menu as JSON text.
 int
 display_store_menus (display_store_t *self, char **json)
@@ -264,7 +206,7 @@ display_store_menus (display_store_t *self, char **json)
         cJSON *item = cJSON_CreateObject ();
         cJSON_AddStringToObject (item, "menuId", db_column_text (st, 0));
         cJSON_AddStringToObject (item, "menuNm", db_column_text (st, 1));
-        s_add_int (item, "menuPrice", db_column_int64 (st, 2));
+        sqlkit_add_int (item, "menuPrice", db_column_int64 (st, 2));
         cJSON_AddItemToArray (list, item);
     }
     db_reset (st);
@@ -358,49 +300,6 @@ display_store_position (display_store_t *self, const char *group, int32_t partit
     return rc == DB_ROW ? 0 : (rc == DB_DONE ? 1 : -1);
 }
 
-//  Reads the rows of a (menu_id, name, count) query into out or a growing
-//  array: with out set, at most limit rows go there; otherwise *grown is
-//  allocated. Returns the row count, or -1.
-static int64_t
-s_read_counts (db_stmt_t *st, store_count_t *out, size_t limit, store_count_t **grown)
-{
-    size_t n = 0, cap = out ? limit : 0;
-    store_count_t *list = out;
-    int rc = DB_OK;
-    while (rc == DB_OK || rc == DB_ROW) {
-        rc = db_step (st);
-        if (rc != DB_ROW)
-            break;
-        if (n == cap) {
-            if (out)
-                continue;           //  LIMIT already bounds it; drain only
-            size_t more_cap = cap ? cap * 2 : 8;
-            store_count_t *more = (store_count_t *) realloc (list, more_cap * sizeof *list);
-            if (!more) {
-                rc = DB_ERROR;
-                break;
-            }
-            list = more;
-            cap = more_cap;
-        }
-        const char *id = db_column_text (st, 0);
-        const char *name = db_column_text (st, 1);
-        snprintf (list [n].menu_id, sizeof list [n].menu_id, "%s", id ? id : "");
-        snprintf (list [n].menu_nm, sizeof list [n].menu_nm, "%s", name ? name : "");
-        list [n].count = db_column_int64 (st, 2);
-        n++;
-    }
-    db_reset (st);
-    if (rc != DB_DONE) {
-        if (!out)
-            free (list);
-        return -1;
-    }
-    if (!out)
-        *grown = list;
-    return (int64_t) n;
-}
-
 //  Best displayed menus in (now_ms - window_ms, now_ms].
 int
 display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
@@ -445,7 +344,7 @@ display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
         db_reset (st);
         return -1;
     }
-    int64_t n = s_read_counts (st, out, limit, NULL);
+    int64_t n = sqlkit_read_counts (st, out, limit, NULL);
     if (n < 0)
         return -1;
     *count = (size_t) n;
@@ -457,22 +356,7 @@ int
 display_store_counts (display_store_t *self, int64_t from_ms, int64_t to_ms,
                       store_count_t **counts, size_t *count)
 {
-    *counts = NULL;
-    *count = 0;
-    db_stmt_t *st = db_stmt (self->db, SQL_COUNTS);
-    if (!st)
-        return -1;
-    if (db_bind_int64 (st, 1, from_ms) != DB_OK || db_bind_int64 (st, 2, to_ms) != DB_OK) {
-        db_reset (st);
-        return -1;
-    }
-    store_count_t *list = NULL;
-    int64_t n = s_read_counts (st, NULL, 0, &list);
-    if (n < 0)
-        return -1;
-    *counts = list;
-    *count = (size_t) n;
-    return 0;
+    return sqlkit_window_counts (self->db, SQL_COUNTS, from_ms, to_ms, counts, count);
 }
 
 //  Runs a statement binding two integers; returns the db_step code.

@@ -1,5 +1,5 @@
 /*  sqlkit — shared helpers of the stores: dialect text, read transactions,
-    versioned migrations. */
+    versioned migrations, demo menus, count rows. */
 #include "sqlkit.h"
 #include <czmq.h>
 #include <stdio.h>
@@ -158,6 +158,141 @@ fail:
     else
         db_rollback (db);
     return -1;
+}
+
+//  Opens url at component's latest schema (see sqlkit.h).
+db_t *
+sqlkit_open (const char *url, const char *component, const sqlkit_migration_t *list,
+             size_t count, sqlkit_seed_fn *seed, char *err, size_t errlen)
+{
+    char dummy [1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    db_t *db = db_open (url, err, errlen);
+    if (db && sqlkit_migrate (db, component, list, count, seed, err, errlen) != 0)
+        db_destroy (&db);
+    return db;
+}
+
+//  The demo menus of an empty store; the command store and the display
+//  store seed the same ones.
+typedef struct {
+    const char *id;                 //  menuId
+    const char *name;               //  menuNm
+    int64_t price;                  //  menuPrice
+} s_menu_seed_t;
+
+static const s_menu_seed_t s_menu_seeds [] = {
+    { "MENU-00000001", "아이스 아메리카노", 4200 },
+    { "MENU-00000002", "핫 아메리카노", 4200 },
+    { "MENU-00000003", "핫 초코", 4500 },
+    { "MENU-00000004", "아이스 초코", 4500 },
+    { "MENU-00000005", "모닝세트1", 4500 },
+};
+
+//  Seeds the demo menus into an empty menu table (see sqlkit.h).
+int
+sqlkit_seed_menus (db_t *db, const char *count_sql, const char *insert_sqlite,
+                   const char *insert_mysql)
+{
+    db_stmt_t *st = db_stmt (db, count_sql);
+    if (!st || db_step (st) != DB_ROW) {
+        db_reset (st);
+        return -1;
+    }
+    int64_t menus = db_column_int64 (st, 0);
+    db_reset (st);
+    if (menus > 0)
+        return 0;
+    st = db_stmt (db, sqlkit_pick (db, insert_sqlite, insert_mysql));
+    if (!st)
+        return -1;
+    for (size_t i = 0; i < sizeof s_menu_seeds / sizeof s_menu_seeds [0]; i++) {
+        int rc = DB_ERROR;
+        if (db_bind_text (st, 1, s_menu_seeds [i].id) == DB_OK
+        &&  db_bind_text (st, 2, s_menu_seeds [i].name) == DB_OK
+        &&  db_bind_int64 (st, 3, s_menu_seeds [i].price) == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+//  Reads the rows of a (menu_id, name, count) query (see sqlkit.h).
+int64_t
+sqlkit_read_counts (db_stmt_t *st, store_count_t *out, size_t limit, store_count_t **grown)
+{
+    size_t n = 0, cap = out ? limit : 0;
+    store_count_t *list = out;
+    int rc = DB_OK;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        if (n == cap) {
+            if (out)
+                continue;           //  LIMIT already bounds it; drain only
+            size_t more_cap = cap ? cap * 2 : 8;
+            store_count_t *more = (store_count_t *) realloc (list, more_cap * sizeof *list);
+            if (!more) {
+                rc = DB_ERROR;
+                break;
+            }
+            list = more;
+            cap = more_cap;
+        }
+        const char *id = db_column_text (st, 0);
+        const char *name = db_column_text (st, 1);
+        snprintf (list [n].menu_id, sizeof list [n].menu_id, "%s", id ? id : "");
+        snprintf (list [n].menu_nm, sizeof list [n].menu_nm, "%s", name ? name : "");
+        list [n].count = db_column_int64 (st, 2);
+        n++;
+    }
+    db_reset (st);
+    if (rc != DB_DONE) {
+        if (!out)
+            free (list);
+        return -1;
+    }
+    if (!out)
+        *grown = list;
+    return (int64_t) n;
+}
+
+//  Every menu's count in (from_ms, to_ms] by a two-bound query (see sqlkit.h).
+int
+sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
+                      store_count_t **counts, size_t *count)
+{
+    *counts = NULL;
+    *count = 0;
+    db_stmt_t *st = db_stmt (db, sql);
+    if (!st)
+        return -1;
+    if (db_bind_int64 (st, 1, from_ms) != DB_OK || db_bind_int64 (st, 2, to_ms) != DB_OK) {
+        db_reset (st);
+        return -1;
+    }
+    store_count_t *list = NULL;
+    int64_t n = sqlkit_read_counts (st, NULL, 0, &list);
+    if (n < 0)
+        return -1;
+    *counts = list;
+    *count = (size_t) n;
+    return 0;
+}
+
+//  Adds an exact int64 member (see sqlkit.h).
+void
+sqlkit_add_int (cJSON *object, const char *name, int64_t value)
+{
+    char buf [32];
+    snprintf (buf, sizeof buf, "%" PRId64, value);
+    cJSON_AddRawToObject (object, name, buf);
 }
 
 //  Starts a read transaction (a consistent snapshot for several SELECTs).

@@ -1,11 +1,16 @@
 /*  sqlkit — private helpers the two stores (store.c, display_store.c) share
-    on top of db.h: picking the dialect's text, read transactions, and the
-    versioned schema migration run at open. Private to store/. */
+    on top of db.h: picking the dialect's text, read transactions, the
+    versioned schema migration run at open, the demo menus both seed, and
+    reading (menu, name, count) rows. Private to store/. */
 #ifndef SQLKIT_H_INCLUDED
 #define SQLKIT_H_INCLUDED
 
 #include "db.h"
+#include "store.h"
 #include <stddef.h>
+
+//  Table options every MySQL CREATE TABLE of the stores ends with.
+#define SQLKIT_MYSQL_TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 //  One statement of a migration in both dialects; mysql NULL means the
 //  sqlite text serves both.
@@ -38,6 +43,32 @@ const char *sqlkit_pick (db_t *db, const char *sqlite, const char *mysql);
 //  database is only read. Returns 0, or -1 with a message in err.
 int sqlkit_migrate (db_t *db, const char *component, const sqlkit_migration_t *list,
                     size_t count, sqlkit_seed_fn *seed, char *err, size_t errlen);
+
+//  Opens url and brings component's schema up to date (sqlkit_migrate).
+//  Returns the connection, or NULL with a message in err (err may be NULL).
+db_t *sqlkit_open (const char *url, const char *component, const sqlkit_migration_t *list,
+                   size_t count, sqlkit_seed_fn *seed, char *err, size_t errlen);
+
+//  Seeds the five demo menus when the menu table is empty: count_sql
+//  counts its rows; insert_sqlite/insert_mysql insert one (id, name, price)
+//  and ignore one that is there (static text, see sqlkit_pick). 0 or -1.
+int sqlkit_seed_menus (db_t *db, const char *count_sql, const char *insert_sqlite,
+                       const char *insert_mysql);
+
+//  Steps a bound (menu_id, name, count) query and reads its rows: with out
+//  set, at most limit rows go there (the rest are drained); otherwise *grown
+//  is allocated. Resets st. Returns the row count, or -1.
+int64_t sqlkit_read_counts (db_stmt_t *st, store_count_t *out, size_t limit,
+                            store_count_t **grown);
+
+//  Runs sql, a (menu_id, name, count) query bound to (from_ms, to_ms), into
+//  a new array (*counts, NULL when empty). 0 or -1.
+int sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
+                          store_count_t **counts, size_t *count);
+
+//  Adds an exact int64 member (cJSON numbers are doubles and would round
+//  past 2^53).
+void sqlkit_add_int (cJSON *object, const char *name, int64_t value);
 
 //  Starts a read-only transaction, so several SELECTs see one snapshot.
 int sqlkit_begin_read (db_t *db);

@@ -28,8 +28,6 @@ struct _store_t {
 // ---------------------------------------------------------------------------
 //  Schema
 
-#define MYSQL_TABLE_OPTS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-
 static const sqlkit_sql_t s_schema_v1 [] = {
     {   "CREATE TABLE IF NOT EXISTS customer ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -40,7 +38,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
         " customer_id VARCHAR(32) NULL UNIQUE,"
         " name VARCHAR(100) NOT NULL,"
-        " created_at BIGINT NOT NULL)" MYSQL_TABLE_OPTS },
+        " created_at BIGINT NOT NULL)" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE TABLE IF NOT EXISTS point ("
         " customer_id VARCHAR(32) NOT NULL PRIMARY KEY REFERENCES customer (customer_id),"
         " balance BIGINT NOT NULL CHECK (balance >= 0))",
@@ -49,7 +47,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " balance BIGINT NOT NULL,"
         " CONSTRAINT point_balance_nonneg CHECK (balance >= 0),"
         " CONSTRAINT point_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id))"
-        MYSQL_TABLE_OPTS },
+        SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE TABLE IF NOT EXISTS point_history ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " customer_id VARCHAR(32) NOT NULL REFERENCES customer (customer_id),"
@@ -70,7 +68,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " created_at BIGINT NOT NULL,"
         " INDEX point_history_customer (customer_id, id),"
         " CONSTRAINT point_history_customer_fk FOREIGN KEY (customer_id)"
-        " REFERENCES customer (customer_id))" MYSQL_TABLE_OPTS },
+        " REFERENCES customer (customer_id))" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS point_history_customer ON point_history (customer_id, id)",
         "SELECT 1" },
     {   "CREATE TABLE IF NOT EXISTS menu ("
@@ -83,7 +81,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " menu_nm VARCHAR(100) NOT NULL,"
         " menu_price BIGINT NOT NULL,"
         " use_yn CHAR(1) NOT NULL DEFAULT 'Y',"
-        " CONSTRAINT menu_price_nonneg CHECK (menu_price >= 0))" MYSQL_TABLE_OPTS },
+        " CONSTRAINT menu_price_nonneg CHECK (menu_price >= 0))" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE TABLE IF NOT EXISTS orders ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " order_no VARCHAR(32) UNIQUE,"
@@ -100,7 +98,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " created_at BIGINT NOT NULL,"
         " INDEX orders_created (created_at),"
         " CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id))"
-        MYSQL_TABLE_OPTS },
+        SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at)", "SELECT 1" },
     {   "CREATE TABLE IF NOT EXISTS order_menu ("
         " order_no VARCHAR(32) NOT NULL REFERENCES orders (order_no),"
@@ -119,7 +117,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " INDEX order_menu_created (created_at),"
         " CONSTRAINT order_menu_order FOREIGN KEY (order_no) REFERENCES orders (order_no),"
         " CONSTRAINT order_menu_menu FOREIGN KEY (menu_id) REFERENCES menu (menu_id))"
-        MYSQL_TABLE_OPTS },
+        SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS order_menu_created ON order_menu (created_at)", "SELECT 1" },
     {   "CREATE TABLE IF NOT EXISTS outbox ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -133,7 +131,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " payload MEDIUMTEXT NOT NULL,"
         " created_at BIGINT NOT NULL,"
         " published_at BIGINT NULL,"
-        " INDEX outbox_unpublished (published_at, id))" MYSQL_TABLE_OPTS },
+        " INDEX outbox_unpublished (published_at, id))" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL",
         "SELECT 1" },
     {   "CREATE TABLE IF NOT EXISTS idempotency ("
@@ -156,7 +154,7 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " created_at BIGINT NOT NULL,"
         " updated_at BIGINT NOT NULL,"
         " PRIMARY KEY (route, idem_key),"
-        " INDEX idempotency_done (state, updated_at))" MYSQL_TABLE_OPTS },
+        " INDEX idempotency_done (state, updated_at))" SQLKIT_MYSQL_TABLE_OPTS },
     {   "CREATE INDEX IF NOT EXISTS idempotency_done ON idempotency (state, updated_at)",
         "SELECT 1" },
 };
@@ -166,54 +164,17 @@ static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
 };
 
-//  The demo menus of an empty store.
-typedef struct {
-    const char *id;                 //  menuId
-    const char *name;               //  menuNm
-    int64_t price;                  //  menuPrice
-} s_menu_seed_t;
-
-static const s_menu_seed_t s_menu_seeds [] = {
-    { "MENU-00000001", "아이스 아메리카노", 4200 },
-    { "MENU-00000002", "핫 아메리카노", 4200 },
-    { "MENU-00000003", "핫 초코", 4500 },
-    { "MENU-00000004", "아이스 초코", 4500 },
-    { "MENU-00000005", "모닝세트1", 4500 },
-};
-
 static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM menu";
 static const char SQL_MENU_SEED_SQLITE [] =
     "INSERT OR IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
 static const char SQL_MENU_SEED_MYSQL [] =
     "INSERT IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
 
-//  Seeds the five demo menus when the menu table is empty.
+//  Seeds the demo menus when the menu table is empty.
 static int
 s_seed (db_t *db)
 {
-    db_stmt_t *st = db_stmt (db, SQL_MENU_COUNT);
-    if (!st || db_step (st) != DB_ROW) {
-        db_reset (st);
-        return -1;
-    }
-    int64_t menus = db_column_int64 (st, 0);
-    db_reset (st);
-    if (menus > 0)
-        return 0;
-    st = db_stmt (db, sqlkit_pick (db, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL));
-    if (!st)
-        return -1;
-    for (size_t i = 0; i < sizeof s_menu_seeds / sizeof s_menu_seeds [0]; i++) {
-        int rc = DB_ERROR;
-        if (db_bind_text (st, 1, s_menu_seeds [i].id) == DB_OK
-        &&  db_bind_text (st, 2, s_menu_seeds [i].name) == DB_OK
-        &&  db_bind_int64 (st, 3, s_menu_seeds [i].price) == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE)
-            return -1;
-    }
-    return 0;
+    return sqlkit_seed_menus (db, SQL_MENU_COUNT, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL);
 }
 
 // ---------------------------------------------------------------------------
@@ -237,16 +198,6 @@ s_print (cJSON *json)
     cJSON_free (text);
     cJSON_Delete (json);
     return copy;
-}
-
-//  Adds an exact int64 member (cJSON numbers are doubles and would round
-//  past 2^53).
-static void
-s_add_int (cJSON *object, const char *name, int64_t value)
-{
-    char buf [32];
-    snprintf (buf, sizeof buf, "%" PRId64, value);
-    cJSON_AddRawToObject (object, name, buf);
 }
 
 //  The 503 a store failure answers: nothing was changed.
@@ -290,7 +241,7 @@ s_reply_error (store_reply_t *reply, int status, const char *code, const char *m
     if (text_name)
         cJSON_AddStringToObject (json, text_name, text_value);
     if (int_name)
-        s_add_int (json, int_name, int_value);
+        sqlkit_add_int (json, int_name, int_value);
     return s_reply_json (reply, status, json);
 }
 
@@ -318,27 +269,17 @@ s_valid_id (const char *id)
 store_t *
 store_open (const char *url, char *err, size_t errlen)
 {
-    char dummy [1];
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
     store_t *self = (store_t *) calloc (1, sizeof *self);
     if (!self) {
-        snprintf (err, errlen, "out of memory");
+        if (err && errlen > 0)
+            snprintf (err, errlen, "out of memory");
         return NULL;
     }
-    self->db = db_open (url, err, errlen);
+    self->db = sqlkit_open (url, "store", s_migrations,
+                            sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen);
     if (!self->db)
-        goto fail;
-    if (sqlkit_migrate (self->db, "store", s_migrations,
-                        sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen) != 0)
-        goto fail;
+        store_destroy (&self);              //  sets self to NULL
     return self;
-
-fail:
-    store_destroy (&self);
-    return NULL;
 }
 
 //  Ends any open claim and closes the connection.
@@ -464,14 +405,8 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
         updated_at = db_column_int64 (st, 4);
     }
     db_reset (st);
-    if (rc == DB_DONE) {
-        //  Its running owner failed and let it go a moment ago: retry later
-        db_rollback (db);
-        if (s_reply_in_use (reply) != 0)
-            goto fail;
-        result = IDEM_ANSWERED;
-        goto done;
-    }
+    if (rc == DB_DONE)
+        goto in_use;                //  its owner failed and let it go a moment ago
     if (rc != DB_ROW || !request || !state)
         goto fail;
     if (strcmp (request, idem->request) != 0) {
@@ -491,13 +426,8 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
         goto done;
     }
     //  Running: a first attempt is in flight, or died long ago
-    if (now_ms - updated_at < STORE_IDEM_STALE_MS) {
-        db_rollback (db);
-        if (s_reply_in_use (reply) != 0)
-            goto fail;
-        result = IDEM_ANSWERED;
-        goto done;
-    }
+    if (now_ms - updated_at < STORE_IDEM_STALE_MS)
+        goto in_use;
     if (db_begin (db) != DB_OK)
         goto fail;
     st = db_stmt (db, SQL_IDEM_TAKEOVER);
@@ -512,17 +442,19 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     db_reset (st);
     if (rc != DB_DONE)
         goto fail;
-    if (db_changes (db) != 1) {
-        //  Another retry took it over (or it finished) since we read it
-        db_rollback (db);
-        if (s_reply_in_use (reply) != 0)
-            goto fail;
-        result = IDEM_ANSWERED;
-        goto done;
-    }
+    if (db_changes (db) != 1)
+        goto in_use;                //  another retry took it over (or it finished) since we read it
     if (db_commit (db) != DB_OK)
         goto fail;
     result = IDEM_RUN;
+    goto done;
+
+in_use:
+    //  The key's first request holds it (or held it a moment ago): 409, retry later
+    db_rollback (db);
+    if (s_reply_in_use (reply) != 0)
+        goto fail;
+    result = IDEM_ANSWERED;
     goto done;
 
 fail:
@@ -801,9 +733,9 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
         return s_fail (self, idem, "charge", reply);
 
     cJSON *json = cJSON_CreateObject ();
-    s_add_int (json, "beforeChargePoint", balance - amount);
-    s_add_int (json, "chargeAmt", amount);
-    s_add_int (json, "afterChargePoint", balance);
+    sqlkit_add_int (json, "beforeChargePoint", balance - amount);
+    sqlkit_add_int (json, "chargeAmt", amount);
+    sqlkit_add_int (json, "afterChargePoint", balance);
     if (s_reply_json (reply, 200, json) != 0 || s_finish (self, idem, reply, now_ms) != 0)
         return s_fail (self, idem, "charge", reply);
     return 0;
@@ -839,7 +771,7 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
     cJSON *entry = cJSON_CreateObject ();
     cJSON_AddItemToArray (list, entry);
     cJSON_AddStringToObject (entry, "customerId", customer_id);
-    s_add_int (entry, "point", balance);
+    sqlkit_add_int (entry, "point", balance);
     cJSON *details = cJSON_AddArrayToObject (entry, "pointDetail");
 
     db_stmt_t *st = db_stmt (db, SQL_HISTORY_LIST);
@@ -849,7 +781,7 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
         if (rc != DB_ROW)
             break;
         cJSON *item = cJSON_CreateObject ();
-        s_add_int (item, "point", db_column_int64 (st, 0));
+        sqlkit_add_int (item, "point", db_column_int64 (st, 0));
         cJSON_AddStringToObject (item, "pointTypeCode", db_column_text (st, 1));
         cJSON_AddStringToObject (item, "pointTypeName", db_column_text (st, 2));
         if (db_column_is_null (st, 3))
@@ -1159,8 +1091,8 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
 
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddStringToObject (json, "orderNo", order_no);
-    s_add_int (json, "orderPrice", price);
-    s_add_int (json, "usePoint", price);
+    sqlkit_add_int (json, "orderPrice", price);
+    sqlkit_add_int (json, "usePoint", price);
     if (s_reply_json (reply, 200, json) != 0)
         return s_fail (self, idem, "order", reply);
 
@@ -1197,8 +1129,8 @@ store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
         json = cJSON_CreateObject ();
         cJSON_AddStringToObject (json, "orderNo", db_column_text (st, 0));
         cJSON_AddStringToObject (json, "customerId", db_column_text (st, 1));
-        s_add_int (json, "orderPrice", db_column_int64 (st, 2));
-        s_add_int (json, "payAmt", db_column_int64 (st, 3));
+        sqlkit_add_int (json, "orderPrice", db_column_int64 (st, 2));
+        sqlkit_add_int (json, "payAmt", db_column_int64 (st, 3));
         cJSON_AddStringToObject (json, "orderedAt", util_iso8601 (db_column_int64 (st, 4), when));
     }
     db_reset (st);
@@ -1223,8 +1155,8 @@ store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
         cJSON *item = cJSON_CreateObject ();
         cJSON_AddStringToObject (item, "menuId", db_column_text (st, 0));
         cJSON_AddStringToObject (item, "menuNm", db_column_text (st, 1));
-        s_add_int (item, "qy", db_column_int64 (st, 2));
-        s_add_int (item, "menuPrice", db_column_int64 (st, 3));
+        sqlkit_add_int (item, "qy", db_column_int64 (st, 2));
+        sqlkit_add_int (item, "menuPrice", db_column_int64 (st, 3));
         cJSON_AddItemToArray (menus, item);
     }
     db_reset (st);
@@ -1398,44 +1330,7 @@ int
 store_order_menu_counts (store_t *self, int64_t from_ms, int64_t to_ms,
                          store_count_t **counts, size_t *count)
 {
-    db_t *db = self->db;
-    *counts = NULL;
-    *count = 0;
-    size_t n = 0, cap = 0;
-    store_count_t *list = NULL;
-    db_stmt_t *st = db_stmt (db, SQL_MENU_COUNTS);
-    int rc = DB_ERROR;
-    if (st && db_bind_int64 (st, 1, from_ms) == DB_OK && db_bind_int64 (st, 2, to_ms) == DB_OK)
-        rc = DB_OK;
-    while (rc == DB_OK || rc == DB_ROW) {
-        rc = db_step (st);
-        if (rc != DB_ROW)
-            break;
-        if (n == cap) {
-            size_t grown = cap ? cap * 2 : 8;
-            store_count_t *more = (store_count_t *) realloc (list, grown * sizeof *list);
-            if (!more) {
-                rc = DB_ERROR;
-                break;
-            }
-            list = more;
-            cap = grown;
-        }
-        const char *id = db_column_text (st, 0);
-        const char *name = db_column_text (st, 1);
-        snprintf (list [n].menu_id, sizeof list [n].menu_id, "%s", id ? id : "");
-        snprintf (list [n].menu_nm, sizeof list [n].menu_nm, "%s", name ? name : "");
-        list [n].count = db_column_int64 (st, 2);
-        n++;
-    }
-    db_reset (st);
-    if (rc != DB_DONE) {
-        free (list);
-        return -1;
-    }
-    *counts = list;
-    *count = n;
-    return 0;
+    return sqlkit_window_counts (self->db, SQL_MENU_COUNTS, from_ms, to_ms, counts, count);
 }
 
 //  Frees an array of events.
