@@ -6,17 +6,18 @@
     doubling up to cfg->collector_backoff_max_ms); the wait is a poll on the
     pipe, so $TERM is answered at once. The position is committed only after
     a delivery, so each order arrives at least once; the receiver drops
-    duplicates by orderNo. This actor is its own thread and consumer: a slow
-    or down collector never slows an order. */
-#include "bridge.h"
+    duplicates by orderNo. A failed commit after a delivery is logged and the
+    event let go all the same (bridgekit_commit_held): the sink goes back to
+    polling, which a Kafka consumer must do to get through a rebalance. This
+    actor is its own thread and consumer: a slow or down collector never
+    slows an order. */
+#include "bridgekit.h"
 #include "collector.h"
-#include "eventlog.h"
 
 #define SINK_POLL_MS            100     //  wait for an event before looking at the pipe
 #define SINK_DELIVER_MS         3000    //  one delivery attempt's time limit
 #define SINK_BACKOFF_MIN_MS     100     //  first retry delay
 #define SINK_BACKOFF_CAP_MS     30000   //  cap when the config gives none
-#define SINK_LAG_EVERY_MS       500     //  how often the lag gauge is refreshed
 
 typedef struct {
     const config_t *cfg;        //  settings
@@ -26,7 +27,7 @@ typedef struct {
     eventlog_t *consumer;       //  consumer of BRIDGE_GROUP_COLLECTOR
     eventlog_event_t held;      //  event being delivered
     bool holding;               //  held is set
-    int backoff_ms;             //  next retry's base delay, 0 when healthy
+    int backoff_ms;             //  base delay of the last retry, 0 when healthy
     int backoff_cap_ms;         //  cap of backoff_ms
     unsigned int seed;          //  rand_r state for the jitter
     int64_t lag_at;             //  monotonic ms of the last lag refresh
@@ -81,49 +82,30 @@ fail:
 static void
 s_sink_command (sink_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
+    if (bridgekit_pipe_term (self->pipe, "collector sink"))
         self->terminated = true;
-        return;
-    }
-    char *verb = zmsg_popstr (msg);
-    if (verb && streq (verb, "$TERM"))
-        self->terminated = true;
-    else
-        log_warn ("-", "collector sink: unknown command %s", verb ? verb : "(null)");
-    zstr_free (&verb);
-    zmsg_destroy (&msg);
 }
 
-//  The wait before the next attempt: half the base delay plus a random
-//  part of the other half (so many instances do not retry in step), then
-//  doubles the base up to the cap.
+//  The wait before the next attempt: the base delay grows (doubling up to
+//  the cap), and the wait is half of it plus a random part of the other
+//  half, so many instances do not retry in step.
 static int
 s_next_delay (sink_t *self)
 {
-    if (self->backoff_ms == 0)
-        self->backoff_ms = SINK_BACKOFF_MIN_MS;
+    self->backoff_ms = bridgekit_backoff (self->backoff_ms, SINK_BACKOFF_MIN_MS,
+                                          self->backoff_cap_ms);
     int base = self->backoff_ms;
-    int delay = base / 2 + (int) (rand_r (&self->seed) % (unsigned) (base / 2 + 1));
-    self->backoff_ms = base > self->backoff_cap_ms / 2 ? self->backoff_cap_ms : base * 2;
-    return delay;
+    return base / 2 + (int) (rand_r (&self->seed) % (unsigned) (base / 2 + 1));
 }
 
-//  Delivers the held event; on success commits past it. 0 done, -1 retry.
+//  Delivers the held event; on success commits past it. 0 done (the event
+//  is let go), -1 retry.
 static int
 s_deliver_held (sink_t *self)
 {
-    //  A payload that is not an order event would be refused forever and
-    //  hold up every order behind it: log it and move past it
     event_order_t order;
-    memset (&order, 0, sizeof order);
-    if (event_order_decode (self->held.payload, self->held.len, &order) != 0) {
-        log_warn ("-", "collector sink: skipping malformed event at offset %" PRId64 " (key %s)",
-                  self->held.offset, self->held.key ? self->held.key : "");
-        if (eventlog_commit (self->consumer, &self->held) != 0)
-            return -1;
-        eventlog_event_reset (&self->held);
-        self->holding = false;
+    if (bridgekit_decode (&self->held, &order, "collector sink") != 0) {
+        bridgekit_commit_held (self->consumer, &self->held, &self->holding, "collector sink");
         return 0;
     }
     event_order_reset (&order);
@@ -135,11 +117,9 @@ s_deliver_held (sink_t *self)
     }
     metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_DELIVERED, 1);
     metrics_gauge_set (self->metrics, GAUGE_COLLECTOR_UP, 1);
-    //  Delivered but not committed: delivered again later, dropped as a duplicate
-    if (eventlog_commit (self->consumer, &self->held) != 0)
-        log_warn ("-", "collector sink: commit after %s failed", self->held.key);
-    eventlog_event_reset (&self->held);
-    self->holding = false;
+    //  Delivered but not committed: if it comes again, the receiver drops it
+    //  as a duplicate
+    bridgekit_commit_held (self->consumer, &self->held, &self->holding, "collector sink");
     self->backoff_ms = 0;
     return 0;
 }
@@ -150,10 +130,7 @@ bridge_collector_actor (zsock_t *pipe, void *args)
 {
     sink_t *self = s_sink_new (pipe, (const bridge_args_t *) args);
     if (!self) {
-        metrics_gauge_set (((const bridge_args_t *) args)->metrics, GAUGE_COLLECTOR_UP, 0);
-        //  Ending now puts the end signal on the pipe: the owner sees a
-        //  failed start (and zactor_destroy still returns at once)
-        zsock_signal (pipe, 0);
+        bridgekit_start_failed (pipe, (const bridge_args_t *) args, GAUGE_COLLECTOR_UP);
         return;
     }
     zsock_signal (pipe, 0);
@@ -176,12 +153,8 @@ bridge_collector_actor (zsock_t *pipe, void *args)
         }
         if (self->holding && s_deliver_held (self) != 0)
             wait = s_next_delay (self);
-        if (zclock_mono () - self->lag_at >= SINK_LAG_EVERY_MS) {
-            self->lag_at = zclock_mono ();
-            int64_t lag = eventlog_lag (self->consumer);
-            if (lag >= 0)
-                metrics_gauge_set (self->metrics, GAUGE_COLLECTOR_LAG, lag);
-        }
+        bridgekit_lag_refresh (self->consumer, self->metrics, GAUGE_COLLECTOR_LAG,
+                               &self->lag_at);
     }
     zpoller_destroy (&poller);
     s_sink_destroy (&self);

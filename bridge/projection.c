@@ -6,15 +6,17 @@
     log position. A display store failure keeps the event and retries it
     with capped backoff (GAUGE_PROJECTION_UP 0) without committing, so no
     event is lost; a redelivered event changes nothing (display_store_apply
-    is keyed by (orderNo, menuId)). */
-#include "bridge.h"
+    is keyed by (orderNo, menuId)). A failed commit after the apply is
+    logged and the event let go all the same (bridgekit_commit_held): the
+    projection goes back to polling, which a Kafka consumer must do to get
+    through a rebalance; the next commit covers the event, and if it comes
+    again it changes nothing. */
+#include "bridgekit.h"
 #include "display_store.h"
-#include "eventlog.h"
 
 #define PROJ_POLL_MS            100     //  wait for an event before looking at the pipe
 #define PROJ_BACKOFF_MIN_MS     100     //  first retry delay
 #define PROJ_BACKOFF_MAX_MS     5000    //  cap of the retry delay
-#define PROJ_LAG_EVERY_MS       500     //  how often the lag gauge is refreshed
 
 typedef struct {
     const config_t *cfg;        //  settings
@@ -72,41 +74,19 @@ fail:
 static void
 s_projection_command (projection_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
+    if (bridgekit_pipe_term (self->pipe, "projection"))
         self->terminated = true;
-        return;
-    }
-    char *verb = zmsg_popstr (msg);
-    if (verb && streq (verb, "$TERM"))
-        self->terminated = true;
-    else
-        log_warn ("-", "projection: unknown command %s", verb ? verb : "(null)");
-    zstr_free (&verb);
-    zmsg_destroy (&msg);
 }
 
-//  Commits past the held event and lets it go. Returns 0 or -1 (held kept).
-static int
-s_commit_held (projection_t *self)
-{
-    if (eventlog_commit (self->consumer, &self->held) != 0)
-        return -1;
-    eventlog_event_reset (&self->held);
-    self->holding = false;
-    return 0;
-}
-
-//  Applies the held event, then commits it. Returns 0 when done, -1 to retry.
+//  Applies the held event, then commits it. Returns 0 when done (the event
+//  is let go), -1 to retry it.
 static int
 s_apply_held (projection_t *self)
 {
     event_order_t order;
-    memset (&order, 0, sizeof order);
-    if (event_order_decode (self->held.payload, self->held.len, &order) != 0) {
-        log_warn ("-", "projection: skipping malformed event at offset %" PRId64
-                  " (key %s)", self->held.offset, self->held.key ? self->held.key : "");
-        return s_commit_held (self);
+    if (bridgekit_decode (&self->held, &order, "projection") != 0) {
+        bridgekit_commit_held (self->consumer, &self->held, &self->holding, "projection");
+        return 0;
     }
     bool applied = false;
     int rc = display_store_apply (self->display, &order, BRIDGE_GROUP_DISPLAY,
@@ -118,8 +98,8 @@ s_apply_held (projection_t *self)
         return -1;
     }
     metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, 1);
-    //  Applied but not committed: redelivered later, which changes nothing
-    return s_commit_held (self);
+    bridgekit_commit_held (self->consumer, &self->held, &self->holding, "projection");
+    return 0;
 }
 
 //  The projection actor: see the top of this file.
@@ -128,10 +108,7 @@ bridge_projection_actor (zsock_t *pipe, void *args)
 {
     projection_t *self = s_projection_new (pipe, (const bridge_args_t *) args);
     if (!self) {
-        metrics_gauge_set (((const bridge_args_t *) args)->metrics, GAUGE_PROJECTION_UP, 0);
-        //  Ending now puts the end signal on the pipe: the owner sees a
-        //  failed start (and zactor_destroy still returns at once)
-        zsock_signal (pipe, 0);
+        bridgekit_start_failed (pipe, (const bridge_args_t *) args, GAUGE_PROJECTION_UP);
         return;
     }
     zsock_signal (pipe, 0);
@@ -162,18 +139,13 @@ bridge_projection_actor (zsock_t *pipe, void *args)
                 metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 1);
             }
             else {
-                self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : PROJ_BACKOFF_MIN_MS;
-                if (self->backoff_ms > PROJ_BACKOFF_MAX_MS)
-                    self->backoff_ms = PROJ_BACKOFF_MAX_MS;
+                self->backoff_ms = bridgekit_backoff (self->backoff_ms, PROJ_BACKOFF_MIN_MS,
+                                                      PROJ_BACKOFF_MAX_MS);
                 metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 0);
             }
         }
-        if (zclock_mono () - self->lag_at >= PROJ_LAG_EVERY_MS) {
-            self->lag_at = zclock_mono ();
-            int64_t lag = eventlog_lag (self->consumer);
-            if (lag >= 0)
-                metrics_gauge_set (self->metrics, GAUGE_PROJECTION_LAG, lag);
-        }
+        bridgekit_lag_refresh (self->consumer, self->metrics, GAUGE_PROJECTION_LAG,
+                               &self->lag_at);
     }
     zpoller_destroy (&poller);
     s_projection_destroy (&self);

@@ -10,9 +10,8 @@
 
     A row is marked only after the log acknowledged it; a crash between the
     two republishes it, which every consumer tolerates (idempotent apply). */
-#include "bridge.h"
+#include "bridgekit.h"
 #include "store.h"
-#include "eventlog.h"
 
 #define RELAY_BATCH             256     //  rows per claim
 #define RELAY_PUBLISH_MS        5000    //  wait for the log's acknowledgement
@@ -174,9 +173,8 @@ s_relay_drain (relay_t *self, int64_t deadline)
     if (store_outbox_pending (self->store, &pending) == 0)
         metrics_gauge_set (self->metrics, GAUGE_OUTBOX_PENDING, pending);
     if (result < 0) {
-        self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : RELAY_BACKOFF_MIN_MS;
-        if (self->backoff_ms > RELAY_BACKOFF_MAX_MS)
-            self->backoff_ms = RELAY_BACKOFF_MAX_MS;
+        self->backoff_ms = bridgekit_backoff (self->backoff_ms, RELAY_BACKOFF_MIN_MS,
+                                              RELAY_BACKOFF_MAX_MS);
         metrics_gauge_set (self->metrics, GAUGE_BRIDGE_UP, 0);
     }
     else {
@@ -190,18 +188,8 @@ s_relay_drain (relay_t *self, int64_t deadline)
 static void
 s_relay_command (relay_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
+    if (bridgekit_pipe_term (self->pipe, "relay"))
         self->terminated = true;
-        return;
-    }
-    char *verb = zmsg_popstr (msg);
-    if (verb && streq (verb, "$TERM"))
-        self->terminated = true;
-    else
-        log_warn ("-", "relay: unknown command %s", verb ? verb : "(null)");
-    zstr_free (&verb);
-    zmsg_destroy (&msg);
 }
 
 //  The relay actor: see the top of this file.
@@ -210,10 +198,7 @@ bridge_relay_actor (zsock_t *pipe, void *args)
 {
     relay_t *self = s_relay_new (pipe, (const bridge_args_t *) args);
     if (!self) {
-        metrics_gauge_set (((const bridge_args_t *) args)->metrics, GAUGE_BRIDGE_UP, 0);
-        //  Ending now puts the end signal on the pipe: the owner sees a
-        //  failed start (and zactor_destroy still returns at once)
-        zsock_signal (pipe, 0);
+        bridgekit_start_failed (pipe, (const bridge_args_t *) args, GAUGE_BRIDGE_UP);
         return;
     }
     zsock_signal (pipe, 0);
