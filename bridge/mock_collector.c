@@ -60,6 +60,17 @@ s_answer (struct MHD_Connection *con, unsigned int status, const char *json)
     return rc;
 }
 
+//  Queues json (which it frees) as the answer with status.
+static enum MHD_Result
+s_answer_json (struct MHD_Connection *con, unsigned int status, cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted (json);
+    cJSON_Delete (json);
+    enum MHD_Result rc = text ? s_answer (con, status, text) : MHD_NO;
+    free (text);
+    return rc;
+}
+
 //  Queues {"code","message"} with status.
 static enum MHD_Result
 s_error (struct MHD_Connection *con, unsigned int status, const char *code, const char *message)
@@ -67,11 +78,7 @@ s_error (struct MHD_Connection *con, unsigned int status, const char *code, cons
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddStringToObject (json, "code", code);
     cJSON_AddStringToObject (json, "message", message);
-    char *text = cJSON_PrintUnformatted (json);
-    cJSON_Delete (json);
-    enum MHD_Result rc = text ? s_answer (con, status, text) : MHD_NO;
-    free (text);
-    return rc;
+    return s_answer_json (con, status, json);
 }
 
 //  POST /collect: records a new order or counts a duplicate.
@@ -132,11 +139,7 @@ s_orders (mock_t *self, struct MHD_Connection *con)
     cJSON_AddNumberToObject (json, "duplicates", (double) self->duplicates);
     cJSON_AddItemToObject (json, "orders", cJSON_Duplicate (self->orders, true));
     pthread_mutex_unlock (&self->lock);
-    char *text = cJSON_PrintUnformatted (json);
-    cJSON_Delete (json);
-    enum MHD_Result rc = text ? s_answer (con, MHD_HTTP_OK, text) : MHD_NO;
-    free (text);
-    return rc;
+    return s_answer_json (con, MHD_HTTP_OK, json);
 }
 
 //  POST /control: changes failRate, delayMs, failFirst.
