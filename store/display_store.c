@@ -210,12 +210,11 @@ display_store_menus (display_store_t *self, char **json)
         cJSON_AddItemToArray (list, item);
     }
     db_reset (st);
-    char *text = rc == DB_DONE ? cJSON_PrintUnformatted (list) : NULL;
-    cJSON_Delete (list);
-    if (!text)
+    if (rc != DB_DONE) {
+        cJSON_Delete (list);
         return -1;
-    *json = strdup (text);
-    cJSON_free (text);
+    }
+    *json = sqlkit_print (list);
     return *json ? 0 : -1;
 }
 

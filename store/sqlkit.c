@@ -1,5 +1,5 @@
 /*  sqlkit — shared helpers of the stores: dialect text, read transactions,
-    versioned migrations, demo menus, count rows. */
+    versioned migrations, demo menus, count rows, JSON printing. */
 #include "sqlkit.h"
 #include <czmq.h>
 #include <stdio.h>
@@ -284,6 +284,17 @@ sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
     *counts = list;
     *count = (size_t) n;
     return 0;
+}
+
+//  Prints json compactly as a zstr-owned string and frees the tree.
+char *
+sqlkit_print (cJSON *json)
+{
+    char *text = json ? cJSON_PrintUnformatted (json) : NULL;
+    char *copy = text ? strdup (text) : NULL;
+    cJSON_free (text);
+    cJSON_Delete (json);
+    return copy;
 }
 
 //  Adds an exact int64 member (see sqlkit.h).

@@ -1,7 +1,8 @@
 /*  sqlkit — private helpers the two stores (store.c, display_store.c) share
     on top of db.h: picking the dialect's text, read transactions, the
-    versioned schema migration run at open, the demo menus both seed, and
-    reading (menu, name, count) rows. Private to store/. */
+    versioned schema migration run at open, the demo menus both seed,
+    reading (menu, name, count) rows, and the exact JSON both print.
+    Private to store/. */
 #ifndef SQLKIT_H_INCLUDED
 #define SQLKIT_H_INCLUDED
 
@@ -65,6 +66,10 @@ int64_t sqlkit_read_counts (db_stmt_t *st, store_count_t *out, size_t limit,
 //  a new array (*counts, NULL when empty). 0 or -1.
 int sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
                           store_count_t **counts, size_t *count);
+
+//  Prints json compactly as a zstr-owned string (NULL when json is NULL
+//  or out of memory) and frees the tree.
+char *sqlkit_print (cJSON *json);
 
 //  Adds an exact int64 member (cJSON numbers are doubles and would round
 //  past 2^53).

@@ -189,17 +189,6 @@ s_reply_set (store_reply_t *reply, int status, char *body)
     reply->body = body;
 }
 
-//  Prints json compactly as a zstr-owned string and frees the tree.
-static char *
-s_print (cJSON *json)
-{
-    char *text = json ? cJSON_PrintUnformatted (json) : NULL;
-    char *copy = text ? strdup (text) : NULL;
-    cJSON_free (text);
-    cJSON_Delete (json);
-    return copy;
-}
-
 //  The 503 a store failure answers: nothing was changed.
 static void
 s_reply_unavailable (store_reply_t *reply)
@@ -213,7 +202,7 @@ s_reply_unavailable (store_reply_t *reply)
 static int
 s_reply_json (store_reply_t *reply, int status, cJSON *json)
 {
-    char *body = s_print (json);
+    char *body = sqlkit_print (json);
     if (!body)
         return -1;
     s_reply_set (reply, status, body);
