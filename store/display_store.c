@@ -236,6 +236,15 @@ s_ordered_add (db_t *db, const char *order_no, const char *menu_id, int64_t orde
     return db_changes (db) == 1 ? 1 : 0;
 }
 
+//  Orders event lines by menuId (qsort on an array of pointers).
+static int
+s_line_cmp (const void *a, const void *b)
+{
+    const event_line_t *const *x = (const event_line_t *const *) a;
+    const event_line_t *const *y = (const event_line_t *const *) b;
+    return strcmp ((*x)->menu_id, (*y)->menu_id);
+}
+
 //  Applies one order event (see display_store.h).
 int
 display_store_apply (display_store_t *self, const event_order_t *ev, const char *group,
@@ -247,10 +256,20 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
         *applied = false;
     if (!ev || !group || (ev->line_count && !ev->lines))
         return -1;
+    //  Lines in menuId order: two projections applying orders that share
+    //  menus lock the same aggregate rows in the same order, so they wait
+    //  for each other instead of deadlocking (MySQL).
+    size_t count = ev->line_count;
+    const event_line_t **lines = (const event_line_t **) malloc (sizeof *lines * (count ? count : 1));
+    if (!lines)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        lines [i] = &ev->lines [i];
+    qsort (lines, count, sizeof lines [0], s_line_cmp);
     if (db_begin (db) != DB_OK)
         goto fail;
-    for (size_t i = 0; i < ev->line_count; i++) {
-        int added = s_ordered_add (db, ev->order_no, ev->lines [i].menu_id, ev->ordered_at_ms);
+    for (size_t i = 0; i < count; i++) {
+        int added = s_ordered_add (db, ev->order_no, lines [i]->menu_id, ev->ordered_at_ms);
         if (added < 0)
             goto fail;
         if (added == 0)
@@ -258,7 +277,7 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
         any = true;
         db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_HOURLY_ADD_SQLITE, SQL_HOURLY_ADD_MYSQL));
         int rc = DB_ERROR;
-        if (st && db_bind_text (st, 1, ev->lines [i].menu_id) == DB_OK
+        if (st && db_bind_text (st, 1, lines [i]->menu_id) == DB_OK
                && db_bind_int64 (st, 2, s_hour (ev->ordered_at_ms)) == DB_OK)
             rc = db_step (st);
         db_reset (st);
@@ -274,6 +293,7 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
     db_reset (st);
     if (rc != DB_DONE || db_commit (db) != DB_OK)
         goto fail;
+    free (lines);
     if (applied)
         *applied = any;
     return 0;
@@ -281,6 +301,7 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
 fail:
     log_warn ("-", "display store: apply of %s failed: %s", ev->order_no, db_errmsg (db));
     db_rollback (db);
+    free (lines);
     return -1;
 }
 
