@@ -1099,6 +1099,65 @@ s_racer (void *arg)
     return NULL;
 }
 
+//  The order body of race round: all five menus, the last with qy round + 1
+//  (many lines make the first request do more work). Returns its price.
+static int64_t
+s_race_body (const char *customer, int round, char *body, size_t len)
+{
+    snprintf (body, len, "{\"customerId\":\"%s\",\"menuList\":["
+              "{\"menuId\":\"MENU-00000001\",\"qy\":1},{\"menuId\":\"MENU-00000002\",\"qy\":1},"
+              "{\"menuId\":\"MENU-00000003\",\"qy\":1},{\"menuId\":\"MENU-00000004\",\"qy\":1},"
+              "{\"menuId\":\"MENU-00000005\",\"qy\":%d}]}", customer, round + 1);
+    return 4200 + 4200 + 4500 + 4500 + 4500 * (round + 1);
+}
+
+//  API_RACE_THREADS threads send body with key at once, alternating between
+//  ports [0] and ports [1]. Every answer must be the one identical 200 (whose
+//  orderPrice is price) or 409 IDEMPOTENCY_KEY_IN_USE; *ok and *busy count
+//  them.
+static void
+s_race (const int ports [2], const char *body, const char *key, int64_t price, int *ok,
+        int *busy)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init (&start, NULL, API_RACE_THREADS);
+    api_racer_t racers [API_RACE_THREADS];
+    pthread_t threads [API_RACE_THREADS];
+    for (int i = 0; i < API_RACE_THREADS; i++) {
+        racers [i] = (api_racer_t) { ports [i % 2], body, key, &start, { 0 }, -1 };
+        assert_int_equal (pthread_create (&threads [i], NULL, s_racer, &racers [i]), 0);
+    }
+    for (int i = 0; i < API_RACE_THREADS; i++)
+        pthread_join (threads [i], NULL);
+    pthread_barrier_destroy (&start);
+
+    const char *winner = NULL;
+    *ok = *busy = 0;
+    for (int i = 0; i < API_RACE_THREADS; i++) {
+        tk_resp_t *resp = &racers [i].resp;
+        assert_int_equal (racers [i].rc, 0);
+        if (resp->status == 200) {
+            if (!winner)
+                winner = resp->body;
+            assert_string_equal (resp->body, winner);
+            (*ok)++;
+        }
+        else {
+            if (resp->status != 409)
+                fprintf (stderr, "racer %d: %ld %s\n", i, resp->status, resp->body);
+            s_assert_error (resp, 409, "IDEMPOTENCY_KEY_IN_USE", NULL);
+            (*busy)++;
+        }
+    }
+    if (winner) {
+        cJSON *won = cJSON_Parse (winner);
+        assert_int_equal (s_int (won, "orderPrice"), price);
+        cJSON_Delete (won);
+    }
+    for (int i = 0; i < API_RACE_THREADS; i++)
+        tk_resp_reset (&racers [i].resp);
+}
+
 //  16 threads send the same key and body at once: exactly one order runs;
 //  every other answer is 409 (still running) or the identical replay.
 static void
@@ -1113,52 +1172,15 @@ test_idempotency_race (void **state)
 
     for (int round = 0; round < 3; round++) {
         char body [512], key [128];
-        //  Many lines make the first one do more work.
-        snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"menuList\":["
-                  "{\"menuId\":\"MENU-00000001\",\"qy\":1},{\"menuId\":\"MENU-00000002\",\"qy\":1},"
-                  "{\"menuId\":\"MENU-00000003\",\"qy\":1},{\"menuId\":\"MENU-00000004\",\"qy\":1},"
-                  "{\"menuId\":\"MENU-00000005\",\"qy\":%d}]}", customer, round + 1);
+        int64_t price = s_race_body (customer, round, body, sizeof body);
         snprintf (key, sizeof key, "race-%d-%s", round, customer);
-        pthread_barrier_t start;
-        pthread_barrier_init (&start, NULL, API_RACE_THREADS);
-        api_racer_t racers [API_RACE_THREADS];
-        pthread_t threads [API_RACE_THREADS];
-        for (int i = 0; i < API_RACE_THREADS; i++) {
-            racers [i] = (api_racer_t) { port, body, key, &start, { 0 }, -1 };
-            assert_int_equal (pthread_create (&threads [i], NULL, s_racer, &racers [i]), 0);
-        }
-        for (int i = 0; i < API_RACE_THREADS; i++)
-            pthread_join (threads [i], NULL);
-        pthread_barrier_destroy (&start);
-
-        const char *winner = NULL;
-        int ok = 0, busy = 0;
-        for (int i = 0; i < API_RACE_THREADS; i++) {
-            tk_resp_t *resp = &racers [i].resp;
-            assert_int_equal (racers [i].rc, 0);
-            if (resp->status == 200) {
-                if (!winner)
-                    winner = resp->body;
-                assert_string_equal (resp->body, winner);
-                ok++;
-            }
-            else {
-                if (resp->status != 409)
-                    fprintf (stderr, "racer %d: %ld %s\n", i, resp->status, resp->body);
-                s_assert_error (resp, 409, "IDEMPOTENCY_KEY_IN_USE", NULL);
-                busy++;
-            }
-        }
+        int ok, busy;
+        const int ports [2] = { port, port };
+        s_race (ports, body, key, price, &ok, &busy);
         fprintf (stderr, "race round %d: %d replayed or ran, %d told the key is in use\n",
                  round, ok, busy);
         assert_true (ok >= 1);
         assert_int_equal (ok + busy, API_RACE_THREADS);
-        cJSON *won = cJSON_Parse (winner);
-        int64_t price = s_int (won, "orderPrice");
-        assert_int_equal (price, 4200 + 4200 + 4500 + 4500 + 4500 * (round + 1));
-        cJSON_Delete (won);
-        for (int i = 0; i < API_RACE_THREADS; i++)
-            tk_resp_reset (&racers [i].resp);
         //  Exactly one order was taken.
         int history = 0;
         int64_t balance = s_balance (port, customer, &history);
@@ -1191,51 +1213,12 @@ test_idempotency_race_two_instances (void **state)
     int busy_total = 0;
     for (int round = 0; round < 5; round++) {
         char body [512], key [128];
-        snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"menuList\":["
-                  "{\"menuId\":\"MENU-00000001\",\"qy\":1},{\"menuId\":\"MENU-00000002\",\"qy\":1},"
-                  "{\"menuId\":\"MENU-00000003\",\"qy\":1},{\"menuId\":\"MENU-00000004\",\"qy\":1},"
-                  "{\"menuId\":\"MENU-00000005\",\"qy\":%d}]}", customer, round + 1);
+        int64_t price = s_race_body (customer, round, body, sizeof body);
         snprintf (key, sizeof key, "race2-%d-%s", round, customer);
-        pthread_barrier_t start;
-        pthread_barrier_init (&start, NULL, API_RACE_THREADS);
-        api_racer_t racers [API_RACE_THREADS];
-        pthread_t threads [API_RACE_THREADS];
-        for (int i = 0; i < API_RACE_THREADS; i++) {
-            racers [i] = (api_racer_t) { i % 2 ? second.port : first.port, body, key, &start,
-                                         { 0 }, -1 };
-            assert_int_equal (pthread_create (&threads [i], NULL, s_racer, &racers [i]), 0);
-        }
-        for (int i = 0; i < API_RACE_THREADS; i++)
-            pthread_join (threads [i], NULL);
-        pthread_barrier_destroy (&start);
-
-        const char *winner = NULL;
-        int ok = 0, busy = 0;
-        for (int i = 0; i < API_RACE_THREADS; i++) {
-            tk_resp_t *resp = &racers [i].resp;
-            assert_int_equal (racers [i].rc, 0);
-            if (resp->status == 200) {
-                if (!winner)
-                    winner = resp->body;
-                assert_string_equal (resp->body, winner);
-                ok++;
-            }
-            else {
-                if (resp->status != 409)
-                    fprintf (stderr, "racer %d: %ld %s\n", i, resp->status, resp->body);
-                s_assert_error (resp, 409, "IDEMPOTENCY_KEY_IN_USE", NULL);
-                busy++;
-            }
-        }
+        int ok, busy;
+        const int ports [2] = { first.port, second.port };
+        s_race (ports, body, key, price, &ok, &busy);
         busy_total += busy;
-        int64_t price = 4200 + 4200 + 4500 + 4500 + 4500 * (round + 1);
-        if (winner) {
-            cJSON *won = cJSON_Parse (winner);
-            assert_int_equal (s_int (won, "orderPrice"), price);
-            cJSON_Delete (won);
-        }
-        for (int i = 0; i < API_RACE_THREADS; i++)
-            tk_resp_reset (&racers [i].resp);
         //  Exactly one order was taken, even when every answer was a 409.
         int history = 0;
         int64_t balance = s_balance (first.port, customer, &history);
