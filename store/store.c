@@ -519,6 +519,18 @@ s_fail (store_t *self, const store_idem_t *idem, const char *what, store_reply_t
     return -1;
 }
 
+//  Answers 400 INVALID_INPUT naming field, for input refused before anything
+//  ran (nothing to roll back, no key taken). Returns what the operation
+//  returns: 0, or -1 when even the answer could not be built.
+static int
+s_invalid (store_t *self, const char *what, const char *field, const char *message,
+           store_reply_t *reply)
+{
+    if (s_reply_error (reply, 400, "INVALID_INPUT", message, "field", field, NULL, 0) != 0)
+        return s_fail (self, NULL, what, reply);
+    return 0;
+}
+
 //  Drops keys finished before before_ms.
 int
 store_idem_purge (store_t *self, int64_t before_ms)
@@ -635,13 +647,9 @@ store_customer_create (store_t *self, const char *name, int64_t now_ms, store_re
     db_t *db = self->db;
     reply->status = 0;
     reply->body = NULL;
-    if (!name || !*name || strlen (name) > STORE_NAME_MAX) {
-        if (s_reply_error (reply, 400, "INVALID_INPUT",
-                           "customerNm: must be 1 to 100 bytes of text",
-                           "field", "customerNm", NULL, 0) != 0)
-            return s_fail (self, NULL, "customer create", reply);
-        return 0;
-    }
+    if (!name || !*name || strlen (name) > STORE_NAME_MAX)
+        return s_invalid (self, "customer create", "customerNm",
+                          "customerNm: must be 1 to 100 bytes of text", reply);
     if (db_begin (db) != DB_OK)
         return s_fail (self, NULL, "customer create", reply);
     if (s_write_ti (db, SQL_CUSTOMER_INSERT, name, now_ms) != DB_DONE)
@@ -674,19 +682,11 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     db_t *db = self->db;
     reply->status = 0;
     reply->body = NULL;
-    if (!s_valid_id (customer_id)) {
-        if (s_reply_error (reply, 400, "INVALID_INPUT", "customerId: must be a customer id",
-                           "field", "customerId", NULL, 0) != 0)
-            return s_fail (self, NULL, "charge", reply);
-        return 0;
-    }
-    if (amount < 1 || amount > STORE_CHARGE_MAX) {
-        if (s_reply_error (reply, 400, "INVALID_INPUT",
-                           "chargeAmt: must be a whole number from 1 to 1000000000",
-                           "field", "chargeAmt", NULL, 0) != 0)
-            return s_fail (self, NULL, "charge", reply);
-        return 0;
-    }
+    if (!s_valid_id (customer_id))
+        return s_invalid (self, "charge", "customerId", "customerId: must be a customer id", reply);
+    if (amount < 1 || amount > STORE_CHARGE_MAX)
+        return s_invalid (self, "charge", "chargeAmt",
+                          "chargeAmt: must be a whole number from 1 to 1000000000", reply);
     if (idem) {
         int rc = s_idem_start (self, idem, now_ms, reply);
         if (rc != IDEM_RUN)
@@ -971,18 +971,11 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     reply->body = NULL;
     s_order_line_t merged [STORE_LINES_MAX];
     const char *why = NULL;
-    if (!s_valid_id (customer_id)) {
-        if (s_reply_error (reply, 400, "INVALID_INPUT", "customerId: must be a customer id",
-                           "field", "customerId", NULL, 0) != 0)
-            return s_fail (self, NULL, "order", reply);
-        return 0;
-    }
+    if (!s_valid_id (customer_id))
+        return s_invalid (self, "order", "customerId", "customerId: must be a customer id", reply);
     size_t count = s_merge_lines (lines, line_count, merged, &why);
-    if (count == 0) {
-        if (s_reply_error (reply, 400, "INVALID_INPUT", why, "field", "menuList", NULL, 0) != 0)
-            return s_fail (self, NULL, "order", reply);
-        return 0;
-    }
+    if (count == 0)
+        return s_invalid (self, "order", "menuList", why, reply);
     if (idem) {
         int rc = s_idem_start (self, idem, now_ms, reply);
         if (rc != IDEM_RUN)
