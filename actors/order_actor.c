@@ -68,7 +68,7 @@ s_order_create (void *state, const wire_request_t *req, store_reply_t *reply)
     int rc = 0;
     event_line_t lines [STORE_LINES_MAX];
     size_t line_count = 0;
-    const char *customer_id = service_body_string (body, "customerId", WIRE_ARG_MAX, reply);
+    const char *customer_id = service_body_string (body, "customerId", COFFEE_ID_MAX, reply);
     if (customer_id && s_parse_lines (body, lines, &line_count, reply) == 0) {
         store_idem_t idem = { req->idem, "POST /order", req->body };
         rc = store_order_create (self->store, customer_id, lines, line_count,
@@ -88,11 +88,11 @@ static int
 s_order_get (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    if (!*req->arg) {
+    if (!*req->cmd.order_no) {
         service_reply_error (reply, 400, "INVALID_INPUT", "orderNo is required");
         return 0;
     }
-    return store_order_get (self->store, req->arg, reply);
+    return store_order_get (self->store, req->cmd.order_no, reply);
 }
 
 

@@ -40,7 +40,7 @@ s_point_charge (void *state, const wire_request_t *req, store_reply_t *reply)
         return 0;
     int rc = 0;
     int64_t amount = 0;
-    const char *customer_id = service_body_string (body, "customerId", WIRE_ARG_MAX, reply);
+    const char *customer_id = service_body_string (body, "customerId", COFFEE_ID_MAX, reply);
     if (customer_id
     &&  service_body_int64 (body, "chargeAmt", 1, STORE_CHARGE_MAX, &amount, reply) == 0) {
         store_idem_t idem = { req->idem, "POST /point", req->body };
@@ -57,11 +57,11 @@ static int
 s_point_get (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    if (!*req->arg) {
+    if (!*req->cmd.customer_id) {
         service_reply_error (reply, 400, "INVALID_INPUT", "customerId is required");
         return 0;
     }
-    return store_point_get (self->store, req->arg, reply);
+    return store_point_get (self->store, req->cmd.customer_id, reply);
 }
 
 

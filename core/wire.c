@@ -45,16 +45,52 @@ wire_request_send (zsock_t *dealer, const wire_request_t *req)
     zmsg_addstr (msg, "REQ");
     zmsg_addstr (msg, req->rid);
     zmsg_addstrf (msg, "%" PRIu64, req->seq);
+    zmsg_addstrf (msg, "%" PRId64, req->deadline_ms);
     zmsg_addstr (msg, req->op);
-    zmsg_addstr (msg, req->arg);
     zmsg_addstr (msg, req->idem);
+    zmsg_addmem (msg, &req->cmd, sizeof req->cmd);
     zmsg_addstr (msg, req->body ? req->body : "");
     int rc = zmsg_send (&msg, dealer);
     zmsg_destroy (&msg);
     return rc;
 }
 
-//  Receives a request on a ROUTER: identity, then the seven frames.
+//  Parses a decimal i64 frame.
+static int
+s_frame_i64 (zframe_t *frame, int64_t *out)
+{
+    char buf [24];
+    if (s_frame_copy (frame, buf, sizeof buf) || !*buf)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll (buf, &end, 10);
+    if (*end || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+//  Copies the typed command frame; -1 unless it is exactly a wire_cmd_t
+//  whose strings all end inside their fields.
+static int
+s_frame_cmd (zframe_t *frame, wire_cmd_t *cmd)
+{
+    if (zframe_size (frame) != sizeof *cmd)
+        return -1;
+    memcpy (cmd, zframe_data (frame), sizeof *cmd);
+    if (!memchr (cmd->customer_id, 0, sizeof cmd->customer_id)
+    ||  !memchr (cmd->order_no, 0, sizeof cmd->order_no)
+    ||  !memchr (cmd->name, 0, sizeof cmd->name)
+    ||  cmd->line_count > WIRE_LINES_MAX)
+        return -1;
+    for (size_t i = 0; i < cmd->line_count; i++)
+        if (!memchr (cmd->lines [i].menu_id, 0, sizeof cmd->lines [i].menu_id))
+            return -1;
+    return 0;
+}
+
+//  Receives a request on a ROUTER: identity, then the eight frames.
 int
 wire_request_recv (zsock_t *router, zframe_t **identity, wire_request_t *req)
 {
@@ -63,7 +99,7 @@ wire_request_recv (zsock_t *router, zframe_t **identity, wire_request_t *req)
     zmsg_t *msg = zmsg_recv (router);
     if (!msg)
         return -1;
-    if (zmsg_size (msg) != 8)
+    if (zmsg_size (msg) != 9)
         goto malformed;
     *identity = zmsg_pop (msg);
     zframe_t *frame = zmsg_first (msg);
@@ -71,9 +107,10 @@ wire_request_recv (zsock_t *router, zframe_t **identity, wire_request_t *req)
         goto malformed;
     if (s_frame_copy (zmsg_next (msg), req->rid, sizeof req->rid)
     ||  s_frame_u64 (zmsg_next (msg), &req->seq)
+    ||  s_frame_i64 (zmsg_next (msg), &req->deadline_ms)
     ||  s_frame_copy (zmsg_next (msg), req->op, sizeof req->op)
-    ||  s_frame_copy (zmsg_next (msg), req->arg, sizeof req->arg)
-    ||  s_frame_copy (zmsg_next (msg), req->idem, sizeof req->idem))
+    ||  s_frame_copy (zmsg_next (msg), req->idem, sizeof req->idem)
+    ||  s_frame_cmd (zmsg_next (msg), &req->cmd))
         goto malformed;
     req->body = zframe_strdup (zmsg_next (msg));
     zmsg_destroy (&msg);
@@ -93,6 +130,13 @@ wire_request_reset (wire_request_t *req)
 {
     zstr_free (&req->body);
     memset (req, 0, sizeof *req);
+}
+
+//  A deadline of 0 never passes.
+bool
+wire_request_expired (const wire_request_t *req)
+{
+    return req->deadline_ms > 0 && zclock_mono () > req->deadline_ms;
 }
 
 //  Sends a reply to the peer named by *identity.

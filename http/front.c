@@ -259,9 +259,9 @@ s_wait (s_thread_t *thread, int p, int index, uint64_t seq, int64_t deadline_ms,
 //  actor's reply, or 503 TIMEOUT / OVERLOADED.
 static void
 s_call (s_front_t *self, s_thread_t *thread, const request_route_t *route, const char *rid,
-        const char *arg, const char *idem, const char *body, const char *customer_id,
-        s_answer_t *answer)
+        const wire_cmd_t *cmd, const char *idem, const char *body, s_answer_t *answer)
 {
+    const char *customer_id = *cmd->customer_id? cmd->customer_id: NULL;
     int p = s_pool_of (route->pool);
     assert (p >= 0 && self->pool_size [p] > 0);     //  our own route table and role check
     int n = self->pool_size [p];
@@ -269,15 +269,16 @@ s_call (s_front_t *self, s_thread_t *thread, const request_route_t *route, const
                            : (int) (thread->rr [p]++ % (unsigned) n);
 
     wire_request_t req;
-    memset (&req, 0, offsetof (wire_request_t, arg));
+    memset (&req, 0, offsetof (wire_request_t, cmd));
     s_copy (req.rid, sizeof (req.rid), rid);
     s_copy (req.op, sizeof (req.op), route->op);
-    s_copy (req.arg, sizeof (req.arg), arg);
     s_copy (req.idem, sizeof (req.idem), idem);
+    req.cmd = *cmd;
     req.body = (char *) (body? body: "");
 
     metrics_gauge_add (self->metrics, s_pool_gauges [p], 1);
     int64_t deadline = zclock_mono () + self->cfg->request_timeout_ms;
+    req.deadline_ms = deadline;
     if (s_send (thread, p, index, &req)) {
         answer->status = 503;
         answer->body = request_error_json ("OVERLOADED",
@@ -490,7 +491,9 @@ s_read_cached (s_front_t *self, s_thread_t *thread, const request_route_t *route
             return;
         }
     }
-    s_call (self, thread, route, rid, "", NULL, NULL, NULL, answer);
+    wire_cmd_t cmd;
+    request_cmd_fill (route->route, NULL, "", &cmd);
+    s_call (self, thread, route, rid, &cmd, NULL, NULL, answer);
     if (answer->status != 200 || !answer->body)
         return;
     size_t len = strlen (answer->body);
@@ -533,8 +536,9 @@ s_get (s_front_t *self, s_thread_t *thread, const request_route_t *route, const 
         answer->body = error;
         return;
     }
-    s_call (self, thread, route, rid, arg, NULL, NULL,
-            request_customer_id (route->route, NULL, arg), answer);
+    wire_cmd_t cmd;
+    request_cmd_fill (route->route, NULL, arg, &cmd);
+    s_call (self, thread, route, rid, &cmd, NULL, NULL, answer);
 }
 
 //  The headers of a request with a body decide an early answer? Checks in
@@ -604,12 +608,13 @@ s_finish (s_front_t *self, s_thread_t *thread, s_request_t *req, s_answer_t *ans
         return;
     }
     char *text = cJSON_PrintUnformatted (canonical);
+    wire_cmd_t cmd;
+    request_cmd_fill (req->route->route, canonical, "", &cmd);
     if (!text || !thread)
         s_error (answer, 503, "OVERLOADED", "out of memory");
     else
-        s_call (self, thread, req->route, req->rid, "",
-                req->route->takes_idem? req->idem: NULL, text,
-                request_customer_id (req->route->route, canonical, ""), answer);
+        s_call (self, thread, req->route, req->rid, &cmd,
+                req->route->takes_idem? req->idem: NULL, text, answer);
     free (text);
     cJSON_Delete (canonical);
 }

@@ -11,6 +11,9 @@
 //  tell 2^53 from 2^53 + 1, so the value may already be wrong.
 #define S_EXACT_LIMIT 9007199254740992.0
 
+_Static_assert (STORE_LINES_MAX <= WIRE_LINES_MAX, "menuList fits the wire");
+_Static_assert (STORE_NAME_MAX < WIRE_NAME_MAX, "customerNm fits the wire");
+
 //  Longest field path we report ("menuList[19].menuId").
 #define S_FIELD_MAX 64
 
@@ -618,4 +621,46 @@ request_customer_id (metrics_route_t route, const cJSON *canonical, const char *
         return cJSON_IsString (id)? id->valuestring: NULL;
     }
     return NULL;
+}
+
+//  Copies text into a fixed field; the front checked it fits.
+static void
+s_field (char *dst, size_t size, const char *text)
+{
+    snprintf (dst, size, "%s", text? text: "");
+}
+
+//  The typed command of a validated request; see request.h.
+void
+request_cmd_fill (metrics_route_t route, const cJSON *canonical, const char *arg,
+                  wire_cmd_t *cmd)
+{
+    memset (cmd, 0, sizeof *cmd);
+    const char *customer_id = request_customer_id (route, canonical, arg);
+    s_field (cmd->customer_id, sizeof cmd->customer_id, customer_id);
+    if (route == ROUTE_ORDER_GET)
+        s_field (cmd->order_no, sizeof cmd->order_no, arg);
+    if (!canonical)
+        return;
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (canonical, "customerNm");
+    if (cJSON_IsString (item))
+        s_field (cmd->name, sizeof cmd->name, item->valuestring);
+    item = cJSON_GetObjectItemCaseSensitive (canonical, "chargeAmt");
+    if (cJSON_IsNumber (item))
+        cmd->amount = (int64_t) item->valuedouble;
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive (canonical, "menuList");
+    const cJSON *line;
+    cJSON_ArrayForEach (line, lines) {
+        const char *menu_id = cJSON_GetObjectItemCaseSensitive (line, "menuId")->valuestring;
+        int64_t qy = (int64_t) cJSON_GetObjectItemCaseSensitive (line, "qy")->valuedouble;
+        size_t i = 0;
+        while (i < cmd->line_count && strcmp (cmd->lines [i].menu_id, menu_id) != 0)
+            i++;
+        if (i == cmd->line_count) {
+            assert (i < WIRE_LINES_MAX);    //  validation capped menuList
+            s_field (cmd->lines [i].menu_id, sizeof cmd->lines [i].menu_id, menu_id);
+            cmd->line_count++;
+        }
+        cmd->lines [i].qy += qy;
+    }
 }

@@ -18,8 +18,8 @@
 #include "config.h"
 #include "util.h"
 #include "log.h"
+#include "event.h"
 #include "wire.h"
 #include "metrics.h"
-#include "event.h"
 
 #endif

@@ -104,6 +104,13 @@ bool request_media_type_json (const char *content_type);
 const char *request_customer_id (metrics_route_t route, const cJSON *canonical,
                                  const char *arg);
 
+//  Fills cmd with the typed form of a validated request of route (canonical
+//  from request_validate_body, or NULL for a GET; arg its path parameter):
+//  the customer it acts for, the order number, name, amount, and menuList
+//  with repeated menuIds merged into one line each.
+void request_cmd_fill (metrics_route_t route, const cJSON *canonical, const char *arg,
+                       wire_cmd_t *cmd);
+
 //  Builds {"code","message"} plus "field" when field is not NULL (free()).
 //  Never NULL unless out of memory.
 char *request_error_json (const char *code, const char *message, const char *field);

@@ -9,11 +9,19 @@
         "REQ"       literal
         rid         request id, for logs ("r-0000002a")
         seq         decimal u64 chosen by the caller; echoed in the reply, so
-                    a caller that timed out can drop the late reply it gets
+                    a caller can match replies to the requests it has open
+        deadline    decimal i64, zclock_mono() ms after which the work must
+                    not start (the request's arrival + the request timeout);
+                    0 = none. An actor that takes a request past its
+                    deadline answers 503 TIMEOUT without running it; work it
+                    has started is answered with its real outcome.
         op          operation name, one of WIRE_OP_*
-        arg         path parameter ("CUST-00000004", "ORD-00000027") or ""
         idem        Idempotency-Key header value or ""
-        body        request JSON as validated by the front, or ""
+        cmd         wire_cmd_t as raw bytes: the request as the front
+                    validated it, typed (inproc only, one process, so the
+                    struct's bytes are its encoding)
+        body        the canonical request JSON (what an Idempotency-Key
+                    compares), or ""
 
     Reply (actor → caller):
         "REP"       literal
@@ -28,6 +36,7 @@
 
 #include <czmq.h>
 #include <stdint.h>
+#include "event.h"     //  event_line_t; COFFEE_ID_MAX comes from coffee.h
 
 #define WIRE_OP_CUSTOMER_CREATE "customer.create"   //  point pool
 #define WIRE_OP_POINT_CHARGE    "point.charge"      //  point pool
@@ -38,18 +47,32 @@
 #define WIRE_OP_DISPLAY_BEST    "display.best"      //  display pool
 #define WIRE_OP_HEALTH          "health"            //  every pool: checks its store
 
-#define WIRE_RID_MAX  72      //  holds a client X-Request-Id (REQUEST_RID_MAX 64) whole
-#define WIRE_OP_MAX   32
-#define WIRE_ARG_MAX  128
-#define WIRE_IDEM_MAX 256
+#define WIRE_RID_MAX   72     //  holds a client X-Request-Id (REQUEST_RID_MAX 64) whole
+#define WIRE_OP_MAX    32
+#define WIRE_IDEM_MAX  256
+#define WIRE_NAME_MAX  128    //  holds customerNm (STORE_NAME_MAX bytes) and its NUL
+#define WIRE_LINES_MAX 20     //  menuList entries (STORE_LINES_MAX)
+
+//  A request as the front validated it. Every string is NUL-terminated and
+//  already checked (ids well formed, names clean, numbers in range), so
+//  actors and stores trust it and parse nothing.
+typedef struct {
+    char customer_id [COFFEE_ID_MAX];       //  the customer it acts for, or ""
+    char order_no [COFFEE_ID_MAX];          //  GET /order/{orderNo}, or ""
+    char name [WIRE_NAME_MAX];              //  POST /customer customerNm, or ""
+    int64_t amount;                         //  POST /point chargeAmt, or 0
+    size_t line_count;                      //  POST /order: distinct menus
+    event_line_t lines [WIRE_LINES_MAX];    //  one per menu, repeated menuIds merged
+} wire_cmd_t;
 
 typedef struct {
     char rid [WIRE_RID_MAX];        //  request id
     uint64_t seq;                   //  caller's sequence number
+    int64_t deadline_ms;            //  zclock_mono() after which it must not start; 0 none
     char op [WIRE_OP_MAX];          //  WIRE_OP_*
-    char arg [WIRE_ARG_MAX];        //  path parameter or ""
     char idem [WIRE_IDEM_MAX];      //  idempotency key or ""
-    char *body;                     //  request JSON or "" (owned; wire_request_reset frees)
+    wire_cmd_t cmd;                 //  the typed request
+    char *body;                     //  canonical request JSON or "" (owned; wire_request_reset frees)
 } wire_request_t;
 
 //  Writes "inproc://coffee-<pool>-<index>" into buf (size len).
@@ -76,13 +99,17 @@ int wire_reply_send (zsock_t *router, zframe_t **identity, uint64_t seq, int sta
 //  Returns 0, or -1 on timeout or a malformed message.
 int wire_reply_recv (zsock_t *dealer, uint64_t *seq, int *status, char **body);
 
+//  True when a request's deadline has passed (it must not start).
+bool wire_request_expired (const wire_request_t *req);
+
 //  Opens a DEALER connected to wire_endpoint(pool, index) with send and
 //  receive timeouts of timeout_ms and linger 0. NULL on failure.
 zsock_t *wire_dealer_new (const char *pool, int index, int timeout_ms);
 
-//  One round trip on a dealer: send req, wait up to timeout_ms for the reply
-//  with req->seq (older replies are dropped). Returns 0 with *status and
-//  *body set, or -1 when the actor did not answer in time.
+//  One round trip on a dealer (tests and start-up probes, never the HTTP
+//  path): send req, wait up to timeout_ms for the reply with req->seq
+//  (older replies are dropped). Returns 0 with *status and *body set, or -1
+//  when the actor did not answer in time.
 int wire_call (zsock_t *dealer, const wire_request_t *req, int timeout_ms, int *status,
                char **body);
 

@@ -136,7 +136,8 @@ s_call (fixture_t *self, int which, const char *op, const char *arg, const char 
     req.seq = ++self->seq;
     snprintf (req.rid, sizeof req.rid, "o-%08" PRIx64, req.seq);
     snprintf (req.op, sizeof req.op, "%s", op);
-    snprintf (req.arg, sizeof req.arg, "%s", arg ? arg : "");
+    snprintf (strncmp (arg ? arg : "", "ORD-", 4) == 0 ? req.cmd.order_no : req.cmd.customer_id,
+              COFFEE_ID_MAX, "%s", arg ? arg : "");
     req.body = (char *) (body ? body : "");
     answer_t answer = { -1, NULL, NULL };
     if (wire_call (self->dealers [which], &req, CALL_TIMEOUT_MS, &answer.status,

@@ -123,7 +123,8 @@ s_call (client_t *client, const char *op, const char *arg, const char *idem,
     snprintf (req.rid, sizeof req.rid, "t-%08" PRIx64, ++client->seq);
     req.seq = client->seq;
     snprintf (req.op, sizeof req.op, "%s", op);
-    snprintf (req.arg, sizeof req.arg, "%s", arg ? arg : "");
+    snprintf (strncmp (arg ? arg : "", "ORD-", 4) == 0 ? req.cmd.order_no : req.cmd.customer_id,
+              COFFEE_ID_MAX, "%s", arg ? arg : "");
     snprintf (req.idem, sizeof req.idem, "%s", idem ? idem : "");
     req.body = (char *) (body ? body : "");
     answer_t answer = { -1, NULL, NULL };

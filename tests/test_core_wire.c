@@ -19,7 +19,8 @@ test_round_trip (void **state)
     wire_request_t req = { .seq = 42, .body = "{\"customerNm\":\"kim\"}" };
     strcpy (req.rid, "r-1");
     strcpy (req.op, WIRE_OP_CUSTOMER_CREATE);
-    strcpy (req.arg, "CUST-00000001");
+    strcpy (req.cmd.customer_id, "CUST-00000001");
+    req.deadline_ms = 123456789;
     strcpy (req.idem, "key-1");
     assert_int_equal (wire_request_send (dealer, &req), 0);
 
@@ -30,7 +31,8 @@ test_round_trip (void **state)
     assert_string_equal (got.rid, "r-1");
     assert_true (got.seq == 42);
     assert_string_equal (got.op, WIRE_OP_CUSTOMER_CREATE);
-    assert_string_equal (got.arg, "CUST-00000001");
+    assert_string_equal (got.cmd.customer_id, "CUST-00000001");
+    assert_int_equal (got.deadline_ms, 123456789);
     assert_string_equal (got.idem, "key-1");
     assert_string_equal (got.body, "{\"customerNm\":\"kim\"}");
 

@@ -65,7 +65,7 @@ s_fake_actor (zsock_t *pipe, void *args)
         cJSON_AddStringToObject (echo, "pool", self->pool);
         cJSON_AddNumberToObject (echo, "index", self->index);
         cJSON_AddStringToObject (echo, "op", req.op);
-        cJSON_AddStringToObject (echo, "arg", req.arg);
+        cJSON_AddStringToObject (echo, "arg", *req.cmd.order_no ? req.cmd.order_no : req.cmd.customer_id);
         cJSON_AddStringToObject (echo, "idem", req.idem);
         cJSON_AddStringToObject (echo, "rid", req.rid);
         cJSON_AddStringToObject (echo, "body", req.body);
