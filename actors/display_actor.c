@@ -1,6 +1,10 @@
-/*  display_actor — display.menu, display.best, health, answered from an
-    in-memory snapshot that the actor rebuilds from the display store every
-    cfg->display_refresh_ms. A failed refresh keeps the last snapshot. See
+/*  display_actor — keeps the display snapshot: it reads the menus and the
+    top 3 from the display store every cfg->display_refresh_ms, and at once
+    when asked (display.refresh, sent by the projection after each apply),
+    and PUBlishes each snapshot at wire_snapshot_endpoint(index), where
+    every HTTP worker takes its own copy and answers the GET /display routes from it.
+    It still answers display.menu and display.best itself, for a worker
+    that has no snapshot yet. A failed refresh keeps the last snapshot. See
     actor.h. */
 #include "service.h"
 #include "display_store.h"
@@ -14,6 +18,7 @@ typedef struct {
     char *menu_json;                //  last good GET /display/menu body, or NULL
     char *best_json;                //  last good GET /display/best body, or NULL
     bool fresh;                     //  the last refresh worked
+    zsock_t *publisher;             //  PUB at wire_snapshot_endpoint(index)
 } self_t;
 
 
@@ -45,6 +50,7 @@ static void
 s_refresh (void *state)
 {
     self_t *self = (self_t *) state;
+    int64_t stamp = zclock_usecs ();
     int64_t now = util_now_ms (self->args->cfg->clock_skew_ms);
     char *menus = NULL;
     char *best = NULL;
@@ -70,6 +76,24 @@ s_refresh (void *state)
     self->menu_json = menus;
     self->best_json = best;
     self->fresh = true;
+    //  Sent on every refresh, changed or not, so a worker that joined late
+    //  has it within one period. A slow subscriber's copy is dropped by PUB,
+    //  never waited for.
+    zstr_sendm (self->publisher, "SNAP");
+    zstr_sendfm (self->publisher, "%" PRId64, stamp);
+    zstr_sendm (self->publisher, menus);
+    zstr_send (self->publisher, best);
+}
+
+
+//  display.refresh: reads the store now and publishes (the projection
+//  applied something).
+static int
+s_refresh_now (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    s_refresh (state);
+    service_reply_text (reply, 200, "{}");
+    return 0;
 }
 
 
@@ -114,6 +138,7 @@ s_health (void *state, const wire_request_t *req, store_reply_t *reply)
 static const service_op_t s_ops [] = {
     { WIRE_OP_DISPLAY_MENU, s_menu },
     { WIRE_OP_DISPLAY_BEST, s_best },
+    { WIRE_OP_DISPLAY_REFRESH, s_refresh_now },
     { WIRE_OP_HEALTH, s_health },
     { NULL, NULL }
 };
@@ -126,6 +151,7 @@ s_self_destroy (void **self_p)
     if (*self_p) {
         self_t *self = (self_t *) *self_p;
         display_store_destroy (&self->store);
+        zsock_destroy (&self->publisher);
         zstr_free (&self->menu_json);
         zstr_free (&self->best_json);
         free (self);
@@ -148,6 +174,14 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
     self->store = display_store_open (args->cfg->display_store, err, errlen);
     if (!self->store)
         goto err;
+    char endpoint [128];
+    wire_snapshot_endpoint (args->index, endpoint, sizeof endpoint);
+    self->publisher = zsock_new (ZMQ_PUB);
+    if (!self->publisher || zsock_bind (self->publisher, "%s", endpoint) != 0) {
+        snprintf (err, errlen, "cannot bind %s", endpoint);
+        goto err;
+    }
+    zsock_set_linger (self->publisher, 0);
     //  A first refresh that fails is not fatal: the tick retries and
     //  requests get 503 until it works.
     self->fresh = true;

@@ -10,13 +10,22 @@
     logged and the event let go all the same (bridgekit_commit_held): the
     projection goes back to polling, which a Kafka consumer must do to get
     through a rebalance; the next commit covers the event, and if it comes
-    again it changes nothing. */
+    again it changes nothing.
+
+    After an apply it asks a display actor of this process to read the
+    store again (display.refresh), which pushes the new snapshot to every
+    HTTP worker: an order shows in the /display routes as soon as it is applied,
+    not at the next timed refresh. Under a stream of events it asks at
+    most once per PROJ_WAKE_MS, and once more when the stream pauses, so
+    the last event is never left waiting for the timer. */
 #include "bridgekit.h"
 #include "display_store.h"
+#include "actor.h"
 
 #define PROJ_POLL_MS            100     //  wait for an event before looking at the pipe
 #define PROJ_BACKOFF_MIN_MS     100     //  first retry delay
 #define PROJ_BACKOFF_MAX_MS     5000    //  cap of the retry delay
+#define PROJ_WAKE_MS            5       //  fewest ms between two display.refresh asks
 
 typedef struct {
     const config_t *cfg;        //  settings
@@ -29,6 +38,10 @@ typedef struct {
     int backoff_ms;             //  current retry delay, 0 when healthy
     int64_t lag_at;             //  monotonic ms of the last lag refresh
     bool terminated;            //  $TERM seen
+    zsock_t *display_wake;      //  DEALER to this process's display actors, or NULL
+    bool wake_owed;             //  applied since the last ask
+    int64_t woke_at;            //  monotonic ms of the last ask
+    uint64_t wake_seq;          //  seq of the last ask
 } projection_t;
 
 //  Frees everything the projection holds.
@@ -41,6 +54,7 @@ s_projection_destroy (projection_t **self_p)
     eventlog_event_reset (&self->held);
     eventlog_destroy (&self->consumer);
     display_store_destroy (&self->display);
+    zsock_destroy (&self->display_wake);
     free (self);
     *self_p = NULL;
 }
@@ -64,10 +78,55 @@ s_projection_new (zsock_t *pipe, const bridge_args_t *args)
         log_error ("-", "projection: event log: %s", err);
         goto fail;
     }
+    //  The display actors run here when this role serves display reads.
+    if (self->cfg->role != ROLE_ORDER && self->cfg->display_actors > 0) {
+        self->display_wake = zsock_new (ZMQ_DEALER);
+        if (!self->display_wake)
+            goto fail;
+        zsock_set_sndtimeo (self->display_wake, 0);
+        zsock_set_rcvtimeo (self->display_wake, 0);
+        zsock_set_linger (self->display_wake, 0);
+        zsock_set_sndhwm (self->display_wake, 4);
+        for (int i = 0; i < self->cfg->display_actors; i++) {
+            char endpoint [128];
+            wire_endpoint (ACTOR_POOL_DISPLAY, i, endpoint, sizeof endpoint);
+            if (zsock_connect (self->display_wake, "%s", endpoint))
+                goto fail;
+        }
+    }
     return self;
 fail:
     s_projection_destroy (&self);
     return NULL;
+}
+
+//  Asks one display actor (round robin) to refresh its snapshot now, when
+//  an apply is owed one and the last ask is PROJ_WAKE_MS old (or force).
+//  Never waits: a full queue means the actors are refreshing already.
+//  Their answers are read and dropped.
+static void
+s_wake_display (projection_t *self, bool force)
+{
+    if (!self->display_wake)
+        return;
+    uint64_t seq;
+    int status;
+    char *body = NULL;
+    while (wire_reply_recv (self->display_wake, &seq, &status, &body) == 0)
+        zstr_free (&body);
+    int64_t now = zclock_mono ();
+    if (!self->wake_owed || (!force && now - self->woke_at < PROJ_WAKE_MS))
+        return;
+    wire_request_t req;
+    memset (&req, 0, sizeof req);
+    snprintf (req.rid, sizeof req.rid, "projection");
+    snprintf (req.op, sizeof req.op, WIRE_OP_DISPLAY_REFRESH);
+    req.seq = ++self->wake_seq;
+    req.body = (char *) "";
+    if (wire_request_send (self->display_wake, &req) == 0) {
+        self->wake_owed = false;
+        self->woke_at = now;
+    }
 }
 
 //  Handles one command from the pipe; only $TERM is known.
@@ -99,6 +158,8 @@ s_apply_held (projection_t *self)
     }
     metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, 1);
     bridgekit_commit_held (self->consumer, &self->held, &self->holding, "projection");
+    self->wake_owed = self->wake_owed || applied;
+    s_wake_display (self, false);
     return 0;
 }
 
@@ -124,7 +185,9 @@ bridge_projection_actor (zsock_t *pipe, void *args)
         if (zpoller_terminated (poller))
             break;
         if (!self->holding) {
-            int rc = eventlog_poll (self->consumer, &self->held, PROJ_POLL_MS);
+            //  While a wake is owed, look again soon enough to send it.
+            int rc = eventlog_poll (self->consumer, &self->held,
+                                    self->wake_owed ? PROJ_WAKE_MS : PROJ_POLL_MS);
             if (rc < 0) {
                 metrics_gauge_set (self->metrics, GAUGE_PROJECTION_UP, 0);
                 if (zpoller_wait (poller, PROJ_BACKOFF_MAX_MS / 10) == pipe)
@@ -132,6 +195,8 @@ bridge_projection_actor (zsock_t *pipe, void *args)
                 continue;
             }
             self->holding = rc == 1;
+            if (!self->holding)
+                s_wake_display (self, true);   //  the stream paused
         }
         if (self->holding) {
             if (s_apply_held (self) == 0) {

@@ -25,32 +25,76 @@ log_level_parse (const char *name)
     return -1;
 }
 
-//  Formats and writes one line with a single write(2), so lines of
-//  different threads never interleave.
-void
-log_line (log_level_t level, const char *rid, const char *fmt, ...)
+//  Formats one line (ending in a newline) into line (size bytes); returns
+//  its length, or 0 when it is not printed at this level or cannot be made.
+static size_t
+s_format (char *line, size_t size, log_level_t level, const char *rid, const char *fmt,
+          va_list args)
 {
     if (level < s_level)
-        return;
+        return 0;
     static const char *names [] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
-    char line [2048];
     char stamp [UTIL_ISO_MAX];
     util_iso8601 (util_now_ms (0), stamp);
-    int n = snprintf (line, sizeof line, "%s %s rid=%s ", stamp, names [level],
+    int n = snprintf (line, size, "%s %s rid=%s ", stamp, names [level],
                       rid && *rid ? rid : "-");
-    if (n < 0)
-        return;
-    va_list args;
-    va_start (args, fmt);
-    int m = vsnprintf (line + n, sizeof line - n - 1, fmt, args);
-    va_end (args);
+    if (n < 0 || (size_t) n >= size - 1)
+        return 0;
+    int m = vsnprintf (line + n, size - n - 1, fmt, args);
     if (m < 0)
-        return;
+        return 0;
     size_t len = strlen (line);
     for (size_t i = n; i < len; i++)
         if (line [i] == '\n' || line [i] == '\r')
             line [i] = ' ';
     line [len++] = '\n';
-    ssize_t rc = write (STDERR_FILENO, line, len);
-    (void) rc;
+    return len;
+}
+
+//  Formats and writes one line with a single write(2), so lines of
+//  different threads never interleave.
+void
+log_line (log_level_t level, const char *rid, const char *fmt, ...)
+{
+    char line [LOG_LINE_MAX];
+    va_list args;
+    va_start (args, fmt);
+    size_t len = s_format (line, sizeof line, level, rid, fmt, args);
+    va_end (args);
+    if (len) {
+        ssize_t rc = write (STDERR_FILENO, line, len);
+        (void) rc;
+    }
+}
+
+//  Appends one line to a thread's batch, writing the batch first when the
+//  line would not fit.
+void
+log_batch_line (log_batch_t *batch, log_level_t level, const char *rid, const char *fmt, ...)
+{
+    char line [LOG_LINE_MAX];
+    va_list args;
+    va_start (args, fmt);
+    size_t len = s_format (line, sizeof line, level, rid, fmt, args);
+    va_end (args);
+    if (!len)
+        return;
+    if (batch->len + len > sizeof batch->data)
+        log_batch_flush (batch);
+    memcpy (batch->data + batch->len, line, len);
+    batch->len += len;
+}
+
+//  Writes the batch's whole lines with one write(2) and empties it.
+void
+log_batch_flush (log_batch_t *batch)
+{
+    size_t done = 0;
+    while (done < batch->len) {
+        ssize_t rc = write (STDERR_FILENO, batch->data + done, batch->len - done);
+        if (rc <= 0)
+            break;
+        done += (size_t) rc;
+    }
+    batch->len = 0;
 }

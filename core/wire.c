@@ -9,6 +9,13 @@ wire_endpoint (const char *pool, int index, char *buf, size_t len)
     snprintf (buf, len, "inproc://coffee-%s-%d", pool, index);
 }
 
+//  "inproc://coffee-snapshot-<index>"
+void
+wire_snapshot_endpoint (int index, char *buf, size_t len)
+{
+    snprintf (buf, len, "inproc://coffee-snapshot-%d", index);
+}
+
 //  Copies a frame's bytes into a fixed buffer; -1 if it does not fit.
 static int
 s_frame_copy (zframe_t *frame, char *buf, size_t len)

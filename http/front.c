@@ -1,41 +1,62 @@
-/*  http_front — the HTTP front actor on libmicrohttpd.
+/*  http_front — the HTTP front on libmicrohttpd, where no thread ever waits
+    for an actor.
 
-    MHD runs a pool of cfg->http_threads epoll threads. Each of them owns,
-    in its thread state (a pthread key held in the front's self), one DEALER
-    per actor of each pool it talks to, opened on first use and closed by
-    the key's destructor when the thread ends at MHD_stop_daemon. A request
-    is handled in the MHD thread that read it: match the route, validate,
-    one wire round trip bounded by cfg->request_timeout_ms, answer.
+    The front actor opens the listening socket and starts cfg->http_threads
+    workers. Each worker is a czmq actor that owns everything it touches: an
+    MHD daemon in external epoll mode on the shared listening socket, one
+    DEALER per actor of each pool, a SUB for the display snapshots, and its
+    own log batch. Its one loop polls the pipe, MHD's epoll descriptor, the
+    SUB and the DEALERs together:
+
+      - a request for an actor is validated here, once, into a typed
+        wire_cmd_t stamped with its deadline (arrival + request timeout),
+        sent without waiting, and its connection suspended; the worker goes
+        on serving other connections;
+      - the actor's reply resumes the connection and MHD answers it;
+      - GET /display/menu and /display/best are answered from the worker's
+        own copy of the last snapshot the display actors pushed, with no
+        round trip and nothing shared.
+
+    The front never answers 503 TIMEOUT itself: the actor refuses work whose
+    deadline passed (503 TIMEOUT, nothing ran) and answers work it started
+    with its real outcome. A read still unanswered at its deadline gets 503
+    TIMEOUT here (a read changes nothing); a write whose actor has not
+    answered S_GRACE_MS past the deadline has its connection closed without
+    a status, since no status could be promised true. A request that cannot be queued (the
+    actor's queue or this worker's table of open requests is full) gets 503
+    OVERLOADED with Retry-After at once.
 
     Requests with a body are answered once the upload is complete (bytes past
-    cfg->max_body are counted and dropped), so the client always reads the
-    answer; only a client waiting for "100 Continue", or one announcing a
-    body far past the limit, gets an error at once. Every answer is queued
-    at the last handler call, never the first: MHD 0.9.75 closes the
-    connection after an answer queued at the first call.
-
-    GET /display/menu and /display/best reuse the display actor's last 200
-    answer for up to 10 ms per thread (see s_read_cached): the hop to
-    another thread was most of a read's cost. */
+    cfg->max_body are counted and dropped), so the client reads the answer;
+    a client waiting for "100 Continue", one announcing a body far past the
+    limit, and a request whose framing cannot be trusted (two
+    Content-Length headers, Content-Length with Transfer-Encoding, HTTP/1.1
+    without Host) are answered at once and the connection closed. */
 #include "http_front.h"
 #include "request.h"
 #include "actor.h"
 #include <microhttpd.h>
-#include <pthread.h>
 #include <stdatomic.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define S_POOL_COUNT        3       //  point, order, display
-#define S_HEALTH_MAX_MS     1000    //  longest wait for a pool's health answer
-#define S_CONN_TIMEOUT_S    30      //  idle or stalled connections are closed after this
-#define S_CONN_LIMIT_MAX    10000   //  most connections at once
-#define S_FD_RESERVE        256     //  descriptors left for stores, sockets, logs
-#define S_DRAIN_FACTOR      16      //  bodies announced past max_body x this are cut at once
-#define S_LOG_PATH_MAX      200     //  bytes of the path written to a log line
-#define S_READ_CACHE_MS     10      //  how long a thread reuses a display answer
-#define S_READ_CACHED       2       //  routes whose answers are reused: menu, best
+#define S_POOL_COUNT      3         //  point, order, display
+#define S_HEALTH_MAX_MS   1000      //  longest wait for a pool's health answer
+#define S_CONN_TIMEOUT_S  30        //  idle or stalled connections are closed after this
+#define S_CONN_LIMIT_MAX  10000     //  most connections at once, all workers together
+#define S_FD_RESERVE      256       //  descriptors left for stores, sockets, logs
+#define S_DRAIN_FACTOR    16        //  bodies announced past max_body x this are cut at once
+#define S_LOG_PATH_MAX    200       //  bytes of the path written to a log line
+#define S_OPEN_MAX        4096      //  requests one worker may have at the actors at once
+#define S_QUEUE_HWM       1000      //  messages queued towards one actor, per worker
+#define S_GRACE_MS        5000      //  wait past the deadline for an actor's real outcome
+#define S_SWEEP_MS        50        //  how often open requests are checked for give-up
+#define S_IDLE_MS         1000      //  longest poll when nothing is due
+#define S_BACKLOG         1024      //  listen(2) backlog
+#define S_RETRY_AFTER     "1"       //  seconds a client is asked to wait after 503 OVERLOADED
 
 #define S_JSON_TYPE    "application/json; charset=utf-8"
 #define S_METRICS_TYPE "text/plain; version=0.0.4"
@@ -47,58 +68,25 @@ static const char *const s_pool_names [S_POOL_COUNT] = {
 static const metrics_gauge_t s_pool_gauges [S_POOL_COUNT] = {
     GAUGE_QUEUE_POINT, GAUGE_QUEUE_ORDER, GAUGE_QUEUE_DISPLAY
 };
+#define S_DISPLAY 2                 //  position of the display pool
 
-//  The front: shared by the actor thread and the MHD threads; after start
-//  only the atomics change.
+//  What the front actor shares with its workers: read only once they run.
 typedef struct {
-    const config_t *cfg;            //  settings (read only)
-    metrics_t *metrics;             //  shared counters
-    struct MHD_Daemon *daemon;      //  the HTTP server, NULL when not running
-    pthread_key_t key;              //  per-MHD-thread s_thread_t
-    bool key_made;                  //  key was created
+    const config_t *cfg;            //  settings
+    metrics_t *metrics;             //  shared counters (atomics)
+    int listen_fd;                  //  the listening socket every worker's MHD accepts on
     int pool_size [S_POOL_COUNT];   //  actors per pool, 0 when this role does not run it
-    atomic_int in_flight;           //  requests begun and not yet completed
-    atomic_int threads_live;        //  thread states not yet freed
-    atomic_uint next_tag;           //  tag of the next thread state (request ids)
-    int get_marker;                 //  its address marks a GET waiting for its last call
-    int answered;                   //  its address marks a request answered without context
-} s_front_t;
+    unsigned int conn_limit;        //  connections one worker may hold
+} s_shared_t;
 
-//  A display answer a thread may serve again for a few milliseconds.
-typedef struct {
-    char *body;                     //  last 200 body (free()), NULL when none
-    size_t len;                     //  its bytes
-    int64_t fetched_ms;             //  zclock_mono when it arrived
-} s_cached_t;
-
-//  What one MHD thread owns.
-typedef struct {
-    s_front_t *front;                       //  the front (for counters)
-    zsock_t **dealers [S_POOL_COUNT];       //  per pool, per actor; NULL until used
-    uint64_t seq;                           //  last wire seq sent
-    uint64_t rid_count;                     //  requests given a generated id
-    unsigned tag;                           //  this thread's tag in generated ids
-    unsigned rr [S_POOL_COUNT];             //  round-robin cursor per pool
-    s_cached_t cached [S_READ_CACHED];      //  GET /display/menu and /display/best answers
-} s_thread_t;
-
-//  A request with a body, between the first and the last handler call.
-typedef struct {
-    const request_route_t *route;   //  matched route, NULL when early_status is set
-    metrics_route_t metric;         //  route counted in the metrics
-    bool answered;                  //  a response is queued
-    int64_t started_us;             //  when its headers were read
-    char rid [REQUEST_RID_MAX + 1]; //  request id
-    int early_status;               //  answer decided from the headers alone, or 0
-    char *early_body;               //  its JSON (free())
-    const char *allow;              //  Allow header of a 405
-    const char *content_type;       //  Content-Type header or NULL (valid while the request lives)
-    const char *idem;               //  Idempotency-Key header or NULL (same)
-    char *body;                     //  body received so far (not NUL-terminated)
-    size_t len;                     //  bytes in body
-    size_t cap;                     //  bytes allocated
-    size_t seen;                    //  bytes received, kept or not
-} s_request_t;
+//  Where a request is in its life.
+typedef enum {
+    S_NEW = 0,                      //  headers (and body) being read
+    S_WAITING,                      //  sent to actors; connection suspended
+    S_REPLIED,                      //  answer ready; connection resumed
+    S_ABANDONED,                    //  no answer will be sent: close the connection
+    S_DONE                          //  response queued
+} s_state_t;
 
 //  One answer, before it becomes an MHD response.
 typedef struct {
@@ -106,91 +94,69 @@ typedef struct {
     char *body;                     //  body text (free()); NULL means out of memory → 500
     const char *content_type;       //  Content-Type
     const char *allow;              //  Allow header or NULL
+    bool close;                     //  close the connection after it
 } s_answer_t;
+
+//  One request, from its headers to its completion.
+typedef struct {
+    struct MHD_Connection *conn;    //  its connection
+    const request_route_t *route;   //  matched route, NULL when early_status is set
+    metrics_route_t metric;         //  route counted in the metrics
+    s_state_t state;                //  where it is
+    bool get;                       //  GET or HEAD: no body is read
+    int64_t started_us;             //  when its headers were read
+    char rid [REQUEST_RID_MAX + 1]; //  request id
+    const char *arg;                //  path parameter (points into MHD's url)
+    int early_status;               //  answer decided from the headers alone, or 0
+    s_answer_t early;               //  that answer
+    const char *content_type;       //  Content-Type header or NULL (valid while the request lives)
+    const char *idem;               //  Idempotency-Key header or NULL (same)
+    char *body;                     //  body received so far (not NUL-terminated)
+    size_t len;                     //  bytes in body
+    size_t cap;                     //  bytes allocated
+    size_t seen;                    //  bytes received, kept or not
+    int64_t give_up_ms;             //  zclock_mono when waiting stops
+    int waits;                      //  replies still awaited
+    int health [S_POOL_COUNT];      //  /health: status per pool, 0 when not asked or no answer
+    s_answer_t answer;              //  the actor's answer once S_REPLIED
+} s_request_t;
+
+//  A request at an actor, by the seq of its message.
+typedef struct {
+    uint64_t seq;                   //  the wire seq, 0 when the slot is free
+    s_request_t *req;               //  the request waiting for it
+    int pool;                       //  pool it went to (queue gauge)
+} s_open_t;
+
+//  One HTTP worker: everything in it is touched by its thread only.
+typedef struct {
+    s_shared_t *shared;             //  settings, metrics, pools
+    int index;                      //  position among the workers
+    struct MHD_Daemon *daemon;      //  this worker's MHD
+    zsock_t **dealers [S_POOL_COUNT];   //  per pool, per actor
+    zsock_t *snapshots;             //  SUB to every display actor's snapshot PUB
+    char *snap_menu;                //  last GET /display/menu body, or NULL
+    char *snap_best;                //  last GET /display/best body, or NULL
+    int64_t snap_stamp;             //  when the display actor read that snapshot
+    zmq_pollitem_t *items;          //  pipe, MHD, SUB, then every DEALER
+    int item_count;                 //  entries in items
+    int (*item_actor) [2];          //  pool and actor index of items [3 + k]
+    s_open_t open [S_OPEN_MAX];     //  requests at the actors, by seq % S_OPEN_MAX
+    int open_count;                 //  used slots of open
+    uint64_t seq;                   //  last wire seq sent
+    uint64_t rid_count;             //  requests given a generated id
+    unsigned rr [S_POOL_COUNT];     //  round-robin cursor per pool
+    int in_flight;                  //  requests begun and not yet completed
+    int64_t next_sweep;             //  zclock_mono of the next give-up check
+    bool quiesced;                  //  no longer accepting
+    log_batch_t log;                //  access log lines of this pass
+} s_worker_t;
 
 
 //  --------------------------------------------------------------------------
-//  Per-thread state
+//  Small helpers
 
-//  Frees a thread state: runs in its own MHD thread as it ends (the key's
-//  destructor), so the sockets are closed by the thread that used them.
-static void
-s_thread_free (void *arg)
-{
-    s_thread_t *thread = (s_thread_t *) arg;
-    if (!thread)
-        return;
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        if (!thread->dealers [p])
-            continue;
-        for (int i = 0; i < thread->front->pool_size [p]; i++)
-            zsock_destroy (&thread->dealers [p][i]);
-        free (thread->dealers [p]);
-    }
-    for (int c = 0; c < S_READ_CACHED; c++)
-        free (thread->cached [c].body);
-    atomic_fetch_sub (&thread->front->threads_live, 1);
-    free (thread);
-}
-
-//  The calling MHD thread's state, made on first use. NULL when out of memory.
-static s_thread_t *
-s_thread (s_front_t *self)
-{
-    s_thread_t *thread = (s_thread_t *) pthread_getspecific (self->key);
-    if (thread)
-        return thread;
-    thread = (s_thread_t *) calloc (1, sizeof (s_thread_t));
-    if (!thread)
-        return NULL;
-    thread->front = self;
-    thread->tag = atomic_fetch_add (&self->next_tag, 1);
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        if (self->pool_size [p] == 0)
-            continue;
-        thread->dealers [p] = (zsock_t **) calloc ((size_t) self->pool_size [p],
-                                                   sizeof (zsock_t *));
-        if (!thread->dealers [p])
-            goto fail;
-    }
-    atomic_fetch_add (&self->threads_live, 1);
-    if (pthread_setspecific (self->key, thread) == 0)
-        return thread;
-    atomic_fetch_sub (&self->threads_live, 1);
-fail:
-    for (int p = 0; p < S_POOL_COUNT; p++)
-        free (thread->dealers [p]);
-    free (thread);
-    return NULL;
-}
-
-//  The thread's DEALER to actor index of pool p, opened on first use. Sends
-//  never wait: a full queue (the actor is that far behind) is answered 503
-//  OVERLOADED at once rather than holding the HTTP thread.
-static zsock_t *
-s_dealer (s_thread_t *thread, int p, int index)
-{
-    zsock_t **slot = &thread->dealers [p][index];
-    if (!*slot) {
-        *slot = wire_dealer_new (s_pool_names [p], index, thread->front->cfg->request_timeout_ms);
-        if (*slot)
-            zsock_set_sndtimeo (*slot, 0);
-    }
-    return *slot;
-}
-
-//  Pool position of a pool name, -1 if unknown.
-static int
-s_pool_of (const char *pool)
-{
-    for (int p = 0; p < S_POOL_COUNT; p++)
-        if (pool && streq (pool, s_pool_names [p]))
-            return p;
-    return -1;
-}
-
-//  Copies src into dst (size bytes), cut to fit: a client's request id may
-//  be longer than the wire's rid field.
+//  Copies src into dst (size bytes), cut to fit.
 static void
 s_copy (char *dst, size_t size, const char *src)
 {
@@ -211,157 +177,15 @@ s_hash (const char *text)
     return hash;
 }
 
-
-//  --------------------------------------------------------------------------
-//  Talking to the actors
-
-//  Sends one request to actor index of pool p. Returns 0, or -1 when it
-//  could not be queued in time (the actor is not keeping up).
+//  Pool position of a pool name, -1 if unknown.
 static int
-s_send (s_thread_t *thread, int p, int index, wire_request_t *req)
+s_pool_of (const char *pool)
 {
-    zsock_t *dealer = s_dealer (thread, p, index);
-    if (!dealer)
-        return -1;
-    req->seq = ++thread->seq;
-    return wire_request_send (dealer, req);
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        if (pool && streq (pool, s_pool_names [p]))
+            return p;
+    return -1;
 }
-
-//  Waits until deadline_ms (zclock_mono) for the reply to seq from actor
-//  index of pool p; late replies to earlier requests are dropped. Returns
-//  0 with *status and *body (free()), or -1 on timeout.
-static int
-s_wait (s_thread_t *thread, int p, int index, uint64_t seq, int64_t deadline_ms,
-        int *status, char **body)
-{
-    zsock_t *dealer = thread->dealers [p][index];
-    *body = NULL;
-    while (true) {
-        int64_t left = deadline_ms - zclock_mono ();
-        if (left < 0)
-            return -1;
-        zmq_pollitem_t item = { zsock_resolve (dealer), 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, (long) left);
-        if (rc < 0 && zmq_errno () != EINTR)
-            return -1;
-        if (rc <= 0 || !(item.revents & ZMQ_POLLIN))
-            continue;
-        uint64_t got = 0;
-        if (wire_reply_recv (dealer, &got, status, body))
-            continue;           //  malformed (logged by wire) or gone: keep waiting
-        if (got == seq)
-            return 0;
-        zstr_free (body);       //  the answer to a request we gave up on
-    }
-}
-
-//  One round trip to an actor of the route's pool. Fills answer with the
-//  actor's reply, or 503 TIMEOUT / OVERLOADED.
-static void
-s_call (s_front_t *self, s_thread_t *thread, const request_route_t *route, const char *rid,
-        const wire_cmd_t *cmd, const char *idem, const char *body, s_answer_t *answer)
-{
-    const char *customer_id = *cmd->customer_id? cmd->customer_id: NULL;
-    int p = s_pool_of (route->pool);
-    assert (p >= 0 && self->pool_size [p] > 0);     //  our own route table and role check
-    int n = self->pool_size [p];
-    int index = customer_id? (int) (s_hash (customer_id) % (uint32_t) n)
-                           : (int) (thread->rr [p]++ % (unsigned) n);
-
-    wire_request_t req;
-    memset (&req, 0, offsetof (wire_request_t, cmd));
-    s_copy (req.rid, sizeof (req.rid), rid);
-    s_copy (req.op, sizeof (req.op), route->op);
-    s_copy (req.idem, sizeof (req.idem), idem);
-    req.cmd = *cmd;
-    req.body = (char *) (body? body: "");
-
-    metrics_gauge_add (self->metrics, s_pool_gauges [p], 1);
-    int64_t deadline = zclock_mono () + self->cfg->request_timeout_ms;
-    req.deadline_ms = deadline;
-    if (s_send (thread, p, index, &req)) {
-        answer->status = 503;
-        answer->body = request_error_json ("OVERLOADED",
-                                           "the service is busy; retry shortly", NULL);
-        log_warn (rid, "%s actor %d: request could not be queued", route->pool, index);
-    }
-    else
-    if (s_wait (thread, p, index, req.seq, deadline, &answer->status, &answer->body)) {
-        answer->status = 503;
-        answer->body = request_error_json ("TIMEOUT",
-                                           "no answer in time; the request may still complete",
-                                           NULL);
-        log_warn (rid, "%s actor %d: no answer within %d ms", route->pool, index,
-                  self->cfg->request_timeout_ms);
-    }
-    metrics_gauge_add (self->metrics, s_pool_gauges [p], -1);
-}
-
-//  Adds part → "UP"/"DOWN" for a bridge gauge, unless this role does not run it.
-static bool
-s_health_gauge (s_front_t *self, cJSON *parts, const char *part, metrics_gauge_t gauge)
-{
-    int64_t value = metrics_gauge_get (self->metrics, gauge);
-    if (value < 0)
-        return true;
-    cJSON_AddStringToObject (parts, part, value > 0? "UP": "DOWN");
-    return value > 0;
-}
-
-//  GET /health: asks one actor of each pool this role runs (all at once,
-//  waiting at most S_HEALTH_MAX_MS), then reads the bridge gauges.
-static void
-s_health (s_front_t *self, s_thread_t *thread, const char *rid, s_answer_t *answer)
-{
-    int timeout = self->cfg->request_timeout_ms < S_HEALTH_MAX_MS
-                ? self->cfg->request_timeout_ms: S_HEALTH_MAX_MS;
-    int64_t deadline = zclock_mono () + timeout;
-    int index [S_POOL_COUNT] = { 0 };
-    uint64_t seq [S_POOL_COUNT] = { 0 };
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        if (self->pool_size [p] == 0)
-            continue;
-        index [p] = (int) (thread->rr [p]++ % (unsigned) self->pool_size [p]);
-        wire_request_t req;
-        memset (&req, 0, sizeof (req));
-        s_copy (req.rid, sizeof (req.rid), rid);
-        s_copy (req.op, sizeof (req.op), WIRE_OP_HEALTH);
-        req.body = (char *) "";
-        metrics_gauge_add (self->metrics, s_pool_gauges [p], 1);
-        if (s_send (thread, p, index [p], &req) == 0)
-            seq [p] = req.seq;
-    }
-    cJSON *json = cJSON_CreateObject ();
-    cJSON_AddStringToObject (json, "status", "UP");
-    cJSON_AddStringToObject (json, "role", config_role_name (self->cfg->role));
-    cJSON *parts = cJSON_AddObjectToObject (json, "parts");
-    bool ready = true;
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        if (self->pool_size [p] == 0)
-            continue;
-        int status = 0;
-        char *body = NULL;
-        bool up = seq [p]
-               && s_wait (thread, p, index [p], seq [p], deadline, &status, &body) == 0
-               && status == 200;
-        free (body);
-        metrics_gauge_add (self->metrics, s_pool_gauges [p], -1);
-        cJSON_AddStringToObject (parts, s_pool_names [p], up? "UP": "DOWN");
-        ready = ready && up;
-    }
-    bool healthy = s_health_gauge (self, parts, "bridge", GAUGE_BRIDGE_UP);
-    healthy = s_health_gauge (self, parts, "projection", GAUGE_PROJECTION_UP) && healthy;
-    healthy = s_health_gauge (self, parts, "collector", GAUGE_COLLECTOR_UP) && healthy;
-    if (!ready || !healthy)
-        cJSON_ReplaceItemInObjectCaseSensitive (json, "status", cJSON_CreateString ("DEGRADED"));
-    answer->status = ready? 200: 503;
-    answer->body = cJSON_PrintUnformatted (json);
-    cJSON_Delete (json);
-}
-
-
-//  --------------------------------------------------------------------------
-//  Answers
 
 //  Copies text into buf (size len) with every byte outside printable ASCII
 //  as '?', so a path can go into a log line or a JSON message safely.
@@ -376,11 +200,29 @@ s_printable (const char *text, char *buf, size_t len)
     buf [i] = '\0';
 }
 
+//  Fills answer with an error.
+static void
+s_error (s_answer_t *answer, int status, const char *code, const char *message)
+{
+    answer->status = status;
+    answer->body = request_error_json (code, message, NULL);
+}
+
+//  A copy of text as an answer body (NULL when out of memory).
+static char *
+s_dup (const char *text)
+{
+    return text? strdup (text): NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Answers
+
 //  Queues the answer on the connection, counts it and logs it. Takes the
 //  answer's body.
 static enum MHD_Result
-s_respond (s_front_t *self, struct MHD_Connection *conn, metrics_route_t route,
-           const char *rid, const char *method, const char *url, int64_t started_us,
+s_respond (s_worker_t *self, s_request_t *req, const char *method, const char *url,
            s_answer_t *answer)
 {
     if (!answer->body) {
@@ -397,52 +239,47 @@ s_respond (s_front_t *self, struct MHD_Connection *conn, metrics_route_t route,
     if (response) {
         answer->body = NULL;        //  MHD frees it now
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, answer->content_type);
-        MHD_add_response_header (response, "X-Request-Id", rid);
+        MHD_add_response_header (response, "X-Request-Id", req->rid);
         if (answer->allow)
             MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, answer->allow);
-        rc = MHD_queue_response (conn, (unsigned int) answer->status, response);
+        if (answer->status == 503 || answer->status == 429)
+            MHD_add_response_header (response, MHD_HTTP_HEADER_RETRY_AFTER, S_RETRY_AFTER);
+        if (answer->close)
+            MHD_add_response_header (response, MHD_HTTP_HEADER_CONNECTION, "close");
+        rc = MHD_queue_response (req->conn, (unsigned int) answer->status, response);
         MHD_destroy_response (response);
     }
     free (answer->body);
     answer->body = NULL;
+    req->state = S_DONE;
 
-    int64_t micros = zclock_usecs () - started_us;
-    metrics_observe (self->metrics, route, answer->status, (double) micros / 1e6);
+    int64_t micros = zclock_usecs () - req->started_us;
+    metrics_observe (self->shared->metrics, req->metric, answer->status, (double) micros / 1e6);
     char path [S_LOG_PATH_MAX];
     s_printable (url, path, sizeof (path));
     //  Whole maths for "3.1ms": floating-point formatting showed in profiles.
-    log_info (rid, "%s %s %d %" PRId64 ".%dms%s", method, path, answer->status,
-              micros / 1000, (int) (micros % 1000) / 100, rc == MHD_YES? "": " (not sent)");
+    log_batch_line (&self->log, LOG_LEVEL_INFO, req->rid, "%s %s %d %" PRId64 ".%dms%s",
+                    method, path, answer->status, micros / 1000,
+                    (int) (micros % 1000) / 100, rc == MHD_YES? "": " (not sent)");
     return rc;
 }
 
-//  Fills answer with an error.
-static void
-s_error (s_answer_t *answer, int status, const char *code, const char *message)
-{
-    answer->status = status;
-    answer->body = request_error_json (code, message, NULL);
-}
-
 //  The request id: the client's X-Request-Id when well formed, else
-//  "r-<counter>-<thread tag>" (hex), unique in the process.
+//  "r-<counter>-<worker>" (hex), unique in the process.
 static void
-s_request_id (s_thread_t *thread, struct MHD_Connection *conn, char *rid, size_t len)
+s_request_id (s_worker_t *self, struct MHD_Connection *conn, char *rid, size_t len)
 {
     const char *given = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Request-Id");
     if (request_rid_ok (given))
         snprintf (rid, len, "%s", given);
     else
-    if (thread)
-        snprintf (rid, len, "r-%08" PRIx64 "-%x", ++thread->rid_count, thread->tag);
-    else
-        snprintf (rid, len, "r-none");
+        snprintf (rid, len, "r-%08" PRIx64 "-%x", ++self->rid_count, (unsigned) self->index);
 }
 
 //  Answers that depend only on the method and path: 404, 405, or a route of
 //  a part this role does not run. Returns true with answer filled.
 static bool
-s_route_error (s_front_t *self, const char *method, const char *url,
+s_route_error (s_worker_t *self, const char *method, const char *url,
                const request_route_t *route, int match, const char *allow,
                s_answer_t *answer)
 {
@@ -459,7 +296,7 @@ s_route_error (s_front_t *self, const char *method, const char *url,
         answer->allow = allow;
         return true;
     }
-    if (!request_part_served (route->part, self->cfg->role)) {
+    if (!request_part_served (route->part, self->shared->cfg->role)) {
         snprintf (message, sizeof (message), "%s %s is served by the %s role", route->method,
                   metrics_route_name (route->route),
                   route->part == REQUEST_PART_DISPLAY? "display": "order");
@@ -469,135 +306,376 @@ s_route_error (s_front_t *self, const char *method, const char *url,
     return false;
 }
 
-//  GET /display/menu and /display/best. The display actor already answers
-//  from a snapshot it refreshes every cfg->display_refresh_ms; a thread
-//  reuses the actor's last 200 answer for S_READ_CACHE_MS more (at most
-//  half the refresh period), which saves the round trip to another thread
-//  on nearly every read under load while adding almost nothing to how
-//  stale an answer can be.
-static void
-s_read_cached (s_front_t *self, s_thread_t *thread, const request_route_t *route,
-               const char *rid, s_answer_t *answer)
+
+//  --------------------------------------------------------------------------
+//  Framing: what must be refused before a body is read
+
+//  Counts the headers named like cls->name.
+typedef struct {
+    const char *name;               //  header to count
+    int count;                      //  times seen
+} s_header_count_t;
+
+//  MHD_get_connection_values callback for s_header_count_t.
+static enum MHD_Result
+s_count_header (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-    s_cached_t *cached = &thread->cached [route->route == ROUTE_DISPLAY_MENU? 0: 1];
-    int64_t ttl = self->cfg->display_refresh_ms / 2 < S_READ_CACHE_MS
-                ? self->cfg->display_refresh_ms / 2: S_READ_CACHE_MS;
-    int64_t now = zclock_mono ();
-    if (cached->body && now - cached->fetched_ms < ttl) {
-        answer->body = (char *) malloc (cached->len + 1);
-        if (answer->body) {
-            memcpy (answer->body, cached->body, cached->len + 1);
-            answer->status = 200;
-            return;
-        }
-    }
-    wire_cmd_t cmd;
-    request_cmd_fill (route->route, NULL, "", &cmd);
-    s_call (self, thread, route, rid, &cmd, NULL, NULL, answer);
-    if (answer->status != 200 || !answer->body)
-        return;
-    size_t len = strlen (answer->body);
-    char *copy = (char *) malloc (len + 1);
-    if (!copy)
-        return;
-    memcpy (copy, answer->body, len + 1);
-    free (cached->body);
-    cached->body = copy;
-    cached->len = len;
-    cached->fetched_ms = now;
+    s_header_count_t *count = (s_header_count_t *) cls;
+    if (key && strcasecmp (key, count->name) == 0)
+        count->count++;
+    return MHD_YES;
 }
 
-//  Answers a GET route: the front's own (health, metrics) or one actor call.
-static void
-s_get (s_front_t *self, s_thread_t *thread, const request_route_t *route, const char *arg,
-       const char *rid, s_answer_t *answer)
+//  Times the header name was sent.
+static int
+s_header_times (struct MHD_Connection *conn, const char *name)
 {
+    s_header_count_t count = { name, 0 };
+    MHD_get_connection_values (conn, MHD_HEADER_KIND, s_count_header, &count);
+    return count.count;
+}
+
+//  A request whose length cannot be trusted: the peer and any proxy before
+//  it might disagree on where it ends, so a second request could hide in
+//  its body. Returns true with answer filled (the connection is closed).
+static bool
+s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *answer)
+{
+    const char *message = NULL;
+    int lengths = s_header_times (conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (lengths > 1)
+        message = "Content-Length: send it once";
+    else
+    if (lengths == 1 && s_header_times (conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 0)
+        message = "Content-Length: must not come with Transfer-Encoding";
+    else
+    if (version && streq (version, MHD_HTTP_VERSION_1_1)
+    &&  s_header_times (conn, MHD_HTTP_HEADER_HOST) != 1)
+        message = "Host: an HTTP/1.1 request carries exactly one";
+    if (!message)
+        return false;
+    s_error (answer, 400, "INVALID_HEADER", message);
+    answer->close = true;
+    return true;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Talking to the actors
+
+//  Takes a free slot for a new message to pool p and returns its seq, or 0
+//  when this worker has S_OPEN_MAX requests open already.
+static uint64_t
+s_open_slot (s_worker_t *self, s_request_t *req, int p)
+{
+    if (self->open_count >= S_OPEN_MAX)
+        return 0;
+    uint64_t seq = self->seq + 1;
+    while (self->open [seq % S_OPEN_MAX].seq)
+        seq++;              //  a long wait holds its slot; skip past it
+    self->seq = seq;
+    s_open_t *slot = &self->open [seq % S_OPEN_MAX];
+    slot->seq = seq;
+    slot->req = req;
+    slot->pool = p;
+    self->open_count++;
+    metrics_gauge_add (self->shared->metrics, s_pool_gauges [p], 1);
+    return seq;
+}
+
+//  Frees the slot of seq.
+static void
+s_close_slot (s_worker_t *self, s_open_t *slot)
+{
+    metrics_gauge_add (self->shared->metrics, s_pool_gauges [slot->pool], -1);
+    slot->seq = 0;
+    slot->req = NULL;
+    self->open_count--;
+}
+
+//  Sends one request for req to actor index of pool p without waiting.
+//  Returns 0, or -1 when it could not be queued (actor queue or open
+//  table full).
+static int
+s_send (s_worker_t *self, s_request_t *req, int p, int index, const char *op,
+        const wire_cmd_t *cmd, const char *idem, const char *body)
+{
+    uint64_t seq = s_open_slot (self, req, p);
+    if (!seq)
+        return -1;
+    wire_request_t msg;
+    memset (&msg, 0, offsetof (wire_request_t, cmd));
+    s_copy (msg.rid, sizeof (msg.rid), req->rid);
+    s_copy (msg.op, sizeof (msg.op), op);
+    s_copy (msg.idem, sizeof (msg.idem), idem);
+    msg.seq = seq;
+    msg.deadline_ms = req->started_us / 1000 + self->shared->cfg->request_timeout_ms;
+    msg.cmd = *cmd;
+    msg.body = (char *) (body? body: "");
+    if (wire_request_send (self->dealers [p][index], &msg) != 0) {
+        s_close_slot (self, &self->open [seq % S_OPEN_MAX]);
+        return -1;
+    }
+    req->waits++;
+    return 0;
+}
+
+//  Hands a validated request to an actor of the route's pool and suspends
+//  its connection; or fills answer with 503 OVERLOADED when it cannot be
+//  queued. Returns true when the request is now waiting.
+static bool
+s_dispatch (s_worker_t *self, s_request_t *req, const wire_cmd_t *cmd, const char *body,
+            s_answer_t *answer)
+{
+    const request_route_t *route = req->route;
+    int p = s_pool_of (route->pool);
+    assert (p >= 0 && self->shared->pool_size [p] > 0);   //  our own table and role check
+    int n = self->shared->pool_size [p];
+    int index = *cmd->customer_id? (int) (s_hash (cmd->customer_id) % (uint32_t) n)
+                                 : (int) (self->rr [p]++ % (unsigned) n);
+    const char *idem = route->takes_idem? req->idem: NULL;
+    if (s_send (self, req, p, index, route->op, cmd, idem, body) != 0) {
+        s_error (answer, 503, "OVERLOADED", "the service is busy; retry shortly");
+        log_batch_line (&self->log, LOG_LEVEL_WARN, req->rid,
+                        "%s actor %d: request could not be queued", route->pool, index);
+        return false;
+    }
+    //  A read that outlives its deadline may be answered 503 TIMEOUT (running
+    //  it later changes nothing); a write waits S_GRACE_MS more for its real
+    //  outcome.
+    req->give_up_ms = req->started_us / 1000 + self->shared->cfg->request_timeout_ms
+                    + (req->get? 0: S_GRACE_MS);
+    req->state = S_WAITING;
+    MHD_suspend_connection (req->conn);
+    return true;
+}
+
+//  Adds part → "UP"/"DOWN" for a bridge gauge, unless this role does not run it.
+static bool
+s_health_gauge (s_worker_t *self, cJSON *parts, const char *part, metrics_gauge_t gauge)
+{
+    int64_t value = metrics_gauge_get (self->shared->metrics, gauge);
+    if (value < 0)
+        return true;
+    cJSON_AddStringToObject (parts, part, value > 0? "UP": "DOWN");
+    return value > 0;
+}
+
+//  GET /health, first half: asks one actor of each pool this role runs,
+//  all at once, and suspends. Answers at once when it runs no pool.
+static bool
+s_health_ask (s_worker_t *self, s_request_t *req)
+{
+    wire_cmd_t cmd;
+    memset (&cmd, 0, sizeof cmd);
+    int timeout = self->shared->cfg->request_timeout_ms < S_HEALTH_MAX_MS
+                ? self->shared->cfg->request_timeout_ms: S_HEALTH_MAX_MS;
+    for (int p = 0; p < S_POOL_COUNT; p++) {
+        int n = self->shared->pool_size [p];
+        if (n == 0)
+            continue;
+        int index = (int) (self->rr [p]++ % (unsigned) n);
+        //  A pool whose queue is full counts as down.
+        s_send (self, req, p, index, WIRE_OP_HEALTH, &cmd, NULL, NULL);
+    }
+    if (req->waits == 0)
+        return false;
+    req->give_up_ms = zclock_mono () + timeout;
+    req->state = S_WAITING;
+    MHD_suspend_connection (req->conn);
+    return true;
+}
+
+//  GET /health, second half: the pools' answers (a pool that did not
+//  answer in time is DOWN) and the bridge gauges.
+static void
+s_health_answer (s_worker_t *self, s_request_t *req, s_answer_t *answer)
+{
+    cJSON *json = cJSON_CreateObject ();
+    cJSON_AddStringToObject (json, "status", "UP");
+    cJSON_AddStringToObject (json, "role", config_role_name (self->shared->cfg->role));
+    cJSON *parts = cJSON_AddObjectToObject (json, "parts");
+    bool ready = true;
+    for (int p = 0; p < S_POOL_COUNT; p++) {
+        if (self->shared->pool_size [p] == 0)
+            continue;
+        bool up = req->health [p] == 200;
+        cJSON_AddStringToObject (parts, s_pool_names [p], up? "UP": "DOWN");
+        ready = ready && up;
+    }
+    bool healthy = s_health_gauge (self, parts, "bridge", GAUGE_BRIDGE_UP);
+    healthy = s_health_gauge (self, parts, "projection", GAUGE_PROJECTION_UP) && healthy;
+    healthy = s_health_gauge (self, parts, "collector", GAUGE_COLLECTOR_UP) && healthy;
+    if (!ready || !healthy)
+        cJSON_ReplaceItemInObjectCaseSensitive (json, "status", cJSON_CreateString ("DEGRADED"));
+    answer->status = ready? 200: 503;
+    answer->body = cJSON_PrintUnformatted (json);
+    cJSON_Delete (json);
+}
+
+//  Takes every reply waiting on one DEALER: each fills its request and,
+//  when that was the last reply it waited for, resumes its connection.
+static void
+s_take_replies (s_worker_t *self, zsock_t *dealer)
+{
+    while (zsock_events (dealer) & ZMQ_POLLIN) {
+        uint64_t seq = 0;
+        int status = 0;
+        char *body = NULL;
+        if (wire_reply_recv (dealer, &seq, &status, &body) != 0)
+            continue;       //  malformed: logged and dropped by wire
+        s_open_t *slot = &self->open [seq % S_OPEN_MAX];
+        if (slot->seq != seq) {
+            zstr_free (&body);  //  a request we gave up on
+            continue;
+        }
+        s_request_t *req = slot->req;
+        int pool = slot->pool;
+        s_close_slot (self, slot);
+        req->waits--;
+        if (req->route->route == ROUTE_HEALTH) {
+            req->health [pool] = status;
+            zstr_free (&body);
+        }
+        else {
+            req->answer.status = status;
+            req->answer.body = body;    //  zstr_free and free are the same allocator
+        }
+        if (req->waits == 0 && req->state == S_WAITING) {
+            req->state = S_REPLIED;
+            MHD_resume_connection (req->conn);
+        }
+    }
+}
+
+//  Gives up on requests whose actors did not answer by their give-up time
+//  (or on all of them when all is true, at stop): a health check answers
+//  with what it has; anything else is closed without a status.
+static void
+s_sweep (s_worker_t *self, bool all)
+{
+    int64_t now = zclock_mono ();
+    for (int i = 0; i < S_OPEN_MAX && self->open_count > 0; i++) {
+        s_open_t *slot = &self->open [i];
+        if (!slot->seq || (!all && now < slot->req->give_up_ms))
+            continue;
+        s_request_t *req = slot->req;
+        s_close_slot (self, slot);
+        req->waits--;
+        if (req->state != S_WAITING)
+            continue;
+        if (req->route->route == ROUTE_HEALTH)
+            req->state = S_REPLIED;
+        else
+        if (req->get) {
+            s_error (&req->answer, 503, "TIMEOUT", "no answer in time; nothing was changed");
+            req->state = S_REPLIED;
+        }
+        else {
+            req->state = S_ABANDONED;
+            log_batch_line (&self->log, LOG_LEVEL_ERROR, req->rid,
+                            "%s: no answer %d ms past the deadline; closing the connection "
+                            "(its outcome is unknown)", req->route->pool, S_GRACE_MS);
+        }
+        MHD_resume_connection (req->conn);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Display snapshots
+
+//  Takes every snapshot waiting on the SUB, keeping the newest: frames
+//  "SNAP", stamp (decimal, zclock_usecs of its read), menu JSON, best JSON.
+static void
+s_take_snapshots (s_worker_t *self)
+{
+    while (zsock_events (self->snapshots) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv (self->snapshots);
+        if (!msg)
+            return;
+        char *verb = zmsg_popstr (msg);
+        char *stamp = zmsg_popstr (msg);
+        char *menu = zmsg_popstr (msg);
+        char *best = zmsg_popstr (msg);
+        int64_t when = stamp? strtoll (stamp, NULL, 10): 0;
+        if (verb && streq (verb, "SNAP") && menu && best && when >= self->snap_stamp) {
+            zstr_free (&self->snap_menu);
+            zstr_free (&self->snap_best);
+            self->snap_menu = menu;
+            self->snap_best = best;
+            self->snap_stamp = when;
+            menu = best = NULL;
+        }
+        zstr_free (&verb);
+        zstr_free (&stamp);
+        zstr_free (&menu);
+        zstr_free (&best);
+        zmsg_destroy (&msg);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Deciding a request
+
+//  A GET route, at its last handler call: answered here (metrics, a
+//  snapshot) or handed to an actor. Returns true when it now waits.
+static bool
+s_decide_get (s_worker_t *self, s_request_t *req, s_answer_t *answer)
+{
+    const request_route_t *route = req->route;
     if (route->route == ROUTE_METRICS) {
         answer->status = 200;
-        answer->body = metrics_render (self->metrics);
+        answer->body = metrics_render (self->shared->metrics);
         answer->content_type = S_METRICS_TYPE;
-        return;
-    }
-    if (!thread) {
-        s_error (answer, 503, "OVERLOADED", "out of memory");
-        return;
+        return false;
     }
     if (route->route == ROUTE_HEALTH) {
-        s_health (self, thread, rid, answer);
-        return;
+        if (s_health_ask (self, req))
+            return true;
+        s_health_answer (self, req, answer);
+        return false;
     }
-    if (route->route == ROUTE_DISPLAY_MENU || route->route == ROUTE_DISPLAY_BEST) {
-        s_read_cached (self, thread, route, rid, answer);
-        return;
+    const char *snapshot = route->route == ROUTE_DISPLAY_MENU? self->snap_menu
+                         : route->route == ROUTE_DISPLAY_BEST? self->snap_best: NULL;
+    if (snapshot) {
+        answer->status = 200;
+        answer->body = s_dup (snapshot);
+        return false;
     }
+    //  No snapshot yet (the first push has not arrived): ask the actor.
     char *error = NULL;
-    answer->status = request_validate_arg (route->route, arg, &error);
+    answer->status = request_validate_arg (route->route, req->arg, &error);
     if (answer->status != 200) {
         answer->body = error;
-        return;
+        return false;
     }
     wire_cmd_t cmd;
-    request_cmd_fill (route->route, NULL, arg, &cmd);
-    s_call (self, thread, route, rid, &cmd, NULL, NULL, answer);
+    request_cmd_fill (route->route, NULL, req->arg, &cmd);
+    return s_dispatch (self, req, &cmd, NULL, answer);
 }
 
-//  The headers of a request with a body decide an early answer? Checks in
-//  the order they are reported: 415 for a Content-Type that is not JSON,
-//  413 for a Content-Length past the limit, 400 for a bad Idempotency-Key.
-static void
-s_check_headers (s_front_t *self, s_request_t *req, uint64_t declared, bool has_length)
+//  A request with a body, at its last handler call: validated once into a
+//  typed command and handed to an actor. Returns true when it now waits.
+static bool
+s_decide_body (s_worker_t *self, s_request_t *req, s_answer_t *answer)
 {
     char message [128];
-    if (req->content_type && !request_media_type_json (req->content_type)) {
-        req->early_status = 415;
-        req->early_body = request_error_json ("UNSUPPORTED_MEDIA_TYPE",
-                                              "send the body as Content-Type: application/json",
-                                              NULL);
-        return;
-    }
-    if (has_length && declared > self->cfg->max_body) {
-        snprintf (message, sizeof (message), "the body is limited to %zu bytes",
-                  self->cfg->max_body);
-        req->early_status = 413;
-        req->early_body = request_error_json ("PAYLOAD_TOO_LARGE", message, NULL);
-        return;
-    }
-    if (req->route && req->route->takes_idem) {
-        char *error = NULL;
-        int status = request_validate_idem (req->idem, &error);
-        if (status != 200) {
-            req->early_status = status;
-            req->early_body = error;
-        }
-    }
-}
-
-//  The last handler call of a request with a body: decide and answer.
-static void
-s_finish (s_front_t *self, s_thread_t *thread, s_request_t *req, s_answer_t *answer)
-{
-    char message [128];
-    if (req->early_status) {
-        answer->status = req->early_status;
-        answer->body = req->early_body;
-        answer->allow = req->allow;
-        req->early_body = NULL;
-        return;
-    }
-    if (req->seen > self->cfg->max_body) {
-        snprintf (message, sizeof (message), "the body is limited to %zu bytes",
-                  self->cfg->max_body);
+    size_t max_body = self->shared->cfg->max_body;
+    if (req->seen > max_body) {
+        snprintf (message, sizeof (message), "the body is limited to %zu bytes", max_body);
         s_error (answer, 413, "PAYLOAD_TOO_LARGE", message);
-        return;
+        return false;
     }
     if (req->len == 0) {
         s_error (answer, 400, "INVALID_JSON", "body: is missing; send a JSON object");
-        return;
+        return false;
     }
     if (!req->content_type) {
         s_error (answer, 415, "UNSUPPORTED_MEDIA_TYPE",
                  "send the body as Content-Type: application/json");
-        return;
+        return false;
     }
     cJSON *canonical = NULL;
     char *error = NULL;
@@ -605,26 +683,59 @@ s_finish (s_front_t *self, s_thread_t *thread, s_request_t *req, s_answer_t *ans
                                             &canonical, &error);
     if (answer->status != 200) {
         answer->body = error;
-        return;
+        return false;
     }
-    char *text = cJSON_PrintUnformatted (canonical);
     wire_cmd_t cmd;
     request_cmd_fill (req->route->route, canonical, "", &cmd);
-    if (!text || !thread)
+    char *text = cJSON_PrintUnformatted (canonical);
+    cJSON_Delete (canonical);
+    bool waiting = false;
+    if (!text)
         s_error (answer, 503, "OVERLOADED", "out of memory");
     else
-        s_call (self, thread, req->route, req->rid, &cmd,
-                req->route->takes_idem? req->idem: NULL, text, answer);
+        waiting = s_dispatch (self, req, &cmd, text, answer);
     free (text);
-    cJSON_Delete (canonical);
+    return waiting;
+}
+
+//  The headers of a request with a body decide an early answer? Checks in
+//  the order they are reported: 415 for a Content-Type that is not JSON,
+//  413 for a Content-Length past the limit, 400 for a bad Idempotency-Key.
+static void
+s_check_headers (s_worker_t *self, s_request_t *req, uint64_t declared, bool has_length)
+{
+    char message [128];
+    size_t max_body = self->shared->cfg->max_body;
+    if (req->content_type && !request_media_type_json (req->content_type)) {
+        req->early_status = 415;
+        s_error (&req->early, 415, "UNSUPPORTED_MEDIA_TYPE",
+                 "send the body as Content-Type: application/json");
+        return;
+    }
+    if (has_length && declared > max_body) {
+        snprintf (message, sizeof (message), "the body is limited to %zu bytes", max_body);
+        req->early_status = 413;
+        s_error (&req->early, 413, "PAYLOAD_TOO_LARGE", message);
+        return;
+    }
+    if (req->route && req->route->takes_idem) {
+        char *error = NULL;
+        int status = request_validate_idem (req->idem, &error);
+        if (status != 200) {
+            req->early_status = status;
+            req->early.status = status;
+            req->early.body = error;
+        }
+    }
 }
 
 //  Keeps upload bytes up to max_body; counts and drops the rest.
 static int
-s_take (s_front_t *self, s_request_t *req, const char *data, size_t size)
+s_take (s_worker_t *self, s_request_t *req, const char *data, size_t size)
 {
+    size_t max_body = self->shared->cfg->max_body;
     req->seen += size;
-    if (req->early_status || req->seen > self->cfg->max_body) {
+    if (req->early_status || req->seen > max_body) {
         free (req->body);
         req->body = NULL;
         req->len = req->cap = 0;
@@ -634,8 +745,8 @@ s_take (s_front_t *self, s_request_t *req, const char *data, size_t size)
         size_t cap = req->cap? req->cap: 1024;
         while (cap < req->len + size)
             cap *= 2;
-        if (cap > self->cfg->max_body)
-            cap = self->cfg->max_body;
+        if (cap > max_body)
+            cap = max_body;
         char *body = (char *) realloc (req->body, cap);
         if (!body)
             return -1;
@@ -647,136 +758,117 @@ s_take (s_front_t *self, s_request_t *req, const char *data, size_t size)
     return 0;
 }
 
-//  Frees a request context.
+//  Frees a request.
 static void
 s_request_free (s_request_t **req_p)
 {
-    if (!*req_p)
+    s_request_t *req = *req_p;
+    if (!req)
         return;
-    free ((*req_p)->early_body);
-    free ((*req_p)->body);
-    free (*req_p);
+    free (req->early.body);
+    free (req->answer.body);
+    free (req->body);
+    free (req);
     *req_p = NULL;
 }
 
-
-//  --------------------------------------------------------------------------
-//  MHD callbacks
-
-//  Answers a GET or HEAD request once its headers are in (the second
-//  handler call: answering at the first would make MHD close the
-//  connection).
+//  The first handler call: the headers are in. Makes the request's context
+//  and decides what the headers alone decide. Answers at once only when
+//  the framing is untrustworthy, the client waits for "100 Continue", or
+//  it announces a body far past the limit (MHD then closes the connection).
 static enum MHD_Result
-s_handle_get (s_front_t *self, s_thread_t *thread, struct MHD_Connection *conn,
-              const char *url, const char *method)
-{
-    int64_t started = zclock_usecs ();
-    s_answer_t answer = { 0 };
-    const request_route_t *route;
-    const char *arg, *allow;
-    int match = request_match (method, url, &route, &arg, &allow);
-    char rid [REQUEST_RID_MAX + 1];
-    s_request_id (thread, conn, rid, sizeof (rid));
-    if (!s_route_error (self, method, url, route, match, allow, &answer))
-        s_get (self, thread, route, arg, rid, &answer);
-    metrics_route_t metric = (match == 200)? route->route: ROUTE_UNMATCHED;
-    return s_respond (self, conn, metric, rid, method, url, started, &answer);
-}
-
-//  The first handler call of any other method: keeps a context for the
-//  body and decides what the headers alone decide. Answers at once only
-//  when the client waits for "100 Continue" or announces a body far past
-//  the limit (MHD then closes the connection).
-static enum MHD_Result
-s_begin_body (s_front_t *self, s_thread_t *thread, struct MHD_Connection *conn,
-              const char *url, const char *method, void **con_cls)
+s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const char *method,
+         const char *version, void **con_cls)
 {
     s_request_t *req = (s_request_t *) calloc (1, sizeof (s_request_t));
     if (!req)
         return MHD_NO;
     *con_cls = req;
+    self->in_flight++;
+    req->conn = conn;
     req->started_us = zclock_usecs ();
-    s_request_id (thread, conn, req->rid, sizeof (req->rid));
+    req->get = streq (method, "GET") || streq (method, "HEAD");
+    s_request_id (self, conn, req->rid, sizeof (req->rid));
+
+    const request_route_t *route;
+    const char *allow;
+    int match = request_match (method, url, &route, &req->arg, &allow);
+    req->metric = (match == 200)? route->route: ROUTE_UNMATCHED;
+    if (s_framing_error (conn, version, &req->early)) {
+        req->early_status = req->early.status;
+        return s_respond (self, req, method, url, &req->early);
+    }
+    if (s_route_error (self, method, url, route, match, allow, &req->early)) {
+        req->early_status = req->early.status;
+        if (req->get)
+            return MHD_YES;
+    }
+    else
+        req->route = route;
+    if (req->get)
+        return MHD_YES;
+
     req->content_type = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_TYPE);
     req->idem = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Idempotency-Key");
     const char *length = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
     uint64_t declared = length? strtoull (length, NULL, 10): 0;
-
-    s_answer_t answer = { 0 };
-    const request_route_t *route;
-    const char *arg, *allow;
-    int match = request_match (method, url, &route, &arg, &allow);
-    if (s_route_error (self, method, url, route, match, allow, &answer)) {
-        req->early_status = answer.status;
-        req->early_body = answer.body;
-        req->allow = answer.allow;
-    }
-    else {
-        req->route = route;
+    if (!req->early_status)
         s_check_headers (self, req, declared, length != NULL);
-    }
-    req->metric = (match == 200)? route->route: ROUTE_UNMATCHED;
 
     const char *expect = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_EXPECT);
     bool waiting = expect && strcasecmp (expect, "100-continue") == 0;
     if (req->early_status
-    &&  (waiting || declared / S_DRAIN_FACTOR > self->cfg->max_body)) {
-        s_answer_t now = { req->early_status, req->early_body, NULL, req->allow };
-        req->early_body = NULL;
-        req->answered = true;
-        return s_respond (self, conn, req->metric, req->rid, method, url, req->started_us,
-                          &now);
-    }
+    &&  (waiting || declared / S_DRAIN_FACTOR > self->shared->cfg->max_body))
+        return s_respond (self, req, method, url, &req->early);
     return MHD_YES;
 }
 
 //  MHD's access handler: called once with the headers, then with each
-//  piece of the body, then a last time with none.
+//  piece of the body, then with none (the last call); again after a
+//  suspended connection is resumed.
 static enum MHD_Result
 s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size,
           void **con_cls)
 {
-    s_front_t *self = (s_front_t *) cls;
-    s_thread_t *thread = s_thread (self);
-
-    if (!*con_cls) {
-        //  First call: the headers are in.
-        atomic_fetch_add (&self->in_flight, 1);
-        if (streq (method, "GET") || streq (method, "HEAD")) {
-            *con_cls = &self->get_marker;
-            return MHD_YES;
-        }
-        return s_begin_body (self, thread, conn, url, method, con_cls);
-    }
-    if (*con_cls == &self->get_marker) {
-        if (*upload_data_size) {
-            *upload_data_size = 0;  //  a GET body means nothing here
-            return MHD_YES;
-        }
-        *con_cls = &self->answered;
-        return s_handle_get (self, thread, conn, url, method);
-    }
-    if (*con_cls == &self->answered) {
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    s_worker_t *self = (s_worker_t *) cls;
+    if (!*con_cls)
+        return s_begin (self, conn, url, method, version, con_cls);
     s_request_t *req = (s_request_t *) *con_cls;
     if (*upload_data_size) {
-        int rc = s_take (self, req, upload_data, *upload_data_size);
+        //  A GET body means nothing here; an answered request's rest is dropped.
+        int rc = (req->get || req->state != S_NEW)? 0
+               : s_take (self, req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return rc? MHD_NO: MHD_YES;
     }
-    if (req->answered)
-        return MHD_YES;
-    req->answered = true;
+    switch (req->state) {
+        case S_DONE:
+        case S_WAITING:
+            return MHD_YES;
+        case S_ABANDONED:
+            return MHD_NO;
+        case S_REPLIED: {
+            s_answer_t answer = req->answer;
+            memset (&req->answer, 0, sizeof req->answer);
+            if (req->route->route == ROUTE_HEALTH)
+                s_health_answer (self, req, &answer);
+            return s_respond (self, req, method, url, &answer);
+        }
+        case S_NEW:
+            break;
+    }
+    if (req->early_status)
+        return s_respond (self, req, method, url, &req->early);
     s_answer_t answer = { 0 };
-    s_finish (self, thread, req, &answer);
-    return s_respond (self, conn, req->metric, req->rid, method, url, req->started_us,
-                      &answer);
+    bool waiting = req->get? s_decide_get (self, req, &answer)
+                           : s_decide_body (self, req, &answer);
+    if (waiting)
+        return MHD_YES;
+    return s_respond (self, req, method, url, &answer);
 }
 
 //  MHD's completion callback: the request is done (answered or not).
@@ -784,13 +876,16 @@ static void
 s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    s_front_t *self = (s_front_t *) cls;
-    if (*con_cls != &self->answered && *con_cls != &self->get_marker) {
-        s_request_t *req = (s_request_t *) *con_cls;
-        s_request_free (&req);
-    }
+    s_worker_t *self = (s_worker_t *) cls;
+    s_request_t *req = (s_request_t *) *con_cls;
+    if (!req)
+        return;
+    //  A suspended connection is not completed before it is resumed, and
+    //  resuming frees its slots first; so no slot still points here.
+    assert (req->waits == 0);
+    s_request_free (&req);
     *con_cls = NULL;
-    atomic_fetch_sub (&self->in_flight, 1);
+    self->in_flight--;
 }
 
 //  MHD's unescaping of %HH in the path and arguments, except that a decoded
@@ -820,7 +915,224 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
 
 
 //  --------------------------------------------------------------------------
-//  Start and stop
+//  A worker
+
+//  Frees a worker and everything it owns. Safe on NULL.
+static void
+s_worker_destroy (s_worker_t **self_p)
+{
+    s_worker_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    for (int p = 0; p < S_POOL_COUNT; p++) {
+        if (!self->dealers [p])
+            continue;
+        for (int i = 0; i < self->shared->pool_size [p]; i++)
+            zsock_destroy (&self->dealers [p][i]);
+        free (self->dealers [p]);
+    }
+    zsock_destroy (&self->snapshots);
+    zstr_free (&self->snap_menu);
+    zstr_free (&self->snap_best);
+    free (self->items);
+    free (self->item_actor);
+    log_batch_flush (&self->log);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Opens the worker's sockets and its MHD; NULL (logged) on failure.
+static s_worker_t *
+s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
+{
+    s_worker_t *self = (s_worker_t *) calloc (1, sizeof (s_worker_t));
+    if (!self)
+        return NULL;
+    self->shared = shared;
+    self->index = index;
+    int actors = 0;
+    for (int p = 0; p < S_POOL_COUNT; p++) {
+        int n = shared->pool_size [p];
+        if (n == 0)
+            continue;
+        self->dealers [p] = (zsock_t **) calloc ((size_t) n, sizeof (zsock_t *));
+        if (!self->dealers [p])
+            goto fail;
+        for (int i = 0; i < n; i++) {
+            zsock_t *dealer = wire_dealer_new (s_pool_names [p], i, 0);
+            if (!dealer)
+                goto fail;
+            zsock_set_sndhwm (dealer, S_QUEUE_HWM);
+            self->dealers [p][i] = dealer;
+            actors++;
+        }
+    }
+    self->snapshots = zsock_new (ZMQ_SUB);
+    if (!self->snapshots)
+        goto fail;
+    zsock_set_subscribe (self->snapshots, "");
+    for (int i = 0; i < shared->pool_size [S_DISPLAY]; i++) {
+        char endpoint [128];
+        wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
+        if (zsock_connect (self->snapshots, "%s", endpoint))
+            goto fail;
+    }
+
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    self->daemon = MHD_start_daemon (
+        flags, 0, NULL, NULL, s_handle, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
+        MHD_OPTION_LISTEN_SOCKET, shared->listen_fd,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, shared->conn_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self,
+        MHD_OPTION_END);
+    const union MHD_DaemonInfo *info = self->daemon
+        ? MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD): NULL;
+    if (!info) {
+        log_error (NULL, "http[%d]: libmicrohttpd refused to start", index);
+        goto fail;
+    }
+
+    self->item_count = 3 + actors;
+    self->items = (zmq_pollitem_t *) calloc ((size_t) self->item_count, sizeof (zmq_pollitem_t));
+    self->item_actor = calloc ((size_t) actors + 1, sizeof *self->item_actor);
+    if (!self->items || !self->item_actor)
+        goto fail;
+    self->items [0] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+    self->items [1] = (zmq_pollitem_t) { NULL, info->epoll_fd, ZMQ_POLLIN, 0 };
+    self->items [2] = (zmq_pollitem_t) { zsock_resolve (self->snapshots), 0, ZMQ_POLLIN, 0 };
+    int k = 0;
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        for (int i = 0; i < shared->pool_size [p]; i++, k++) {
+            self->items [3 + k] = (zmq_pollitem_t) {
+                zsock_resolve (self->dealers [p][i]), 0, ZMQ_POLLIN, 0 };
+            self->item_actor [k][0] = p;
+            self->item_actor [k][1] = i;
+        }
+    return self;
+fail:
+    s_worker_destroy (&self);
+    return NULL;
+}
+
+//  Milliseconds until the worker must look again: MHD's own timers, the
+//  next give-up check while requests wait, else S_IDLE_MS.
+static long
+s_worker_timeout (s_worker_t *self)
+{
+    long timeout = S_IDLE_MS;
+    MHD_UNSIGNED_LONG_LONG mhd = 0;
+    if (MHD_get_timeout (self->daemon, &mhd) == MHD_YES && mhd < (unsigned long long) timeout)
+        timeout = (long) mhd;
+    if (self->open_count > 0) {
+        int64_t left = self->next_sweep - zclock_mono ();
+        if (left < timeout)
+            timeout = left < 0? 0: (long) left;
+    }
+    return timeout;
+}
+
+//  One pass of the worker's loop: wait for anything, then take snapshots
+//  and replies, let MHD read, write and answer, and give up on late
+//  requests.
+static void
+s_worker_pass (s_worker_t *self, long timeout)
+{
+    //  The pipe is polled too, only to wake: its commands are read by the
+    //  actor loop between passes.
+    int rc = zmq_poll (self->items, self->item_count, timeout);
+    if (rc > 0) {
+        if (self->items [2].revents & ZMQ_POLLIN)
+            s_take_snapshots (self);
+        for (int k = 0; k + 3 < self->item_count; k++)
+            if (self->items [3 + k].revents & ZMQ_POLLIN)
+                s_take_replies (self,
+                                self->dealers [self->item_actor [k][0]][self->item_actor [k][1]]);
+    }
+    MHD_run (self->daemon);
+    if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
+        s_sweep (self, false);
+        self->next_sweep = zclock_mono () + S_SWEEP_MS;
+        MHD_run (self->daemon);
+    }
+    log_batch_flush (&self->log);
+}
+
+//  Stops: lets requests in flight finish (bounded by the longest an actor
+//  may take), gives up on the rest, resumes every suspended connection
+//  and stops MHD.
+static void
+s_worker_stop (s_worker_t *self)
+{
+    if (!self->daemon)
+        return;
+    if (!self->quiesced) {
+        MHD_quiesce_daemon (self->daemon);
+        self->quiesced = true;
+    }
+    int64_t deadline = zclock_mono () + self->shared->cfg->request_timeout_ms + S_GRACE_MS;
+    while (self->in_flight > 0 && zclock_mono () < deadline)
+        s_worker_pass (self, 10);
+    if (self->in_flight > 0)
+        log_warn (NULL, "http[%d]: stopping with %d requests still in flight", self->index,
+                  self->in_flight);
+    s_sweep (self, true);
+    MHD_run (self->daemon);
+    log_batch_flush (&self->log);
+    MHD_stop_daemon (self->daemon);
+    self->daemon = NULL;
+}
+
+//  A worker actor: commands on its pipe are QUIESCE (stop accepting;
+//  signals), STOP (finish what is in flight and stop MHD; signals) and
+//  $TERM. After its start signal it sends "OK" or "FAIL".
+static void
+s_worker_actor (zsock_t *pipe, void *args)
+{
+    s_worker_t **slot = (s_worker_t **) args;
+    s_shared_t *shared = (s_shared_t *) slot [0];
+    int index = (int) (intptr_t) slot [1];
+    s_worker_t *self = s_worker_new (shared, index, pipe);
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, self? "OK": "FAIL");
+    if (!self)
+        return;
+    bool term = false;
+    while (!term) {
+        if (self->daemon)
+            s_worker_pass (self, s_worker_timeout (self));
+        else {
+            zmq_pollitem_t item = { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+            zmq_poll (&item, 1, S_IDLE_MS);
+        }
+        if (!(zsock_events (pipe) & ZMQ_POLLIN))
+            continue;
+        char *command = zstr_recv (pipe);
+        term = !command || streq (command, "$TERM");
+        if (command && streq (command, "QUIESCE")) {
+            if (self->daemon && !self->quiesced)
+                MHD_quiesce_daemon (self->daemon);
+            self->quiesced = true;
+            zsock_signal (pipe, 0);
+        }
+        else
+        if (command && streq (command, "STOP")) {
+            s_worker_stop (self);
+            zsock_signal (pipe, 0);
+        }
+        zstr_free (&command);
+    }
+    s_worker_stop (self);
+    s_worker_destroy (&self);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The front: listening socket and workers
 
 //  How many connections at once: what the descriptor limit leaves after
 //  the stores, sockets and logs.
@@ -837,11 +1149,11 @@ s_connection_limit (void)
     return room < 16? 16: (unsigned int) room;
 }
 
-//  Starts MHD on cfg->bind:cfg->port. Returns 0, or -1 with a log line.
+//  Opens the non-blocking listening socket on cfg->bind:cfg->port. Returns
+//  it, or -1 with a log line.
 static int
-s_start (s_front_t *self)
+s_listen (const config_t *cfg)
 {
-    const config_t *cfg = self->cfg;
     char port [16];
     snprintf (port, sizeof (port), "%d", cfg->port);
     struct addrinfo hints = { 0 }, *addr = NULL;
@@ -856,138 +1168,94 @@ s_start (s_front_t *self)
             freeaddrinfo (addr);
         return -1;
     }
-    unsigned int flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC
-                       | MHD_USE_ERROR_LOG;
-    if (addr->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    errno = 0;
-    //  MHD runs one thread of its own, without a pool, for a size of 1
-    //  (and warns if the option is given): give it only for 2 and more.
-    struct MHD_OptionItem pool [] = {
-        { MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL },
-        { MHD_OPTION_END, 0, NULL }
-    };
-    if (cfg->http_threads < 2)
-        pool [0].option = MHD_OPTION_END;
-    self->daemon = MHD_start_daemon (
-        flags, (uint16_t) cfg->port, NULL, NULL, s_handle, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
-        MHD_OPTION_SOCK_ADDR, addr->ai_addr,
-        MHD_OPTION_ARRAY, pool,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self,
-        MHD_OPTION_END);
-    int error = errno;
+    int fd = socket (addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    int error = 0;
+    if (fd < 0
+    ||  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
+    ||  bind (fd, addr->ai_addr, addr->ai_addrlen)
+    ||  listen (fd, S_BACKLOG))
+        error = errno;
     freeaddrinfo (addr);
-    if (!self->daemon) {
+    if (error) {
         log_error (NULL, "http: cannot listen on %s:%d: %s", cfg->bind, cfg->port,
-                   error? strerror (error): "libmicrohttpd refused to start");
+                   strerror (error));
+        if (fd >= 0)
+            close (fd);
         return -1;
     }
-    log_info (NULL, "http: listening on %s:%d with %d threads, role %s", cfg->bind, cfg->port,
-              cfg->http_threads, config_role_name (cfg->role));
-    return 0;
+    return fd;
 }
 
-//  Stops taking connections, lets requests in flight finish (bounded),
-//  stops MHD (its threads close their sockets as they end).
-static void
-s_stop (s_front_t *self)
-{
-    if (!self->daemon)
-        return;
-    MHD_socket listener = MHD_quiesce_daemon (self->daemon);
-    //  MHD no longer accepts; shut the socket so the kernel refuses new
-    //  clients at once (they try another instance) instead of queueing them.
-    //  It is closed only after MHD_stop_daemon, as MHD asks.
-    if (listener != MHD_INVALID_SOCKET)
-        shutdown (listener, SHUT_RDWR);
-    int64_t deadline = zclock_mono () + self->cfg->request_timeout_ms + 1000;
-    while (atomic_load (&self->in_flight) > 0 && zclock_mono () < deadline)
-        zclock_sleep (10);
-    int left = atomic_load (&self->in_flight);
-    if (left > 0)
-        log_warn (NULL, "http: stopping with %d requests still in flight", left);
-    MHD_stop_daemon (self->daemon);
-    self->daemon = NULL;
-    if (listener != MHD_INVALID_SOCKET)
-        close (listener);
-    if (atomic_load (&self->threads_live) != 0)
-        log_error (NULL, "http: %d thread states were not freed",
-                   atomic_load (&self->threads_live));
-}
-
-//  Builds the front from its args; NULL on failure.
-static s_front_t *
-s_front_new (http_front_args_t *args)
-{
-    s_front_t *self = (s_front_t *) calloc (1, sizeof (s_front_t));
-    if (!self)
-        return NULL;
-    self->cfg = args->cfg;
-    self->metrics = args->metrics;
-    atomic_init (&self->in_flight, 0);
-    atomic_init (&self->threads_live, 0);
-    atomic_init (&self->next_tag, 0);
-    if (pthread_key_create (&self->key, s_thread_free)) {
-        free (self);
-        return NULL;
-    }
-    self->key_made = true;
-    bool order = request_part_served (REQUEST_PART_ORDER, self->cfg->role);
-    bool display = request_part_served (REQUEST_PART_DISPLAY, self->cfg->role);
-    self->pool_size [0] = order? self->cfg->point_actors: 0;
-    self->pool_size [1] = order? self->cfg->order_actors: 0;
-    self->pool_size [2] = display? self->cfg->display_actors: 0;
-    return self;
-}
-
-//  Stops the daemon if running and frees the front.
-static void
-s_front_destroy (s_front_t **self_p)
-{
-    s_front_t *self = *self_p;
-    if (!self)
-        return;
-    s_stop (self);
-    if (self->key_made)
-        pthread_key_delete (self->key);
-    free (self);
-    *self_p = NULL;
-}
-
-//  The actor: start MHD, signal, serve until $TERM, stop.
+//  The front actor: open the socket, start the workers, signal, serve until
+//  $TERM; then stop accepting everywhere, refuse queued clients, let every
+//  worker finish what it has, stop.
 void
 http_front_actor (zsock_t *pipe, void *args)
 {
-    s_front_t *self = s_front_new ((http_front_args_t *) args);
-    if (!self || s_start (self)) {
-        s_front_destroy (&self);
-        zsock_signal (pipe, (byte) -1);
-        return;
-    }
-    zsock_signal (pipe, 0);
+    http_front_args_t *front = (http_front_args_t *) args;
+    const config_t *cfg = front->cfg;
+    s_shared_t shared = { .cfg = cfg, .metrics = front->metrics, .listen_fd = -1 };
+    bool order = request_part_served (REQUEST_PART_ORDER, cfg->role);
+    bool display = request_part_served (REQUEST_PART_DISPLAY, cfg->role);
+    shared.pool_size [0] = order? cfg->point_actors: 0;
+    shared.pool_size [1] = order? cfg->order_actors: 0;
+    shared.pool_size [S_DISPLAY] = display? cfg->display_actors: 0;
+    int threads = cfg->http_threads > 0? cfg->http_threads: 1;
+    shared.conn_limit = s_connection_limit () / (unsigned int) threads;
+    if (shared.conn_limit < 16)
+        shared.conn_limit = 16;
 
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (poller) {
-        void *which = zpoller_wait (poller, 1000);
-        if (which == pipe) {
-            zmsg_t *msg = zmsg_recv (pipe);
-            char *command = msg? zmsg_popstr (msg): NULL;
+    zactor_t **workers = (zactor_t **) calloc ((size_t) threads, sizeof (zactor_t *));
+    void *(*worker_args) [2] = calloc ((size_t) threads, sizeof *worker_args);
+    shared.listen_fd = s_listen (cfg);
+    bool ok = workers && worker_args && shared.listen_fd >= 0;
+    for (int i = 0; ok && i < threads; i++) {
+        worker_args [i][0] = &shared;
+        worker_args [i][1] = (void *) (intptr_t) i;
+        workers [i] = zactor_new (s_worker_actor, worker_args [i]);
+        char *status = workers [i]? zstr_recv (workers [i]): NULL;
+        ok = status && streq (status, "OK");
+        zstr_free (&status);
+        if (!ok)
+            zactor_destroy (&workers [i]);     //  it has ended already
+    }
+    if (ok) {
+        log_info (NULL, "http: listening on %s:%d with %d threads, role %s", cfg->bind,
+                  cfg->port, threads, config_role_name (cfg->role));
+        zsock_signal (pipe, 0);
+        while (true) {
+            char *command = zstr_recv (pipe);
             bool term = !command || streq (command, "$TERM");
             if (!term)
                 log_warn (NULL, "http: unknown command %s", command);
             zstr_free (&command);
-            zmsg_destroy (&msg);
             if (term)
                 break;
         }
-        else
-        if (zpoller_terminated (poller))
-            break;
     }
-    zpoller_destroy (&poller);
-    s_front_destroy (&self);
+    //  Stop accepting everywhere, then refuse clients still queued on the
+    //  socket at once (they try another instance) instead of leaving them
+    //  waiting; then let each worker finish, all at the same time.
+    for (int i = 0; workers && i < threads; i++)
+        if (workers [i]) {
+            zstr_send (workers [i], "QUIESCE");
+            zsock_wait (workers [i]);
+        }
+    if (shared.listen_fd >= 0)
+        shutdown (shared.listen_fd, SHUT_RDWR);
+    for (int i = 0; workers && i < threads; i++)
+        if (workers [i])
+            zstr_send (workers [i], "STOP");
+    for (int i = 0; workers && i < threads; i++)
+        if (workers [i]) {
+            zsock_wait (workers [i]);
+            zactor_destroy (&workers [i]);
+        }
+    if (shared.listen_fd >= 0)
+        close (shared.listen_fd);
+    free (workers);
+    free (worker_args);
+    if (!ok)
+        zsock_signal (pipe, (byte) -1);
 }

@@ -1,17 +1,22 @@
 /*  http_front — the HTTP front actor (libmicrohttpd). Parses and validates
-    HTTP + JSON, routes each request to an actor pool over wire.h, turns the
-    reply into a response. It owns no business rules.
+    HTTP + JSON once, into a typed wire_cmd_t, routes each request to an
+    actor pool over wire.h, turns the reply into a response. It owns no
+    business rules, and no HTTP thread ever waits for an actor.
 
-    It runs MHD with a pool of cfg->http_threads epoll threads; each MHD
-    thread owns its own DEALER sockets (one per actor it talks to), created on
-    first use and closed when the daemon stops, and waits for a reply at most
-    cfg->request_timeout_ms (then 503). Requests that touch one customer go
-    to the actor picked by a hash of the customer id.
+    It runs cfg->http_threads workers, each an MHD daemon in external epoll
+    mode on one shared listening socket, polled together with the worker's
+    own DEALERs (one per actor) and its SUB to the display snapshots: a
+    request is sent with its deadline and its connection suspended, and
+    the reply resumes it. GET /display/menu and /display/best are answered from the worker's own
+    snapshot copy. Requests that touch one customer go to the actor picked
+    by a hash of the customer id. A request that cannot be queued gets 503
+    OVERLOADED with Retry-After at once.
 
     Started with zactor_new (http_front_actor, &args) where args is a
     http_front_args_t; it signals the pipe once listening (or fails the
-    start: zsock_wait returns -1). On $TERM it stops accepting, lets
-    requests in flight finish, stops the daemon. */
+    start: the pipe turns readable). On $TERM it stops accepting, lets
+    requests in flight finish, resumes every suspended connection and
+    stops the workers. */
 #ifndef HTTP_FRONT_H_INCLUDED
 #define HTTP_FRONT_H_INCLUDED
 

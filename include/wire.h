@@ -45,6 +45,7 @@
 #define WIRE_OP_ORDER_GET       "order.get"         //  order pool
 #define WIRE_OP_DISPLAY_MENU    "display.menu"      //  display pool
 #define WIRE_OP_DISPLAY_BEST    "display.best"      //  display pool
+#define WIRE_OP_DISPLAY_REFRESH "display.refresh"   //  display pool: re-read the store now
 #define WIRE_OP_HEALTH          "health"            //  every pool: checks its store
 
 #define WIRE_RID_MAX   72     //  holds a client X-Request-Id (REQUEST_RID_MAX 64) whole
@@ -77,6 +78,13 @@ typedef struct {
 
 //  Writes "inproc://coffee-<pool>-<index>" into buf (size len).
 void wire_endpoint (const char *pool, int index, char *buf, size_t len);
+
+//  Writes "inproc://coffee-snapshot-<index>" into buf: where display actor
+//  index PUBlishes each snapshot it reads, as frames "SNAP", stamp
+//  (decimal zclock_usecs of the read; the newest wins), the GET
+//  /display/menu body and the GET /display/best body. Every HTTP worker
+//  SUBscribes to all of them and answers those reads from its own copy.
+void wire_snapshot_endpoint (int index, char *buf, size_t len);
 
 //  Sends a request on a DEALER socket. Returns 0, or -1 if it could not be
 //  queued (the socket's send timeout/high-water mark hit).

@@ -59,6 +59,13 @@ s_fake_actor (zsock_t *pipe, void *args)
         wire_request_t req;
         if (wire_request_recv (router, &identity, &req))
             continue;
+        //  As the real actors do: work whose deadline passed never starts.
+        if (wire_request_expired (&req)) {
+            wire_reply_send (router, &identity, req.seq, 503,
+                             "{\"code\":\"TIMEOUT\",\"message\":\"not started\"}");
+            wire_request_reset (&req);
+            continue;
+        }
         if (strncmp (req.idem, "slow-", 5) == 0)
             zclock_sleep (atoi (req.idem + 5));
         cJSON *echo = cJSON_CreateObject ();
@@ -393,27 +400,70 @@ test_hash_routing (void **state)
     s_rig_finish (rig);
 }
 
-//  An actor that answers too late gets 503 TIMEOUT; its late answer is
-//  dropped, not handed to the next request on the same socket.
+//  One HTTP thread, one busy actor: a write the actor started answers with
+//  its real outcome even past the deadline; one queued behind it whose
+//  deadline passed before it started gets 503 TIMEOUT from the actor; and
+//  reads go on being answered at once meanwhile (the thread never waits).
 static void
-test_timeout_and_late_reply (void **state)
+s_slow_post (rig_t *rig, const char *key, tk_resp_t *resp)
+{
+    const char *body = "{\"customerId\":\"CUST-00000003\",\"chargeAmt\":5}";
+    const char *headers [] = { key, NULL };
+    memset (resp, 0, sizeof *resp);
+    tk_http ("POST", rig->cfg.port, "/point", body, headers, resp);
+}
+
+typedef struct {
+    rig_t *rig;             //  the rig
+    const char *key;        //  Idempotency-Key header line
+    tk_resp_t resp;         //  its answer
+} slow_call_t;
+
+static void *
+s_slow_thread (void *arg)
+{
+    slow_call_t *call = (slow_call_t *) arg;
+    s_slow_post (call->rig, call->key, &call->resp);
+    return NULL;
+}
+
+static void
+test_deadline_and_real_outcome (void **state)
 {
     rig_t *rig = (rig_t *) *state;
     s_rig_config (rig);
     s_rig_start (rig);
-    const char *body = "{\"customerId\":\"CUST-00000003\",\"chargeAmt\":5}";
-    const char *slow [] = { "Idempotency-Key: slow-600", NULL };
+    slow_call_t first = { rig, "Idempotency-Key: slow-700", { 0 } };
+    slow_call_t second = { rig, "Idempotency-Key: queued", { 0 } };
     int64_t started = tk_now_ms ();
-    tk_resp_t r;
-    s_call (rig, "POST", "/point", body, slow, 503, &r);
+    pthread_t t1, t2;
+    assert_int_equal (pthread_create (&t1, NULL, s_slow_thread, &first), 0);
+    zclock_sleep (100);
+    assert_int_equal (pthread_create (&t2, NULL, s_slow_thread, &second), 0);
+    //  While both wait, the one HTTP thread still answers reads at once.
+    zclock_sleep (100);
+    for (int i = 0; i < 5; i++) {
+        int64_t t = tk_now_ms ();
+        tk_resp_t r;
+        s_call (rig, "GET", "/display/menu", NULL, NULL, 200, &r);
+        assert_true (tk_now_ms () - t < 150);
+        tk_resp_reset (&r);
+    }
+    pthread_join (t1, NULL);
+    pthread_join (t2, NULL);
     int64_t took = tk_now_ms () - started;
-    assert_string_equal (s_str (&r, "code"), "TIMEOUT");
-    assert_true (took >= 350 && took < 2000);
-    tk_resp_reset (&r);
+    assert_int_equal (first.resp.status, 200);      //  started in time: its real outcome
+    assert_true (took >= 650 && took < 3000);
+    assert_int_equal (second.resp.status, 503);     //  its deadline passed in the queue
+    assert_non_null (strstr (second.resp.body, "TIMEOUT"));
+    tk_resp_reset (&first.resp);
+    tk_resp_reset (&second.resp);
 
-    //  Same customer → same actor, and one HTTP thread → same DEALER.
+    //  Same customer → same actor, and nothing stale is left on the socket.
+    tk_resp_t r;
     const char *next [] = { "Idempotency-Key: next", NULL };
-    s_call (rig, "POST", "/point", body, next, 200, &r);
+    s_call (rig, "POST", "/point", "{\"customerId\":\"CUST-00000003\",\"chargeAmt\":5}",
+            next, 200, &r);
     assert_string_equal (s_str (&r, "idem"), "next");
     tk_resp_reset (&r);
     s_rig_finish (rig);
@@ -575,7 +625,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_routes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_hash_routing, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_timeout_and_late_reply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_deadline_and_real_outcome, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_health, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_roles, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_port_in_use, s_setup, s_teardown),
