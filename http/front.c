@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,6 +70,13 @@ static const metrics_gauge_t s_pool_gauges [S_POOL_COUNT] = {
     GAUGE_QUEUE_POINT, GAUGE_QUEUE_ORDER, GAUGE_QUEUE_DISPLAY
 };
 #define S_DISPLAY 2                 //  position of the display pool
+
+//  Tags of a worker's epoll set.
+#define S_TAG_PIPE    0             //  the worker's pipe
+#define S_TAG_MHD     1             //  MHD's own epoll descriptor
+#define S_TAG_SUB     2             //  the snapshot SUB
+#define S_TAG_DEALER  3             //  + k: DEALER k
+#define S_EVENTS_MAX  64            //  events taken per epoll_wait
 
 //  What the front actor shares with its workers: read only once they run.
 typedef struct {
@@ -138,9 +146,11 @@ typedef struct {
     char *snap_menu;                //  last GET /display/menu body, or NULL
     char *snap_best;                //  last GET /display/best body, or NULL
     int64_t snap_stamp;             //  when the display actor read that snapshot
-    zmq_pollitem_t *items;          //  pipe, MHD, SUB, then every DEALER
-    int item_count;                 //  entries in items
-    int (*item_actor) [2];          //  pool and actor index of items [3 + k]
+    int epoll_fd;                   //  MHD's epoll fd and the ZMQ_FD of pipe, SUB, DEALERs
+    zsock_t **by_tag;               //  DEALER of epoll tag S_TAG_DEALER + k
+    bool *sent;                     //  DEALER k was sent on this pass
+    int dealer_count;               //  DEALERs in by_tag
+    int base [S_POOL_COUNT];        //  k of each pool's first DEALER
     s_open_t open [S_OPEN_MAX];     //  requests at the actors, by seq % S_OPEN_MAX
     int open_count;                 //  used slots of open
     uint64_t seq;                   //  last wire seq sent
@@ -310,29 +320,29 @@ s_route_error (s_worker_t *self, const char *method, const char *url,
 //  --------------------------------------------------------------------------
 //  Framing: what must be refused before a body is read
 
-//  Counts the headers named like cls->name.
+//  How often the headers that frame a request were sent.
 typedef struct {
-    const char *name;               //  header to count
-    int count;                      //  times seen
-} s_header_count_t;
+    int length;                     //  Content-Length
+    int encoding;                   //  Transfer-Encoding
+    int host;                       //  Host
+} s_framing_t;
 
-//  MHD_get_connection_values callback for s_header_count_t.
+//  MHD_get_connection_values callback counting into an s_framing_t.
 static enum MHD_Result
-s_count_header (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+s_count_framing (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-    s_header_count_t *count = (s_header_count_t *) cls;
-    if (key && strcasecmp (key, count->name) == 0)
-        count->count++;
+    s_framing_t *count = (s_framing_t *) cls;
+    if (!key)
+        return MHD_YES;
+    if (strcasecmp (key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        count->length++;
+    else
+    if (strcasecmp (key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        count->encoding++;
+    else
+    if (strcasecmp (key, MHD_HTTP_HEADER_HOST) == 0)
+        count->host++;
     return MHD_YES;
-}
-
-//  Times the header name was sent.
-static int
-s_header_times (struct MHD_Connection *conn, const char *name)
-{
-    s_header_count_t count = { name, 0 };
-    MHD_get_connection_values (conn, MHD_HEADER_KIND, s_count_header, &count);
-    return count.count;
 }
 
 //  A request whose length cannot be trusted: the peer and any proxy before
@@ -342,15 +352,15 @@ static bool
 s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *answer)
 {
     const char *message = NULL;
-    int lengths = s_header_times (conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (lengths > 1)
+    s_framing_t count = { 0, 0, 0 };
+    MHD_get_connection_values (conn, MHD_HEADER_KIND, s_count_framing, &count);
+    if (count.length > 1)
         message = "Content-Length: send it once";
     else
-    if (lengths == 1 && s_header_times (conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 0)
+    if (count.length == 1 && count.encoding > 0)
         message = "Content-Length: must not come with Transfer-Encoding";
     else
-    if (version && streq (version, MHD_HTTP_VERSION_1_1)
-    &&  s_header_times (conn, MHD_HTTP_HEADER_HOST) != 1)
+    if (version && streq (version, MHD_HTTP_VERSION_1_1) && count.host != 1)
         message = "Host: an HTTP/1.1 request carries exactly one";
     if (!message)
         return false;
@@ -412,6 +422,9 @@ s_send (s_worker_t *self, s_request_t *req, int p, int index, const char *op,
     msg.deadline_ms = req->started_us / 1000 + self->shared->cfg->request_timeout_ms;
     msg.cmd = *cmd;
     msg.body = (char *) (body? body: "");
+    //  A send can swallow the edge of the DEALER's ZMQ_FD: look at it
+    //  again at the end of the pass.
+    self->sent [self->base [p] + index] = true;
     if (wire_request_send (self->dealers [p][index], &msg) != 0) {
         s_close_slot (self, &self->open [seq % S_OPEN_MAX]);
         return -1;
@@ -936,11 +949,21 @@ s_worker_destroy (s_worker_t **self_p)
     zsock_destroy (&self->snapshots);
     zstr_free (&self->snap_menu);
     zstr_free (&self->snap_best);
-    free (self->items);
-    free (self->item_actor);
+    if (self->epoll_fd >= 0)
+        close (self->epoll_fd);
+    free (self->by_tag);
+    free (self->sent);
     log_batch_flush (&self->log);
     free (self);
     *self_p = NULL;
+}
+
+//  Adds fd to the worker's epoll set under tag. Returns 0 or -1.
+static int
+s_watch (s_worker_t *self, int fd, uint32_t tag)
+{
+    struct epoll_event event = { .events = EPOLLIN, .data.u32 = tag };
+    return epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
 }
 
 //  Opens the worker's sockets and its MHD; NULL (logged) on failure.
@@ -952,6 +975,7 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
         return NULL;
     self->shared = shared;
     self->index = index;
+    self->epoll_fd = -1;
     int actors = 0;
     for (int p = 0; p < S_POOL_COUNT; p++) {
         int n = shared->pool_size [p];
@@ -997,22 +1021,35 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
         goto fail;
     }
 
-    self->item_count = 3 + actors;
-    self->items = (zmq_pollitem_t *) calloc ((size_t) self->item_count, sizeof (zmq_pollitem_t));
-    self->item_actor = calloc ((size_t) actors + 1, sizeof *self->item_actor);
-    if (!self->items || !self->item_actor)
+    //  One epoll set for everything: blocking in it costs one system call
+    //  per pass, where zmq_poll over every socket cost several per socket.
+    //  ZMQ_FD only says "look at ZMQ_EVENTS", so every socket it names is
+    //  read until it has nothing left.
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    self->dealer_count = actors;
+    self->by_tag = (zsock_t **) calloc ((size_t) actors + 1, sizeof (zsock_t *));
+    self->sent = (bool *) calloc ((size_t) actors + 1, sizeof (bool));
+    if (self->epoll_fd < 0 || !self->by_tag || !self->sent)
         goto fail;
-    self->items [0] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
-    self->items [1] = (zmq_pollitem_t) { NULL, info->epoll_fd, ZMQ_POLLIN, 0 };
-    self->items [2] = (zmq_pollitem_t) { zsock_resolve (self->snapshots), 0, ZMQ_POLLIN, 0 };
     int k = 0;
-    for (int p = 0; p < S_POOL_COUNT; p++)
-        for (int i = 0; i < shared->pool_size [p]; i++, k++) {
-            self->items [3 + k] = (zmq_pollitem_t) {
-                zsock_resolve (self->dealers [p][i]), 0, ZMQ_POLLIN, 0 };
-            self->item_actor [k][0] = p;
-            self->item_actor [k][1] = i;
-        }
+    for (int p = 0; p < S_POOL_COUNT; p++) {
+        self->base [p] = k;
+        for (int i = 0; i < shared->pool_size [p]; i++)
+            self->by_tag [k++] = self->dealers [p][i];
+    }
+    if (s_watch (self, info->epoll_fd, S_TAG_MHD)
+    ||  s_watch (self, zsock_fd (pipe), S_TAG_PIPE)
+    ||  s_watch (self, zsock_fd (self->snapshots), S_TAG_SUB))
+        goto fail;
+    for (k = 0; k < actors; k++)
+        if (s_watch (self, zsock_fd (self->by_tag [k]), S_TAG_DEALER + k))
+            goto fail;
+    //  ZMQ_FD signals a change only after the socket was looked at: a
+    //  reader that never asked is never told messages arrived. Ask once.
+    s_take_snapshots (self);
+    for (k = 0; k < actors; k++)
+        s_take_replies (self, self->by_tag [k]);
+    zsock_events (pipe);
     return self;
 fail:
     s_worker_destroy (&self);
@@ -1042,16 +1079,17 @@ s_worker_timeout (s_worker_t *self)
 static void
 s_worker_pass (s_worker_t *self, long timeout)
 {
-    //  The pipe is polled too, only to wake: its commands are read by the
+    //  The pipe is watched too, only to wake: its commands are read by the
     //  actor loop between passes.
-    int rc = zmq_poll (self->items, self->item_count, timeout);
-    if (rc > 0) {
-        if (self->items [2].revents & ZMQ_POLLIN)
+    struct epoll_event events [S_EVENTS_MAX];
+    int count = epoll_wait (self->epoll_fd, events, S_EVENTS_MAX, (int) timeout);
+    for (int e = 0; e < count; e++) {
+        uint32_t tag = events [e].data.u32;
+        if (tag == S_TAG_SUB)
             s_take_snapshots (self);
-        for (int k = 0; k + 3 < self->item_count; k++)
-            if (self->items [3 + k].revents & ZMQ_POLLIN)
-                s_take_replies (self,
-                                self->dealers [self->item_actor [k][0]][self->item_actor [k][1]]);
+        else
+        if (tag >= S_TAG_DEALER && (int) (tag - S_TAG_DEALER) < self->dealer_count)
+            s_take_replies (self, self->by_tag [tag - S_TAG_DEALER]);
     }
     MHD_run (self->daemon);
     if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
@@ -1059,6 +1097,11 @@ s_worker_pass (s_worker_t *self, long timeout)
         self->next_sweep = zclock_mono () + S_SWEEP_MS;
         MHD_run (self->daemon);
     }
+    for (int k = 0; k < self->dealer_count; k++)
+        if (self->sent [k]) {
+            self->sent [k] = false;
+            s_take_replies (self, self->by_tag [k]);
+        }
     log_batch_flush (&self->log);
 }
 
