@@ -23,15 +23,6 @@ struct _metrics_t {
     atomic_int_fast64_t gauges [GAUGE_COUNT];       //  gauges and bridge counters
 };
 
-static const char *s_route_names [ROUTE_COUNT] = {
-    "/display/menu", "/display/best", "/customer", "/point", "/point/{customerId}",
-    "/order", "/order/{orderNo}", "/health", "/metrics", "unmatched"
-};
-
-static const char *s_route_methods [ROUTE_COUNT] = {
-    "GET", "GET", "POST", "POST", "GET", "POST", "GET", "GET", "GET", ""
-};
-
 //  name, help, type of each gauge
 static const struct { const char *name; const char *help; const char *type; }
 s_gauges [GAUGE_COUNT] = {
@@ -116,12 +107,6 @@ metrics_gauge_get (metrics_t *self, metrics_gauge_t gauge)
     return atomic_load_explicit (&self->gauges [gauge], memory_order_relaxed);
 }
 
-const char *
-metrics_route_name (metrics_route_t route)
-{
-    return (unsigned) route < ROUTE_COUNT ? s_route_names [route] : "unmatched";
-}
-
 //  The label set of one series: method, route and status ("other" for the
 //  statuses not counted on their own).
 static const char *
@@ -133,7 +118,7 @@ s_labels (int route, size_t slot, char *buf, size_t len)
     else
         snprintf (status, sizeof status, "other");
     snprintf (buf, len, "method=\"%s\",route=\"%s\",status=\"%s\"",
-              s_route_methods [route], s_route_names [route], status);
+              route_method ((route_id_t) route), route_label ((route_id_t) route), status);
     return buf;
 }
 

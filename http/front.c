@@ -108,7 +108,7 @@ typedef struct {
 //  One request, from its headers to its completion.
 typedef struct {
     struct MHD_Connection *conn;    //  its connection
-    const request_route_t *route;   //  matched route, NULL when early_status is set
+    const route_t *route;   //  matched route, NULL when early_status is set
     metrics_route_t metric;         //  route counted in the metrics
     s_state_t state;                //  where it is
     bool get;                       //  GET or HEAD: no body is read
@@ -290,7 +290,7 @@ s_request_id (s_worker_t *self, struct MHD_Connection *conn, char *rid, size_t l
 //  a part this role does not run. Returns true with answer filled.
 static bool
 s_route_error (s_worker_t *self, const char *method, const char *url,
-               const request_route_t *route, int match, const char *allow,
+               const route_t *route, int match, const char *allow,
                s_answer_t *answer)
 {
     char path [100], message [200];
@@ -306,10 +306,10 @@ s_route_error (s_worker_t *self, const char *method, const char *url,
         answer->allow = allow;
         return true;
     }
-    if (!request_part_served (route->part, self->shared->cfg->role)) {
+    if (!route_part_served (route->part, self->shared->cfg->role)) {
         snprintf (message, sizeof (message), "%s %s is served by the %s role", route->method,
-                  metrics_route_name (route->route),
-                  route->part == REQUEST_PART_DISPLAY? "display": "order");
+                  route_label (route->route),
+                  route->part == ROUTE_PART_DISPLAY? "display": "order");
         s_error (answer, 404, "NOT_FOUND", message);
         return true;
     }
@@ -440,7 +440,7 @@ static bool
 s_dispatch (s_worker_t *self, s_request_t *req, const wire_cmd_t *cmd, const char *body,
             s_answer_t *answer)
 {
-    const request_route_t *route = req->route;
+    const route_t *route = req->route;
     int p = s_pool_of (route->pool);
     assert (p >= 0 && self->shared->pool_size [p] > 0);   //  our own table and role check
     int n = self->shared->pool_size [p];
@@ -632,12 +632,20 @@ s_take_snapshots (s_worker_t *self)
 //  --------------------------------------------------------------------------
 //  Deciding a request
 
+//  Bytes of body the request's route takes (--max-body when unmatched).
+static size_t
+s_body_max (s_worker_t *self, const s_request_t *req)
+{
+    size_t max_body = self->shared->cfg->max_body;
+    return req->route? route_body_max (req->route, max_body): max_body;
+}
+
 //  A GET route, at its last handler call: answered here (metrics, a
 //  snapshot) or handed to an actor. Returns true when it now waits.
 static bool
 s_decide_get (s_worker_t *self, s_request_t *req, s_answer_t *answer)
 {
-    const request_route_t *route = req->route;
+    const route_t *route = req->route;
     if (route->route == ROUTE_METRICS) {
         answer->status = 200;
         answer->body = metrics_render (self->shared->metrics);
@@ -675,7 +683,7 @@ static bool
 s_decide_body (s_worker_t *self, s_request_t *req, s_answer_t *answer)
 {
     char message [128];
-    size_t max_body = self->shared->cfg->max_body;
+    size_t max_body = s_body_max (self, req);
     if (req->seen > max_body) {
         snprintf (message, sizeof (message), "the body is limited to %zu bytes", max_body);
         s_error (answer, 413, "PAYLOAD_TOO_LARGE", message);
@@ -718,7 +726,7 @@ static void
 s_check_headers (s_worker_t *self, s_request_t *req, uint64_t declared, bool has_length)
 {
     char message [128];
-    size_t max_body = self->shared->cfg->max_body;
+    size_t max_body = s_body_max (self, req);
     if (req->content_type && !request_media_type_json (req->content_type)) {
         req->early_status = 415;
         s_error (&req->early, 415, "UNSUPPORTED_MEDIA_TYPE",
@@ -742,11 +750,11 @@ s_check_headers (s_worker_t *self, s_request_t *req, uint64_t declared, bool has
     }
 }
 
-//  Keeps upload bytes up to max_body; counts and drops the rest.
+//  Keeps upload bytes up to the route's limit; counts and drops the rest.
 static int
 s_take (s_worker_t *self, s_request_t *req, const char *data, size_t size)
 {
-    size_t max_body = self->shared->cfg->max_body;
+    size_t max_body = s_body_max (self, req);
     req->seen += size;
     if (req->early_status || req->seen > max_body) {
         free (req->body);
@@ -803,7 +811,7 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
     req->get = streq (method, "GET") || streq (method, "HEAD");
     s_request_id (self, conn, req->rid, sizeof (req->rid));
 
-    const request_route_t *route;
+    const route_t *route;
     const char *allow;
     int match = request_match (method, url, &route, &req->arg, &allow);
     req->metric = (match == 200)? route->route: ROUTE_UNMATCHED;
@@ -834,7 +842,7 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
                                                       MHD_HTTP_HEADER_EXPECT);
     bool waiting = expect && strcasecmp (expect, "100-continue") == 0;
     if (req->early_status
-    &&  (waiting || declared / S_DRAIN_FACTOR > self->shared->cfg->max_body))
+    &&  (waiting || declared / S_DRAIN_FACTOR > s_body_max (self, req)))
         return s_respond (self, req, method, url, &req->early);
     return MHD_YES;
 }
@@ -1239,8 +1247,8 @@ http_front_actor (zsock_t *pipe, void *args)
     http_front_args_t *front = (http_front_args_t *) args;
     const config_t *cfg = front->cfg;
     s_shared_t shared = { .cfg = cfg, .metrics = front->metrics, .listen_fd = -1 };
-    bool order = request_part_served (REQUEST_PART_ORDER, cfg->role);
-    bool display = request_part_served (REQUEST_PART_DISPLAY, cfg->role);
+    bool order = route_part_served (ROUTE_PART_ORDER, cfg->role);
+    bool display = route_part_served (ROUTE_PART_DISPLAY, cfg->role);
     shared.pool_size [0] = order? cfg->point_actors: 0;
     shared.pool_size [1] = order? cfg->order_actors: 0;
     shared.pool_size [S_DISPLAY] = display? cfg->display_actors: 0;

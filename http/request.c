@@ -17,34 +17,13 @@ _Static_assert (STORE_NAME_MAX < WIRE_NAME_MAX, "customerNm fits the wire");
 //  Longest field path we report ("menuList[19].menuId").
 #define S_FIELD_MAX 64
 
-static const request_route_t s_routes [] = {
-    { ROUTE_DISPLAY_MENU, "GET", "/display/menu", false, ACTOR_POOL_DISPLAY,
-      WIRE_OP_DISPLAY_MENU, REQUEST_PART_DISPLAY, false },
-    { ROUTE_DISPLAY_BEST, "GET", "/display/best", false, ACTOR_POOL_DISPLAY,
-      WIRE_OP_DISPLAY_BEST, REQUEST_PART_DISPLAY, false },
-    { ROUTE_CUSTOMER_CREATE, "POST", "/customer", false, ACTOR_POOL_POINT,
-      WIRE_OP_CUSTOMER_CREATE, REQUEST_PART_ORDER, false },
-    { ROUTE_POINT_CHARGE, "POST", "/point", false, ACTOR_POOL_POINT,
-      WIRE_OP_POINT_CHARGE, REQUEST_PART_ORDER, true },
-    { ROUTE_POINT_GET, "GET", "/point/", true, ACTOR_POOL_POINT,
-      WIRE_OP_POINT_GET, REQUEST_PART_ORDER, false },
-    { ROUTE_ORDER_CREATE, "POST", "/order", false, ACTOR_POOL_ORDER,
-      WIRE_OP_ORDER_CREATE, REQUEST_PART_ORDER, true },
-    { ROUTE_ORDER_GET, "GET", "/order/", true, ACTOR_POOL_ORDER,
-      WIRE_OP_ORDER_GET, REQUEST_PART_ORDER, false },
-    { ROUTE_HEALTH, "GET", "/health", false, NULL, NULL, REQUEST_PART_ANY, false },
-    { ROUTE_METRICS, "GET", "/metrics", false, NULL, NULL, REQUEST_PART_ANY, false },
-};
-#define S_ROUTE_COUNT (sizeof (s_routes) / sizeof (s_routes [0]))
-
-
 //  --------------------------------------------------------------------------
 //  Routing
 
 //  True when path is the route's path (and a single non-empty segment after
 //  its prefix for routes with an {id}); sets *arg.
 static bool
-s_path_matches (const request_route_t *route, const char *path, const char **arg)
+s_path_matches (const route_t *route, const char *path, const char **arg)
 {
     if (!route->has_arg) {
         if (strcmp (path, route->path) != 0)
@@ -64,7 +43,7 @@ s_path_matches (const request_route_t *route, const char *path, const char **arg
 
 //  True when the request method fits the route (HEAD is a GET without body).
 static bool
-s_method_matches (const request_route_t *route, const char *method)
+s_method_matches (const route_t *route, const char *method)
 {
     if (strcmp (method, route->method) == 0)
         return true;
@@ -73,7 +52,7 @@ s_method_matches (const request_route_t *route, const char *method)
 
 //  Finds the route of method + path; see request.h.
 int
-request_match (const char *method, const char *path, const request_route_t **route,
+request_match (const char *method, const char *path, const route_t **route,
                const char **arg, const char **allow)
 {
     *route = NULL;
@@ -82,42 +61,22 @@ request_match (const char *method, const char *path, const request_route_t **rou
     if (!method || !path)
         return 404;
     bool path_known = false;
-    for (size_t i = 0; i < S_ROUTE_COUNT; i++) {
+    size_t count;
+    const route_t *routes = route_table (&count);
+    for (size_t i = 0; i < count; i++) {
         const char *found_arg;
-        if (!s_path_matches (&s_routes [i], path, &found_arg))
+        if (!s_path_matches (&routes [i], path, &found_arg))
             continue;
-        if (s_method_matches (&s_routes [i], method)) {
-            *route = &s_routes [i];
+        if (s_method_matches (&routes [i], method)) {
+            *route = &routes [i];
             *arg = found_arg;
             return 200;
         }
         path_known = true;
-        *allow = streq (s_routes [i].method, "GET")? "GET, HEAD": s_routes [i].method;
+        *allow = streq (routes [i].method, "GET")? "GET, HEAD": routes [i].method;
     }
     return path_known? 405: 404;
 }
-
-//  The table row of a route.
-const request_route_t *
-request_route_info (metrics_route_t route)
-{
-    for (size_t i = 0; i < S_ROUTE_COUNT; i++)
-        if (s_routes [i].route == route)
-            return &s_routes [i];
-    return NULL;
-}
-
-//  True when a role serves the part.
-bool
-request_part_served (request_part_t part, config_role_t role)
-{
-    if (part == REQUEST_PART_ORDER)
-        return role != ROLE_DISPLAY;
-    if (part == REQUEST_PART_DISPLAY)
-        return role != ROLE_ORDER;
-    return true;
-}
-
 
 //  --------------------------------------------------------------------------
 //  Error bodies

@@ -7,20 +7,10 @@
 #define METRICS_H_INCLUDED
 
 #include <stdint.h>
+#include "route.h"
 
-typedef enum {
-    ROUTE_DISPLAY_MENU = 0,     //  GET /display/menu
-    ROUTE_DISPLAY_BEST,         //  GET /display/best
-    ROUTE_CUSTOMER_CREATE,      //  POST /customer
-    ROUTE_POINT_CHARGE,         //  POST /point
-    ROUTE_POINT_GET,            //  GET /point/{customerId}
-    ROUTE_ORDER_CREATE,         //  POST /order
-    ROUTE_ORDER_GET,            //  GET /order/{orderNo}
-    ROUTE_HEALTH,               //  GET /health
-    ROUTE_METRICS,              //  GET /metrics
-    ROUTE_UNMATCHED,            //  anything else (404/405)
-    ROUTE_COUNT
-} metrics_route_t;
+//  Series are labelled by route (include/route.h).
+typedef route_id_t metrics_route_t;
 
 typedef enum {
     GAUGE_QUEUE_POINT = 0,      //  requests sent to the point pool and not yet answered
@@ -55,7 +45,5 @@ int64_t metrics_gauge_get (metrics_t *self, metrics_gauge_t gauge);
 //  (caller frees with zstr_free).
 char *metrics_render (metrics_t *self);
 
-//  Route label ("/display/menu", …) for logs and metrics.
-const char *metrics_route_name (metrics_route_t route);
 
 #endif

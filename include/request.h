@@ -1,6 +1,6 @@
 /*  request — what the HTTP front checks before a request reaches an actor:
-    the route table (path and method → route, pool, op, role part) and the
-    validation of every route's input. Pure functions, no I/O, no state, so
+    matching a method and path against the route table (include/route.h)
+    and the validation of every route's input. Pure functions, no I/O, no state, so
     they are unit-tested alone (tests/test_http_request.c).
 
     Every failure is a status plus an error body (text allocated with malloc,
@@ -43,38 +43,13 @@
 #define REQUEST_RID_MAX   64
 #define REQUEST_IDEM_MAX  255
 
-//  Which role serves a route.
-typedef enum {
-    REQUEST_PART_ANY = 0,       //  every role (health, metrics)
-    REQUEST_PART_ORDER,         //  roles that run the order side
-    REQUEST_PART_DISPLAY        //  roles that run the display side
-} request_part_t;
-
-//  One row of the route table.
-typedef struct {
-    metrics_route_t route;      //  the route (metrics label)
-    const char *method;         //  "GET" or "POST" (GET routes answer HEAD too)
-    const char *path;           //  "/point" or, with has_arg, the prefix "/point/"
-    bool has_arg;               //  the path ends with one {id} segment
-    const char *pool;           //  actor pool it goes to, NULL when the front answers
-    const char *op;             //  WIRE_OP_* sent to the pool, NULL when the front answers
-    request_part_t part;        //  which role serves it
-    bool takes_idem;            //  reads the Idempotency-Key header
-} request_route_t;
-
 //  Finds the route of method + path (no query string). Returns 200 with
 //  *route set and *arg pointing into path at the {id} ("" when none); 404
 //  when no route has this path; 405 when the path exists for another
 //  method, with *allow set to the Allow header value.
-int request_match (const char *method, const char *path, const request_route_t **route,
+int request_match (const char *method, const char *path, const route_t **route,
                    const char **arg, const char **allow);
 
-//  The table row of a route (never NULL for a valid route; NULL for
-//  ROUTE_UNMATCHED and out-of-range values).
-const request_route_t *request_route_info (metrics_route_t route);
-
-//  True when a role serves the part.
-bool request_part_served (request_part_t part, config_role_t role);
 
 //  Validates a POST body of route (len bytes, need not be NUL-terminated).
 //  Returns 200 with *canonical set to a new object holding only the known

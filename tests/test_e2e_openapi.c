@@ -15,6 +15,7 @@
     on a check that is silently skipped. */
 
 #include "testkit.h"
+#include "coffee.h"
 #include <cmocka.h>
 #include <ctype.h>
 #include <inttypes.h>
@@ -538,17 +539,39 @@ test_document (void **state)
     int refs = 0;
     s_check_refs (self->doc, self->doc, &refs);
     assert_true (refs > 0);
-    //  Every route the server has (metrics.c names them) is documented.
-    const char *routes [][2] = {
-        { "get", "/display/menu" }, { "get", "/display/best" }, { "post", "/customer" },
-        { "post", "/point" }, { "get", "/point/{customerId}" }, { "post", "/order" },
-        { "get", "/order/{orderNo}" }, { "get", "/health" }, { "get", "/metrics" },
-    };
+    //  Every route of the server's one route table is documented, with its
+    //  method, and the document has no operation the table lacks.
+    size_t count;
+    const route_t *routes = route_table (&count);
     const cJSON *paths = cJSON_GetObjectItemCaseSensitive (self->doc, "paths");
-    for (size_t i = 0; i < sizeof routes / sizeof routes [0]; i++)
+    for (size_t i = 0; i < count; i++) {
+        char method [8];
+        size_t m = 0;
+        for (; routes [i].method [m] && m + 1 < sizeof method; m++)
+            method [m] = (char) tolower ((unsigned char) routes [i].method [m]);
+        method [m] = '\0';
         if (!cJSON_GetObjectItemCaseSensitive (cJSON_GetObjectItemCaseSensitive (paths,
-                                               routes [i][1]), routes [i][0]))
-            fail_msg ("%s %s is not documented", routes [i][0], routes [i][1]);
+                                               routes [i].label), method))
+            fail_msg ("%s %s is not documented", method, routes [i].label);
+    }
+    const cJSON *path;
+    int operations = 0;
+    cJSON_ArrayForEach (path, paths) {
+        const cJSON *op;
+        cJSON_ArrayForEach (op, path) {
+            if (!strchr ("gpd", op->string [0]) && strcmp (op->string, "head") != 0)
+                continue;       //  parameters, summary: not operations
+            bool found = false;
+            for (size_t i = 0; i < count && !found; i++)
+                found = strcmp (routes [i].label, path->string) == 0
+                     && strcasecmp (routes [i].method, op->string) == 0;
+            if (!found)
+                fail_msg ("%s %s is documented but not in the route table", op->string,
+                          path->string);
+            operations++;
+        }
+    }
+    assert_int_equal (operations, (int) count);
 }
 
 //  The checker itself: it must refuse what the document does not allow,

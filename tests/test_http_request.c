@@ -577,7 +577,7 @@ test_route_match (void **state)
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
         const match_case_t *c = &cases [i];
-        const request_route_t *route = NULL;
+        const route_t *route = NULL;
         const char *arg = NULL, *allow = NULL;
         int status = request_match (c->method, c->path, &route, &arg, &allow);
         if (status != c->status)
@@ -587,7 +587,7 @@ test_route_match (void **state)
             assert_non_null (route);
             assert_int_equal (route->route, c->route);
             assert_string_equal (arg, c->arg);
-            assert_ptr_equal (request_route_info (c->route), route);
+            assert_ptr_equal (route_info (c->route), route);
         }
         else {
             assert_null (route);
@@ -604,32 +604,32 @@ test_route_match (void **state)
 static void
 test_route_table (void **state)
 {
-    const request_route_t *r = request_route_info (ROUTE_ORDER_CREATE);
+    const route_t *r = route_info (ROUTE_ORDER_CREATE);
     assert_string_equal (r->pool, "order");
     assert_string_equal (r->op, WIRE_OP_ORDER_CREATE);
     assert_true (r->takes_idem);
-    r = request_route_info (ROUTE_POINT_CHARGE);
+    r = route_info (ROUTE_POINT_CHARGE);
     assert_string_equal (r->pool, "point");
     assert_true (r->takes_idem);
-    r = request_route_info (ROUTE_CUSTOMER_CREATE);
+    r = route_info (ROUTE_CUSTOMER_CREATE);
     assert_string_equal (r->op, WIRE_OP_CUSTOMER_CREATE);
     assert_false (r->takes_idem);
-    r = request_route_info (ROUTE_DISPLAY_BEST);
+    r = route_info (ROUTE_DISPLAY_BEST);
     assert_string_equal (r->pool, "display");
-    assert_int_equal (r->part, REQUEST_PART_DISPLAY);
-    r = request_route_info (ROUTE_HEALTH);
+    assert_int_equal (r->part, ROUTE_PART_DISPLAY);
+    r = route_info (ROUTE_HEALTH);
     assert_null (r->pool);
-    assert_int_equal (r->part, REQUEST_PART_ANY);
-    assert_null (request_route_info (ROUTE_UNMATCHED));
-    assert_null (request_route_info (ROUTE_COUNT));
+    assert_int_equal (r->part, ROUTE_PART_ANY);
+    assert_null (route_info (ROUTE_UNMATCHED));
+    assert_null (route_info (ROUTE_COUNT));
 
-    assert_true (request_part_served (REQUEST_PART_ORDER, ROLE_ALL));
-    assert_true (request_part_served (REQUEST_PART_ORDER, ROLE_ORDER));
-    assert_false (request_part_served (REQUEST_PART_ORDER, ROLE_DISPLAY));
-    assert_true (request_part_served (REQUEST_PART_DISPLAY, ROLE_DISPLAY));
-    assert_false (request_part_served (REQUEST_PART_DISPLAY, ROLE_ORDER));
-    assert_true (request_part_served (REQUEST_PART_ANY, ROLE_ORDER));
-    assert_true (request_part_served (REQUEST_PART_ANY, ROLE_DISPLAY));
+    assert_true (route_part_served (ROUTE_PART_ORDER, ROLE_ALL));
+    assert_true (route_part_served (ROUTE_PART_ORDER, ROLE_ORDER));
+    assert_false (route_part_served (ROUTE_PART_ORDER, ROLE_DISPLAY));
+    assert_true (route_part_served (ROUTE_PART_DISPLAY, ROLE_DISPLAY));
+    assert_false (route_part_served (ROUTE_PART_DISPLAY, ROLE_ORDER));
+    assert_true (route_part_served (ROUTE_PART_ANY, ROLE_ORDER));
+    assert_true (route_part_served (ROUTE_PART_ANY, ROLE_DISPLAY));
 }
 
 //  The customer a request names, for routing by hash.

@@ -1,0 +1,84 @@
+/*  route — the one route table; see include/route.h. */
+#include "coffee.h"
+#include "route.h"
+#include "actor.h"
+
+//  Body limits: a customer name or a charge is well under 1 KiB; an order
+//  of STORE_LINES_MAX lines, pretty-printed, under 4 KiB.
+#define S_SMALL_BODY  4096
+#define S_ORDER_BODY  16384
+
+static const route_t s_routes [] = {
+    { ROUTE_DISPLAY_MENU, "GET", "/display/menu", false, "/display/menu",
+      ACTOR_POOL_DISPLAY, WIRE_OP_DISPLAY_MENU, ROUTE_PART_DISPLAY, false, 0 },
+    { ROUTE_DISPLAY_BEST, "GET", "/display/best", false, "/display/best",
+      ACTOR_POOL_DISPLAY, WIRE_OP_DISPLAY_BEST, ROUTE_PART_DISPLAY, false, 0 },
+    { ROUTE_CUSTOMER_CREATE, "POST", "/customer", false, "/customer",
+      ACTOR_POOL_POINT, WIRE_OP_CUSTOMER_CREATE, ROUTE_PART_ORDER, false, S_SMALL_BODY },
+    { ROUTE_POINT_CHARGE, "POST", "/point", false, "/point",
+      ACTOR_POOL_POINT, WIRE_OP_POINT_CHARGE, ROUTE_PART_ORDER, true, S_SMALL_BODY },
+    { ROUTE_POINT_GET, "GET", "/point/", true, "/point/{customerId}",
+      ACTOR_POOL_POINT, WIRE_OP_POINT_GET, ROUTE_PART_ORDER, false, 0 },
+    { ROUTE_ORDER_CREATE, "POST", "/order", false, "/order",
+      ACTOR_POOL_ORDER, WIRE_OP_ORDER_CREATE, ROUTE_PART_ORDER, true, S_ORDER_BODY },
+    { ROUTE_ORDER_GET, "GET", "/order/", true, "/order/{orderNo}",
+      ACTOR_POOL_ORDER, WIRE_OP_ORDER_GET, ROUTE_PART_ORDER, false, 0 },
+    { ROUTE_HEALTH, "GET", "/health", false, "/health",
+      NULL, NULL, ROUTE_PART_ANY, false, 0 },
+    { ROUTE_METRICS, "GET", "/metrics", false, "/metrics",
+      NULL, NULL, ROUTE_PART_ANY, false, 0 },
+};
+#define S_ROUTE_COUNT (sizeof (s_routes) / sizeof (s_routes [0]))
+_Static_assert (S_ROUTE_COUNT == ROUTE_UNMATCHED, "a row for every route");
+
+//  The table.
+const route_t *
+route_table (size_t *count)
+{
+    *count = S_ROUTE_COUNT;
+    return s_routes;
+}
+
+//  The row of a route (rows are in route_id_t order).
+const route_t *
+route_info (route_id_t route)
+{
+    if ((unsigned) route >= S_ROUTE_COUNT)
+        return NULL;
+    assert (s_routes [route].route == route);
+    return &s_routes [route];
+}
+
+//  The label of a route.
+const char *
+route_label (route_id_t route)
+{
+    const route_t *row = route_info (route);
+    return row? row->label: "unmatched";
+}
+
+//  The method of a route.
+const char *
+route_method (route_id_t route)
+{
+    const route_t *row = route_info (route);
+    return row? row->method: "";
+}
+
+//  True when a role serves the part.
+bool
+route_part_served (route_part_t part, config_role_t role)
+{
+    if (part == ROUTE_PART_ORDER)
+        return role != ROLE_DISPLAY;
+    if (part == ROUTE_PART_DISPLAY)
+        return role != ROLE_ORDER;
+    return true;
+}
+
+//  The smaller of the route's limit and --max-body.
+size_t
+route_body_max (const route_t *route, size_t max_body)
+{
+    return route->body_max && route->body_max < max_body? route->body_max: max_body;
+}
