@@ -23,6 +23,10 @@
 struct _store_t {
     db_t *db;                       //  the connection (one thread only)
     bool claim_open;                //  a MySQL outbox claim transaction is open
+    bool group_open;                //  store_group_begin opened a transaction
+    bool group_lost;                //  an operation took the group's transaction down
+    int64_t deadline_ms;            //  store_set_deadline: of the next operations, 0 none
+    int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
 };
 
 // ---------------------------------------------------------------------------
@@ -302,6 +306,216 @@ store_ping (store_t *self)
 }
 
 // ---------------------------------------------------------------------------
+//  Write transactions: a group of operations, each in its own savepoint
+
+//  The savepoint each operation of a group runs in; reusing the name
+//  replaces it (MySQL) or stacks it (SQLite), and ROLLBACK TO takes the
+//  latest, so no RELEASE is needed.
+#define MEMBER_SAVEPOINT "coffee_op"
+
+//  How far a lock-wait bound may lag behind the time an operation has left
+//  before it is set again (a round trip on MySQL).
+#define BOUND_SLACK_MS 20
+
+//  Bounds the lock waits of what runs next by the time left before
+//  deadline_ms (zclock_mono; 0: the backend's default). Returns DB_OK, or
+//  DB_TIMEOUT when no time is left.
+static int
+s_bound (store_t *self, int64_t deadline_ms)
+{
+    if (deadline_ms <= 0) {
+        if (self->bound_ms != 0 && db_set_lock_wait (self->db, 0) != DB_OK)
+            return db_last_failure (self->db);
+        self->bound_ms = 0;
+        return DB_OK;
+    }
+    int64_t left = deadline_ms - zclock_mono ();
+    if (left <= 0)
+        return DB_TIMEOUT;
+    //  The bound in force may stand when it is not longer than the time
+    //  left and not much shorter.
+    if (self->bound_ms > 0 && self->bound_ms <= left && self->bound_ms + BOUND_SLACK_MS >= left)
+        return DB_OK;
+    if (db_set_lock_wait (self->db, left) != DB_OK) {
+        self->bound_ms = -1;        //  unknown: set it again next time
+        return db_last_failure (self->db);
+    }
+    self->bound_ms = left;
+    return DB_OK;
+}
+
+//  Opens a group transaction (see store.h).
+int
+store_group_begin (store_t *self, int64_t deadline_ms)
+{
+    db_t *db = self->db;
+    assert (!self->group_open);
+    if (self->claim_open) {
+        db_rollback (db);
+        self->claim_open = false;
+    }
+    int rc = s_bound (self, deadline_ms);
+    if (rc == DB_OK && db_begin (db) != DB_OK)
+        rc = db_last_failure (db);
+    if (rc != DB_OK) {
+        if (rc != DB_TIMEOUT)
+            log_warn ("-", "store: begin failed: %s", db_errmsg (db));
+        db_rollback (db);
+        return rc == DB_TIMEOUT ? STORE_TIMEOUT : STORE_FAILED;
+    }
+    self->group_open = true;
+    self->group_lost = false;
+    return STORE_OK;
+}
+
+//  Commits a group; -1 when nothing of it is there.
+int
+store_group_commit (store_t *self)
+{
+    assert (self->group_open);
+    self->group_open = false;
+    if (self->group_lost) {
+        db_rollback (self->db);
+        return STORE_FAILED;
+    }
+    if (db_commit (self->db) != DB_OK) {
+        log_warn ("-", "store: group commit failed: %s", db_errmsg (self->db));
+        db_rollback (self->db);
+        return STORE_FAILED;
+    }
+    return STORE_OK;
+}
+
+//  Ends a group, undoing all of it.
+void
+store_group_rollback (store_t *self)
+{
+    if (self->group_open)
+        db_rollback (self->db);
+    self->group_open = false;
+}
+
+//  Sets the deadline of the next operations.
+void
+store_set_deadline (store_t *self, int64_t deadline_ms)
+{
+    self->deadline_ms = deadline_ms;
+}
+
+//  How an operation's writes are held: its own transaction, or a savepoint
+//  of the open group.
+typedef struct {
+    bool own;                       //  it opened (and ends) its own transaction
+} s_op_t;
+
+//  Starts an operation: a savepoint in the open group (its lock waits
+//  bounded by its own deadline), or a transaction of its own. STORE_OK, or
+//  STORE_TIMEOUT / STORE_FAILED with nothing started.
+static int
+s_op_begin (store_t *self, s_op_t *op)
+{
+    op->own = !self->group_open;
+    if (op->own) {
+        int rc = store_group_begin (self, self->deadline_ms);
+        self->group_open = false;       //  its own transaction, not a group
+        return rc;
+    }
+    if (self->group_lost)
+        return STORE_FAILED;
+    int rc = s_bound (self, self->deadline_ms);
+    if (rc == DB_OK && db_savepoint (self->db, MEMBER_SAVEPOINT) != DB_OK)
+        rc = db_last_failure (self->db);
+    if (rc == DB_TIMEOUT)
+        return STORE_TIMEOUT;
+    if (rc != DB_OK) {
+        self->group_lost = true;        //  a group that cannot mark a savepoint is gone
+        return STORE_FAILED;
+    }
+    return STORE_OK;
+}
+
+//  Ends an operation that answered (success or a business error): commits
+//  its own transaction, or leaves its writes in the group. 0, or -1 when
+//  its own commit failed.
+static int
+s_op_end (store_t *self, s_op_t *op)
+{
+    if (!op->own)
+        return 0;
+    if (db_commit (self->db) != DB_OK) {
+        db_rollback (self->db);
+        return -1;
+    }
+    return 0;
+}
+
+//  Undoes an operation: its own transaction, or the group back to its
+//  savepoint (a group that cannot go back is lost: it will not commit).
+static void
+s_op_undo (store_t *self, s_op_t *op)
+{
+    if (op->own)
+        db_rollback (self->db);
+    else
+    if (!self->group_lost
+    &&  db_savepoint_rollback (self->db, MEMBER_SAVEPOINT) != DB_OK) {
+        log_warn ("-", "store: rollback to savepoint failed, group lost: %s",
+                  db_errmsg (self->db));
+        self->group_lost = true;
+    }
+}
+
+//  The 503 of an operation that did not run: TIMEOUT when a lock wait
+//  outlasted its deadline, else UNAVAILABLE. Nothing was changed.
+static void
+s_reply_not_run (store_reply_t *reply, int why)
+{
+    if (why == STORE_TIMEOUT)
+        s_reply_set (reply, 503, util_error_json ("TIMEOUT",
+                     "the store was busy past the request's deadline; nothing was changed,"
+                     " try again"));
+    else
+        s_reply_unavailable (reply);
+}
+
+//  Turns a failed operation into its 503: undoes it, logs why. Returns -1.
+static int
+s_fail (store_t *self, s_op_t *op, const char *what, store_reply_t *reply)
+{
+    int why = db_last_failure (self->db) == DB_TIMEOUT ? STORE_TIMEOUT : STORE_FAILED;
+    if (why == STORE_TIMEOUT)
+        log_info ("-", "store: %s waited past its deadline: %s", what, db_errmsg (self->db));
+    else
+        log_warn ("-", "store: %s failed: %s", what, db_errmsg (self->db));
+    if (op)
+        s_op_undo (self, op);
+    s_reply_not_run (reply, why);
+    return -1;
+}
+
+//  Ends an operation that answered; a failed commit of its own
+//  transaction turns the answer into 503. Returns 0 or -1.
+static int
+s_op_answer (store_t *self, s_op_t *op, const char *what, store_reply_t *reply)
+{
+    if (s_op_end (self, op) != 0)
+        return s_fail (self, NULL, what, reply);
+    return 0;
+}
+
+//  Answers 400 INVALID_INPUT naming field, for input refused before anything
+//  ran (nothing to roll back, no key taken). Returns what the operation
+//  returns: 0, or -1 when even the answer could not be built.
+static int
+s_invalid (store_t *self, const char *what, const char *field, const char *message,
+           store_reply_t *reply)
+{
+    if (s_reply_error (reply, 400, "INVALID_INPUT", message, "field", field, NULL, 0) != 0)
+        return s_fail (self, NULL, what, reply);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
 //  Idempotency keys (Stripe semantics, see store.h)
 
 static const char SQL_IDEM_GET [] =
@@ -316,8 +530,6 @@ static const char SQL_IDEM_TAKEOVER [] =
 static const char SQL_IDEM_FINISH [] =
     "UPDATE idempotency SET state = 'done', status = ?, response = ?, updated_at = ?"
     " WHERE route = ? AND idem_key = ?";
-static const char SQL_IDEM_ABANDON [] =
-    "DELETE FROM idempotency WHERE route = ? AND idem_key = ? AND state = 'running'";
 static const char SQL_IDEM_PURGE [] =
     "DELETE FROM idempotency WHERE state = 'done' AND updated_at < ?";
 
@@ -334,15 +546,17 @@ s_reply_in_use (store_reply_t *reply)
                           NULL, NULL, NULL, 0);
 }
 
-//  Claims the key in a short transaction of its own: IDEM_RUN, IDEM_ANSWERED
-//  with reply set, or -1 (store failure, reply 503, nothing changed).
+//  Claims the key inside the operation's own transaction or savepoint:
+//  IDEM_RUN, IDEM_ANSWERED with reply set (nothing written), or -1 (store
+//  failure; the caller undoes the operation).
 //  The INSERT comes first: of two racing requests one inserts, the other
-//  gets DB_DUPLICATE once the first commits (MySQL waits on the row lock),
-//  ends its transaction, then reads the row and answers from it. Reading
-//  first, or locking the row after a duplicate, makes racing MySQL
-//  transactions deadlock (gap locks; shared-to-exclusive upgrades); a
-//  takeover is one conditional UPDATE on the updated_at it read, so of two
-//  racing takers only one wins.
+//  gets DB_DUPLICATE once the first commits (MySQL waits on the row lock,
+//  bounded by the deadline), then reads the row and answers from it: the
+//  replay of the first answer. Since the key is finished in the
+//  transaction that claimed it, a committed 'running' row only comes from
+//  an older release that claimed keys in a transaction of their own; a
+//  takeover of a stale one is one conditional UPDATE on the updated_at it
+//  read, so of two racing takers only one wins.
 static int
 s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_reply_t *reply)
 {
@@ -352,11 +566,9 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     int64_t updated_at = 0;
     int result = -1;
 
-    if (db_begin (db) != DB_OK)
-        goto fail;
     db_stmt_t *st = db_stmt (db, SQL_IDEM_INSERT);
     if (!st)
-        goto fail;
+        goto done;
     int rc = DB_ERROR;
     if (db_bind_text (st, 1, idem->route) == DB_OK
     &&  db_bind_text (st, 2, idem->key) == DB_OK
@@ -366,21 +578,18 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
         rc = db_step (st);
     db_reset (st);
     if (rc == DB_DONE) {
-        if (db_commit (db) != DB_OK)
-            goto fail;
         result = IDEM_RUN;          //  a new key: ours to run
         goto done;
     }
     if (rc != DB_DUPLICATE)
-        goto fail;
+        goto done;
 
-    //  The key exists: end this transaction, then read the row
-    db_rollback (db);
+    //  The key exists (committed, or written earlier in this group)
     st = db_stmt (db, SQL_IDEM_GET);
     if (!st || db_bind_text (st, 1, idem->route) != DB_OK
             || db_bind_text (st, 2, idem->key) != DB_OK) {
         db_reset (st);
-        goto fail;
+        goto done;
     }
     rc = db_step (st);
     if (rc == DB_ROW) {
@@ -395,33 +604,28 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     }
     db_reset (st);
     if (rc == DB_DONE)
-        goto in_use;                //  its owner failed and let it go a moment ago
+        goto in_use;                //  its owner let it go a moment ago
     if (rc != DB_ROW || !request || !state)
-        goto fail;
+        goto done;
     if (strcmp (request, idem->request) != 0) {
-        db_rollback (db);
         if (s_reply_error (reply, 422, "IDEMPOTENCY_KEY_REUSED",
                            "this Idempotency-Key was used with a different request",
-                           NULL, NULL, NULL, 0) != 0)
-            goto fail;
-        result = IDEM_ANSWERED;
+                           NULL, NULL, NULL, 0) == 0)
+            result = IDEM_ANSWERED;
         goto done;
     }
     if (streq (state, "done") && response) {
-        db_rollback (db);
         s_reply_set (reply, status, response);
         response = NULL;
         result = IDEM_ANSWERED;
         goto done;
     }
-    //  Running: a first attempt is in flight, or died long ago
+    //  Running: left by a process that died, or still in flight
     if (now_ms - updated_at < STORE_IDEM_STALE_MS)
         goto in_use;
-    if (db_begin (db) != DB_OK)
-        goto fail;
     st = db_stmt (db, SQL_IDEM_TAKEOVER);
     if (!st)
-        goto fail;
+        goto done;
     rc = DB_ERROR;
     if (db_bind_int64 (st, 1, now_ms) == DB_OK
     &&  db_bind_text (st, 2, idem->route) == DB_OK
@@ -430,28 +634,19 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
         rc = db_step (st);
     db_reset (st);
     if (rc != DB_DONE)
-        goto fail;
+        goto done;
     if (db_changes (db) != 1)
-        goto in_use;                //  another retry took it over (or it finished) since we read it
-    if (db_commit (db) != DB_OK)
-        goto fail;
+        goto in_use;                //  another retry took it over since we read it
     result = IDEM_RUN;
     goto done;
 
 in_use:
-    //  The key's first request holds it (or held it a moment ago): 409, retry later
-    db_rollback (db);
-    if (s_reply_in_use (reply) != 0)
-        goto fail;
-    result = IDEM_ANSWERED;
-    goto done;
-
-fail:
-    db_rollback (db);
-    log_warn ("-", "store: idempotency key claim failed: %s", db_errmsg (db));
-    s_reply_unavailable (reply);
-    result = -1;
+    //  The key's first request holds it: 409, retry later
+    if (s_reply_in_use (reply) == 0)
+        result = IDEM_ANSWERED;
 done:
+    if (result < 0)
+        log_warn ("-", "store: idempotency key claim failed: %s", db_errmsg (db));
     free (request);
     free (state);
     free (response);
@@ -477,58 +672,38 @@ s_idem_finish (store_t *self, const store_idem_t *idem, const store_reply_t *rep
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  Forgets a running key after a store failure so a retry can run; if
-//  this fails too, the key turns stale and a retry takes it over later.
-static void
-s_idem_abandon (store_t *self, const store_idem_t *idem)
+//  Starts a write operation and claims its key. Returns IDEM_RUN (run it),
+//  IDEM_ANSWERED (reply final, operation ended), or -1 (reply 503, nothing
+//  changed).
+static int
+s_op_start (store_t *self, s_op_t *op, const store_idem_t *idem, int64_t now_ms,
+            const char *what, store_reply_t *reply)
 {
-    db_t *db = self->db;
-    if (db_begin (db) != DB_OK)
-        return;
-    db_stmt_t *st = db_stmt (db, SQL_IDEM_ABANDON);
-    int rc = DB_ERROR;
-    if (st && db_bind_text (st, 1, idem->route) == DB_OK
-           && db_bind_text (st, 2, idem->key) == DB_OK)
-        rc = db_step (st);
-    db_reset (st);
-    if (rc != DB_DONE || db_commit (db) != DB_OK)
-        db_rollback (db);
+    int rc = s_op_begin (self, op);
+    if (rc != STORE_OK) {
+        s_reply_not_run (reply, rc);
+        return -1;
+    }
+    if (!idem)
+        return IDEM_RUN;
+    rc = s_idem_start (self, idem, now_ms, reply);
+    if (rc < 0)
+        return s_fail (self, op, what, reply);
+    if (rc == IDEM_ANSWERED)
+        return s_op_answer (self, op, what, reply) == 0 ? IDEM_ANSWERED : -1;
+    return IDEM_RUN;
 }
 
-//  Ends an operation's write transaction: stores the reply as the key's
-//  answer (when there is a key) and commits. 0, or -1 (rolled back).
+//  Ends a write operation that answered (200 or a business error, which
+//  changed nothing and is the key's final answer too): stores the reply as
+//  the key's answer and ends the operation. 0 or -1 (reply 503).
 static int
-s_finish (store_t *self, const store_idem_t *idem, const store_reply_t *reply, int64_t now_ms)
+s_op_finish (store_t *self, s_op_t *op, const store_idem_t *idem, int64_t now_ms,
+             const char *what, store_reply_t *reply)
 {
     if (idem && s_idem_finish (self, idem, reply, now_ms) != 0)
-        return -1;
-    if (db_commit (self->db) != DB_OK)
-        return -1;
-    return 0;
-}
-
-//  Turns a failed operation into its 503: rolls back, frees the key.
-static int
-s_fail (store_t *self, const store_idem_t *idem, const char *what, store_reply_t *reply)
-{
-    log_warn ("-", "store: %s failed: %s", what, db_errmsg (self->db));
-    db_rollback (self->db);
-    if (idem)
-        s_idem_abandon (self, idem);
-    s_reply_unavailable (reply);
-    return -1;
-}
-
-//  Answers 400 INVALID_INPUT naming field, for input refused before anything
-//  ran (nothing to roll back, no key taken). Returns what the operation
-//  returns: 0, or -1 when even the answer could not be built.
-static int
-s_invalid (store_t *self, const char *what, const char *field, const char *message,
-           store_reply_t *reply)
-{
-    if (s_reply_error (reply, 400, "INVALID_INPUT", message, "field", field, NULL, 0) != 0)
-        return s_fail (self, NULL, what, reply);
-    return 0;
+        return s_fail (self, op, what, reply);
+    return s_op_answer (self, op, what, reply);
 }
 
 //  Drops keys finished before before_ms.
@@ -650,28 +825,29 @@ store_customer_create (store_t *self, const char *name, int64_t now_ms, store_re
     if (!name || !*name || strlen (name) > STORE_NAME_MAX)
         return s_invalid (self, "customer create", "customerNm",
                           "customerNm: must be 1 to 100 bytes of text", reply);
-    if (db_begin (db) != DB_OK)
-        return s_fail (self, NULL, "customer create", reply);
+    s_op_t op;
+    if (s_op_start (self, &op, NULL, now_ms, "customer create", reply) != IDEM_RUN)
+        return -1;
     if (s_write_ti (db, SQL_CUSTOMER_INSERT, name, now_ms) != DB_DONE)
-        return s_fail (self, NULL, "customer create", reply);
+        return s_fail (self, &op, "customer create", reply);
     int64_t id = db_last_insert_id (db);
     char customer_id [COFFEE_ID_MAX];
     snprintf (customer_id, sizeof customer_id, "CUST-%08" PRId64, id);
     if (s_write_ti (db, SQL_CUSTOMER_SET_ID, customer_id, id) != DB_DONE)
-        return s_fail (self, NULL, "customer create", reply);
+        return s_fail (self, &op, "customer create", reply);
     db_stmt_t *st = db_stmt (db, SQL_POINT_INSERT);
     int rc = DB_ERROR;
     if (st && db_bind_text (st, 1, customer_id) == DB_OK)
         rc = db_step (st);
     db_reset (st);
     if (rc != DB_DONE)
-        return s_fail (self, NULL, "customer create", reply);
+        return s_fail (self, &op, "customer create", reply);
 
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddStringToObject (json, "customerId", customer_id);
-    if (s_reply_json (reply, 200, json) != 0 || s_finish (self, NULL, reply, now_ms) != 0)
-        return s_fail (self, NULL, "customer create", reply);
-    return 0;
+    if (s_reply_json (reply, 200, json) != 0)
+        return s_fail (self, &op, "customer create", reply);
+    return s_op_finish (self, &op, NULL, now_ms, "customer create", reply);
 }
 
 //  POST /point.
@@ -687,17 +863,14 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     if (amount < 1 || amount > STORE_CHARGE_MAX)
         return s_invalid (self, "charge", "chargeAmt",
                           "chargeAmt: must be a whole number from 1 to 1000000000", reply);
-    if (idem) {
-        int rc = s_idem_start (self, idem, now_ms, reply);
-        if (rc != IDEM_RUN)
-            return rc < 0 ? -1 : 0;
-    }
-    if (db_begin (db) != DB_OK)
-        return s_fail (self, idem, "charge", reply);
+    s_op_t op;
+    int rc = s_op_start (self, &op, idem, now_ms, "charge", reply);
+    if (rc != IDEM_RUN)
+        return rc < 0 ? -1 : 0;
 
-    int rc = s_point_update (db, SQL_POINT_ADD, amount, customer_id, INT64_MAX - amount);
+    rc = s_point_update (db, SQL_POINT_ADD, amount, customer_id, INT64_MAX - amount);
     if (rc != DB_DONE)
-        return s_fail (self, idem, "charge", reply);
+        return s_fail (self, &op, "charge", reply);
     int64_t balance = 0;
     if (db_changes (db) == 0) {
         //  Unknown customer, or the balance would pass INT64_MAX
@@ -712,22 +885,22 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
                                 "field", "chargeAmt", NULL, 0);
         else
             rc = -1;
-        if (rc != 0 || s_finish (self, idem, reply, now_ms) != 0)
-            return s_fail (self, idem, "charge", reply);
-        return 0;
+        if (rc != 0)
+            return s_fail (self, &op, "charge", reply);
+        return s_op_finish (self, &op, idem, now_ms, "charge", reply);
     }
     if (s_history_add (db, customer_id, amount, TYPE_CHARGE, TYPE_CHARGE_NM, REMARK_CHARGE,
                        now_ms) != 0
     ||  s_balance (db, customer_id, &balance) != DB_ROW)
-        return s_fail (self, idem, "charge", reply);
+        return s_fail (self, &op, "charge", reply);
 
     cJSON *json = cJSON_CreateObject ();
     sqlkit_add_int (json, "beforeChargePoint", balance - amount);
     sqlkit_add_int (json, "chargeAmt", amount);
     sqlkit_add_int (json, "afterChargePoint", balance);
-    if (s_reply_json (reply, 200, json) != 0 || s_finish (self, idem, reply, now_ms) != 0)
-        return s_fail (self, idem, "charge", reply);
-    return 0;
+    if (s_reply_json (reply, 200, json) != 0)
+        return s_fail (self, &op, "charge", reply);
+    return s_op_finish (self, &op, idem, now_ms, "charge", reply);
 }
 
 //  GET /point/{customerId}: balance and history from one snapshot.
@@ -976,28 +1149,25 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     size_t count = s_merge_lines (lines, line_count, merged, &why);
     if (count == 0)
         return s_invalid (self, "order", "menuList", why, reply);
-    if (idem) {
-        int rc = s_idem_start (self, idem, now_ms, reply);
-        if (rc != IDEM_RUN)
-            return rc < 0 ? -1 : 0;
-    }
-    if (db_begin (db) != DB_OK)
-        return s_fail (self, idem, "order", reply);
+    s_op_t op;
+    int rc = s_op_start (self, &op, idem, now_ms, "order", reply);
+    if (rc != IDEM_RUN)
+        return rc < 0 ? -1 : 0;
 
     //  1. The customer
     db_stmt_t *st = db_stmt (db, SQL_CUSTOMER_EXISTS);
-    int rc = st ? db_bind_text (st, 1, customer_id) : DB_ERROR;
+    rc = st ? db_bind_text (st, 1, customer_id) : DB_ERROR;
     if (rc == DB_OK)
         rc = db_step (st);
     db_reset (st);
     if (rc == DB_DONE) {
         if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
                            NULL, NULL, NULL, 0) != 0)
-            return s_fail (self, idem, "order", reply);
+            return s_fail (self, &op, "order", reply);
         goto answer;
     }
     if (rc != DB_ROW)
-        return s_fail (self, idem, "order", reply);
+        return s_fail (self, &op, "order", reply);
 
     //  2. The menus, displayed, and the price with checked arithmetic
     int64_t price = 0;
@@ -1016,18 +1186,18 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
         if (rc == DB_DONE || (rc == DB_ROW && !shown)) {
             if (s_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_MENU,
                                "menuId", merged [i].line.menu_id, NULL, 0) != 0)
-                return s_fail (self, idem, "order", reply);
+                return s_fail (self, &op, "order", reply);
             goto answer;
         }
         if (rc != DB_ROW)
-            return s_fail (self, idem, "order", reply);
+            return s_fail (self, &op, "order", reply);
         int64_t line_price;
         if (!util_mul_i64 (merged [i].price, merged [i].line.qy, &line_price)
         ||  !util_add_i64 (price, line_price, &price)) {
             if (s_reply_error (reply, 400, "INVALID_INPUT",
                                "menuList: the order price would exceed the maximum",
                                "field", "menuList", NULL, 0) != 0)
-                return s_fail (self, idem, "order", reply);
+                return s_fail (self, &op, "order", reply);
             goto answer;
         }
     }
@@ -1037,7 +1207,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     if (price > 0) {
         rc = s_point_update (db, SQL_POINT_TAKE, price, customer_id, price);
         if (rc != DB_DONE)
-            return s_fail (self, idem, "order", reply);
+            return s_fail (self, &op, "order", reply);
         if (db_changes (db) == 0) {
             int64_t balance = 0;
             rc = s_balance (db, customer_id, &balance);
@@ -1055,7 +1225,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
             else
                 rc = -1;
             if (rc != 0)
-                return s_fail (self, idem, "order", reply);
+                return s_fail (self, &op, "order", reply);
             goto answer;
         }
     }
@@ -1065,25 +1235,23 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     char remark [64];
     if (s_order_insert (db, customer_id, price, now_ms, order_no) != 0
     ||  s_order_lines_insert (db, order_no, merged, count, now_ms) != 0)
-        return s_fail (self, idem, "order", reply);
+        return s_fail (self, &op, "order", reply);
     snprintf (remark, sizeof remark, "주문 %s", order_no);
     if (s_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0
     ||  s_outbox_add (db, order_no, customer_id, merged, count, price, now_ms) != 0)
-        return s_fail (self, idem, "order", reply);
+        return s_fail (self, &op, "order", reply);
 
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddStringToObject (json, "orderNo", order_no);
     sqlkit_add_int (json, "orderPrice", price);
     sqlkit_add_int (json, "usePoint", price);
     if (s_reply_json (reply, 200, json) != 0)
-        return s_fail (self, idem, "order", reply);
+        return s_fail (self, &op, "order", reply);
 
 answer:
     //  Business errors changed nothing; they end here too, so a key
     //  replays them
-    if (s_finish (self, idem, reply, now_ms) != 0)
-        return s_fail (self, idem, "order", reply);
-    return 0;
+    return s_op_finish (self, &op, idem, now_ms, "order", reply);
 }
 
 //  GET /order/{orderNo}.
