@@ -188,8 +188,11 @@ s_commit (db_t *db)
 {
     sqlite_db_t *self = (sqlite_db_t *) db;
     int rc = s_exec (db, "COMMIT");
-    if (rc != DB_OK && !sqlite3_get_autocommit (self->conn))
+    if (rc != DB_OK && !sqlite3_get_autocommit (self->conn)) {
+        //  Keep why the commit failed; the rollback resets SQLite's message.
+        snprintf (self->err, sizeof self->err, "commit: %s", sqlite3_errmsg (self->conn));
         sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
+    }
     return rc;
 }
 
