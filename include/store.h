@@ -152,6 +152,9 @@ int store_balance (store_t *self, const char *customer_id, int64_t *balance,
 int store_outbox_claim (store_t *self, size_t limit, store_outbox_row_t **rows, size_t *count);
 int store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count,
                        int64_t now_ms);
+
+//  Rows store_outbox_mark marks with one UPDATE (more take one per this many).
+#define STORE_OUTBOX_MARK_MAX 256
 void store_outbox_release (store_t *self);
 void store_outbox_rows_free (store_outbox_row_t **rows, size_t count);
 

@@ -27,7 +27,10 @@ struct _store_t {
     bool group_lost;                //  an operation took the group's transaction down
     int64_t deadline_ms;            //  store_set_deadline: of the next operations, 0 none
     int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
+    char *lines_sql [STORE_LINES_MAX + 1];  //  [n]: INSERT of n order lines in one statement
 };
+
+static int s_lines_sql_build (store_t *self);
 
 // ---------------------------------------------------------------------------
 //  Schema
@@ -268,6 +271,12 @@ store_open (const char *url, char *err, size_t errlen)
             snprintf (err, errlen, "out of memory");
         return NULL;
     }
+    if (s_lines_sql_build (self) != 0) {
+        if (err && errlen > 0)
+            snprintf (err, errlen, "out of memory");
+        store_destroy (&self);
+        return NULL;
+    }
     self->db = sqlkit_open (url, "store", s_migrations,
                             sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen);
     if (!self->db)
@@ -287,6 +296,9 @@ store_destroy (store_t **self_p)
             db_rollback (self->db);
         db_destroy (&self->db);
     }
+    //  After the connection: its cached statements are keyed on these
+    for (size_t n = 0; n <= STORE_LINES_MAX; n++)
+        free (self->lines_sql [n]);
     free (self);
     *self_p = NULL;
 }
@@ -1005,8 +1017,6 @@ static const char SQL_ORDER_INSERT [] =
     " VALUES (NULL, ?, ?, ?, ?)";
 static const char SQL_ORDER_SET_NO [] =
     "UPDATE orders SET order_no = ? WHERE id = ?";
-static const char SQL_ORDER_LINE_INSERT [] =
-    "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES (?, ?, ?, ?, ?)";
 static const char SQL_OUTBOX_INSERT [] =
     "INSERT INTO outbox (order_no, payload, created_at, published_at) VALUES (?, ?, ?, NULL)";
 static const char SQL_ORDER_GET [] =
@@ -1080,27 +1090,51 @@ s_order_insert (db_t *db, const char *customer_id, int64_t price, int64_t now_ms
     return s_write_ti (db, SQL_ORDER_SET_NO, order_no, id) == DB_DONE ? 0 : -1;
 }
 
-//  Inserts the order lines.
+//  Builds the INSERT texts of 1..STORE_LINES_MAX order lines, one
+//  statement per order (the statement cache keys on their addresses,
+//  which live as long as the store). 0 or -1.
 static int
-s_order_lines_insert (db_t *db, const char *order_no, const s_order_line_t *lines,
-                      size_t count, int64_t now_ms)
+s_lines_sql_build (store_t *self)
 {
-    db_stmt_t *st = db_stmt (db, SQL_ORDER_LINE_INSERT);
-    if (!st)
-        return -1;
-    for (size_t i = 0; i < count; i++) {
-        int rc = DB_ERROR;
-        if (db_bind_text (st, 1, order_no) == DB_OK
-        &&  db_bind_text (st, 2, lines [i].line.menu_id) == DB_OK
-        &&  db_bind_int64 (st, 3, lines [i].line.qy) == DB_OK
-        &&  db_bind_int64 (st, 4, lines [i].price) == DB_OK
-        &&  db_bind_int64 (st, 5, now_ms) == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE)
+    static const char head [] =
+        "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES ";
+    static const char row [] = "(?, ?, ?, ?, ?)";
+    for (size_t n = 1; n <= STORE_LINES_MAX; n++) {
+        size_t len = sizeof head + n * (sizeof row + 1);
+        self->lines_sql [n] = (char *) malloc (len);
+        if (!self->lines_sql [n])
             return -1;
+        char *at = self->lines_sql [n];
+        at += sprintf (at, "%s", head);
+        for (size_t i = 0; i < n; i++)
+            at += sprintf (at, "%s%s", i ? "," : "", row);
     }
     return 0;
+}
+
+//  Inserts the order lines with one statement.
+static int
+s_order_lines_insert (store_t *self, const char *order_no, const s_order_line_t *lines,
+                      size_t count, int64_t now_ms)
+{
+    if (count < 1 || count > STORE_LINES_MAX)
+        return -1;
+    db_stmt_t *st = db_stmt (self->db, self->lines_sql [count]);
+    if (!st)
+        return -1;
+    int rc = DB_OK;
+    for (size_t i = 0; i < count && rc == DB_OK; i++) {
+        int at = (int) i * 5;
+        if ((rc = db_bind_text (st, at + 1, order_no)) == DB_OK
+        &&  (rc = db_bind_text (st, at + 2, lines [i].line.menu_id)) == DB_OK
+        &&  (rc = db_bind_int64 (st, at + 3, lines [i].line.qy)) == DB_OK
+        &&  (rc = db_bind_int64 (st, at + 4, lines [i].price)) == DB_OK)
+            rc = db_bind_int64 (st, at + 5, now_ms);
+    }
+    if (rc == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
 }
 
 //  Inserts the outbox row carrying the order event.
@@ -1234,7 +1268,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     char order_no [COFFEE_ID_MAX];
     char remark [64];
     if (s_order_insert (db, customer_id, price, now_ms, order_no) != 0
-    ||  s_order_lines_insert (db, order_no, merged, count, now_ms) != 0)
+    ||  s_order_lines_insert (self, order_no, merged, count, now_ms) != 0)
         return s_fail (self, &op, "order", reply);
     snprintf (remark, sizeof remark, "주문 %s", order_no);
     if (s_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0
@@ -1332,8 +1366,13 @@ static const char SQL_OUTBOX_CLAIM_SQLITE [] =
 static const char SQL_OUTBOX_CLAIM_MYSQL [] =
     "SELECT id, order_no, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?"
     " FOR UPDATE SKIP LOCKED";
+//  Placeholders of the batch mark: STORE_OUTBOX_MARK_MAX (256) ids.
+#define Q4    "?,?,?,?"
+#define Q16   Q4 "," Q4 "," Q4 "," Q4
+#define Q64   Q16 "," Q16 "," Q16 "," Q16
+#define Q256  Q64 "," Q64 "," Q64 "," Q64
 static const char SQL_OUTBOX_MARK [] =
-    "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL";
+    "UPDATE outbox SET published_at = ? WHERE published_at IS NULL AND id IN (" Q256 ")";
 static const char SQL_OUTBOX_PENDING [] =
     "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL";
 
@@ -1410,10 +1449,14 @@ store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count, 
     db_stmt_t *st = db_stmt (db, SQL_OUTBOX_MARK);
     if (!st)
         goto fail;
-    for (size_t i = 0; i < count; i++) {
-        int rc = DB_ERROR;
-        if (db_bind_int64 (st, 1, now_ms) == DB_OK
-        &&  db_bind_int64 (st, 2, rows [i].id) == DB_OK)
+    //  One UPDATE per STORE_OUTBOX_MARK_MAX rows; unused places repeat the
+    //  chunk's first id, which IN ignores.
+    for (size_t from = 0; from < count; from += STORE_OUTBOX_MARK_MAX) {
+        size_t n = count - from < STORE_OUTBOX_MARK_MAX ? count - from : STORE_OUTBOX_MARK_MAX;
+        int rc = db_bind_int64 (st, 1, now_ms);
+        for (size_t i = 0; i < STORE_OUTBOX_MARK_MAX && rc == DB_OK; i++)
+            rc = db_bind_int64 (st, (int) i + 2, rows [from + (i < n ? i : 0)].id);
+        if (rc == DB_OK)
             rc = db_step (st);
         db_reset (st);
         if (rc != DB_DONE)

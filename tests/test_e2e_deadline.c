@@ -261,7 +261,9 @@ test_sqlite_stall (void **state)
 {
     if (access ("/usr/bin/sqlite3", X_OK) != 0)
         skip ();
-    tk_server_t server;
+    static tk_server_t server;      //  outlives an assert's jump out of the test
+    memset (&server, 0, sizeof server);
+    *state = &server;               //  teardown stops it if an assert ends the test
     const char *extra [] = { "--request-timeout-ms", DL_TIMEOUT_MS, "--order-actors", "2",
                              NULL };
     assert_int_equal (tk_server_start (&server, NULL, extra), 0);
@@ -280,6 +282,7 @@ test_sqlite_stall (void **state)
                               say, ".shell sleep " DL_STALL_S, "COMMIT;", NULL };
     s_stall_and_count (server.port, server.data_dir, customers, holder, log_path);
     assert_int_equal (tk_server_stop (&server), 0);
+    *state = NULL;
 }
 
 
@@ -307,7 +310,9 @@ test_mariadb_stall (void **state)
     }
     char user [64], password [128], host [64], port [16], db [64];
     assert_int_equal (s_parse_mysql (url, user, password, host, port, db), 0);
-    tk_server_t server;
+    static tk_server_t server;      //  outlives an assert's jump out of the test
+    memset (&server, 0, sizeof server);
+    *state = &server;               //  teardown stops it if an assert ends the test
     const char *extra [] = { "--request-timeout-ms", DL_TIMEOUT_MS, "--order-actors", "2",
                              "--store", url, "--display-store", display, NULL };
     assert_int_equal (tk_server_start (&server, NULL, extra), 0);
@@ -327,6 +332,28 @@ test_mariadb_stall (void **state)
     s_stall_and_count (server.port, server.data_dir, customers, holder, log_path);
     unsetenv ("MYSQL_PWD");
     assert_int_equal (tk_server_stop (&server), 0);
+    *state = NULL;
+}
+
+
+//  Starts each test with no server.
+static int
+s_setup (void **state)
+{
+    *state = NULL;
+    return 0;
+}
+
+
+//  Stops the server of a test that an assert ended early (a server left
+//  running would keep publishing from a shared store).
+static int
+s_teardown (void **state)
+{
+    tk_server_t *server = (tk_server_t *) *state;
+    if (server && server->pid > 0)
+        tk_server_stop (server);
+    return 0;
 }
 
 
@@ -334,8 +361,8 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_sqlite_stall),
-        cmocka_unit_test (test_mariadb_stall),
+        cmocka_unit_test_setup_teardown (test_sqlite_stall, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_mariadb_stall, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
