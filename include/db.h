@@ -1,6 +1,7 @@
 /*  db — the narrow SQL driver the stores are written on. A db_t is one
-    connection, used by one thread only. Business SQL is written once (in
-    store/store.c and store/display_store.c) against this interface; each
+    connection, used by one thread only. Business SQL is written once (the
+    command store's store/schema.c, points.c, orders.c, … and
+    store/display_store.c) against this interface; each
     backend (store/db_sqlite.c, store/db_mysql.c) only maps it to its C API.
 
     SQL uses plain `?` placeholders, one bind per occurrence (MySQL has no
