@@ -10,40 +10,8 @@ typedef struct {
     const actor_args_t *args;       //  settings, metrics, index
     store_t *store;                 //  this thread's command store connection
     zsock_t *wake;                  //  PUSH to BRIDGE_OUTBOX_WAKE, never blocks
+    bool wake_pending;              //  the open group holds a new order
 } self_t;
-
-
-//  Reads menuList into lines. Returns 0, or -1 with reply set to 400.
-static int
-s_parse_lines (const cJSON *body, event_line_t *lines, size_t *line_count,
-               store_reply_t *reply)
-{
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive (body, "menuList");
-    int size = cJSON_IsArray (list) ? cJSON_GetArraySize (list) : 0;
-    if (size < 1 || size > STORE_LINES_MAX) {
-        char message [120];
-        snprintf (message, sizeof message, "menuList must hold 1 to %d entries",
-                  STORE_LINES_MAX);
-        service_reply_error (reply, 400, "INVALID_INPUT", message);
-        return -1;
-    }
-    size_t count = 0;
-    const cJSON *entry;
-    cJSON_ArrayForEach (entry, list) {
-        if (!cJSON_IsObject (entry)) {
-            service_reply_error (reply, 400, "INVALID_INPUT", "menuList entries must be objects");
-            return -1;
-        }
-        const char *menu_id = service_body_string (entry, "menuId", EVENT_ID_MAX, reply);
-        if (!menu_id
-        ||  service_body_int64 (entry, "qy", 1, STORE_QY_MAX, &lines [count].qy, reply) != 0)
-            return -1;
-        snprintf (lines [count].menu_id, sizeof lines [count].menu_id, "%s", menu_id);
-        count++;
-    }
-    *line_count = count;
-    return 0;
-}
 
 
 //  Tells the relay a new outbox row is there, without ever waiting.
@@ -56,34 +24,37 @@ s_wake_relay (self_t *self, const char *rid)
 }
 
 
-//  order.create: body {"customerId","menuList":[{"menuId","qy"}]}, optional
-//  Idempotency-Key.
+//  order.create: cmd.customer_id and cmd.lines (repeated menus merged),
+//  validated by the front; optional Idempotency-Key whose fingerprint is
+//  the canonical body. A write: runs in the actor's group transaction; the
+//  relay is woken once the group committed.
 static int
 s_order_create (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    cJSON *body = service_body_object (req, reply);
-    if (!body)
-        return 0;
-    int rc = 0;
-    event_line_t lines [STORE_LINES_MAX];
-    size_t line_count = 0;
-    const char *customer_id = service_body_string (body, "customerId", COFFEE_ID_MAX, reply);
-    if (customer_id && s_parse_lines (body, lines, &line_count, reply) == 0) {
-        store_idem_t idem = { req->idem, "POST /order", req->body };
-        rc = store_order_create (self->store, customer_id, lines, line_count,
-                                 *req->idem ? &idem : NULL,
+    store_idem_t idem = { req->idem, "POST /order", req->body ? req->body : "" };
+    int rc = store_order_create (self->store, req->cmd.customer_id, req->cmd.lines,
+                                 req->cmd.line_count, *req->idem ? &idem : NULL,
                                  util_now_ms (self->args->cfg->clock_skew_ms), reply);
-        //  A replayed 200 wakes the relay for nothing, which is harmless.
-        if (rc == 0 && reply->status == 200)
-            s_wake_relay (self, req->rid);
-    }
-    cJSON_Delete (body);
+    //  A replayed 200 wakes the relay for nothing, which is harmless.
+    if (rc == 0 && reply->status == 200)
+        self->wake_pending = true;
     return rc;
 }
 
 
-//  order.get: arg is the orderNo.
+//  After a group: wakes the relay when it committed an order.
+static void
+s_group_done (void *state, bool committed)
+{
+    self_t *self = (self_t *) state;
+    if (committed && self->wake_pending)
+        s_wake_relay (self, "-");
+    self->wake_pending = false;
+}
+
+
+//  order.get: cmd.order_no.
 static int
 s_order_get (void *state, const wire_request_t *req, store_reply_t *reply)
 {
@@ -106,8 +77,12 @@ s_health (void *state, const wire_request_t *req, store_reply_t *reply)
     return up ? 0 : -1;
 }
 
-static const service_op_t s_ops [] = {
+static const service_op_t s_writes [] = {
     { WIRE_OP_ORDER_CREATE, s_order_create },
+    { NULL, NULL }
+};
+
+static const service_op_t s_ops [] = {
     { WIRE_OP_ORDER_GET, s_order_get },
     { WIRE_OP_HEALTH, s_health },
     { NULL, NULL }
@@ -155,6 +130,9 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
         goto err;
     }
     def->ops = s_ops;
+    def->writes = s_writes;
+    def->store = self->store;
+    def->group_done = s_group_done;
     return self;
 err:
     s_self_destroy ((void **) &self);

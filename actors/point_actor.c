@@ -12,47 +12,32 @@ typedef struct {
 } self_t;
 
 
-//  customer.create: body {"customerNm"}.
+//  customer.create: cmd.name, validated by the front. A write: runs in the
+//  actor's group transaction.
 static int
 s_customer_create (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    cJSON *body = service_body_object (req, reply);
-    if (!body)
-        return 0;
-    int rc = 0;
-    const char *name = service_body_string (body, "customerNm", STORE_NAME_MAX + 1, reply);
-    if (name)
-        rc = store_customer_create (self->store, name,
-                                    util_now_ms (self->args->cfg->clock_skew_ms), reply);
-    cJSON_Delete (body);
-    return rc;
+    return store_customer_create (self->store, req->cmd.name,
+                                  util_now_ms (self->args->cfg->clock_skew_ms), reply);
 }
 
 
-//  point.charge: body {"customerId","chargeAmt"}, optional Idempotency-Key.
+//  point.charge: cmd.customer_id and cmd.amount, validated by the front;
+//  optional Idempotency-Key whose fingerprint is the canonical body. A
+//  write: runs in the actor's group transaction.
 static int
 s_point_charge (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    cJSON *body = service_body_object (req, reply);
-    if (!body)
-        return 0;
-    int rc = 0;
-    int64_t amount = 0;
-    const char *customer_id = service_body_string (body, "customerId", COFFEE_ID_MAX, reply);
-    if (customer_id
-    &&  service_body_int64 (body, "chargeAmt", 1, STORE_CHARGE_MAX, &amount, reply) == 0) {
-        store_idem_t idem = { req->idem, "POST /point", req->body };
-        rc = store_charge (self->store, customer_id, amount, *req->idem ? &idem : NULL,
-                           util_now_ms (self->args->cfg->clock_skew_ms), reply);
-    }
-    cJSON_Delete (body);
-    return rc;
+    store_idem_t idem = { req->idem, "POST /point", req->body ? req->body : "" };
+    return store_charge (self->store, req->cmd.customer_id, req->cmd.amount,
+                         *req->idem ? &idem : NULL,
+                         util_now_ms (self->args->cfg->clock_skew_ms), reply);
 }
 
 
-//  point.get: arg is the customerId.
+//  point.get: cmd.customer_id.
 static int
 s_point_get (void *state, const wire_request_t *req, store_reply_t *reply)
 {
@@ -87,9 +72,13 @@ s_purge (void *state)
                   self->args->index, POINT_PURGE_MS / 1000);
 }
 
-static const service_op_t s_ops [] = {
+static const service_op_t s_writes [] = {
     { WIRE_OP_CUSTOMER_CREATE, s_customer_create },
     { WIRE_OP_POINT_CHARGE, s_point_charge },
+    { NULL, NULL }
+};
+
+static const service_op_t s_ops [] = {
     { WIRE_OP_POINT_GET, s_point_get },
     { WIRE_OP_HEALTH, s_health },
     { NULL, NULL }
@@ -123,6 +112,8 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
     if (!self->store)
         goto err;
     def->ops = s_ops;
+    def->writes = s_writes;
+    def->store = self->store;
     def->tick = args->index == 0 ? s_purge : NULL;
     def->tick_ms = POINT_PURGE_MS;
     return self;

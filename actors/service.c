@@ -6,10 +6,20 @@
 //  wait has a timeout even when nothing happens.
 #define SERVICE_IDLE_MS 1000
 
+//  One request taken from the ROUTER, until it is answered.
+typedef struct {
+    zframe_t *identity;             //  the caller's peer frame (consumed by the answer)
+    wire_request_t req;             //  the request
+    store_reply_t reply;            //  its answer
+    int64_t started;                //  zclock_usecs when taken, for the log line
+} s_item_t;
+
 struct _service_t {
     service_def_t def;              //  pool, index, handler table, state, tick
     zsock_t *router;                //  bound at wire_endpoint(pool, index)
     char endpoint [128];            //  that endpoint, for logs
+    s_item_t *batch;                //  SERVICE_BATCH_MAX requests taken in one go
+    size_t *writes;                 //  indexes into batch of the grouped writes
 };
 
 
@@ -18,11 +28,16 @@ service_t *
 service_new (const service_def_t *def)
 {
     assert (def && def->pool && def->ops);
+    assert (!def->writes || def->store);
     assert (!def->tick || def->tick_ms > 0);
     service_t *self = (service_t *) zmalloc (sizeof (service_t));
     if (!self)
         return NULL;
     self->def = *def;
+    self->batch = (s_item_t *) calloc (SERVICE_BATCH_MAX, sizeof (s_item_t));
+    self->writes = (size_t *) calloc (SERVICE_BATCH_MAX, sizeof (size_t));
+    if (!self->batch || !self->writes)
+        goto err;
     wire_endpoint (def->pool, def->index, self->endpoint, sizeof self->endpoint);
     self->router = zsock_new (ZMQ_ROUTER);
     if (!self->router)
@@ -50,6 +65,8 @@ service_destroy (service_t **self_p)
     if (*self_p) {
         service_t *self = *self_p;
         zsock_destroy (&self->router);
+        free (self->batch);
+        free (self->writes);
         free (self);
         *self_p = NULL;
     }
@@ -85,59 +102,214 @@ s_pipe_command (service_t *self, zsock_t *pipe)
 }
 
 
-//  Finds the handler of op in the actor's table, or NULL.
-static service_handler_fn *
-s_lookup (service_t *self, const char *op)
+//  Finds the entry of op in the actor's tables, or NULL; *write tells
+//  whether it is a grouped write.
+static const service_op_t *
+s_lookup (service_t *self, const char *op, bool *write)
 {
+    *write = false;
     for (const service_op_t *entry = self->def.ops; entry->op; entry++)
         if (streq (entry->op, op))
-            return entry->handler;
+            return entry;
+    *write = true;
+    for (const service_op_t *entry = self->def.writes; entry && entry->op; entry++)
+        if (streq (entry->op, op))
+            return entry;
     return NULL;
 }
 
 
-//  Receives one request from the ROUTER, runs its handler and answers it.
-static void
-s_serve_request (service_t *self)
+//  The last moment a request may start (zclock_mono): its deadline less
+//  the time its answer needs; INT64_MAX when it has no deadline.
+static int64_t
+s_cutoff (const wire_request_t *req)
 {
-    zframe_t *identity = NULL;
-    wire_request_t req;
-    memset (&req, 0, sizeof req);
-    if (wire_request_recv (self->router, &identity, &req) != 0) {
-        //  Malformed frames were drained by wire_request_recv; no caller
-        //  can be answered.
-        zframe_destroy (&identity);
-        return;
-    }
-    int64_t started = zclock_usecs ();
-    store_reply_t reply = { 0, NULL };
-    int rc = 0;
-    service_handler_fn *handler = s_lookup (self, req.op);
-    if (handler)
-        rc = handler (self->def.state, &req, &reply);
-    else {
-        log_warn (req.rid, "%s[%d]: op '%s' not served by this pool (front bug)",
-                  self->def.pool, self->def.index, req.op);
-        service_reply_error (&reply, 404, "NOT_FOUND", "unknown operation");
-    }
-    if (rc != 0)
-        log_warn (req.rid, "%s[%d] %s: store unavailable, answered %d", self->def.pool,
-                  self->def.index, req.op, reply.status);
-    if (!reply.body || reply.status < 100 || reply.status > 599) {
+    return req->deadline_ms > 0 ? req->deadline_ms - SERVICE_MARGIN_MS : INT64_MAX;
+}
+
+
+//  Sends an item's answer (500 when its handler left none) and frees it.
+static void
+s_answer (service_t *self, s_item_t *item)
+{
+    store_reply_t *reply = &item->reply;
+    wire_request_t *req = &item->req;
+    if (!reply->body || reply->status < 100 || reply->status > 599) {
         //  A handler that left no answer is a bug; the caller still gets one.
-        log_error (req.rid, "%s[%d] %s: handler gave no reply (status %d)",
-                   self->def.pool, self->def.index, req.op, reply.status);
-        store_reply_reset (&reply);
-        service_reply_error (&reply, 500, "INTERNAL", "internal error");
+        log_error (req->rid, "%s[%d] %s: handler gave no reply (status %d)",
+                   self->def.pool, self->def.index, req->op, reply->status);
+        store_reply_reset (reply);
+        service_reply_error (reply, 500, "INTERNAL", "internal error");
     }
-    if (wire_reply_send (self->router, &identity, req.seq, reply.status, reply.body) != 0)
-        log_warn (req.rid, "%s[%d] %s: reply could not be sent (caller gone)",
-                  self->def.pool, self->def.index, req.op);
-    log_debug (req.rid, "%s[%d] %s %d %.1fms", self->def.pool, self->def.index, req.op,
-               reply.status, (double) (zclock_usecs () - started) / 1000.0);
-    zframe_destroy (&identity);
-    store_reply_reset (&reply);
-    wire_request_reset (&req);
+    if (wire_reply_send (self->router, &item->identity, req->seq, reply->status,
+                         reply->body) != 0)
+        log_warn (req->rid, "%s[%d] %s: reply could not be sent (caller gone)",
+                  self->def.pool, self->def.index, req->op);
+    log_debug (req->rid, "%s[%d] %s %d %.1fms", self->def.pool, self->def.index, req->op,
+               reply->status, (double) (zclock_usecs () - item->started) / 1000.0);
+    zframe_destroy (&item->identity);
+    store_reply_reset (reply);
+    wire_request_reset (req);
+}
+
+
+//  Runs an item's handler into its reply.
+static void
+s_run (service_t *self, s_item_t *item, const service_op_t *entry)
+{
+    if (entry->handler (self->def.state, &item->req, &item->reply) != 0)
+        log_warn (item->req.rid, "%s[%d] %s: store failed, answered %d", self->def.pool,
+                  self->def.index, item->req.op, item->reply.status);
+}
+
+
+//  Answers 503 TIMEOUT to a request that did not run and will not.
+static void
+s_answer_expired (service_t *self, s_item_t *item)
+{
+    log_info (item->req.rid, "%s[%d] %s: deadline passed before it started",
+              self->def.pool, self->def.index, item->req.op);
+    service_reply_error (&item->reply, 503, "TIMEOUT",
+                         "the request waited past its deadline; nothing was changed, try again");
+    s_answer (self, item);
+}
+
+
+//  Runs the grouped writes self->writes [0..count) as groups (see
+//  service.h): each group is one transaction that commits before the
+//  earliest cutoff of its writes; then its writes are answered.
+static void
+s_run_groups (service_t *self, size_t count)
+{
+    store_t *store = self->def.store;
+    size_t next = 0;
+    while (next < count) {
+        s_item_t *first = &self->batch [self->writes [next]];
+        int64_t group_cutoff = s_cutoff (&first->req);
+        if (zclock_mono () >= group_cutoff) {
+            s_answer_expired (self, first);
+            next++;
+            continue;
+        }
+        int rc = store_group_begin (store, group_cutoff == INT64_MAX ? 0 : group_cutoff);
+        if (rc != STORE_OK) {
+            //  Nothing began: the first write did not run (the next one
+            //  may still wait for the lock until its own cutoff).
+            if (rc == STORE_TIMEOUT)
+                s_answer_expired (self, first);
+            else {
+                service_reply_error (&first->reply, 503, "UNAVAILABLE",
+                                     "the store is unavailable; nothing was changed, try again");
+                s_answer (self, first);
+            }
+            next++;
+            continue;
+        }
+        size_t members = next;
+        while (next < count) {
+            s_item_t *item = &self->batch [self->writes [next]];
+            int64_t cutoff = s_cutoff (&item->req);
+            int64_t now = zclock_mono ();
+            if (now >= cutoff) {
+                //  Not in the group: it did not run, so it may be answered now
+                s_answer_expired (self, item);
+                self->writes [next] = SIZE_MAX;
+                next++;
+                continue;
+            }
+            if (now >= group_cutoff)
+                break;                  //  it starts the next group
+            if (cutoff < group_cutoff)
+                group_cutoff = cutoff;
+            store_set_deadline (store, group_cutoff == INT64_MAX ? 0 : group_cutoff);
+            bool write;
+            s_run (self, item, s_lookup (self, item->req.op, &write));
+            next++;
+        }
+        store_set_deadline (store, 0);
+        //  An answer that could not reach its caller before the deadline
+        //  must not stand for committed work: too close to the earliest
+        //  deadline, the group is undone instead, and every write of it
+        //  truly did not run.
+        bool late = group_cutoff != INT64_MAX
+                 && zclock_mono () > group_cutoff + SERVICE_MARGIN_MS - SERVICE_COMMIT_MS;
+        bool committed = false;
+        if (late) {
+            store_group_rollback (store);
+            log_warn ("-", "%s[%d]: group too close to its deadline to commit; undone",
+                      self->def.pool, self->def.index);
+        }
+        else {
+            committed = store_group_commit (store) == STORE_OK;
+            if (!committed)
+                log_warn ("-", "%s[%d]: group commit failed; its writes are answered 503",
+                          self->def.pool, self->def.index);
+        }
+        if (self->def.group_done)
+            self->def.group_done (self->def.state, committed);
+        for (size_t i = members; i < next; i++) {
+            if (self->writes [i] == SIZE_MAX)
+                continue;               //  answered already
+            s_item_t *item = &self->batch [self->writes [i]];
+            if (late) {
+                store_reply_reset (&item->reply);
+                s_answer_expired (self, item);
+                continue;
+            }
+            if (!committed) {
+                store_reply_reset (&item->reply);
+                service_reply_error (&item->reply, 503, "UNAVAILABLE",
+                                     "the store is unavailable; nothing was changed, try again");
+            }
+            s_answer (self, item);
+        }
+    }
+}
+
+
+//  Takes every request queued on the ROUTER (up to SERVICE_BATCH_MAX),
+//  answers the reads and the expired at once, then runs the writes in
+//  groups.
+static void
+s_serve_batch (service_t *self)
+{
+    size_t taken = 0, writes = 0;
+    for (int tries = 0; tries < SERVICE_BATCH_MAX && taken < SERVICE_BATCH_MAX; tries++) {
+        if (tries > 0 && !(zsock_events (self->router) & ZMQ_POLLIN))
+            break;
+        s_item_t *item = &self->batch [taken];
+        memset (item, 0, sizeof *item);
+        if (wire_request_recv (self->router, &item->identity, &item->req) != 0) {
+            //  Malformed frames were drained by wire_request_recv; no caller
+            //  can be answered.
+            zframe_destroy (&item->identity);
+            continue;
+        }
+        item->started = zclock_usecs ();
+        taken++;
+    }
+    for (size_t i = 0; i < taken; i++) {
+        s_item_t *item = &self->batch [i];
+        bool write;
+        const service_op_t *entry = s_lookup (self, item->req.op, &write);
+        if (!entry) {
+            log_warn (item->req.rid, "%s[%d]: op '%s' not served by this pool (front bug)",
+                      self->def.pool, self->def.index, item->req.op);
+            service_reply_error (&item->reply, 404, "NOT_FOUND", "unknown operation");
+            s_answer (self, item);
+        }
+        else
+        if (zclock_mono () >= s_cutoff (&item->req))
+            s_answer_expired (self, item);
+        else
+        if (write)
+            self->writes [writes++] = i;
+        else {
+            s_run (self, item, entry);
+            s_answer (self, item);
+        }
+    }
+    s_run_groups (self, writes);
 }
 
 
@@ -170,7 +342,7 @@ service_run (service_t *self, zsock_t *pipe)
         }
         else
         if (which == self->router)
-            s_serve_request (self);
+            s_serve_batch (self);
         //  Checked after every wake, so a busy actor still ticks on time.
         if (self->def.tick && zclock_mono () >= next_tick) {
             self->def.tick (self->def.state);
@@ -225,58 +397,6 @@ service_reply_text (store_reply_t *reply, int status, const char *body)
     reply->status = status;
     zstr_free (&reply->body);
     reply->body = strdup (body);
-}
-
-
-//  Parses the request body as a JSON object.
-cJSON *
-service_body_object (const wire_request_t *req, store_reply_t *reply)
-{
-    cJSON *json = NULL;
-    if (req->body && *req->body)
-        json = cJSON_Parse (req->body);
-    if (!cJSON_IsObject (json)) {
-        cJSON_Delete (json);
-        service_reply_error (reply, 400, "INVALID_INPUT", "request body must be a JSON object");
-        return NULL;
-    }
-    return json;
-}
-
-
-//  Reads a required, non-empty string member.
-const char *
-service_body_string (const cJSON *obj, const char *name, size_t max_len, store_reply_t *reply)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive (obj, name);
-    const char *value = cJSON_IsString (item) ? item->valuestring : NULL;
-    if (!value || !*value || strlen (value) >= max_len) {
-        char message [160];
-        snprintf (message, sizeof message, "%s must be a non-empty string shorter than %zu bytes",
-                  name, max_len);
-        service_reply_error (reply, 400, "INVALID_INPUT", message);
-        return NULL;
-    }
-    return value;
-}
-
-
-//  Reads a required whole-number member within [min, max].
-int
-service_body_int64 (const cJSON *obj, const char *name, int64_t min, int64_t max,
-                    int64_t *value, store_reply_t *reply)
-{
-    int64_t number = 0;
-    if (util_json_int64 (cJSON_GetObjectItemCaseSensitive (obj, name), &number) != 0
-    ||  number < min || number > max) {
-        char message [160];
-        snprintf (message, sizeof message, "%s must be a whole number from %" PRId64
-                  " to %" PRId64, name, min, max);
-        service_reply_error (reply, 400, "INVALID_INPUT", message);
-        return -1;
-    }
-    *value = number;
-    return 0;
 }
 
 

@@ -7,7 +7,23 @@
     the actor's handler table and answered exactly once with the handler's
     status and JSON body (404 for an op the pool does not serve). An
     optional tick runs every tick_ms between requests (snapshot refresh,
-    key purge). */
+    key purge).
+
+    Deadlines: a request whose deadline (less SERVICE_MARGIN_MS, the time
+    its answer needs to reach the caller) has passed is answered 503
+    TIMEOUT without running.
+
+    Group commit: when the ROUTER is readable the service takes every
+    request queued at that moment (up to SERVICE_BATCH_MAX, non-blocking).
+    Reads (def->ops) are answered at once; writes (def->writes) run in ONE
+    transaction of the actor's store, each in its own savepoint
+    (store_group_begin, the handlers, store_group_commit), and are answered
+    after the commit; if the commit fails every write of the group is
+    answered 503 UNAVAILABLE, since none of it is there. A group commits
+    before the earliest deadline of its writes less the margin: a write
+    that would push it later starts the next group, and a group still
+    running SERVICE_COMMIT_MS before that deadline is rolled back (503
+    TIMEOUT to each write: none of it ran). */
 #ifndef SERVICE_H_INCLUDED
 #define SERVICE_H_INCLUDED
 
@@ -30,19 +46,40 @@ typedef struct {
     service_handler_fn *handler;    //  what answers it
 } service_op_t;
 
+//  The most requests taken from the ROUTER in one go (one group at most).
+#define SERVICE_BATCH_MAX 64
+
+//  Time a request's answer needs to reach its caller: a request with less
+//  than this left before its deadline does not start, and a group commits
+//  at least this long before the earliest deadline of its writes.
+#define SERVICE_MARGIN_MS 50
+
+//  Time a group's COMMIT and answers need: a group that is not ready to
+//  commit this long before the earliest deadline of its writes is rolled
+//  back and its writes answered 503 TIMEOUT, since a caller that stopped
+//  waiting would count their answers as failures.
+#define SERVICE_COMMIT_MS 25
+
+//  Called after a group's transaction ended: committed is true when its
+//  writes are there (e.g. wake the relay).
+typedef void (service_group_done_fn) (void *state, bool committed);
+
 //  What an actor hands the service.
 typedef struct {
     const char *pool;               //  ACTOR_POOL_*
     int index;                      //  position in the pool
     const service_op_t *ops;        //  handler table, ends with {NULL, NULL}
+    const service_op_t *writes;     //  grouped writes (see above) or NULL; same form
     void *state;                    //  the actor's self, passed to handlers and tick
     service_tick_fn *tick;          //  periodic work, or NULL
     int tick_ms;                    //  period of tick (> 0 when tick is set)
+    store_t *store;                 //  store the writes go to (set with writes)
+    service_group_done_fn *group_done;  //  after each group, or NULL
 } service_def_t;
 
 //  Builds an actor's state before its ROUTER is bound: opens what the
-//  actor needs and fills def->ops, and def->tick and def->tick_ms when it
-//  ticks (def->pool and def->index are set already; def->state is set to
+//  actor needs and fills def->ops, def->writes and def->store when it has
+//  writes (and def->group_done), and def->tick and def->tick_ms when it ticks (def->pool and def->index are set already; def->state is set to
 //  the result). Returns the state, or NULL with why in err and nothing
 //  left open.
 typedef void *(service_state_new_fn) (const actor_args_t *args, service_def_t *def,
@@ -81,21 +118,6 @@ void service_reply_error (store_reply_t *reply, int status, const char *code,
 
 //  Fills reply with status and a copy of the JSON text body.
 void service_reply_text (store_reply_t *reply, int status, const char *body);
-
-//  Parses req->body as a JSON object. NULL with reply set to 400
-//  INVALID_INPUT when it is missing, not JSON or not an object.
-cJSON *service_body_object (const wire_request_t *req, store_reply_t *reply);
-
-//  The string member name of obj, or NULL (then reply holds 400
-//  INVALID_INPUT naming the field) when missing, not a string, empty or at
-//  least max_len bytes long.
-const char *service_body_string (const cJSON *obj, const char *name, size_t max_len,
-                                 store_reply_t *reply);
-
-//  Reads the whole-number member name of obj into *value when it lies in
-//  [min, max]. Returns 0, or -1 with reply set to 400 INVALID_INPUT.
-int service_body_int64 (const cJSON *obj, const char *name, int64_t min, int64_t max,
-                        int64_t *value, store_reply_t *reply);
 
 //  The health answer of an actor: 200 {"status":"UP"} when up, else 503
 //  {"code":"UNAVAILABLE","message":why,"status":"DOWN"}.

@@ -13,7 +13,7 @@
 #include "bridgekit.h"
 #include "store.h"
 
-#define RELAY_BATCH             256     //  rows per claim
+#define RELAY_BATCH             STORE_OUTBOX_MARK_MAX  //  rows per claim: marked with one UPDATE
 #define RELAY_PUBLISH_MS        5000    //  wait for the log's acknowledgement
 #define RELAY_ROUNDS            16      //  batches per drain before looking at the pipe
 #define RELAY_BACKOFF_MIN_MS    100     //  first retry delay

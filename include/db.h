@@ -1,6 +1,7 @@
 /*  db — the narrow SQL driver the stores are written on. A db_t is one
-    connection, used by one thread only. Business SQL is written once (in
-    store/store.c and store/display_store.c) against this interface; each
+    connection, used by one thread only. Business SQL is written once (the
+    command store's store/schema.c, points.c, orders.c, … and
+    store/display_store.c) against this interface; each
     backend (store/db_sqlite.c, store/db_mysql.c) only maps it to its C API.
 
     SQL uses plain `?` placeholders, one bind per occurrence (MySQL has no
@@ -29,7 +30,9 @@ typedef enum { DB_SQLITE = 1, DB_MYSQL = 2 } db_dialect_t;
 #define DB_ROW           1      //  db_step: a row is ready
 #define DB_DONE          2      //  db_step: no (more) rows / statement finished
 #define DB_DUPLICATE   (-2)     //  a unique or primary key constraint refused the row
-#define DB_UNAVAILABLE (-3)     //  busy past the timeout, connection lost, server down
+#define DB_UNAVAILABLE (-3)     //  connection lost, server down, deadlock
+#define DB_TIMEOUT     (-4)     //  a lock wait passed its bound (db_set_lock_wait, or
+                                //  the backend's default): the statement did nothing
 #define DB_ERROR       (-1)     //  anything else (a bug: bad SQL, wrong bind)
 
 typedef struct _db_t db_t;
@@ -53,6 +56,23 @@ int db_exec (db_t *self, const char *sql);
 int db_begin (db_t *self);
 int db_commit (db_t *self);
 void db_rollback (db_t *self);
+
+//  Bounds how long the following db_begin and statements of this
+//  connection wait for another connection's locks, to wait_ms (> 0), or
+//  back to the backend's default (0). Past the bound the call fails with
+//  DB_TIMEOUT and has done nothing. SQLite: the busy timeout (BEGIN
+//  IMMEDIATE is where a writer waits); MariaDB: max_statement_time, which
+//  takes fractional seconds (MySQL, which lacks it:
+//  innodb_lock_wait_timeout, whole seconds, at least 1). The bound stays
+//  until it is set again; setting the value already set costs nothing.
+int db_set_lock_wait (db_t *self, int64_t wait_ms);
+
+//  Savepoints inside a transaction (name: a static identifier).
+//  db_savepoint marks a point; db_savepoint_rollback undoes what ran since
+//  and keeps the transaction open. DB_OK or a failure code; after a failed
+//  rollback to a savepoint the transaction is lost: roll it back whole.
+int db_savepoint (db_t *self, const char *name);
+int db_savepoint_rollback (db_t *self, const char *name);
 
 //  The cached prepared statement for sql (see above), or NULL when it cannot
 //  be prepared (db_errmsg says why; DB_UNAVAILABLE-type failures included).
@@ -81,6 +101,13 @@ int64_t db_last_insert_id (db_t *self);
 
 //  Cheap round trip to the server (reconnects if needed): DB_OK or DB_UNAVAILABLE.
 int db_ping (db_t *self);
+
+//  The failure code (DB_TIMEOUT, DB_UNAVAILABLE, …) the last failing
+//  call of this connection returned, or DB_OK when none failed since
+//  db_begin or the last db_last_failure, which clears it: lets a caller
+//  that saw "failed" tell a lock wait cut short (nothing ran, try again)
+//  from a lost server.
+int db_last_failure (db_t *self);
 
 //  Last error text of this connection (never NULL).
 const char *db_errmsg (db_t *self);

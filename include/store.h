@@ -79,8 +79,40 @@ int store_ping (store_t *self);
 
 void store_reply_reset (store_reply_t *reply);
 
+//  What store_group_begin and store_group_commit return.
+#define STORE_OK        0       //  done
+#define STORE_FAILED  (-1)      //  the store failed: nothing of it is there
+#define STORE_TIMEOUT (-2)      //  a lock wait outlasted the deadline: nothing ran
+
+//  Group commit. The write operations (store_customer_create,
+//  store_charge, store_order_create) called between store_group_begin and
+//  store_group_commit run in ONE transaction, each in its own savepoint:
+//  one that fails is rolled back to its savepoint only and answers its own
+//  503 (its key freed), the others stay. Replies are only true once the
+//  commit succeeded: when store_group_commit fails, nothing of the group is
+//  there and every operation of it must be answered 503. Outside a group
+//  each write operation is a transaction of its own.
+//  store_group_begin starts the transaction, waiting for another
+//  connection's write lock at most until deadline_ms (zclock_mono; 0: the
+//  backend's default): STORE_OK, STORE_TIMEOUT (nothing began, answer 503
+//  TIMEOUT) or STORE_FAILED.
+int store_group_begin (store_t *self, int64_t deadline_ms);
+
+//  Commits the group: STORE_OK, or STORE_FAILED with nothing of it there.
+int store_group_commit (store_t *self);
+
+//  Ends the group undoing all of it (harmless when none is open).
+void store_group_rollback (store_t *self);
+
+//  The deadline (zclock_mono ms, 0 none) of the next write operations:
+//  their lock waits end by it; one that outlasts it is undone and answers
+//  503 TIMEOUT ("nothing was changed"). Callers check the deadline before
+//  they start an operation; the store bounds the waits inside it.
+void store_set_deadline (store_t *self, int64_t deadline_ms);
+
 //  Every API operation returns 0 with reply filled (any status), or -1 when
-//  the store failed (reply then holds 503 UNAVAILABLE, nothing changed).
+//  the store failed (reply then holds 503 UNAVAILABLE, or 503 TIMEOUT when a
+//  lock wait outlasted the deadline; nothing changed).
 
 //  POST /customer: new customer CUST-%08d with a zero balance.
 int store_customer_create (store_t *self, const char *name, int64_t now_ms,
@@ -120,6 +152,9 @@ int store_balance (store_t *self, const char *customer_id, int64_t *balance,
 int store_outbox_claim (store_t *self, size_t limit, store_outbox_row_t **rows, size_t *count);
 int store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count,
                        int64_t now_ms);
+
+//  Rows store_outbox_mark marks with one UPDATE (more take one per this many).
+#define STORE_OUTBOX_MARK_MAX 256
 void store_outbox_release (store_t *self);
 void store_outbox_rows_free (store_outbox_row_t **rows, size_t count);
 

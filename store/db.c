@@ -105,25 +105,35 @@ db_dialect (db_t *self)
     return self->driver->dialect;
 }
 
+//  Remembers a failure code for db_last_failure; returns rc.
+static int
+s_note (db_t *self, int rc)
+{
+    if (rc < 0)
+        self->last_failure = rc;
+    return rc;
+}
+
 //  Runs SQL without parameters or rows.
 int
 db_exec (db_t *self, const char *sql)
 {
-    return self->driver->exec (self, sql);
+    return s_note (self, self->driver->exec (self, sql));
 }
 
 //  Starts a write transaction.
 int
 db_begin (db_t *self)
 {
-    return self->driver->begin (self);
+    self->last_failure = DB_OK;
+    return s_note (self, self->driver->begin (self));
 }
 
 //  Commits the open transaction.
 int
 db_commit (db_t *self)
 {
-    return self->driver->commit (self);
+    return s_note (self, self->driver->commit (self));
 }
 
 //  Rolls back the open transaction (harmless when none is open).
@@ -131,6 +141,37 @@ void
 db_rollback (db_t *self)
 {
     self->driver->rollback (self);
+}
+
+//  Bounds the lock waits of the following calls.
+int
+db_set_lock_wait (db_t *self, int64_t wait_ms)
+{
+    return s_note (self, self->driver->set_lock_wait (self, wait_ms < 0 ? 0 : wait_ms));
+}
+
+//  Runs "<verb> <name>" for the savepoint statements (same text in both
+//  dialects).
+static int
+s_savepoint_exec (db_t *self, const char *verb, const char *name)
+{
+    char sql [96];
+    snprintf (sql, sizeof sql, "%s %s", verb, name);
+    return db_exec (self, sql);
+}
+
+//  Marks a savepoint.
+int
+db_savepoint (db_t *self, const char *name)
+{
+    return s_savepoint_exec (self, "SAVEPOINT", name);
+}
+
+//  Undoes what ran since the savepoint; the transaction stays open.
+int
+db_savepoint_rollback (db_t *self, const char *name)
+{
+    return s_savepoint_exec (self, "ROLLBACK TO SAVEPOINT", name);
 }
 
 //  The cached statement for sql, prepared on first use.
@@ -170,7 +211,7 @@ db_bind_text (db_stmt_t *st, int idx, const char *text)
 int
 db_step (db_stmt_t *st)
 {
-    return st->db->driver->step (st);
+    return s_note (st->db, st->db->driver->step (st));
 }
 
 //  Integer value of a column of the current row.
@@ -221,6 +262,15 @@ int
 db_ping (db_t *self)
 {
     return self->driver->ping (self);
+}
+
+//  The last failure code since db_begin or the last call; clears it.
+int
+db_last_failure (db_t *self)
+{
+    int rc = self->last_failure;
+    self->last_failure = DB_OK;
+    return rc;
 }
 
 //  Last error text, never NULL.

@@ -17,6 +17,7 @@ typedef struct _db_driver_t db_driver_t;
 struct _db_t {
     const db_driver_t *driver;      //  the backend's functions
     zhashx_t *stmts;                //  SQL text address → db_stmt_t * (owned by db.c)
+    int last_failure;               //  last failure code a call returned (db_last_failure)
 };
 
 struct _db_stmt_t {
@@ -33,6 +34,7 @@ struct _db_driver_t {
     int (*begin) (db_t *db);
     int (*commit) (db_t *db);
     void (*rollback) (db_t *db);
+    int (*set_lock_wait) (db_t *db, int64_t wait_ms);         //  see db_set_lock_wait
     db_stmt_t *(*prepare) (db_t *db, const char *sql);          //  NULL on failure
     void (*stmt_free) (db_stmt_t *st);
     int (*bind_int64) (db_stmt_t *st, int idx, int64_t value);

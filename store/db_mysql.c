@@ -43,6 +43,8 @@ typedef struct {
     bool lost;                  //  connection failed: reconnect on next call
     bool in_tx;                 //  between db_begin and commit/rollback
     bool tx_lost;               //  connection died inside the transaction
+    int64_t lock_wait_ms;       //  bound set by db_set_lock_wait in this session, 0 none
+    bool no_statement_time;     //  server lacks max_statement_time (MySQL)
     int64_t changes;            //  affected rows of the last write
     int64_t last_id;            //  last auto-increment id generated
     char errmsg [512];          //  last error text
@@ -119,9 +121,13 @@ s_fail (s_db_t *self, const char *what, unsigned int code, const char *text)
             self->tx_lost = true;
         return DB_UNAVAILABLE;
     }
-    if (code == ER_LOCK_WAIT_TIMEOUT || code == ER_LOCK_DEADLOCK
+    //  A lock wait cut by innodb_lock_wait_timeout or max_statement_time
+    //  undoes only that statement: the transaction is still there.
+    if (code == ER_LOCK_WAIT_TIMEOUT || code == ER_STATEMENT_TIMEOUT)
+        return DB_TIMEOUT;
+    if (code == ER_LOCK_DEADLOCK
     ||  code == ER_CON_COUNT_ERROR || code == ER_TOO_MANY_USER_CONNECTIONS
-    ||  code == ER_QUERY_INTERRUPTED || code == ER_STATEMENT_TIMEOUT)
+    ||  code == ER_QUERY_INTERRUPTED)
         return DB_UNAVAILABLE;
     if (code == ER_DUP_ENTRY || code == ER_DUP_ENTRY_WITH_KEY_NAME || code == ER_DUP_KEY)
         return DB_DUPLICATE;
@@ -399,6 +405,7 @@ s_connect (s_db_t *self)
         }
     self->generation++;
     self->lost = false;
+    self->lock_wait_ms = 0;         //  a new session starts without a bound
     return DB_OK;
 }
 
@@ -506,6 +513,40 @@ s_begin (db_t *base)
             return s_fail_conn (self, "begin");
     }
     self->in_tx = true;
+    return DB_OK;
+}
+
+//  Bounds the session's lock waits. MariaDB: max_statement_time (seconds,
+//  fractional) cuts any statement, a lock wait included; MySQL lacks it,
+//  so there innodb_lock_wait_timeout takes the bound in whole seconds
+//  (at least 1). 0 lifts the bound (innodb_lock_wait_timeout S_LOCK_WAIT
+//  still holds).
+static int
+s_set_lock_wait (db_t *base, int64_t wait_ms)
+{
+    s_db_t *self = (s_db_t *) base;
+    int rc = s_ready (self);
+    if (rc != DB_OK)
+        return rc;
+    if (wait_ms == self->lock_wait_ms)
+        return DB_OK;
+    char sql [96];
+    if (!self->no_statement_time) {
+        snprintf (sql, sizeof sql, "SET SESSION max_statement_time = %" PRId64 ".%03d",
+                  wait_ms / 1000, (int) (wait_ms % 1000));
+        if (mysql_query (self->conn, sql) == 0) {
+            self->lock_wait_ms = wait_ms;
+            return DB_OK;
+        }
+        if (mysql_errno (self->conn) != ER_UNKNOWN_SYSTEM_VARIABLE)
+            return s_fail_conn (self, "set max_statement_time");
+        self->no_statement_time = true;
+    }
+    int64_t seconds = wait_ms > 0 ? (wait_ms + 999) / 1000 : S_LOCK_WAIT;
+    snprintf (sql, sizeof sql, "SET SESSION innodb_lock_wait_timeout = %" PRId64, seconds);
+    if (mysql_query (self->conn, sql))
+        return s_fail_conn (self, "set innodb_lock_wait_timeout");
+    self->lock_wait_ms = wait_ms;
     return DB_OK;
 }
 
@@ -998,6 +1039,7 @@ const db_driver_t db_mysql_driver = {
     .begin = s_begin,
     .commit = s_commit,
     .rollback = s_rollback,
+    .set_lock_wait = s_set_lock_wait,
     .prepare = s_prepare,
     .stmt_free = s_stmt_free,
     .bind_int64 = s_bind_int64,

@@ -12,7 +12,9 @@
                           promise (DESIGN.md §4: kill -9 of any process), so
                           we do not pay an fsync per order for FULL.
       busy_timeout 5000   a writer waits up to 5 s for another connection's
-                          write lock, then the call fails as DB_UNAVAILABLE.
+                          write lock (or the bound db_set_lock_wait sets,
+                          e.g. a request's time left), then the call fails
+                          as DB_TIMEOUT having done nothing.
       foreign_keys=ON     the schema's references are enforced.
     Writers start with BEGIN IMMEDIATE, so two connections never deadlock
     upgrading a read lock to a write lock. */
@@ -30,6 +32,7 @@
 typedef struct {
     db_t base;                      //  db.c's part; must come first
     sqlite3 *conn;                  //  the connection
+    int64_t busy_ms;                //  busy timeout in force
     char err [256];                 //  our own last error, when not SQLite's
 } sqlite_db_t;
 
@@ -51,7 +54,7 @@ s_map (int rc)
         default: break;
     }
     switch (rc & 0xff) {
-        case SQLITE_BUSY:
+        case SQLITE_BUSY:                   return DB_TIMEOUT;
         case SQLITE_LOCKED:
         case SQLITE_IOERR:
         case SQLITE_FULL:
@@ -131,6 +134,7 @@ s_open (const char *url, char *err, size_t errlen)
     }
     sqlite3_extended_result_codes (self->conn, 1);
     sqlite3_busy_timeout (self->conn, SQLITE_BUSY_MS);
+    self->busy_ms = SQLITE_BUSY_MS;
     const char *pragmas [] = {
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
@@ -184,8 +188,11 @@ s_commit (db_t *db)
 {
     sqlite_db_t *self = (sqlite_db_t *) db;
     int rc = s_exec (db, "COMMIT");
-    if (rc != DB_OK && !sqlite3_get_autocommit (self->conn))
+    if (rc != DB_OK && !sqlite3_get_autocommit (self->conn)) {
+        //  Keep why the commit failed; the rollback resets SQLite's message.
+        snprintf (self->err, sizeof self->err, "commit: %s", sqlite3_errmsg (self->conn));
         sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
+    }
     return rc;
 }
 
@@ -196,6 +203,22 @@ s_rollback (db_t *db)
     sqlite_db_t *self = (sqlite_db_t *) db;
     if (!sqlite3_get_autocommit (self->conn))
         sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+//  Sets the busy timeout: how long BEGIN IMMEDIATE (and any statement)
+//  waits for another connection's lock.
+static int
+s_set_lock_wait (db_t *db, int64_t wait_ms)
+{
+    sqlite_db_t *self = (sqlite_db_t *) db;
+    int64_t ms = wait_ms > 0 ? wait_ms : SQLITE_BUSY_MS;
+    if (ms > INT32_MAX)
+        ms = INT32_MAX;
+    if (ms != self->busy_ms) {
+        sqlite3_busy_timeout (self->conn, (int) ms);
+        self->busy_ms = ms;
+    }
+    return DB_OK;
 }
 
 //  Prepares a statement kept for the connection's lifetime.
@@ -329,6 +352,7 @@ const db_driver_t db_sqlite_driver = {
     .begin = s_begin,
     .commit = s_commit,
     .rollback = s_rollback,
+    .set_lock_wait = s_set_lock_wait,
     .prepare = s_prepare,
     .stmt_free = s_stmt_free,
     .bind_int64 = s_bind_int64,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/wait.h>
 #include "actor.h"
+#include "actors_testutil.h"
 
 //  How long one actor reply may take.
 #define CALL_TIMEOUT_MS 15000
@@ -135,16 +136,15 @@ s_call (fixture_t *self, int which, const char *op, const char *arg, const char 
     memset (&req, 0, sizeof req);
     req.seq = ++self->seq;
     snprintf (req.rid, sizeof req.rid, "o-%08" PRIx64, req.seq);
-    snprintf (req.op, sizeof req.op, "%s", op);
-    snprintf (strncmp (arg ? arg : "", "ORD-", 4) == 0 ? req.cmd.order_no : req.cmd.customer_id,
-              COFFEE_ID_MAX, "%s", arg ? arg : "");
-    req.body = (char *) (body ? body : "");
-    answer_t answer = { -1, NULL, NULL };
+    answer_t answer = { -2, NULL, NULL };
+    if (at_request_fill (&req, op, arg, body) != 0)
+        return answer;              //  the front would have refused it
     if (wire_call (self->dealers [which], &req, CALL_TIMEOUT_MS, &answer.status,
                    &answer.body) != 0)
         answer.status = -1;
     else
         answer.json = cJSON_Parse (answer.body);
+    wire_request_reset (&req);
     return answer;
 }
 

@@ -2,7 +2,8 @@
     pipes and wire.h, czmq self-test style: each test makes its own data
     dir and config, starts actors with zactor_new, talks to them over a
     DEALER with timeouts (a stuck actor fails the test instead of hanging),
-    asserts in the test thread only, then destroys the actors. */
+    asserts in the test thread only, then destroys the actors. Requests
+    carry the typed command the front would build (actors_testutil.h). */
 #include "testkit.h"
 #include <cmocka.h>
 #include <ftw.h>
@@ -11,6 +12,7 @@
 #include "actor.h"
 #include "bridge.h"
 #include "display_store.h"
+#include "actors_testutil.h"
 
 //  How long a test waits for one actor reply (sanitizer builds are slow).
 #define CALL_TIMEOUT_MS 10000
@@ -113,26 +115,41 @@ s_client_open (fixture_t *self, const char *pool, int index)
 }
 
 
-//  One request/reply; never asserts, so threads may use it.
+//  Builds a request as the front would (see at_request_fill); deadline_ms
+//  is its deadline (zclock_mono, 0 none). Returns 0, or -1 when the front
+//  would have refused it (req reset).
+static int
+s_request (client_t *client, wire_request_t *req, const char *op, const char *arg,
+           const char *idem, const char *body, int64_t deadline_ms)
+{
+    memset (req, 0, sizeof *req);
+    snprintf (req->rid, sizeof req->rid, "t-%08" PRIx64, ++client->seq);
+    req->seq = client->seq;
+    snprintf (req->idem, sizeof req->idem, "%s", idem ? idem : "");
+    req->deadline_ms = deadline_ms;
+    if (at_request_fill (req, op, arg, body) != 0) {
+        wire_request_reset (req);
+        return -1;
+    }
+    return 0;
+}
+
+
+//  One request/reply; never asserts, so threads may use it. A request the
+//  front would refuse answers status -2.
 static answer_t
 s_call (client_t *client, const char *op, const char *arg, const char *idem,
         const char *body, int timeout_ms)
 {
     wire_request_t req;
-    memset (&req, 0, sizeof req);
-    snprintf (req.rid, sizeof req.rid, "t-%08" PRIx64, ++client->seq);
-    req.seq = client->seq;
-    snprintf (req.op, sizeof req.op, "%s", op);
-    snprintf (strncmp (arg ? arg : "", "ORD-", 4) == 0 ? req.cmd.order_no : req.cmd.customer_id,
-              COFFEE_ID_MAX, "%s", arg ? arg : "");
-    snprintf (req.idem, sizeof req.idem, "%s", idem ? idem : "");
-    req.body = (char *) (body ? body : "");
-    answer_t answer = { -1, NULL, NULL };
-    if (wire_call (client->dealer, &req, timeout_ms, &answer.status, &answer.body) != 0) {
-        answer.status = -1;
+    answer_t answer = { -2, NULL, NULL };
+    if (s_request (client, &req, op, arg, idem, body, 0) != 0)
         return answer;
-    }
-    answer.json = answer.body ? cJSON_Parse (answer.body) : NULL;
+    if (wire_call (client->dealer, &req, timeout_ms, &answer.status, &answer.body) != 0)
+        answer.status = -1;
+    else
+        answer.json = answer.body ? cJSON_Parse (answer.body) : NULL;
+    wire_request_reset (&req);
     return answer;
 }
 
@@ -291,29 +308,9 @@ test_point_flow (void **state)
     s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL,
                     "{\"customerId\":\"CUST-99999999\",\"chargeAmt\":10}", 404, NULL);
     s_expect_error (point, WIRE_OP_POINT_GET, "CUST-99999999", NULL, NULL, 404, NULL);
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL,
-                    "{\"customerId\":\"CUST-00000001\"}", 400, "INVALID_INPUT");
-    char body [200];
-    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"chargeAmt\":0}", id);
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body, 400, "INVALID_INPUT");
-    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"chargeAmt\":-5}", id);
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body, 400, "INVALID_INPUT");
-    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"chargeAmt\":1.5}", id);
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body, 400, "INVALID_INPUT");
-    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"chargeAmt\":\"10\"}", id);
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body, 400, "INVALID_INPUT");
-    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"chargeAmt\":%lld}", id,
-              STORE_CHARGE_MAX + 1);
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body, 400, "INVALID_INPUT");
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, "not json", 400, "INVALID_INPUT");
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, "", 400, "INVALID_INPUT");
-    s_expect_error (point, WIRE_OP_POINT_CHARGE, NULL, NULL, "[1,2]", 400, "INVALID_INPUT");
-    s_expect_error (point, WIRE_OP_CUSTOMER_CREATE, NULL, NULL, "{}", 400, "INVALID_INPUT");
-    s_expect_error (point, WIRE_OP_CUSTOMER_CREATE, NULL, NULL, "{\"customerNm\":7}", 400,
-                    "INVALID_INPUT");
     s_expect_error (point, WIRE_OP_POINT_GET, "", NULL, NULL, 400, "INVALID_INPUT");
     //  An op of another pool is a front bug: 404, and the actor stays up.
-    s_expect_error (point, WIRE_OP_ORDER_CREATE, NULL, NULL, "{}", 404, NULL);
+    s_expect_error (point, WIRE_OP_ORDER_CREATE, NULL, NULL, NULL, 404, NULL);
     assert_int_equal (s_balance (point, id, &details), 5700);
     assert_int_equal (details, 2);
 
@@ -448,25 +445,8 @@ test_order_flow (void **state)
     json = s_expect (&refused, 409);
     assert_string_equal (s_str (json, "code"), "NO_POINT");
     s_answer_reset (&refused);
-    const char *bad [] = {
-        "{}",
-        "not json",
-        "{\"customerId\":\"CUST-00000001\"}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[]}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":{}}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[1]}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":\"MENU-00000001\"}]}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":0}]}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":101}]}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1.5}]}",
-        "{\"customerId\":\"CUST-00000001\",\"menuList\":[{\"menuId\":5,\"qy\":1}]}",
-        "{\"customerId\":null,\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}",
-        NULL
-    };
-    for (int i = 0; bad [i]; i++)
-        s_expect_error (order, WIRE_OP_ORDER_CREATE, NULL, NULL, bad [i], 400, "INVALID_INPUT");
     s_expect_error (order, WIRE_OP_ORDER_GET, "", NULL, NULL, 400, "INVALID_INPUT");
-    s_expect_error (order, WIRE_OP_POINT_CHARGE, NULL, NULL, "{}", 404, NULL);
+    s_expect_error (order, WIRE_OP_POINT_CHARGE, NULL, NULL, NULL, 404, NULL);
     assert_false (s_wake_received (pull, 200));
     assert_int_equal (s_balance (point, id, NULL), balance);
     assert_int_equal (s_balance (point, poor, NULL), 0);
@@ -718,6 +698,422 @@ test_start_failure (void **state)
 }
 
 
+
+// ---------------------------------------------------------------------------
+//  Group commit and deadlines: requests queued while the actor is busy are
+//  taken together and committed as one group.
+
+//  Sends a request without waiting for its answer; returns its seq.
+static uint64_t
+s_send (client_t *client, const char *op, const char *arg, const char *idem,
+        const char *body, int64_t deadline_ms)
+{
+    wire_request_t req;
+    assert_int_equal (s_request (client, &req, op, arg, idem, body, deadline_ms), 0);
+    assert_int_equal (wire_request_send (client->dealer, &req), 0);
+    uint64_t seq = req.seq;
+    wire_request_reset (&req);
+    return seq;
+}
+
+
+//  Receives the answers to the count requests sent from first_seq on, in
+//  any order, into answers [seq - first_seq].
+static void
+s_recv_all (client_t *client, uint64_t first_seq, size_t count, answer_t *answers)
+{
+    for (size_t i = 0; i < count; i++)
+        answers [i] = (answer_t) { -1, NULL, NULL };
+    zsock_set_rcvtimeo (client->dealer, CALL_TIMEOUT_MS);
+    for (size_t got = 0; got < count; got++) {
+        uint64_t seq = 0;
+        int status = 0;
+        char *body = NULL;
+        assert_int_equal (wire_reply_recv (client->dealer, &seq, &status, &body), 0);
+        assert_true (seq >= first_seq && seq < first_seq + count);
+        answer_t *answer = &answers [seq - first_seq];
+        assert_int_equal (answer->status, -1);          //  one answer each
+        answer->status = status;
+        answer->body = body;
+        answer->json = body ? cJSON_Parse (body) : NULL;
+    }
+}
+
+
+//  Holds the command store's write lock from another connection, so the
+//  actor's next write waits in BEGIN IMMEDIATE while more requests queue.
+static store_t *
+s_lock (fixture_t *self)
+{
+    char err [256] = "";
+    store_t *holder = store_open (self->cfg.store, err, sizeof err);
+    assert_non_null (holder);
+    assert_int_equal (db_exec (store_db (holder), "BEGIN IMMEDIATE"), DB_OK);
+    return holder;
+}
+
+
+//  Lets the write lock go.
+static void
+s_unlock (store_t **holder_p)
+{
+    assert_int_equal (db_exec (store_db (*holder_p), "ROLLBACK"), DB_OK);
+    store_destroy (holder_p);
+}
+
+
+//  A count from the command store, read on a connection of its own.
+static int64_t
+s_count (fixture_t *self, const char *sql)
+{
+    char err [256] = "";
+    store_t *store = store_open (self->cfg.store, err, sizeof err);
+    assert_non_null (store);
+    db_stmt_t *st = db_stmt (store_db (store), sql);
+    assert_non_null (st);
+    assert_int_equal (db_step (st), DB_ROW);
+    int64_t value = db_column_int64 (st, 0);
+    db_reset (st);
+    store_destroy (&store);
+    return value;
+}
+
+
+//  An order body of one line.
+static const char *
+s_order_body (char *buf, size_t len, const char *customer_id, const char *menu_id, int qy)
+{
+    snprintf (buf, len, "{\"customerId\":\"%s\",\"menuList\":[{\"menuId\":\"%s\",\"qy\":%d}]}",
+              customer_id, menu_id, qy);
+    return buf;
+}
+
+
+//  Runs the group bodies [count] through the order actor as one group:
+//  a plug order for plug_customer is taken first and waits on the held
+//  write lock while the others queue, then the lock goes and the queued
+//  ones are taken in one go. answers [0] is the plug's.
+static void
+s_order_group (fixture_t *self, client_t *order, const char *plug_customer,
+               const char *const *bodies, const char *const *keys, size_t count,
+               int64_t deadline_ms, answer_t *answers)
+{
+    store_t *holder = s_lock (self);
+    char plug [256];
+    uint64_t first = s_send (order, WIRE_OP_ORDER_CREATE, NULL, NULL,
+                             s_order_body (plug, sizeof plug, plug_customer, "MENU-00000002", 1), 0);
+    zclock_sleep (200);                 //  the actor took the plug and waits for the lock
+    for (size_t i = 0; i < count; i++)
+        s_send (order, WIRE_OP_ORDER_CREATE, NULL, keys ? keys [i] : NULL, bodies [i],
+                deadline_ms);
+    zclock_sleep (200);                 //  all queued behind the plug
+    s_unlock (&holder);
+    s_recv_all (order, first, count + 1, answers);
+}
+
+
+//  Starts a point and an order actor with the relay wake bound; returns
+//  their clients.
+static void
+s_group_fixture (fixture_t *self, client_t **point, client_t **order)
+{
+    self->pull = zsock_new (ZMQ_PULL);
+    assert_non_null (self->pull);
+    zsock_set_linger (self->pull, 0);
+    assert_int_equal (zsock_bind (self->pull, "%s", BRIDGE_OUTBOX_WAKE), 0);
+    s_actor_start (self, point_actor, 0);
+    s_actor_start (self, order_actor, 0);
+    *point = s_client_open (self, ACTOR_POOL_POINT, 0);
+    *order = s_client_open (self, ACTOR_POOL_ORDER, 0);
+}
+
+
+//  A group with failing requests among good ones: only they fail, each with
+//  its own answer; the good ones commit together, and one wake follows.
+static void
+test_group_failures_alone (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    client_t *point, *order;
+    s_group_fixture (self, &point, &order);
+    char rich [COFFEE_ID_MAX], poor [COFFEE_ID_MAX];
+    s_customer_new (point, "Rich", rich, sizeof rich);
+    s_customer_new (point, "Poor", poor, sizeof poor);
+    s_charge (point, rich, 100000, 0);
+    int64_t orders_before = s_count (self, "SELECT COUNT(*) FROM orders");
+    s_wakes_drain (self->pull);
+
+    char b [5][256];
+    const char *bodies [5] = {
+        s_order_body (b [0], 256, rich, "MENU-00000001", 1),            //  200: 4200
+        s_order_body (b [1], 256, "CUST-99999999", "MENU-00000001", 1), //  404 customer
+        s_order_body (b [2], 256, poor, "MENU-00000001", 1),            //  409 NO_POINT
+        s_order_body (b [3], 256, rich, "MENU-99999999", 1),            //  404 menu
+        s_order_body (b [4], 256, rich, "MENU-00000003", 2),            //  200: 9000
+    };
+    answer_t answers [6];
+    s_order_group (self, order, rich, bodies, NULL, 5, 0, answers);
+    s_expect (&answers [0], 200);                                       //  the plug: 4200
+    assert_int_equal (s_int (s_expect (&answers [1], 200), "orderPrice"), 4200);
+    assert_string_equal (s_str (s_expect (&answers [2], 404), "code"), "NOT_FOUND_DATA");
+    const cJSON *no_point = s_expect (&answers [3], 409);
+    assert_string_equal (s_str (no_point, "code"), "NO_POINT");
+    assert_int_equal (s_int (no_point, "shortfall"), 4200);
+    assert_string_equal (s_str (s_expect (&answers [4], 404), "code"), "NOT_FOUND_DATA");
+    assert_int_equal (s_int (s_expect (&answers [5], 200), "orderPrice"), 9000);
+    for (int i = 0; i < 6; i++)
+        s_answer_reset (&answers [i]);
+    assert_true (s_wake_received (self->pull, CALL_TIMEOUT_MS));
+
+    int details = 0;
+    assert_int_equal (s_balance (point, rich, &details), 100000 - 4200 - 4200 - 9000);
+    assert_int_equal (details, 4);
+    assert_int_equal (s_balance (point, poor, &details), 0);
+    assert_int_equal (details, 0);
+    assert_int_equal (s_count (self, "SELECT COUNT(*) FROM orders"), orders_before + 3);
+    assert_int_equal (s_count (self, "SELECT COUNT(*) FROM outbox"), orders_before + 3);
+
+    //  The point actor groups its writes the same way: customer, charges.
+    store_t *holder = s_lock (self);
+    char body [3][200];
+    snprintf (body [0], 200, "{\"customerId\":\"%s\",\"chargeAmt\":1}", poor);
+    snprintf (body [1], 200, "{\"customerId\":\"CUST-99999999\",\"chargeAmt\":5}");
+    snprintf (body [2], 200, "{\"customerId\":\"%s\",\"chargeAmt\":700}", poor);
+    uint64_t first = s_send (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body [0], 0);
+    zclock_sleep (200);
+    s_send (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body [1], 0);
+    s_send (point, WIRE_OP_CUSTOMER_CREATE, NULL, NULL, "{\"customerNm\":\"Late\"}", 0);
+    s_send (point, WIRE_OP_POINT_CHARGE, NULL, NULL, body [2], 0);
+    zclock_sleep (200);
+    s_unlock (&holder);
+    s_recv_all (point, first, 4, answers);
+    assert_int_equal (s_int (s_expect (&answers [0], 200), "afterChargePoint"), 1);
+    s_expect (&answers [1], 404);
+    assert_true (strncmp (s_str (s_expect (&answers [2], 200), "customerId"), "CUST-", 5) == 0);
+    assert_int_equal (s_int (s_expect (&answers [3], 200), "afterChargePoint"), 701);
+    for (int i = 0; i < 4; i++)
+        s_answer_reset (&answers [i]);
+    assert_int_equal (s_balance (point, poor, &details), 701);
+    assert_int_equal (details, 2);
+}
+
+
+//  One customer twice in one group with enough for only one: exactly one
+//  200, the other 409 NO_POINT with the shortfall after the first; the
+//  balance never goes below zero.
+static void
+test_group_same_customer (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    client_t *point, *order;
+    s_group_fixture (self, &point, &order);
+    char plug [COFFEE_ID_MAX], id [COFFEE_ID_MAX];
+    s_customer_new (point, "Plug", plug, sizeof plug);
+    s_customer_new (point, "Twice", id, sizeof id);
+    s_charge (point, plug, 10000, 0);
+    s_charge (point, id, 5000, 0);
+
+    char b [2][256];
+    const char *bodies [2] = {
+        s_order_body (b [0], 256, id, "MENU-00000001", 1),
+        s_order_body (b [1], 256, id, "MENU-00000002", 1),
+    };
+    answer_t answers [3];
+    s_order_group (self, order, plug, bodies, NULL, 2, 0, answers);
+    s_expect (&answers [0], 200);
+    int ok = 0, refused = 0;
+    for (int i = 1; i < 3; i++) {
+        if (answers [i].status == 200)
+            ok++;
+        else {
+            const cJSON *json = s_expect (&answers [i], 409);
+            assert_string_equal (s_str (json, "code"), "NO_POINT");
+            assert_int_equal (s_int (json, "shortfall"), 4200 - 800);
+            refused++;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        s_answer_reset (&answers [i]);
+    assert_int_equal (ok, 1);
+    assert_int_equal (refused, 1);
+    int details = 0;
+    assert_int_equal (s_balance (point, id, &details), 800);
+    assert_int_equal (details, 2);
+}
+
+
+//  The same Idempotency-Key twice in one group: the second replays the
+//  first's answer (written earlier in the same transaction), one charge;
+//  the key with another body gets 422.
+static void
+test_group_idempotency (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    client_t *point, *order;
+    s_group_fixture (self, &point, &order);
+    char id [COFFEE_ID_MAX];
+    s_customer_new (point, "Again", id, sizeof id);
+    s_charge (point, id, 50000, 0);
+
+    char b [2][256];
+    const char *bodies [3] = {
+        s_order_body (b [0], 256, id, "MENU-00000003", 1),
+        b [0],
+        s_order_body (b [1], 256, id, "MENU-00000003", 2),
+    };
+    const char *keys [3] = { "group-key", "group-key", "group-key" };
+    answer_t answers [4];
+    s_order_group (self, order, id, bodies, keys, 3, 0, answers);
+    s_expect (&answers [0], 200);                           //  the plug: 4200
+    s_expect (&answers [1], 200);
+    s_expect (&answers [2], 200);
+    assert_string_equal (answers [1].body, answers [2].body);
+    assert_string_equal (s_str (s_expect (&answers [3], 422), "code"), "IDEMPOTENCY_KEY_REUSED");
+    for (int i = 0; i < 4; i++)
+        s_answer_reset (&answers [i]);
+    int details = 0;
+    assert_int_equal (s_balance (point, id, &details), 50000 - 4200 - 4500);
+    assert_int_equal (details, 3);
+    assert_int_equal (s_count (self, "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'group-key'"
+                                     " AND state = 'done'"), 1);
+}
+
+
+//  A group whose COMMIT fails (a deferred foreign key, checked only at
+//  commit, broken by one member): every request of the group is answered
+//  503 and none of it is there; nobody wakes the relay. Without the trap
+//  the same requests succeed.
+static void
+test_group_commit_failure (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    client_t *point, *order;
+    s_group_fixture (self, &point, &order);
+    char plug [COFFEE_ID_MAX], good [COFFEE_ID_MAX], trapped [COFFEE_ID_MAX];
+    s_customer_new (point, "Plug", plug, sizeof plug);
+    s_customer_new (point, "Good", good, sizeof good);
+    s_customer_new (point, "Trapped", trapped, sizeof trapped);
+    s_charge (point, plug, 10000, 0);
+    s_charge (point, good, 10000, 0);
+    s_charge (point, trapped, 10000, 0);
+
+    char err [256] = "", sql [512];
+    store_t *admin = store_open (self->cfg.store, err, sizeof err);
+    assert_non_null (admin);
+    db_t *db = store_db (admin);
+    assert_int_equal (db_exec (db, "CREATE TABLE trap_parent (id TEXT PRIMARY KEY)"), DB_OK);
+    assert_int_equal (db_exec (db, "CREATE TABLE trap_child (pid TEXT REFERENCES"
+                                   " trap_parent (id) DEFERRABLE INITIALLY DEFERRED)"), DB_OK);
+    snprintf (sql, sizeof sql, "CREATE TRIGGER trap AFTER INSERT ON point_history"
+              " WHEN NEW.customer_id = '%s' BEGIN INSERT INTO trap_child VALUES ('none'); END",
+              trapped);
+    assert_int_equal (db_exec (db, sql), DB_OK);
+    int64_t orders_before = s_count (self, "SELECT COUNT(*) FROM orders");
+    s_wakes_drain (self->pull);
+
+    char b [3][256];
+    const char *bodies [3] = {
+        s_order_body (b [0], 256, good, "MENU-00000001", 1),
+        s_order_body (b [1], 256, trapped, "MENU-00000001", 1),
+        s_order_body (b [2], 256, good, "MENU-00000003", 1),
+    };
+    answer_t answers [4];
+    s_order_group (self, order, plug, bodies, NULL, 3, 0, answers);
+    s_expect (&answers [0], 200);                           //  the plug: its own group
+    for (int i = 1; i < 4; i++) {
+        assert_string_equal (s_str (s_expect (&answers [i], 503), "code"), "UNAVAILABLE");
+        s_answer_reset (&answers [i]);
+    }
+    s_answer_reset (&answers [0]);
+    assert_true (s_wake_received (self->pull, CALL_TIMEOUT_MS));    //  the plug's
+    assert_false (s_wake_received (self->pull, 300));
+    int details = 0;
+    assert_int_equal (s_balance (point, good, &details), 10000);
+    assert_int_equal (details, 1);
+    assert_int_equal (s_balance (point, trapped, &details), 10000);
+    assert_int_equal (details, 1);
+    assert_int_equal (s_count (self, "SELECT COUNT(*) FROM orders"), orders_before + 1);
+    assert_int_equal (s_count (self, "SELECT COUNT(*) FROM trap_child"), 0);
+
+    //  The trap gone, the same group commits.
+    assert_int_equal (db_exec (db, "DROP TRIGGER trap"), DB_OK);
+    store_destroy (&admin);
+    s_order_group (self, order, plug, bodies, NULL, 3, 0, answers);
+    for (int i = 0; i < 4; i++) {
+        s_expect (&answers [i], 200);
+        s_answer_reset (&answers [i]);
+    }
+    assert_int_equal (s_balance (point, good, NULL), 10000 - 4200 - 4500);
+    assert_int_equal (s_balance (point, trapped, NULL), 10000 - 4200);
+    assert_int_equal (s_count (self, "SELECT COUNT(*) FROM orders"), orders_before + 5);
+}
+
+
+//  Deadlines: requests that waited in the queue past their deadline are
+//  answered 503 TIMEOUT without running while later ones in the same batch
+//  run; a write whose BEGIN waits on another connection's lock gives up at
+//  its deadline (not the 5 s busy timeout) with 503 TIMEOUT and nothing
+//  changed.
+static void
+test_deadlines (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    client_t *point, *order;
+    s_group_fixture (self, &point, &order);
+    char id [COFFEE_ID_MAX];
+    s_customer_new (point, "Hurry", id, sizeof id);
+    s_charge (point, id, 100000, 0);
+
+    //  Queued behind a plug that waits 1 s: 300 ms deadlines pass, 30 s ones do not.
+    store_t *holder = s_lock (self);
+    char plug [256], body [256];
+    uint64_t first = s_send (order, WIRE_OP_ORDER_CREATE, NULL, NULL,
+                             s_order_body (plug, sizeof plug, id, "MENU-00000002", 1), 0);
+    zclock_sleep (200);
+    s_order_body (body, sizeof body, id, "MENU-00000001", 1);
+    int64_t soon = zclock_mono () + 300, later = zclock_mono () + 30000;
+    s_send (order, WIRE_OP_ORDER_CREATE, NULL, NULL, body, soon);
+    s_send (order, WIRE_OP_ORDER_CREATE, NULL, NULL, body, later);
+    s_send (order, WIRE_OP_ORDER_GET, "ORD-00000001", NULL, NULL, soon);
+    s_send (order, WIRE_OP_ORDER_CREATE, NULL, NULL, body, soon);
+    zclock_sleep (800);
+    s_unlock (&holder);
+    answer_t answers [5];
+    s_recv_all (order, first, 5, answers);
+    s_expect (&answers [0], 200);
+    assert_string_equal (s_str (s_expect (&answers [1], 503), "code"), "TIMEOUT");
+    s_expect (&answers [2], 200);
+    assert_string_equal (s_str (s_expect (&answers [3], 503), "code"), "TIMEOUT");
+    assert_string_equal (s_str (s_expect (&answers [4], 503), "code"), "TIMEOUT");
+    for (int i = 0; i < 5; i++)
+        s_answer_reset (&answers [i]);
+    int details = 0;
+    assert_int_equal (s_balance (point, id, &details), 100000 - 4200 - 4200);
+    assert_int_equal (details, 3);
+
+    //  The lock held for 3 s; a charge with 400 ms left waits about 350 ms.
+    holder = s_lock (self);
+    char charge [200];
+    snprintf (charge, sizeof charge, "{\"customerId\":\"%s\",\"chargeAmt\":5}", id);
+    int64_t t0 = zclock_mono ();
+    first = s_send (point, WIRE_OP_POINT_CHARGE, NULL, "late-key", charge, t0 + 400);
+    s_recv_all (point, first, 1, answers);
+    int64_t waited = zclock_mono () - t0;
+    assert_string_equal (s_str (s_expect (&answers [0], 503), "code"), "TIMEOUT");
+    s_answer_reset (&answers [0]);
+    print_message ("a write with 400 ms left gave up after %" PRId64 " ms\n", waited);
+    assert_true (waited >= 300 && waited < 2000);
+    s_unlock (&holder);
+    assert_int_equal (s_balance (point, id, &details), 100000 - 4200 - 4200);
+    assert_int_equal (details, 3);
+    //  Nothing was kept of it, the key included: the retry runs.
+    answer_t retry = s_call (point, WIRE_OP_POINT_CHARGE, NULL, "late-key", charge,
+                             CALL_TIMEOUT_MS);
+    assert_int_equal (s_int (s_expect (&retry, 200), "chargeAmt"), 5);
+    s_answer_reset (&retry);
+}
+
+
 //  Runs the tests quietly (warnings and errors only).
 int
 main (void)
@@ -730,6 +1126,11 @@ main (void)
         cmocka_unit_test_setup_teardown (test_display_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_point_race, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_start_failure, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_failures_alone, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_same_customer, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_idempotency, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_commit_failure, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_deadlines, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();

@@ -500,8 +500,10 @@ test_transactions (void **state)
     db_destroy (&db);
 }
 
-//  A row locked by another transaction: the waiter gets DB_UNAVAILABLE
-//  after the lock wait timeout (not a hang); SKIP LOCKED passes it by.
+//  A row locked by another transaction: the waiter gets DB_TIMEOUT after
+//  the lock wait timeout (not a hang), or after the shorter bound of
+//  db_set_lock_wait (max_statement_time: fractions of a second), and the
+//  transaction it waited in is still there; SKIP LOCKED passes it by.
 static void
 test_lock_wait (void **state)
 {
@@ -530,11 +532,28 @@ test_lock_wait (void **state)
     int64_t t0 = tk_now_ms ();
     st = db_stmt (b, upd);
     assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
-    assert_int_equal (db_step (st), DB_UNAVAILABLE);
+    assert_int_equal (db_step (st), DB_TIMEOUT);
     int64_t waited = tk_now_ms () - t0;
     print_message ("lock wait ended after %" PRId64 " ms: %s\n", waited, db_errmsg (b));
     assert_true (waited < 9000);
     assert_non_null (strstr (db_errmsg (b), "1205"));
+    assert_int_equal (db_last_failure (b), DB_TIMEOUT);
+    assert_int_equal (db_last_failure (b), DB_OK);          //  read once
+    db_reset (st);
+
+    //  A bound of 300 ms cuts the same wait at about 300 ms; only the
+    //  statement is undone: the claim of row 2 is still held.
+    assert_int_equal (db_set_lock_wait (b, 300), DB_OK);
+    t0 = tk_now_ms ();
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_step (st), DB_TIMEOUT);
+    waited = tk_now_ms () - t0;
+    print_message ("bounded lock wait ended after %" PRId64 " ms: %s\n", waited, db_errmsg (b));
+    assert_true (waited >= 250 && waited < 1000);
+    db_reset (st);
+    assert_int_equal (db_set_lock_wait (b, 0), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 1, 2), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);                   //  our own row: no wait
     db_reset (st);
     db_rollback (b);
     //  The connection itself is fine.
@@ -593,7 +612,7 @@ s_worker (void *arg)
             w->done++;
         else {
             db_rollback (db);
-            if (rc != DB_UNAVAILABLE) {
+            if (rc != DB_UNAVAILABLE && rc != DB_TIMEOUT) {
                 snprintf (w->error, sizeof w->error, "rc %d: %s", rc, db_errmsg (db));
                 break;
             }

@@ -1,0 +1,283 @@
+/*  group — write transactions of the command store: a group of
+    operations in one transaction, each in its own savepoint, with lock
+    waits bounded by the request's deadline; and the replies operations
+    answer. See store.h (store_group_begin) and store_impl.h. */
+#include "store_impl.h"
+
+// ---------------------------------------------------------------------------
+//  Replies
+
+//  Sets the reply, dropping a body set before in this call.
+void
+store_reply_set (store_reply_t *reply, int status, char *body)
+{
+    zstr_free (&reply->body);
+    reply->status = status;
+    reply->body = body;
+}
+
+//  The 503 a store failure answers: nothing was changed.
+void
+store_reply_unavailable (store_reply_t *reply)
+{
+    store_reply_set (reply, 503, util_error_json ("UNAVAILABLE",
+                 "the store is unavailable; nothing was changed, try again"));
+}
+
+//  Sets a reply from a JSON tree (consumed). A tree that cannot be printed
+//  (out of memory) becomes -1.
+int
+store_reply_json (store_reply_t *reply, int status, cJSON *json)
+{
+    char *body = sqlkit_print (json);
+    if (!body)
+        return -1;
+    store_reply_set (reply, status, body);
+    return 0;
+}
+
+//  An error reply {"code","message"} plus one optional text member and one
+//  optional integer member.
+int
+store_reply_error (store_reply_t *reply, int status, const char *code, const char *message,
+               const char *text_name, const char *text_value,
+               const char *int_name, int64_t int_value)
+{
+    char *base = util_error_json (code, message);
+    if (!text_name && !int_name) {
+        if (!base)
+            return -1;
+        store_reply_set (reply, status, base);
+        return 0;
+    }
+    cJSON *json = base ? cJSON_Parse (base) : NULL;
+    zstr_free (&base);
+    if (!json)
+        return -1;
+    if (text_name)
+        cJSON_AddStringToObject (json, text_name, text_value);
+    if (int_name)
+        sqlkit_add_int (json, int_name, int_value);
+    return store_reply_json (reply, status, json);
+}
+
+//  Frees the reply body.
+void
+store_reply_reset (store_reply_t *reply)
+{
+    if (!reply)
+        return;
+    zstr_free (&reply->body);
+    reply->status = 0;
+}
+
+//  A string that fits an identifier column.
+bool
+store_valid_id (const char *id)
+{
+    return id && *id && strlen (id) < COFFEE_ID_MAX;
+}
+
+// ---------------------------------------------------------------------------
+//  Write transactions: a group of operations, each in its own savepoint
+
+//  The savepoint each operation of a group runs in; reusing the name
+//  replaces it (MySQL) or stacks it (SQLite), and ROLLBACK TO takes the
+//  latest, so no RELEASE is needed.
+#define MEMBER_SAVEPOINT "coffee_op"
+
+//  How far a lock-wait bound may lag behind the time an operation has left
+//  before it is set again (a round trip on MySQL).
+#define BOUND_SLACK_MS 20
+
+//  Bounds the lock waits of what runs next by the time left before
+//  deadline_ms (zclock_mono; 0: the backend's default). Returns DB_OK, or
+//  DB_TIMEOUT when no time is left.
+static int
+s_bound (store_t *self, int64_t deadline_ms)
+{
+    if (deadline_ms <= 0) {
+        if (self->bound_ms != 0 && db_set_lock_wait (self->db, 0) != DB_OK)
+            return db_last_failure (self->db);
+        self->bound_ms = 0;
+        return DB_OK;
+    }
+    int64_t left = deadline_ms - zclock_mono ();
+    if (left <= 0)
+        return DB_TIMEOUT;
+    //  The bound in force may stand when it is not longer than the time
+    //  left and not much shorter.
+    if (self->bound_ms > 0 && self->bound_ms <= left && self->bound_ms + BOUND_SLACK_MS >= left)
+        return DB_OK;
+    if (db_set_lock_wait (self->db, left) != DB_OK) {
+        self->bound_ms = -1;        //  unknown: set it again next time
+        return db_last_failure (self->db);
+    }
+    self->bound_ms = left;
+    return DB_OK;
+}
+
+//  Opens a group transaction (see store.h).
+int
+store_group_begin (store_t *self, int64_t deadline_ms)
+{
+    db_t *db = self->db;
+    assert (!self->group_open);
+    if (self->claim_open) {
+        db_rollback (db);
+        self->claim_open = false;
+    }
+    int rc = s_bound (self, deadline_ms);
+    if (rc == DB_OK && db_begin (db) != DB_OK)
+        rc = db_last_failure (db);
+    if (rc != DB_OK) {
+        if (rc != DB_TIMEOUT)
+            log_warn ("-", "store: begin failed: %s", db_errmsg (db));
+        db_rollback (db);
+        return rc == DB_TIMEOUT ? STORE_TIMEOUT : STORE_FAILED;
+    }
+    self->group_open = true;
+    self->group_lost = false;
+    return STORE_OK;
+}
+
+//  Commits a group; -1 when nothing of it is there.
+int
+store_group_commit (store_t *self)
+{
+    assert (self->group_open);
+    self->group_open = false;
+    if (self->group_lost) {
+        db_rollback (self->db);
+        return STORE_FAILED;
+    }
+    if (db_commit (self->db) != DB_OK) {
+        log_warn ("-", "store: group commit failed: %s", db_errmsg (self->db));
+        db_rollback (self->db);
+        return STORE_FAILED;
+    }
+    return STORE_OK;
+}
+
+//  Ends a group, undoing all of it.
+void
+store_group_rollback (store_t *self)
+{
+    if (self->group_open)
+        db_rollback (self->db);
+    self->group_open = false;
+}
+
+//  Sets the deadline of the next operations.
+void
+store_set_deadline (store_t *self, int64_t deadline_ms)
+{
+    self->deadline_ms = deadline_ms;
+}
+
+//  Starts an operation: a savepoint in the open group (its lock waits
+//  bounded by its own deadline), or a transaction of its own. STORE_OK, or
+//  STORE_TIMEOUT / STORE_FAILED with nothing started.
+int
+store_op_begin (store_t *self, store_op_t *op)
+{
+    op->own = !self->group_open;
+    if (op->own) {
+        int rc = store_group_begin (self, self->deadline_ms);
+        self->group_open = false;       //  its own transaction, not a group
+        return rc;
+    }
+    if (self->group_lost)
+        return STORE_FAILED;
+    int rc = s_bound (self, self->deadline_ms);
+    if (rc == DB_OK && db_savepoint (self->db, MEMBER_SAVEPOINT) != DB_OK)
+        rc = db_last_failure (self->db);
+    if (rc == DB_TIMEOUT)
+        return STORE_TIMEOUT;
+    if (rc != DB_OK) {
+        self->group_lost = true;        //  a group that cannot mark a savepoint is gone
+        return STORE_FAILED;
+    }
+    return STORE_OK;
+}
+
+//  Ends an operation that answered (success or a business error): commits
+//  its own transaction, or leaves its writes in the group. 0, or -1 when
+//  its own commit failed.
+int
+store_op_end (store_t *self, store_op_t *op)
+{
+    if (!op->own)
+        return 0;
+    if (db_commit (self->db) != DB_OK) {
+        db_rollback (self->db);
+        return -1;
+    }
+    return 0;
+}
+
+//  Undoes an operation: its own transaction, or the group back to its
+//  savepoint (a group that cannot go back is lost: it will not commit).
+void
+store_op_undo (store_t *self, store_op_t *op)
+{
+    if (op->own)
+        db_rollback (self->db);
+    else
+    if (!self->group_lost
+    &&  db_savepoint_rollback (self->db, MEMBER_SAVEPOINT) != DB_OK) {
+        log_warn ("-", "store: rollback to savepoint failed, group lost: %s",
+                  db_errmsg (self->db));
+        self->group_lost = true;
+    }
+}
+
+//  The 503 of an operation that did not run: TIMEOUT when a lock wait
+//  outlasted its deadline, else UNAVAILABLE. Nothing was changed.
+void
+store_reply_not_run (store_reply_t *reply, int why)
+{
+    if (why == STORE_TIMEOUT)
+        store_reply_set (reply, 503, util_error_json ("TIMEOUT",
+                     "the store was busy past the request's deadline; nothing was changed,"
+                     " try again"));
+    else
+        store_reply_unavailable (reply);
+}
+
+//  Turns a failed operation into its 503: undoes it, logs why. Returns -1.
+int
+store_op_fail (store_t *self, store_op_t *op, const char *what, store_reply_t *reply)
+{
+    int why = db_last_failure (self->db) == DB_TIMEOUT ? STORE_TIMEOUT : STORE_FAILED;
+    if (why == STORE_TIMEOUT)
+        log_info ("-", "store: %s waited past its deadline: %s", what, db_errmsg (self->db));
+    else
+        log_warn ("-", "store: %s failed: %s", what, db_errmsg (self->db));
+    if (op)
+        store_op_undo (self, op);
+    store_reply_not_run (reply, why);
+    return -1;
+}
+
+//  Ends an operation that answered; a failed commit of its own
+//  transaction turns the answer into 503. Returns 0 or -1.
+int
+store_op_answer (store_t *self, store_op_t *op, const char *what, store_reply_t *reply)
+{
+    if (store_op_end (self, op) != 0)
+        return store_op_fail (self, NULL, what, reply);
+    return 0;
+}
+
+//  Answers 400 INVALID_INPUT naming field, for input refused before anything
+//  ran (nothing to roll back, no key taken). Returns what the operation
+//  returns: 0, or -1 when even the answer could not be built.
+int
+store_op_invalid (store_t *self, const char *what, const char *field, const char *message,
+           store_reply_t *reply)
+{
+    if (store_reply_error (reply, 400, "INVALID_INPUT", message, "field", field, NULL, 0) != 0)
+        return store_op_fail (self, NULL, what, reply);
+    return 0;
+}

@@ -1,0 +1,410 @@
+/*  orders — placing an order (customer, menus, points, order, lines,
+    history, outbox row in one operation), reading one, and the reconcile
+    reads over order lines. */
+#include "store_impl.h"
+
+// ---------------------------------------------------------------------------
+//  Orders
+
+static const char SQL_MENU_GET [] =
+    "SELECT menu_nm, menu_price, use_yn FROM menu WHERE menu_id = ?";
+static const char SQL_ORDER_INSERT [] =
+    "INSERT INTO orders (order_no, customer_id, order_price, pay_amt, created_at)"
+    " VALUES (NULL, ?, ?, ?, ?)";
+static const char SQL_ORDER_SET_NO [] =
+    "UPDATE orders SET order_no = ? WHERE id = ?";
+static const char SQL_ORDER_GET [] =
+    "SELECT order_no, customer_id, order_price, pay_amt, created_at FROM orders WHERE order_no = ?";
+static const char SQL_ORDER_LINES [] =
+    "SELECT om.menu_id, m.menu_nm, om.qy, om.menu_price FROM order_menu om"
+    " JOIN menu m ON m.menu_id = om.menu_id WHERE om.order_no = ? ORDER BY om.menu_id";
+
+//  Merges duplicate menuIds (qy summed) and checks the limits. Returns the
+//  number of merged lines, or 0 with an INVALID_INPUT message in *why.
+static size_t
+s_merge_lines (const event_line_t *lines, size_t line_count, store_order_line_t *merged,
+               const char **why)
+{
+    if (!lines || line_count < 1 || line_count > STORE_LINES_MAX) {
+        *why = "menuList: must hold 1 to 20 entries";
+        return 0;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < line_count; i++) {
+        const event_line_t *in = &lines [i];
+        if (!memchr (in->menu_id, 0, sizeof in->menu_id) || !in->menu_id [0]) {
+            *why = "menuList: menuId must be a menu id";
+            return 0;
+        }
+        if (in->qy < 1 || in->qy > STORE_QY_MAX) {
+            *why = "menuList: qy must be a whole number from 1 to 100";
+            return 0;
+        }
+        size_t j = 0;
+        while (j < count && strcmp (merged [j].line.menu_id, in->menu_id) != 0)
+            j++;
+        if (j == count) {
+            merged [count].line = *in;
+            merged [count].price = 0;
+            count++;
+        }
+        else
+            merged [j].line.qy += in->qy;       //  at most 20 * 100: no overflow
+        if (merged [j].line.qy > STORE_QY_MAX) {
+            *why = "menuList: qy of one menu must be at most 100 in total";
+            return 0;
+        }
+    }
+    return count;
+}
+
+//  Inserts the order row, derives its number from the auto-increment id.
+static int
+s_order_insert (db_t *db, const char *customer_id, int64_t price, int64_t now_ms,
+                char *order_no)
+{
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_INSERT);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, customer_id) == DB_OK
+           && db_bind_int64 (st, 2, price) == DB_OK
+           && db_bind_int64 (st, 3, price) == DB_OK
+           && db_bind_int64 (st, 4, now_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    if (rc != DB_DONE)
+        return -1;
+    int64_t id = db_last_insert_id (db);
+    snprintf (order_no, COFFEE_ID_MAX, "ORD-%08" PRId64, id);
+    return store_write_ti (db, SQL_ORDER_SET_NO, order_no, id) == DB_DONE ? 0 : -1;
+}
+
+//  Builds the INSERT texts of 1..STORE_LINES_MAX order lines, one
+//  statement per order (the statement cache keys on their addresses,
+//  which live as long as the store). 0 or -1.
+int
+store_lines_sql_build (store_t *self)
+{
+    static const char head [] =
+        "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES ";
+    static const char row [] = "(?, ?, ?, ?, ?)";
+    for (size_t n = 1; n <= STORE_LINES_MAX; n++) {
+        size_t len = sizeof head + n * (sizeof row + 1);
+        self->lines_sql [n] = (char *) malloc (len);
+        if (!self->lines_sql [n])
+            return -1;
+        char *at = self->lines_sql [n];
+        at += sprintf (at, "%s", head);
+        for (size_t i = 0; i < n; i++)
+            at += sprintf (at, "%s%s", i ? "," : "", row);
+    }
+    return 0;
+}
+
+//  Inserts the order lines with one statement.
+static int
+s_order_lines_insert (store_t *self, const char *order_no, const store_order_line_t *lines,
+                      size_t count, int64_t now_ms)
+{
+    if (count < 1 || count > STORE_LINES_MAX)
+        return -1;
+    db_stmt_t *st = db_stmt (self->db, self->lines_sql [count]);
+    if (!st)
+        return -1;
+    int rc = DB_OK;
+    for (size_t i = 0; i < count && rc == DB_OK; i++) {
+        int at = (int) i * 5;
+        if ((rc = db_bind_text (st, at + 1, order_no)) == DB_OK
+        &&  (rc = db_bind_text (st, at + 2, lines [i].line.menu_id)) == DB_OK
+        &&  (rc = db_bind_int64 (st, at + 3, lines [i].line.qy)) == DB_OK
+        &&  (rc = db_bind_int64 (st, at + 4, lines [i].price)) == DB_OK)
+            rc = db_bind_int64 (st, at + 5, now_ms);
+    }
+    if (rc == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  POST /order: the whole order in one transaction (see store.h).
+int
+store_order_create (store_t *self, const char *customer_id, const event_line_t *lines,
+                    size_t line_count, const store_idem_t *idem, int64_t now_ms,
+                    store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    store_order_line_t merged [STORE_LINES_MAX];
+    const char *why = NULL;
+    if (!store_valid_id (customer_id))
+        return store_op_invalid (self, "order", "customerId", "customerId: must be a customer id", reply);
+    size_t count = s_merge_lines (lines, line_count, merged, &why);
+    if (count == 0)
+        return store_op_invalid (self, "order", "menuList", why, reply);
+    store_op_t op;
+    int rc = store_op_start (self, &op, idem, now_ms, "order", reply);
+    if (rc != STORE_IDEM_RUN)
+        return rc < 0 ? -1 : 0;
+
+    //  1. The customer
+    rc = store_customer_exists (db, customer_id);
+    if (rc == DB_DONE) {
+        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                           NULL, NULL, NULL, 0) != 0)
+            return store_op_fail (self, &op, "order", reply);
+        goto answer;
+    }
+    if (rc != DB_ROW)
+        return store_op_fail (self, &op, "order", reply);
+
+    //  2. The menus, displayed, and the price with checked arithmetic
+    int64_t price = 0;
+    for (size_t i = 0; i < count; i++) {
+        db_stmt_t *st = db_stmt (db, SQL_MENU_GET);
+        rc = st ? db_bind_text (st, 1, merged [i].line.menu_id) : DB_ERROR;
+        if (rc == DB_OK)
+            rc = db_step (st);
+        bool shown = false;
+        if (rc == DB_ROW) {
+            const char *use_yn = db_column_text (st, 2);
+            shown = use_yn && streq (use_yn, "Y");
+            merged [i].price = db_column_int64 (st, 1);
+        }
+        db_reset (st);
+        if (rc == DB_DONE || (rc == DB_ROW && !shown)) {
+            if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_MENU,
+                               "menuId", merged [i].line.menu_id, NULL, 0) != 0)
+                return store_op_fail (self, &op, "order", reply);
+            goto answer;
+        }
+        if (rc != DB_ROW)
+            return store_op_fail (self, &op, "order", reply);
+        int64_t line_price;
+        if (!util_mul_i64 (merged [i].price, merged [i].line.qy, &line_price)
+        ||  !util_add_i64 (price, line_price, &price)) {
+            if (store_reply_error (reply, 400, "INVALID_INPUT",
+                               "menuList: the order price would exceed the maximum",
+                               "field", "menuList", NULL, 0) != 0)
+                return store_op_fail (self, &op, "order", reply);
+            goto answer;
+        }
+    }
+
+    //  3. Take the points: one conditional UPDATE, never read-modify-write.
+    //  (A zero price would change no row on MySQL, so it skips the UPDATE.)
+    if (price > 0) {
+        rc = store_point_take (db, customer_id, price);
+        if (rc != DB_DONE)
+            return store_op_fail (self, &op, "order", reply);
+        if (db_changes (db) == 0) {
+            int64_t balance = 0;
+            rc = store_balance_read (db, customer_id, &balance);
+            if (rc == DB_ROW) {
+                char message [256];
+                int64_t shortfall = price - balance;
+                snprintf (message, sizeof message, MSG_NO_POINT, shortfall);
+                rc = store_reply_error (reply, 409, "NO_POINT", message,
+                                    NULL, NULL, "shortfall", shortfall);
+            }
+            else
+            if (rc == DB_DONE)
+                rc = store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
+                                    NULL, NULL, NULL, 0);
+            else
+                rc = -1;
+            if (rc != 0)
+                return store_op_fail (self, &op, "order", reply);
+            goto answer;
+        }
+    }
+
+    //  4. The order, its lines, the USE history row, the outbox row
+    char order_no [COFFEE_ID_MAX];
+    char remark [64];
+    if (s_order_insert (db, customer_id, price, now_ms, order_no) != 0
+    ||  s_order_lines_insert (self, order_no, merged, count, now_ms) != 0)
+        return store_op_fail (self, &op, "order", reply);
+    snprintf (remark, sizeof remark, "주문 %s", order_no);
+    if (store_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0
+    ||  store_outbox_add (db, order_no, customer_id, merged, count, price, now_ms) != 0)
+        return store_op_fail (self, &op, "order", reply);
+
+    cJSON *json = cJSON_CreateObject ();
+    cJSON_AddStringToObject (json, "orderNo", order_no);
+    sqlkit_add_int (json, "orderPrice", price);
+    sqlkit_add_int (json, "usePoint", price);
+    if (store_reply_json (reply, 200, json) != 0)
+        return store_op_fail (self, &op, "order", reply);
+
+answer:
+    //  Business errors changed nothing; they end here too, so a key
+    //  replays them
+    return store_op_finish (self, &op, idem, now_ms, "order", reply);
+}
+
+//  GET /order/{orderNo}.
+int
+store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    cJSON *json = NULL;
+    if (!store_valid_id (order_no)) {
+        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_ORDER,
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        return 0;
+    }
+    if (sqlkit_begin_read (db) != DB_OK)
+        goto fail;
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_GET);
+    int rc = st ? db_bind_text (st, 1, order_no) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_step (st);
+    if (rc == DB_ROW) {
+        char when [UTIL_ISO_MAX];
+        json = cJSON_CreateObject ();
+        cJSON_AddStringToObject (json, "orderNo", db_column_text (st, 0));
+        cJSON_AddStringToObject (json, "customerId", db_column_text (st, 1));
+        sqlkit_add_int (json, "orderPrice", db_column_int64 (st, 2));
+        sqlkit_add_int (json, "payAmt", db_column_int64 (st, 3));
+        cJSON_AddStringToObject (json, "orderedAt", util_iso8601 (db_column_int64 (st, 4), when));
+    }
+    db_reset (st);
+    if (rc == DB_DONE) {
+        sqlkit_end_read (db);
+        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_ORDER,
+                           NULL, NULL, NULL, 0) != 0)
+            goto fail;
+        return 0;
+    }
+    if (rc != DB_ROW) {
+        sqlkit_end_read (db);
+        goto fail;
+    }
+    cJSON *menus = cJSON_AddArrayToObject (json, "menuList");
+    st = db_stmt (db, SQL_ORDER_LINES);
+    rc = st ? db_bind_text (st, 1, order_no) : DB_ERROR;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        cJSON *item = cJSON_CreateObject ();
+        cJSON_AddStringToObject (item, "menuId", db_column_text (st, 0));
+        cJSON_AddStringToObject (item, "menuNm", db_column_text (st, 1));
+        sqlkit_add_int (item, "qy", db_column_int64 (st, 2));
+        sqlkit_add_int (item, "menuPrice", db_column_int64 (st, 3));
+        cJSON_AddItemToArray (menus, item);
+    }
+    db_reset (st);
+    sqlkit_end_read (db);
+    if (rc != DB_DONE)
+        goto fail;
+    rc = store_reply_json (reply, 200, json);
+    json = NULL;
+    if (rc != 0)
+        goto fail;
+    return 0;
+
+fail:
+    cJSON_Delete (json);
+    return store_op_fail (self, NULL, "order get", reply);
+}
+
+// ---------------------------------------------------------------------------
+//  Reconcile
+
+static const char SQL_MENU_COUNTS [] =
+    "SELECT om.menu_id, COALESCE(MAX(m.menu_nm), ''), COUNT(*) FROM order_menu om"
+    " LEFT JOIN menu m ON m.menu_id = om.menu_id"
+    " WHERE om.created_at > ? AND om.created_at <= ? GROUP BY om.menu_id ORDER BY om.menu_id";
+static const char SQL_ORDER_EVENTS [] =
+    "SELECT o.order_no, o.customer_id, o.pay_amt, o.created_at, om.menu_id, om.qy"
+    " FROM orders o JOIN order_menu om ON om.order_no = o.order_no"
+    " WHERE o.created_at > ? AND o.created_at <= ? ORDER BY o.id, om.menu_id";
+
+//  Per menu, orders containing it in (from_ms, to_ms].
+int
+store_order_menu_counts (store_t *self, int64_t from_ms, int64_t to_ms,
+                         store_count_t **counts, size_t *count)
+{
+    return sqlkit_window_counts (self->db, SQL_MENU_COUNTS, from_ms, to_ms, counts, count);
+}
+
+//  Frees an array of events.
+static void
+s_events_free (event_order_t *events, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        event_order_reset (&events [i]);
+    free (events);
+}
+
+//  Every order of (from_ms, to_ms] as an event, from one snapshot.
+int
+store_order_events (store_t *self, int64_t from_ms, int64_t to_ms,
+                    event_order_t **events, size_t *count)
+{
+    db_t *db = self->db;
+    *events = NULL;
+    *count = 0;
+    if (sqlkit_begin_read (db) != DB_OK)
+        return -1;
+    event_order_t *list = NULL;
+    size_t n = 0, cap = 0;
+    db_stmt_t *st = db_stmt (db, SQL_ORDER_EVENTS);
+    int rc = DB_ERROR;
+    if (st && db_bind_int64 (st, 1, from_ms) == DB_OK && db_bind_int64 (st, 2, to_ms) == DB_OK)
+        rc = DB_OK;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        const char *order_no = db_column_text (st, 0);
+        if (!order_no)
+            continue;
+        event_order_t *ev = n ? &list [n - 1] : NULL;
+        if (!ev || strcmp (ev->order_no, order_no) != 0) {
+            if (n == cap) {
+                size_t grown = cap ? cap * 2 : 16;
+                event_order_t *more = (event_order_t *) realloc (list, grown * sizeof *list);
+                if (!more) {
+                    rc = DB_ERROR;
+                    break;
+                }
+                list = more;
+                cap = grown;
+            }
+            ev = &list [n++];
+            memset (ev, 0, sizeof *ev);
+            const char *customer_id = db_column_text (st, 1);
+            snprintf (ev->order_no, sizeof ev->order_no, "%s", order_no);
+            snprintf (ev->customer_id, sizeof ev->customer_id, "%s",
+                      customer_id ? customer_id : "");
+            ev->pay_amt = db_column_int64 (st, 2);
+            ev->ordered_at_ms = db_column_int64 (st, 3);
+        }
+        event_line_t *more = (event_line_t *) realloc (ev->lines,
+                                                       (ev->line_count + 1) * sizeof *more);
+        if (!more) {
+            rc = DB_ERROR;
+            break;
+        }
+        ev->lines = more;
+        event_line_t *line = &ev->lines [ev->line_count++];
+        memset (line, 0, sizeof *line);
+        const char *menu_id = db_column_text (st, 4);
+        snprintf (line->menu_id, sizeof line->menu_id, "%s", menu_id ? menu_id : "");
+        line->qy = db_column_int64 (st, 5);
+    }
+    db_reset (st);
+    sqlkit_end_read (db);
+    if (rc != DB_DONE) {
+        s_events_free (list, n);
+        return -1;
+    }
+    *events = list;
+    *count = n;
+    return 0;
+}

@@ -1,0 +1,215 @@
+/*  schema — the command store's schema, its migrations and demo menus, and
+    opening and closing a store (one connection). Written once on db.h;
+    where the dialects differ the text is picked by sqlkit_pick. */
+#include "store_impl.h"
+
+// ---------------------------------------------------------------------------
+//  Schema
+
+static const sqlkit_sql_t s_schema_v1 [] = {
+    {   "CREATE TABLE IF NOT EXISTS customer ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " customer_id VARCHAR(32) UNIQUE,"
+        " name VARCHAR(100) NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS customer ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " customer_id VARCHAR(32) NULL UNIQUE,"
+        " name VARCHAR(100) NOT NULL,"
+        " created_at BIGINT NOT NULL)" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS point ("
+        " customer_id VARCHAR(32) NOT NULL PRIMARY KEY REFERENCES customer (customer_id),"
+        " balance BIGINT NOT NULL CHECK (balance >= 0))",
+        "CREATE TABLE IF NOT EXISTS point ("
+        " customer_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " balance BIGINT NOT NULL,"
+        " CONSTRAINT point_balance_nonneg CHECK (balance >= 0),"
+        " CONSTRAINT point_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id))"
+        SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS point_history ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " customer_id VARCHAR(32) NOT NULL REFERENCES customer (customer_id),"
+        " point BIGINT NOT NULL,"
+        " type_code VARCHAR(16) NOT NULL,"
+        " type_name VARCHAR(16) NOT NULL,"
+        " exp_date CHAR(8),"
+        " remark VARCHAR(200) NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS point_history ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " customer_id VARCHAR(32) NOT NULL,"
+        " point BIGINT NOT NULL,"
+        " type_code VARCHAR(16) NOT NULL,"
+        " type_name VARCHAR(16) NOT NULL,"
+        " exp_date CHAR(8) NULL,"
+        " remark VARCHAR(200) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " INDEX point_history_customer (customer_id, id),"
+        " CONSTRAINT point_history_customer_fk FOREIGN KEY (customer_id)"
+        " REFERENCES customer (customer_id))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS point_history_customer ON point_history (customer_id, id)",
+        "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS menu ("
+        " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " menu_nm VARCHAR(100) NOT NULL,"
+        " menu_price BIGINT NOT NULL CHECK (menu_price >= 0),"
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y')",
+        "CREATE TABLE IF NOT EXISTS menu ("
+        " menu_id VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " menu_nm VARCHAR(100) NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " use_yn CHAR(1) NOT NULL DEFAULT 'Y',"
+        " CONSTRAINT menu_price_nonneg CHECK (menu_price >= 0))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE TABLE IF NOT EXISTS orders ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " order_no VARCHAR(32) UNIQUE,"
+        " customer_id VARCHAR(32) NOT NULL REFERENCES customer (customer_id),"
+        " order_price BIGINT NOT NULL,"
+        " pay_amt BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS orders ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " order_no VARCHAR(32) NULL UNIQUE,"
+        " customer_id VARCHAR(32) NOT NULL,"
+        " order_price BIGINT NOT NULL,"
+        " pay_amt BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " INDEX orders_created (created_at),"
+        " CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id))"
+        SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at)", "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS order_menu ("
+        " order_no VARCHAR(32) NOT NULL REFERENCES orders (order_no),"
+        " menu_id VARCHAR(32) NOT NULL REFERENCES menu (menu_id),"
+        " qy BIGINT NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " PRIMARY KEY (order_no, menu_id))",
+        "CREATE TABLE IF NOT EXISTS order_menu ("
+        " order_no VARCHAR(32) NOT NULL,"
+        " menu_id VARCHAR(32) NOT NULL,"
+        " qy BIGINT NOT NULL,"
+        " menu_price BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " PRIMARY KEY (order_no, menu_id),"
+        " INDEX order_menu_created (created_at),"
+        " CONSTRAINT order_menu_order FOREIGN KEY (order_no) REFERENCES orders (order_no),"
+        " CONSTRAINT order_menu_menu FOREIGN KEY (menu_id) REFERENCES menu (menu_id))"
+        SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS order_menu_created ON order_menu (created_at)", "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS outbox ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " order_no VARCHAR(32) NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " published_at BIGINT)",
+        "CREATE TABLE IF NOT EXISTS outbox ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " order_no VARCHAR(32) NOT NULL,"
+        " payload MEDIUMTEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " published_at BIGINT NULL,"
+        " INDEX outbox_unpublished (published_at, id))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL",
+        "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS idempotency ("
+        " route VARCHAR(32) NOT NULL,"
+        " idem_key VARCHAR(255) NOT NULL,"
+        " request TEXT NOT NULL,"
+        " status INTEGER,"
+        " response TEXT,"
+        " state VARCHAR(8) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " PRIMARY KEY (route, idem_key))",
+        "CREATE TABLE IF NOT EXISTS idempotency ("
+        " route VARCHAR(32) NOT NULL,"
+        " idem_key VARCHAR(255) NOT NULL,"
+        " request MEDIUMTEXT NOT NULL,"
+        " status INT NULL,"
+        " response MEDIUMTEXT NULL,"
+        " state VARCHAR(8) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " PRIMARY KEY (route, idem_key),"
+        " INDEX idempotency_done (state, updated_at))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS idempotency_done ON idempotency (state, updated_at)",
+        "SELECT 1" },
+};
+
+//  Schema versions in order; add a new entry to change the schema.
+static const sqlkit_migration_t s_migrations [] = {
+    { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
+};
+
+static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM menu";
+static const char SQL_MENU_SEED_SQLITE [] =
+    "INSERT OR IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
+static const char SQL_MENU_SEED_MYSQL [] =
+    "INSERT IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
+
+//  Seeds the demo menus when the menu table is empty.
+static int
+s_seed (db_t *db)
+{
+    return sqlkit_seed_menus (db, SQL_MENU_COUNT, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL);
+}
+
+// ---------------------------------------------------------------------------
+//  Open, close
+
+//  Opens the store, migrates and seeds it.
+store_t *
+store_open (const char *url, char *err, size_t errlen)
+{
+    store_t *self = (store_t *) calloc (1, sizeof *self);
+    if (!self) {
+        if (err && errlen > 0)
+            snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    if (store_lines_sql_build (self) != 0) {
+        if (err && errlen > 0)
+            snprintf (err, errlen, "out of memory");
+        store_destroy (&self);
+        return NULL;
+    }
+    self->db = sqlkit_open (url, "store", s_migrations,
+                            sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen);
+    if (!self->db)
+        store_destroy (&self);              //  sets self to NULL
+    return self;
+}
+
+//  Ends any open claim and closes the connection.
+void
+store_destroy (store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store_t *self = *self_p;
+    if (self->db) {
+        if (self->claim_open)
+            db_rollback (self->db);
+        db_destroy (&self->db);
+    }
+    //  After the connection: its cached statements are keyed on these
+    for (size_t n = 0; n <= STORE_LINES_MAX; n++)
+        free (self->lines_sql [n]);
+    free (self);
+    *self_p = NULL;
+}
+
+//  The connection underneath.
+db_t *
+store_db (store_t *self)
+{
+    return self->db;
+}
+
+//  Whether the database answers.
+int
+store_ping (store_t *self)
+{
+    return db_ping (self->db) == DB_OK ? DB_OK : DB_UNAVAILABLE;
+}

@@ -1,0 +1,107 @@
+/*  store_impl — what the command store's files share. Private to store/.
+
+    The command store (include/store.h) is split by concern, each file on
+    db.h only, so SQLite and MySQL run the same logic:
+        schema.c    schema, migrations, demo menus, open and close
+        group.c     write transactions: groups, savepoints, deadlines; replies
+        idem.c      Idempotency-Keys, claimed and finished inside an operation
+        points.c    customers, charges, balances and history
+        orders.c    orders and their lines; the reconcile reads
+        outbox.c    the outbox rows of orders and the relay's claim and mark
+
+    A write operation runs as:
+        store_op_t op;
+        int rc = store_op_start (self, &op, idem, now_ms, "what", reply);
+        if (rc != STORE_IDEM_RUN)           //  answered (replay, 409, 422) or 503
+            return rc < 0 ? -1 : 0;
+        … its statements; on a store failure: return store_op_fail (self, &op, …);
+        … fill reply (200 or a business error that changed nothing)
+        return store_op_finish (self, &op, idem, now_ms, "what", reply);
+    store_op_start opens a savepoint of the open group, or a transaction of
+    its own outside a group; store_op_finish stores the reply as the key's
+    answer in that same transaction and ends the operation. */
+#ifndef STORE_IMPL_H_INCLUDED
+#define STORE_IMPL_H_INCLUDED
+
+#include "store.h"
+#include "sqlkit.h"
+#include <string.h>
+#include <stdio.h>
+
+#define TYPE_CHARGE      "CHARGE"
+#define TYPE_CHARGE_NM   "충전"
+#define TYPE_USE         "USE"
+#define TYPE_USE_NM      "사용"
+#define REMARK_CHARGE    "고객 충전"
+
+#define MSG_NO_CUSTOMER  "해당 고객 정보 이/가 존재하지 않습니다."
+#define MSG_NO_MENU      "해당 메뉴 정보 이/가 존재하지 않습니다."
+#define MSG_NO_ORDER     "해당 주문 정보 이/가 존재하지 않습니다."
+#define MSG_NO_POINT     "%" PRId64 " 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요"
+
+struct _store_t {
+    db_t *db;                       //  the connection (one thread only)
+    bool claim_open;                //  a MySQL outbox claim transaction is open
+    bool group_open;                //  store_group_begin opened a transaction
+    bool group_lost;                //  an operation took the group's transaction down
+    int64_t deadline_ms;            //  store_set_deadline: of the next operations, 0 none
+    int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
+    char *lines_sql [STORE_LINES_MAX + 1];  //  [n]: INSERT of n order lines in one statement
+};
+
+//  How an operation's writes are held: its own transaction, or a savepoint
+//  of the open group.
+typedef struct {
+    bool own;                       //  it opened (and ends) its own transaction
+} store_op_t;
+
+//  What store_op_start decided.
+#define STORE_IDEM_RUN      0       //  run the operation; it finishes the key
+#define STORE_IDEM_ANSWERED 1       //  reply is final (replay, 422, 409)
+
+//  group.c: replies
+void store_reply_set (store_reply_t *reply, int status, char *body);
+void store_reply_unavailable (store_reply_t *reply);
+int store_reply_json (store_reply_t *reply, int status, cJSON *json);
+int store_reply_error (store_reply_t *reply, int status, const char *code, const char *message,
+                       const char *text_name, const char *text_value,
+                       const char *int_name, int64_t int_value);
+void store_reply_not_run (store_reply_t *reply, int why);
+bool store_valid_id (const char *id);
+
+//  group.c: operations
+int store_op_begin (store_t *self, store_op_t *op);
+int store_op_end (store_t *self, store_op_t *op);
+void store_op_undo (store_t *self, store_op_t *op);
+int store_op_fail (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
+int store_op_answer (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
+int store_op_invalid (store_t *self, const char *what, const char *field, const char *message,
+                      store_reply_t *reply);
+
+//  idem.c: an operation with its key
+int store_op_start (store_t *self, store_op_t *op, const store_idem_t *idem, int64_t now_ms,
+                    const char *what, store_reply_t *reply);
+int store_op_finish (store_t *self, store_op_t *op, const store_idem_t *idem, int64_t now_ms,
+                     const char *what, store_reply_t *reply);
+
+//  points.c
+int store_balance_read (db_t *db, const char *customer_id, int64_t *balance);
+int store_history_add (db_t *db, const char *customer_id, int64_t point, const char *code,
+                       const char *name, const char *remark, int64_t now_ms);
+int store_write_ti (db_t *db, const char *sql, const char *text, int64_t value);
+int store_customer_exists (db_t *db, const char *customer_id);
+int store_point_take (db_t *db, const char *customer_id, int64_t amount);
+
+//  orders.c: builds self->lines_sql (store_open); 0 or -1
+int store_lines_sql_build (store_t *self);
+
+//  outbox.c: the outbox row of an order (its lines with their prices)
+typedef struct {
+    event_line_t line;              //  menuId and summed qy
+    int64_t price;                  //  unit price read from menu
+} store_order_line_t;
+int store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
+                      const store_order_line_t *lines, size_t count, int64_t pay_amt,
+                      int64_t now_ms);
+
+#endif
