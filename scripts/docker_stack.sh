@@ -100,6 +100,13 @@ cleanup() {
             kill -KILL "$dockerd_pid" 2>/dev/null || true
         fi
         wait "$dockerd_pid" 2>/dev/null || true
+        # What the engine mounted under its own folders and left behind (its
+        # default network namespace): unmounted, deepest first.
+        awk -v a="$rundir/" -v b="$state/data" \
+            'index($2, a) == 1 || $2 == b || index($2, b "/") == 1 { print $2 }' \
+            /proc/mounts | sort -r | while read -r m; do
+            umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "warning: cannot unmount $m"
+        done
         if [ "$rc" -ne 0 ] && [ -f "$work/dockerd.log" ]; then
             tail -n 20 "$work/dockerd.log" | sed 's/^/    dockerd: /' >&2 || true
         fi
