@@ -7,7 +7,8 @@
 #   3. checks that every operation of docs/openapi.json has a request in
 #      docs/coffee.postman_collection.json (tools/collection_covers.js);
 #   4. starts `coffee serve` on a free 127.0.0.1 port with a data dir of its
-#      own, runs the collection with newman against it, stops the server.
+#      own, runs the collection with newman against it, stops the server
+#      (which must exit 0).
 #
 #   bash scripts/contract.sh                   # coffee from build-test/ (or build-release/)
 #   COFFEE_BIN=path/to/coffee bash scripts/contract.sh
@@ -112,5 +113,17 @@ timeout -k 10 300 "$bin/newman" run docs/coffee.postman_collection.json \
     --env-var "baseUrl=http://127.0.0.1:$port" \
     --timeout-request 10000 --timeout 240000 --color off --disable-unicode
 
-# The server must still be alive after every error case.
+# The server must still be alive after every error case, and stop cleanly
+# (exit 0; under ASan, no leak report) on SIGTERM.
 kill -0 "$server_pid" 2>/dev/null || { say "coffee died during the run" >&2; exit 1; }
+kill -TERM "$server_pid"
+for _ in $(seq 1 80); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.25
+done
+kill -0 "$server_pid" 2>/dev/null && { say "coffee did not stop within 20 s of SIGTERM" >&2; exit 1; }
+status=0
+wait "$server_pid" || status=$?
+server_pid=""
+[ "$status" -eq 0 ] || { say "coffee exited $status on SIGTERM" >&2; tail -n 40 "$work/serve.log" >&2; exit 1; }
+say "coffee stopped cleanly"
