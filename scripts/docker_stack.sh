@@ -141,7 +141,8 @@ export DOCKER_BUILDKIT=1
 mkdir -p "$state" "$rundir"
 work=$(mktemp -d "$state/run.XXXXXX")
 
-# One run at a time on this machine: they share the engine and the state.
+# One run at a time on this machine: they share the engine and the state
+# (dockerd does not inherit the lock's descriptor, so it never holds it).
 exec 9>"$state/lock"
 flock -w "$(bound 1800)" 9 || die "another docker_stack.sh holds $state/lock"
 
@@ -161,7 +162,7 @@ else
         --data-root="$state/data" --exec-root="$rundir/exec" \
         --pidfile="$rundir/dockerd.pid" -H "$DOCKER_HOST" \
         --containerd-namespace=coffee-docker --containerd-plugins-namespace=coffee-docker-plugins \
-        </dev/null >"$work/dockerd.log" 2>&1 &
+        </dev/null >"$work/dockerd.log" 2>&1 9>&- &
     dockerd_pid=$!
     until timeout -k 5 10 "$DOCKER" info >/dev/null 2>&1; do
         kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd exited"; }
@@ -249,6 +250,10 @@ timeout -k 10 "$(bound 900)" "$DOCKER" build --network host -f docker/mariadb.Do
     -t coffee-mariadb:local docker >"$work/build-mariadb.log" 2>&1 || {
     tail -n 40 "$work/build-mariadb.log" >&2; die "docker build of coffee-mariadb:local failed"; }
 say "coffee-mariadb:local built in $(( $(date +%s) - t )) s"
+if [ -n "$dockerd_pid" ]; then
+    # Our own engine is the cache: the images these builds replaced go.
+    d image prune -f >/dev/null
+fi
 
 # -- 5. the stack ----------------------------------------------------------------
 
