@@ -31,7 +31,7 @@
 # Environment: COFFEE_DOCKER_STATE (default /var/lib/coffee-docker: the
 # engine's data-root and the base rootfs tarball, kept between runs),
 # COFFEE_DEBIAN_MIRROR (default: the host's apt mirror), COFFEE_DOCKER_TIMEOUT
-# (default 2400: the bound of the whole run, in seconds).
+# (default 1500: the bound of the whole run, in seconds).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -41,10 +41,10 @@ die() { say "$*" >&2; exit 1; }
 t0=$(date +%s)
 
 # Each wait below has its own bound; this one bounds the run as a whole.
-deadline=$(( t0 + ${COFFEE_DOCKER_TIMEOUT:-2400} ))
+deadline=$(( t0 + ${COFFEE_DOCKER_TIMEOUT:-1500} ))
 left() {
     local l=$(( deadline - $(date +%s) ))
-    [ "$l" -gt 0 ] || die "out of time (COFFEE_DOCKER_TIMEOUT=${COFFEE_DOCKER_TIMEOUT:-2400} s)"
+    [ "$l" -gt 0 ] || die "out of time (COFFEE_DOCKER_TIMEOUT=${COFFEE_DOCKER_TIMEOUT:-1500} s)"
     echo "$l"
 }
 # The smaller of a step's own bound and the time the run has left.
@@ -59,7 +59,7 @@ if [ "$(id -u)" -ne 0 ]; then
     say "not root: running again with sudo"
     exec sudo -n env "COFFEE_DOCKER_STATE=${COFFEE_DOCKER_STATE:-}" \
         "COFFEE_DEBIAN_MIRROR=${COFFEE_DEBIAN_MIRROR:-}" \
-        "COFFEE_DOCKER_TIMEOUT=${COFFEE_DOCKER_TIMEOUT:-2400}" bash "$0" "$@"
+        "COFFEE_DOCKER_TIMEOUT=${COFFEE_DOCKER_TIMEOUT:-1500}" bash "$0" "$@"
 fi
 
 # Debian's client, which matches Debian's engine (another docker may come first in PATH).
