@@ -6,7 +6,8 @@
 # started, and exits with ctest's status. What CI runs (.ci/run).
 #
 #   bash scripts/test.sh                  # everything
-#   bash scripts/test.sh -R store         # extra arguments go to ctest
+#   bash scripts/test.sh -R store         # extra arguments go to ctest (and skip
+#                                         # scripts/contract.sh, docker_stack.sh)
 #
 # Bounds (seconds, environment): COFFEE_BUILD_TIMEOUT (default 1500) for each
 # build, COFFEE_CTEST_TIMEOUT (default 2700) for the whole ctest run; each
@@ -124,5 +125,23 @@ if [ -n "$counts" ]; then
 fi
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     say "ctest did not finish within ${COFFEE_CTEST_TIMEOUT:-2700} s"
+fi
+# On a full run: the contract as tools know it (redocly, newman) and the
+# images, run (docker_stack.sh); each is bounded and stops what it starts.
+# COFFEE_SCRIPTS="" skips them.
+if [ $# -eq 0 ]; then
+    passed=0 failed=0
+    for s in ${COFFEE_SCRIPTS-contract docker_stack}; do
+        say "running scripts/$s.sh"
+        if bash "scripts/$s.sh"; then
+            passed=$((passed + 1))
+        else
+            say "scripts/$s.sh failed"
+            failed=$((failed + 1))
+            [ "$rc" -ne 0 ] || rc=1
+        fi
+    done
+    nl=$'\n'
+    summary="scripts: $passed passed, $failed failed${summary:+$nl$summary}"
 fi
 exit "$rc"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """docker_check — keeps docker/ honest.
 
-No Docker engine runs where the tests run, so this checks what can be
-checked without one, against the real `coffee` binary and the real build:
+This checks what can be checked without a Docker engine, against the real
+`coffee` binary and the real build (scripts/docker_stack.sh builds and runs
+the images on an engine):
 
   compose.yaml  parses; every COFFEE_* variable it sets is one `coffee --help`
                 lists, with a value the option accepts; every command it runs

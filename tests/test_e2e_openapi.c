@@ -792,6 +792,7 @@ test_answers_as_documented (void **state)
         //  Answered by libmicrohttpd before routing (x-transport-responses).
         { "POST", "/customer", NULL, "Content-Length: 99999999999999999999", 413 },
         { "GET", "/display/menu", NULL, huge_header, 431 },
+        { "GET", "/health", NULL, huge_header, 431 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         s_exchange (self, cases [i].method, cases [i].path, cases [i].body, cases [i].header,
