@@ -12,7 +12,7 @@ static inline metrics_route_t
 at_route_of (const char *op)
 {
     for (int route = 0; route < ROUTE_UNMATCHED; route++) {
-        const request_route_t *info = request_route_info ((metrics_route_t) route);
+        const route_t *info = route_info ((metrics_route_t) route);
         if (info && info->op && streq (info->op, op))
             return (metrics_route_t) route;
     }
