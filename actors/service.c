@@ -20,6 +20,8 @@ struct _service_t {
     char endpoint [128];            //  that endpoint, for logs
     s_item_t *batch;                //  SERVICE_BATCH_MAX requests taken in one go
     size_t *writes;                 //  indexes into batch of the grouped writes
+    bool down;                      //  the last health check failed (counted in the gauge)
+    int64_t next_check;             //  zclock_mono of the next health check
 };
 
 
@@ -313,6 +315,48 @@ s_serve_batch (service_t *self)
 }
 
 
+//  The gauge counting the pool's actors that are down.
+static metrics_gauge_t
+s_down_gauge (const char *pool)
+{
+    return streq (pool, ACTOR_POOL_POINT)? GAUGE_DOWN_POINT
+         : streq (pool, ACTOR_POOL_ORDER)? GAUGE_DOWN_ORDER: GAUGE_DOWN_DISPLAY;
+}
+
+//  Counts the actor down or up again in its pool's gauge.
+static void
+s_report (service_t *self, bool down)
+{
+    if (down == self->down || !self->def.metrics)
+        return;
+    self->down = down;
+    metrics_gauge_add (self->def.metrics, s_down_gauge (self->def.pool), down? 1: -1);
+    if (down)
+        log_warn ("-", "%s[%d]: health check failed; reported down", self->def.pool,
+                  self->def.index);
+    else
+        log_info ("-", "%s[%d]: health check passed; reported up", self->def.pool,
+                  self->def.index);
+}
+
+//  Runs the actor's own health op and reports what it says.
+static void
+s_check_health (service_t *self)
+{
+    bool write;
+    const service_op_t *entry = s_lookup (self, WIRE_OP_HEALTH, &write);
+    if (!entry || write)
+        return;
+    wire_request_t req;
+    memset (&req, 0, sizeof req);
+    snprintf (req.rid, sizeof req.rid, "health");
+    snprintf (req.op, sizeof req.op, WIRE_OP_HEALTH);
+    store_reply_t reply = { 0, NULL };
+    int rc = entry->handler (self->def.state, &req, &reply);
+    s_report (self, rc != 0 || reply.status != 200);
+    store_reply_reset (&reply);
+}
+
 //  Serves requests and runs the tick until $TERM.
 void
 service_run (service_t *self, zsock_t *pipe)
@@ -329,12 +373,16 @@ service_run (service_t *self, zsock_t *pipe)
     log_debug ("-", "%s[%d]: serving %s", self->def.pool, self->def.index, self->endpoint);
 
     int64_t next_tick = zclock_mono () + self->def.tick_ms;
+    self->next_check = zclock_mono () + SERVICE_HEALTH_MS;
     while (true) {
         int timeout = SERVICE_IDLE_MS;
         if (self->def.tick) {
             int64_t left = next_tick - zclock_mono ();
             timeout = left < 0 ? 0 : left < timeout ? (int) left : timeout;
         }
+        int64_t check_left = self->next_check - zclock_mono ();
+        if (check_left < timeout)
+            timeout = check_left < 0 ? 0 : (int) check_left;
         void *which = zpoller_wait (poller, timeout);
         if (which == pipe) {
             if (s_pipe_command (self, pipe) != 0)
@@ -348,7 +396,12 @@ service_run (service_t *self, zsock_t *pipe)
             self->def.tick (self->def.state);
             next_tick = zclock_mono () + self->def.tick_ms;
         }
+        if (zclock_mono () >= self->next_check) {
+            s_check_health (self);
+            self->next_check = zclock_mono () + SERVICE_HEALTH_MS;
+        }
     }
+    s_report (self, false);         //  a stopped actor is no longer counted
     zpoller_destroy (&poller);
     log_debug ("-", "%s[%d]: stopped", self->def.pool, self->def.index);
 }
@@ -368,6 +421,7 @@ service_actor_run (zsock_t *pipe, const actor_args_t *args, const char *pool,
         return;
     }
     def.state = state;
+    def.metrics = args->metrics;
     service_t *self = service_new (&def);
     if (!self) {
         state_destroy (&state);

@@ -75,7 +75,13 @@ typedef struct {
     int tick_ms;                    //  period of tick (> 0 when tick is set)
     store_t *store;                 //  store the writes go to (set with writes)
     service_group_done_fn *group_done;  //  after each group, or NULL
+    metrics_t *metrics;             //  where the actor reports itself down (set by the service)
 } service_def_t;
+
+//  How often an actor runs its own health op and reports the result in
+//  its pool's GAUGE_DOWN_* count, which GET /health reads: asking a busy
+//  actor would make health as slow as the slowest store.
+#define SERVICE_HEALTH_MS 1000
 
 //  Builds an actor's state before its ROUTER is bound: opens what the
 //  actor needs and fills def->ops, def->writes and def->store when it has

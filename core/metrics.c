@@ -39,6 +39,9 @@ s_gauges [GAUGE_COUNT] = {
     { "coffee_bridge_up", "Outbox relay: 1 publishing, 0 failing, -1 not run in this role.", "gauge" },
     { "coffee_projection_up", "Display projection: 1 applying, 0 failing, -1 not run in this role.", "gauge" },
     { "coffee_collector_up", "Collector sink: 1 delivering, 0 failing, -1 not run in this role.", "gauge" },
+    { "coffee_actors_down{pool=\"point\"}", "Actors of a pool whose last health check (every second) failed.", "gauge" },
+    { "coffee_actors_down{pool=\"order\"}", NULL, NULL },
+    { "coffee_actors_down{pool=\"display\"}", NULL, NULL },
 };
 
 //  All counters zero; the "up" gauges start at -1 (not run) until a bridge

@@ -45,7 +45,6 @@
 #include <unistd.h>
 
 #define S_POOL_COUNT      3         //  point, order, display
-#define S_HEALTH_MAX_MS   1000      //  longest wait for a pool's health answer
 #define S_CONN_TIMEOUT_S  30        //  idle or stalled connections are closed after this
 #define S_CONN_LIMIT_MAX  10000     //  most connections at once, all workers together
 #define S_FD_RESERVE      256       //  descriptors left for stores, sockets, logs
@@ -124,8 +123,7 @@ typedef struct {
     size_t cap;                     //  bytes allocated
     size_t seen;                    //  bytes received, kept or not
     int64_t give_up_ms;             //  zclock_mono when waiting stops
-    int waits;                      //  replies still awaited
-    int health [S_POOL_COUNT];      //  /health: status per pool, 0 when not asked or no answer
+    int waits;                      //  replies still awaited (0 or 1)
     s_answer_t answer;              //  the actor's answer once S_REPLIED
 } s_request_t;
 
@@ -474,35 +472,16 @@ s_health_gauge (s_worker_t *self, cJSON *parts, const char *part, metrics_gauge_
     return value > 0;
 }
 
-//  GET /health, first half: asks one actor of each pool this role runs,
-//  all at once, and suspends. Answers at once when it runs no pool.
-static bool
-s_health_ask (s_worker_t *self, s_request_t *req)
-{
-    wire_cmd_t cmd;
-    memset (&cmd, 0, sizeof cmd);
-    int timeout = self->shared->cfg->request_timeout_ms < S_HEALTH_MAX_MS
-                ? self->shared->cfg->request_timeout_ms: S_HEALTH_MAX_MS;
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        int n = self->shared->pool_size [p];
-        if (n == 0)
-            continue;
-        int index = (int) (self->rr [p]++ % (unsigned) n);
-        //  A pool whose queue is full counts as down.
-        s_send (self, req, p, index, WIRE_OP_HEALTH, &cmd, NULL, NULL);
-    }
-    if (req->waits == 0)
-        return false;
-    req->give_up_ms = zclock_mono () + timeout;
-    req->state = S_WAITING;
-    MHD_suspend_connection (req->conn);
-    return true;
-}
+//  The gauge counting a pool's actors that are down.
+static const metrics_gauge_t s_pool_down [S_POOL_COUNT] = {
+    GAUGE_DOWN_POINT, GAUGE_DOWN_ORDER, GAUGE_DOWN_DISPLAY
+};
 
-//  GET /health, second half: the pools' answers (a pool that did not
-//  answer in time is DOWN) and the bridge gauges.
+//  GET /health: what each pool's actors last reported of their stores
+//  (they check every second) and the bridge gauges. No actor is asked, so
+//  a stalled store never makes health slow.
 static void
-s_health_answer (s_worker_t *self, s_request_t *req, s_answer_t *answer)
+s_health_answer (s_worker_t *self, s_answer_t *answer)
 {
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddStringToObject (json, "status", "UP");
@@ -512,7 +491,7 @@ s_health_answer (s_worker_t *self, s_request_t *req, s_answer_t *answer)
     for (int p = 0; p < S_POOL_COUNT; p++) {
         if (self->shared->pool_size [p] == 0)
             continue;
-        bool up = req->health [p] == 200;
+        bool up = metrics_gauge_get (self->shared->metrics, s_pool_down [p]) == 0;
         cJSON_AddStringToObject (parts, s_pool_names [p], up? "UP": "DOWN");
         ready = ready && up;
     }
@@ -543,17 +522,10 @@ s_take_replies (s_worker_t *self, zsock_t *dealer)
             continue;
         }
         s_request_t *req = slot->req;
-        int pool = slot->pool;
         s_close_slot (self, slot);
         req->waits--;
-        if (req->route->route == ROUTE_HEALTH) {
-            req->health [pool] = status;
-            zstr_free (&body);
-        }
-        else {
-            req->answer.status = status;
-            req->answer.body = body;    //  zstr_free and free are the same allocator
-        }
+        req->answer.status = status;
+        req->answer.body = body;        //  zstr_free and free are the same allocator
         if (req->waits == 0 && req->state == S_WAITING) {
             req->state = S_REPLIED;
             MHD_resume_connection (req->conn);
@@ -562,8 +534,8 @@ s_take_replies (s_worker_t *self, zsock_t *dealer)
 }
 
 //  Gives up on requests whose actors did not answer by their give-up time
-//  (or on all of them when all is true, at stop): a health check answers
-//  with what it has; anything else is closed without a status.
+//  (or on all of them when all is true, at stop): a read is answered 503
+//  TIMEOUT; a write is closed without a status.
 static void
 s_sweep (s_worker_t *self, bool all)
 {
@@ -577,9 +549,6 @@ s_sweep (s_worker_t *self, bool all)
         req->waits--;
         if (req->state != S_WAITING)
             continue;
-        if (req->route->route == ROUTE_HEALTH)
-            req->state = S_REPLIED;
-        else
         if (req->get) {
             s_error (&req->answer, 503, "TIMEOUT", "no answer in time; nothing was changed");
             req->state = S_REPLIED;
@@ -653,9 +622,7 @@ s_decide_get (s_worker_t *self, s_request_t *req, s_answer_t *answer)
         return false;
     }
     if (route->route == ROUTE_HEALTH) {
-        if (s_health_ask (self, req))
-            return true;
-        s_health_answer (self, req, answer);
+        s_health_answer (self, answer);
         return false;
     }
     const char *snapshot = route->route == ROUTE_DISPLAY_MENU? self->snap_menu
@@ -875,8 +842,6 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         case S_REPLIED: {
             s_answer_t answer = req->answer;
             memset (&req->answer, 0, sizeof req->answer);
-            if (req->route->route == ROUTE_HEALTH)
-                s_health_answer (self, req, &answer);
             return s_respond (self, req, method, url, &answer);
         }
         case S_NEW:

@@ -26,6 +26,9 @@ typedef enum {
     GAUGE_BRIDGE_UP,            //  1 relay publishing fine, 0 failing, -1 not run here
     GAUGE_PROJECTION_UP,        //  1 fine, 0 failing, -1 not run here
     GAUGE_COLLECTOR_UP,         //  1 last delivery worked, 0 failing, -1 not run here
+    GAUGE_DOWN_POINT,           //  point actors whose last health check failed
+    GAUGE_DOWN_ORDER,           //  same, order actors
+    GAUGE_DOWN_DISPLAY,         //  same, display actors
     GAUGE_COUNT
 } metrics_gauge_t;
 
