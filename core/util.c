@@ -44,14 +44,29 @@ util_iso8601 (int64_t ms, char *buf)
         frac += 1000;
         secs -= 1;
     }
-    time_t t = (time_t) secs;
-    struct tm tm;
-    gmtime_r (&t, &tm);
+    //  The civil date of a day count, by arithmetic alone: gmtime_r takes
+    //  glibc's global time-zone lock, and every log line of every thread
+    //  comes through here.
+    int64_t days = secs / 86400;
+    int64_t rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0? z: z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                 //  [0, 146096]
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; //  [0, 399]
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          //  [0, 365]
+    int64_t mp = (5 * doy + 2) / 153;                               //  [0, 11]
+    int64_t day = doy - (153 * mp + 2) / 5 + 1;                     //  [1, 31]
+    int64_t month = mp < 10? mp + 3: mp - 9;                        //  [1, 12]
+    int64_t year = yoe + era * 400 + (month <= 2);
     //  Unsigned remainders bound every field, so the text always fits.
     snprintf (buf, UTIL_ISO_MAX, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
-              (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
-              (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
-              (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u,
+              (unsigned) ((uint64_t) year % 10000u), (unsigned) month % 100u,
+              (unsigned) day % 100u, (unsigned) (rem / 3600) % 100u,
+              (unsigned) (rem / 60 % 60) % 100u, (unsigned) (rem % 60) % 100u,
               (unsigned) frac % 1000u);
     return buf;
 }
