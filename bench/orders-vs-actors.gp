@@ -24,7 +24,7 @@ set xtics ("1" 1, "2" 2, "4" 4, "8" 8)
 set xrange [0.8:10]
 set yrange [0:*]
 set grid ytics
-set key outside right top
+set key below
 set style line 1 lc rgb "#1f77b4" lw 2 pt 7 ps 1.2
 set style line 2 lc rgb "#d62728" lw 2 pt 5 ps 1.2
 set style line 3 lc rgb "#1f77b4" lw 1.5 dt 2

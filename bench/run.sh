@@ -44,9 +44,10 @@
 #  and at the end the lines again, plus OUT_DIR/results.md: a Markdown
 #  section (date, machine, commit, the exact command, the results table and
 #  the orders-vs-actors table) made to paste into docs/PERFORMANCE.md. With
-#  UPDATE_DOCS=1 the script puts it there itself, between the markers
-#  <!-- bench:results begin --> and <!-- bench:results end -->, and copies
-#  the .dat and .png into docs/.
+#  UPDATE_DOCS=1 the script puts it there itself, as the newest section right
+#  after the marker <!-- bench:results begin --> (older runs stay below it,
+#  so before/after comparisons survive; UPDATE_DOCS=replace drops them, up to
+#  <!-- bench:results end -->), and copies the .dat and .png into docs/.
 #
 #  MariaDB phases start a private mariadbd (scripts/mariadb.sh start, its own
 #  temporary datadir, a free loopback port; never the system service), give
@@ -78,7 +79,7 @@
 #    ORDER_RATE_BOUND=50000    orders/s (all customers together) the charged points cover
 #    MARIADB_PORT=…   port of the private mariadbd (default: a free one)
 #    OUT_DIR=…        where results go (default BUILD_DIR/bench-results)
-#    UPDATE_DOCS=1    write the results into docs/ (see above)
+#    UPDATE_DOCS=1    add the results to docs/ (see above); =replace: replace older runs
 #    LABEL=…          heading of the results section (default "bench/run.sh")
 #    SKIP_BUILD=1     use the binaries already built
 #    BUILD_DIR=…      build folder (default build-bench, Release)
@@ -91,18 +92,26 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 #  The exact command, with the knobs the caller set, for the results section.
-KNOBS="PHASES DURATION ROUNDS THREADS WRK_THREADS CONNECTIONS CUSTOMERS LOG_LEVEL ORDER_LOG_LEVEL
+KNOBS="PHASES ROUTES DURATION ROUNDS THREADS WRK_THREADS CONNECTIONS CUSTOMERS LOG_LEVEL ORDER_LOG_LEVEL
 SQLITE_ORDER_ACTORS MARIADB_ORDER_ACTORS BARE_SQLITE_THREADS BARE_MARIADB_THREADS BARE_MODE
 PACE_FRACTION SWEEP_ACTORS SWEEP_STORES VISIBLE_SAMPLES ORDER_RATE_BOUND MARIADB_PORT OUT_DIR
 UPDATE_DOCS LABEL SKIP_BUILD BUILD_DIR"
 COMMAND=""
 for k in $KNOBS; do
     if [ -n "${!k+x}" ]; then
-        COMMAND="$COMMAND$k=$(printf '%q' "${!k}") "
+        if [[ "${!k}" =~ ^[A-Za-z0-9._/:+,=-]*$ ]]; then
+            COMMAND="$COMMAND$k=${!k} "
+        else
+            COMMAND="$COMMAND$k='${!k//\'/\'\\\'\'}' "
+        fi
     fi
 done
 COMMAND="${COMMAND}bash bench/run.sh${*:+ $*}"
 
+#  ROUTES (the knob before PHASES: menu best order) still picks phases.
+if [ -z "${PHASES:-}" ] && [ -n "${ROUTES:-}" ]; then
+    PHASES="$(echo " $ROUTES " | sed 's/ order / order-sqlite /g')"
+fi
 BUILD="${BUILD_DIR:-$ROOT/build-bench}"
 PHASES="${PHASES:-menu best order-sqlite order-mariadb sweep visible rss}"
 DURATION="${DURATION:-8}"
@@ -605,7 +614,7 @@ sweep_report() {
     done
     result "orders/s by order actors (SQLite/MariaDB)" "$line" "bare $sb/$mb" "-" "-" "see plot"
     if command -v gnuplot >/dev/null; then
-        gnuplot -e "datafile='$dat'; outfile='$OUT_DIR/orders-vs-actors.png'; subtitle='$LABEL, $STARTED_AT'" \
+        gnuplot -e "datafile='$dat'; outfile='$OUT_DIR/orders-vs-actors.png'; subtitle='${LABEL//\'/’}, $STARTED_AT'" \
             "$ROOT/bench/orders-vs-actors.gp" 2>"$WORK/gnuplot.err" \
             || { cat "$WORK/gnuplot.err" >&2; echo "bench: gnuplot failed; the .dat is in $OUT_DIR" >&2; }
     else
@@ -673,16 +682,21 @@ write_results() {
     if [ -n "${UPDATE_DOCS:-}" ]; then
         local doc="$ROOT/docs/PERFORMANCE.md"
         [ -f "$doc" ] || die "UPDATE_DOCS: $doc is missing"
-        python3 - "$doc" "$md" <<'EOF' || die "UPDATE_DOCS: could not rewrite docs/PERFORMANCE.md"
+        python3 - "$doc" "$md" "$UPDATE_DOCS" <<'EOF' || die "UPDATE_DOCS: could not rewrite docs/PERFORMANCE.md"
 import sys
-doc, md = sys.argv[1], sys.argv[2]
+doc, md, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 begin, end = "<!-- bench:results begin -->", "<!-- bench:results end -->"
 text = open(doc, encoding="utf-8").read()
 i, j = text.find(begin), text.find(end)
 if i < 0 or j < i:
     sys.exit("markers not found")
 new = open(md, encoding="utf-8").read()
-open(doc, "w", encoding="utf-8").write(text[:i + len(begin)] + "\n" + new + text[j:])
+if mode == "replace":
+    rest = "\n" + text[j:]
+else:
+    rest = text[i + len(begin):].lstrip("\n")
+    rest = "\n" + rest
+open(doc, "w", encoding="utf-8").write(text[:i + len(begin)] + "\n\n" + new + rest)
 EOF
         if want sweep; then
             cp "$OUT_DIR/orders-vs-actors.dat" "$ROOT/docs/orders-vs-actors.dat"
