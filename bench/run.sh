@@ -85,7 +85,7 @@
 #    BUILD_DIR=…      build folder (default build-bench, Release)
 #
 #  Needs (scripts/deps.sh installs them): cmake and the build deps, wrk, curl,
-#  python3, mariadb-server (MariaDB phases), gnuplot-nox (the plot; without it
+#  python3 (UPDATE_DOCS), mariadb-server (MariaDB phases), gnuplot-nox (the plot; without it
 #  the .dat is still written).
 set -euo pipefail
 
@@ -163,7 +163,7 @@ if want order-mariadb || { want sweep && [[ " $SWEEP_STORES " == *" mariadb "* ]
     NEED_MARIADB=1
 fi
 
-for tool in cmake wrk curl python3; do
+for tool in cmake wrk curl awk; do
     command -v "$tool" >/dev/null || die "$tool is missing (bash scripts/deps.sh)"
 done
 
@@ -220,9 +220,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-#  A TCP port free on 127.0.0.1 right now.
+#  A TCP port nothing listens on at 127.0.0.1 right now, below Linux's
+#  ephemeral range (32768+) so no outgoing connection holds it either.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    local port
+    for _ in $(seq 1 100); do
+        port=$(( 20000 + RANDOM % 12000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free port found"
 }
 
 #  Waits up to 30 s until GET url answers with 200.
@@ -238,9 +247,17 @@ wait_http() {
     return 1
 }
 
-#  Arithmetic on figures: py EXPR prints the value of a Python expression.
-py() { python3 -c "print($1)"; }
-ratio_of() { py "'%.2f' % ($1 / $2) if float('$2' or 0) > 0 else 'n/a'"; }
+#  Arithmetic on figures, in awk (python3 takes a second to start on a
+#  loaded machine): calc FORMAT EXPR prints EXPR with printf FORMAT, the
+#  named values a, b, c given as a=… arguments.
+calc() {
+    local fmt="$1" expr="$2"; shift 2
+    awk "$@" "BEGIN { printf \"$fmt\", ($expr) }"
+}
+#  ratio_of X Y: X/Y to two decimals, or n/a.
+ratio_of() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'
+}
 
 #  Peak RSS of a running process in KiB (VmHWM), or 0.
 hwm_kib() { awk '/^VmHWM:/ { print $2; found=1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -268,14 +285,10 @@ result() {
 }
 #  verdict VALUE ge|lt LIMIT: PASS, BELOW, or n/a when VALUE is not a number.
 verdict() {
-    python3 -c 'import sys
-value, op, limit = sys.argv[1:4]
-try:
-    v = float(value)
-except ValueError:
-    print("n/a"); sys.exit(0)
-ok = v >= float(limit) if op == "ge" else v < float(limit)
-print("PASS" if ok else "BELOW")' "$1" "$2" "$3"
+    awk -v v="$1" -v op="$2" -v limit="$3" 'BEGIN {
+        if (v !~ /^[0-9]+(\.[0-9]*)?$/) { print "n/a"; exit }
+        ok = (op == "ge") ? (v + 0 >= limit + 0) : (v + 0 < limit + 0)
+        print ok ? "PASS" : "BELOW" }'
 }
 verdict_ge() { verdict "$1" ge "$2"; }
 verdict_lt() { verdict "$1" lt "$2"; }
@@ -351,7 +364,7 @@ charge_customers() {
 probe_order() {
     curl -s -H 'Content-Type: application/json' \
          -d "{\"customerId\":\"$1\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}" \
-         "$BASE/order" | python3 -c 'import json,sys; print(json.load(sys.stdin)["orderPrice"])'
+         "$BASE/order" | grep -o '"orderPrice":[0-9]*' | cut -d: -f2 | grep .
 }
 
 #  Customers for the POST /order runs: CUSTOMERS of them, each charged for
@@ -395,7 +408,7 @@ wrk_orders() {
     W_REQUESTS="$requests"
     W_NON2XX="$non2xx"
     #  Only 200 answers count, as only committed orders count in bare-store.
-    W_RPS="$(py "'%.0f' % (($requests - $non2xx) / $seconds)")"
+    W_RPS="$(calc %.0f "(a - b) / c" -v a="$requests" -v b="$non2xx" -v c="$seconds")"
 }
 
 # ---------------------------------------------------------------------------
@@ -457,7 +470,7 @@ measure_orders() {
     ORDERS_P99[$key]="$W_P99"
     echo "bench: POST /order, $store, $actors order actors: $W_RPS orders/s, p50 $W_P50 ms, p99 $W_P99 ms (wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $CUSTOMERS customers)"
     if [ -n "$paced" ]; then
-        rate="$(py "max(1, int($W_RPS * $PACE_FRACTION))")"
+        rate="$(calc %d "a * b < 1 ? 1 : int(a * b)" -v a="$W_RPS" -v b="$PACE_FRACTION")"
         wrk_orders "$rate"
         PACED_RATE[$key]="$rate"
         PACED_RPS[$key]="$W_RPS"
@@ -539,14 +552,12 @@ read_phase() {
         coffee_rps=0
         for _ in $(seq 1 "$ROUNDS"); do
             r="$(wrk_rps "http://127.0.0.1:$bare_port$route")"
-            bare_rps="$(py "max($bare_rps, float('${r:-0}' or 0))")"
+            bare_rps="$(calc %.0f "a > b ? a : b" -v a="$bare_rps" -v b="${r:-0}")"
             r="$(wrk_rps "$BASE$route")"
-            coffee_rps="$(py "max($coffee_rps, float('${r:-0}' or 0))")"
+            coffee_rps="$(calc %.0f "a > b ? a : b" -v a="$coffee_rps" -v b="${r:-0}")"
         done
         stop_pid "$BARE_PID"
         BARE_PID=""
-        coffee_rps="$(py "'%.0f' % $coffee_rps")"
-        bare_rps="$(py "'%.0f' % $bare_rps")"
         local ratio
         ratio="$(ratio_of "$coffee_rps" "$bare_rps")"
         result "GET $route ($bytes B)" "$coffee_rps req/s" "bare-mhd $bare_rps req/s" \
@@ -574,7 +585,7 @@ order_mariadb_phase() {
     result "POST /order, MariaDB, $a order actors" "${ORDERS_RPS[$key]} orders/s" \
            "bare loop ($BARE_MODE), $t threads: ${BARE_RPS[mariadb:$t]}/s" "$ratio" \
            "≥ $TARGET_ORDER_MARIADB" "$(verdict_ge "$ratio" "$TARGET_ORDER_MARIADB")"
-    result "POST /order p99 at $(py "int($PACE_FRACTION * 100)")% of peak, MariaDB" \
+    result "POST /order p99 at $(calc %d "a * 100" -v a="$PACE_FRACTION")% of peak, MariaDB" \
            "p99 ${PACED_P99[$key]} ms (p50 ${PACED_P50[$key]} ms, ${PACED_RPS[$key]} of ${PACED_RATE[$key]}/s paced)" \
            "-" "-" "p99 < $TARGET_P99_MS ms" "$(verdict_lt "${PACED_P99[$key]}" "$TARGET_P99_MS")"
 }
@@ -644,7 +655,7 @@ rss_phase() {
         echo "bench: rss: no coffee ran under load in this run (pick another phase too)" >&2
         return 0
     fi
-    mib="$(py "'%.1f' % ($RSS_MAX_KIB / 1024)")"
+    mib="$(calc %.1f "a / 1024" -v a="$RSS_MAX_KIB")"
     result "coffee peak RSS under load (VmHWM)" "$mib MiB ($RSS_WHERE)" "-" "-" \
            "< $TARGET_RSS_MIB MiB" "$(verdict_lt "$mib" "$TARGET_RSS_MIB")"
 }
