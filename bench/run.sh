@@ -144,6 +144,9 @@ TARGET_VISIBLE_P99_MS=50
 TARGET_RSS_MIB=64
 
 die() { echo "bench: $*" >&2; exit 1; }
+#  A progress line, with the seconds since the start.
+say() { echo "bench [$((SECONDS - T0))s]: $*"; }
+T0=$SECONDS
 
 want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 for p in $PHASES; do
@@ -158,9 +161,22 @@ for s in $SWEEP_STORES; do
     case "$s" in sqlite|mariadb) ;; *) echo "bench: SWEEP_STORES: sqlite or mariadb, not '$s'" >&2; exit 2 ;; esac
 done
 
-NEED_MARIADB=""
+for k in DURATION ROUNDS THREADS WRK_THREADS CONNECTIONS CUSTOMERS SQLITE_ORDER_ACTORS \
+         MARIADB_ORDER_ACTORS BARE_SQLITE_THREADS BARE_MARIADB_THREADS VISIBLE_SAMPLES \
+         ORDER_RATE_BOUND; do
+    [[ "${!k}" =~ ^[1-9][0-9]*$ ]] || { echo "bench: $k must be a whole number ≥ 1, not '${!k}'" >&2; exit 2; }
+done
+for a in $SWEEP_ACTORS; do
+    [[ "$a" =~ ^[1-9][0-9]*$ ]] || { echo "bench: SWEEP_ACTORS: '$a' is not a whole number ≥ 1" >&2; exit 2; }
+done
+[[ "$PACE_FRACTION" =~ ^(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?)$ ]] \
+    || { echo "bench: PACE_FRACTION must be in (0, 1], not '$PACE_FRACTION'" >&2; exit 2; }
+[ "$WRK_THREADS" -le "$CONNECTIONS" ] || { echo "bench: WRK_THREADS > CONNECTIONS" >&2; exit 2; }
+
+#  Fail now rather than after minutes of other phases.
 if want order-mariadb || { want sweep && [[ " $SWEEP_STORES " == *" mariadb "* ]]; }; then
-    NEED_MARIADB=1
+    command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] \
+        || die "mariadbd is missing (bash scripts/deps.sh installs mariadb-server)"
 fi
 
 for tool in cmake wrk curl awk; do
@@ -169,7 +185,7 @@ done
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     mkdir -p "$BUILD"
-    echo "bench: building Release in $BUILD"
+    say "building Release in $BUILD"
     if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCOFFEE_SANITIZE=OFF \
            && cmake --build "$BUILD" --target coffee bare-mhd bare-store visible-latency -j2; } \
            >"$BUILD/bench-build.log" 2>&1
@@ -189,7 +205,6 @@ BARE_PID=""
 MARIADB_DIR=""
 MARIADB_UP=""
 STARTED_AT="$(date -u '+%Y-%m-%d %H:%M UTC')"
-T0=$SECONDS
 
 #  Stops a process we started: SIGTERM, up to 10 s, then SIGKILL.
 stop_pid() {
@@ -243,7 +258,7 @@ wait_http() {
         fi
         sleep 0.1
     done
-    echo "bench: $url did not come up" >&2
+    say "$url did not come up" >&2
     return 1
 }
 
@@ -299,7 +314,7 @@ wrk_rps() {
     out="$(timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
            "$url" 2>&1)" || { echo "bench: wrk failed on $url: $out" >&2; echo 0; return; }
     if echo "$out" | grep -q "Non-2xx"; then
-        echo "bench: non-2xx answers from $url:" >&2
+        say "non-2xx answers from $url:" >&2
         echo "$out" | grep -E "Non-2xx|Socket errors" >&2
     fi
     echo "$out" | awk '/Requests\/sec/ { print $2 }'
@@ -393,9 +408,9 @@ wrk_orders() {
         | awk '/^order.lua: requests/ { print $3, $5, $7, $9 }') || true
     read -r W_P50 W_P99 < <(echo "$out" | awk '/^order.lua: latency_ms/ { print $4, $8 }') || true
     if [ -z "${requests:-}" ] || [ "$requests" -eq 0 ] || [ $((non2xx * 2)) -gt "$requests" ]; then
-        echo "bench: POST /order: most answers were not 2xx:" >&2
+        say "POST /order: most answers were not 2xx:" >&2
         echo "$out" >&2
-        echo "bench: the benched request answered now:" >&2
+        say "the benched request answered now:" >&2
         curl -s -H 'Content-Type: application/json' \
              -d "$(echo "$out" | sed -n 's/^order.lua: body //p' | head -1)" "$BASE/order" >&2 || true
         echo >&2
@@ -403,7 +418,7 @@ wrk_orders() {
         die "POST /order failed"
     fi
     if [ "$non2xx" -gt 0 ] || [ "$errors" -gt 0 ]; then
-        echo "bench: POST /order: $non2xx of $requests answers were not 2xx, $errors socket errors" >&2
+        say "POST /order: $non2xx of $requests answers were not 2xx, $errors socket errors" >&2
     fi
     W_REQUESTS="$requests"
     W_NON2XX="$non2xx"
@@ -420,7 +435,7 @@ mariadb_up() {
         || die "mariadbd is missing (bash scripts/deps.sh installs mariadb-server)"
     MARIADB_DIR="$WORK/mariadb"
     MARIADB_PORT="${MARIADB_PORT:-$(free_port)}"
-    echo "bench: starting a private mariadbd on 127.0.0.1:$MARIADB_PORT"
+    say "starting a private mariadbd on 127.0.0.1:$MARIADB_PORT"
     MARIADB_UP=1
     bash "$ROOT/scripts/mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT" >"$WORK/mariadb-start.log" 2>&1 \
         || { cat "$WORK/mariadb-start.log" >&2; die "scripts/mariadb.sh start failed"; }
@@ -468,7 +483,7 @@ measure_orders() {
     ORDERS_RPS[$key]="$W_RPS"
     ORDERS_P50[$key]="$W_P50"
     ORDERS_P99[$key]="$W_P99"
-    echo "bench: POST /order, $store, $actors order actors: $W_RPS orders/s, p50 $W_P50 ms, p99 $W_P99 ms (wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $CUSTOMERS customers)"
+    say "POST /order, $store, $actors order actors: $W_RPS orders/s, p50 $W_P50 ms, p99 $W_P99 ms (wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $CUSTOMERS customers)"
     if [ -n "$paced" ]; then
         rate="$(calc %d "a * b < 1 ? 1 : int(a * b)" -v a="$W_RPS" -v b="$PACE_FRACTION")"
         wrk_orders "$rate"
@@ -476,7 +491,7 @@ measure_orders() {
         PACED_RPS[$key]="$W_RPS"
         PACED_P50[$key]="$W_P50"
         PACED_P99[$key]="$W_P99"
-        echo "bench: POST /order, $store, $actors order actors, paced at $rate/s: $W_RPS orders/s, p50 $W_P50 ms, p99 $W_P99 ms"
+        say "POST /order, $store, $actors order actors, paced at $rate/s: $W_RPS orders/s, p50 $W_P50 ms, p99 $W_P99 ms"
     fi
     note_rss "POST /order, $store, $actors order actors"
     coffee_stop
@@ -508,7 +523,7 @@ measure_bare() {
     out="$(cat "$WORK/bare-store.out")"
     [ "$rc" = 0 ] || { echo "$out" >&2; die "bare-store ($store, $threads threads) failed"; }
     BARE_RPS[$key]="$(echo "$out" | awk '/^bare-store orders\/s:/ { printf "%.0f", $3 }')"
-    echo "bench: bare-store --mode $BARE_MODE, $store, $threads threads: ${BARE_RPS[$key]} orders/s ($(echo "$out" | sed -n 's/^bare-store orders: //p'))"
+    say "bare-store --mode $BARE_MODE, $store, $threads threads: ${BARE_RPS[$key]} orders/s ($(echo "$out" | sed -n 's/^bare-store orders: //p'))"
     rm -rf "$WORK/bare-sqlite"
 }
 
@@ -538,7 +553,7 @@ read_phase() {
         sleep 0.1
     done
 
-    echo "bench: GET, $THREADS HTTP threads each, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, best of $ROUNDS, coffee log level $LOG_LEVEL"
+    say "GET, $THREADS HTTP threads each, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, best of $ROUNDS, coffee log level $LOG_LEVEL"
     for route in "${routes[@]}"; do
         bytes="$(curl -s "$BASE$route" | wc -c)"
         bare_port="$(free_port)"
@@ -629,7 +644,7 @@ sweep_report() {
             "$ROOT/bench/orders-vs-actors.gp" 2>"$WORK/gnuplot.err" \
             || { cat "$WORK/gnuplot.err" >&2; echo "bench: gnuplot failed; the .dat is in $OUT_DIR" >&2; }
     else
-        echo "bench: gnuplot is missing (gnuplot-nox): no plot, the data is in $dat" >&2
+        say "gnuplot is missing (gnuplot-nox): no plot, the data is in $dat" >&2
     fi
 }
 
@@ -640,7 +655,7 @@ visible_phase() {
     charge_customers 1
     out="$("$BUILD/visible-latency" --port "$COFFEE_PORT" --customer "${CUSTOMER_IDS[0]}" \
            --samples "$VISIBLE_SAMPLES")" || die "visible-latency failed: $out"
-    echo "bench: $out"
+    say "$out"
     note_rss "visible"
     coffee_stop
     p50="$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($i == "p50_ms") print $(i+1) }')"
@@ -652,7 +667,7 @@ visible_phase() {
 rss_phase() {
     local mib
     if [ "$RSS_MAX_KIB" = 0 ]; then
-        echo "bench: rss: no coffee ran under load in this run (pick another phase too)" >&2
+        say "rss: no coffee ran under load in this run (pick another phase too)" >&2
         return 0
     fi
     mib="$(calc %.1f "a / 1024" -v a="$RSS_MAX_KIB")"
@@ -713,14 +728,14 @@ EOF
             cp "$OUT_DIR/orders-vs-actors.dat" "$ROOT/docs/orders-vs-actors.dat"
             [ -f "$OUT_DIR/orders-vs-actors.png" ] && cp "$OUT_DIR/orders-vs-actors.png" "$ROOT/docs/"
         fi
-        echo "bench: docs/PERFORMANCE.md updated"
+        say "docs/PERFORMANCE.md updated"
     fi
 }
 
 MACHINE="$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(free -h | awk '/^Mem:/ { print $2 }') RAM, $(uname -sr)"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo '+dirty')"
-echo "bench: $STARTED_AT, $MACHINE, commit $COMMIT"
-echo "bench: phases: $PHASES"
+say "$STARTED_AT, $MACHINE, commit $COMMIT"
+say "phases: $PHASES"
 
 if want menu || want best; then
     read_phase
@@ -750,5 +765,5 @@ fi
 
 write_results
 echo
-echo "bench: summary ($((SECONDS - T0)) s; results in $OUT_DIR)"
+say "summary ($((SECONDS - T0)) s; results in $OUT_DIR)"
 printf '%s\n' "${RESULT_LINES[@]}"
