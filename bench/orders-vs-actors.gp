@@ -23,8 +23,10 @@ set logscale x 2
 set xtics ("1" 1, "2" 2, "4" 4, "8" 8)
 set xrange [0.8:10]
 set yrange [0:*]
+set offsets 0, 0, graph 0.08, 0
 set grid ytics
-set key below
+set key at screen 0.5, screen 0.02 center bottom horizontal maxrows 2 width 2
+set bmargin 7
 set style line 1 lc rgb "#1f77b4" lw 2 pt 7 ps 1.2
 set style line 2 lc rgb "#d62728" lw 2 pt 5 ps 1.2
 set style line 3 lc rgb "#1f77b4" lw 1.5 dt 2

@@ -685,7 +685,7 @@ write_results() {
     {
         echo "### $LABEL — $STARTED_AT"
         echo
-        echo "- Machine: $MACHINE"
+        echo "- Machine: $MACHINE; load average (1 min) $LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
         echo "- Code: commit \`$COMMIT\`"
         echo "- Command: \`$COMMAND\`"
         echo "- Settings: $THREADS HTTP threads, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $CUSTOMERS customers, bare-store --mode $BARE_MODE, log level $LOG_LEVEL (GET) / $ORDER_LOG_LEVEL (orders)"
@@ -734,7 +734,11 @@ EOF
 
 MACHINE="$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(free -h | awk '/^Mem:/ { print $2 }') RAM, $(uname -sr)"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo '+dirty')"
-say "$STARTED_AT, $MACHINE, commit $COMMIT"
+LOAD_START="$(cut -d' ' -f1 /proc/loadavg)"
+say "$STARTED_AT, $MACHINE, load average $LOAD_START, commit $COMMIT"
+if awk -v l="$LOAD_START" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    say "the machine is busy (load average $LOAD_START on $(nproc) CPUs): figures will be low and noisy"
+fi
 say "phases: $PHASES"
 
 if want menu || want best; then
