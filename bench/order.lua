@@ -3,7 +3,9 @@
 --  Every request orders one MENU-00000001 with qy 1, without an
 --  Idempotency-Key: the order bare-store makes too. ORDER_CUSTOMERS (an
 --  environment variable) lists customer ids, comma-separated, made and
---  charged beforehand by bench/run.sh. Each wrk thread walks the whole list
+--  charged beforehand by bench/run.sh; ORDER_TOKENS, when set, lists their
+--  tokens in the same order ("-" for none), sent as Authorization: Bearer
+--  for a coffee that answers POST /customer with one. Each wrk thread walks the whole list
 --  from its own starting point, one customer per request, so the requests
 --  spread over the customers and, through coffee's hash of the customer id,
 --  over all its order actors.
@@ -29,6 +31,11 @@ if #customers == 0 then
     --  error() would only be printed and wrk would go on with GET requests.
     io.stderr:write("order.lua: set ORDER_CUSTOMERS to one or more customer ids\n")
     os.exit(2)
+end
+
+local tokens = {}
+for token in string.gmatch(os.getenv("ORDER_TOKENS") or "", "[^,]+") do
+    tokens[#tokens + 1] = token
 end
 
 local function body_of(customer)
@@ -59,9 +66,12 @@ local next_request = 1
 function init(args)
     local start = math.floor(first or 0)
     for i = 0, #customers - 1 do
-        local customer = customers[(start + i) % #customers + 1]
-        requests[#requests + 1] = wrk.format("POST", nil,
-            { ["Content-Type"] = "application/json" }, body_of(customer))
+        local n = (start + i) % #customers + 1
+        local headers = { ["Content-Type"] = "application/json" }
+        if tokens[n] and tokens[n] ~= "-" then
+            headers["Authorization"] = "Bearer " .. tokens[n]
+        end
+        requests[#requests + 1] = wrk.format("POST", nil, headers, body_of(customers[n]))
     end
 end
 

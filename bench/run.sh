@@ -345,7 +345,9 @@ coffee_stop() {
     COFFEE_PID=""
 }
 
-#  Creates n customers through one curl (keep-alive); sets CUSTOMER_IDS.
+#  Creates n customers through one curl (keep-alive); sets CUSTOMER_IDS and
+#  CUSTOMER_TOKENS (the "token" of each answer when coffee gives one, for
+#  an Authorization: Bearer header; "-" when it does not).
 make_customers() {
     local n="$1" cfg="$WORK/customers.curl"
     : >"$cfg"
@@ -354,8 +356,25 @@ make_customers() {
         printf 'url = "%s/customer"\nheader = "Content-Type: application/json"\ndata = "{\\"customerNm\\":\\"bench-%d\\"}"\nwrite-out = "\\n"\n' \
             "$BASE" "$i" >>"$cfg"
     done
-    mapfile -t CUSTOMER_IDS < <(curl -s -K "$cfg" | grep -o 'CUST-[0-9]*')
-    [ "${#CUSTOMER_IDS[@]}" = "$n" ] || die "only ${#CUSTOMER_IDS[@]} of $n POST /customer answered with an id"
+    local rows=() row
+    mapfile -t rows < <(curl -s -K "$cfg" | awk '{
+        id = ""; token = "-"
+        if (match($0, /"customerId":"[^"]*"/)) id = substr($0, RSTART + 14, RLENGTH - 15)
+        if (match($0, /"token":"[^"]*"/)) token = substr($0, RSTART + 9, RLENGTH - 10)
+        if (id != "") print id, token }')
+    [ "${#rows[@]}" = "$n" ] || die "only ${#rows[@]} of $n POST /customer answered with an id"
+    CUSTOMER_IDS=()
+    CUSTOMER_TOKENS=()
+    for row in "${rows[@]}"; do
+        CUSTOMER_IDS+=("${row% *}")
+        CUSTOMER_TOKENS+=("${row#* }")
+    done
+}
+
+#  curl arguments for customer i's credentials (none without a token).
+auth_args() {
+    local token="${CUSTOMER_TOKENS[$1]:--}"
+    [ "$token" = "-" ] || printf '%s\n' -H "Authorization: Bearer $token"
 }
 
 #  Charges every customer in CUSTOMER_IDS `per` times 1e9 points (the most
@@ -363,11 +382,14 @@ make_customers() {
 charge_customers() {
     local per="$1" cfg="$WORK/charges.curl" ok total
     : >"$cfg"
-    for id in "${CUSTOMER_IDS[@]}"; do
+    for i in "${!CUSTOMER_IDS[@]}"; do
         for _ in $(seq 1 "$per"); do
             [ -s "$cfg" ] && echo "next" >>"$cfg"
             printf 'url = "%s/point"\nheader = "Content-Type: application/json"\ndata = "{\\"customerId\\":\\"%s\\",\\"chargeAmt\\":1000000000}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
-                "$BASE" "$id" >>"$cfg"
+                "$BASE" "${CUSTOMER_IDS[$i]}" >>"$cfg"
+            if [ "${CUSTOMER_TOKENS[$i]}" != "-" ]; then
+                printf 'header = "Authorization: Bearer %s"\n' "${CUSTOMER_TOKENS[$i]}" >>"$cfg"
+            fi
         done
     done
     total=$(( per * ${#CUSTOMER_IDS[@]} ))
@@ -375,10 +397,12 @@ charge_customers() {
     [ "$ok" = "$total" ] || die "only $ok of $total POST /point answered 200"
 }
 
-#  Orders one MENU-00000001 for customer $1; prints its orderPrice.
+#  Orders one MENU-00000001 for customer index $1; prints its orderPrice.
 probe_order() {
-    curl -s -H 'Content-Type: application/json' \
-         -d "{\"customerId\":\"$1\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}" \
+    local auth=()
+    mapfile -t auth < <(auth_args "$1")
+    curl -s -H 'Content-Type: application/json' "${auth[@]}" \
+         -d "{\"customerId\":\"${CUSTOMER_IDS[$1]}\",\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}" \
          "$BASE/order" | grep -o '"orderPrice":[0-9]*' | cut -d: -f2 | grep .
 }
 
@@ -388,7 +412,7 @@ order_customers() {
     local seconds="$1" price per
     make_customers "$CUSTOMERS"
     charge_customers 1
-    price="$(probe_order "${CUSTOMER_IDS[0]}")" || die "the probe POST /order failed"
+    price="$(probe_order 0)" || die "the probe POST /order failed"
     per=$(( price * ORDER_RATE_BOUND * seconds / CUSTOMERS / 1000000000 + 1 ))
     if [ "$per" -gt 1 ]; then
         charge_customers $(( per - 1 ))
@@ -399,7 +423,8 @@ order_customers() {
 #  paced. Sets W_RPS (200 answers/s), W_P50, W_P99 (ms), W_NON2XX, W_REQUESTS.
 wrk_orders() {
     local rate="${1:-}" out requests non2xx errors seconds
-    out="$(ORDER_CUSTOMERS="$(IFS=,; echo "${CUSTOMER_IDS[*]}")" ORDER_RATE="$rate" \
+    out="$(ORDER_CUSTOMERS="$(IFS=,; echo "${CUSTOMER_IDS[*]}")" \
+           ORDER_TOKENS="$(IFS=,; echo "${CUSTOMER_TOKENS[*]}")" ORDER_RATE="$rate" \
            WRK_THREADS="$WRK_THREADS" \
            timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
            -s "$ROOT/bench/order.lua" "$BASE/order" 2>&1)" \
@@ -540,12 +565,14 @@ read_phase() {
     #  A few orders, so /display/best has a realistic answer (three menus).
     make_customers 1
     charge_customers 1
+    local auth=()
+    mapfile -t auth < <(auth_args 0)
     for menus in '1 2 3' '1 2' '1'; do
         local lines=""
         for m in $menus; do
             lines="$lines${lines:+,}{\"menuId\":\"MENU-0000000$m\",\"qy\":1}"
         done
-        curl -s -o /dev/null -H 'Content-Type: application/json' \
+        curl -s -o /dev/null -H 'Content-Type: application/json' "${auth[@]}" \
              -d "{\"customerId\":\"${CUSTOMER_IDS[0]}\",\"menuList\":[$lines]}" "$BASE/order"
     done
     for _ in $(seq 1 100); do
@@ -653,7 +680,9 @@ visible_phase() {
     coffee_start coffee-visible --data-dir "$WORK/visible" --log-level "$ORDER_LOG_LEVEL"
     make_customers 1
     charge_customers 1
-    out="$("$BUILD/visible-latency" --port "$COFFEE_PORT" --customer "${CUSTOMER_IDS[0]}" \
+    local token=()
+    [ "${CUSTOMER_TOKENS[0]}" = "-" ] || token=(--token "${CUSTOMER_TOKENS[0]}")
+    out="$("$BUILD/visible-latency" --port "$COFFEE_PORT" --customer "${CUSTOMER_IDS[0]}" "${token[@]}" \
            --samples "$VISIBLE_SAMPLES")" || die "visible-latency failed: $out"
     say "$out"
     note_rss "visible"

@@ -2,7 +2,7 @@
     GET /display/best: the "order visible in /display after commit" figure
     of DESIGN.md section 5 (target p99 < 50 ms).
 
-        visible-latency --port P --customer ID [--host A] [--menu ID]
+        visible-latency --port P --customer ID [--token T] [--host A] [--menu ID]
                         [--samples N] [--poll-ms M] [--timeout-ms T] [--jitter-ms J]
 
     One sample: wait a random 0..J ms (default 250: orders arrive at random
@@ -14,7 +14,8 @@
     answer that shows it is the sample. N samples (default 50) one after the
     other on two keep-alive connections (one for the order, one for the
     polls); a sample that takes longer than T ms (default 5000) counts as a
-    timeout and is left out of the percentiles. The customer must hold
+    timeout and is left out of the percentiles. With --token the order is
+    sent with Authorization: Bearer T. The customer must hold
     points for N orders, and the menu must be in the top 3 once ordered
     (order only one menu on a fresh store: bench/run.sh does that).
 
@@ -61,6 +62,7 @@ typedef struct {
     const char *host;               //  IPv4 address of coffee
     long port;                      //  its port
     const char *customer;           //  customer that orders
+    const char *token;              //  its bearer token, or NULL
     const char *menu;               //  menu ordered and watched
     long samples;                   //  samples to take
     long poll_ms;                   //  pause between two polls
@@ -176,16 +178,19 @@ fail:
 
 
 //  Sends one request and reads its answer; reconnects once when a kept-alive
-//  connection was closed by the server. 0 or -1.
+//  connection was closed by the server. extra is more header lines, each
+//  ending in CRLF. 0 or -1.
 static int
-s_request (conn_t *self, const char *method, const char *path, const char *body)
+s_request (conn_t *self, const char *method, const char *path, const char *extra,
+           const char *body)
 {
-    char req [1024];
+    char req [2048];
     int n = body
-        ? snprintf (req, sizeof req, "%s %s HTTP/1.1\r\nHost: bench\r\n"
+        ? snprintf (req, sizeof req, "%s %s HTTP/1.1\r\nHost: bench\r\n%s"
                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                    method, path, strlen (body), body)
-        : snprintf (req, sizeof req, "%s %s HTTP/1.1\r\nHost: bench\r\n\r\n", method, path);
+                    method, path, extra, strlen (body), body)
+        : snprintf (req, sizeof req, "%s %s HTTP/1.1\r\nHost: bench\r\n%s\r\n", method, path,
+                    extra);
     if (n < 0 || (size_t) n >= sizeof req)
         return -1;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -222,7 +227,7 @@ s_count (const char *body, const char *menu)
 static long
 s_read_count (conn_t *poll, const char *menu)
 {
-    if (s_request (poll, "GET", "/display/best", NULL) || poll->status != 200)
+    if (s_request (poll, "GET", "/display/best", "", NULL) || poll->status != 200)
         return -1;
     return s_count (poll->body, menu);
 }
@@ -266,7 +271,7 @@ s_number (const char *name, const char *value, long min, long max)
 static void
 s_usage (void)
 {
-    fprintf (stderr, "usage: visible-latency --port P --customer ID [--host A] [--menu ID] "
+    fprintf (stderr, "usage: visible-latency --port P --customer ID [--token T] [--host A] [--menu ID] "
                      "[--samples N] [--poll-ms M] [--timeout-ms T] [--jitter-ms J]\n");
     exit (2);
 }
@@ -302,6 +307,9 @@ main (int argc, char **argv)
         if (strcmp (argv [i], "--customer") == 0 && strlen (value) < 64)
             opts.customer = value;
         else
+        if (strcmp (argv [i], "--token") == 0 && strlen (value) < 512)
+            opts.token = value;
+        else
         if (strcmp (argv [i], "--menu") == 0 && strlen (value) < 64)
             opts.menu = value;
         else
@@ -324,6 +332,9 @@ main (int argc, char **argv)
     char body [256];
     snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"menuList\":[{\"menuId\":\"%s\","
               "\"qy\":1}]}", opts.customer, opts.menu);
+    char auth [600] = "";
+    if (opts.token)
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s\r\n", opts.token);
     double *samples = (double *) calloc ((size_t) opts.samples, sizeof (double));
     if (!samples)
         return 1;
@@ -344,7 +355,7 @@ main (int argc, char **argv)
             failures++;
             continue;
         }
-        if (s_request (&order, "POST", "/order", body) || order.status != 200) {
+        if (s_request (&order, "POST", "/order", auth, body) || order.status != 200) {
             fprintf (stderr, "visible-latency: POST /order failed: %d %s\n", order.status,
                      order.body ? order.body : "");
             failures++;
