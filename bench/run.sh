@@ -6,8 +6,14 @@
 #
 #      bash bench/run.sh                              # every phase, ~5 minutes
 #      PHASES="menu best" DURATION=3 bash bench/run.sh
-#      UPDATE_DOCS=1 bash bench/run.sh                # also rewrite docs/PERFORMANCE.md's
-#                                                     # table, .dat and plot
+#      UPDATE_DOCS=1 LABEL="after group commit" bash bench/run.sh
+#                                   # also add the results to docs/PERFORMANCE.md
+#                                   # and replace docs/orders-vs-actors.{dat,png}
+#
+#  Run it on a quiet machine: it warns when the load average is above half
+#  the CPUs, and records the load average in its results. On a coffee whose
+#  POST /customer answers with a "token", every request carries that
+#  customer's Authorization: Bearer header.
 #
 #  Phases (PHASES, default all of them, always run in this order):
 #    menu, best     GET /display/menu and /display/best on `coffee serve`
