@@ -1,17 +1,27 @@
-/*  bare-store — the ceiling for the POST /order benchmark: the same command
-    store transaction coffee's order actors run (store_order_create), called
-    in a tight loop by N threads with no HTTP, no actors and no messages in
-    between.
+/*  bare-store — the ceiling for the POST /order benchmark: a store
+    transaction called in a tight loop by N threads with no HTTP, no actors
+    and no messages in between.
 
         bare-store [--store URL | --data-dir DIR] [--threads N] [--duration S]
-                   [--rate-bound R]
+                   [--rate-bound R] [--mode tx|order]
+
+    --mode tx (the default, the baseline of docs/PERFORMANCE.md and DESIGN.md
+    section 5): each loop is one transaction of two statements on coffee's own
+    schema and connection settings (store_open, so the same SQLite pragmas or
+    MySQL session): the conditional balance update
+        UPDATE point SET balance = balance - ? WHERE customer_id = ? AND balance >= ?
+    and one point_history insert (a USE row), then COMMIT. That is the least
+    an order must write to be durable; everything else coffee does per order
+    (order, lines, outbox, relay, projection) is its overhead.
+    --mode order: each loop is coffee's whole order transaction
+    (store_order_create), to split the overhead between store and the rest.
 
     Each thread opens its OWN store connection (never shared, as in coffee),
     creates one customer, charges it enough points for R orders/s over the
     whole run (store_charge in steps of at most STORE_CHARGE_MAX), then all
-    threads start together and order one MENU-00000001 with qy 1, the body
-    bench/order.lua posts, without an Idempotency-Key, until the time is up.
-    Prints `bare-store orders/s: X` and the failures. The default store is a
+    threads start together and order one MENU-00000001 with qy 1 (the body
+    bench/order.lua posts, without an Idempotency-Key; in tx mode its price)
+    until the time is up. Prints `bare-store orders/s: X` and the failures. The default store is a
     fresh SQLite file in a new temporary folder, removed at the end; with
     --data-dir it is DIR/command.db and the folder is left alone.
 
@@ -43,6 +53,7 @@ typedef struct {
     int index;                      //  thread number, names the customer
     int64_t duration_ms;            //  length of the timed run
     int64_t rate_bound;             //  orders/s the points must cover
+    bool tx_mode;                   //  loop the two-statement transaction, not the order
     gate_t *gate;                   //  shared start gate
     pthread_t thread;               //  the thread
     bool started;                   //  pthread_create succeeded
@@ -61,7 +72,16 @@ typedef struct {
     int threads;                    //  writer threads
     int64_t duration_s;             //  seconds of the timed run
     int64_t rate_bound;             //  orders/s per thread the points must cover
+    bool tx_mode;                   //  --mode tx (default) rather than --mode order
 } options_t;
+
+//  The tx mode's statements: the ones store.c runs for the balance and the
+//  history row of an order, with the USE row's codes.
+static const char SQL_BARE_TAKE [] =
+    "UPDATE point SET balance = balance - ? WHERE customer_id = ? AND balance >= ?";
+static const char SQL_BARE_HISTORY [] =
+    "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
+    " created_at) VALUES (?, ?, 'USE', '사용', NULL, ?, ?)";
 
 
 //  Monotonic milliseconds, for the run's clock.
@@ -122,7 +142,7 @@ s_reply_string (const store_reply_t *reply, const char *name, char *buf, size_t 
 //  written here. Returns 0, or -1 with self->err set.
 static int
 s_setup (worker_t *self, store_t *store, const event_line_t *line, char *customer_id,
-         size_t size)
+         size_t size, int64_t *price_out)
 {
     store_reply_t reply = { 0 };
     char name [32];
@@ -175,10 +195,56 @@ s_setup (worker_t *self, store_t *store, const event_line_t *line, char *custome
         }
         store_reply_reset (&reply);
     }
+    *price_out = price;
     rc = 0;
 done:
     store_reply_reset (&reply);
     return rc;
+}
+
+
+//  One tx-mode loop: the conditional balance update and the USE history row
+//  in one transaction. Returns 1 when committed, 0 when the balance was
+//  short (rolled back), -1 when the store failed (rolled back).
+static int
+s_bare_tx (db_t *db, const char *customer_id, int64_t price, int64_t seq)
+{
+    if (db_begin (db) != DB_OK)
+        return -1;
+    int rc = DB_ERROR;
+    db_stmt_t *st = db_stmt (db, SQL_BARE_TAKE);
+    if (st
+    &&  db_bind_int64 (st, 1, price) == DB_OK
+    &&  db_bind_text (st, 2, customer_id) == DB_OK
+    &&  db_bind_int64 (st, 3, price) == DB_OK)
+        rc = db_step (st);
+    if (st)
+        db_reset (st);
+    if (rc != DB_DONE) {
+        db_rollback (db);
+        return -1;
+    }
+    if (db_changes (db) != 1) {
+        db_rollback (db);
+        return 0;
+    }
+    char remark [48];
+    snprintf (remark, sizeof remark, "주문 ORD-%08" PRId64, seq % 100000000);
+    rc = DB_ERROR;
+    st = db_stmt (db, SQL_BARE_HISTORY);
+    if (st
+    &&  db_bind_text (st, 1, customer_id) == DB_OK
+    &&  db_bind_int64 (st, 2, -price) == DB_OK
+    &&  db_bind_text (st, 3, remark) == DB_OK
+    &&  db_bind_int64 (st, 4, util_now_ms (0)) == DB_OK)
+        rc = db_step (st);
+    if (st)
+        db_reset (st);
+    if (rc != DB_DONE || db_commit (db) != DB_OK) {
+        db_rollback (db);
+        return -1;
+    }
+    return 1;
 }
 
 
@@ -210,16 +276,34 @@ s_worker (void *arg)
     event_line_t line = { .menu_id = "MENU-00000001", .qy = 1 };
     char customer_id [COFFEE_ID_MAX] = "";
     char err [256] = "";
+    int64_t price = 0;
     store_t *store = store_open (self->url, err, sizeof err);
     if (!store) {
         snprintf (self->err, sizeof self->err, "store_open: %s", err);
         self->setup_rc = -1;
     }
     else
-        self->setup_rc = s_setup (self, store, &line, customer_id, sizeof customer_id);
+        self->setup_rc = s_setup (self, store, &line, customer_id, sizeof customer_id,
+                                  &price);
 
     int64_t deadline = 0;
-    if (s_gate_wait (self->gate, &deadline) && self->setup_rc == 0) {
+    bool run = s_gate_wait (self->gate, &deadline) && self->setup_rc == 0;
+    if (run && self->tx_mode) {
+        db_t *db = store_db (store);
+        int64_t seq = 0;
+        while (s_clock_ms () < deadline) {
+            int rc = s_bare_tx (db, customer_id, price, ++seq);
+            if (rc == 1)
+                self->ok++;
+            else
+            if (rc == 0)
+                self->refused++;
+            else
+                self->failed++;
+        }
+    }
+    else
+    if (run) {
         store_reply_t reply = { 0 };
         while (s_clock_ms () < deadline) {
             if (store_order_create (store, customer_id, &line, 1, NULL, util_now_ms (0),
@@ -262,6 +346,7 @@ s_options (options_t *opts, int argc, char **argv)
     opts->threads = 2;
     opts->duration_s = 10;
     opts->rate_bound = 50000;
+    opts->tx_mode = true;
     for (int i = 1; i < argc; i++) {
         const char *value = i + 1 < argc ? argv [i + 1] : NULL;
         if (streq (argv [i], "--threads"))
@@ -273,6 +358,9 @@ s_options (options_t *opts, int argc, char **argv)
         if (streq (argv [i], "--rate-bound"))
             opts->rate_bound = s_number ("--rate-bound", value, 1, 10000000);
         else
+        if (streq (argv [i], "--mode") && value && (streq (value, "tx") || streq (value, "order")))
+            opts->tx_mode = streq (value, "tx");
+        else
         if (streq (argv [i], "--store") && value)
             url = value;
         else
@@ -280,7 +368,7 @@ s_options (options_t *opts, int argc, char **argv)
             data_dir = value;
         else {
             fprintf (stderr, "usage: bare-store [--store URL | --data-dir DIR] [--threads N] "
-                             "[--duration S] [--rate-bound R]\n");
+                             "[--duration S] [--rate-bound R] [--mode tx|order]\n");
             exit (2);
         }
         i++;
@@ -374,6 +462,7 @@ main (int argc, char **argv)
         w->index = i;
         w->duration_ms = opts.duration_s * 1000;
         w->rate_bound = opts.rate_bound;
+        w->tx_mode = opts.tx_mode;
         w->gate = &gate;
         if (pthread_create (&w->thread, NULL, s_worker, w) == 0) {
             w->started = true;
@@ -415,8 +504,10 @@ main (int argc, char **argv)
         goto cleanup;
     }
     double seconds = (double) (end_ms - start_ms) / 1000.0;
-    printf ("bare-store: %s, %d threads, %" PRId64 " s\n", opts.url, opts.threads,
-            opts.duration_s);
+    //  The URL may hold a password: print only its scheme.
+    printf ("bare-store: %s, mode %s, %d threads, %" PRId64 " s\n",
+            strncmp (opts.url, "mysql:", 6) == 0 ? "mysql" : "sqlite",
+            opts.tx_mode ? "tx" : "order", opts.threads, opts.duration_s);
     printf ("bare-store orders/s: %.2f\n", seconds > 0 ? (double) ok / seconds : 0.0);
     printf ("bare-store orders: %" PRId64 " ok, %" PRId64 " refused (not 200), %" PRId64
             " store failures\n", ok, refused, failed);

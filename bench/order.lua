@@ -1,14 +1,26 @@
 --  bench/order.lua — wrk script for POST /order.
 --
 --  Every request orders one MENU-00000001 with qy 1, without an
---  Idempotency-Key: the body bare-store orders too. ORDER_CUSTOMERS (an
+--  Idempotency-Key: the order bare-store makes too. ORDER_CUSTOMERS (an
 --  environment variable) lists customer ids, comma-separated, made and
---  charged beforehand by bench/run.sh; wrk thread i orders for customer
---  i mod n, so with as many customers as wrk threads each thread has its own.
+--  charged beforehand by bench/run.sh; ORDER_TOKENS, when set, lists their
+--  tokens in the same order ("-" for none), sent as Authorization: Bearer
+--  for a coffee that answers POST /customer with one. Each wrk thread walks the whole list
+--  from its own starting point, one customer per request, so the requests
+--  spread over the customers and, through coffee's hash of the customer id,
+--  over all its order actors.
 --
---  At the end it prints two lines run.sh reads (the body, to replay one
---  request when most failed):
---      order.lua: requests N non2xx M socket_errors E
+--  Paced mode: with ORDER_RATE set (requests/s for the whole run) and
+--  WRK_THREADS (wrk's -t), each thread sends at most ORDER_RATE/WRK_THREADS
+--  requests/s on a fixed schedule: delay() holds each connection's next
+--  request until the thread's next free slot (Debian's wrk 4.1 has no -R).
+--  A thread that falls more than one second behind drops the backlog rather
+--  than bursting. wrk times each request from its send, after the delay.
+--
+--  At the end it prints lines run.sh reads (the body, to replay one request
+--  when most failed):
+--      order.lua: requests N non2xx M socket_errors E seconds S
+--      order.lua: latency_ms p50 A p90 B p99 C max D
 --      order.lua: body {"customerId":…}
 
 local customers = {}
@@ -21,30 +33,95 @@ if #customers == 0 then
     os.exit(2)
 end
 
-local threads = 0
-local first_body = nil
+local tokens = {}
+for token in string.gmatch(os.getenv("ORDER_TOKENS") or "", "[^,]+") do
+    tokens[#tokens + 1] = token
+end
 
---  Runs in the main state once per wrk thread: hands each its body.
+local function body_of(customer)
+    return '{"customerId":"' .. customer ..
+           '","menuList":[{"menuId":"MENU-00000001","qy":1}]}'
+end
+
+local rate = tonumber(os.getenv("ORDER_RATE") or "")
+local wrk_threads = tonumber(os.getenv("WRK_THREADS") or "") or 1
+if rate and rate <= 0 then
+    io.stderr:write("order.lua: ORDER_RATE must be a positive number\n")
+    os.exit(2)
+end
+
+local threads = 0
+
+--  Runs in the main state once per wrk thread: hands each its start index.
 function setup(thread)
-    local customer = customers[threads % #customers + 1]
-    local body = '{"customerId":"' .. customer ..
-                 '","menuList":[{"menuId":"MENU-00000001","qy":1}]}'
-    first_body = first_body or body
-    thread:set("body", body)
+    thread:set("first", threads * #customers / wrk_threads)
     threads = threads + 1
 end
 
---  Runs in each thread's state: builds its one fixed request.
+local requests = {}
+local next_request = 1
+
+--  Runs in each thread's state: builds one request per customer, starting
+--  at this thread's own offset in the list.
 function init(args)
-    wrk.method = "POST"
-    wrk.headers["Content-Type"] = "application/json"
-    wrk.body = body
+    local start = math.floor(first or 0)
+    for i = 0, #customers - 1 do
+        local n = (start + i) % #customers + 1
+        local headers = { ["Content-Type"] = "application/json" }
+        if tokens[n] and tokens[n] ~= "-" then
+            headers["Authorization"] = "Bearer " .. tokens[n]
+        end
+        requests[#requests + 1] = wrk.format("POST", nil, headers, body_of(customers[n]))
+    end
+end
+
+--  The next customer's request.
+function request()
+    local r = requests[next_request]
+    next_request = next_request % #requests + 1
+    return r
+end
+
+if rate then
+    local ffi = require("ffi")
+    ffi.cdef [[
+        typedef struct { long tv_sec; long tv_nsec; } order_lua_timespec;
+        int clock_gettime (int clock, order_lua_timespec *ts);
+    ]]
+    local ts = ffi.new("order_lua_timespec")
+    local CLOCK_MONOTONIC = 1
+    local interval_ms = 1000.0 * wrk_threads / rate
+    local next_ms = nil
+
+    local function now_ms()
+        ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+        return tonumber(ts.tv_sec) * 1000.0 + tonumber(ts.tv_nsec) / 1e6
+    end
+
+    --  Milliseconds this connection waits before its next request: until
+    --  the thread's next slot on the schedule.
+    function delay()
+        local now = now_ms()
+        if next_ms == nil or next_ms < now - 1000.0 then
+            next_ms = now
+        end
+        next_ms = next_ms + interval_ms
+        local wait = next_ms - now
+        if wait < 1 then
+            return 0
+        end
+        return math.floor(wait)
+    end
 end
 
 --  Summary for run.sh: non-2xx answers are orders coffee refused.
 function done(summary, latency, requests)
     local e = summary.errors
-    io.write(string.format("order.lua: requests %d non2xx %d socket_errors %d\n",
-             summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
-    io.write("order.lua: body " .. first_body .. "\n")
+    io.write(string.format("order.lua: requests %d non2xx %d socket_errors %d seconds %.3f\n",
+             summary.requests, e.status, e.connect + e.read + e.write + e.timeout,
+             summary.duration / 1e6))
+    io.write(string.format("order.lua: latency_ms p50 %.2f p90 %.2f p99 %.2f max %.2f\n",
+             latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+             latency:percentile(99) / 1000, latency.max / 1000))
+    io.write("order.lua: body " .. body_of(customers[1]) .. "\n")
 end

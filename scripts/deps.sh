@@ -16,10 +16,11 @@ build_pkgs=(
     libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
 )
 # Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), wrk for bench/,
+# gnuplot-nox for bench/run.sh's plot (docs/orders-vs-actors.png),
 # sqlite3 and curl for poking at a running server, python3 + python3-yaml for
 # the docker/ consistency check (tests/docker_check.py).
 test_pkgs=(
-    mariadb-server mariadb-client wrk sqlite3 curl ca-certificates
+    mariadb-server mariadb-client wrk gnuplot-nox sqlite3 curl ca-certificates
     python3 python3-yaml
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
