@@ -26,6 +26,12 @@
 #                   writer: a loop of the balance-update + history-insert
 #                   transaction on coffee's schema and SQLite settings. Target
 #                   ≥ 0.6×.
+#    overload       POST /order on SQLite at CONNECTIONS (the saturating
+#                   load) and at twice as many connections on the same coffee:
+#                   the p99 at twice the load stays within 2x the p99 at
+#                   saturation (bounded queues and deadlines: a request that
+#                   cannot be queued or waited past its deadline is answered
+#                   503 at once, with Retry-After, and changed nothing).
 #    order-mariadb  POST /order on MariaDB (MARIADB_ORDER_ACTORS = 8 order
 #                   actors, command and display store on the private server)
 #                   against BARE_MARIADB_THREADS (8) threads of that loop on the
@@ -119,7 +125,7 @@ if [ -z "${PHASES:-}" ] && [ -n "${ROUTES:-}" ]; then
     PHASES="$(echo " $ROUTES " | sed 's/ order / order-sqlite /g')"
 fi
 BUILD="${BUILD_DIR:-$ROOT/build-bench}"
-PHASES="${PHASES:-menu best order-sqlite order-mariadb sweep visible rss}"
+PHASES="${PHASES:-menu best order-sqlite order-mariadb overload sweep visible rss}"
 DURATION="${DURATION:-8}"
 ROUNDS="${ROUNDS:-2}"
 THREADS="${THREADS:-4}"
@@ -157,8 +163,8 @@ T0=$SECONDS
 want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 for p in $PHASES; do
     case "$p" in
-        menu|best|order-sqlite|order-mariadb|sweep|visible|rss) ;;
-        *) echo "bench: PHASES: unknown phase '$p' (menu best order-sqlite order-mariadb sweep visible rss)" >&2
+        menu|best|order-sqlite|order-mariadb|overload|sweep|visible|rss) ;;
+        *) echo "bench: PHASES: unknown phase '$p' (menu best order-sqlite order-mariadb overload sweep visible rss)" >&2
            exit 2 ;;
     esac
 done
@@ -638,6 +644,25 @@ order_mariadb_phase() {
            "-" "-" "p99 < $TARGET_P99_MS ms" "$(verdict_lt "${PACED_P99[$key]}" "$TARGET_P99_MS")"
 }
 
+#  overload: the same coffee at the saturating load and at twice it.
+overload_phase() {
+    local a="$SQLITE_ORDER_ACTORS" c="$CONNECTIONS" p99_1 rps_1 ratio
+    coffee_start coffee-overload --data-dir "$WORK/overload" --order-actors "$a" \
+        --log-level "$ORDER_LOG_LEVEL"
+    order_customers $(( 4 * DURATION + 2 ))
+    wrk_orders
+    p99_1="$W_P99"
+    rps_1="$W_RPS"
+    CONNECTIONS=$((2 * c)) wrk_orders
+    note_rss "POST /order at twice the saturating load"
+    coffee_stop
+    rm -rf "$WORK/overload"
+    ratio="$(calc %.2f "b > 0 ? a / b : 0" -v a="$W_P99" -v b="$p99_1")"
+    result "POST /order p99 at 2x the saturating load (SQLite, -c$((2 * c)) vs -c$c)" \
+           "p99 $W_P99 ms vs $p99_1 ms ($W_RPS vs $rps_1 orders/s, $W_NON2XX of $W_REQUESTS shed)" \
+           "-" "$ratio" "≤ 2" "$(verdict_lt "$ratio" 2.005)"
+}
+
 #  sweep for one store: coffee at each of SWEEP_ACTORS, and its bare ceiling.
 sweep_store() {
     local store="$1" a
@@ -794,6 +819,9 @@ fi
 mariadb_down
 if want sweep; then
     sweep_report
+fi
+if want overload; then
+    overload_phase
 fi
 if want visible; then
     visible_phase
