@@ -58,6 +58,7 @@
 #define NATS_INFO_MS            1000        //  lag: consumer info
 #define NATS_CLOSE_MS           2000        //  destroy: flush of the NAKs
 #define NATS_LOG_EVERY_MS       10000       //  rate limit of repeated error lines
+#define NATS_CHECK_EVERY_MS     5000        //  idle consumer: is the durable still there
 #define NATS_NS_PER_MS          1000000LL
 
 typedef struct {
@@ -74,6 +75,7 @@ typedef struct {
     natsMsg **held;                 //  consumer: handed out, not yet acknowledged
     size_t held_count;              //  entries in held
     size_t held_cap;                //  room in held
+    int64_t checked_ms;             //  consumer: when the durable was last seen
     int64_t last_error_log_ms;      //  when an error line was last written
     natsStatus last_error;          //  the error that line was about
 } nats_t;
@@ -356,7 +358,38 @@ s_consumer_setup (nats_t *self, int64_t wait_ms)
         s_log_error (self, s, "consumer setup", detail);
         return -1;
     }
+    self->checked_ms = zclock_mono ();
     return 0;
+}
+
+//  Forgets the subscription so the next poll makes the stream and the
+//  durable again (they were deleted, or the server lost its store).
+static void
+s_consumer_lost (nats_t *self)
+{
+    natsSubscription_Destroy (self->sub);
+    self->sub = NULL;
+    self->stream_ready = false;
+}
+
+//  The group's consumer info from the server (jsConsumerInfo_Destroy), or
+//  NULL; a durable or stream that is gone makes the next poll set it up.
+static jsConsumerInfo *
+s_consumer_info (nats_t *self)
+{
+    jsOptions jo;
+    s_js_opts (&jo, NATS_INFO_MS);
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo (&ci, self->js, self->stream, self->group, &jo, &jerr);
+    if (s == NATS_OK) {
+        self->checked_ms = zclock_mono ();
+        return ci;
+    }
+    s_log_error (self, s, "consumer info", self->group);
+    if (jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr || s == NATS_NOT_FOUND)
+        s_consumer_lost (self);
+    return NULL;
 }
 
 //  A producer; it creates the stream now when the server answers.
@@ -531,22 +564,24 @@ s_poll (void *impl, eventlog_event_t *ev, int timeout_ms)
         natsStatus s = natsSubscription_Fetch (&self->fetched, self->sub, NATS_BATCH,
                                                slice > 10 ? slice : 10, &jerr);
         if (s == NATS_TIMEOUT && self->fetched.Count == 0) {
+            //  A pull on a deleted durable just times out: look now and then
+            if (zclock_mono () - self->checked_ms > NATS_CHECK_EVERY_MS)
+                jsConsumerInfo_Destroy (s_consumer_info (self));
             if (deadline - zclock_mono () <= 0)
                 return 0;
             continue;
         }
+        if (self->fetched.Count > 0)
+            self->checked_ms = zclock_mono ();       //  messages: the durable is there
         if (s != NATS_OK && self->fetched.Count == 0) {
             char detail [160];
             snprintf (detail, sizeof detail, "consumer %s, error code %d", self->group,
                       (int) jerr);
             s_log_error (self, s, "fetch", detail);
             //  The consumer or the stream is gone: set them up again
-            if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr
-            ||  jerr == JSStreamNotFoundErr) {
-                natsSubscription_Destroy (self->sub);
-                self->sub = NULL;
-                self->stream_ready = false;
-            }
+            if (s == NATS_NOT_FOUND || s == NATS_NO_RESPONDERS || jerr == JSConsumerNotFoundErr
+            ||  jerr == JSStreamNotFoundErr)
+                s_consumer_lost (self);
             return -1;
         }
     }
@@ -560,6 +595,9 @@ s_commit (void *impl, const eventlog_event_t *ev)
 {
     nats_t *self = (nats_t *) impl;
     assert (self && self->group);
+    //  Down: an ack could only wait out its timeout; what stays unacked
+    //  comes again after AckWait, which every sink absorbs
+    bool connected = s_connected (self);
     int rc = 0;
     size_t kept = 0;
     for (size_t i = 0; i < self->held_count; i++) {
@@ -574,7 +612,7 @@ s_commit (void *impl, const eventlog_event_t *ev)
         jsOptions jo;
         s_js_opts (&jo, NATS_ACK_MS);
         jsErrCode jerr = 0;
-        natsStatus s = natsMsg_AckSync (m, &jo, &jerr);
+        natsStatus s = connected ? natsMsg_AckSync (m, &jo, &jerr) : NATS_CONNECTION_DISCONNECTED;
         if (s != NATS_OK) {
             char detail [160];
             snprintf (detail, sizeof detail, "sequence %" PRIu64 " of %s, error code %d", seq,
@@ -599,15 +637,9 @@ s_lag (void *impl)
         return -1;
     if (!self->sub && s_consumer_setup (self, NATS_SETUP_MS))
         return -1;
-    jsOptions jo;
-    s_js_opts (&jo, NATS_INFO_MS);
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetConsumerInfo (&ci, self->js, self->stream, self->group, &jo, &jerr);
-    if (s != NATS_OK) {
-        s_log_error (self, s, "consumer info", self->group);
+    jsConsumerInfo *ci = s_consumer_info (self);
+    if (!ci)
         return -1;
-    }
     int64_t lag = (int64_t) ci->NumPending + ci->NumAckPending;
     jsConsumerInfo_Destroy (ci);
     return lag;

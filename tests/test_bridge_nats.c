@@ -195,6 +195,54 @@ test_group_members_share (void **state)
     ec_cfg_free (cfg);
 }
 
+//  The stream deleted under running handles (an operator's mistake, or a
+//  server that lost its store): the next publish makes it again, the
+//  consumer makes its durable again and gets the new events.
+static void
+test_stream_deleted_comes_back (void **state)
+{
+    config_t *cfg = ec_cfg_new ();
+    eventlog_t *producer = ec_producer (cfg);
+    eventlog_t *consumer = ec_consumer (cfg, "display-service");
+    ec_publish (producer, "ORD-1", "one");
+    eventlog_event_t ev = { 0 };
+    assert_int_equal (ec_poll_one (consumer, &ev), 1);
+    assert_string_equal (ev.payload, "one");
+    assert_int_equal (eventlog_commit (consumer, &ev), 0);
+    eventlog_event_reset (&ev);
+
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    assert_int_equal (natsConnection_ConnectTo (&nc, s_url), NATS_OK);
+    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
+    char stream [200];
+    snprintf (stream, sizeof stream, "coffee-%s", cfg->kafka_topic);
+    assert_int_equal (js_DeleteStream (js, stream, NULL, NULL), NATS_OK);
+    jsCtx_Destroy (js);
+    natsConnection_Destroy (nc);
+
+    //  The first publish may find no stream; a retry makes it again
+    eventlog_msg_t msg = { "ORD-2", "two", 3 };
+    int64_t deadline = tk_now_ms () + 10000;
+    int rc = -1;
+    while (rc != 1 && tk_now_ms () < deadline)
+        rc = eventlog_publish (producer, &msg, 1, 2000);
+    assert_int_equal (rc, 1);
+    //  The consumer notices the durable is gone within NATS_CHECK_EVERY_MS (5 s)
+    deadline = tk_now_ms () + 20000;
+    rc = 0;
+    while (rc != 1 && tk_now_ms () < deadline)
+        rc = eventlog_poll (consumer, &ev, 200);
+    assert_int_equal (rc, 1);
+    assert_string_equal (ev.payload, "two");
+    assert_int_equal (eventlog_commit (consumer, &ev), 0);
+    eventlog_event_reset (&ev);
+    assert_int_equal (eventlog_lag (consumer), 0);
+    eventlog_destroy (&consumer);
+    eventlog_destroy (&producer);
+    ec_cfg_free (cfg);
+}
+
 //  Settings the backend cannot use are refused with a reason.
 static void
 test_bad_settings (void **state)
@@ -230,6 +278,7 @@ main (void)
         EC_TESTS,
         cmocka_unit_test (test_stream_and_consumers),
         cmocka_unit_test (test_group_members_share),
+        cmocka_unit_test (test_stream_deleted_comes_back),
         cmocka_unit_test (test_bad_settings),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
