@@ -388,10 +388,9 @@ test_kill9_redelivery (void **state)
 static void
 test_nats_server_outage (void **state)
 {
-    if (!getenv ("COFFEE_TEST_NATS_DIR")) {
-        print_message ("COFFEE_TEST_NATS_DIR is not set: cannot restart the server\n");
-        return;
-    }
+    if (!getenv ("COFFEE_TEST_NATS_DIR") || !getenv ("COFFEE_TEST_NATS_PORT"))
+        fail_msg ("COFFEE_TEST_NATS_DIR and _PORT must be set with COFFEE_TEST_NATS_URL "
+                  "(scripts/nats.sh env prints all three)");
     s_flags_t flags;
     s_flags_init (&flags);
     tk_server_t srv;
