@@ -29,9 +29,13 @@
     delivered again, which every sink absorbs. MaxDeliver is unlimited: an
     event is never given up on, since at-least-once must not drop one. A
     handle closed cleanly gives back (NAKs) what it held but did not commit,
-    so the group's next member gets it at once. Within one consumer handle
-    events come in stream order, which is publish order; members of one group
-    share the durable and JetStream hands each event to one of them.
+    so the group's next member gets it within NATS_NAK_DELAY_MS instead of
+    after AckWait. Within one consumer handle events come in stream order,
+    which is publish order (a redelivered event may come after newer ones);
+    members of one group share the durable and JetStream hands each event
+    to one of them. A durable or stream deleted under a running handle is
+    noticed (a failed fetch, or a look every NATS_CHECK_EVERY_MS while idle)
+    and made again.
 
     Lag: the consumer's NumPending (not yet delivered) + NumAckPending
     (delivered, not yet acknowledged), from the server.
