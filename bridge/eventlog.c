@@ -1,16 +1,18 @@
 /*  eventlog — picks the backend named by cfg->bridge and forwards every call
-    to it. The kafka backend lives in bridge/eventlog_kafka.c.
+    to it. The kafka backend lives in bridge/eventlog_kafka.c, the nats
+    backend (JetStream) in bridge/eventlog_nats.c.
 
     It is referenced with an ordinary (strong) extern on purpose: the bridge
     is a static archive, and a weak undefined reference does not make the
     linker pull a member out of an archive, so with a weak reference
     eventlog_kafka.o would silently be left out of `coffee` (--bridge kafka
-    then "not available"). Since every bridge/ source is globbed into one library, the
+    then "not available"; the same holds for eventlog_nats.o). Since every bridge/ source is globbed into one library, the
     library needs eventlog_kafka.c to compile anyway. */
 #include "eventlog.h"
 
 extern const eventlog_backend_t eventlog_local;
 extern const eventlog_backend_t eventlog_kafka;
+extern const eventlog_backend_t eventlog_nats;
 
 struct _eventlog_t {
     const eventlog_backend_t *backend;  //  the backend's functions
@@ -21,7 +23,7 @@ struct _eventlog_t {
 static const eventlog_backend_t *
 s_backend_find (const char *name)
 {
-    const eventlog_backend_t *backends [] = { &eventlog_local, &eventlog_kafka };
+    const eventlog_backend_t *backends [] = { &eventlog_local, &eventlog_kafka, &eventlog_nats };
     for (size_t i = 0; i < sizeof backends / sizeof backends [0]; i++)
         if (streq (backends [i]->name, name))
             return backends [i];

@@ -42,12 +42,14 @@ static const s_option_t s_options [] = {
       "command store: sqlite:PATH or mysql://USER:PASS@HOST:PORT/coffee (default sqlite:DATA_DIR/command.db)" },
     { "display-store", "COFFEE_DISPLAY_STORE", OPT_STRING, FIELD (display_store), 0, 0, NULL, "",
       "display store: sqlite:PATH or mysql://…/display (default sqlite:DATA_DIR/display.db)" },
-    { "bridge", "COFFEE_BRIDGE", OPT_STRING, FIELD (bridge), 0, 0, "local|kafka", "local",
-      "event log backend: local (SQLite log in the data dir) or kafka" },
+    { "bridge", "COFFEE_BRIDGE", OPT_STRING, FIELD (bridge), 0, 0, "local|kafka|nats", "local",
+      "event log backend: local (SQLite log in the data dir), kafka or nats (JetStream)" },
     { "kafka-brokers", "COFFEE_KAFKA_BROKERS", OPT_STRING, FIELD (kafka_brokers), 0, 0, NULL, "",
       "Kafka bootstrap servers HOST:PORT,… (required with --bridge kafka)" },
     { "kafka-topic", "COFFEE_KAFKA_TOPIC", OPT_STRING, FIELD (kafka_topic), 0, 0, NULL, "order-events",
-      "topic of order events" },
+      "topic of order events (nats: stream coffee-TOPIC, subjects coffee.TOPIC.>)" },
+    { "nats-url", "COFFEE_NATS_URL", OPT_STRING, FIELD (nats_url), 0, 0, NULL, "nats://127.0.0.1:4222",
+      "NATS server URL(s) nats://HOST:PORT[,…] for --bridge nats (JetStream enabled)" },
     { "collector-url", "COFFEE_COLLECTOR_URL", OPT_STRING, FIELD (collector_url), 0, 0, NULL, "",
       "data collection platform: http(s)://… (POST) or file:PATH (default file:DATA_DIR/collector.jsonl)" },
     { "collector-backoff-max-ms", "COFFEE_COLLECTOR_BACKOFF_MAX_MS", OPT_INT,
@@ -154,6 +156,10 @@ s_check (config_t *cfg, char *err, size_t errlen)
     }
     if (streq (cfg->bridge, "kafka") && !*cfg->kafka_brokers) {
         snprintf (err, errlen, "--kafka-brokers: required with --bridge kafka");
+        return -1;
+    }
+    if (streq (cfg->bridge, "nats") && !*cfg->nats_url) {
+        snprintf (err, errlen, "--nats-url: required with --bridge nats");
         return -1;
     }
     if (!*cfg->kafka_topic) {

@@ -22,9 +22,10 @@ typedef struct {
     char store [1024];              //  command store URL: sqlite:PATH or mysql://…
     char display_store [1024];      //  display store URL
     config_role_t role;             //  which routes and bridge parts run here
-    char bridge [16];               //  event log backend: "local" or "kafka"
+    char bridge [16];               //  event log backend: "local", "kafka" or "nats"
     char kafka_brokers [512];       //  bootstrap servers for --bridge kafka
     char kafka_topic [128];         //  topic of order events
+    char nats_url [512];            //  NATS server URL(s) for --bridge nats
     char collector_url [1024];      //  "" or file:PATH → JSON lines; http(s)://… → POST
     int collector_backoff_max_ms;   //  cap of the collector's retry backoff
     int request_timeout_ms;         //  how long the front waits for an actor

@@ -8,10 +8,15 @@
       kafka   librdkafka: idempotent producer, acks=all, topic
               cfg->kafka_topic keyed by order number; consumer groups with
               manual offset commits.
+      nats    NATS JetStream (libnats): stream coffee-TOPIC on subjects
+              coffee.TOPIC.ORDERNO, file storage, publish waits for the
+              stream's ack; one durable pull consumer per group with
+              explicit acks (commit = ack).
 
     A handle is either a producer or a consumer, and belongs to one thread.
     To add a backend, implement eventlog_backend_t in bridge/eventlog_NAME.c
-    and list it in bridge/eventlog.c; nothing else changes. */
+    and list it in bridge/eventlog.c; nothing else changes. The contract
+    every backend passes is tests/eventlog_contract.h. */
 #ifndef EVENTLOG_H_INCLUDED
 #define EVENTLOG_H_INCLUDED
 
@@ -36,7 +41,7 @@ typedef struct {
 } eventlog_event_t;
 
 typedef struct {
-    const char *name;                                   //  "local", "kafka"
+    const char *name;                                   //  "local", "kafka", "nats"
     void *(*producer_new) (const config_t *cfg, char *err, size_t errlen);
     int (*publish) (void *impl, const eventlog_msg_t *msgs, size_t count, int timeout_ms);
     void *(*consumer_new) (const config_t *cfg, const char *group, char *err, size_t errlen);

@@ -8,19 +8,20 @@
 set -euo pipefail
 
 # Build: compiler, CMake, pkg-config and the -dev packages CMakeLists.txt asks
-# pkg-config for (libzmq libczmq libmicrohttpd rdkafka libmariadb sqlite3
-# libcjson libcurl cmocka).
+# pkg-config for (libzmq libczmq libmicrohttpd rdkafka libnats libmariadb
+# sqlite3 libcjson libcurl cmocka).
 build_pkgs=(
     build-essential cmake pkg-config
-    libzmq3-dev libczmq-dev libmicrohttpd-dev librdkafka-dev libmariadb-dev
+    libzmq3-dev libczmq-dev libmicrohttpd-dev librdkafka-dev libnats-dev libmariadb-dev
     libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
 )
-# Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), wrk for bench/,
-# gnuplot-nox for bench/run.sh's plot (docs/orders-vs-actors.png),
-# sqlite3 and curl for poking at a running server, python3 + python3-yaml for
-# the docker/ consistency check (tests/docker_check.py).
+# Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), a private
+# nats-server with JetStream (scripts/nats.sh), wrk for bench/, gnuplot-nox for
+# bench/run.sh's plot (docs/orders-vs-actors.png), sqlite3 and curl for poking
+# at a running server, python3 + python3-yaml for the docker/ consistency check
+# (tests/docker_check.py).
 test_pkgs=(
-    mariadb-server mariadb-client wrk gnuplot-nox sqlite3 curl ca-certificates
+    mariadb-server mariadb-client nats-server wrk gnuplot-nox sqlite3 curl ca-certificates
     python3 python3-yaml
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything with AddressSanitizer + UndefinedBehaviorSanitizer
 # (-Werror) into build-test/ and the server in Release into build-release/
-# (COFFEE_SKIP_RELEASE=1 skips that), starts a private MariaDB for the MySQL tests,
+# (COFFEE_SKIP_RELEASE=1 skips that), starts a private MariaDB for the MySQL tests
+# and a private nats-server with JetStream for the NATS tests,
 # runs the whole ctest suite (2 jobs) within a time bound, stops what it
 # started, and exits with ctest's status. What CI runs (.ci/run).
 #
@@ -22,6 +23,7 @@ t0=$(date +%s)
 work=""
 mariadb_dir=""
 mariadb_port=""
+nats_dir=""
 summary=""
 
 # Stops the private MariaDB (mariadb.sh stops it by the pid it recorded) and
@@ -33,6 +35,10 @@ cleanup() {
         say "stopping MariaDB on 127.0.0.1:$mariadb_port"
         bash "$root/scripts/mariadb.sh" stop "$mariadb_dir" || \
             say "warning: mariadb.sh stop failed (rc $?)"
+    fi
+    if [ -n "$nats_dir" ]; then
+        say "stopping nats-server"
+        bash "$root/scripts/nats.sh" stop "$nats_dir" || say "warning: nats.sh stop failed (rc $?)"
     fi
     if [ -n "$work" ] && [ -d "$work" ]; then
         rm -rf -- "$work"
@@ -92,6 +98,16 @@ if [ -f scripts/mariadb.sh ]; then
 else
     say "scripts/mariadb.sh not found: MySQL tests will skip"
 fi
+
+# The NATS tests read COFFEE_TEST_NATS_URL (and _DIR, _PORT to restart it)
+# from what `nats.sh env` prints: a private nats-server -js on loopback.
+nats_port=$(free_port)
+nats_dir="$work/nats"
+say "starting a private nats-server (JetStream) on 127.0.0.1:$nats_port (store in $nats_dir)"
+bash scripts/nats.sh start "$nats_dir" "$nats_port"
+set -a
+eval "$(bash scripts/nats.sh env "$nats_dir" "$nats_port")"
+set +a
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -8,12 +8,15 @@
     lost, and what it did not commit is delivered again; two consumers of a
     group split the partitions; a second group sees everything on its own;
     with the broker down publish fails in bounded time and, once it is up,
-    the acknowledged events plus the retried rest are all delivered. */
+    the acknowledged events plus the retried rest are all delivered. First
+    it runs the contract every backend passes (tests/eventlog_contract.h),
+    each case on a mock broker of its own. */
 #include "testkit.h"
 #include "mock_broker_kit.h"
 #include "coffee.h"
 #include "eventlog.h"
 #include <cmocka.h>
+#include "eventlog_contract.h"
 
 //  The backend under test, named here too so this test fails to link (rather
 //  than silently testing nothing) if bridge/eventlog_kafka.c is left out.
@@ -503,13 +506,73 @@ test_unreachable_and_bad_settings (void **state)
     assert_true (tk_now_ms () - started < 10000);
 }
 
+//  The contract's broker: one per fresh log, stopped by release.
+static mb_t s_contract_broker;
+
+//  A new mock broker (3 partitions) and settings pointing at it.
+static int
+s_contract_fresh (config_t *cfg, void *arg)
+{
+    if (mb_start (&s_contract_broker, 1, PARTITIONS, TOPIC))
+        return -1;
+    memset (cfg, 0, sizeof *cfg);
+    snprintf (cfg->bridge, sizeof cfg->bridge, "kafka");
+    snprintf (cfg->kafka_brokers, sizeof cfg->kafka_brokers, "%s", s_contract_broker.bootstrap);
+    snprintf (cfg->kafka_topic, sizeof cfg->kafka_topic, TOPIC);
+    cfg->log_level = LOG_LEVEL_WARN;
+    return 0;
+}
+
+//  Stops the broker of the last fresh log.
+static void
+s_contract_release (config_t *cfg, void *arg)
+{
+    mb_stop (&s_contract_broker, false);
+}
+
+//  Settings naming a port nobody listens on.
+static int
+s_contract_unreachable (config_t *cfg, void *arg)
+{
+    memset (cfg, 0, sizeof *cfg);
+    snprintf (cfg->bridge, sizeof cfg->bridge, "kafka");
+    snprintf (cfg->kafka_brokers, sizeof cfg->kafka_brokers, "127.0.0.1:%d", tk_free_port ());
+    snprintf (cfg->kafka_topic, sizeof cfg->kafka_topic, TOPIC);
+    return 0;
+}
+
+static int
+s_contract_down (void *arg)
+{
+    return mb_control (&s_contract_broker, "down");
+}
+
+static int
+s_contract_up (void *arg)
+{
+    return mb_control (&s_contract_broker, "up");
+}
+
+static const ec_backend_t s_contract = {
+    .name = "kafka",
+    .fresh = s_contract_fresh,
+    .release = s_contract_release,
+    .unreachable = s_contract_unreachable,
+    .down = s_contract_down,
+    .up = s_contract_up,
+    .lag_exact = false,         //  known only once the group assigned partitions
+    .arrive_ms = DRAIN_TIMEOUT_MS,
+};
+
 int
 main (void)
 {
     log_set_level (LOG_LEVEL_WARN);
     if (!eventlog_kafka.name || strcmp (eventlog_kafka.name, "kafka") != 0)
         return 1;
+    ec_backend = &s_contract;
     const struct CMUnitTest tests [] = {
+        EC_TESTS,
         cmocka_unit_test (test_unreachable_and_bad_settings),
         cmocka_unit_test_setup_teardown (test_consume_commit_resume, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_splits_partitions, s_setup, s_teardown),

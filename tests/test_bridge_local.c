@@ -1,10 +1,14 @@
 /*  Tests of the local event log (bridge/eventlog_local.c through eventlog.h):
-    publish/poll/commit/lag, durability across reopen, independent consumer
-    groups, and a consumer seeing another handle's appends. */
+    the contract every backend passes (tests/eventlog_contract.h), then
+    what is local's own: publish/poll/commit/lag with its exact offsets and
+    partition 0, durability across reopen in the file the design names,
+    independent consumer groups, and a consumer seeing another handle's
+    appends at once (inproc wake-up) or within EVENTLOG_LOCAL_POLL_MS. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"
 #include "eventlog.h"
+#include "eventlog_contract.h"
 
 //  A config whose data dir is a new temporary folder (free with s_cfg_free).
 static config_t *
@@ -20,6 +24,27 @@ s_cfg_new (void)
     assert_int_equal (rc, 0);
     return cfg;
 }
+
+//  A new data dir with an empty events.db, for the contract.
+static int
+s_contract_fresh (config_t *cfg, void *arg)
+{
+    char *dir = tk_tempdir ("bridge-local-contract");
+    if (!dir)
+        return -1;
+    char *argv [] = { "test", "--data-dir", dir, "--bridge", "local", NULL };
+    char err [256] = "";
+    int rc = config_load (cfg, 5, argv, err, sizeof err);
+    free (dir);
+    return rc;
+}
+
+static const ec_backend_t s_contract = {
+    .name = "local",
+    .fresh = s_contract_fresh,
+    .lag_exact = true,
+    .arrive_ms = 1000,
+};
 
 //  Publishes one message with key and payload; asserts it was acknowledged.
 static void
@@ -254,7 +279,9 @@ int
 main (void)
 {
     log_set_level (LOG_LEVEL_WARN);
+    ec_backend = &s_contract;
     const struct CMUnitTest tests [] = {
+        EC_TESTS,
         cmocka_unit_test (test_publish_poll_commit_lag),
         cmocka_unit_test (test_durable_across_reopen),
         cmocka_unit_test (test_groups_independent),
