@@ -1046,6 +1046,20 @@ s_worker_timeout (s_worker_t *self)
     return timeout;
 }
 
+//  Lets MHD read, answer and write until it has nothing ready left (it
+//  says so with a timeout of 0: a resumed connection is answered in one
+//  run and written in the next), at most a few runs.
+static void
+s_mhd_run (s_worker_t *self)
+{
+    for (int run = 0; run < 4; run++) {
+        MHD_run (self->daemon);
+        MHD_UNSIGNED_LONG_LONG left = 0;
+        if (MHD_get_timeout (self->daemon, &left) != MHD_YES || left > 0)
+            break;
+    }
+}
+
 //  One pass of the worker's loop: wait for anything, then take snapshots
 //  and replies, let MHD read, write and answer, and give up on late
 //  requests.
@@ -1064,11 +1078,11 @@ s_worker_pass (s_worker_t *self, long timeout)
         if (tag >= S_TAG_DEALER && (int) (tag - S_TAG_DEALER) < self->dealer_count)
             s_take_replies (self, self->by_tag [tag - S_TAG_DEALER]);
     }
-    MHD_run (self->daemon);
+    s_mhd_run (self);
     if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
         s_sweep (self, false);
         self->next_sweep = zclock_mono () + S_SWEEP_MS;
-        MHD_run (self->daemon);
+        s_mhd_run (self);
     }
     for (int k = 0; k < self->dealer_count; k++)
         if (self->sent [k]) {
