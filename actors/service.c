@@ -1,6 +1,7 @@
 /*  service — the request loop the point, order and display actors share.
     See service.h. */
 #include "service.h"
+#include "answer.h"
 
 //  Longest the loop sleeps in one poll when no tick is due sooner, so every
 //  wait has a timeout even when nothing happens.
@@ -169,8 +170,7 @@ s_answer_expired (service_t *self, s_item_t *item)
 {
     log_info (item->req.rid, "%s[%d] %s: deadline passed before it started",
               self->def.pool, self->def.index, item->req.op);
-    service_reply_error (&item->reply, 503, "TIMEOUT",
-                         "the request waited past its deadline; nothing was changed, try again");
+    answer_set (&item->reply, STORE_RESULT_TIMEOUT);
     s_answer (self, item);
 }
 
@@ -198,8 +198,7 @@ s_run_groups (service_t *self, size_t count)
             if (rc == STORE_TIMEOUT)
                 s_answer_expired (self, first);
             else {
-                service_reply_error (&first->reply, 503, "UNAVAILABLE",
-                                     "the store is unavailable; nothing was changed, try again");
+                answer_set (&first->reply, STORE_RESULT_UNAVAILABLE);
                 s_answer (self, first);
             }
             next++;
@@ -258,8 +257,7 @@ s_run_groups (service_t *self, size_t count)
             }
             if (!committed) {
                 store_reply_reset (&item->reply);
-                service_reply_error (&item->reply, 503, "UNAVAILABLE",
-                                     "the store is unavailable; nothing was changed, try again");
+                answer_set (&item->reply, STORE_RESULT_UNAVAILABLE);
             }
             s_answer (self, item);
         }
