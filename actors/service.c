@@ -265,6 +265,29 @@ s_run_groups (service_t *self, size_t count)
 }
 
 
+//  Orders the grouped writes self->writes [0..count) by the customer they
+//  act for, keeping arrival order within one customer (a stable insertion
+//  sort: at most SERVICE_BATCH_MAX). Every group then takes its customers'
+//  row locks in the same order, so two groups (other actors, other
+//  instances on one MySQL) wait for each other instead of deadlocking;
+//  the writes of one batch were all queued at the same moment, so no
+//  order among different customers is owed.
+static void
+s_sort_writes (service_t *self, size_t count)
+{
+    for (size_t i = 1; i < count; i++) {
+        size_t moving = self->writes [i];
+        const char *key = self->batch [moving].req.cmd.customer_id;
+        size_t j = i;
+        while (j > 0 && strcmp (self->batch [self->writes [j - 1]].req.cmd.customer_id, key) > 0) {
+            self->writes [j] = self->writes [j - 1];
+            j--;
+        }
+        self->writes [j] = moving;
+    }
+}
+
+
 //  Takes every request queued on the ROUTER (up to SERVICE_BATCH_MAX),
 //  answers the reads and the expired at once, then runs the writes in
 //  groups.
@@ -307,6 +330,7 @@ s_serve_batch (service_t *self)
             s_answer (self, item);
         }
     }
+    s_sort_writes (self, writes);
     s_run_groups (self, writes);
 }
 
