@@ -36,8 +36,7 @@ s_order_create (void *state, const wire_request_t *req, store_reply_t *reply)
     int rc = store_order_create (self->store, req->cmd.customer_id, req->cmd.lines,
                                  req->cmd.line_count, *req->idem ? &idem : NULL,
                                  util_now_ms (self->args->cfg->clock_skew_ms), reply);
-    //  A replayed 200 wakes the relay for nothing, which is harmless.
-    if (rc == 0 && reply->status == 200)
+    if (rc == 0 && reply->result == STORE_RESULT_DONE)
         self->wake_pending = true;
     return rc;
 }

@@ -1,6 +1,7 @@
 /*  service — the request loop the point, order and display actors share.
     See service.h. */
 #include "service.h"
+#include "answer.h"
 
 //  Longest the loop sleeps in one poll when no tick is due sooner, so every
 //  wait has a timeout even when nothing happens.
@@ -171,8 +172,7 @@ s_answer_expired (service_t *self, s_item_t *item)
 {
     log_info (item->req.rid, "%s[%d] %s: deadline passed before it started",
               self->def.pool, self->def.index, item->req.op);
-    service_reply_error (&item->reply, 503, "TIMEOUT",
-                         "the request waited past its deadline; nothing was changed, try again");
+    answer_set (&item->reply, STORE_RESULT_TIMEOUT);
     s_answer (self, item);
 }
 
@@ -200,8 +200,7 @@ s_run_groups (service_t *self, size_t count)
             if (rc == STORE_TIMEOUT)
                 s_answer_expired (self, first);
             else {
-                service_reply_error (&first->reply, 503, "UNAVAILABLE",
-                                     "the store is unavailable; nothing was changed, try again");
+                answer_set (&first->reply, STORE_RESULT_UNAVAILABLE);
                 s_answer (self, first);
             }
             next++;
@@ -260,11 +259,33 @@ s_run_groups (service_t *self, size_t count)
             }
             if (!committed) {
                 store_reply_reset (&item->reply);
-                service_reply_error (&item->reply, 503, "UNAVAILABLE",
-                                     "the store is unavailable; nothing was changed, try again");
+                answer_set (&item->reply, STORE_RESULT_UNAVAILABLE);
             }
             s_answer (self, item);
         }
+    }
+}
+
+
+//  Orders the grouped writes self->writes [0..count) by the customer they
+//  act for, keeping arrival order within one customer (a stable insertion
+//  sort: at most SERVICE_BATCH_MAX). Every group then takes its customers'
+//  row locks in the same order, so two groups (other actors, other
+//  instances on one MySQL) wait for each other instead of deadlocking;
+//  the writes of one batch were all queued at the same moment, so no
+//  order among different customers is owed.
+static void
+s_sort_writes (service_t *self, size_t count)
+{
+    for (size_t i = 1; i < count; i++) {
+        size_t moving = self->writes [i];
+        const char *key = self->batch [moving].req.cmd.customer_id;
+        size_t j = i;
+        while (j > 0 && strcmp (self->batch [self->writes [j - 1]].req.cmd.customer_id, key) > 0) {
+            self->writes [j] = self->writes [j - 1];
+            j--;
+        }
+        self->writes [j] = moving;
     }
 }
 
@@ -311,6 +332,7 @@ s_serve_batch (service_t *self)
             s_answer (self, item);
         }
     }
+    s_sort_writes (self, writes);
     s_run_groups (self, writes);
 }
 

@@ -23,7 +23,9 @@
     before the earliest deadline of its writes less the margin: a write
     that would push it later starts the next group, and a group still
     running SERVICE_COMMIT_MS before that deadline is rolled back (503
-    TIMEOUT to each write: none of it ran). */
+    TIMEOUT to each write: none of it ran). The writes of a batch run in
+    customer id order (arrival order within a customer), so groups take
+    row locks in one order and never deadlock one another. */
 #ifndef SERVICE_H_INCLUDED
 #define SERVICE_H_INCLUDED
 

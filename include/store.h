@@ -6,10 +6,13 @@
 
     A store_t is one connection: one per actor thread, never shared.
 
-    Operations that answer an API call fill a store_reply_t with the HTTP
-    status and JSON body the caller sends back (success or the documented
-    error). Those are what an Idempotency-Key replays, so they are built in
-    the same transaction that stores them.
+    Operations that answer an API call fill a store_reply_t with their
+    domain result (store_result_t: done, not found and of what, not enough
+    points and by how much, key in use or reused, invalid and why,
+    unavailable, timeout) and the API answer the one answer table
+    (include/answer.h, core/answer.c) makes of it; store/ holds no
+    statuses, codes or messages. That answer is what an Idempotency-Key
+    stores and replays, written in the same transaction as the effect.
 
     Limits (documented in docs/openapi.yaml too):
       chargeAmt           1 .. STORE_CHARGE_MAX per request
@@ -37,9 +40,58 @@
 
 typedef struct _store_t store_t;
 
+//  What an operation came to: the store's own words, no HTTP. The one
+//  table that turns them into statuses, codes and messages is
+//  core/answer.c (include/answer.h).
+typedef enum {
+    STORE_RESULT_NONE = 0,          //  not set (a bug)
+    STORE_RESULT_DONE,              //  done; the reply body is the result document
+    STORE_RESULT_REPLAY,            //  an Idempotency-Key's stored answer, as stored
+    STORE_RESULT_NOT_FOUND,         //  the customer, menu or order (about) is not there
+    STORE_RESULT_NO_POINT,          //  the balance is short by shortfall
+    STORE_RESULT_KEY_IN_USE,        //  conflict: the key's first request still runs
+    STORE_RESULT_KEY_REUSED,        //  conflict: the key came with another request
+    STORE_RESULT_INVALID,           //  refused input, or a sum past INT64_MAX (why)
+    STORE_RESULT_UNAVAILABLE,       //  the store failed; nothing changed
+    STORE_RESULT_TIMEOUT,           //  a lock wait outlasted the deadline; nothing ran
+    STORE_RESULT_COUNT
+} store_result_t;
+
+//  What a NOT_FOUND is about.
+typedef enum {
+    STORE_ABOUT_NONE = 0,
+    STORE_ABOUT_CUSTOMER,           //  the customer
+    STORE_ABOUT_MENU,               //  a menu (menu_id names it)
+    STORE_ABOUT_ORDER,              //  the order
+    STORE_ABOUT_COUNT
+} store_about_t;
+
+//  Why an INVALID was refused.
+typedef enum {
+    STORE_WHY_NONE = 0,
+    STORE_WHY_CUSTOMER_ID,          //  not a customer id
+    STORE_WHY_NAME,                 //  customerNm empty or too long
+    STORE_WHY_AMOUNT,               //  chargeAmt outside 1..STORE_CHARGE_MAX
+    STORE_WHY_BALANCE_MAX,          //  the balance would pass INT64_MAX
+    STORE_WHY_LINES,                //  menuList outside 1..STORE_LINES_MAX
+    STORE_WHY_MENU_ID,              //  a menuId that is not a menu id
+    STORE_WHY_QY,                   //  a qy outside 1..STORE_QY_MAX
+    STORE_WHY_QY_TOTAL,             //  one menu's merged qy past STORE_QY_MAX
+    STORE_WHY_PRICE_MAX,            //  the order price would pass INT64_MAX
+    STORE_WHY_COUNT
+} store_why_t;
+
+//  An operation's answer: its domain result, and the API answer the
+//  answer table (include/answer.h) made of it, which is also what an
+//  Idempotency-Key stores and replays.
 typedef struct {
-    int status;             //  HTTP status: 200, 404, 409, 422, 503, …
-    char *body;             //  JSON body (zstr_free; store_reply_reset)
+    store_result_t result;  //  what it came to
+    store_about_t about;    //  NOT_FOUND: of what
+    store_why_t why;        //  INVALID: why
+    int64_t shortfall;      //  NO_POINT: points missing
+    char menu_id [COFFEE_ID_MAX];   //  NOT_FOUND of a menu: its menuId
+    int status;             //  the answer's HTTP status (answer.h)
+    char *body;             //  the answer's JSON body (zstr_free; store_reply_reset)
 } store_reply_t;
 
 //  An Idempotency-Key for one route. request is the canonical request body

@@ -7,58 +7,66 @@
 // ---------------------------------------------------------------------------
 //  Replies
 
-//  Sets the reply, dropping a body set before in this call.
-void
-store_reply_set (store_reply_t *reply, int status, char *body)
-{
-    zstr_free (&reply->body);
-    reply->status = status;
-    reply->body = body;
-}
+//  The store says what an operation came to (store_result_t); the answer
+//  table (core/answer.c) makes the API answer of it.
 
-//  The 503 a store failure answers: nothing was changed.
-void
-store_reply_unavailable (store_reply_t *reply)
-{
-    store_reply_set (reply, 503, util_error_json ("UNAVAILABLE",
-                 "the store is unavailable; nothing was changed, try again"));
-}
-
-//  Sets a reply from a JSON tree (consumed). A tree that cannot be printed
-//  (out of memory) becomes -1.
+//  A result without details.
 int
-store_reply_json (store_reply_t *reply, int status, cJSON *json)
+store_reply_result (store_reply_t *reply, store_result_t result)
+{
+    return answer_set (reply, result);
+}
+
+//  DONE with its result document (json, consumed). A tree that cannot be
+//  printed (out of memory) becomes -1.
+int
+store_reply_done (store_reply_t *reply, cJSON *json)
 {
     char *body = sqlkit_print (json);
     if (!body)
         return -1;
-    store_reply_set (reply, status, body);
-    return 0;
+    zstr_free (&reply->body);
+    reply->body = body;
+    reply->result = STORE_RESULT_DONE;
+    return answer_fill (reply);
 }
 
-//  An error reply {"code","message"} plus one optional text member and one
-//  optional integer member.
+//  NOT_FOUND of what (menu_id names a menu, else NULL).
 int
-store_reply_error (store_reply_t *reply, int status, const char *code, const char *message,
-               const char *text_name, const char *text_value,
-               const char *int_name, int64_t int_value)
+store_reply_not_found (store_reply_t *reply, store_about_t about, const char *menu_id)
 {
-    char *base = util_error_json (code, message);
-    if (!text_name && !int_name) {
-        if (!base)
-            return -1;
-        store_reply_set (reply, status, base);
-        return 0;
-    }
-    cJSON *json = base ? cJSON_Parse (base) : NULL;
-    zstr_free (&base);
-    if (!json)
-        return -1;
-    if (text_name)
-        cJSON_AddStringToObject (json, text_name, text_value);
-    if (int_name)
-        sqlkit_add_int (json, int_name, int_value);
-    return store_reply_json (reply, status, json);
+    reply->result = STORE_RESULT_NOT_FOUND;
+    reply->about = about;
+    snprintf (reply->menu_id, sizeof reply->menu_id, "%s", menu_id ? menu_id : "");
+    return answer_fill (reply);
+}
+
+//  NO_POINT, short by shortfall.
+int
+store_reply_no_point (store_reply_t *reply, int64_t shortfall)
+{
+    reply->result = STORE_RESULT_NO_POINT;
+    reply->shortfall = shortfall;
+    return answer_fill (reply);
+}
+
+//  INVALID, and why.
+int
+store_reply_invalid (store_reply_t *reply, store_why_t why)
+{
+    reply->result = STORE_RESULT_INVALID;
+    reply->why = why;
+    return answer_fill (reply);
+}
+
+//  REPLAY of a key's stored answer (body consumed).
+void
+store_reply_replay (store_reply_t *reply, int status, char *body)
+{
+    zstr_free (&reply->body);
+    reply->result = STORE_RESULT_REPLAY;
+    reply->status = status;
+    reply->body = body;
 }
 
 //  Frees the reply body.
@@ -68,7 +76,7 @@ store_reply_reset (store_reply_t *reply)
     if (!reply)
         return;
     zstr_free (&reply->body);
-    reply->status = 0;
+    memset (reply, 0, sizeof *reply);
 }
 
 //  A string that fits an identifier column.
@@ -237,12 +245,8 @@ store_op_undo (store_t *self, store_op_t *op)
 void
 store_reply_not_run (store_reply_t *reply, int why)
 {
-    if (why == STORE_TIMEOUT)
-        store_reply_set (reply, 503, util_error_json ("TIMEOUT",
-                     "the store was busy past the request's deadline; nothing was changed,"
-                     " try again"));
-    else
-        store_reply_unavailable (reply);
+    store_reply_result (reply, why == STORE_TIMEOUT ? STORE_RESULT_TIMEOUT
+                                                    : STORE_RESULT_UNAVAILABLE);
 }
 
 //  Turns a failed operation into its 503: undoes it, logs why. Returns -1.
@@ -270,14 +274,13 @@ store_op_answer (store_t *self, store_op_t *op, const char *what, store_reply_t 
     return 0;
 }
 
-//  Answers 400 INVALID_INPUT naming field, for input refused before anything
-//  ran (nothing to roll back, no key taken). Returns what the operation
-//  returns: 0, or -1 when even the answer could not be built.
+//  Answers INVALID for input refused before anything ran (nothing to roll
+//  back, no key taken). Returns what the operation returns: 0, or -1 when
+//  even the answer could not be built.
 int
-store_op_invalid (store_t *self, const char *what, const char *field, const char *message,
-           store_reply_t *reply)
+store_op_invalid (store_t *self, const char *what, store_why_t why, store_reply_t *reply)
 {
-    if (store_reply_error (reply, 400, "INVALID_INPUT", message, "field", field, NULL, 0) != 0)
+    if (store_reply_invalid (reply, why) != 0)
         return store_op_fail (self, NULL, what, reply);
     return 0;
 }

@@ -25,9 +25,7 @@ static const char SQL_IDEM_PURGE [] =
 static int
 s_reply_in_use (store_reply_t *reply)
 {
-    return store_reply_error (reply, 409, "IDEMPOTENCY_KEY_IN_USE",
-                          "a request with this Idempotency-Key is still running",
-                          NULL, NULL, NULL, 0);
+    return store_reply_result (reply, STORE_RESULT_KEY_IN_USE);
 }
 
 //  Claims the key inside the operation's own transaction or savepoint:
@@ -92,14 +90,12 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     if (rc != DB_ROW || !request || !state)
         goto done;
     if (strcmp (request, idem->request) != 0) {
-        if (store_reply_error (reply, 422, "IDEMPOTENCY_KEY_REUSED",
-                           "this Idempotency-Key was used with a different request",
-                           NULL, NULL, NULL, 0) == 0)
+        if (store_reply_result (reply, STORE_RESULT_KEY_REUSED) == 0)
             result = STORE_IDEM_ANSWERED;
         goto done;
     }
     if (streq (state, "done") && response) {
-        store_reply_set (reply, status, response);
+        store_reply_replay (reply, status, response);
         response = NULL;
         result = STORE_IDEM_ANSWERED;
         goto done;

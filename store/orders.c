@@ -23,21 +23,21 @@ static const char SQL_ORDER_LINES [] =
 //  number of merged lines, or 0 with an INVALID_INPUT message in *why.
 static size_t
 s_merge_lines (const event_line_t *lines, size_t line_count, store_order_line_t *merged,
-               const char **why)
+               store_why_t *why)
 {
     if (!lines || line_count < 1 || line_count > STORE_LINES_MAX) {
-        *why = "menuList: must hold 1 to 20 entries";
+        *why = STORE_WHY_LINES;
         return 0;
     }
     size_t count = 0;
     for (size_t i = 0; i < line_count; i++) {
         const event_line_t *in = &lines [i];
         if (!memchr (in->menu_id, 0, sizeof in->menu_id) || !in->menu_id [0]) {
-            *why = "menuList: menuId must be a menu id";
+            *why = STORE_WHY_MENU_ID;
             return 0;
         }
         if (in->qy < 1 || in->qy > STORE_QY_MAX) {
-            *why = "menuList: qy must be a whole number from 1 to 100";
+            *why = STORE_WHY_QY;
             return 0;
         }
         size_t j = 0;
@@ -51,7 +51,7 @@ s_merge_lines (const event_line_t *lines, size_t line_count, store_order_line_t 
         else
             merged [j].line.qy += in->qy;       //  at most 20 * 100: no overflow
         if (merged [j].line.qy > STORE_QY_MAX) {
-            *why = "menuList: qy of one menu must be at most 100 in total";
+            *why = STORE_WHY_QY_TOTAL;
             return 0;
         }
     }
@@ -135,12 +135,12 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     reply->status = 0;
     reply->body = NULL;
     store_order_line_t merged [STORE_LINES_MAX];
-    const char *why = NULL;
+    store_why_t why = STORE_WHY_NONE;
     if (!store_valid_id (customer_id))
-        return store_op_invalid (self, "order", "customerId", "customerId: must be a customer id", reply);
+        return store_op_invalid (self, "order", STORE_WHY_CUSTOMER_ID, reply);
     size_t count = s_merge_lines (lines, line_count, merged, &why);
     if (count == 0)
-        return store_op_invalid (self, "order", "menuList", why, reply);
+        return store_op_invalid (self, "order", why, reply);
     store_op_t op;
     int rc = store_op_start (self, &op, idem, now_ms, "order", reply);
     if (rc != STORE_IDEM_RUN)
@@ -149,8 +149,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     //  1. The customer
     rc = store_customer_exists (db, customer_id);
     if (rc == DB_DONE) {
-        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
-                           NULL, NULL, NULL, 0) != 0)
+        if (store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL) != 0)
             return store_op_fail (self, &op, "order", reply);
         goto answer;
     }
@@ -172,8 +171,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
         }
         db_reset (st);
         if (rc == DB_DONE || (rc == DB_ROW && !shown)) {
-            if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_MENU,
-                               "menuId", merged [i].line.menu_id, NULL, 0) != 0)
+            if (store_reply_not_found (reply, STORE_ABOUT_MENU, merged [i].line.menu_id) != 0)
                 return store_op_fail (self, &op, "order", reply);
             goto answer;
         }
@@ -182,9 +180,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
         int64_t line_price;
         if (!util_mul_i64 (merged [i].price, merged [i].line.qy, &line_price)
         ||  !util_add_i64 (price, line_price, &price)) {
-            if (store_reply_error (reply, 400, "INVALID_INPUT",
-                               "menuList: the order price would exceed the maximum",
-                               "field", "menuList", NULL, 0) != 0)
+            if (store_reply_invalid (reply, STORE_WHY_PRICE_MAX) != 0)
                 return store_op_fail (self, &op, "order", reply);
             goto answer;
         }
@@ -200,16 +196,11 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
             int64_t balance = 0;
             rc = store_balance_read (db, customer_id, &balance);
             if (rc == DB_ROW) {
-                char message [256];
-                int64_t shortfall = price - balance;
-                snprintf (message, sizeof message, MSG_NO_POINT, shortfall);
-                rc = store_reply_error (reply, 409, "NO_POINT", message,
-                                    NULL, NULL, "shortfall", shortfall);
+                rc = store_reply_no_point (reply, price - balance);
             }
             else
             if (rc == DB_DONE)
-                rc = store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
-                                    NULL, NULL, NULL, 0);
+                rc = store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL);
             else
                 rc = -1;
             if (rc != 0)
@@ -233,7 +224,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     cJSON_AddStringToObject (json, "orderNo", order_no);
     sqlkit_add_int (json, "orderPrice", price);
     sqlkit_add_int (json, "usePoint", price);
-    if (store_reply_json (reply, 200, json) != 0)
+    if (store_reply_done (reply, json) != 0)
         return store_op_fail (self, &op, "order", reply);
 
 answer:
@@ -251,8 +242,7 @@ store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
     reply->body = NULL;
     cJSON *json = NULL;
     if (!store_valid_id (order_no)) {
-        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_ORDER,
-                           NULL, NULL, NULL, 0) != 0)
+        if (store_reply_not_found (reply, STORE_ABOUT_ORDER, NULL) != 0)
             goto fail;
         return 0;
     }
@@ -274,8 +264,7 @@ store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
     db_reset (st);
     if (rc == DB_DONE) {
         sqlkit_end_read (db);
-        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_ORDER,
-                           NULL, NULL, NULL, 0) != 0)
+        if (store_reply_not_found (reply, STORE_ABOUT_ORDER, NULL) != 0)
             goto fail;
         return 0;
     }
@@ -301,7 +290,7 @@ store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
     sqlkit_end_read (db);
     if (rc != DB_DONE)
         goto fail;
-    rc = store_reply_json (reply, 200, json);
+    rc = store_reply_done (reply, json);
     json = NULL;
     if (rc != 0)
         goto fail;

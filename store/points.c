@@ -129,8 +129,7 @@ store_customer_create (store_t *self, const char *name, int64_t now_ms, store_re
     reply->status = 0;
     reply->body = NULL;
     if (!name || !*name || strlen (name) > STORE_NAME_MAX)
-        return store_op_invalid (self, "customer create", "customerNm",
-                          "customerNm: must be 1 to 100 bytes of text", reply);
+        return store_op_invalid (self, "customer create", STORE_WHY_NAME, reply);
     store_op_t op;
     if (store_op_start (self, &op, NULL, now_ms, "customer create", reply) != STORE_IDEM_RUN)
         return -1;
@@ -151,7 +150,7 @@ store_customer_create (store_t *self, const char *name, int64_t now_ms, store_re
 
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddStringToObject (json, "customerId", customer_id);
-    if (store_reply_json (reply, 200, json) != 0)
+    if (store_reply_done (reply, json) != 0)
         return store_op_fail (self, &op, "customer create", reply);
     return store_op_finish (self, &op, NULL, now_ms, "customer create", reply);
 }
@@ -165,10 +164,9 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     reply->status = 0;
     reply->body = NULL;
     if (!store_valid_id (customer_id))
-        return store_op_invalid (self, "charge", "customerId", "customerId: must be a customer id", reply);
+        return store_op_invalid (self, "charge", STORE_WHY_CUSTOMER_ID, reply);
     if (amount < 1 || amount > STORE_CHARGE_MAX)
-        return store_op_invalid (self, "charge", "chargeAmt",
-                          "chargeAmt: must be a whole number from 1 to 1000000000", reply);
+        return store_op_invalid (self, "charge", STORE_WHY_AMOUNT, reply);
     store_op_t op;
     int rc = store_op_start (self, &op, idem, now_ms, "charge", reply);
     if (rc != STORE_IDEM_RUN)
@@ -182,13 +180,10 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
         //  Unknown customer, or the balance would pass INT64_MAX
         rc = store_balance_read (db, customer_id, &balance);
         if (rc == DB_DONE)
-            rc = store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
-                                NULL, NULL, NULL, 0);
+            rc = store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL);
         else
         if (rc == DB_ROW)
-            rc = store_reply_error (reply, 400, "INVALID_INPUT",
-                                "chargeAmt: the balance would exceed the maximum",
-                                "field", "chargeAmt", NULL, 0);
+            rc = store_reply_invalid (reply, STORE_WHY_BALANCE_MAX);
         else
             rc = -1;
         if (rc != 0)
@@ -204,7 +199,7 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     sqlkit_add_int (json, "beforeChargePoint", balance - amount);
     sqlkit_add_int (json, "chargeAmt", amount);
     sqlkit_add_int (json, "afterChargePoint", balance);
-    if (store_reply_json (reply, 200, json) != 0)
+    if (store_reply_done (reply, json) != 0)
         return store_op_fail (self, &op, "charge", reply);
     return store_op_finish (self, &op, idem, now_ms, "charge", reply);
 }
@@ -217,8 +212,7 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
     reply->status = 0;
     reply->body = NULL;
     if (!store_valid_id (customer_id)) {
-        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
-                           NULL, NULL, NULL, 0) != 0)
+        if (store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL) != 0)
             goto fail;
         return 0;
     }
@@ -228,8 +222,7 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
     int rc = store_balance_read (db, customer_id, &balance);
     if (rc == DB_DONE) {
         sqlkit_end_read (db);
-        if (store_reply_error (reply, 404, "NOT_FOUND_DATA", MSG_NO_CUSTOMER,
-                           NULL, NULL, NULL, 0) != 0)
+        if (store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL) != 0)
             goto fail;
         return 0;
     }
@@ -265,7 +258,7 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
         cJSON_Delete (list);
         goto fail;
     }
-    if (store_reply_json (reply, 200, list) != 0)
+    if (store_reply_done (reply, list) != 0)
         goto fail;
     return 0;
 

@@ -12,7 +12,7 @@
     A write operation runs as:
         store_op_t op;
         int rc = store_op_start (self, &op, idem, now_ms, "what", reply);
-        if (rc != STORE_IDEM_RUN)           //  answered (replay, 409, 422) or 503
+        if (rc != STORE_IDEM_RUN)           //  answered (replay, in use, reused) or not run
             return rc < 0 ? -1 : 0;
         … its statements; on a store failure: return store_op_fail (self, &op, …);
         … fill reply (200 or a business error that changed nothing)
@@ -24,6 +24,7 @@
 #define STORE_IMPL_H_INCLUDED
 
 #include "store.h"
+#include "answer.h"
 #include "sqlkit.h"
 #include <string.h>
 #include <stdio.h>
@@ -33,11 +34,6 @@
 #define TYPE_USE         "USE"
 #define TYPE_USE_NM      "사용"
 #define REMARK_CHARGE    "고객 충전"
-
-#define MSG_NO_CUSTOMER  "해당 고객 정보 이/가 존재하지 않습니다."
-#define MSG_NO_MENU      "해당 메뉴 정보 이/가 존재하지 않습니다."
-#define MSG_NO_ORDER     "해당 주문 정보 이/가 존재하지 않습니다."
-#define MSG_NO_POINT     "%" PRId64 " 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요"
 
 struct _store_t {
     db_t *db;                       //  the connection (one thread only)
@@ -57,15 +53,16 @@ typedef struct {
 
 //  What store_op_start decided.
 #define STORE_IDEM_RUN      0       //  run the operation; it finishes the key
-#define STORE_IDEM_ANSWERED 1       //  reply is final (replay, 422, 409)
+#define STORE_IDEM_ANSWERED 1       //  reply is final (replay, key in use or reused)
 
-//  group.c: replies
-void store_reply_set (store_reply_t *reply, int status, char *body);
-void store_reply_unavailable (store_reply_t *reply);
-int store_reply_json (store_reply_t *reply, int status, cJSON *json);
-int store_reply_error (store_reply_t *reply, int status, const char *code, const char *message,
-                       const char *text_name, const char *text_value,
-                       const char *int_name, int64_t int_value);
+//  group.c: replies. Each sets the domain result and fills the answer
+//  from the answer table (answer.h); 0, or -1 when out of memory.
+int store_reply_result (store_reply_t *reply, store_result_t result);
+int store_reply_done (store_reply_t *reply, cJSON *json);
+int store_reply_not_found (store_reply_t *reply, store_about_t about, const char *menu_id);
+int store_reply_no_point (store_reply_t *reply, int64_t shortfall);
+int store_reply_invalid (store_reply_t *reply, store_why_t why);
+void store_reply_replay (store_reply_t *reply, int status, char *body);
 void store_reply_not_run (store_reply_t *reply, int why);
 bool store_valid_id (const char *id);
 
@@ -75,8 +72,7 @@ int store_op_end (store_t *self, store_op_t *op);
 void store_op_undo (store_t *self, store_op_t *op);
 int store_op_fail (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
 int store_op_answer (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
-int store_op_invalid (store_t *self, const char *what, const char *field, const char *message,
-                      store_reply_t *reply);
+int store_op_invalid (store_t *self, const char *what, store_why_t why, store_reply_t *reply);
 
 //  idem.c: an operation with its key
 int store_op_start (store_t *self, store_op_t *op, const store_idem_t *idem, int64_t now_ms,

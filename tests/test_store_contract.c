@@ -688,6 +688,130 @@ test_order_errors_change_nothing (void **state)
     assert_int_equal (after.outbox, before.outbox + 1);
 }
 
+
+// ---------------------------------------------------------------------------
+//  Groups and deadlines
+
+//  Operations between store_group_begin and store_group_commit run in one
+//  transaction, each in its own savepoint: the refused ones change nothing,
+//  the rest commit together; the same key twice in one group replays;
+//  the same customer twice with enough for one gets one 200. A rolled
+//  back group leaves nothing.
+static void
+test_group_commit (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char rich [COFFEE_ID_MAX], poor [COFFEE_ID_MAX];
+    s_customer (ctx, rich);
+    s_customer (ctx, poor);
+    s_charge (ctx, rich, 10000);
+    s_snap_t before = s_snap (ctx, rich);
+    store_reply_t reply = { 0 };
+    event_line_t one = s_line ("MENU-00000001", 1), bad = s_line ("MENU-99999999", 1);
+    store_idem_t key = { "group-key", "POST /order", "{\"g\":1}" };
+
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, &key, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_int_equal (reply.result, STORE_RESULT_DONE);
+    char *first = strdup (reply.body);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, &key, NOW_MS, &reply), 0);
+    assert_int_equal (reply.result, STORE_RESULT_REPLAY);
+    assert_string_equal (reply.body, first);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, poor, &one, 1, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 409, "NO_POINT", NULL);
+    assert_int_equal (reply.shortfall, 4200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, rich, &bad, 1, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 404, "NOT_FOUND_DATA", "해당 메뉴 정보 이/가 존재하지 않습니다.");
+    assert_int_equal (reply.about, STORE_ABOUT_MENU);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    //  5800 left, another 4200 is short by 2600
+    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 409, "NO_POINT", NULL);
+    assert_int_equal (reply.shortfall, 2600);
+    store_reply_reset (&reply);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    free (first);
+
+    s_snap_t after = s_snap (ctx, rich);
+    assert_int_equal (after.balance, 10000 - 2 * 4200);
+    assert_int_equal (after.history_sum, after.balance);
+    assert_int_equal (after.orders, before.orders + 2);
+    assert_int_equal (after.outbox, before.outbox + 2);
+    assert_int_equal (after.idem, before.idem + 1);
+
+    //  A group rolled back leaves nothing, its key included
+    store_idem_t gone = { "gone-key", "POST /point", "{\"g\":2}" };
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    assert_int_equal (store_charge (ctx->store, rich, 500, &gone, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    store_group_rollback (ctx->store);
+    s_snap_t undone = s_snap (ctx, rich);
+    s_assert_same (&after, &undone);
+}
+
+
+//  A write that waits for another connection's lock gives up at its
+//  deadline with 503 TIMEOUT and nothing changed: SQLite waits in BEGIN
+//  IMMEDIATE (the whole group begins late or not at all), MariaDB on the
+//  customer's row locked FOR UPDATE (only that operation is undone).
+static void
+test_deadline_lock_wait (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 10000);
+    s_snap_t before = s_snap (ctx, id);
+    char err [256] = "";
+    db_t *other = db_open (ctx->store_url, err, sizeof err);
+    assert_non_null (other);
+    store_reply_t reply = { 0 };
+    int64_t t0 = zclock_mono ();
+    if (ctx->mysql) {
+        assert_int_equal (db_begin (other), DB_OK);
+        db_stmt_t *st = db_stmt (other, "SELECT balance FROM point WHERE customer_id = ? FOR UPDATE");
+        assert_non_null (st);
+        assert_int_equal (db_bind_text (st, 1, id), DB_OK);
+        assert_int_equal (db_step (st), DB_ROW);
+        db_reset (st);
+        assert_int_equal (store_group_begin (ctx->store, t0 + 300), STORE_OK);
+        store_set_deadline (ctx->store, t0 + 300);
+        assert_int_equal (store_charge (ctx->store, id, 700, NULL, NOW_MS, &reply), -1);
+        s_assert_error (&reply, 503, "TIMEOUT", NULL);
+        assert_int_equal (reply.result, STORE_RESULT_TIMEOUT);
+        store_reply_reset (&reply);
+        store_set_deadline (ctx->store, 0);
+        assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    }
+    else {
+        assert_int_equal (db_exec (other, "BEGIN IMMEDIATE"), DB_OK);
+        assert_int_equal (store_group_begin (ctx->store, t0 + 300), STORE_TIMEOUT);
+        //  Outside a group, an operation with a deadline bounds its own BEGIN
+        store_set_deadline (ctx->store, zclock_mono () + 300);
+        assert_int_equal (store_charge (ctx->store, id, 700, NULL, NOW_MS, &reply), -1);
+        s_assert_error (&reply, 503, "TIMEOUT", NULL);
+        store_reply_reset (&reply);
+        store_set_deadline (ctx->store, 0);
+    }
+    int64_t waited = zclock_mono () - t0;
+    print_message ("gave up after %" PRId64 " ms\n", waited);
+    assert_true (waited >= 250 && waited < 3000);
+    db_rollback (other);
+    db_destroy (&other);
+    s_snap_t after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+    //  The lock gone, the same charge runs
+    s_charge (ctx, id, 700);
+}
+
 // ---------------------------------------------------------------------------
 //  Idempotency keys
 
@@ -1501,6 +1625,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_display_best_random, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_repair, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_concurrent_orders, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
