@@ -373,7 +373,8 @@ s_check_health (service_t *self)
     memset (&req, 0, sizeof req);
     snprintf (req.rid, sizeof req.rid, "health");
     snprintf (req.op, sizeof req.op, WIRE_OP_HEALTH);
-    store_reply_t reply = { 0, NULL };
+    store_reply_t reply;
+    memset (&reply, 0, sizeof reply);
     int rc = entry->handler (self->def.state, &req, &reply);
     s_report (self, rc != 0 || reply.status != 200);
     store_reply_reset (&reply);
