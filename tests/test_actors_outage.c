@@ -5,7 +5,9 @@
 
     Runs on a private mariadbd started with scripts/mariadb.sh (stopping it
     never disturbs other tests). Like the other MySQL tests it runs only when
-    COFFEE_TEST_STORE_URL is set (MySQL tests enabled); otherwise it skips. */
+    COFFEE_TEST_STORE_URL is set (MySQL tests enabled); otherwise it skips.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <ftw.h>

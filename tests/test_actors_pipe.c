@@ -3,7 +3,9 @@
     dir and config, starts actors with zactor_new, talks to them over a
     DEALER with timeouts (a stuck actor fails the test instead of hanging),
     asserts in the test thread only, then destroys the actors. Requests
-    carry the typed command the front would build (actors_testutil.h). */
+    carry the typed command the front would build (actors_testutil.h).
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <ftw.h>

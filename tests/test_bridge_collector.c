@@ -1,5 +1,7 @@
 /*  Tests of the collector backends (bridge/collector.c) and of `coffee
-    mock-collector` (bridge/mock_collector.c) run as its own process. */
+    mock-collector` (bridge/mock_collector.c) run as its own process.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 120 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

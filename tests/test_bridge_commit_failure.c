@@ -19,7 +19,9 @@
     ends at EVENTS (a later commit covers the events whose commit failed).
     For the collector sink: every order reaches the file collector at least
     once within DONE_WITHIN_MS (a failed commit may bring an event again),
-    all injected failures were served, the position ends at EVENTS. */
+    all injected failures were served, the position ends at EVENTS.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

@@ -10,7 +10,9 @@
     with the broker down publish fails in bounded time and, once it is up,
     the acknowledged events plus the retried rest are all delivered. First
     it runs the contract every backend passes (tests/eventlog_contract.h),
-    each case on a mock broker of its own. */
+    each case on a mock broker of its own.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 900 s. */
 #include "testkit.h"
 #include "mock_broker_kit.h"
 #include "coffee.h"

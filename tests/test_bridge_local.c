@@ -3,7 +3,9 @@
     what is local's own: publish/poll/commit/lag with its exact offsets and
     partition 0, durability across reopen in the file the design names,
     independent consumer groups, and a consumer seeing another handle's
-    appends at once (inproc wake-up) or within EVENTLOG_LOCAL_POLL_MS. */
+    appends at once (inproc wake-up) or within EVENTLOG_LOCAL_POLL_MS.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 240 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

@@ -11,7 +11,9 @@
     use it one at a time. Then what only NATS has: the stream and durable
     consumers it made, with the settings the backend promises; two members
     of one group share the events, each event once; a bad URL is refused
-    with a reason. */
+    with a reason.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

@@ -4,7 +4,9 @@
       - N orders → display counts equal command counts, soon after a wake
       - the same event applied twice counts once
       - collector down for a while → orders still fast, every order
-        delivered after it recovers, in order time */
+        delivered after it recovers, in order time
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

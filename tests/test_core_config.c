@@ -1,4 +1,6 @@
-/*  Tests of core/config.c: defaults, environment, flags, refusals. */
+/*  Tests of core/config.c: defaults, environment, flags, refusals.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 60 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

@@ -1,6 +1,8 @@
 /*  test_core_util — util_iso8601 against the C library's gmtime_r, over
     dates before and after the epoch, and its round trip through
-    util_parse_iso8601. */
+    util_parse_iso8601.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 60 s. */
 #include "coffee.h"
 #include <setjmp.h>
 #include <cmocka.h>

@@ -1,4 +1,6 @@
-/*  Tests of the wire format, the order event, and the util helpers. */
+/*  Tests of the wire format, the order event, and the util helpers.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 60 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"

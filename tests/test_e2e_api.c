@@ -3,7 +3,9 @@
     menus, health, metrics, protocol errors, customers, charges, point
     history, orders and every error case of issue 3 (each one must change
     nothing), merged order lines, Idempotency-Key replay / mismatch / race,
-    SIGTERM with requests in flight, and a restart on the same data dir. */
+    SIGTERM with requests in flight, and a restart on the same data dir.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 
 #include "testkit.h"
 #include <cmocka.h>

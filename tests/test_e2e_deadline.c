@@ -14,7 +14,9 @@
     MariaDB (when COFFEE_TEST_STORE_URL is a mysql:// URL, as
     scripts/test.sh sets it): the mariadb client holds the customers' point
     rows with SELECT … FOR UPDATE in an open transaction; the server's lock
-    waits are cut by max_statement_time at the request's deadline. */
+    waits are cut by max_statement_time at the request's deadline.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 
 #include "testkit.h"
 #include <cmocka.h>

@@ -2,7 +2,9 @@
     reconcile`, `coffee mock-collector`): popular menus counted by orders,
     the 168-hour window edge, the exact top 3 after concurrent orders, no
     acknowledged order lost to kill -9, a collector outage that never slows
-    an order, and reconcile catching and repairing drift. */
+    an order, and reconcile catching and repairing drift.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <pthread.h>

@@ -6,7 +6,9 @@
     subcommand, every port in agreement; the Dockerfile must install the
     package of every library the binary links. A second run breaks copies of
     the files on purpose and passes only if each break is reported, so the
-    check itself is known to bite. */
+    check itself is known to bite.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <stdio.h>

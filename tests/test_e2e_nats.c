@@ -17,7 +17,9 @@
         redelivers after AckWait) and the counts stay exact;
       - nats-server killed (kill -9) and started again while orders come in:
         every order is answered 200 (the outbox holds its event), and all
-        reach the display and the collector once the server is back. */
+        reach the display and the collector once the server is back.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 400 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <pthread.h>

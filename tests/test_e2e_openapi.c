@@ -12,7 +12,9 @@
     additionalProperties (false or a schema), items, minItems, maxItems,
     minimum, maximum, minLength, maxLength, pattern (POSIX ERE), anyOf. A schema
     keyword outside that list fails the test, so the document cannot rely
-    on a check that is silently skipped. */
+    on a check that is silently skipped.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 
 #include "testkit.h"
 #include "coffee.h"

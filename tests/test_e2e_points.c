@@ -8,7 +8,9 @@
     order was refused for a real shortfall, that order numbers are unique
     and that nothing answered 5xx. Runs with 4 point / 4 order actors, with
     1 / 1, with two client processes, and with two server instances on one
-    store. */
+    store.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 600 s. */
 
 #include "testkit.h"
 #include <cmocka.h>

@@ -4,7 +4,9 @@
     without building. This test runs the binary this build made and fails
     when the copy and the real output differ, naming the first line that
     differs, so an option added or renamed in core/config.c cannot leave the
-    README behind. */
+    README behind.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 60 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <stdio.h>

@@ -24,7 +24,9 @@
                  503 meanwhile, then 200 again without restarting a server;
                  the display store equals the command store after the drain.
 
-    Every wait is bounded; every process is stopped by its pid. */
+    Every wait is bounded; every process is stopped by its pid.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 900 s. */
 #include "testkit.h"
 #include "mock_broker_kit.h"
 #include <cmocka.h>

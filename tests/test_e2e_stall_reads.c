@@ -10,7 +10,9 @@
     answered 200 has its USE row and no other order left one.
 
     Latency is measured, so this test runs alone (RUN_SERIAL in CMake:
-    COFFEE_TEST_RUN_SERIAL). */
+    COFFEE_TEST_RUN_SERIAL).
+
+    ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <pthread.h>

@@ -1,5 +1,7 @@
 /*  test_http_request — table-driven tests of the HTTP front's route table
-    and input validation (http/request.c), without a server. */
+    and input validation (http/request.c), without a server.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 60 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include "request.h"

@@ -6,7 +6,9 @@
     Fixed in sqlkit_begin_read (one REPEATABLE READ consistent snapshot).
 
     Runs on the MariaDB in COFFEE_TEST_STORE_URL, or on a SQLite file when it
-    is unset (where BEGIN already gives one snapshot). */
+    is unset (where BEGIN already gives one snapshot).
+
+    ctest bound: COFFEE_TEST_TIMEOUT 120 s. */
 #include "testkit.h"
 #include <cmocka.h>
 

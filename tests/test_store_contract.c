@@ -7,7 +7,9 @@
           in a temporary folder per test
     Every API operation and error reply, idempotency keys, the all-or-nothing
     order transaction, migrations, the display window to the millisecond,
-    reconcile, and 16 connections racing on one customer. */
+    reconcile, and 16 connections racing on one customer.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
 #include <cmocka.h>
 

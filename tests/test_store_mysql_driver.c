@@ -6,7 +6,9 @@
     Needs COFFEE_TEST_STORE_URL=mysql://… (scripts/mariadb.sh env prints it);
     without it the server tests skip. The outage test starts a private
     mariadbd of its own with scripts/mariadb.sh, so restarting it never
-    disturbs other tests sharing the main server. */
+    disturbs other tests sharing the main server.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
 #include <cmocka.h>
 
