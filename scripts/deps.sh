@@ -9,18 +9,20 @@ set -euo pipefail
 
 # Build: compiler, CMake, pkg-config and the -dev packages CMakeLists.txt asks
 # pkg-config for (libzmq libczmq libmicrohttpd rdkafka libmariadb sqlite3
-# libcjson libcurl cmocka).
+# libcjson libcurl cmocka libsodium).
 build_pkgs=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmicrohttpd-dev librdkafka-dev libmariadb-dev
-    libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
+    libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev libsodium-dev
 )
 # Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), wrk for bench/,
 # sqlite3 and curl for poking at a running server, python3 + python3-yaml for
-# the docker/ consistency check (tests/docker_check.py).
+# the docker/ consistency check (tests/docker_check.py); chromium and nodejs +
+# npm for the browser test of the page (tests/browser/page.test.js, which
+# drives chromium with playwright-core pinned in tools/browser/).
 test_pkgs=(
     mariadb-server mariadb-client wrk sqlite3 curl ca-certificates
-    python3 python3-yaml
+    python3 python3-yaml chromium nodejs npm
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
 
