@@ -19,10 +19,11 @@ build_pkgs=(
 # sqlite3 and curl for poking at a running server, python3 + python3-yaml for
 # the docker/ consistency check (tests/docker_check.py); chromium and nodejs +
 # npm for the browser test of the page (tests/browser/page.test.js, which
-# drives chromium with playwright-core pinned in tools/browser/).
+# drives chromium with playwright-core pinned in tools/browser/), and
+# fonts-nanum so the Korean menu names render in its screenshots.
 test_pkgs=(
     mariadb-server mariadb-client wrk sqlite3 curl ca-certificates
-    python3 python3-yaml chromium nodejs npm
+    python3 python3-yaml chromium nodejs npm fonts-nanum
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
 

@@ -78,7 +78,7 @@ function renderMenu() {
     price.textContent = m.menuPrice.toLocaleString();
     const qty = document.createElement("td");
     const input = document.createElement("input");
-    input.type = "number"; input.min = "0"; input.max = "999"; input.step = "1"; input.value = "0";
+    input.type = "number"; input.min = "0"; input.max = "100"; input.step = "1"; input.value = "0";
     input.dataset.menuId = m.menuId;
     input.setAttribute("aria-label", `quantity of ${m.menuNm}`);
     input.addEventListener("input", () => { orderKey = null; renderTotal(); });
@@ -115,7 +115,7 @@ function renderBest(best) {
   for (const b of best) {
     const li = document.createElement("li");
     li.dataset.menuId = b.menuId;
-    li.textContent = `${b.menuNm} — ${b.orderCnt} ordered`;
+    li.textContent = `${b.menuNm} — ${b.orderCnt} ${b.orderCnt === 1 ? "order" : "orders"}`;
     list.append(li);
   }
 }
