@@ -89,7 +89,8 @@ static const metrics_gauge_t s_pool_gauges [S_POOL_COUNT] = {
 #define S_TAG_DEALER  4             //  + p * S_ACTORS_MAX + i: DEALER i of pool p
 #define S_EVENTS_MAX  64            //  events taken per epoll_wait
 
-//  What the front actor shares with its workers: read only once they run.
+//  What the front actor gives its workers: each takes its own copy at start
+//  (the pool sizes in it then follow POOLS commands).
 typedef struct {
     const config_t *cfg;            //  settings
     metrics_t *metrics;             //  shared counters (atomics)
