@@ -323,6 +323,27 @@ test_admin_refusals (void **state)
     assert_int_equal (s_pool_size (port, "order"), 2);
     assert_int_equal (s_pool_size (port, "display"), 2);
     assert_int_equal (s_pool_size (port, "point"), 2);
+
+    //  A display-role instance runs no order or point pool: 404 for those,
+    //  its own pool resizes.
+    tk_server_t display;
+    const char *extra [] = {
+        "--role", "display", "--admin-token-file", self->token_file, "--display-actors", "2",
+        "--log-level", "warn", NULL
+    };
+    assert_int_equal (tk_server_start (&display, self->server.data_dir, extra), 0);
+    const char *absent [] = { "order", "point" };
+    for (size_t i = 0; i < 2; i++) {
+        s_put (display.port, absent [i], "{\"actors\":3}", "Authorization: Bearer " POOLS_TOKEN,
+               &resp);
+        assert_int_equal (resp.status, 404);
+        assert_string_equal (cJSON_GetObjectItemCaseSensitive (resp.json, "code")->valuestring,
+                             "NOT_FOUND");
+        tk_resp_reset (&resp);
+        assert_int_equal (s_pool_size (display.port, absent [i]), -1);
+    }
+    s_resize (display.port, "display", 1);
+    assert_int_equal (tk_server_stop (&display), 0);
 }
 
 //  The resizes under load, then the balances, the orders and the
