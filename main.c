@@ -1,7 +1,9 @@
 /*  coffee — the command line: `coffee serve`, `coffee reconcile`,
     `coffee mock-collector`. serve starts the actors the role needs, waits
     for SIGTERM or SIGINT, and stops them in the order that lets requests
-    in flight finish: HTTP front, then the actor pools, then the bridge. */
+    in flight finish: HTTP front, then the actor pools, then the bridge.
+    While serving it also resizes the actor pools the front asks it to
+    (PUT /admin/pools/{pool}; the protocol is in http_front.h). */
 #include "coffee.h"
 #include "actor.h"
 #include "bridge.h"
@@ -9,6 +11,7 @@
 #include "http_front.h"
 #include <curl/curl.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #define COFFEE_VERSION "0.1.0"
@@ -16,15 +19,33 @@
 //  How long serve waits for a new actor to answer its first health request.
 #define STARTUP_PROBE_MS 10000
 
+//  How often serve looks for a signal while it waits for resizes.
+#define SIGNAL_POLL_MS 100
+
+#define POOL_COUNT 3
+#define POOL_MAX   HTTP_FRONT_POOL_MAX
+
+//  The actor pools: name, actor function. Position p is the same in the
+//  front (point, order, display).
+static const struct {
+    const char *name;               //  ACTOR_POOL_*
+    zactor_fn *fn;                  //  its actor
+} s_pools [POOL_COUNT] = {
+    { ACTOR_POOL_POINT, point_actor },
+    { ACTOR_POOL_ORDER, order_actor },
+    { ACTOR_POOL_DISPLAY, display_actor },
+};
+
 //  Everything serve started, so it can stop it in order.
 typedef struct {
     config_t cfg;                   //  settings
     metrics_t *metrics;             //  shared counters
     zlist_t *bridge;                //  bridge actors (zactor_t *)
-    zlist_t *pools;                 //  pool actors (zactor_t *)
+    zactor_t *actors [POOL_COUNT][POOL_MAX];        //  pool actors, NULL when not running
+    actor_args_t actor_args [POOL_COUNT][POOL_MAX]; //  their arguments
+    int size [POOL_COUNT];          //  actors running per pool (0: not run by this role)
+    zsock_t *resizer;               //  ROUTER at HTTP_FRONT_POOLS_ENDPOINT
     zactor_t *front;                //  HTTP front
-    actor_args_t *actor_args;       //  one per pool actor (array)
-    size_t actor_args_count;        //  entries in actor_args
     bridge_args_t bridge_args;      //  shared by the bridge actors
     http_front_args_t front_args;   //  front's arguments
 } s_serve_t;
@@ -82,12 +103,12 @@ s_start (zlist_t *list, zactor_fn *fn, void *args)
     return actor;
 }
 
-//  Asks every actor of a pool for its health: proves each one bound its
-//  endpoint and serves. Returns 0 when all answered.
+//  Asks actors first..count-1 of a pool for their health: proves each one
+//  bound its endpoint and serves. Returns 0 when all answered.
 static int
-s_probe_pool (const char *pool, int count)
+s_probe_pool (const char *pool, int first, int count)
 {
-    for (int i = 0; i < count; i++) {
+    for (int i = first; i < count; i++) {
         zsock_t *dealer = wire_dealer_new (pool, i, STARTUP_PROBE_MS);
         if (!dealer)
             return -1;
@@ -127,17 +148,48 @@ s_stop_list (zlist_t **list_p)
     zlist_destroy (list_p);
 }
 
+//  Stops actors from..size-1 of pool p, newest first: each closes its
+//  store connection as it ends.
+static void
+s_stop_actors (s_serve_t *self, int p, int from)
+{
+    for (int i = POOL_MAX - 1; i >= from; i--)
+        zactor_destroy (&self->actors [p][i]);
+}
+
 //  Stops everything in the safe order and frees it.
 static void
 s_serve_stop (s_serve_t *self)
 {
     zactor_destroy (&self->front);
-    //  Pools may be listed in any order: each only answers requests.
-    s_stop_list (&self->pools);
+    zsock_destroy (&self->resizer);
+    //  Pools may stop in any order: each only answers requests.
+    for (int p = 0; p < POOL_COUNT; p++)
+        s_stop_actors (self, p, 0);
     //  The relay drains the outbox on $TERM; the sinks commit and exit.
     s_stop_list (&self->bridge);
-    free (self->actor_args);
     metrics_destroy (&self->metrics);
+}
+
+//  Starts actors size..count-1 of pool p and proves they serve. Returns
+//  0, or -1 with those it started stopped again.
+static int
+s_grow (s_serve_t *self, int p, int count)
+{
+    int from = self->size [p];
+    for (int i = from; i < count; i++) {
+        self->actor_args [p][i] = (actor_args_t) {
+            .cfg = &self->cfg, .metrics = self->metrics, .index = i
+        };
+        self->actors [p][i] = zactor_new (s_pools [p].fn, &self->actor_args [p][i]);
+        if (!self->actors [p][i])
+            break;
+    }
+    if (s_probe_pool (s_pools [p].name, from, count)) {
+        s_stop_actors (self, p, from);
+        return -1;
+    }
+    return 0;
 }
 
 //  Starts the actor pools the role needs.
@@ -145,28 +197,111 @@ static int
 s_start_pools (s_serve_t *self)
 {
     const config_t *cfg = &self->cfg;
-    struct { const char *pool; zactor_fn *fn; int count; bool run; } pools [] = {
-        { ACTOR_POOL_POINT, point_actor, cfg->point_actors, config_runs_order (cfg) },
-        { ACTOR_POOL_ORDER, order_actor, cfg->order_actors, config_runs_order (cfg) },
-        { ACTOR_POOL_DISPLAY, display_actor, cfg->display_actors, config_runs_display (cfg) },
+    int counts [POOL_COUNT] = {
+        config_runs_order (cfg)? cfg->point_actors: 0,
+        config_runs_order (cfg)? cfg->order_actors: 0,
+        config_runs_display (cfg)? cfg->display_actors: 0,
     };
-    size_t total = 0;
-    for (size_t p = 0; p < 3; p++)
-        total += pools [p].run ? (size_t) pools [p].count : 0;
-    self->actor_args = (actor_args_t *) zmalloc (sizeof (actor_args_t) * (total ? total : 1));
-    for (size_t p = 0; p < 3; p++) {
-        if (!pools [p].run)
-            continue;
-        for (int i = 0; i < pools [p].count; i++) {
-            actor_args_t *args = &self->actor_args [self->actor_args_count++];
-            *args = (actor_args_t) { .cfg = cfg, .metrics = self->metrics, .index = i };
-            if (!s_start (self->pools, pools [p].fn, args))
-                return -1;
-        }
-        if (s_probe_pool (pools [p].pool, pools [p].count))
+    for (int p = 0; p < POOL_COUNT; p++) {
+        if (counts [p] && s_grow (self, p, counts [p]))
             return -1;
+        self->size [p] = counts [p];
     }
     return 0;
+}
+
+//  Resizes pool p to count while serving: new actors start and answer a
+//  probe before any worker sends them a request; removed actors stop only
+//  after every worker stopped sending to them and took every answer they
+//  owed (the front signals that), so no request is dropped. Returns the
+//  HTTP status for the answer and fills message on failure.
+static int
+s_resize (s_serve_t *self, int p, int count, char *message, size_t size)
+{
+    int old = self->size [p];
+    if (count > old && s_grow (self, p, count)) {
+        snprintf (message, size, "%s: new actors did not start", s_pools [p].name);
+        return 503;
+    }
+    char text [16];
+    snprintf (text, sizeof text, "%d", count);
+    zstr_sendx (self->front, "POOLS", s_pools [p].name, text, NULL);
+    int rc = zsock_wait (self->front);
+    if (rc != 0) {
+        //  Some worker may still send to the old actors: keep them all.
+        log_error (NULL, "%s pool: the front did not finish resizing to %d", s_pools [p].name,
+                   count);
+        if (count > old)
+            self->size [p] = count;
+        snprintf (message, size, "%s: the HTTP workers did not all resize in time",
+                  s_pools [p].name);
+        return 503;
+    }
+    if (count < old)
+        s_stop_actors (self, p, count);
+    self->size [p] = count;
+    log_info (NULL, "%s pool resized from %d to %d actors", s_pools [p].name, old, count);
+    return 200;
+}
+
+//  Serves one resize request from a worker: seq, pool, count; answers
+//  seq, status, JSON body. The worker checked the pool and the count.
+static void
+s_serve_resize (s_serve_t *self)
+{
+    zframe_t *peer = NULL;
+    uint64_t seq = 0;
+    char *pool = NULL;
+    int count = 0;
+    if (zsock_recv (self->resizer, "f8si", &peer, &seq, &pool, &count) != 0 || !peer) {
+        zframe_destroy (&peer);
+        zstr_free (&pool);
+        return;
+    }
+    int p = 0;
+    while (p < POOL_COUNT && !(pool && streq (pool, s_pools [p].name)))
+        p++;
+    char message [200] = "";
+    int status = 404;
+    if (p == POOL_COUNT || self->size [p] == 0 || count < 1 || count > POOL_MAX)
+        snprintf (message, sizeof message, "no pool '%s' to resize here", pool? pool: "");
+    else
+        status = s_resize (self, p, count, message, sizeof message);
+    char *body = NULL;
+    if (status == 200) {
+        cJSON *json = cJSON_CreateObject ();
+        cJSON_AddStringToObject (json, "pool", s_pools [p].name);
+        cJSON_AddNumberToObject (json, "actors", self->size [p]);
+        body = cJSON_PrintUnformatted (json);
+        cJSON_Delete (json);
+    }
+    else {
+        cJSON *json = cJSON_CreateObject ();
+        cJSON_AddStringToObject (json, "code", status == 404? "NOT_FOUND": "UNAVAILABLE");
+        cJSON_AddStringToObject (json, "message", message);
+        body = cJSON_PrintUnformatted (json);
+        cJSON_Delete (json);
+    }
+    zsock_send (self->resizer, "f8is", peer, seq, status, body? body: "{}");
+    zframe_destroy (&peer);
+    zstr_free (&pool);
+    free (body);
+}
+
+//  Waits for SIGTERM or SIGINT, serving pool resizes meanwhile. Returns
+//  the signal.
+static int
+s_wait (s_serve_t *self, const sigset_t *signals)
+{
+    struct timespec now = { 0, 0 };
+    while (true) {
+        int sig = sigtimedwait (signals, NULL, &now);
+        if (sig > 0)
+            return sig;
+        zmq_pollitem_t item = { zsock_resolve (self->resizer), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, SIGNAL_POLL_MS) > 0)
+            s_serve_resize (self);
+    }
 }
 
 //  `coffee serve`: runs until SIGTERM or SIGINT, returns the exit code.
@@ -191,7 +326,11 @@ s_serve (int argc, char **argv, const sigset_t *signals)
     int rc = 1;
     self.metrics = metrics_new ();
     self.bridge = zlist_new ();
-    self.pools = zlist_new ();
+    self.resizer = zsock_new_router ("@" HTTP_FRONT_POOLS_ENDPOINT);
+    if (!self.resizer)
+        goto done;
+    zsock_set_sndtimeo (self.resizer, 0);
+    zsock_set_linger (self.resizer, 0);
     self.bridge_args = (bridge_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
     self.front_args = (http_front_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
 
@@ -226,8 +365,9 @@ s_serve (int argc, char **argv, const sigset_t *signals)
               self.cfg.bridge, self.cfg.point_actors, self.cfg.order_actors,
               self.cfg.display_actors);
 
-    int sig = 0;
-    sigwait (signals, &sig);
+    //  The front signals a resize within its bound; this is the backstop.
+    zsock_set_rcvtimeo (self.front, 2 * (self.cfg.request_timeout_ms + 10000));
+    int sig = s_wait (&self, signals);
     log_info (NULL, "%s: stopping", strsignal (sig));
     rc = 0;
 
@@ -271,6 +411,10 @@ main (int argc, char **argv)
     if (!cmd || streq (cmd, "--help") || streq (cmd, "-h") || streq (cmd, "help")) {
         config_print_help (cmd ? stdout : stderr);
         return cmd ? 0 : 2;
+    }
+    if (sodium_init () < 0) {
+        fprintf (stderr, "coffee: libsodium could not start\n");
+        return 1;
     }
     if (streq (cmd, "--version")) {
         printf ("coffee %s\n", COFFEE_VERSION);

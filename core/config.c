@@ -66,6 +66,8 @@ static const s_option_t s_options [] = {
       "shifts the server's clock (testing time windows)" },
     { "log-level", "COFFEE_LOG_LEVEL", OPT_CHOICE, FIELD (log_level), 0, 0,
       "debug|info|warn|error", "info", "lowest log level printed" },
+    { "admin-token-file", "COFFEE_ADMIN_TOKEN_FILE", OPT_STRING, FIELD (admin_token_file), 0, 0,
+      NULL, "", "file holding the admin token for /admin routes and /console (none: admin routes answer 404)" },
 };
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options [0])
@@ -129,6 +131,39 @@ s_set (config_t *cfg, const s_option_t *o, const char *value, const char *source
     return 0;
 }
 
+//  Reads the admin token from cfg->admin_token_file: the first line,
+//  without its line end. The token never comes from the command line,
+//  where every user of the machine could read it.
+static int
+s_read_admin_token (config_t *cfg, char *err, size_t errlen)
+{
+    FILE *file = fopen (cfg->admin_token_file, "r");
+    if (!file) {
+        snprintf (err, errlen, "--admin-token-file %s: %s", cfg->admin_token_file,
+                  strerror (errno));
+        return -1;
+    }
+    char line [sizeof cfg->admin_token + 2];
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    size_t len = read? strcspn (line, "\r\n"): 0;
+    line [len] = '\0';
+    const char *why = !read || len == 0? "the file's first line is empty"
+                    : len >= sizeof cfg->admin_token? "the token is longer than 255 bytes"
+                    : len < 16? "the token is shorter than 16 bytes": NULL;
+    for (size_t i = 0; !why && i < len; i++)
+        if ((unsigned char) line [i] <= 0x20 || (unsigned char) line [i] >= 0x7F)
+            why = "the token must be printable ASCII without spaces";
+    if (why) {
+        snprintf (err, errlen, "--admin-token-file %s: %s", cfg->admin_token_file, why);
+        explicit_bzero (line, sizeof line);
+        return -1;
+    }
+    memcpy (cfg->admin_token, line, len + 1);
+    explicit_bzero (line, sizeof line);
+    return 0;
+}
+
 //  Checks what a single option cannot: combinations and URL forms.
 static int
 s_check (config_t *cfg, char *err, size_t errlen)
@@ -176,6 +211,8 @@ s_check (config_t *cfg, char *err, size_t errlen)
     if (!*cfg->collector_url)
         snprintf (cfg->collector_url, sizeof cfg->collector_url, "file:%s/collector.jsonl",
                   cfg->data_dir);
+    if (*cfg->admin_token_file && s_read_admin_token (cfg, err, errlen))
+        return -1;
     return 0;
 }
 

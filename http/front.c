@@ -31,11 +31,20 @@
     a client waiting for "100 Continue", one announcing a body far past the
     limit, and a request whose framing cannot be trusted (two
     Content-Length headers, Content-Length with Transfer-Encoding, HTTP/1.1
-    without Host) are answered at once and the connection closed. */
+    without Host) are answered at once and the connection closed.
+
+    Routes marked admin in the table need "Authorization: Bearer <admin
+    token>", compared in constant time (401 with WWW-Authenticate: Bearer
+    otherwise; 404 when no admin token is configured). Static routes answer
+    a built-in page file (page.h). PUT /admin/pools/{pool} is validated here
+    and sent to main; a POOLS command on a worker's pipe resizes its DEALERs
+    (see http_front.h). */
 #include "http_front.h"
 #include "request.h"
 #include "actor.h"
+#include "page.h"
 #include <microhttpd.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -45,6 +54,7 @@
 #include <unistd.h>
 
 #define S_POOL_COUNT      3         //  point, order, display
+#define S_ACTORS_MAX      HTTP_FRONT_POOL_MAX   //  DEALER slots per pool
 #define S_CONN_TIMEOUT_S  30        //  idle or stalled connections are closed after this
 #define S_CONN_LIMIT_MAX  10000     //  most connections at once, all workers together
 #define S_FD_RESERVE      256       //  descriptors left for stores, sockets, logs
@@ -74,16 +84,20 @@ static const metrics_gauge_t s_pool_gauges [S_POOL_COUNT] = {
 #define S_TAG_PIPE    0             //  the worker's pipe
 #define S_TAG_MHD     1             //  MHD's own epoll descriptor
 #define S_TAG_SUB     2             //  the snapshot SUB
-#define S_TAG_DEALER  3             //  + k: DEALER k
+#define S_TAG_ADMIN   3             //  the DEALER to main's pool resizer
+#define S_TAG_DEALER  4             //  + p * S_ACTORS_MAX + i: DEALER i of pool p
 #define S_EVENTS_MAX  64            //  events taken per epoll_wait
 
-//  What the front actor shares with its workers: read only once they run.
+//  What the front actor gives its workers: each takes its own copy at start
+//  (the pool sizes in it then follow POOLS commands).
 typedef struct {
     const config_t *cfg;            //  settings
     metrics_t *metrics;             //  shared counters (atomics)
     int listen_fd;                  //  the listening socket every worker's MHD accepts on
     int pool_size [S_POOL_COUNT];   //  actors per pool, 0 when this role does not run it
     unsigned int conn_limit;        //  connections one worker may hold
+    unsigned char admin_hash [crypto_generichash_BYTES];  //  hash of the admin token
+    bool admin_on;                  //  an admin token is configured
 } s_shared_t;
 
 //  Where a request is in its life.
@@ -131,24 +145,27 @@ typedef struct {
 typedef struct {
     uint64_t seq;                   //  the wire seq, 0 when the slot is free
     s_request_t *req;               //  the request waiting for it
-    int pool;                       //  pool it went to (queue gauge)
+    int pool;                       //  pool it went to (queue gauge), -1 for main
+    int index;                      //  actor of that pool
 } s_open_t;
 
 //  One HTTP worker: everything in it is touched by its thread only.
 typedef struct {
-    s_shared_t *shared;             //  settings, metrics, pools
+    s_shared_t *shared;             //  own: this worker's copy, whose pool sizes follow resizes
+    s_shared_t own;                 //  the copy shared points to
     int index;                      //  position among the workers
+    zsock_t *pipe;                  //  its pipe (signals a finished resize)
     struct MHD_Daemon *daemon;      //  this worker's MHD
-    zsock_t **dealers [S_POOL_COUNT];   //  per pool, per actor
+    zsock_t *dealers [S_POOL_COUNT][S_ACTORS_MAX];  //  per pool, per actor; NULL when none
+    int owed [S_POOL_COUNT][S_ACTORS_MAX];  //  answers still owed by each actor
+    bool sent [S_POOL_COUNT][S_ACTORS_MAX]; //  DEALER was sent on this pass
+    bool draining;                  //  a shrink waits for answers from removed actors
+    zsock_t *admin;                 //  DEALER to main's pool resizer
     zsock_t *snapshots;             //  SUB to every display actor's snapshot PUB
     char *snap_menu;                //  last GET /display/menu body, or NULL
     char *snap_best;                //  last GET /display/best body, or NULL
     int64_t snap_stamp;             //  when the display actor read that snapshot
     int epoll_fd;                   //  MHD's epoll fd and the ZMQ_FD of pipe, SUB, DEALERs
-    zsock_t **by_tag;               //  DEALER of epoll tag S_TAG_DEALER + k
-    bool *sent;                     //  DEALER k was sent on this pass
-    int dealer_count;               //  DEALERs in by_tag
-    int base [S_POOL_COUNT];        //  k of each pool's first DEALER
     s_open_t open [S_OPEN_MAX];     //  requests at the actors, by seq % S_OPEN_MAX
     int open_count;                 //  used slots of open
     uint64_t seq;                   //  last wire seq sent
@@ -252,6 +269,11 @@ s_respond (s_worker_t *self, s_request_t *req, const char *method, const char *u
             MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, answer->allow);
         if (answer->status == 503 || answer->status == 429)
             MHD_add_response_header (response, MHD_HTTP_HEADER_RETRY_AFTER, S_RETRY_AFTER);
+        if (answer->status == 401)
+            MHD_add_response_header (response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        if (strncmp (answer->content_type, "text/html", 9) == 0)
+            MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY,
+                                     "default-src 'self'; frame-ancestors 'none'");
         if (answer->close)
             MHD_add_response_header (response, MHD_HTTP_HEADER_CONNECTION, "close");
         rc = MHD_queue_response (req->conn, (unsigned int) answer->status, response);
@@ -371,10 +393,11 @@ s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *a
 //  --------------------------------------------------------------------------
 //  Talking to the actors
 
-//  Takes a free slot for a new message to pool p and returns its seq, or 0
+//  Takes a free slot for a new message to actor index of pool p (p -1:
+//  main) and returns its seq, or 0
 //  when this worker has S_OPEN_MAX requests open already.
 static uint64_t
-s_open_slot (s_worker_t *self, s_request_t *req, int p)
+s_open_slot (s_worker_t *self, s_request_t *req, int p, int index)
 {
     if (self->open_count >= S_OPEN_MAX)
         return 0;
@@ -386,8 +409,12 @@ s_open_slot (s_worker_t *self, s_request_t *req, int p)
     slot->seq = seq;
     slot->req = req;
     slot->pool = p;
+    slot->index = index;
     self->open_count++;
-    metrics_gauge_add (self->shared->metrics, s_pool_gauges [p], 1);
+    if (p >= 0) {
+        self->owed [p][index]++;
+        metrics_gauge_add (self->shared->metrics, s_pool_gauges [p], 1);
+    }
     return seq;
 }
 
@@ -395,7 +422,10 @@ s_open_slot (s_worker_t *self, s_request_t *req, int p)
 static void
 s_close_slot (s_worker_t *self, s_open_t *slot)
 {
-    metrics_gauge_add (self->shared->metrics, s_pool_gauges [slot->pool], -1);
+    if (slot->pool >= 0) {
+        self->owed [slot->pool][slot->index]--;
+        metrics_gauge_add (self->shared->metrics, s_pool_gauges [slot->pool], -1);
+    }
     slot->seq = 0;
     slot->req = NULL;
     self->open_count--;
@@ -408,7 +438,7 @@ static int
 s_send (s_worker_t *self, s_request_t *req, int p, int index, const char *op,
         const wire_cmd_t *cmd, const char *idem, const char *body)
 {
-    uint64_t seq = s_open_slot (self, req, p);
+    uint64_t seq = s_open_slot (self, req, p, index);
     if (!seq)
         return -1;
     wire_request_t msg;
@@ -422,7 +452,7 @@ s_send (s_worker_t *self, s_request_t *req, int p, int index, const char *op,
     msg.body = (char *) (body? body: "");
     //  A send can swallow the edge of the DEALER's ZMQ_FD: look at it
     //  again at the end of the pass.
-    self->sent [self->base [p] + index] = true;
+    self->sent [p][index] = true;
     if (wire_request_send (self->dealers [p][index], &msg) != 0) {
         s_close_slot (self, &self->open [seq % S_OPEN_MAX]);
         return -1;
@@ -505,8 +535,28 @@ s_health_answer (s_worker_t *self, s_answer_t *answer)
     cJSON_Delete (json);
 }
 
-//  Takes every reply waiting on one DEALER: each fills its request and,
-//  when that was the last reply it waited for, resumes its connection.
+//  Hands one reply to the request that waits for it: fills it and, when
+//  that was the last reply it waited for, resumes its connection.
+static void
+s_deliver (s_worker_t *self, uint64_t seq, int status, char *body)
+{
+    s_open_t *slot = &self->open [seq % S_OPEN_MAX];
+    if (slot->seq != seq) {
+        zstr_free (&body);  //  a request we gave up on
+        return;
+    }
+    s_request_t *req = slot->req;
+    s_close_slot (self, slot);
+    req->waits--;
+    req->answer.status = status;
+    req->answer.body = body;        //  zstr_free and free are the same allocator
+    if (req->waits == 0 && req->state == S_WAITING) {
+        req->state = S_REPLIED;
+        MHD_resume_connection (req->conn);
+    }
+}
+
+//  Takes every reply waiting on one DEALER.
 static void
 s_take_replies (s_worker_t *self, zsock_t *dealer)
 {
@@ -516,20 +566,23 @@ s_take_replies (s_worker_t *self, zsock_t *dealer)
         char *body = NULL;
         if (wire_reply_recv (dealer, &seq, &status, &body) != 0)
             continue;       //  malformed: logged and dropped by wire
-        s_open_t *slot = &self->open [seq % S_OPEN_MAX];
-        if (slot->seq != seq) {
-            zstr_free (&body);  //  a request we gave up on
+        s_deliver (self, seq, status, body);
+    }
+}
+
+//  Takes every answer of main's pool resizer: seq, status, JSON body.
+static void
+s_take_admin (s_worker_t *self)
+{
+    while (zsock_events (self->admin) & ZMQ_POLLIN) {
+        uint64_t seq = 0;
+        int status = 0;
+        char *body = NULL;
+        if (zsock_recv (self->admin, "8is", &seq, &status, &body) != 0 || !body) {
+            zstr_free (&body);
             continue;
         }
-        s_request_t *req = slot->req;
-        s_close_slot (self, slot);
-        req->waits--;
-        req->answer.status = status;
-        req->answer.body = body;        //  zstr_free and free are the same allocator
-        if (req->waits == 0 && req->state == S_WAITING) {
-            req->state = S_REPLIED;
-            MHD_resume_connection (req->conn);
-        }
+        s_deliver (self, seq, status, body);
     }
 }
 
@@ -557,7 +610,8 @@ s_sweep (s_worker_t *self, bool all)
             req->state = S_ABANDONED;
             log_batch_line (&self->log, LOG_LEVEL_ERROR, req->rid,
                             "%s: no answer %d ms past the deadline; closing the connection "
-                            "(its outcome is unknown)", req->route->pool, S_GRACE_MS);
+                            "(its outcome is unknown)",
+                            req->route->pool? req->route->pool: "main", S_GRACE_MS);
         }
         MHD_resume_connection (req->conn);
     }
@@ -601,6 +655,128 @@ s_take_snapshots (s_worker_t *self)
 //  --------------------------------------------------------------------------
 //  Deciding a request
 
+//  An admin route without the admin token: 404 while no admin token is
+//  configured (admin routes are off), 401 when it is missing or wrong.
+//  The token is hashed first, so the constant-time compare also hides
+//  its length. Returns true with answer filled.
+static bool
+s_admin_error (s_worker_t *self, struct MHD_Connection *conn, s_answer_t *answer)
+{
+    if (!self->shared->admin_on) {
+        s_error (answer, 404, "NOT_FOUND",
+                 "admin routes are off: start coffee with --admin-token-file");
+        return true;
+    }
+    const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    bool ok = false;
+    if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
+        const char *token = auth + 7;
+        unsigned char hash [crypto_generichash_BYTES];
+        crypto_generichash (hash, sizeof hash, (const unsigned char *) token, strlen (token),
+                            NULL, 0);
+        ok = sodium_memcmp (hash, self->shared->admin_hash, sizeof hash) == 0;
+    }
+    if (ok)
+        return false;
+    s_error (answer, 401, "UNAUTHORIZED", auth? "Authorization: the admin token is wrong"
+                                              : "Authorization: send Bearer <admin token>");
+    return true;
+}
+
+//  GET /metrics: the shared counters and this worker's pool sizes (every
+//  worker follows each resize before main answers it).
+static char *
+s_metrics (s_worker_t *self)
+{
+    char *text = metrics_render (self->shared->metrics);
+    if (!text)
+        return NULL;
+    char extra [512];
+    int used = snprintf (extra, sizeof extra,
+                         "# HELP coffee_actor_pool_size Actors serving each pool.\n"
+                         "# TYPE coffee_actor_pool_size gauge\n");
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        if (self->shared->pool_size [p] > 0)
+            used += snprintf (extra + used, sizeof extra - (size_t) used,
+                              "coffee_actor_pool_size{pool=\"%s\"} %d\n", s_pool_names [p],
+                              self->shared->pool_size [p]);
+    size_t len = strlen (text);
+    char *all = (char *) realloc (text, len + (size_t) used + 1);
+    if (!all) {
+        free (text);
+        return NULL;
+    }
+    memcpy (all + len, extra, (size_t) used + 1);
+    return all;
+}
+
+//  PUT /admin/pools/{pool} {"actors":N}: checked here, then sent to main,
+//  which owns the actors (http_front.h). Returns true when it now waits.
+static bool
+s_pools_ask (s_worker_t *self, s_request_t *req, s_answer_t *answer)
+{
+    char message [160], name [32];
+    int p = s_pool_of (req->arg);
+    if (p < 0 || self->shared->pool_size [p] == 0) {
+        s_printable (req->arg, name, sizeof name);
+        snprintf (message, sizeof message, "no pool '%s' here: this %s role runs %s", name,
+                  config_role_name (self->shared->cfg->role),
+                  self->shared->pool_size [0]? (self->shared->pool_size [S_DISPLAY]
+                      ? "point, order and display": "point and order"): "display");
+        s_error (answer, 404, "NOT_FOUND", message);
+        return false;
+    }
+    cJSON *json = cJSON_ParseWithLength (req->body, req->len);
+    if (!json || !cJSON_IsObject (json)) {
+        cJSON_Delete (json);
+        answer->status = 400;
+        answer->body = request_error_json ("INVALID_JSON", "body: send a JSON object "
+                                           "{\"actors\":N}", NULL);
+        return false;
+    }
+    const cJSON *item;
+    const char *unknown = NULL;
+    cJSON_ArrayForEach (item, json)
+        if (!item->string || strcmp (item->string, "actors") != 0)
+            unknown = item->string? item->string: "?";
+    const cJSON *actors = cJSON_GetObjectItemCaseSensitive (json, "actors");
+    double value = cJSON_IsNumber (actors)? actors->valuedouble: 0;
+    int n = (value >= 1 && value <= S_ACTORS_MAX && value == (double) (int) value)
+          ? (int) value: 0;
+    if (unknown) {
+        s_printable (unknown, name, sizeof name);
+        snprintf (message, sizeof message, "%s: unknown field; send {\"actors\":N}", name);
+        answer->status = 400;
+        answer->body = request_error_json ("INVALID_INPUT", message, name);
+    }
+    else
+    if (!n) {
+        snprintf (message, sizeof message, "actors: must be a whole number from 1 to %d",
+                  S_ACTORS_MAX);
+        answer->status = 400;
+        answer->body = request_error_json ("INVALID_INPUT", message, "actors");
+    }
+    cJSON_Delete (json);
+    if (!n || unknown)
+        return false;
+    uint64_t seq = s_open_slot (self, req, -1, 0);
+    if (!seq || zsock_send (self->admin, "8si", seq, s_pool_names [p], n) != 0) {
+        if (seq)
+            s_close_slot (self, &self->open [seq % S_OPEN_MAX]);
+        s_error (answer, 503, "OVERLOADED", "the pool resizer is busy; retry shortly");
+        return false;
+    }
+    req->waits++;
+    //  A shrink waits for answers the removed actors owe, which may take
+    //  a request's whole time and grace; starting actors takes a probe.
+    req->give_up_ms = zclock_mono () + 2 * (self->shared->cfg->request_timeout_ms + S_GRACE_MS)
+                    + 10000;
+    req->state = S_WAITING;
+    MHD_suspend_connection (req->conn);
+    return true;
+}
+
 //  Bytes of body the request's route takes (--max-body when unmatched).
 static size_t
 s_body_max (s_worker_t *self, const s_request_t *req)
@@ -615,9 +791,17 @@ static bool
 s_decide_get (s_worker_t *self, s_request_t *req, s_answer_t *answer)
 {
     const route_t *route = req->route;
+    if (route->file) {
+        const page_file_t *file = page_file (route->file);
+        assert (file);          //  the route table names a file of http/page/
+        answer->status = 200;
+        answer->body = s_dup (file->data);
+        answer->content_type = file->type;
+        return false;
+    }
     if (route->route == ROUTE_METRICS) {
         answer->status = 200;
-        answer->body = metrics_render (self->shared->metrics);
+        answer->body = s_metrics (self);
         answer->content_type = S_METRICS_TYPE;
         return false;
     }
@@ -665,6 +849,8 @@ s_decide_body (s_worker_t *self, s_request_t *req, s_answer_t *answer)
                  "send the body as Content-Type: application/json");
         return false;
     }
+    if (req->route->route == ROUTE_ADMIN_POOLS)
+        return s_pools_ask (self, req, answer);
     cJSON *canonical = NULL;
     char *error = NULL;
     answer->status = request_validate_body (req->route->route, req->body, req->len,
@@ -791,8 +977,11 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
         if (req->get)
             return MHD_YES;
     }
-    else
+    else {
         req->route = route;
+        if (route->admin && s_admin_error (self, conn, &req->early))
+            req->early_status = req->early.status;
+    }
     if (req->get)
         return MHD_YES;
 
@@ -903,6 +1092,40 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
 //  --------------------------------------------------------------------------
 //  A worker
 
+//  Opens DEALER i of pool p and watches it. Returns 0 or -1.
+static int
+s_dealer_open (s_worker_t *self, int p, int i)
+{
+    zsock_t *dealer = wire_dealer_new (s_pool_names [p], i, 0);
+    if (!dealer)
+        return -1;
+    zsock_set_sndhwm (dealer, S_QUEUE_HWM);
+    struct epoll_event event = {
+        .events = EPOLLIN, .data.u32 = (uint32_t) (S_TAG_DEALER + p * S_ACTORS_MAX + i)
+    };
+    if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, zsock_fd (dealer), &event)) {
+        zsock_destroy (&dealer);
+        return -1;
+    }
+    self->dealers [p][i] = dealer;
+    //  ZMQ_FD signals a change only after the socket was looked at.
+    zsock_events (dealer);
+    return 0;
+}
+
+//  Closes DEALER i of pool p (answers it still owes are given up on by the
+//  sweep, which only happens when a resize outwaited them).
+static void
+s_dealer_close (s_worker_t *self, int p, int i)
+{
+    if (!self->dealers [p][i])
+        return;
+    if (self->epoll_fd >= 0)
+        epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, zsock_fd (self->dealers [p][i]), NULL);
+    zsock_destroy (&self->dealers [p][i]);
+    self->sent [p][i] = false;
+}
+
 //  Frees a worker and everything it owns. Safe on NULL.
 static void
 s_worker_destroy (s_worker_t **self_p)
@@ -912,20 +1135,15 @@ s_worker_destroy (s_worker_t **self_p)
         return;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        if (!self->dealers [p])
-            continue;
-        for (int i = 0; i < self->shared->pool_size [p]; i++)
-            zsock_destroy (&self->dealers [p][i]);
-        free (self->dealers [p]);
-    }
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        for (int i = 0; i < S_ACTORS_MAX; i++)
+            s_dealer_close (self, p, i);
+    zsock_destroy (&self->admin);
     zsock_destroy (&self->snapshots);
     zstr_free (&self->snap_menu);
     zstr_free (&self->snap_best);
     if (self->epoll_fd >= 0)
         close (self->epoll_fd);
-    free (self->by_tag);
-    free (self->sent);
     log_batch_flush (&self->log);
     free (self);
     *self_p = NULL;
@@ -946,29 +1164,27 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
     s_worker_t *self = (s_worker_t *) calloc (1, sizeof (s_worker_t));
     if (!self)
         return NULL;
-    self->shared = shared;
+    self->own = *shared;
+    self->shared = &self->own;
     self->index = index;
-    self->epoll_fd = -1;
-    int actors = 0;
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        int n = shared->pool_size [p];
-        if (n == 0)
-            continue;
-        self->dealers [p] = (zsock_t **) calloc ((size_t) n, sizeof (zsock_t *));
-        if (!self->dealers [p])
-            goto fail;
-        for (int i = 0; i < n; i++) {
-            zsock_t *dealer = wire_dealer_new (s_pool_names [p], i, 0);
-            if (!dealer)
-                goto fail;
-            zsock_set_sndhwm (dealer, S_QUEUE_HWM);
-            self->dealers [p][i] = dealer;
-            actors++;
-        }
-    }
-    self->snapshots = zsock_new (ZMQ_SUB);
-    if (!self->snapshots)
+    self->pipe = pipe;
+    //  One epoll set for everything: blocking in it costs one system call
+    //  per pass, where zmq_poll over every socket cost several per socket.
+    //  ZMQ_FD only says "look at ZMQ_EVENTS", so every socket it names is
+    //  read until it has nothing left.
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    if (self->epoll_fd < 0)
         goto fail;
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        for (int i = 0; i < shared->pool_size [p]; i++)
+            if (s_dealer_open (self, p, i))
+                goto fail;
+    self->admin = zsock_new_dealer (">" HTTP_FRONT_POOLS_ENDPOINT);
+    self->snapshots = zsock_new (ZMQ_SUB);
+    if (!self->admin || !self->snapshots)
+        goto fail;
+    zsock_set_sndtimeo (self->admin, 0);
+    zsock_set_linger (self->admin, 0);
     zsock_set_subscribe (self->snapshots, "");
     for (int i = 0; i < shared->pool_size [S_DISPLAY]; i++) {
         char endpoint [128];
@@ -993,40 +1209,84 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
         log_error (NULL, "http[%d]: libmicrohttpd refused to start", index);
         goto fail;
     }
-
-    //  One epoll set for everything: blocking in it costs one system call
-    //  per pass, where zmq_poll over every socket cost several per socket.
-    //  ZMQ_FD only says "look at ZMQ_EVENTS", so every socket it names is
-    //  read until it has nothing left.
-    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
-    self->dealer_count = actors;
-    self->by_tag = (zsock_t **) calloc ((size_t) actors + 1, sizeof (zsock_t *));
-    self->sent = (bool *) calloc ((size_t) actors + 1, sizeof (bool));
-    if (self->epoll_fd < 0 || !self->by_tag || !self->sent)
-        goto fail;
-    int k = 0;
-    for (int p = 0; p < S_POOL_COUNT; p++) {
-        self->base [p] = k;
-        for (int i = 0; i < shared->pool_size [p]; i++)
-            self->by_tag [k++] = self->dealers [p][i];
-    }
     if (s_watch (self, info->epoll_fd, S_TAG_MHD)
     ||  s_watch (self, zsock_fd (pipe), S_TAG_PIPE)
-    ||  s_watch (self, zsock_fd (self->snapshots), S_TAG_SUB))
+    ||  s_watch (self, zsock_fd (self->snapshots), S_TAG_SUB)
+    ||  s_watch (self, zsock_fd (self->admin), S_TAG_ADMIN))
         goto fail;
-    for (k = 0; k < actors; k++)
-        if (s_watch (self, zsock_fd (self->by_tag [k]), S_TAG_DEALER + k))
-            goto fail;
     //  ZMQ_FD signals a change only after the socket was looked at: a
     //  reader that never asked is never told messages arrived. Ask once.
     s_take_snapshots (self);
-    for (k = 0; k < actors; k++)
-        s_take_replies (self, self->by_tag [k]);
+    s_take_admin (self);
     zsock_events (pipe);
     return self;
 fail:
     s_worker_destroy (&self);
     return NULL;
+}
+
+//  True when no removed actor (index past its pool's size) still owes an
+//  answer; closes the DEALERs of those that owe none.
+static bool
+s_retired (s_worker_t *self)
+{
+    bool done = true;
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        for (int i = self->shared->pool_size [p]; i < S_ACTORS_MAX; i++) {
+            if (!self->dealers [p][i])
+                continue;
+            if (self->owed [p][i] > 0)
+                done = false;
+            else
+                s_dealer_close (self, p, i);
+        }
+    return done;
+}
+
+//  POOLS pool count: new requests go to actors 0..count-1 from now on.
+//  Grows at once (main started the actors); on a shrink the removed
+//  actors' DEALERs stay until each answered what it owes, and the pipe is
+//  signalled then (s_worker_pass), so main stops no actor that owes us.
+static void
+s_resize (s_worker_t *self, const char *pool, const char *count)
+{
+    int p = s_pool_of (pool);
+    int n = count? atoi (count): 0;
+    if (p < 0 || n < 1 || n > S_ACTORS_MAX || self->shared->pool_size [p] == 0) {
+        log_error (NULL, "http[%d]: bad POOLS %s %s", self->index, pool? pool: "-",
+                   count? count: "-");
+        zsock_signal (self->pipe, 1);
+        return;
+    }
+    int old = self->shared->pool_size [p];
+    int failed = 0;
+    for (int i = 0; i < n; i++)
+        if (!self->dealers [p][i] && s_dealer_open (self, p, i))
+            failed++;
+    if (failed) {
+        log_error (NULL, "http[%d]: %d %s DEALERs could not open", self->index, failed, pool);
+        for (int i = old; i < n; i++)
+            s_dealer_close (self, p, i);
+        zsock_signal (self->pipe, 1);
+        return;
+    }
+    if (p == S_DISPLAY) {
+        char endpoint [128];
+        for (int i = old; i < n; i++) {
+            wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
+            zsock_connect (self->snapshots, "%s", endpoint);
+        }
+        for (int i = n; i < old; i++) {
+            wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
+            zsock_disconnect (self->snapshots, "%s", endpoint);
+        }
+    }
+    self->shared->pool_size [p] = n;
+    self->rr [p] = 0;
+    if (s_retired (self))
+        zsock_signal (self->pipe, 0);
+    else
+        self->draining = true;
 }
 
 //  Milliseconds until the worker must look again: MHD's own timers, the
@@ -1075,8 +1335,15 @@ s_worker_pass (s_worker_t *self, long timeout)
         if (tag == S_TAG_SUB)
             s_take_snapshots (self);
         else
-        if (tag >= S_TAG_DEALER && (int) (tag - S_TAG_DEALER) < self->dealer_count)
-            s_take_replies (self, self->by_tag [tag - S_TAG_DEALER]);
+        if (tag == S_TAG_ADMIN)
+            s_take_admin (self);
+        else
+        if (tag >= S_TAG_DEALER && tag < S_TAG_DEALER + S_POOL_COUNT * S_ACTORS_MAX) {
+            int p = (int) (tag - S_TAG_DEALER) / S_ACTORS_MAX;
+            int i = (int) (tag - S_TAG_DEALER) % S_ACTORS_MAX;
+            if (self->dealers [p][i])
+                s_take_replies (self, self->dealers [p][i]);
+        }
     }
     s_mhd_run (self);
     if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
@@ -1084,11 +1351,16 @@ s_worker_pass (s_worker_t *self, long timeout)
         self->next_sweep = zclock_mono () + S_SWEEP_MS;
         s_mhd_run (self);
     }
-    for (int k = 0; k < self->dealer_count; k++)
-        if (self->sent [k]) {
-            self->sent [k] = false;
-            s_take_replies (self, self->by_tag [k]);
-        }
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        for (int i = 0; i < S_ACTORS_MAX; i++)
+            if (self->sent [p][i]) {
+                self->sent [p][i] = false;
+                s_take_replies (self, self->dealers [p][i]);
+            }
+    if (self->draining && s_retired (self)) {
+        self->draining = false;
+        zsock_signal (self->pipe, 0);
+    }
     log_batch_flush (&self->log);
 }
 
@@ -1118,7 +1390,8 @@ s_worker_stop (s_worker_t *self)
 }
 
 //  A worker actor: commands on its pipe are QUIESCE (stop accepting;
-//  signals), STOP (finish what is in flight and stop MHD; signals) and
+//  signals), POOLS pool count (resize; signals 0 once done, 1 on failure),
+//  STOP (finish what is in flight and stop MHD; signals) and
 //  $TERM. After its start signal it sends "OK" or "FAIL".
 static void
 s_worker_actor (zsock_t *pipe, void *args)
@@ -1148,6 +1421,14 @@ s_worker_actor (zsock_t *pipe, void *args)
                 MHD_quiesce_daemon (self->daemon);
             self->quiesced = true;
             zsock_signal (pipe, 0);
+        }
+        else
+        if (command && streq (command, "POOLS")) {
+            char *pool = zstr_recv (pipe);
+            char *count = zstr_recv (pipe);
+            s_resize (self, pool, count);
+            zstr_free (&pool);
+            zstr_free (&count);
         }
         else
         if (command && streq (command, "STOP")) {
@@ -1217,6 +1498,34 @@ s_listen (const config_t *cfg)
     return fd;
 }
 
+//  POOLS pool count from main: tells every worker and waits until each has
+//  resized (a shrink: until each was answered by the removed actors).
+//  Signals main 0 when all did, 1 when one failed or outwaited its bound.
+static void
+s_front_pools (zsock_t *pipe, zactor_t **workers, int threads, const config_t *cfg)
+{
+    char *pool = zstr_recv (pipe);
+    char *count = zstr_recv (pipe);
+    int failed = 0;
+    for (int i = 0; i < threads; i++)
+        zstr_sendx (workers [i], "POOLS", pool? pool: "", count? count: "", NULL);
+    //  Each worker signals within its sweep bound: every answer it waits
+    //  for is given up on by then.
+    int bound = cfg->request_timeout_ms + 2 * S_GRACE_MS;
+    for (int i = 0; i < threads; i++) {
+        zsock_set_rcvtimeo (workers [i], bound);
+        if (zsock_wait (workers [i]) != 0)
+            failed++;
+        zsock_set_rcvtimeo (workers [i], -1);
+    }
+    if (failed)
+        log_error (NULL, "http: %d workers did not resize %s to %s", failed, pool? pool: "-",
+                   count? count: "-");
+    zstr_free (&pool);
+    zstr_free (&count);
+    zsock_signal (pipe, failed? 1: 0);
+}
+
 //  The front actor: open the socket, start the workers, signal, serve until
 //  $TERM; then stop accepting everywhere, refuse queued clients, let every
 //  worker finish what it has, stop.
@@ -1232,6 +1541,11 @@ http_front_actor (zsock_t *pipe, void *args)
     shared.pool_size [1] = order? cfg->order_actors: 0;
     shared.pool_size [S_DISPLAY] = display? cfg->display_actors: 0;
     int threads = cfg->http_threads > 0? cfg->http_threads: 1;
+    shared.admin_on = *cfg->admin_token != '\0';
+    if (shared.admin_on)
+        crypto_generichash (shared.admin_hash, sizeof shared.admin_hash,
+                            (const unsigned char *) cfg->admin_token, strlen (cfg->admin_token),
+                            NULL, 0);
     shared.conn_limit = s_connection_limit () / (unsigned int) threads;
     if (shared.conn_limit < 16)
         shared.conn_limit = 16;
@@ -1257,6 +1571,9 @@ http_front_actor (zsock_t *pipe, void *args)
         while (true) {
             char *command = zstr_recv (pipe);
             bool term = !command || streq (command, "$TERM");
+            if (command && streq (command, "POOLS"))
+                s_front_pools (pipe, workers, threads, cfg);
+            else
             if (!term)
                 log_warn (NULL, "http: unknown command %s", command);
             zstr_free (&command);

@@ -33,6 +33,8 @@ typedef struct {
     int display_refresh_ms;         //  display snapshot refresh period
     int64_t clock_skew_ms;          //  shifts the clock; for tests of time windows
     int log_level;                  //  log_level_t
+    char admin_token_file [512];    //  file holding the admin token, or "" (admin routes off)
+    char admin_token [256];         //  the admin token read from that file at start, or ""
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in

@@ -16,11 +16,30 @@
     http_front_args_t; it signals the pipe once listening (or fails the
     start: the pipe turns readable). On $TERM it stops accepting, lets
     requests in flight finish, resumes every suspended connection and
-    stops the workers. */
+    stops the workers.
+
+    Pools are resized while serving. PUT /admin/pools/{pool} (admin token)
+    is sent by the worker that took it to main, which owns the actors, on a
+    DEALER to HTTP_FRONT_POOLS_ENDPOINT: frames seq (8 bytes), pool name,
+    actor count (int); main answers seq, status (int), JSON body. Main
+    starts the new actors first, then sends the front actor "POOLS", pool,
+    count (decimal) and waits for its signal (0 done, 1 some worker did
+    not finish in time): each worker adds DEALERs at once; on a shrink it
+    sends nothing more to the removed actors, waits for every answer it
+    is owed by them (bounded by the request timeout plus grace), closes
+    their DEALERs and only then signals. After the signal main stops the
+    removed actors, which are owed nothing, and they close their store
+    connections. /metrics shows coffee_actor_pool_size per pool. */
 #ifndef HTTP_FRONT_H_INCLUDED
 #define HTTP_FRONT_H_INCLUDED
 
 #include "coffee.h"
+
+//  Where main takes pool resizes from the workers (ROUTER, bound by main).
+#define HTTP_FRONT_POOLS_ENDPOINT "inproc://coffee-pools"
+
+//  Most actors one pool may have.
+#define HTTP_FRONT_POOL_MAX 64
 
 typedef struct {
     const config_t *cfg;        //  settings (read only)

@@ -1,7 +1,8 @@
 /*  route — the one route table. Each route is declared once, as a row:
     method, path, metrics label, the actor pool and op it goes to, which
-    roles serve it, whether it takes an Idempotency-Key, and its body
-    limit. The HTTP front matches and dispatches with it, request
+    roles serve it, whether it takes an Idempotency-Key, its body limit,
+    whether it needs the admin token, and the page file a static route
+    answers with. The HTTP front matches and dispatches with it, request
     validation checks bodies and path parameters per route, metrics label
     series with it, and the OpenAPI test checks the document against it. */
 #ifndef ROUTE_H_INCLUDED
@@ -21,13 +22,19 @@ typedef enum {
     ROUTE_ORDER_GET,            //  GET /order/{orderNo}
     ROUTE_HEALTH,               //  GET /health
     ROUTE_METRICS,              //  GET /metrics
+    ROUTE_PAGE,                 //  GET /: the customer page
+    ROUTE_CONSOLE,              //  GET /console: the operator page
+    ROUTE_PAGE_CSS,             //  GET /page/style.css
+    ROUTE_PAGE_JS,              //  GET /page/app.js
+    ROUTE_CONSOLE_JS,           //  GET /page/console.js
+    ROUTE_ADMIN_POOLS,          //  PUT /admin/pools/{pool}: resize an actor pool
     ROUTE_UNMATCHED,            //  anything else (404/405): a metrics label only
     ROUTE_COUNT
 } route_id_t;
 
 //  Which roles serve a route.
 typedef enum {
-    ROUTE_PART_ANY = 0,         //  every role (health, metrics)
+    ROUTE_PART_ANY = 0,         //  every role (health, metrics, pages, admin)
     ROUTE_PART_ORDER,           //  roles that run the order side
     ROUTE_PART_DISPLAY          //  roles that run the display side
 } route_part_t;
@@ -35,7 +42,7 @@ typedef enum {
 //  One row of the route table.
 typedef struct {
     route_id_t route;           //  the route
-    const char *method;         //  "GET" or "POST" (GET routes answer HEAD too)
+    const char *method;         //  "GET", "POST" or "PUT" (GET routes answer HEAD too)
     const char *path;           //  "/point" or, with has_arg, the prefix "/point/"
     bool has_arg;               //  the path ends with one {id} segment
     const char *label;          //  metrics and OpenAPI name: "/point/{customerId}"
@@ -44,6 +51,8 @@ typedef struct {
     route_part_t part;          //  which roles serve it
     bool takes_idem;            //  reads the Idempotency-Key header
     size_t body_max;            //  bytes of body it takes (0: none); --max-body caps it further
+    bool admin;                 //  needs Authorization: Bearer <admin token>
+    const char *file;           //  page file the front answers with (page.h), or NULL
 } route_t;
 
 //  The table: *count rows, in route_id_t order (ROUTE_UNMATCHED not included).

@@ -9,22 +9,31 @@ set -euo pipefail
 
 # Build: compiler, CMake, pkg-config and the -dev packages CMakeLists.txt asks
 # pkg-config for (libzmq libczmq libmicrohttpd rdkafka libnats libmariadb
-# sqlite3 libcjson libcurl cmocka).
+# sqlite3 libcjson libcurl cmocka libsodium).
 build_pkgs=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmicrohttpd-dev librdkafka-dev libnats-dev libmariadb-dev
-    libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
+    libsqlite3-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev libsodium-dev
 )
 # Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), a private
 # nats-server with JetStream (scripts/nats.sh), wrk for bench/, gnuplot-nox for
 # bench/run.sh's plot (docs/orders-vs-actors.png), sqlite3 and curl for poking
 # at a running server, python3 + python3-yaml for the docker/ consistency check
-# (tests/docker_check.py).
+# (tests/docker_check.py); chromium for the browser test of the page
+# (tests/browser/page.test.js, which drives it with playwright-core pinned in
+# tools/browser/), and fonts-nanum so the Korean menu names render in its
+# screenshots. Node.js and npm: see node_pkgs below.
 test_pkgs=(
     mariadb-server mariadb-client nats-server wrk gnuplot-nox sqlite3 curl ca-certificates
-    python3 python3-yaml
+    python3 python3-yaml chromium fonts-nanum
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
+# Node.js and npm (tools/, tools/browser/) from Debian only where no node
+# is installed: a machine that has Node.js from elsewhere (its package also
+# named nodejs, with npm inside) cannot take Debian's npm beside it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(nodejs npm)
+fi
 
 say() { printf 'deps.sh: %s\n' "$*"; }
 

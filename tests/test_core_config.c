@@ -98,11 +98,62 @@ test_help_lists_every_variable (void **state)
         "--port", "COFFEE_PORT", "--data-dir", "COFFEE_DATA_DIR", "--point-actors",
         "--order-actors", "--display-actors", "--store", "--display-store", "--collector-url",
         "--request-timeout-ms", "--max-body", "COFFEE_MAX_BODY", "--role", "--bridge",
-        "--kafka-brokers", "COFFEE_KAFKA_TOPIC"
+        "--kafka-brokers", "COFFEE_KAFKA_TOPIC", "--admin-token-file", "COFFEE_ADMIN_TOKEN_FILE"
     };
     for (size_t i = 0; i < sizeof expected / sizeof expected [0]; i++)
         assert_non_null (strstr (text, expected [i]));
     free (text);
+}
+
+//  Writes text into a new file under dir and returns its path in path.
+static void
+s_write (const char *dir, const char *name, const char *text, char *path, size_t size)
+{
+    snprintf (path, size, "%s/%s", dir, name);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  The admin token comes from the file --admin-token-file (or
+//  COFFEE_ADMIN_TOKEN_FILE) names: its first line without the line end;
+//  an empty, short, spaced or missing file fails the start with a reason.
+static void
+test_admin_token_file (void **state)
+{
+    char dir [] = "/tmp/coffee-config-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    config_t cfg;
+    char err [256], path [512];
+    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_string_equal (cfg.admin_token, "");          //  none: admin routes off
+
+    s_write (dir, "good", "s3cret-admin-token-0123456789\nsecond line\n", path, sizeof path);
+    assert_int_equal (s_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), 0);
+    assert_string_equal (cfg.admin_token, "s3cret-admin-token-0123456789");
+    setenv ("COFFEE_ADMIN_TOKEN_FILE", path, 1);
+    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_string_equal (cfg.admin_token, "s3cret-admin-token-0123456789");
+    unsetenv ("COFFEE_ADMIN_TOKEN_FILE");
+
+    const char *bad [][2] = {
+        { "empty", "" }, { "blank", "\n" }, { "short", "abc\n" },
+        { "spaced", "a token with spaces in it\n" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        s_write (dir, bad [i][0], bad [i][1], path, sizeof path);
+        err [0] = 0;
+        assert_int_equal (s_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), -1);
+        if (!strstr (err, "--admin-token-file"))
+            fail_msg ("%s: %s", bad [i][0], err);
+        unlink (path);
+    }
+    snprintf (path, sizeof path, "%s/missing", dir);
+    assert_int_equal (s_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), -1);
+    assert_non_null (strstr (err, "No such file"));
+    unlink (strcat (strcpy (path, dir), "/good"));
+    rmdir (dir);
 }
 
 int
@@ -113,6 +164,7 @@ main (void)
         cmocka_unit_test (test_env_and_flags),
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_help_lists_every_variable),
+        cmocka_unit_test (test_admin_token_file),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

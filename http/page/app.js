@@ -1,0 +1,220 @@
+// coffee's customer page: the menu, the top 3, sign up, charge and order.
+// Plain browser JavaScript, served by coffee itself; it talks only to the
+// API of the server that served it. The customer id (and the token, when
+// the server issues one) stay in localStorage; each error is shown with
+// the API's own message.
+"use strict";
+
+const KEY_ID = "coffee.customerId";
+const KEY_TOKEN = "coffee.token";
+const REFRESH_MS = 2000;
+
+const $ = (id) => document.getElementById(id);
+let menus = [];
+let orderKey = null;        // Idempotency-Key of the order being placed
+
+// A v4 UUID: crypto.randomUUID where the browser has it (secure contexts,
+// localhost included), else the same from crypto.getRandomValues.
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// Shows a message for a few seconds; kind is "ok" or "error".
+function say(text, kind) {
+  const box = $("message");
+  box.textContent = text;
+  box.className = `show ${kind}`;
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => { box.className = ""; }, kind === "error" ? 8000 : 4000);
+}
+
+// Calls the API. Resolves to the parsed JSON body of a 2xx answer; rejects
+// with an Error whose message is the API's message (or what went wrong).
+async function api(method, path, body, headers = {}) {
+  const token = localStorage.getItem(KEY_TOKEN);
+  const h = { Accept: "application/json", ...headers };
+  if (token) h.Authorization = `Bearer ${token}`;
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new Error("The server cannot be reached; check that coffee is running.");
+  }
+  let json = null;
+  try { json = await res.json(); } catch (e) { json = null; }
+  if (!res.ok) {
+    const text = json && json.message ? json.message : `${res.status} ${res.statusText}`;
+    const err = new Error(text);
+    err.status = res.status;
+    err.code = json && json.code;
+    throw err;
+  }
+  return json;
+}
+
+// Shows who is signed up on this browser.
+function showWho() {
+  const id = localStorage.getItem(KEY_ID);
+  $("who").textContent = id ? `Signed up as ${id}` : "Not signed up yet.";
+  $("charge-button").disabled = !id;
+  $("order-button").disabled = !id;
+}
+
+// The menu with a quantity per line.
+function renderMenu() {
+  const body = $("menu").tBodies[0];
+  body.replaceChildren();
+  for (const m of menus) {
+    const tr = document.createElement("tr");
+    const name = document.createElement("td");
+    name.textContent = m.menuNm;
+    const price = document.createElement("td");
+    price.className = "num";
+    price.textContent = m.menuPrice.toLocaleString();
+    const qty = document.createElement("td");
+    const input = document.createElement("input");
+    input.type = "number"; input.min = "0"; input.max = "100"; input.step = "1"; input.value = "0";
+    input.dataset.menuId = m.menuId;
+    input.setAttribute("aria-label", `quantity of ${m.menuNm}`);
+    input.addEventListener("input", () => { orderKey = null; renderTotal(); });
+    qty.append(input);
+    tr.append(name, price, qty);
+    body.append(tr);
+  }
+  renderTotal();
+}
+
+// The order lines the customer picked.
+function picked() {
+  return [...document.querySelectorAll("#menu input")]
+    .map((i) => ({ menuId: i.dataset.menuId, qy: Number(i.value) }))
+    .filter((l) => Number.isInteger(l.qy) && l.qy > 0);
+}
+
+function renderTotal() {
+  const price = Object.fromEntries(menus.map((m) => [m.menuId, m.menuPrice]));
+  const total = picked().reduce((s, l) => s + price[l.menuId] * l.qy, 0);
+  $("total").textContent = `Total ${total.toLocaleString()}`;
+}
+
+// The top 3 by orders.
+function renderBest(best) {
+  const list = $("best");
+  list.replaceChildren();
+  if (!best.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = "No orders yet.";
+    list.append(li);
+  }
+  for (const b of best) {
+    const li = document.createElement("li");
+    li.dataset.menuId = b.menuId;
+    li.textContent = `${b.menuNm} — ${b.orderCnt} ${b.orderCnt === 1 ? "order" : "orders"}`;
+    list.append(li);
+  }
+}
+
+async function loadMenu() {
+  try {
+    menus = await api("GET", "/display/menu");
+    renderMenu();
+  } catch (e) {
+    say(`Menu: ${e.message}`, "error");
+  }
+}
+
+async function loadBest() {
+  try {
+    renderBest(await api("GET", "/display/best"));
+  } catch (e) {
+    say(`Top 3: ${e.message}`, "error");
+  }
+}
+
+async function signUp(event) {
+  event.preventDefault();
+  const button = $("signup-button");
+  button.disabled = true;
+  try {
+    const answer = await api("POST", "/customer", { customerNm: $("name").value });
+    localStorage.setItem(KEY_ID, answer.customerId);
+    if (answer.token) localStorage.setItem(KEY_TOKEN, answer.token);
+    else localStorage.removeItem(KEY_TOKEN);
+    $("balance").textContent = "";
+    showWho();
+    say(`Welcome, ${answer.customerId}`, "ok");
+  } catch (e) {
+    say(`Sign up: ${e.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function charge(event) {
+  event.preventDefault();
+  const button = $("charge-button");
+  button.disabled = true;
+  try {
+    const amount = Number($("amount").value);
+    const answer = await api("POST", "/point", { customerId: localStorage.getItem(KEY_ID), chargeAmt: amount });
+    $("balance").textContent = `Balance ${answer.afterChargePoint.toLocaleString()} points`;
+    say(`Charged ${answer.chargeAmt.toLocaleString()} points`, "ok");
+  } catch (e) {
+    say(`Charge: ${e.message}`, "error");
+  } finally {
+    showWho();
+  }
+}
+
+// Places the order. The Idempotency-Key is made once per basket and kept
+// until the order succeeds or the basket changes, so a double click or a
+// retry after a lost answer is the same single order.
+async function order() {
+  const lines = picked();
+  if (!lines.length) {
+    say("Order: pick at least one menu", "error");
+    return;
+  }
+  const button = $("order-button");
+  if (!orderKey) orderKey = uuid();
+  button.disabled = true;
+  try {
+    const answer = await api("POST", "/order", { customerId: localStorage.getItem(KEY_ID), menuList: lines },
+                             { "Idempotency-Key": orderKey });
+    orderKey = null;
+    $("last-order").textContent = `Order ${answer.orderNo}: ${answer.orderPrice.toLocaleString()} points`;
+    say(`Ordered: ${answer.orderNo}`, "ok");
+    for (const i of document.querySelectorAll("#menu input")) i.value = "0";
+    renderTotal();
+    loadBest();
+  } catch (e) {
+    // A definite answer ends this order; an unknown outcome keeps its key.
+    if (e.status && e.status < 500) orderKey = null;
+    say(`Order: ${e.message}`, "error");
+  } finally {
+    showWho();
+  }
+}
+
+function forget() {
+  localStorage.removeItem(KEY_ID);
+  localStorage.removeItem(KEY_TOKEN);
+  $("balance").textContent = "";
+  $("last-order").textContent = "";
+  showWho();
+}
+
+$("signup").addEventListener("submit", signUp);
+$("charge").addEventListener("submit", charge);
+$("order-button").addEventListener("click", order);
+$("forget").addEventListener("click", forget);
+showWho();
+loadMenu();
+loadBest();
+setInterval(loadBest, REFRESH_MS);
