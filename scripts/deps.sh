@@ -17,10 +17,14 @@ build_pkgs=(
 )
 # Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), wrk for bench/,
 # sqlite3 and curl for poking at a running server, python3 + python3-yaml for
-# the docker/ consistency check (tests/docker_check.py).
+# the docker/ consistency check (tests/docker_check.py); clang and its
+# runtime (libFuzzer, sanitizers) for scripts/fuzz.sh, gnuplot-nox for the
+# soak curve (scripts/soak.sh), libfaketime to step the wall clock under a
+# running server (scripts/faults/clock.sh).
 test_pkgs=(
     mariadb-server mariadb-client wrk sqlite3 curl ca-certificates
     python3 python3-yaml
+    clang libclang-rt-14-dev gnuplot-nox libfaketime
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
 

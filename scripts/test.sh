@@ -96,6 +96,17 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TMPDIR="$work"
 
+# The libFuzzer harnesses (tests/fuzz/), each for a bounded count, in their
+# own clang build (build-fuzz/); COFFEE_SKIP_FUZZ=1 skips them.
+# A failure here fails the run after ctest has run too.
+fuzz_rc=0
+if [ "${COFFEE_SKIP_FUZZ:-0}" != 1 ]; then
+    say "fuzzing each parser for ${COFFEE_FUZZ_RUNS:-200000} runs (scripts/fuzz.sh)"
+    RUNS="${COFFEE_FUZZ_RUNS:-200000}" MAX_TIME=90 \
+        timeout -k 30 900 bash scripts/fuzz.sh || fuzz_rc=$?
+    [ "$fuzz_rc" -eq 0 ] || say "scripts/fuzz.sh failed (status $fuzz_rc)"
+fi
+
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
 set +e
 # timeout puts itself, ctest and every test process in a process group of
@@ -124,5 +135,8 @@ if [ -n "$counts" ]; then
 fi
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     say "ctest did not finish within ${COFFEE_CTEST_TIMEOUT:-2700} s"
+fi
+if [ "$rc" -eq 0 ] && [ "$fuzz_rc" -ne 0 ]; then
+    rc=$fuzz_rc
 fi
 exit "$rc"
