@@ -99,6 +99,9 @@ s_pragma (sqlite_db_t *self, const char *sql)
     return rc;
 }
 
+//  Page cache of one connection, in KiB (negative: a size, not pages).
+#define DB_SQLITE_CACHE_KIB "-512"
+
 //  Opens sqlite:PATH or a bare PATH.
 static db_t *
 s_open (const char *url, char *err, size_t errlen)
@@ -135,6 +138,11 @@ s_open (const char *url, char *err, size_t errlen)
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
+        //  Each connection has a page cache of its own and a process holds
+        //  a dozen: 2000 KiB each by default filled with the files and
+        //  grew RSS past 64 MiB in a soak. Pages beyond it come from the
+        //  OS file cache.
+        "PRAGMA cache_size=" DB_SQLITE_CACHE_KIB,
     };
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas [0]; i++) {
         if (s_pragma (self, pragmas [i]) != SQLITE_OK) {
