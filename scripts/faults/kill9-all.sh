@@ -16,8 +16,8 @@ kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 fault_forget "$pid"
 sleep 2
+fault_mark end
 fault_coffee pid "$port" "$ROW_DIR/coffee.log" --data-dir "$data"
-fault_mark end; say "fault from $FAULT_START to $FAULT_END"
 sleep 5
 fault_load_finish
 fault_verify "http://127.0.0.1:$port" "$data/collector.jsonl" --data-dir "$data"

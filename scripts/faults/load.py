@@ -12,7 +12,8 @@ a fault is injected and then proves what the fault cost.
   load.py verify URL STATE_DIR --collector FILE [--reconcile CMD...]
       After the fault is over: every request without an answer is retried
       with its own key and body until it is answered (a retry of work that
-      did commit gets its first answer back, so nothing is guessed); then
+      did commit gets its first answer back, so nothing is guessed; those
+      are counted as unanswered_that_had_committed); then
       each customer's balance must equal its charges minus the prices of
       its acknowledged (200) orders, its USE history rows must be exactly
       those orders, every acknowledged order must be readable, and every
@@ -141,9 +142,16 @@ def verify(args):
             read_failures[str(r["status"])] = read_failures.get(str(r["status"]), 0) + 1
     # Unknown outcomes (no answer): ask again with the same key and body.
     resolved_committed = 0
+    in_flight_committed = 0
     for r in orders:
         if r["status"] == 0:
+            retry_at = time.time()
             parsed = until_ok(args.url, "POST", "/order", r["body"], {"Idempotency-Key": r["key"]})
+            # a replay carries the first commit's time: it committed unanswered
+            _, order = call(args.url, "GET", f"/order/{parsed['orderNo']}")
+            if order and order.get("orderedAt", "9") < time.strftime(
+                    "%Y-%m-%dT%H:%M:%S", time.gmtime(retry_at - 1)):
+                in_flight_committed += 1
             r["orig_status"] = 0
             r["status"] = 200
             r["orderNo"] = parsed["orderNo"]
@@ -206,7 +214,8 @@ def verify(args):
     figures = {
         "writes_recovered_s": recover, "writes_during_fault": during,
         "orders_sent": len(orders), "acknowledged": len(acked),
-        "unknown_resolved_by_retry": resolved_committed,
+        "unanswered_retried": resolved_committed,
+        "unanswered_that_had_committed": in_flight_committed,
         "acknowledged_lost": lost, "duplicate_order_numbers": dup_numbers,
         "events_lost": events_lost, "display_exact": display_exact,
         "write_gap_s": round(gap, 2), "failed_writes": failures,
