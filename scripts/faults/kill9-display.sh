@@ -23,4 +23,5 @@ fault_mark end
 fault_coffee display_pid "$display_port" "$ROW_DIR/display.log" --role display --data-dir "$data"
 sleep 5
 fault_load_finish
-fault_verify "http://127.0.0.1:$order_port" "$data/collector.jsonl" --data-dir "$data"
+DRAIN_URLS="http://127.0.0.1:$order_port http://127.0.0.1:$display_port" \
+    fault_verify "http://127.0.0.1:$order_port" "$data/collector.jsonl" --data-dir "$data"

@@ -122,12 +122,15 @@ fault_load_finish() {
 }
 
 # fault_verify URL COLLECTOR_FILE RECONCILE_ARGS…: prints the row's line and
-# returns load.py's verdict.
+# returns load.py's verdict. DRAIN_URLS (space-separated) names the coffee
+# processes whose outbox and consumers must drain first (default URL).
 fault_verify() {
     local url=$1 collector=$2
     shift 2
-    local figures rc=0
+    local figures rc=0 drain=()
+    for u in ${DRAIN_URLS:-$url}; do drain+=(--drain-url "$u"); done
     figures=$(python3 "$FAULTS_DIR/load.py" verify "$url" "$ROW_DIR/load" --collector "$collector" \
+        "${drain[@]}" \
         ${FAULT_START:+--fault-start "$FAULT_START"} ${FAULT_END:+--fault-end "$FAULT_END"} \
         --reconcile "$COFFEE" reconcile "$@") || rc=$?
     local verdict=PASS

@@ -178,7 +178,8 @@ def verify(args):
     dup_numbers = len(numbers) - len(set(numbers))
     # Events: every acknowledged order reached the collector
     collected = set()
-    deadline = time.time() + args.drain_seconds
+    drain_from = time.time()
+    deadline = drain_from + args.drain_seconds
     while True:
         collected = set()
         if os.path.exists(args.collector):
@@ -192,6 +193,27 @@ def verify(args):
             break
         time.sleep(0.5)
     events_lost = len(missing)
+    drained_s = round(time.time() - drain_from, 1)
+    # The projection must have caught up before the counts are compared
+    drain_from = time.time()
+    for url in args.drain_url or [args.url]:
+        while time.time() < drain_from + args.drain_seconds:
+            text = ""
+            try:
+                u = urllib.parse.urlparse(url)
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT_S)
+                conn.request("GET", "/metrics")
+                text = conn.getresponse().read().decode(errors="replace")
+                conn.close()
+            except (OSError, http.client.HTTPException):
+                pass
+            gauges = dict(l.split(" ", 1) for l in text.splitlines()
+                          if l.startswith(("coffee_outbox_pending ", "coffee_projection_lag ",
+                                           "coffee_collector_lag ")))
+            if text and all(float(v) == 0 for v in gauges.values()):
+                break
+            time.sleep(0.2)
+    display_drain_s = round(time.time() - drain_from, 1)
     display_exact = None
     if args.reconcile:
         rc = subprocess.run(args.reconcile, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
@@ -217,7 +239,8 @@ def verify(args):
         "unanswered_retried": resolved_committed,
         "unanswered_that_had_committed": in_flight_committed,
         "acknowledged_lost": lost, "duplicate_order_numbers": dup_numbers,
-        "events_lost": events_lost, "display_exact": display_exact,
+        "events_lost": events_lost, "events_drained_after_verify_s": drained_s,
+        "display_exact": display_exact, "log_drained_after_s": display_drain_s,
         "write_gap_s": round(gap, 2), "failed_writes": failures,
         "failed_reads": read_failures, "accounting_broken": broken,
     }
@@ -237,6 +260,8 @@ def main():
     p.add_argument("--read-url")
     p.add_argument("--collector")
     p.add_argument("--drain-seconds", type=float, default=60)
+    p.add_argument("--drain-url", action="append",
+                   help="a coffee whose /metrics gauges must reach 0 first (default URL)")
     p.add_argument("--fault-start", type=float)
     p.add_argument("--fault-end", type=float)
     p.add_argument("--reconcile", nargs=argparse.REMAINDER)
