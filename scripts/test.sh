@@ -107,13 +107,13 @@ export TMPDIR="$work"
 #    matrix (both need build-release; COFFEE_SKIP_SOAK=1 skips them)
 fuzz_rc=0
 if [ "${COFFEE_SKIP_FUZZ:-0}" != 1 ]; then
-    say "fuzzing each parser for ${COFFEE_FUZZ_RUNS:-100000} runs (scripts/fuzz.sh)"
-    RUNS="${COFFEE_FUZZ_RUNS:-100000}" MAX_TIME=60 \
+    say "fuzzing each parser for ${COFFEE_FUZZ_RUNS:-50000} runs (scripts/fuzz.sh)"
+    RUNS="${COFFEE_FUZZ_RUNS:-50000}" MAX_TIME=60 \
         timeout -k 30 900 bash scripts/fuzz.sh || fuzz_rc=$?
     [ "$fuzz_rc" -eq 0 ] || say "scripts/fuzz.sh failed (status $fuzz_rc)"
 fi
 if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ] && [ "${COFFEE_SKIP_SOAK:-0}" != 1 ]; then
-    say "soak: 60 s of mixed load on the Release build (scripts/soak.sh)"
+    say "soak: 60 s warm-up + 60 s of mixed load on the Release build (scripts/soak.sh)"
     DURATION=60 SKIP_BUILD=1 timeout -k 30 300 bash scripts/soak.sh || {
         fuzz_rc=$?; say "scripts/soak.sh failed (status $fuzz_rc)"; }
     say "fault matrix, cheap rows (scripts/faults/all.sh --cheap)"

@@ -100,7 +100,7 @@ s_pragma (sqlite_db_t *self, const char *sql)
 }
 
 //  Page cache of one connection, in KiB (negative: a size, not pages).
-#define DB_SQLITE_CACHE_KIB "-512"
+#define DB_SQLITE_CACHE_KIB "-256"
 
 //  Opens sqlite:PATH or a bare PATH.
 static db_t *
