@@ -30,6 +30,8 @@ s.sendall((sys.argv[2] + "\n").encode())
 print(s.recv(100).decode().strip())
 PY
 }
+# the schedule below needs at least 25 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 25 ? 25 : LOAD_SECONDS ))
 fault_load_start "http://127.0.0.1:$port"
 sleep 5
 fault_mark start

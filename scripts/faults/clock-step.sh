@@ -16,6 +16,8 @@ fault_init clock-step
 port=$(free_port)
 data="$ROW_DIR/data"
 fault_coffee pid "$port" "$ROW_DIR/coffee.log" --data-dir "$data"
+# the schedule below needs at least 32 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 32 ? 32 : LOAD_SECONDS ))
 fault_load_start "http://127.0.0.1:$port"
 sleep 4
 step() {
@@ -33,6 +35,9 @@ fault_mark end
 step 0
 sleep 4
 fault_load_finish
+# after verify: it waits until the collector has every order
+rc=0
+fault_verify "http://127.0.0.1:$port" "$data/collector.jsonl" --data-dir "$data" || rc=$?
 stamps=$(python3 - "$data/collector.jsonl" <<'PY'
 import json, sys, datetime
 ts = []
@@ -45,4 +50,4 @@ print(f"stamps from {min(ts) - now:+.0f} s to {max(ts) - now:+.0f} s of now")
 PY
 )
 say "$stamps"
-fault_verify "http://127.0.0.1:$port" "$data/collector.jsonl" --data-dir "$data"
+exit "$rc"

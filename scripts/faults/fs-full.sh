@@ -17,6 +17,8 @@ unmount_data() { umount -l "$data" 2>/dev/null || true; }
 ROW_CLEANUP_HOOK=unmount_data
 port=$(free_port)
 fault_coffee pid "$port" "$ROW_DIR/coffee.log" --data-dir "$data"
+# the schedule below needs at least 24 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 24 ? 24 : LOAD_SECONDS ))
 fault_load_start "http://127.0.0.1:$port"
 sleep 5
 fault_mark start

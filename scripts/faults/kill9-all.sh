@@ -9,6 +9,8 @@ fault_init kill9-all
 port=$(free_port)
 data="$ROW_DIR/data"
 fault_coffee pid "$port" "$ROW_DIR/coffee.log" --data-dir "$data"
+# the schedule below needs at least 14 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 14 ? 14 : LOAD_SECONDS ))
 fault_load_start "http://127.0.0.1:$port"
 sleep 5
 fault_mark start

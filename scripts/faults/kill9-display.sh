@@ -12,6 +12,8 @@ display_port=$(free_port)
 data="$ROW_DIR/data"
 fault_coffee order_pid "$order_port" "$ROW_DIR/order.log" --role order --data-dir "$data"
 fault_coffee display_pid "$display_port" "$ROW_DIR/display.log" --role display --data-dir "$data"
+# the schedule below needs at least 14 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 14 ? 14 : LOAD_SECONDS ))
 fault_load_start "http://127.0.0.1:$order_port" "http://127.0.0.1:$display_port"
 sleep 5
 fault_mark start

@@ -30,6 +30,8 @@ port=$(free_port)
 data="$ROW_DIR/data"
 fault_coffee pid "$port" "$ROW_DIR/coffee.log" --data-dir "$data" --bridge nats \
     --nats-url "nats://127.0.0.1:$nport"
+# the schedule below needs at least 25 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 25 ? 25 : LOAD_SECONDS ))
 fault_load_start "http://127.0.0.1:$port"
 sleep 5
 fault_mark start
