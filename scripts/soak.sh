@@ -16,9 +16,9 @@
 # and, with PLOT=1, $OUT/soak.png (gnuplot-nox).
 #
 #   bash scripts/soak.sh                          # 60 s warm-up + 60 s (test.sh)
-#   DURATION=600 WARMUP=120 PLOT=1 OUT=/tmp/soak nice -n 10 bash scripts/soak.sh
+#   DURATION=600 PLOT=1 OUT=/tmp/soak nice -n 10 bash scripts/soak.sh   # docs/RELIABILITY.md
 #
-# Knobs: DURATION (60), WARMUP (60, or DURATION/5 when longer), SAMPLE (10),
+# Knobs: DURATION (60), WARMUP (60; 300 for DURATION over 200), SAMPLE (10),
 # CONNECTIONS (8), WRK_THREADS (2), BUILD_DIR (build-release), SKIP_BUILD=1,
 # OUT (a temporary dir), PLOT (0), FD_SLACK (4), RSS_LIMIT_KIB (65536),
 # GROWTH_PCT (5). Extra arguments go to `coffee serve`.
@@ -30,7 +30,7 @@ sample=${SAMPLE:-10}
 if [ -n "${WARMUP:-}" ]; then
     warmup=$WARMUP
 elif [ "$duration" -gt 200 ]; then
-    warmup=$(( duration / 5 ))
+    warmup=300
 else
     warmup=60
 fi
