@@ -99,9 +99,6 @@ s_pragma (sqlite_db_t *self, const char *sql)
     return rc;
 }
 
-//  Page cache of one connection, in KiB (negative: a size, not pages).
-#define DB_SQLITE_CACHE_KIB "-256"
-
 //  Opens sqlite:PATH or a bare PATH.
 static db_t *
 s_open (const char *url, char *err, size_t errlen)
@@ -141,8 +138,8 @@ s_open (const char *url, char *err, size_t errlen)
         //  Each connection has a page cache of its own and a process holds
         //  a dozen: 2000 KiB each by default filled with the files and
         //  grew RSS past 64 MiB in a soak. Pages beyond it come from the
-        //  OS file cache.
-        "PRAGMA cache_size=" DB_SQLITE_CACHE_KIB,
+        //  OS file cache. 256 KiB (negative: a size in KiB, not pages).
+        "PRAGMA cache_size=-256",
     };
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas [0]; i++) {
         if (s_pragma (self, pragmas [i]) != SQLITE_OK) {
