@@ -10,11 +10,27 @@
 #include "display_store.h"
 #include "http_front.h"
 #include <curl/curl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
 #define COFFEE_VERSION "0.1.0"
+
+//  What may grow with the load is bounded here, once for the process
+//  (docs/RELIABILITY.md, "Memory", has the soak that measured it):
+//  - glibc gives each thread that mallocs its own arena, up to 8 per core,
+//    and an arena keeps what its thread freed for that thread alone; with
+//    some 20 threads (HTTP, actors, bridge, ZeroMQ) allocating cJSON and
+//    message buffers of every size, those free lists grew without end. Two
+//    arenas serve all threads (MALLOC_ARENA_MAX in the environment wins).
+//  - every SQLite connection keeps its own page cache, up to 2000 KiB by
+//    default, and a serve process holds about a dozen (stores, event
+//    log): together they filled towards 24 MiB as the files grew. That
+//    one is bounded per connection, by PRAGMA cache_size (store/db_sqlite.c,
+//    bridge/eventlog_local.c); a soft heap limit does not bound it, as
+//    each connection's cache only recycles its own pages.
+#define COFFEE_MALLOC_ARENAS        2
 
 //  How long serve waits for a new actor to answer its first health request.
 #define STARTUP_PROBE_MS 10000
@@ -421,8 +437,11 @@ main (int argc, char **argv)
         return 0;
     }
     int rc;
-    if (streq (cmd, "serve"))
+    if (streq (cmd, "serve")) {
+        if (!getenv ("MALLOC_ARENA_MAX"))
+            mallopt (M_ARENA_MAX, COFFEE_MALLOC_ARENAS);
         rc = s_serve (argc - 1, argv + 1, &signals);
+    }
     else {
         //  The other commands handle signals their own way.
         pthread_sigmask (SIG_UNBLOCK, &signals, NULL);

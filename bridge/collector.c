@@ -4,6 +4,9 @@
     Idempotency-Key; 2xx is delivered; redirects are never followed. */
 #include "collector.h"
 #include <curl/curl.h>
+#include <stdio_ext.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { COLLECTOR_FILE = 1, COLLECTOR_HTTP = 2 } collector_kind_t;
 
@@ -108,6 +111,19 @@ collector_destroy (collector_t **self_p)
     *self_p = NULL;
 }
 
+//  After a failed append: drops what stdio still buffers and cuts the file
+//  back to size bytes (not when size is negative), so the next append
+//  starts a clean line.
+static void
+s_file_undo (collector_t *self, off_t size)
+{
+    __fpurge (self->file);
+    clearerr (self->file);
+    if (size >= 0 && ftruncate (fileno (self->file), size) != 0)
+        log_warn ("-", "collector: cannot cut %s back to %lld bytes: %s", self->target,
+                  (long long) size, strerror (errno));
+}
+
 //  Appends json as one line and forces it to disk.
 static int
 s_file_deliver (collector_t *self, const char *json, size_t len)
@@ -116,10 +132,20 @@ s_file_deliver (collector_t *self, const char *json, size_t len)
         log_error ("-", "collector: event with a newline refused (would split the line)");
         return -1;
     }
+    //  Where this line starts: a failed write (disk full) may leave part of
+    //  it in the file and the rest in stdio's buffer, and the retry would
+    //  then glue the whole line onto that fragment, so the event would be
+    //  in no line a reader can parse. On failure both are dropped.
+    struct stat st;
+    if (fflush (self->file) != 0 || fstat (fileno (self->file), &st) != 0) {
+        log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
+        s_file_undo (self, -1);
+        return -1;
+    }
     if (fwrite (json, 1, len, self->file) != len || fputc ('\n', self->file) == EOF
     ||  fflush (self->file) != 0 || fsync (fileno (self->file)) != 0) {
         log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
-        clearerr (self->file);
+        s_file_undo (self, (off_t) st.st_size);
         return -1;
     }
     return 0;

@@ -103,6 +103,9 @@ s_local_open (const config_t *cfg, const char *group, char *err, size_t errlen)
     sqlite3_busy_timeout (self->db, LOCAL_BUSY_MS);
     const char *schema =
         "PRAGMA journal_mode=WAL;"
+        //  a small page cache per connection, as the stores (db_sqlite.c):
+        //  producers append and consumers read near the end of the log
+        "PRAGMA cache_size=-256;"
         "CREATE TABLE IF NOT EXISTS log ("
         "  offset INTEGER PRIMARY KEY AUTOINCREMENT,"
         "  key TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);"

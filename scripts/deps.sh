@@ -17,15 +17,17 @@ build_pkgs=(
 )
 # Tests and benchmarks: a private MariaDB (scripts/mariadb.sh), a private
 # nats-server with JetStream (scripts/nats.sh), wrk for bench/, gnuplot-nox for
-# bench/run.sh's plot (docs/orders-vs-actors.png), sqlite3 and curl for poking
-# at a running server, python3 + python3-yaml for the docker/ consistency check
+# bench/run.sh's plot and the soak curve, sqlite3 and curl for poking at a
+# running server, python3 + python3-yaml for the docker/ consistency check
 # (tests/docker_check.py); chromium for the browser test of the page
 # (tests/browser/page.test.js, which drives it with playwright-core pinned in
-# tools/browser/), and fonts-nanum so the Korean menu names render in its
-# screenshots. Node.js and npm: see node_pkgs below.
+# tools/browser/), fonts-nanum so the Korean menu names render in its
+# screenshots; clang and its runtime (libFuzzer, sanitizers) for
+# scripts/fuzz.sh, libfaketime for scripts/faults/. Node.js and npm: below.
 test_pkgs=(
     mariadb-server mariadb-client nats-server wrk gnuplot-nox sqlite3 curl ca-certificates
     python3 python3-yaml chromium fonts-nanum
+    clang libclang-rt-14-dev libfaketime
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
 # Node.js and npm (tools/, tools/browser/) from Debian only where no node

@@ -78,7 +78,8 @@ timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-test -j"$jobs"
 if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ]; then
     say "building coffee Release into build-release/ (as run.sh and the Dockerfile do)"
     cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DCOFFEE_SANITIZE=OFF >/dev/null
-    timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-release --target coffee -j"$jobs"
+    timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-release \
+        --target coffee --target coffee-mock-broker -j"$jobs"
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/coffee-test.XXXXXX")
@@ -112,6 +113,30 @@ set +a
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TMPDIR="$work"
+
+# The libFuzzer harnesses (tests/fuzz/), each for a bounded count, in their
+# own clang build (build-fuzz/); COFFEE_SKIP_FUZZ=1 skips them.
+# Proof under attack and failure (docs/RELIABILITY.md), each bounded in
+# time; a failure here fails the run after ctest has run too.
+#  - the libFuzzer harnesses (tests/fuzz/), each for a bounded count, in
+#    their own clang build (build-fuzz/); COFFEE_SKIP_FUZZ=1 skips them
+#  - the 60 s soak of the Release build and the cheap rows of the fault
+#    matrix (both need build-release; COFFEE_SKIP_SOAK=1 skips them)
+fuzz_rc=0
+if [ "${COFFEE_SKIP_FUZZ:-0}" != 1 ]; then
+    say "fuzzing each parser for ${COFFEE_FUZZ_RUNS:-50000} runs (scripts/fuzz.sh)"
+    RUNS="${COFFEE_FUZZ_RUNS:-50000}" MAX_TIME=60 \
+        timeout -k 30 900 bash scripts/fuzz.sh || fuzz_rc=$?
+    [ "$fuzz_rc" -eq 0 ] || say "scripts/fuzz.sh failed (status $fuzz_rc)"
+fi
+if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ] && [ "${COFFEE_SKIP_SOAK:-0}" != 1 ]; then
+    say "soak: 60 s warm-up + 60 s of mixed load on the Release build (scripts/soak.sh)"
+    DURATION=60 SKIP_BUILD=1 timeout -k 30 300 bash scripts/soak.sh || {
+        fuzz_rc=$?; say "scripts/soak.sh failed (status $fuzz_rc)"; }
+    say "fault matrix, cheap rows (scripts/faults/all.sh --cheap)"
+    LOAD_SECONDS=15 timeout -k 30 400 bash scripts/faults/all.sh --cheap || {
+        fuzz_rc=$?; say "scripts/faults/all.sh --cheap failed (status $fuzz_rc)"; }
+fi
 
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
 set +e
@@ -159,5 +184,8 @@ if [ $# -eq 0 ]; then
     done
     nl=$'\n'
     summary="scripts: $passed passed, $failed failed${summary:+$nl$summary}"
+fi
+if [ "$rc" -eq 0 ] && [ "$fuzz_rc" -ne 0 ]; then
+    rc=$fuzz_rc
 fi
 exit "$rc"

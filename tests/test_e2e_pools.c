@@ -13,7 +13,9 @@
     connections of the process hold locks). The admin token is checked
     too: 401 with WWW-Authenticate without it or with a wrong one, 400
     naming the field for a bad count, 404 for an unknown pool, none of
-    them changing anything. */
+    them changing anything.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
 #include <cmocka.h>
 #include <curl/curl.h>

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""scripts/faults/load.py — the client every fault row runs: it writes while
+a fault is injected and then proves what the fault cost.
+
+  load.py run URL STATE_DIR [--threads N] [--seconds S] [--read-url URL]
+      N threads, each with a customer of its own (made and charged first),
+      send POST /order one after another, each with a fresh Idempotency-Key,
+      plus a GET of the display (--read-url, default URL) every 10th step;
+      runs S seconds or until STATE_DIR/stop exists. Every request is
+      logged to STATE_DIR/log.jsonl: time, thread, kind, key, body, status
+      (0 = no answer: refused, reset or timed out), orderNo.
+  load.py verify URL STATE_DIR --collector FILE [--reconcile CMD...]
+      After the fault is over: every request without an answer is retried
+      with its own key and body until it is answered (a retry of work that
+      did commit gets its first answer back, so nothing is guessed; those
+      are counted as unanswered_that_had_committed); then
+      each customer's balance must equal its charges minus the prices of
+      its acknowledged (200) orders, its USE history rows must be exactly
+      those orders, every acknowledged order must be readable, and every
+      acknowledged order must be in the collector FILE (JSON lines with
+      orderNo). Prints the figures as one JSON line and exits 1 when any
+      promise is broken. --fault-start/--fault-end (epoch seconds) add how
+      long after the fault ended the first write succeeded, and the
+      statuses of the writes sent meanwhile. --reconcile runs a command that must exit 0
+      (`coffee reconcile …`: the display counts equal the command store).
+
+Standard library only; talks to 127.0.0.1 only.
+"""
+import argparse, http.client, json, os, subprocess, sys, threading, time, urllib.parse
+
+MENU_PRICE = {"MENU-00000001": 4200, "MENU-00000002": 4200, "MENU-00000003": 4500,
+              "MENU-00000004": 4500, "MENU-00000005": 4500}
+CHARGE = 100_000_000
+TIMEOUT_S = 6.0
+
+
+def call(url, method, path, body=None, headers=None, timeout=TIMEOUT_S):
+    """One request on a fresh connection: (status, json or None); status 0
+    when no answer came (refused, reset, timed out)."""
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    hdrs = {"Connection": "close"}
+    if body is not None:
+        hdrs["Content-Type"] = "application/json"
+    hdrs.update(headers or {})
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = None
+        return resp.status, parsed
+    except (OSError, http.client.HTTPException):
+        return 0, None
+    finally:
+        conn.close()
+
+
+def until_ok(url, method, path, body=None, headers=None, seconds=120):
+    """Retries until a 200 (setup and verification only)."""
+    deadline = time.time() + seconds
+    while True:
+        status, parsed = call(url, method, path, body, headers)
+        if status == 200:
+            return parsed
+        if time.time() > deadline:
+            raise SystemExit(f"load.py: {method} {path} never answered 200 (last {status})")
+        time.sleep(0.2)
+
+
+def run(args):
+    os.makedirs(args.state, exist_ok=True)
+    customers = []
+    for i in range(args.threads):
+        cid = until_ok(args.url, "POST", "/customer",
+                       json.dumps({"customerNm": f"fault-{i}"}))["customerId"]
+        until_ok(args.url, "POST", "/point",
+                 json.dumps({"customerId": cid, "chargeAmt": 1_000_000_000}))
+        customers.append(cid)
+    # Charges are done once, up front, so the accounting has one charge each
+    with open(os.path.join(args.state, "customers.json"), "w") as f:
+        json.dump({"customers": customers, "charge": 1_000_000_000}, f)
+    log = open(os.path.join(args.state, "log.jsonl"), "a", buffering=1)
+    lock = threading.Lock()
+    stop_file = os.path.join(args.state, "stop")
+    end = time.time() + args.seconds
+    read_url = args.read_url or args.url
+
+    def worker(t):
+        cid = customers[t]
+        n = 0
+        while time.time() < end and not os.path.exists(stop_file):
+            n += 1
+            if n % 10 == 0:
+                t0 = time.time()
+                status, _ = call(read_url, "GET", "/display/best")
+                with lock:
+                    log.write(json.dumps({"t": t0, "thread": t, "kind": "read", "status": status}) + "\n")
+                continue
+            menu = f"MENU-0000000{1 + n % 5}"
+            qy = 1 + n % 3
+            body = json.dumps({"customerId": cid, "menuList": [{"menuId": menu, "qy": qy}]})
+            key = f"fault-{t}-{n}-{int(time.time() * 1000)}"
+            t0 = time.time()
+            status, parsed = call(args.url, "POST", "/order", body, {"Idempotency-Key": key})
+            rec = {"t": t0, "t_end": time.time(), "thread": t, "kind": "order", "key": key,
+                   "body": body, "customer": cid, "price": MENU_PRICE[menu] * qy,
+                   "status": status}
+            if status == 200 and parsed:
+                rec["orderNo"] = parsed.get("orderNo")
+            elif parsed:
+                rec["code"] = parsed.get("code")
+            with lock:
+                log.write(json.dumps(rec) + "\n")
+            if status != 200:
+                time.sleep(0.05)        # no busy loop while the server is down
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(args.threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    log.close()
+
+
+def verify(args):
+    with open(os.path.join(args.state, "customers.json")) as f:
+        meta = json.load(f)
+    recs = [json.loads(l) for l in open(os.path.join(args.state, "log.jsonl"))]
+    orders = [r for r in recs if r["kind"] == "order"]
+    reads = [r for r in recs if r["kind"] == "read"]
+    failures = {}
+    for r in orders:
+        if r["status"] != 200:
+            label = str(r["status"]) + (" " + r["code"] if r.get("code") else "")
+            failures[label] = failures.get(label, 0) + 1
+    read_failures = {}
+    for r in reads:
+        if r["status"] != 200:
+            read_failures[str(r["status"])] = read_failures.get(str(r["status"]), 0) + 1
+    # Unknown outcomes (no answer): ask again with the same key and body.
+    resolved_committed = 0
+    in_flight_committed = 0
+    for r in orders:
+        if r["status"] == 0:
+            retry_at = time.time()
+            parsed = until_ok(args.url, "POST", "/order", r["body"], {"Idempotency-Key": r["key"]})
+            # a replay carries the first commit's time: it committed unanswered
+            _, order = call(args.url, "GET", f"/order/{parsed['orderNo']}")
+            if order and order.get("orderedAt", "9") < time.strftime(
+                    "%Y-%m-%dT%H:%M:%S", time.gmtime(retry_at - 1)):
+                in_flight_committed += 1
+            r["orig_status"] = 0
+            r["status"] = 200
+            r["orderNo"] = parsed["orderNo"]
+            r["resolved"] = True
+            resolved_committed += 1
+    acked = [r for r in orders if r["status"] == 200]
+    broken = []
+    # Per customer: balance and USE rows equal exactly the acknowledged orders
+    for cid in meta["customers"]:
+        mine = [r for r in acked if r["customer"] == cid]
+        got = until_ok(args.url, "GET", f"/point/{cid}")[0]
+        uses = [d for d in got["pointDetail"] if d["pointTypeCode"] == "USE"]
+        want = meta["charge"] - sum(r["price"] for r in mine)
+        if got["point"] != want:
+            broken.append(f"{cid}: balance {got['point']}, expected {want}")
+        if len(uses) != len(mine):
+            broken.append(f"{cid}: {len(uses)} USE rows for {len(mine)} acknowledged orders")
+    lost = 0
+    for r in acked:
+        status, parsed = call(args.url, "GET", f"/order/{r['orderNo']}")
+        if status != 200 or not parsed or parsed.get("orderNo") != r["orderNo"]:
+            lost += 1
+    numbers = [r["orderNo"] for r in acked]
+    dup_numbers = len(numbers) - len(set(numbers))
+    # Events: every acknowledged order reached the collector
+    collected = set()
+    drain_from = time.time()
+    deadline = drain_from + args.drain_seconds
+    while True:
+        collected = set()
+        if os.path.exists(args.collector):
+            for line in open(args.collector, errors="replace"):
+                try:
+                    collected.add(json.loads(line)["orderNo"])
+                except (ValueError, KeyError):
+                    pass
+        missing = set(numbers) - collected
+        if not missing or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    events_lost = len(missing)
+    drained_s = round(time.time() - drain_from, 1)
+    # The projection must have caught up before the counts are compared
+    drain_from = time.time()
+    for url in args.drain_url or [args.url]:
+        while time.time() < drain_from + args.drain_seconds:
+            text = ""
+            try:
+                u = urllib.parse.urlparse(url)
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT_S)
+                conn.request("GET", "/metrics")
+                text = conn.getresponse().read().decode(errors="replace")
+                conn.close()
+            except (OSError, http.client.HTTPException):
+                pass
+            gauges = dict(l.split(" ", 1) for l in text.splitlines()
+                          if l.startswith(("coffee_outbox_pending ", "coffee_projection_lag ",
+                                           "coffee_collector_lag ")))
+            if text and all(float(v) == 0 for v in gauges.values()):
+                break
+            time.sleep(0.2)
+    display_drain_s = round(time.time() - drain_from, 1)
+    display_exact = None
+    if args.reconcile:
+        rc = subprocess.run(args.reconcile, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        display_exact = rc == 0
+    # Recovery: longest gap between one acknowledged write and the next
+    times = sorted(r["t_end"] for r in orders if r["status"] == 200 and not r.get("resolved"))
+    gap = max((b - a for a, b in zip(times, times[1:])), default=0.0)
+    recover = None
+    if args.fault_end is not None:
+        after = [r["t_end"] for r in orders
+                 if r["status"] == 200 and not r.get("resolved") and r["t"] >= args.fault_end]
+        if after:
+            recover = round(min(after) - args.fault_end, 2)
+    during = {}
+    if args.fault_start is not None and args.fault_end is not None:
+        for r in orders:
+            if args.fault_start <= r["t"] <= args.fault_end + (recover or 0):
+                label = str(r.get("orig_status", r["status"]))
+                during[label] = during.get(label, 0) + 1
+    figures = {
+        "writes_recovered_s": recover, "writes_during_fault": during,
+        "orders_sent": len(orders), "acknowledged": len(acked),
+        "unanswered_retried": resolved_committed,
+        "unanswered_that_had_committed": in_flight_committed,
+        "acknowledged_lost": lost, "duplicate_order_numbers": dup_numbers,
+        "events_lost": events_lost, "events_drained_after_verify_s": drained_s,
+        "display_exact": display_exact, "log_drained_after_s": display_drain_s,
+        "write_gap_s": round(gap, 2), "failed_writes": failures,
+        "failed_reads": read_failures, "accounting_broken": broken,
+    }
+    print(json.dumps(figures))
+    ok = (lost == 0 and events_lost == 0 and not broken and dup_numbers == 0
+          and display_exact is not False)
+    return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["run", "verify"])
+    p.add_argument("url")
+    p.add_argument("state")
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--read-url")
+    p.add_argument("--collector")
+    p.add_argument("--drain-seconds", type=float, default=60)
+    p.add_argument("--drain-url", action="append",
+                   help="a coffee whose /metrics gauges must reach 0 first (default URL)")
+    p.add_argument("--fault-start", type=float)
+    p.add_argument("--fault-end", type=float)
+    p.add_argument("--reconcile", nargs=argparse.REMAINDER)
+    args = p.parse_args()
+    if args.mode == "run":
+        run(args)
+        return 0
+    return verify(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+/*  test_bridge_bug_collector_partial_line — reproducer of a bug the fault
+    matrix found (scripts/faults/fs-full.sh: one acknowledged order never
+    reached the collector after the data dir's disk was full for 10 s). The
+    file collector appended with stdio; when the disk filled mid-line, part
+    of the line was in the file and the rest in stdio's buffer, and the
+    retry glued the whole line onto that fragment: the event was in the file
+    but in no line a reader could parse.
+
+    The disk filling is played by RLIMIT_FSIZE (writes past it fail with
+    EFBIG once SIGXFSZ is ignored): the limit ends inside the second line,
+    delivery must fail; the limit is lifted, the retry must succeed; and the
+    file must then hold exactly the two lines, each whole JSON.
+
+    ctest bound: COFFEE_TEST_TIMEOUT 120 s. */
+#include "testkit.h"
+#include <cmocka.h>
+#include "coffee.h"
+#include "collector.h"
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+//  The event bodies (one line each).
+#define S_FIRST  "{\"orderNo\":\"ORD-00000001\",\"payAmt\":4200}"
+#define S_SECOND "{\"orderNo\":\"ORD-00000002\",\"customerId\":\"CUST-00000001\",\"payAmt\":8400}"
+
+static void
+test_bug_collector_partial_line (void **state)
+{
+    char *dir = tk_tempdir ("bug-collector");
+    assert_non_null (dir);
+    char *argv [] = { "test", "--data-dir", dir, NULL };
+    config_t cfg;
+    memset (&cfg, 0, sizeof cfg);
+    char err [256] = "";
+    assert_int_equal (config_load (&cfg, 3, argv, err, sizeof err), 0);
+    char path [700];
+    snprintf (path, sizeof path, "%s/collector.jsonl", dir);
+    snprintf (cfg.collector_url, sizeof cfg.collector_url, "file:%s", path);
+    collector_t *collector = collector_new (&cfg, err, sizeof err);
+    assert_non_null (collector);
+    assert_int_equal (collector_deliver (collector, "ORD-00000001", S_FIRST, strlen (S_FIRST),
+                                         1000), 0);
+
+    //  The "disk" ends 10 bytes into the second line
+    signal (SIGXFSZ, SIG_IGN);
+    struct rlimit old_limit, limit;
+    assert_int_equal (getrlimit (RLIMIT_FSIZE, &old_limit), 0);
+    limit = old_limit;
+    limit.rlim_cur = strlen (S_FIRST) + 1 + 10;
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &limit), 0);
+    assert_int_equal (collector_deliver (collector, "ORD-00000002", S_SECOND, strlen (S_SECOND),
+                                         1000), -1);
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &old_limit), 0);
+    //  Space again: the retry is delivered
+    assert_int_equal (collector_deliver (collector, "ORD-00000002", S_SECOND, strlen (S_SECOND),
+                                         1000), 0);
+    collector_destroy (&collector);
+
+    FILE *file = fopen (path, "r");
+    assert_non_null (file);
+    char line [512];
+    int lines = 0;
+    const char *expect [] = { S_FIRST, S_SECOND };
+    while (fgets (line, sizeof line, file)) {
+        line [strcspn (line, "\n")] = 0;
+        assert_true (lines < 2);
+        assert_string_equal (line, expect [lines]);
+        cJSON *json = cJSON_Parse (line);
+        assert_non_null (json);
+        cJSON_Delete (json);
+        lines++;
+    }
+    fclose (file);
+    assert_int_equal (lines, 2);
+    free (dir);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_bug_collector_partial_line),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
