@@ -1126,6 +1126,25 @@ s_dealer_close (s_worker_t *self, int p, int i)
     self->sent [p][i] = false;
 }
 
+//  A SUB to the snapshot PUB of display actors 0..count-1; NULL on failure.
+static zsock_t *
+s_snapshots_new (int count)
+{
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    if (!sub)
+        return NULL;
+    zsock_set_subscribe (sub, "");
+    for (int i = 0; i < count; i++) {
+        char endpoint [128];
+        wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
+        if (zsock_connect (sub, "%s", endpoint)) {
+            zsock_destroy (&sub);
+            return NULL;
+        }
+    }
+    return sub;
+}
+
 //  Frees a worker and everything it owns. Safe on NULL.
 static void
 s_worker_destroy (s_worker_t **self_p)
@@ -1180,18 +1199,11 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
             if (s_dealer_open (self, p, i))
                 goto fail;
     self->admin = zsock_new_dealer (">" HTTP_FRONT_POOLS_ENDPOINT);
-    self->snapshots = zsock_new (ZMQ_SUB);
+    self->snapshots = s_snapshots_new (shared->pool_size [S_DISPLAY]);
     if (!self->admin || !self->snapshots)
         goto fail;
     zsock_set_sndtimeo (self->admin, 0);
     zsock_set_linger (self->admin, 0);
-    zsock_set_subscribe (self->snapshots, "");
-    for (int i = 0; i < shared->pool_size [S_DISPLAY]; i++) {
-        char endpoint [128];
-        wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
-        if (zsock_connect (self->snapshots, "%s", endpoint))
-            goto fail;
-    }
 
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     self->daemon = MHD_start_daemon (
@@ -1270,16 +1282,21 @@ s_resize (s_worker_t *self, const char *pool, const char *count)
         zsock_signal (self->pipe, 1);
         return;
     }
-    if (p == S_DISPLAY) {
-        char endpoint [128];
-        for (int i = old; i < n; i++) {
-            wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
-            zsock_connect (self->snapshots, "%s", endpoint);
+    if (p == S_DISPLAY && n != old) {
+        //  A new SUB on exactly the actors there are now: an inproc
+        //  disconnect with snapshots still queued in its pipe was seen to
+        //  leave one unfreed at exit, a closed socket frees its pipes.
+        zsock_t *fresh = s_snapshots_new (n);
+        if (fresh) {
+            epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, zsock_fd (self->snapshots), NULL);
+            zsock_destroy (&self->snapshots);
+            self->snapshots = fresh;
+            s_watch (self, zsock_fd (self->snapshots), S_TAG_SUB);
+            s_take_snapshots (self);
         }
-        for (int i = n; i < old; i++) {
-            wire_snapshot_endpoint (i, endpoint, sizeof endpoint);
-            zsock_disconnect (self->snapshots, "%s", endpoint);
-        }
+        else
+            log_error (NULL, "http[%d]: cannot open a snapshot SUB; keeping the old one",
+                       self->index);
     }
     self->shared->pool_size [p] = n;
     self->rr [p] = 0;
