@@ -14,7 +14,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     const char *path = text + strlen (text);
     if ((size_t) (path - text) < size)
         path++;             //  past the NUL that ends the method
-    const request_route_t *route = NULL;
+    const route_t *route = NULL;
     const char *arg = NULL, *allow = NULL;
     int status = request_match (method, path, &route, &arg, &allow);
     if (status == 200) {
@@ -23,7 +23,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             FK_CHECK (arg >= path && arg <= path + strlen (path) && *arg);
         else
             FK_CHECK (*arg == 0);
-        FK_CHECK (request_route_info (route->route) == route);
+        FK_CHECK (route_info (route->route) == route);
     }
     else
     if (status == 405)
