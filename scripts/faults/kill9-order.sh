@@ -1,8 +1,29 @@
 #!/usr/bin/env bash
-# Fault row: kill -9 of the order role mid-load, restarted 2 s later
-# (fault_kill9_split in lib.sh: --role order and --role display on one data dir).
+# Fault row: kill -9 of the order role mid-load, restarted 2 s later. Two
+# processes share one data dir (SQLite stores, local event log), as the
+# original design's order server and display server: --role order takes the
+# writes, --role display the reads of /display.
 # While the order side is down writes get no answer; the display keeps
 # answering.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fault_init kill9-order
-fault_kill9_split order
+order_port=$(free_port)
+display_port=$(free_port)
+data="$ROW_DIR/data"
+fault_coffee order_pid "$order_port" "$ROW_DIR/order.log" --role order --data-dir "$data"
+fault_coffee display_pid "$display_port" "$ROW_DIR/display.log" --role display --data-dir "$data"
+# the schedule below needs at least 14 s of load
+LOAD_SECONDS=$(( LOAD_SECONDS < 14 ? 14 : LOAD_SECONDS ))
+fault_load_start "http://127.0.0.1:$order_port" "http://127.0.0.1:$display_port"
+sleep 5
+fault_mark start
+kill -9 "$order_pid"
+wait "$order_pid" 2>/dev/null || true
+fault_forget "$order_pid"
+sleep 2
+fault_mark end
+fault_coffee order_pid "$order_port" "$ROW_DIR/order.log" --role order --data-dir "$data"
+sleep 5
+fault_load_finish
+DRAIN_URLS="http://127.0.0.1:$order_port http://127.0.0.1:$display_port" \
+    fault_verify "http://127.0.0.1:$order_port" "$data/collector.jsonl" --data-dir "$data"

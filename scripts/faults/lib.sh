@@ -141,32 +141,3 @@ fault_verify() {
     fi
     return "$rc"
 }
-
-# The split-role kill -9 rows (kill9-order.sh, kill9-display.sh): --role order
-# and --role display share one data dir (SQLite stores, local event log), as
-# the original design's order and display servers; the load runs, the role
-# named by $1 is killed with -9 and restarted 2 s later, then everything is
-# verified.
-fault_kill9_split() {
-    local role="$1" victim="$1_pid" port="$1_port"
-    order_port=$(free_port)
-    display_port=$(free_port)
-    data="$ROW_DIR/data"
-    fault_coffee order_pid "$order_port" "$ROW_DIR/order.log" --role order --data-dir "$data"
-    fault_coffee display_pid "$display_port" "$ROW_DIR/display.log" --role display --data-dir "$data"
-    # the schedule below needs at least 14 s of load
-    LOAD_SECONDS=$(( LOAD_SECONDS < 14 ? 14 : LOAD_SECONDS ))
-    fault_load_start "http://127.0.0.1:$order_port" "http://127.0.0.1:$display_port"
-    sleep 5
-    fault_mark start
-    kill -9 "${!victim}"
-    wait "${!victim}" 2>/dev/null || true
-    fault_forget "${!victim}"
-    sleep 2
-    fault_mark end
-    fault_coffee "$victim" "${!port}" "$ROW_DIR/$role.log" --role "$role" --data-dir "$data"
-    sleep 5
-    fault_load_finish
-    DRAIN_URLS="http://127.0.0.1:$order_port http://127.0.0.1:$display_port" \
-        fault_verify "http://127.0.0.1:$order_port" "$data/collector.jsonl" --data-dir "$data"
-}
