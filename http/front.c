@@ -43,6 +43,7 @@
 #include "request.h"
 #include "actor.h"
 #include "page.h"
+#include "edge.h"
 #include <microhttpd.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -67,6 +68,7 @@
 #define S_IDLE_MS         1000      //  longest poll when nothing is due
 #define S_BACKLOG         1024      //  listen(2) backlog
 #define S_RETRY_AFTER     "1"       //  seconds a client is asked to wait after 503 OVERLOADED
+#define S_EDGE_SWEEP_MS   200       //  how often read deadlines are checked (edge.h)
 
 #define S_JSON_TYPE    "application/json; charset=utf-8"
 #define S_METRICS_TYPE "text/plain; version=0.0.4"
@@ -98,6 +100,7 @@ typedef struct {
     unsigned int conn_limit;        //  connections one worker may hold
     unsigned char admin_hash [crypto_generichash_BYTES];  //  hash of the admin token
     bool admin_on;                  //  an admin token is configured
+    edge_t *edge;                   //  connections per address and rate buckets, all workers
 } s_shared_t;
 
 //  Where a request is in its life.
@@ -116,6 +119,7 @@ typedef struct {
     const char *content_type;       //  Content-Type
     const char *allow;              //  Allow header or NULL
     bool close;                     //  close the connection after it
+    int retry_after;                //  Retry-After seconds of a 429, 0 for S_RETRY_AFTER
 } s_answer_t;
 
 //  One request, from its headers to its completion.
@@ -175,6 +179,9 @@ typedef struct {
     int64_t next_sweep;             //  zclock_mono of the next give-up check
     bool quiesced;                  //  no longer accepting
     log_batch_t log;                //  access log lines of this pass
+    edge_watch_t *watch;            //  its connections, their counts and read deadlines
+    int64_t next_edge_sweep;        //  zclock_mono of the next read-deadline check
+    int refused;                    //  connections refused at their address's limit, not yet logged
 } s_worker_t;
 
 
@@ -267,8 +274,11 @@ s_respond (s_worker_t *self, s_request_t *req, const char *method, const char *u
         MHD_add_response_header (response, "X-Request-Id", req->rid);
         if (answer->allow)
             MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, answer->allow);
+        char retry [16];
+        snprintf (retry, sizeof retry, "%d", answer->retry_after);
         if (answer->status == 503 || answer->status == 429)
-            MHD_add_response_header (response, MHD_HTTP_HEADER_RETRY_AFTER, S_RETRY_AFTER);
+            MHD_add_response_header (response, MHD_HTTP_HEADER_RETRY_AFTER,
+                                     answer->retry_after > 0? retry: S_RETRY_AFTER);
         if (answer->status == 401)
             MHD_add_response_header (response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         if (strncmp (answer->content_type, "text/html", 9) == 0)
@@ -391,6 +401,131 @@ s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *a
 
 
 //  --------------------------------------------------------------------------
+//  The edge: connections per address, read deadlines, request rates (edge.h)
+
+//  The edge record of a connection (its MHD socket context), or NULL.
+static edge_conn_t *
+s_edge_conn (struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info? (edge_conn_t *) info->socket_context: NULL;
+}
+
+//  MHD's accept policy: a client address holding --max-conns-per-address
+//  connections (over all workers) gets no more, so it cannot starve others.
+static enum MHD_Result
+s_accept (void *cls, const struct sockaddr *addr, socklen_t addr_len)
+{
+    s_worker_t *self = (s_worker_t *) cls;
+    if (edge_watch_accept (self->watch, addr, addr_len))
+        return MHD_YES;
+    self->refused++;
+    return MHD_NO;
+}
+
+//  MHD's connection notifications: each connection is recorded (counted
+//  for its address, its request timed) from its start to its close.
+static void
+s_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
+          enum MHD_ConnectionNotificationCode toe)
+{
+    s_worker_t *self = (s_worker_t *) cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = edge_watch_open (self->watch, addr? addr->client_addr: NULL,
+                                           fd? fd->connect_fd: -1, zclock_mono ());
+    }
+    else
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        edge_watch_close (self->watch, (edge_conn_t **) socket_context);
+}
+
+//  MHD's URI log callback, called once a request line is parsed: on a
+//  kept-alive connection the next request began. Returns the access
+//  handler's first *con_cls, which must be NULL (s_handle).
+static void *
+s_uri_log (void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    edge_conn_begin (s_edge_conn (conn), zclock_mono ());
+    return NULL;
+}
+
+//  Closes the connections whose request did not arrive whole within
+//  --read-timeout-ms (no answer: MHD cannot answer while a body is being
+//  read), and logs the connections refused at their address's limit.
+static void
+s_edge_sweep (s_worker_t *self)
+{
+    int cut = edge_watch_sweep (self->watch, zclock_mono ());
+    if (cut)
+        log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
+                        "%d connection(s) closed: request not read whole within %d ms", cut,
+                        self->shared->cfg->read_timeout_ms);
+    if (self->refused)
+        log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
+                        "%d connection(s) refused: their address holds %d already",
+                        self->refused, self->shared->cfg->max_conns_per_address);
+    self->refused = 0;
+    self->next_edge_sweep = zclock_mono () + S_EDGE_SWEEP_MS;
+}
+
+//  429 RATE_LIMITED with Retry-After when key's bucket of kind is empty
+//  (nothing runs). Returns true with answer filled.
+static bool
+s_rate_error (s_worker_t *self, edge_kind_t kind, const void *key, size_t key_len,
+              s_answer_t *answer)
+{
+    int64_t wait_us = edge_rate_take (self->shared->edge, kind, key, key_len, zclock_usecs ());
+    if (!wait_us)
+        return false;
+    char message [128];
+    answer->retry_after = edge_retry_after (wait_us);
+    snprintf (message, sizeof message, "too many requests %s; retry after %d s",
+              kind == EDGE_ADDRESS? "from this address": "for this customer",
+              answer->retry_after);
+    s_error (answer, 429, "RATE_LIMITED", message);
+    return true;
+}
+
+//  --rate-per-address: every request, /health and /display/* included.
+static bool
+s_address_rate_error (s_worker_t *self, struct MHD_Connection *conn, s_answer_t *answer)
+{
+    if (!edge_rate_on (self->shared->edge, EDGE_ADDRESS))
+        return false;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    edge_addr_t addr = edge_addr_of (info? info->client_addr: NULL, 0);
+    return s_rate_error (self, EDGE_ADDRESS, addr.bytes, addr.len, answer);
+}
+
+//  --rate-per-customer, for the customer a request acts for. The bucket is
+//  that customer's with the credential presented (a hash of the
+//  Authorization header): the front cannot check a token (the actors do),
+//  and requests naming a customer with a wrong or no token must not spend
+//  the real customer's rate; they still spend their address's.
+static bool
+s_customer_rate_error (s_worker_t *self, s_request_t *req, const char *customer_id,
+                       s_answer_t *answer)
+{
+    if (!edge_rate_on (self->shared->edge, EDGE_CUSTOMER))
+        return false;
+    const char *auth = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    unsigned char key [COFFEE_ID_MAX + crypto_generichash_BYTES_MIN];
+    size_t len = strnlen (customer_id, COFFEE_ID_MAX);
+    memcpy (key, customer_id, len);
+    crypto_generichash (key + len, crypto_generichash_BYTES_MIN, (const unsigned char *)
+                        (auth? auth: ""), auth? strlen (auth): 0, NULL, 0);
+    return s_rate_error (self, EDGE_CUSTOMER, key, len + crypto_generichash_BYTES_MIN, answer);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Talking to the actors
 
 //  Takes a free slot for a new message to actor index of pool p (p -1:
@@ -475,6 +610,8 @@ s_dispatch (s_worker_t *self, s_request_t *req, const wire_cmd_t *cmd, const cha
     int index = *cmd->customer_id? (int) (s_hash (cmd->customer_id) % (uint32_t) n)
                                  : (int) (self->rr [p]++ % (unsigned) n);
     const char *idem = route->takes_idem? req->idem: NULL;
+    if (*cmd->customer_id && s_customer_rate_error (self, req, cmd->customer_id, answer))
+        return false;
     if (s_send (self, req, p, index, route->op, cmd, idem, body) != 0) {
         s_error (answer, 503, "OVERLOADED", "the service is busy; retry shortly");
         log_batch_line (&self->log, LOG_LEVEL_WARN, req->rid,
@@ -972,6 +1109,9 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
         req->early_status = req->early.status;
         return s_respond (self, req, method, url, &req->early);
     }
+    if (s_address_rate_error (self, conn, &req->early))
+        req->early_status = req->early.status;
+    else
     if (s_route_error (self, method, url, route, match, allow, &req->early)) {
         req->early_status = req->early.status;
         if (req->get)
@@ -1036,6 +1176,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         case S_NEW:
             break;
     }
+    edge_conn_read (s_edge_conn (conn));     //  read whole: no longer under the read deadline
     if (req->early_status)
         return s_respond (self, req, method, url, &req->early);
     s_answer_t answer = { 0 };
@@ -1053,6 +1194,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     s_worker_t *self = (s_worker_t *) cls;
     s_request_t *req = (s_request_t *) *con_cls;
+    edge_conn_idle (s_edge_conn (conn), zclock_mono ());
     if (!req)
         return;
     //  A suspended connection is not completed before it is resumed, and
@@ -1154,6 +1296,7 @@ s_worker_destroy (s_worker_t **self_p)
         return;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
+    edge_watch_destroy (&self->watch);      //  after MHD closed every connection
     for (int p = 0; p < S_POOL_COUNT; p++)
         for (int i = 0; i < S_ACTORS_MAX; i++)
             s_dealer_close (self, p, i);
@@ -1192,7 +1335,8 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
     //  ZMQ_FD only says "look at ZMQ_EVENTS", so every socket it names is
     //  read until it has nothing left.
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
-    if (self->epoll_fd < 0)
+    self->watch = edge_watch_new (shared->edge, shared->cfg->read_timeout_ms);
+    if (self->epoll_fd < 0 || !self->watch)
         goto fail;
     for (int p = 0; p < S_POOL_COUNT; p++)
         for (int i = 0; i < shared->pool_size [p]; i++)
@@ -1207,13 +1351,15 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
 
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_handle, self,
+        flags, 0, s_accept, self, s_handle, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
         MHD_OPTION_LISTEN_SOCKET, shared->listen_fd,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, shared->conn_limit,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, self,
         MHD_OPTION_END);
     const union MHD_DaemonInfo *info = self->daemon
         ? MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD): NULL;
@@ -1320,6 +1466,11 @@ s_worker_timeout (s_worker_t *self)
         if (left < timeout)
             timeout = left < 0? 0: (long) left;
     }
+    if (edge_watch_size (self->watch) > 0 || self->refused) {
+        int64_t left = self->next_edge_sweep - zclock_mono ();
+        if (left < timeout)
+            timeout = left < 0? 0: (long) left;
+    }
     return timeout;
 }
 
@@ -1363,6 +1514,9 @@ s_worker_pass (s_worker_t *self, long timeout)
         }
     }
     s_mhd_run (self);
+    edge_watch_settle (self->watch);        //  a count taken at accept for no connection
+    if (zclock_mono () >= self->next_edge_sweep)
+        s_edge_sweep (self);
     if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
         s_sweep (self, false);
         self->next_sweep = zclock_mono () + S_SWEEP_MS;
@@ -1566,11 +1720,19 @@ http_front_actor (zsock_t *pipe, void *args)
     shared.conn_limit = s_connection_limit () / (unsigned int) threads;
     if (shared.conn_limit < 16)
         shared.conn_limit = 16;
+    edge_limits_t limits = {
+        .conns_per_address = cfg->max_conns_per_address,
+        .rate_per_address = cfg->rate_per_address,
+        .burst_per_address = cfg->rate_burst_per_address,
+        .rate_per_customer = cfg->rate_per_customer,
+        .burst_per_customer = cfg->rate_burst_per_customer
+    };
+    shared.edge = edge_new (&limits);
 
     zactor_t **workers = (zactor_t **) calloc ((size_t) threads, sizeof (zactor_t *));
     void *(*worker_args) [2] = calloc ((size_t) threads, sizeof *worker_args);
     shared.listen_fd = s_listen (cfg);
-    bool ok = workers && worker_args && shared.listen_fd >= 0;
+    bool ok = workers && worker_args && shared.edge && shared.listen_fd >= 0;
     for (int i = 0; ok && i < threads; i++) {
         worker_args [i][0] = &shared;
         worker_args [i][1] = (void *) (intptr_t) i;
@@ -1618,6 +1780,7 @@ http_front_actor (zsock_t *pipe, void *args)
         }
     if (shared.listen_fd >= 0)
         close (shared.listen_fd);
+    edge_destroy (&shared.edge);            //  every worker has ended
     free (workers);
     free (worker_args);
     if (!ok)

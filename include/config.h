@@ -35,6 +35,12 @@ typedef struct {
     int log_level;                  //  log_level_t
     char admin_token_file [512];    //  file holding the admin token, or "" (admin routes off)
     char admin_token [256];         //  the admin token read from that file at start, or ""
+    int max_conns_per_address;      //  connections one client address may hold (0: no limit)
+    int read_timeout_ms;            //  a request's headers and body must arrive within this
+    int rate_per_address;           //  requests per second per client address (0: off)
+    int rate_burst_per_address;     //  burst of that bucket (0: twice the rate)
+    int rate_per_customer;          //  requests per second per customer (0: off)
+    int rate_burst_per_customer;    //  burst of that bucket (0: twice the rate)
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in
