@@ -59,9 +59,11 @@ hk_reply_reset (hk_reply_t *reply)
     memset (reply, 0, sizeof *reply);
 }
 
-//  A connected socket to 127.0.0.1:port, or -1.
+//  A connected socket to 127.0.0.1:port from the loopback address source
+//  ("127.0.0.2": another client, to the server's address limits; NULL: any),
+//  or -1.
 static inline int
-hk_connect (int port)
+hk_connect_from (const char *source, int port)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -69,6 +71,13 @@ hk_connect (int port)
     struct sockaddr_in addr;
     memset (&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
+    if (source) {
+        if (inet_pton (AF_INET, source, &addr.sin_addr) != 1
+        ||  bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
+            close (fd);
+            return -1;
+        }
+    }
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     addr.sin_port = htons ((uint16_t) port);
     int one = 1;
@@ -78,6 +87,13 @@ hk_connect (int port)
         return -1;
     }
     return fd;
+}
+
+//  A connected socket to 127.0.0.1:port, or -1.
+static inline int
+hk_connect (int port)
+{
+    return hk_connect_from (NULL, port);
 }
 
 //  Sends len bytes, all at once or one byte every HK_SLOW_US. Returns 0, or
@@ -153,16 +169,18 @@ hk_parse (hk_reply_t *reply, unsigned head_mask)
     }
 }
 
-//  One raw exchange: sends len bytes (slow: byte by byte), half-closes the
-//  sending side when half_close, then reads until expect answers are in,
-//  the server closes, or wait_ms passes. Returns 0, or -1 when it could not
+//  One raw exchange from source (see hk_connect_from): sends len bytes
+//  (slow: byte by byte), half-closes the sending side when half_close,
+//  then reads until expect answers are in, the server closes, or wait_ms
+//  passes. Returns 0, or -1 when it could not
 //  connect.
 static inline int
-hk_exchange (int port, const char *data, size_t len, bool slow, bool half_close,
-             int expect, unsigned head_mask, int wait_ms, hk_reply_t *reply)
+hk_exchange_from (const char *source, int port, const char *data, size_t len, bool slow,
+                  bool half_close, int expect, unsigned head_mask, int wait_ms,
+                  hk_reply_t *reply)
 {
     memset (reply, 0, sizeof *reply);
-    int fd = hk_connect (port);
+    int fd = hk_connect_from (source, port);
     if (fd < 0)
         return -1;
     hk_send (fd, data, len, slow);
@@ -207,6 +225,15 @@ hk_exchange (int port, const char *data, size_t len, bool slow, bool half_close,
     close (fd);
     hk_parse (reply, head_mask);
     return 0;
+}
+
+//  hk_exchange_from any loopback address.
+static inline int
+hk_exchange (int port, const char *data, size_t len, bool slow, bool half_close,
+             int expect, unsigned head_mask, int wait_ms, hk_reply_t *reply)
+{
+    return hk_exchange_from (NULL, port, data, len, slow, half_close, expect, head_mask,
+                             wait_ms, reply);
 }
 
 //  The body of answer i parsed as JSON (cJSON_Delete), or NULL.
