@@ -3,6 +3,7 @@
     striped: a key's hash picks its stripe, whose mutex guards a small
     fixed array of slots scanned whole (O(slots per stripe) per look-up),
     so workers on different stripes never wait for each other. */
+#include "coffee.h"
 #include "edge.h"
 #include <sodium.h>
 #include <netinet/in.h>
@@ -73,6 +74,7 @@ struct _edge_watch_t {
     int size;                       //  how many
     edge_addr_t pending;            //  address the last accept counted, not yet used
     bool has_pending;               //  pending holds a count
+    int refused;                    //  connections refused since edge_watch_refused
 };
 
 
@@ -308,6 +310,35 @@ edge_rate_take (edge_t *self, edge_kind_t kind, const void *key_data, size_t key
     return wait_us;
 }
 
+int64_t
+edge_rate_address (edge_t *self, struct MHD_Connection *conn, int64_t now_us)
+{
+    if (!edge_rate_on (self, EDGE_ADDRESS))
+        return 0;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    edge_addr_t addr = edge_addr_of (info? info->client_addr: NULL, 0);
+    return edge_rate_take (self, EDGE_ADDRESS, addr.bytes, addr.len, now_us);
+}
+
+int64_t
+edge_rate_customer (edge_t *self, struct MHD_Connection *conn, const char *customer_id,
+                    int64_t now_us)
+{
+    if (!edge_rate_on (self, EDGE_CUSTOMER))
+        return 0;
+    const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    unsigned char key [COFFEE_ID_MAX + crypto_generichash_BYTES_MIN];
+    size_t len = strnlen (customer_id, COFFEE_ID_MAX);
+    memcpy (key, customer_id, len);
+    crypto_generichash (key + len, crypto_generichash_BYTES_MIN,
+                        (const unsigned char *) (auth? auth: ""), auth? strlen (auth): 0,
+                        NULL, 0);
+    return edge_rate_take (self, EDGE_CUSTOMER, key, len + crypto_generichash_BYTES_MIN,
+                           now_us);
+}
+
 int
 edge_retry_after (int64_t wait_us)
 {
@@ -485,4 +516,59 @@ int
 edge_watch_size (edge_watch_t *self)
 {
     return self->size;
+}
+
+int
+edge_watch_refused (edge_watch_t *self)
+{
+    int refused = self->refused;
+    self->refused = 0;
+    return refused;
+}
+
+
+//  --------------------------------------------------------------------------
+//  libmicrohttpd callbacks
+
+enum MHD_Result
+edge_mhd_accept (void *cls, const struct sockaddr *addr, socklen_t addr_len)
+{
+    edge_watch_t *self = (edge_watch_t *) cls;
+    if (edge_watch_accept (self, addr, addr_len))
+        return MHD_YES;
+    self->refused++;
+    return MHD_NO;
+}
+
+void
+edge_mhd_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
+                 enum MHD_ConnectionNotificationCode toe)
+{
+    edge_watch_t *self = (edge_watch_t *) cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = edge_watch_open (self, addr? addr->client_addr: NULL,
+                                           fd? fd->connect_fd: -1, zclock_mono ());
+    }
+    else
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        edge_watch_close (self, (edge_conn_t **) socket_context);
+}
+
+void *
+edge_mhd_uri_log (void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    edge_conn_begin (edge_mhd_conn (conn), zclock_mono ());
+    return NULL;
+}
+
+edge_conn_t *
+edge_mhd_conn (struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info? (edge_conn_t *) info->socket_context: NULL;
 }

@@ -33,6 +33,13 @@
     Content-Length headers, Content-Length with Transfer-Encoding, HTTP/1.1
     without Host) are answered at once and the connection closed.
 
+    The edge (edge.h), shared by every worker: an address past
+    --max-conns-per-address is refused at accept; a request not read whole
+    within --read-timeout-ms has its socket shut down by the worker's
+    sweep; past --rate-per-address (at the headers) or --rate-per-customer
+    (before dispatch) a request is answered 429 RATE_LIMITED with
+    Retry-After and nothing runs.
+
     Routes marked admin in the table need "Authorization: Bearer <admin
     token>", compared in constant time (401 with WWW-Authenticate: Bearer
     otherwise; 404 when no admin token is configured). Static routes answer
@@ -181,7 +188,6 @@ typedef struct {
     log_batch_t log;                //  access log lines of this pass
     edge_watch_t *watch;            //  its connections, their counts and read deadlines
     int64_t next_edge_sweep;        //  zclock_mono of the next read-deadline check
-    int refused;                    //  connections refused at their address's limit, not yet logged
 } s_worker_t;
 
 
@@ -403,57 +409,6 @@ s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *a
 //  --------------------------------------------------------------------------
 //  The edge: connections per address, read deadlines, request rates (edge.h)
 
-//  The edge record of a connection (its MHD socket context), or NULL.
-static edge_conn_t *
-s_edge_conn (struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info? (edge_conn_t *) info->socket_context: NULL;
-}
-
-//  MHD's accept policy: a client address holding --max-conns-per-address
-//  connections (over all workers) gets no more, so it cannot starve others.
-static enum MHD_Result
-s_accept (void *cls, const struct sockaddr *addr, socklen_t addr_len)
-{
-    s_worker_t *self = (s_worker_t *) cls;
-    if (edge_watch_accept (self->watch, addr, addr_len))
-        return MHD_YES;
-    self->refused++;
-    return MHD_NO;
-}
-
-//  MHD's connection notifications: each connection is recorded (counted
-//  for its address, its request timed) from its start to its close.
-static void
-s_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
-          enum MHD_ConnectionNotificationCode toe)
-{
-    s_worker_t *self = (s_worker_t *) cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *addr =
-            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        const union MHD_ConnectionInfo *fd =
-            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = edge_watch_open (self->watch, addr? addr->client_addr: NULL,
-                                           fd? fd->connect_fd: -1, zclock_mono ());
-    }
-    else
-    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
-        edge_watch_close (self->watch, (edge_conn_t **) socket_context);
-}
-
-//  MHD's URI log callback, called once a request line is parsed: on a
-//  kept-alive connection the next request began. Returns the access
-//  handler's first *con_cls, which must be NULL (s_handle).
-static void *
-s_uri_log (void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    edge_conn_begin (s_edge_conn (conn), zclock_mono ());
-    return NULL;
-}
-
 //  Closes the connections whose request did not arrive whole within
 //  --read-timeout-ms (no answer: MHD cannot answer while a body is being
 //  read), and logs the connections refused at their address's limit.
@@ -465,63 +420,27 @@ s_edge_sweep (s_worker_t *self)
         log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
                         "%d connection(s) closed: request not read whole within %d ms", cut,
                         self->shared->cfg->read_timeout_ms);
-    if (self->refused)
+    int refused = edge_watch_refused (self->watch);
+    if (refused)
         log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
                         "%d connection(s) refused: their address holds %d already",
-                        self->refused, self->shared->cfg->max_conns_per_address);
-    self->refused = 0;
+                        refused, self->shared->cfg->max_conns_per_address);
     self->next_edge_sweep = zclock_mono () + S_EDGE_SWEEP_MS;
 }
 
-//  429 RATE_LIMITED with Retry-After when key's bucket of kind is empty
-//  (nothing runs). Returns true with answer filled.
+//  429 RATE_LIMITED with Retry-After when a bucket had no token for the
+//  request (wait_us > 0): nothing runs. Returns true with answer filled.
 static bool
-s_rate_error (s_worker_t *self, edge_kind_t kind, const void *key, size_t key_len,
-              s_answer_t *answer)
+s_rate_error (int64_t wait_us, const char *whose, s_answer_t *answer)
 {
-    int64_t wait_us = edge_rate_take (self->shared->edge, kind, key, key_len, zclock_usecs ());
     if (!wait_us)
         return false;
     char message [128];
     answer->retry_after = edge_retry_after (wait_us);
-    snprintf (message, sizeof message, "too many requests %s; retry after %d s",
-              kind == EDGE_ADDRESS? "from this address": "for this customer",
+    snprintf (message, sizeof message, "too many requests %s; retry after %d s", whose,
               answer->retry_after);
     s_error (answer, 429, "RATE_LIMITED", message);
     return true;
-}
-
-//  --rate-per-address: every request, /health and /display/* included.
-static bool
-s_address_rate_error (s_worker_t *self, struct MHD_Connection *conn, s_answer_t *answer)
-{
-    if (!edge_rate_on (self->shared->edge, EDGE_ADDRESS))
-        return false;
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    edge_addr_t addr = edge_addr_of (info? info->client_addr: NULL, 0);
-    return s_rate_error (self, EDGE_ADDRESS, addr.bytes, addr.len, answer);
-}
-
-//  --rate-per-customer, for the customer a request acts for. The bucket is
-//  that customer's with the credential presented (a hash of the
-//  Authorization header): the front cannot check a token (the actors do),
-//  and requests naming a customer with a wrong or no token must not spend
-//  the real customer's rate; they still spend their address's.
-static bool
-s_customer_rate_error (s_worker_t *self, s_request_t *req, const char *customer_id,
-                       s_answer_t *answer)
-{
-    if (!edge_rate_on (self->shared->edge, EDGE_CUSTOMER))
-        return false;
-    const char *auth = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION);
-    unsigned char key [COFFEE_ID_MAX + crypto_generichash_BYTES_MIN];
-    size_t len = strnlen (customer_id, COFFEE_ID_MAX);
-    memcpy (key, customer_id, len);
-    crypto_generichash (key + len, crypto_generichash_BYTES_MIN, (const unsigned char *)
-                        (auth? auth: ""), auth? strlen (auth): 0, NULL, 0);
-    return s_rate_error (self, EDGE_CUSTOMER, key, len + crypto_generichash_BYTES_MIN, answer);
 }
 
 
@@ -610,7 +529,9 @@ s_dispatch (s_worker_t *self, s_request_t *req, const wire_cmd_t *cmd, const cha
     int index = *cmd->customer_id? (int) (s_hash (cmd->customer_id) % (uint32_t) n)
                                  : (int) (self->rr [p]++ % (unsigned) n);
     const char *idem = route->takes_idem? req->idem: NULL;
-    if (*cmd->customer_id && s_customer_rate_error (self, req, cmd->customer_id, answer))
+    if (*cmd->customer_id
+    &&  s_rate_error (edge_rate_customer (self->shared->edge, req->conn, cmd->customer_id,
+                                          zclock_usecs ()), "for this customer", answer))
         return false;
     if (s_send (self, req, p, index, route->op, cmd, idem, body) != 0) {
         s_error (answer, 503, "OVERLOADED", "the service is busy; retry shortly");
@@ -1109,7 +1030,8 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
         req->early_status = req->early.status;
         return s_respond (self, req, method, url, &req->early);
     }
-    if (s_address_rate_error (self, conn, &req->early))
+    if (s_rate_error (edge_rate_address (self->shared->edge, conn, zclock_usecs ()),
+                      "from this address", &req->early))
         req->early_status = req->early.status;
     else
     if (s_route_error (self, method, url, route, match, allow, &req->early)) {
@@ -1176,7 +1098,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         case S_NEW:
             break;
     }
-    edge_conn_read (s_edge_conn (conn));     //  read whole: no longer under the read deadline
+    edge_conn_read (edge_mhd_conn (conn));   //  read whole: no longer under the read deadline
     if (req->early_status)
         return s_respond (self, req, method, url, &req->early);
     s_answer_t answer = { 0 };
@@ -1194,7 +1116,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     s_worker_t *self = (s_worker_t *) cls;
     s_request_t *req = (s_request_t *) *con_cls;
-    edge_conn_idle (s_edge_conn (conn), zclock_mono ());
+    edge_conn_idle (edge_mhd_conn (conn), zclock_mono ());
     if (!req)
         return;
     //  A suspended connection is not completed before it is resumed, and
@@ -1351,15 +1273,15 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
 
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     self->daemon = MHD_start_daemon (
-        flags, 0, s_accept, self, s_handle, self,
+        flags, 0, edge_mhd_accept, self->watch, s_handle, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
         MHD_OPTION_LISTEN_SOCKET, shared->listen_fd,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, shared->conn_limit,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self,
-        MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,
-        MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, self,
+        MHD_OPTION_NOTIFY_CONNECTION, edge_mhd_notify, self->watch,
+        MHD_OPTION_URI_LOG_CALLBACK, edge_mhd_uri_log, self->watch,
         MHD_OPTION_END);
     const union MHD_DaemonInfo *info = self->daemon
         ? MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD): NULL;
@@ -1466,7 +1388,7 @@ s_worker_timeout (s_worker_t *self)
         if (left < timeout)
             timeout = left < 0? 0: (long) left;
     }
-    if (edge_watch_size (self->watch) > 0 || self->refused) {
+    if (edge_watch_size (self->watch) > 0) {
         int64_t left = self->next_edge_sweep - zclock_mono ();
         if (left < timeout)
             timeout = left < 0? 0: (long) left;

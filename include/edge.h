@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <microhttpd.h>
 
 //  A client address as counted: 4 bytes of IPv4, or the first 8 of IPv6.
 typedef struct {
@@ -99,6 +100,18 @@ bool edge_rate_on (edge_t *self, edge_kind_t kind);
 //  Retry-After in whole seconds (at least 1) for a wait of wait_us.
 int edge_retry_after (int64_t wait_us);
 
+//  edge_rate_take for the client address of conn (EDGE_ADDRESS).
+int64_t edge_rate_address (edge_t *self, struct MHD_Connection *conn, int64_t now_us);
+
+//  edge_rate_take for the customer a request on conn acts for
+//  (EDGE_CUSTOMER). The bucket is that customer's together with the
+//  credential presented (a hash of the Authorization header): the front
+//  cannot check a token (the actors do), and requests naming a customer
+//  without that customer's token must not spend the customer's rate; they
+//  still spend their address's.
+int64_t edge_rate_customer (edge_t *self, struct MHD_Connection *conn, const char *customer_id,
+                            int64_t now_us);
+
 
 //  --------------------------------------------------------------------------
 //  One worker's connections and their read deadlines (one thread only)
@@ -147,5 +160,28 @@ int edge_watch_sweep (edge_watch_t *self, int64_t now_ms);
 
 //  Connections the watch holds.
 int edge_watch_size (edge_watch_t *self);
+
+//  Connections refused at their address's limit since the last call.
+int edge_watch_refused (edge_watch_t *self);
+
+
+//  --------------------------------------------------------------------------
+//  The watch as libmicrohttpd callbacks (cls: the worker's edge_watch_t)
+
+//  MHD_AcceptPolicyCallback: edge_watch_accept, counting refusals.
+enum MHD_Result edge_mhd_accept (void *cls, const struct sockaddr *addr, socklen_t addr_len);
+
+//  MHD_OPTION_NOTIFY_CONNECTION: edge_watch_open at STARTED (the record
+//  becomes the socket context), edge_watch_close at CLOSED.
+void edge_mhd_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe);
+
+//  MHD_OPTION_URI_LOG_CALLBACK: a request line was parsed, so a request
+//  began (edge_conn_begin). Returns NULL, the access handler's first
+//  *con_cls.
+void *edge_mhd_uri_log (void *cls, const char *uri, struct MHD_Connection *conn);
+
+//  The record of conn (its socket context), or NULL.
+edge_conn_t *edge_mhd_conn (struct MHD_Connection *conn);
 
 #endif

@@ -162,8 +162,11 @@ test_edge_watch_accounting (void **state)
     assert_int_equal (edge_conn_count (edge, &ea), 2);
     edge_conn_t *two = edge_watch_open (watch, sa, -1, 1);
     assert_int_equal (edge_conn_count (edge, &ea), 2);
-    //  At the limit: refused
+    //  At the limit: refused, and counted for the log
     assert_false (edge_watch_accept (watch, sa, sizeof a));
+    assert_int_equal (edge_mhd_accept (watch, sa, sizeof a), MHD_NO);
+    assert_int_equal (edge_watch_refused (watch), 1);
+    assert_int_equal (edge_watch_refused (watch), 0);
     assert_int_equal (edge_watch_size (watch), 2);
     edge_watch_close (watch, &one);
     assert_null (one);
