@@ -175,6 +175,9 @@ test_edge_issue_300_descriptors (void **state)
     int rc = tk_server_start (&server, NULL, extra);
     assert_int_equal (setrlimit (RLIMIT_NOFILE, &old), 0);
     assert_int_equal (rc, 0);
+    struct rlimit served;
+    assert_int_equal (prlimit (server.pid, RLIMIT_NOFILE, NULL, &served), 0);
+    assert_int_equal (served.rlim_cur, low.rlim_cur);
 
     int fds [S_ISSUE_CONNS];
     s_open_idle (server.port, fds, S_ISSUE_CONNS);
