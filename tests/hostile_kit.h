@@ -1,10 +1,11 @@
-/*  hostile_kit — what test_hostile and test_hostile_framing share: a raw
-    TCP client for requests no HTTP library would send (sent whole, byte by
-    byte, or followed by a half-close), a reader that splits the answers of
-    pipelined requests, and a snapshot of everything a request could change
-    (balances and histories, orders, popular counts, menus, the collector's
-    file), taken after the log has drained, so two snapshots compare byte
-    for byte. Include after testkit.h and <cmocka.h>; asserting helpers
+/*  hostile_kit — what the test_hostile* tests share: a raw TCP client for
+    requests no HTTP library would send (sent whole, byte by byte, or
+    followed by a half-close; from any loopback address, to stand for
+    several clients), a reader that splits the answers of pipelined
+    requests, and a snapshot of everything a request could change (balances
+    and histories, orders, popular counts, menus, the collector's file),
+    taken after the log has drained, so two snapshots compare byte for
+    byte. Include after testkit.h and <cmocka.h>; asserting helpers
     (hk_world_*, hk_snapshot) run on the test thread only. */
 #ifndef HOSTILE_KIT_H_INCLUDED
 #define HOSTILE_KIT_H_INCLUDED
