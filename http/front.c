@@ -423,8 +423,8 @@ s_edge_sweep (s_worker_t *self)
     int refused = edge_watch_refused (self->watch);
     if (refused)
         log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
-                        "%d connection(s) refused: their address holds %d already",
-                        refused, self->shared->cfg->max_conns_per_address);
+                        "%d connection(s) refused: their address holds its limit already",
+                        refused);
     self->next_edge_sweep = zclock_mono () + S_EDGE_SWEEP_MS;
 }
 
@@ -1642,8 +1642,11 @@ http_front_actor (zsock_t *pipe, void *args)
     shared.conn_limit = s_connection_limit () / (unsigned int) threads;
     if (shared.conn_limit < 16)
         shared.conn_limit = 16;
+    //  By default one address may hold a quarter of what the server can.
+    int per_address = cfg->max_conns_per_address >= 0? cfg->max_conns_per_address
+                    : (int) (shared.conn_limit * (unsigned int) threads / 4);
     edge_limits_t limits = {
-        .conns_per_address = cfg->max_conns_per_address,
+        .conns_per_address = per_address,
         .rate_per_address = cfg->rate_per_address,
         .burst_per_address = cfg->rate_burst_per_address,
         .rate_per_customer = cfg->rate_per_customer,
@@ -1668,6 +1671,8 @@ http_front_actor (zsock_t *pipe, void *args)
     if (ok) {
         log_info (NULL, "http: listening on %s:%d with %d threads, role %s", cfg->bind,
                   cfg->port, threads, config_role_name (cfg->role));
+        log_info (NULL, "http: at most %u connections, %d per client address (0: no limit)",
+                  shared.conn_limit * (unsigned int) threads, per_address);
         zsock_signal (pipe, 0);
         while (true) {
             char *command = zstr_recv (pipe);

@@ -35,7 +35,7 @@ typedef struct {
     int log_level;                  //  log_level_t
     char admin_token_file [512];    //  file holding the admin token, or "" (admin routes off)
     char admin_token [256];         //  the admin token read from that file at start, or ""
-    int max_conns_per_address;      //  connections one client address may hold (0: no limit)
+    int max_conns_per_address;      //  connections one client address may hold (0: no limit, -1: auto)
     int read_timeout_ms;            //  a request's headers and body must arrive within this
     int rate_per_address;           //  requests per second per client address (0: off)
     int rate_burst_per_address;     //  burst of that bucket (0: twice the rate)

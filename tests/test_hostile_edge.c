@@ -38,6 +38,10 @@
 #define S_DRIP_MS       250         //  gap between dripped bytes
 #define S_HEALTH        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
+//  The coffee of the running test; its teardown stops it even when the
+//  test failed half-way.
+static tk_server_t s_server;
+
 //  Starts coffee with extra flags.
 static void
 s_start (tk_server_t *server, const char *const *extra)
@@ -50,6 +54,17 @@ static void
 s_stop (tk_server_t *server)
 {
     assert_int_equal (tk_server_stop (server), 0);
+    server->pid = 0;
+}
+
+//  Stops the test's coffee if the test left it running (it failed).
+static int
+s_teardown (void **state)
+{
+    if (s_server.pid > 0)
+        tk_server_stop (&s_server);
+    memset (&s_server, 0, sizeof s_server);
+    return 0;
 }
 
 //  True when the server closed fd (end of stream or reset), without waiting.
@@ -137,26 +152,50 @@ s_served_again (const char *source, int port)
 static void
 test_edge_conn_limit (void **state)
 {
-    tk_server_t server;
+    tk_server_t *server = &s_server;
     char limit [16];
     snprintf (limit, sizeof limit, "%d", S_LIMIT);
     const char *extra [] = { "--max-conns-per-address", limit, "--http-threads", "4",
                              "--log-level", "warn", NULL };
-    s_start (&server, extra);
+    s_start (server, extra);
     int fds [S_LIMIT + S_EXTRA];
-    s_open_idle (server.port, fds, S_LIMIT + S_EXTRA);
+    s_open_idle (server->port, fds, S_LIMIT + S_EXTRA);
     assert_int_equal (s_count_closed (fds, S_LIMIT + S_EXTRA, S_EXTRA), S_EXTRA);
 
     int64_t ms = 0;
-    assert_int_equal (s_health_from ("127.0.0.2", server.port, &ms), 200);
+    assert_int_equal (s_health_from ("127.0.0.2", server->port, &ms), 200);
     assert_true (ms < S_FAST_MS);
     //  This address holds its limit: refused at accept, no answer
-    assert_int_equal (s_health_from ("127.0.0.1", server.port, NULL), 0);
+    assert_int_equal (s_health_from ("127.0.0.1", server->port, NULL), 0);
     //  The held ones are still open, and still count
     assert_int_equal (s_count_closed (fds, S_LIMIT + S_EXTRA, 0), S_EXTRA);
     s_close_all (fds, S_LIMIT + S_EXTRA);
-    s_served_again ("127.0.0.1", server.port);
-    s_stop (&server);
+    s_served_again ("127.0.0.1", server->port);
+    s_stop (server);
+}
+
+//  The connection limits a server logged at start: "at most T connections,
+//  P per client address".
+static void
+s_log_limits (const tk_server_t *server, int *total, int *per_address)
+{
+    bool found = false;
+    int64_t deadline = tk_now_ms () + S_SETTLE_MS;
+    while (!found && tk_now_ms () < deadline) {
+        FILE *file = fopen (server->log_path, "r");
+        assert_non_null (file);
+        char line [1024];
+        while (!found && fgets (line, sizeof line, file)) {
+            const char *at = strstr (line, "http: at most ");
+            found = at && sscanf (at, "http: at most %d connections, %d per client address",
+                                  total, per_address) == 2;
+        }
+        fclose (file);
+        if (!found)
+            usleep (100 * 1000);
+    }
+    if (!found)
+        fail_msg ("no connection limits in %s", server->log_path);
 }
 
 //  The issue's case: a server with 300 descriptors, one client holding
@@ -170,28 +209,31 @@ test_edge_issue_300_descriptors (void **state)
     low.rlim_cur = S_ISSUE_FDS < old.rlim_max? S_ISSUE_FDS: old.rlim_max;
     //  coffee inherits the soft limit; this process gets its own back at once
     assert_int_equal (setrlimit (RLIMIT_NOFILE, &low), 0);
-    tk_server_t server;
-    const char *extra [] = { "--log-level", "error", NULL };
-    int rc = tk_server_start (&server, NULL, extra);
+    tk_server_t *server = &s_server;
+    const char *extra [] = { "--log-level", "info", NULL };
+    int rc = tk_server_start (server, NULL, extra);
     assert_int_equal (setrlimit (RLIMIT_NOFILE, &old), 0);
     assert_int_equal (rc, 0);
     struct rlimit served;
-    assert_int_equal (prlimit (server.pid, RLIMIT_NOFILE, NULL, &served), 0);
+    assert_int_equal (prlimit (server->pid, RLIMIT_NOFILE, NULL, &served), 0);
     assert_int_equal (served.rlim_cur, low.rlim_cur);
 
+    //  The default limit: a quarter of what these descriptors let it hold
+    int total = 0, per_address = 0;
+    s_log_limits (server, &total, &per_address);
+    assert_true (per_address >= 1 && per_address <= total / 4);
     int fds [S_ISSUE_CONNS];
-    s_open_idle (server.port, fds, S_ISSUE_CONNS);
-    //  The default limit, 64 per address, holds
-    assert_int_equal (s_count_closed (fds, S_ISSUE_CONNS, S_ISSUE_CONNS - 64),
-                      S_ISSUE_CONNS - 64);
+    s_open_idle (server->port, fds, S_ISSUE_CONNS);
+    assert_int_equal (s_count_closed (fds, S_ISSUE_CONNS, S_ISSUE_CONNS - per_address),
+                      S_ISSUE_CONNS - per_address);
     for (int i = 0; i < 5; i++) {
         int64_t ms = 0;
-        assert_int_equal (s_health_from ("127.0.0.2", server.port, &ms), 200);
+        assert_int_equal (s_health_from ("127.0.0.2", server->port, &ms), 200);
         assert_true (ms < S_FAST_MS);
     }
     s_close_all (fds, S_ISSUE_CONNS);
-    s_served_again ("127.0.0.1", server.port);
-    s_stop (&server);
+    s_served_again ("127.0.0.1", server->port);
+    s_stop (server);
 }
 
 
@@ -281,12 +323,12 @@ s_read_answer (int fd, int wait_ms)
 static void
 test_edge_read_deadline (void **state)
 {
-    tk_server_t server;
+    tk_server_t *server = &s_server;
     char read_ms [16];
     snprintf (read_ms, sizeof read_ms, "%d", S_READ_MS);
     const char *extra [] = { "--read-timeout-ms", read_ms, "--log-level", "warn", NULL };
-    s_start (&server, extra);
-    int port = server.port;
+    s_start (server, extra);
+    int port = server->port;
 
     //  Headers: the request line at once, the rest one byte at a time
     int fd = hk_connect (port);
@@ -316,7 +358,7 @@ test_edge_read_deadline (void **state)
     usleep ((S_READ_MS + S_MARGIN_MS) * 1000);
     assert_false (s_closed (fd));
     s_assert_cut ("dripped request line after keep-alive", fd, first, tk_now_ms ());
-    s_stop (&server);
+    s_stop (server);
 }
 
 //  Slow clients that finish within the deadline are answered: a GET sent
@@ -324,12 +366,12 @@ test_edge_read_deadline (void **state)
 static void
 test_edge_slow_in_time (void **state)
 {
-    tk_server_t server;
+    tk_server_t *server = &s_server;
     char read_ms [16];
     snprintf (read_ms, sizeof read_ms, "%d", S_READ_MS);
     const char *extra [] = { "--read-timeout-ms", read_ms, "--log-level", "warn", NULL };
-    s_start (&server, extra);
-    int port = server.port;
+    s_start (server, extra);
+    int port = server->port;
     const char *get = "GET /display/menu HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     int fd = hk_connect (port);
     for (const char *p = get; *p; p++) {
@@ -351,7 +393,7 @@ test_edge_slow_in_time (void **state)
     }
     assert_int_equal (s_read_answer (fd, HK_READ_MS), 200);
     close (fd);
-    s_stop (&server);
+    s_stop (server);
 }
 
 
@@ -395,11 +437,11 @@ s_request_from (const char *source, int port, const char *method, const char *pa
 static void
 test_edge_rate_address (void **state)
 {
-    tk_server_t server;
+    tk_server_t *server = &s_server;
     const char *extra [] = { "--rate-per-address", "5", "--rate-burst-per-address", "10",
                              "--log-level", "warn", NULL };
-    s_start (&server, extra);
-    int port = server.port;
+    s_start (server, extra);
+    int port = server->port;
     int retry = -1, ok = 0, limited = 0, wait_s = 0;
     char code [32];
     int64_t before = s_new_customer (port);
@@ -437,7 +479,7 @@ test_edge_rate_address (void **state)
                       200);
     //  The refused sign-up made no customer: the next number follows
     assert_int_equal (s_new_customer (port), before + 1);
-    s_stop (&server);
+    s_stop (server);
 }
 
 //  A burst of charges for one customer past its bucket: 429 with
@@ -446,11 +488,11 @@ test_edge_rate_address (void **state)
 static void
 test_edge_rate_customer (void **state)
 {
-    tk_server_t server;
+    tk_server_t *server = &s_server;
     const char *extra [] = { "--rate-per-customer", "2", "--rate-burst-per-customer", "5",
                              "--log-level", "warn", NULL };
-    s_start (&server, extra);
-    int port = server.port;
+    s_start (server, extra);
+    int port = server->port;
     char a [32], b [32], body [128], path [64];
     for (int i = 0; i < 2; i++) {
         cJSON *json = hk_ok (port, "POST", "/customer", "{\"customerNm\":\"rated\"}");
@@ -497,19 +539,19 @@ test_edge_rate_customer (void **state)
     assert_true (cJSON_IsNumber (point));
     assert_int_equal ((int) point->valuedouble, ok);
     cJSON_Delete (json);
-    s_stop (&server);
+    s_stop (server);
 }
 
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_edge_conn_limit),
-        cmocka_unit_test (test_edge_issue_300_descriptors),
-        cmocka_unit_test (test_edge_read_deadline),
-        cmocka_unit_test (test_edge_slow_in_time),
-        cmocka_unit_test (test_edge_rate_address),
-        cmocka_unit_test (test_edge_rate_customer),
+        cmocka_unit_test_teardown (test_edge_conn_limit, s_teardown),
+        cmocka_unit_test_teardown (test_edge_issue_300_descriptors, s_teardown),
+        cmocka_unit_test_teardown (test_edge_read_deadline, s_teardown),
+        cmocka_unit_test_teardown (test_edge_slow_in_time, s_teardown),
+        cmocka_unit_test_teardown (test_edge_rate_address, s_teardown),
+        cmocka_unit_test_teardown (test_edge_rate_customer, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
