@@ -72,6 +72,22 @@ static const s_option_t s_options [] = {
       "on: points and orders need the customer's bearer token (or the admin's); off: the original open API" },
     { "metrics-public", "COFFEE_METRICS_PUBLIC", OPT_CHOICE, FIELD (metrics_public), 0, 0,
       "off|on", "off", "on: GET /metrics needs no admin token (keep it off beyond a private network)" },
+    { "max-conns-per-address", "COFFEE_MAX_CONNS_PER_ADDRESS", OPT_INT,
+      FIELD (max_conns_per_address), -1, 100000, NULL, "-1",
+      "connections one client address (IPv6: its /64) may hold; more are refused at accept (-1: a quarter of what the descriptor limit lets the server hold; 0: no limit)" },
+    { "read-timeout-ms", "COFFEE_READ_TIMEOUT_MS", OPT_INT, FIELD (read_timeout_ms),
+      100, 600000, NULL, "10000",
+      "a request's line, headers and body must arrive within this, or the connection is closed" },
+    { "rate-per-address", "COFFEE_RATE_PER_ADDRESS", OPT_INT, FIELD (rate_per_address),
+      0, 1000000, NULL, "0", "requests per second one client address may send; past it 429 (0: off)" },
+    { "rate-burst-per-address", "COFFEE_RATE_BURST_PER_ADDRESS", OPT_INT,
+      FIELD (rate_burst_per_address), 0, 1000000, NULL, "0",
+      "requests one address may send at once above its rate (0: twice --rate-per-address)" },
+    { "rate-per-customer", "COFFEE_RATE_PER_CUSTOMER", OPT_INT, FIELD (rate_per_customer),
+      0, 1000000, NULL, "0", "requests per second acting for one customer; past it 429 (0: off)" },
+    { "rate-burst-per-customer", "COFFEE_RATE_BURST_PER_CUSTOMER", OPT_INT,
+      FIELD (rate_burst_per_customer), 0, 1000000, NULL, "0",
+      "requests for one customer at once above its rate (0: twice --rate-per-customer)" },
 };
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options [0])

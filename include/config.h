@@ -37,6 +37,12 @@ typedef struct {
     char admin_token [256];         //  the admin token read from that file at start, or ""
     int auth;                       //  1: customers' routes need their bearer token (--auth on)
     int metrics_public;             //  1: GET /metrics needs no admin token
+    int max_conns_per_address;      //  connections one client address may hold (0: no limit, -1: auto)
+    int read_timeout_ms;            //  a request's headers and body must arrive within this
+    int rate_per_address;           //  requests per second per client address (0: off)
+    int rate_burst_per_address;     //  burst of that bucket (0: twice the rate)
+    int rate_per_customer;          //  requests per second per customer (0: off)
+    int rate_burst_per_customer;    //  burst of that bucket (0: twice the rate)
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in
