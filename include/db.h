@@ -112,4 +112,11 @@ int db_last_failure (db_t *self);
 //  Last error text of this connection (never NULL).
 const char *db_errmsg (db_t *self);
 
+//  Tightens a SQLite file and its -wal, -shm and -journal companions to
+//  0600 (owner only), those that exist; SQLite creates the companions
+//  with the main file's mode, so doing it right after the open covers
+//  them too. Logs a line for each file it had to tighten. Returns 0, or
+//  -1 with errno set when a chmod failed.
+int db_file_protect (const char *path);
+
 #endif

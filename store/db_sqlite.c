@@ -19,11 +19,14 @@
     Writers start with BEGIN IMMEDIATE, so two connections never deadlock
     upgrading a read lock to a write lock. */
 #include "db_impl.h"
+#include "log.h"
 #include <sqlite3.h>
 #include <string.h>
 #include <stdio.h>
 #include <libgen.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <errno.h>
 
 #define SQLITE_BUSY_MS 5000         //  busy_timeout of every connection
 #define SQLITE_OPEN_TRIES 50        //  attempts at the WAL switch when busy
@@ -85,6 +88,29 @@ s_make_parent (const char *path, char *err, size_t errlen)
         }
     }
     free (copy);
+    return rc;
+}
+
+//  Tightens path and its companions to 0600.
+int
+db_file_protect (const char *path)
+{
+    static const char *suffixes [] = { "", "-wal", "-shm", "-journal" };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes [0]; i++) {
+        char name [1100];
+        snprintf (name, sizeof name, "%s%s", path, suffixes [i]);
+        struct stat st;
+        if (stat (name, &st) != 0 || (st.st_mode & 0777) == 0600)
+            continue;
+        if (chmod (name, 0600) != 0) {
+            rc = -1;
+            continue;
+        }
+        //  A file made by this process (umask 077) is 0600 already: only
+        //  one made earlier, or by another program, is looser.
+        log_warn (NULL, "%s was mode %04o: tightened to 0600", name, st.st_mode & 0777);
+    }
     return rc;
 }
 
@@ -151,6 +177,13 @@ s_open (const char *url, char *err, size_t errlen)
     if (rc != SQLITE_OK) {
         snprintf (err, errlen, "cannot open %s: %s", path,
                   self->conn ? sqlite3_errmsg (self->conn) : sqlite3_errstr (rc));
+        goto fail;
+    }
+    //  Owner only, before the WAL and shared-memory files exist: SQLite
+    //  gives those the main file's mode.
+    if (strcmp (path, ":memory:") != 0 && db_file_protect (path)) {
+        snprintf (err, errlen, "cannot make %s private (chmod 0600): %s", path,
+                  strerror (errno));
         goto fail;
     }
     sqlite3_extended_result_codes (self->conn, 1);
