@@ -507,6 +507,18 @@ s_connect (s_db_t *self)
         //  Whatever the reason, a server we cannot use is unavailable.
         return DB_UNAVAILABLE;
     }
+    //  The connector goes on without TLS when the server has none, even
+    //  with MYSQL_OPT_SSL_ENFORCE (Connector/C 3.3): a session we asked to
+    //  be encrypted and is not is refused here, before it carries any data.
+    if (self->ssl_mode != S_SSL_DISABLED && !mysql_get_ssl_cipher (self->conn)) {
+        snprintf (self->errmsg, sizeof self->errmsg,
+                  "%s: ssl-mode=%s but the server did not start TLS (is it set up with "
+                  "ssl-cert and ssl-key?)", self->label, s_ssl_modes [self->ssl_mode]);
+        mysql_close (self->conn);
+        self->conn = NULL;
+        self->lost = true;
+        return DB_UNAVAILABLE;
+    }
     const char *setup [] = {
         "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
         "SET SESSION autocommit = 1, time_zone = '+00:00', innodb_lock_wait_timeout = 5",
