@@ -94,6 +94,7 @@ s_local_open (const config_t *cfg, const char *group, char *err, size_t errlen)
     snprintf (path, sizeof path, "%s/events.db", cfg->data_dir [0] ? cfg->data_dir : ".");
     s_wake_endpoint (path, endpoint, sizeof endpoint);
 
+    bool existed = access (path, F_OK) == 0;
     if (sqlite3_open_v2 (path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL) != SQLITE_OK) {
@@ -101,7 +102,7 @@ s_local_open (const config_t *cfg, const char *group, char *err, size_t errlen)
                   self->db ? sqlite3_errmsg (self->db) : "out of memory");
         goto fail;
     }
-    if (db_file_protect (path)) {
+    if (db_file_protect (path, existed)) {
         snprintf (err, errlen, "cannot make %s private (chmod 0600): %s", path,
                   strerror (errno));
         goto fail;

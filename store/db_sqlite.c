@@ -93,7 +93,7 @@ s_make_parent (const char *path, char *err, size_t errlen)
 
 //  Tightens path and its companions to 0600.
 int
-db_file_protect (const char *path)
+db_file_protect (const char *path, bool existed)
 {
     static const char *suffixes [] = { "", "-wal", "-shm", "-journal" };
     int rc = 0;
@@ -107,9 +107,8 @@ db_file_protect (const char *path)
             rc = -1;
             continue;
         }
-        //  A file made by this process (umask 077) is 0600 already: only
-        //  one made earlier, or by another program, is looser.
-        log_warn (NULL, "%s was mode %04o: tightened to 0600", name, st.st_mode & 0777);
+        if (existed)
+            log_warn (NULL, "%s was mode %04o: tightened to 0600", name, st.st_mode & 0777);
     }
     return rc;
 }
@@ -171,6 +170,7 @@ s_open (const char *url, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         return NULL;
     }
+    bool existed = access (path, F_OK) == 0;
     int rc = sqlite3_open_v2 (path, &self->conn,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                               | SQLITE_OPEN_NOMUTEX, NULL);
@@ -181,7 +181,7 @@ s_open (const char *url, char *err, size_t errlen)
     }
     //  Owner only, before the WAL and shared-memory files exist: SQLite
     //  gives those the main file's mode.
-    if (strcmp (path, ":memory:") != 0 && db_file_protect (path)) {
+    if (strcmp (path, ":memory:") != 0 && db_file_protect (path, existed)) {
         snprintf (err, errlen, "cannot make %s private (chmod 0600): %s", path,
                   strerror (errno));
         goto fail;
