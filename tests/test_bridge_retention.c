@@ -6,6 +6,11 @@
       newer than the cutoff and unpublished rows of any age stay. On SQLite
       always, and on the MariaDB of scripts/test.sh when
       COFFEE_TEST_STORE_URL names one (only this test's rows are counted).
+    - idempotency: finished keys older than the cutoff and 'running' keys
+      older than the takeover cutoff go, each in bounded batches; younger
+      ones of either state stay. (Rows are written with the columns of
+      today's idempotency table; the replay of a kept key on the real
+      request path is test_e2e_retention's.)
     - local event log: rows below every consumer group's committed position
       and older than the cutoff go; nothing goes while one group has no
       position, nor above the lowest group's position, nor when the rows
@@ -130,6 +135,87 @@ test_outbox_mysql (void **state)
     s_outbox_case (url);
 }
 
+static const char SQL_IDEM_INSERT [] =
+    "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
+    " created_at, updated_at) VALUES ('point.charge', ?, '{}', 200, '{}', ?, ?, ?)";
+static const char SQL_IDEM_COUNT [] =
+    "SELECT COUNT(*) FROM idempotency WHERE idem_key LIKE ? AND state = ?";
+
+//  Inserts count keys prefix-i in state, last written at updated.
+static void
+s_idem_insert (db_t *db, const char *prefix, const char *state, int count, int64_t updated)
+{
+    assert_int_equal (db_begin (db), DB_OK);
+    for (int i = 0; i < count; i++) {
+        char key [64];
+        snprintf (key, sizeof key, "%s-%05d", prefix, i);
+        db_stmt_t *st = db_stmt (db, SQL_IDEM_INSERT);
+        assert_non_null (st);
+        db_bind_text (st, 1, key);
+        db_bind_text (st, 2, state);
+        db_bind_int64 (st, 3, updated);
+        db_bind_int64 (st, 4, updated);
+        assert_int_equal (db_step (st), DB_DONE);
+        db_reset (st);
+    }
+    assert_int_equal (db_commit (db), DB_OK);
+}
+
+//  Keys named prefix-… in state.
+static int64_t
+s_idem_count (db_t *db, const char *prefix, const char *state)
+{
+    char like [64];
+    snprintf (like, sizeof like, "%s-%%", prefix);
+    db_stmt_t *st = db_stmt (db, SQL_IDEM_COUNT);
+    assert_non_null (st);
+    db_bind_text (st, 1, like);
+    db_bind_text (st, 2, state);
+    assert_int_equal (db_step (st), DB_ROW);
+    int64_t n = db_column_int64 (st, 0);
+    db_reset (st);
+    return n;
+}
+
+//  Old finished keys and crash-left running ones go; young ones stay.
+static void
+test_idempotency_sqlite (void **state)
+{
+    char *dir = tk_tempdir ("retention-idem");
+    assert_non_null (dir);
+    char url [600], err [512] = "";
+    snprintf (url, sizeof url, "sqlite:%s/command.db", dir);
+    store_t *store = store_open (url, err, sizeof err);
+    if (!store)
+        fail_msg ("store_open: %s", err);
+    db_t *db = db_open (url, err, sizeof err);
+    assert_non_null (db);
+    int64_t now = util_now_ms (0);
+    int64_t hour = 3600 * 1000LL;
+    s_idem_insert (db, "done-old", "done", 730, now - 50 * hour);
+    s_idem_insert (db, "done-young", "done", 11, now - hour);
+    s_idem_insert (db, "run-old", "running", 13, now - 10 * 60 * 1000);
+    s_idem_insert (db, "run-young", "running", 3, now - 1000);
+
+    int64_t done = -1, running = -1;
+    //  Batches of 100, at most 3 per kind this call.
+    assert_int_equal (retention_prune_idem (store, now - 48 * hour, now - STORE_IDEM_STALE_MS,
+                                            100, 3, &done, &running), 0);
+    assert_int_equal (done, 300);
+    assert_int_equal (running, 13);
+    assert_int_equal (retention_prune_idem (store, now - 48 * hour, now - STORE_IDEM_STALE_MS,
+                                            100, 40, &done, &running), 0);
+    assert_int_equal (done, 430);
+    assert_int_equal (running, 0);
+    assert_int_equal (s_idem_count (db, "done-old", "done"), 0);
+    assert_int_equal (s_idem_count (db, "done-young", "done"), 11);
+    assert_int_equal (s_idem_count (db, "run-old", "running"), 0);
+    assert_int_equal (s_idem_count (db, "run-young", "running"), 3);
+    db_destroy (&db);
+    store_destroy (&store);
+    free (dir);
+}
+
 //  A local-log config on a new data dir.
 static config_t *
 s_cfg_new (void)
@@ -246,6 +332,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_outbox_sqlite),
         cmocka_unit_test (test_outbox_mysql),
+        cmocka_unit_test (test_idempotency_sqlite),
         cmocka_unit_test (test_eventlog_local),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
