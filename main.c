@@ -459,6 +459,9 @@ s_serve (int argc, char **argv, const sigset_t *signals)
         fprintf (stderr, "coffee serve: --data-dir %s: %s\n", self.cfg.data_dir, strerror (errno));
         return 2;
     }
+    if (*self.cfg.kafka_options && !streq (self.cfg.bridge, "kafka"))
+        log_warn (NULL, "--kafka-option is set but --bridge is %s: the options are not used",
+                  self.cfg.bridge);
     if (streq (self.cfg.bridge, "kafka") && eventlog_kafka_check (&self.cfg, err, sizeof err)) {
         fprintf (stderr, "coffee serve: %s\n", err);
         return 2;
