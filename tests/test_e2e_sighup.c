@@ -36,7 +36,7 @@ s_mode (const char *path)
 static void
 s_write (const char *path, const char *text)
 {
-    char tmp [700];
+    char tmp [720];
     snprintf (tmp, sizeof tmp, "%s.tmp", path);
     FILE *file = fopen (tmp, "w");
     assert_non_null (file);
