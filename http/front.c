@@ -728,6 +728,18 @@ s_is_admin (s_worker_t *self, const char *token, unsigned char *hash)
         && sodium_memcmp (hash, self->shared->admin_hash, crypto_generichash_BYTES) == 0;
 }
 
+//  Keeps the hash of token (NULL or "": admin routes off) in shared: at
+//  start, and in each worker on ADMIN (SIGHUP reread the token file).
+static void
+s_admin_set (s_shared_t *shared, const char *token)
+{
+    shared->admin_on = token && *token;
+    memset (shared->admin_hash, 0, sizeof shared->admin_hash);
+    if (shared->admin_on)
+        crypto_generichash (shared->admin_hash, sizeof shared->admin_hash,
+                            (const unsigned char *) token, strlen (token), NULL, 0);
+}
+
 //  An admin route without the admin token: 404 while no admin token is
 //  configured (admin routes are off), 401 when it is missing or wrong.
 //  Returns true with answer filled.
@@ -1579,6 +1591,7 @@ s_worker_stop (s_worker_t *self)
 
 //  A worker actor: commands on its pipe are QUIESCE (stop accepting;
 //  signals), POOLS pool count (resize; signals 0 once done, 1 on failure),
+//  ADMIN token (the admin token from now on; "" turns admin routes off),
 //  STOP (finish what is in flight and stop MHD; signals) and
 //  $TERM. After its start signal it sends "OK" or "FAIL".
 static void
@@ -1617,6 +1630,14 @@ s_worker_actor (zsock_t *pipe, void *args)
             s_resize (self, pool, count);
             zstr_free (&pool);
             zstr_free (&count);
+        }
+        else
+        if (command && streq (command, "ADMIN")) {
+            char *token = zstr_recv (pipe);
+            s_admin_set (&self->own, token);
+            if (token)
+                explicit_bzero (token, strlen (token));
+            zstr_free (&token);
         }
         else
         if (command && streq (command, "STOP")) {
@@ -1714,6 +1735,19 @@ s_front_pools (zsock_t *pipe, zactor_t **workers, int threads, const config_t *c
     zsock_signal (pipe, failed? 1: 0);
 }
 
+//  ADMIN token from main (SIGHUP reread the admin token file): passes it
+//  to every worker, each of which keeps its own hash of it.
+static void
+s_front_admin (zsock_t *pipe, zactor_t **workers, int threads)
+{
+    char *token = zstr_recv (pipe);
+    for (int i = 0; i < threads; i++)
+        zstr_sendx (workers [i], "ADMIN", token? token: "", NULL);
+    if (token)
+        explicit_bzero (token, strlen (token));
+    zstr_free (&token);
+}
+
 //  The front actor: open the socket, start the workers, signal, serve until
 //  $TERM; then stop accepting everywhere, refuse queued clients, let every
 //  worker finish what it has, stop.
@@ -1729,11 +1763,7 @@ http_front_actor (zsock_t *pipe, void *args)
     shared.pool_size [1] = order? cfg->order_actors: 0;
     shared.pool_size [S_DISPLAY] = display? cfg->display_actors: 0;
     int threads = cfg->http_threads > 0? cfg->http_threads: 1;
-    shared.admin_on = *cfg->admin_token != '\0';
-    if (shared.admin_on)
-        crypto_generichash (shared.admin_hash, sizeof shared.admin_hash,
-                            (const unsigned char *) cfg->admin_token, strlen (cfg->admin_token),
-                            NULL, 0);
+    s_admin_set (&shared, cfg->admin_token);
     shared.conn_limit = s_connection_limit () / (unsigned int) threads;
     if (shared.conn_limit < 16)
         shared.conn_limit = 16;
@@ -1774,6 +1804,9 @@ http_front_actor (zsock_t *pipe, void *args)
             bool term = !command || streq (command, "$TERM");
             if (command && streq (command, "POOLS"))
                 s_front_pools (pipe, workers, threads, cfg);
+            else
+            if (command && streq (command, "ADMIN"))
+                s_front_admin (pipe, workers, threads);
             else
             if (!term)
                 log_warn (NULL, "http: unknown command %s", command);
