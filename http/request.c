@@ -20,6 +20,10 @@ _Static_assert (STORE_NAME_MAX < WIRE_NAME_MAX, "customerNm fits the wire");
 //  int64 and 1e-(2^40) leaves no digit whole, as the exact value would.
 #define S_EXP_CAP (INT64_C (1) << 40)
 
+//  Number tokens cJSON cannot take that one body may have stood in for
+//  (each costs one more parse); past this the body is only "not valid JSON".
+#define S_STAND_MAX 16
+
 //  --------------------------------------------------------------------------
 //  Routing
 
@@ -338,6 +342,13 @@ typedef struct {
     size_t paired;              //  tokens paired with an item so far
 } s_numbers_t;
 
+//  A number token of the body that cJSON could not take, stood in for by
+//  "0" and spaces for the parse.
+typedef struct {
+    size_t start;               //  its first byte
+    size_t len;                 //  its length
+} s_stand_t;
+
 //  Reads the text of one JSON number exactly; see request.h.
 request_number_t
 request_number_read (const char *text, size_t len, int64_t *value, bool *negative)
@@ -466,6 +477,36 @@ s_numbers_scan (s_numbers_t *self, const char *body, size_t len)
             i++;
     }
     return 0;
+}
+
+//  True when the bare token around at (where cJSON stopped) is a try at a
+//  number that cJSON does not take: it starts with a digit, '+', '-' or '.',
+//  or with NaN or Inf in any case, and holds only [0-9A-Za-z+-.] (so no
+//  quote or backslash, and standing a "0" in for it moves no string's
+//  bounds). Sets [*start, *stop) to the token.
+static bool
+s_number_like (const char *body, size_t len, size_t at, size_t *start, size_t *stop)
+{
+    if (at >= len || s_token_end (body [at]))
+        return false;
+    size_t a = at, b = at;
+    while (a > 0 && !s_token_end (body [a - 1]))
+        a--;
+    while (b < len && !s_token_end (body [b]))
+        b++;
+    for (size_t i = a; i < b; i++) {
+        char c = body [i];
+        if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z')
+        &&  c != '+' && c != '-' && c != '.')
+            return false;
+    }
+    char c = body [a];
+    bool like = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'
+             || (b - a >= 3 && (strncasecmp (body + a, "nan", 3) == 0
+                             || strncasecmp (body + a, "inf", 3) == 0));
+    *start = a;
+    *stop = b;
+    return like;
 }
 
 //  Sets *error_json to an INVALID_JSON body for the number token at path
@@ -737,6 +778,7 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
                                           "body: is missing; send a JSON object", NULL);
         return 400;
     }
+    const char *original = body;        //  the client's text (copy may change)
     //  JSON allows no raw control characters but whitespace; cJSON would
     //  keep a raw NUL inside a string and so cut the string there.
     bool escaped_nul = false;
@@ -772,9 +814,40 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
             }
         body = copy;
     }
-    const char *end = NULL;
-    cJSON *in = cJSON_ParseWithLengthOpts (body, len, &end, false);
-    size_t at = end? (size_t) (end - body): 0;
+    //  cJSON refuses numbers it does not know (+1, .5, NaN, 0x10) and any of
+    //  more than 63 bytes, telling only a byte offset. Each such token is
+    //  stood in for by "0" and spaces, so every other byte keeps its place,
+    //  and the body parsed again: the walk below then names its field, and
+    //  a long number RFC 8259 allows is read from its own text.
+    s_stand_t stands [S_STAND_MAX];
+    size_t stand_count = 0;
+    cJSON *in = NULL;
+    size_t at = 0;
+    while (true) {
+        const char *end = NULL;
+        in = cJSON_ParseWithLengthOpts (body, len, &end, false);
+        at = end? (size_t) (end - body): 0;
+        size_t start, stop;
+        if (in || stand_count == S_STAND_MAX || !s_number_like (body, len, at, &start, &stop))
+            break;
+        bool again = false;
+        for (size_t i = 0; i < stand_count; i++)
+            again |= stands [i].start == start;
+        if (again)
+            break;          //  the "0" did not help: the error is elsewhere
+        if (!copy) {
+            copy = (char *) malloc (len);
+            if (!copy) {
+                *error_json = request_error_json ("INTERNAL", "out of memory", NULL);
+                return 500;
+            }
+            memcpy (copy, body, len);
+            body = copy;
+        }
+        copy [start] = '0';
+        memset (copy + start + 1, ' ', stop - start - 1);
+        stands [stand_count++] = (s_stand_t) { start, stop - start };
+    }
     if (in)
         while (at < len && strchr (" \t\r\n", body [at]) && body [at] != '\0')
             at++;
@@ -787,7 +860,7 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
         return 400;
     }
     //  Every number, in a known field or not, as RFC 8259 writes it
-    int rc;
+    int rc = 0;
     cJSON *out = NULL;
     s_numbers_t numbers = { 0 };
     char path [S_PATH_MAX] = "";
@@ -795,7 +868,25 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
         rc = -1;
         goto done;
     }
-    rc = s_numbers_walk (&numbers, in, path, 0, error_json);
+    //  A stand-in reads as its own text again; one the scan did not meet as
+    //  a number was not one
+    for (size_t i = 0; i < stand_count && rc == 0; i++) {
+        size_t k = 0;
+        while (k < numbers.count && numbers.tokens [k].text != body + stands [i].start)
+            k++;
+        if (k == numbers.count) {
+            char message [96];
+            snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)",
+                      stands [i].start);
+            *error_json = request_error_json ("INVALID_JSON", message, NULL);
+            rc = 400;
+        }
+        else
+            numbers.tokens [k] = (s_token_t) { NULL, original + stands [i].start,
+                                               stands [i].len };
+    }
+    if (rc == 0)
+        rc = s_numbers_walk (&numbers, in, path, 0, error_json);
     if (rc == 0 && numbers.paired != numbers.count) {
         *error_json = request_error_json ("INVALID_JSON", "body: not valid JSON "
                                           "(a number is not where it was read)", NULL);
