@@ -814,11 +814,12 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
             }
         body = copy;
     }
-    //  cJSON refuses numbers it does not know (+1, .5, NaN, 0x10) and any of
-    //  more than 63 bytes, telling only a byte offset. Each such token is
-    //  stood in for by "0" and spaces, so every other byte keeps its place,
-    //  and the body parsed again: the walk below then names its field, and
-    //  a long number RFC 8259 allows is read from its own text.
+    //  cJSON refuses numbers it does not know (+1, .5, NaN, 0x10) telling
+    //  only a byte offset. Each such token is stood in for by "0" and
+    //  spaces, so every other byte keeps its place, and the body parsed
+    //  again: the walk below then names its field from the tree. Any number
+    //  cJSON cannot read (older releases stopped at 63 bytes of one) is read
+    //  from its own text the same way.
     s_stand_t stands [S_STAND_MAX];
     size_t stand_count = 0;
     cJSON *in = NULL;

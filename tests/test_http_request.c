@@ -256,7 +256,7 @@ static const body_case_t s_order_cases [] = {
 #define PT(amount) "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":" amount "}"
 #define OQ(qy) "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\"," \
                "\"qy\":1},{\"menuId\":\"MENU-00000002\",\"qy\":" qy "}]}"
-//  A valid number of 70 bytes (cJSON reads at most 63 of a number's bytes).
+//  A valid number of 70 bytes: read exactly, however long.
 #define LONG_ONE "1.000000000000000000000000000000000000000000000000000000000000000000000"
 static const body_case_t s_number_cases [] = {
     BADNUM (ROUTE_POINT_CHARGE, PT ("01"), "chargeAmt"),
