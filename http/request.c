@@ -526,7 +526,7 @@ s_number_refused (char **error_json, const char *path, const s_token_t *token)
 //  Appends to path (at bytes used, S_PATH_MAX in all) the step to a child:
 //  ".key" (or "key" at the top) for a member, "[index]" for an element.
 //  Bytes of a key that are not printable ASCII show as '?' so the error
-//  body stays valid UTF-8; a path too long is cut.
+//  body stays valid UTF-8, an empty key as ""; a path too long is cut.
 static size_t
 s_path_step (char *path, size_t at, const cJSON *child, int index)
 {
@@ -539,7 +539,8 @@ s_path_step (char *path, size_t at, const cJSON *child, int index)
     size_t i = at;
     if (at > 0)
         path [i++] = '.';
-    for (const char *k = child->string; *k && i < S_PATH_MAX - 1; k++)
+    const char *key = *child->string? child->string: "\"\"";    //  "" shows as ""
+    for (const char *k = key; *k && i < S_PATH_MAX - 1; k++)
         path [i++] = (*k >= 0x20 && *k < 0x7F)? *k: '?';
     path [i] = '\0';
     return i;

@@ -291,6 +291,12 @@ static const body_case_t s_number_cases [] = {
     BADNUM (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\",\"x\":[[.1]]}", "x[0][0]"),
     BADNUM (ROUTE_CUSTOMER_CREATE, "{\"x\":-0.0e-0,\"a\\\"b\":01,\"customerNm\":\"K\"}", "a\"b"),
     BADNUM (ROUTE_CUSTOMER_CREATE, "{\"\xed\x95\x9c\":01,\"customerNm\":\"K\"}", "???"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"\":{\"\":[01]},\"customerNm\":\"K\"}", "\"\".\"\"[0]"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"K\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":"
+            "{\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\":{\"cccccccccccccccccccccccc\":[0.]}}}",
+            //  cut at 95 bytes
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+            ".ccccccccccccc"),
     //  The first one in document order counts
     BADNUM (ROUTE_POINT_CHARGE, "{\"a\":1,\"b\":01,\"customerId\":\"CUST-00000001\","
                                 "\"chargeAmt\":+1}", "b"),
