@@ -854,8 +854,17 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
         while (at < len && strchr (" \t\r\n", body [at]) && body [at] != '\0')
             at++;
     if (!in || at < len) {
-        char message [96];
-        snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)", at);
+        //  Still not JSON: name the first number that was not one, if any
+        //  (it comes first in the body), else where cJSON stopped
+        char message [128];
+        int64_t ignored;
+        if (stand_count > 0 && request_number_read (original + stands [0].start, stands [0].len,
+                                                    &ignored, NULL) == REQUEST_NUMBER_INVALID)
+            snprintf (message, sizeof (message), "body: %.*s%s is not a JSON number (at byte %zu)",
+                      stands [0].len > 24? 24: (int) stands [0].len, original + stands [0].start,
+                      stands [0].len > 24? "...": "", stands [0].start);
+        else
+            snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)", at);
         *error_json = request_error_json ("INVALID_JSON", message, NULL);
         cJSON_Delete (in);
         free (copy);

@@ -394,6 +394,18 @@ test_number_message (void **state)
     cJSON_Delete (json);
     free (error);
 
+    //  A bad number and later bad JSON: the number is named, first in the body
+    body = "{\"chargeAmt\":+1,\"customerId\":}";
+    assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, body, strlen (body),
+                                             &canonical, &error), 400);
+    json = cJSON_Parse (error);
+    message = cJSON_GetStringValue (cJSON_GetObjectItem (json, "message"));
+    assert_non_null (message);
+    assert_string_equal (message, "body: +1 is not a JSON number (at byte 13)");
+    assert_null (cJSON_GetObjectItem (json, "field"));
+    cJSON_Delete (json);
+    free (error);
+
     body = "01";
     assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, body, strlen (body),
                                              &canonical, &error), 400);
