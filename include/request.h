@@ -8,6 +8,9 @@
         400 {"code":"INVALID_INPUT","message":"<field>: <what is wrong>",
              "field":"<field path, e.g. menuList[1].qy>"}
         400 {"code":"INVALID_JSON","message":"body: …"}
+        400 {"code":"INVALID_JSON","message":"<path>: 01 is not a JSON number …",
+             "field":"<path>"}   a number RFC 8259 does not allow, whether
+                                 cJSON takes it (01, 1.) or not (+1, NaN)
 
     Rules:
       POST /customer {"customerNm"}   a name (request_name_check) of
@@ -25,9 +28,10 @@
       Ids are at most COFFEE_ID_MAX - 1 bytes.
     Numbers: every number in the body, known field or not, must be written
     as RFC 8259's grammar says (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?);
-    cJSON also takes 01, -01, 1., 1.e3 and -.5, which are refused with 400
-    INVALID_JSON naming the field path ("menuList[0].qy", or "body" in the
-    message when the whole body is the number). A whole-number field is read
+    cJSON also takes 01, -01, 1., 1.e3 and -.5, and refuses +1, .5, 0x10,
+    NaN and Infinity with only a byte offset: both are 400 INVALID_JSON
+    naming the field path ("menuList[0].qy", or "body" in the message when
+    the whole body is the number). A whole-number field is read
     exactly from its text by decimal arithmetic, never through a double:
     1000, 1000.0, 1e3 and 10000E-1 are the same whole number and accepted;
     1.0000000000000001 is refused as not whole, and a value past int64 as
