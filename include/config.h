@@ -37,6 +37,12 @@ typedef struct {
     char admin_token [256];         //  the admin token read from that file at start, or ""
     int auth;                       //  1: customers' routes need their bearer token (--auth on)
     int metrics_public;             //  1: GET /metrics needs no admin token
+    int charge_valid_days;          //  charged points expire after this many days (0: never)
+    int64_t welcome_points;         //  SAVE points a new customer gets (0: none)
+    int welcome_valid_days;         //  welcome points expire after this many days (0: never)
+    int reward_percent;             //  SAVE this % of each order's pay amount (0: none)
+    int reward_valid_days;          //  reward points expire after this many days (0: never)
+    int expiry_sweep_ms;            //  how often expired lots are written off
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in

@@ -270,7 +270,7 @@ test_seed_and_reopen (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
     assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
     int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
 
     char *menus = NULL;
@@ -291,7 +291,7 @@ test_seed_and_reopen (void **state)
     s_open_stores (ctx);
     db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
     assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
     db_t *ddb = display_store_db (ctx->display);
     assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
@@ -349,7 +349,7 @@ test_concurrent_open (void **state)
     assert_non_null (ctx->store);
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
 }
 
 // ---------------------------------------------------------------------------
@@ -457,10 +457,10 @@ test_point_get (void **state)
     char id [COFFEE_ID_MAX];
     s_customer (ctx, id);
     store_reply_t reply = { 0 };
-    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
-        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"pointDetail\":[],"
+        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"expiringPoint\":0,\"pointDetail\":[],"
         "\"nextCursor\":null}]");
     store_reply_reset (&reply);
 
@@ -469,17 +469,17 @@ test_point_get (void **state)
     assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
-        "[{\"customerId\":\"CUST-00000001\",\"point\":800,\"pointDetail\":["
+        "[{\"customerId\":\"CUST-00000001\",\"point\":800,\"expiringPoint\":0,\"pointDetail\":["
         "{\"point\":-4200,\"pointTypeCode\":\"USE\",\"pointTypeName\":\"사용\","
         "\"expDate\":null,\"remark\":\"주문 ORD-00000001\"},"
         "{\"point\":5000,\"pointTypeCode\":\"CHARGE\",\"pointTypeName\":\"충전\","
         "\"expDate\":null,\"remark\":\"고객 충전\"}],\"nextCursor\":null}]");
     store_reply_reset (&reply);
 
-    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", NULL, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", NULL, 0, 0, NOW_MS, &reply), 0);
     s_assert_error (&reply, 404, "NOT_FOUND_DATA", "해당 고객 정보 이/가 존재하지 않습니다.");
     store_reply_reset (&reply);
 }
@@ -1500,10 +1500,10 @@ test_auth_tokens (void **state)
     assert_int_equal (store_order_get (ctx->store, "ORD-99999999", &as_stray, &reply), 0);
     assert_int_equal (reply.status, 401);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, alice, &as_bob, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_bob, 0, 0, NOW_MS, &reply), 0);
     s_assert_error (&reply, 403, "FORBIDDEN", NULL);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
 
@@ -1516,12 +1516,12 @@ test_auth_tokens (void **state)
     assert_int_equal (store_token_issue (ctx->store, alice, &as_alice, fresh, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, NOW_MS, &reply), 0);
     s_assert_error (&reply, 401, "UNAUTHORIZED", NULL);
     store_reply_reset (&reply);
     token_hash (fresh, strlen (fresh), fresh_hash);
     store_auth_t as_fresh = { STORE_AUTH_TOKEN, fresh_hash };
-    assert_int_equal (store_point_get (ctx->store, alice, &as_fresh, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_fresh, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
     //  The admin rotates any customer's; an unknown customer is 404
@@ -1578,7 +1578,7 @@ test_history_pages (void **state)
     store_reply_t reply = { 0 };
     int64_t cursor = 0, seen = 0, expect = 7;
     for (int page = 0; page < 3; page++) {
-        assert_int_equal (store_point_get (ctx->store, id, NULL, 3, cursor, &reply), 0);
+        assert_int_equal (store_point_get (ctx->store, id, NULL, 3, cursor, NOW_MS, &reply), 0);
         assert_int_equal (reply.status, 200);
         cJSON *json = s_json (&reply);
         const cJSON *entry = cJSON_GetArrayItem (json, 0);
