@@ -120,6 +120,9 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
     self->store = store_open (args->cfg->store, err, errlen);
     if (!self->store)
         goto err;
+    store_set_policy (self->store, &(store_policy_t) {
+        args->cfg->charge_valid_days, args->cfg->welcome_points, args->cfg->welcome_valid_days,
+        args->cfg->reward_percent, args->cfg->reward_valid_days });
     self->wake = zsock_new (ZMQ_PUSH);
     if (!self->wake) {
         snprintf (err, errlen, "cannot create the relay wake socket");

@@ -1,11 +1,12 @@
-/*  point_actor — customers and their points: customer.create, point.charge,
-    point.get, health. See actor.h. */
+/*  point_actor — customers and their points: customer.create,
+    customer.token, point.charge, point.get, point.save, health, and the
+    sweep of expired points. See actor.h. (Old idempotency keys are the
+    pruner's, in main.c.) */
 #include "service.h"
 #include <sodium.h>
 
-//  How often the first point actor drops finished idempotency keys older
-//  than STORE_IDEM_KEEP_MS.
-#define POINT_PURGE_MS (60 * 1000)
+//  Customers whose expired lots one sweep pass writes off, at most.
+#define POINT_SWEEP_MAX 100
 
 typedef struct {
     const actor_args_t *args;       //  settings, metrics, index
@@ -81,7 +82,7 @@ s_point_get (void *state, const wire_request_t *req, store_reply_t *reply)
     store_auth_t auth;
     service_auth (req, &auth);
     return store_point_get (self->store, req->cmd.customer_id, &auth, req->cmd.limit,
-                            req->cmd.cursor, reply);
+                            req->cmd.cursor, util_now_ms (self->args->cfg->clock_skew_ms), reply);
 }
 
 
@@ -96,21 +97,50 @@ s_health (void *state, const wire_request_t *req, store_reply_t *reply)
 }
 
 
-//  Drops old idempotency keys (first actor of the pool only).
+//  point.save: the admin grants cmd.amount points as SAVE, expiring after
+//  cmd.exp_date ("" never), with cmd.remark. A write.
+static int
+s_point_save (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    if (req->cmd.auth != WIRE_AUTH_ADMIN) {
+        service_reply_error (reply, 401, "UNAUTHORIZED", "Authorization: send Bearer <admin token>");
+        return 0;
+    }
+    return store_point_save (self->store, req->cmd.customer_id, req->cmd.amount,
+                             *req->cmd.exp_date? req->cmd.exp_date: NULL, req->cmd.remark,
+                             util_now_ms (self->args->cfg->clock_skew_ms), reply);
+}
+
+
+//  The first actor's schedule: writes off points past their expiry date
+//  every --expiry-sweep-ms, each lot once, whichever instance gets there
+//  first.
 static void
-s_purge (void *state)
+s_tick (void *state)
 {
     self_t *self = (self_t *) state;
     int64_t now = util_now_ms (self->args->cfg->clock_skew_ms);
-    if (store_idem_purge (self->store, now - self->args->cfg->idem_retention_s * 1000) != 0)
-        log_warn ("-", "point[%d]: purging idempotency keys failed; retry in %ds",
-                  self->args->index, POINT_PURGE_MS / 1000);
+    int customers = POINT_SWEEP_MAX;
+    int64_t points = 0;
+    //  Pass after pass while a pass is full, within one tick's time
+    for (int pass = 0; pass < 10 && customers == POINT_SWEEP_MAX; pass++) {
+        if (store_expire_due (self->store, now, POINT_SWEEP_MAX, &customers, &points) != 0) {
+            log_warn ("-", "point[%d]: writing off expired points failed; retry in %d ms",
+                      self->args->index, self->args->cfg->expiry_sweep_ms);
+            break;
+        }
+        if (customers > 0)
+            log_info ("-", "point[%d]: wrote off %" PRId64 " expired points of %d customers",
+                      self->args->index, points, customers);
+    }
 }
 
 static const service_op_t s_writes [] = {
     { WIRE_OP_CUSTOMER_CREATE, s_customer_create },
     { WIRE_OP_CUSTOMER_TOKEN, s_customer_token },
     { WIRE_OP_POINT_CHARGE, s_point_charge },
+    { WIRE_OP_POINT_SAVE, s_point_save },
     { NULL, NULL }
 };
 
@@ -150,8 +180,11 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
     def->ops = s_ops;
     def->writes = s_writes;
     def->store = self->store;
-    def->tick = args->index == 0 ? s_purge : NULL;
-    def->tick_ms = POINT_PURGE_MS;
+    store_set_policy (self->store, &(store_policy_t) {
+        args->cfg->charge_valid_days, args->cfg->welcome_points, args->cfg->welcome_valid_days,
+        args->cfg->reward_percent, args->cfg->reward_valid_days });
+    def->tick = args->index == 0 ? s_tick : NULL;
+    def->tick_ms = args->cfg->expiry_sweep_ms;
     return self;
 err:
     s_self_destroy ((void **) &self);

@@ -59,6 +59,9 @@ static const struct {
     [STORE_WHY_QY_TOTAL]    = { "menuList",
                                 "menuList: qy of one menu must be at most 100 in total" },
     [STORE_WHY_PRICE_MAX]   = { "menuList", "menuList: the order price would exceed the maximum" },
+    [STORE_WHY_POINT]       = { "point", "point: must be a whole number from 1 to 1000000000" },
+    [STORE_WHY_EXP_DATE]    = { "expDate", "expDate: must be a date YYYYMMDD from today on" },
+    [STORE_WHY_REMARK]      = { "remark", "remark: must be 1 to 200 bytes of text" },
 };
 
 //  Fills status and body from the result (see answer.h).

@@ -110,6 +110,18 @@ static const s_option_t s_options [] = {
       60, 3650LL * 86400, NULL, "172800", "seconds a finished Idempotency-Key (and its answer) is kept" },
     { "prune-interval-ms", "COFFEE_PRUNE_INTERVAL_MS", OPT_INT, FIELD (prune_interval_ms),
       0, 86400000, NULL, "60000", "how often old rows are pruned, in bounded batches (0: never)" },
+    { "charge-valid-days", "COFFEE_CHARGE_VALID_DAYS", OPT_INT, FIELD (charge_valid_days),
+      0, 36500, NULL, "0", "charged points expire after this many of the shop's days (0: never)" },
+    { "welcome-points", "COFFEE_WELCOME_POINTS", OPT_I64, FIELD (welcome_points),
+      0, 1000000000, NULL, "0", "points a new customer gets as SAVE, \"첫 가입 감사 포인트\" (0: none)" },
+    { "welcome-valid-days", "COFFEE_WELCOME_VALID_DAYS", OPT_INT, FIELD (welcome_valid_days),
+      0, 36500, NULL, "0", "welcome points expire after this many days (0: never)" },
+    { "reward-percent", "COFFEE_REWARD_PERCENT", OPT_INT, FIELD (reward_percent),
+      0, 100, NULL, "0", "each order earns this % of its pay amount as SAVE, rounded down (0: none)" },
+    { "reward-valid-days", "COFFEE_REWARD_VALID_DAYS", OPT_INT, FIELD (reward_valid_days),
+      0, 36500, NULL, "0", "reward points expire after this many days (0: never)" },
+    { "expiry-sweep-ms", "COFFEE_EXPIRY_SWEEP_MS", OPT_INT, FIELD (expiry_sweep_ms),
+      100, 86400000, NULL, "60000", "how often points past their expiry date are written off" },
 };
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options [0])

@@ -59,6 +59,9 @@ static const route_t s_routes [] = {
     { ROUTE_ADMIN_POOLS, "PUT", "/admin/pools/", true, "/admin/pools/{pool}",
       NULL, NULL, ROUTE_PART_ANY, false, S_SMALL_BODY, true, NULL,
       false, NULL },
+    { ROUTE_POINT_SAVE, "POST", "/admin/point/save", false, "/admin/point/save",
+      ACTOR_POOL_POINT, WIRE_OP_POINT_SAVE, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL,
+      false, NULL },
 };
 #define S_ROUTE_COUNT (sizeof (s_routes) / sizeof (s_routes [0]))
 _Static_assert (S_ROUTE_COUNT == ROUTE_UNMATCHED, "a row for every route");

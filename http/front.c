@@ -1148,6 +1148,9 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
         if (route->admin && !open && s_admin_error (self, conn, route, &req->early))
             req->early_status = req->early.status;
         else
+        if (route->admin)
+            req->auth = WIRE_AUTH_ADMIN;    //  an admin route's actor knows who asks
+        else
         if (route->customer && s_customer_error (self, conn, req, &req->early))
             req->early_status = req->early.status;
     }

@@ -683,6 +683,47 @@ s_point (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_j
     return 0;
 }
 
+//  POST /admin/point/save: customerId, point, expDate (YYYYMMDD, or null
+//  or absent: never expires; the store checks it is a real date from today
+//  on), remark (a one-line text like a name).
+static int
+s_point_save (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_json)
+{
+    const cJSON *id, *amount, *date, *remark;
+    int64_t value = 0;
+    int rc = s_member (in, "customerId", "customerId", &id, error_json);
+    if (!rc)
+        rc = s_check_id (id, "customerId", "CUST-", error_json);
+    if (!rc)
+        rc = s_member (in, "point", "point", &amount, error_json);
+    if (!rc)
+        rc = s_check_count (numbers, amount, "point", STORE_CHARGE_MAX, &value, error_json);
+    if (!rc)
+        rc = s_member (in, "expDate", "expDate", &date, error_json);
+    if (!rc && date && !cJSON_IsNull (date)) {
+        const char *text = cJSON_GetStringValue (date);
+        bool ok = text && strlen (text) == 8;
+        for (int i = 0; ok && i < 8; i++)
+            ok = text [i] >= '0' && text [i] <= '9';
+        if (!ok)
+            rc = s_invalid (error_json, "expDate", "must be a date YYYYMMDD, or null (never)");
+    }
+    if (!rc)
+        rc = s_member (in, "remark", "remark", &remark, error_json);
+    if (!rc)
+        rc = s_check_name (remark, "remark", error_json);
+    if (rc)
+        return rc;
+    if (!cJSON_AddStringToObject (out, "customerId", id->valuestring)
+    ||  !cJSON_AddNumberToObject (out, "point", (double) value)
+    ||  !(date && cJSON_IsString (date)
+          ? cJSON_AddStringToObject (out, "expDate", date->valuestring)
+          : cJSON_AddNullToObject (out, "expDate"))
+    ||  !cJSON_AddStringToObject (out, "remark", remark->valuestring))
+        return -1;
+    return 0;
+}
+
 //  One entry of menuList at index; adds its canonical form to lines.
 //  totals holds the qy seen so far per menuId (a repeated menu is one line).
 static int
@@ -927,6 +968,9 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
     if (route == ROUTE_ORDER_CREATE)
         rc = s_order (&numbers, in, out, error_json);
     else
+    if (route == ROUTE_POINT_SAVE)
+        rc = s_point_save (&numbers, in, out, error_json);
+    else
         rc = s_invalid (error_json, "body", "this route takes no body");
 done:
     free (numbers.tokens);
@@ -1068,7 +1112,8 @@ request_customer_id (metrics_route_t route, const cJSON *canonical, const char *
 {
     if (route == ROUTE_POINT_GET || route == ROUTE_CUSTOMER_TOKEN)
         return arg;
-    if ((route == ROUTE_POINT_CHARGE || route == ROUTE_ORDER_CREATE) && canonical) {
+    if ((route == ROUTE_POINT_CHARGE || route == ROUTE_ORDER_CREATE || route == ROUTE_POINT_SAVE)
+    &&  canonical) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive (canonical, "customerId");
         return cJSON_IsString (id)? id->valuestring: NULL;
     }
@@ -1100,6 +1145,17 @@ request_cmd_fill (metrics_route_t route, const cJSON *canonical, const char *arg
     item = cJSON_GetObjectItemCaseSensitive (canonical, "chargeAmt");
     if (cJSON_IsNumber (item))
         cmd->amount = (int64_t) item->valuedouble;
+    if (route == ROUTE_POINT_SAVE) {
+        item = cJSON_GetObjectItemCaseSensitive (canonical, "point");
+        if (cJSON_IsNumber (item))
+            cmd->amount = (int64_t) item->valuedouble;
+        item = cJSON_GetObjectItemCaseSensitive (canonical, "expDate");
+        if (cJSON_IsString (item))
+            s_field (cmd->exp_date, sizeof cmd->exp_date, item->valuestring);
+        item = cJSON_GetObjectItemCaseSensitive (canonical, "remark");
+        if (cJSON_IsString (item))
+            s_field (cmd->remark, sizeof cmd->remark, item->valuestring);
+    }
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive (canonical, "menuList");
     const cJSON *line;
     cJSON_ArrayForEach (line, lines) {

@@ -52,6 +52,12 @@ typedef struct {
     int64_t eventlog_retention_s;   //  local event log rows every group passed are kept this long
     int64_t idem_retention_s;       //  finished Idempotency-Keys are kept this long
     int prune_interval_ms;          //  how often retention runs (0: never)
+    int charge_valid_days;          //  charged points expire after this many days (0: never)
+    int64_t welcome_points;         //  SAVE points a new customer gets (0: none)
+    int welcome_valid_days;         //  welcome points expire after this many days (0: never)
+    int reward_percent;             //  SAVE this % of each order's pay amount (0: none)
+    int reward_valid_days;          //  reward points expire after this many days (0: never)
+    int expiry_sweep_ms;            //  how often expired lots are written off
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in

@@ -30,6 +30,7 @@ typedef enum {
     ROUTE_PAGE_JS,              //  GET /page/app.js
     ROUTE_CONSOLE_JS,           //  GET /page/console.js
     ROUTE_ADMIN_POOLS,          //  PUT /admin/pools/{pool}: resize an actor pool
+    ROUTE_POINT_SAVE,           //  POST /admin/point/save: grant SAVE points
     ROUTE_UNMATCHED,            //  anything else (404/405): a metrics label only
     ROUTE_COUNT
 } route_id_t;

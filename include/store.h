@@ -40,6 +40,22 @@
 
 typedef struct _store_t store_t;
 
+#define STORE_DATE_MAX     9                //  "YYYYMMDD" and its NUL
+#define STORE_REMARK_MAX   201              //  a history remark (bytes) and its NUL
+#define STORE_EXPIRING_DAYS 30              //  expiringPoint looks this far ahead
+
+//  The operator's point policy (flags of coffee serve): every CHARGE and
+//  SAVE opens a lot that expires after so many of the shop's days (0:
+//  never); a new customer gets welcome_points as SAVE; an order earns
+//  reward_percent of what it paid, rounded down, as SAVE.
+typedef struct {
+    int charge_valid_days;          //  --charge-valid-days
+    int64_t welcome_points;         //  --welcome-points
+    int welcome_valid_days;         //  --welcome-valid-days
+    int reward_percent;             //  --reward-percent
+    int reward_valid_days;          //  --reward-valid-days
+} store_policy_t;
+
 //  What an operation came to: the store's own words, no HTTP. The one
 //  table that turns them into statuses, codes and messages is
 //  core/answer.c (include/answer.h).
@@ -80,6 +96,9 @@ typedef enum {
     STORE_WHY_QY,                   //  a qy outside 1..STORE_QY_MAX
     STORE_WHY_QY_TOTAL,             //  one menu's merged qy past STORE_QY_MAX
     STORE_WHY_PRICE_MAX,            //  the order price would pass INT64_MAX
+    STORE_WHY_POINT,                //  a granted point outside 1..STORE_CHARGE_MAX
+    STORE_WHY_EXP_DATE,             //  expDate not a date from today on
+    STORE_WHY_REMARK,               //  remark empty or too long
     STORE_WHY_COUNT
 } store_why_t;
 
@@ -152,6 +171,9 @@ typedef struct {
 store_t *store_open (const char *url, char *err, size_t errlen);
 void store_destroy (store_t **self_p);
 
+//  Sets the point policy of the operations that follow (default: all 0).
+void store_set_policy (store_t *self, const store_policy_t *policy);
+
 //  The connection underneath (for tests and reconcile).
 db_t *store_db (store_t *self);
 
@@ -219,8 +241,25 @@ int store_charge (store_t *self, const char *customer_id, int64_t amount,
 //  "nextCursor"}]: the whole balance and at most limit (1..STORE_PAGE_MAX)
 //  history rows with ids below cursor (0: from the newest), newest first;
 //  nextCursor is the cursor of the next page, or null after the last.
+//  expiringPoint beside point: what of the balance expires within
+//  STORE_EXPIRING_DAYS of now_ms.
 int store_point_get (store_t *self, const char *customer_id, const store_auth_t *auth,
-                     int limit, int64_t cursor, store_reply_t *reply);
+                     int limit, int64_t cursor, int64_t now_ms, store_reply_t *reply);
+
+//  POST /admin/point/save (the admin's): grants point (1..STORE_CHARGE_MAX)
+//  as SAVE to the customer, a lot expiring after exp_date (YYYYMMDD, a
+//  shop day from today on; NULL: never) with remark. {"customerId",
+//  "point","afterPoint","expDate"}; 404 for an unknown customer.
+int store_point_save (store_t *self, const char *customer_id, int64_t point,
+                      const char *exp_date, const char *remark, int64_t now_ms,
+                      store_reply_t *reply);
+
+//  The scheduled sweep: writes off the lots that expired by now_ms of up
+//  to max customers, each customer in a transaction of its own, each lot
+//  exactly once (one EXPIRE row of what was left). *customers and *points
+//  (may be NULL) say how many and how much. 0 or -1.
+int store_expire_due (store_t *self, int64_t now_ms, int max, int *customers,
+                      int64_t *points);
 
 //  POST /order: one transaction — customer and menus checked (404 for an
 //  unknown or undisplayed menu), points taken by conditional update (409

@@ -43,6 +43,7 @@
 #define WIRE_OP_CUSTOMER_TOKEN  "customer.token"    //  point pool
 #define WIRE_OP_POINT_CHARGE    "point.charge"      //  point pool
 #define WIRE_OP_POINT_GET       "point.get"         //  point pool
+#define WIRE_OP_POINT_SAVE      "point.save"        //  point pool: the admin grants SAVE points
 #define WIRE_OP_ORDER_CREATE    "order.create"      //  order pool
 #define WIRE_OP_ORDER_GET       "order.get"         //  order pool
 #define WIRE_OP_DISPLAY_MENU    "display.menu"      //  display pool
@@ -55,6 +56,8 @@
 #define WIRE_IDEM_MAX  256
 #define WIRE_NAME_MAX  128    //  holds customerNm (STORE_NAME_MAX bytes) and its NUL
 #define WIRE_LINES_MAX 20     //  menuList entries (STORE_LINES_MAX)
+#define STORE_DATE_MAX_WIRE   9     //  YYYYMMDD and its NUL (STORE_DATE_MAX)
+#define STORE_REMARK_MAX_WIRE 201   //  a remark's bytes and its NUL (STORE_REMARK_MAX)
 
 //  A request as the front validated it. Every string is NUL-terminated and
 //  already checked (ids well formed, names clean, numbers in range), so
@@ -79,6 +82,8 @@ typedef struct {
     event_line_t lines [WIRE_LINES_MAX];    //  one per menu, repeated menuIds merged
     int32_t limit;                          //  GET /point: history rows per page (0: default)
     int64_t cursor;                         //  GET /point: page after this history id (0: first)
+    char exp_date [STORE_DATE_MAX_WIRE];    //  POST /admin/point/save expDate, or "" (never)
+    char remark [STORE_REMARK_MAX_WIRE];    //  POST /admin/point/save remark
 } wire_cmd_t;
 
 typedef struct {

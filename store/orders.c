@@ -186,7 +186,12 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
         }
     }
 
-    //  3. Take the points: one conditional UPDATE, never read-modify-write.
+    //  3. Lots past their date are written off first, so expired points are
+    //  never spent (kept even when the order is refused: the sweep would
+    //  write them off anyway). Then take the points: one conditional
+    //  UPDATE, never read-modify-write.
+    if (store_lots_expire (db, customer_id, now_ms, NULL) != 0)
+        return store_op_fail (self, &op, "order", reply);
     //  (A zero price would change no row on MySQL, so it skips the UPDATE.)
     if (price > 0) {
         rc = store_point_take (db, customer_id, price);
@@ -216,8 +221,28 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
     ||  s_order_lines_insert (self, order_no, merged, count, now_ms) != 0)
         return store_op_fail (self, &op, "order", reply);
     snprintf (remark, sizeof remark, "주문 %s", order_no);
-    if (store_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0
-    ||  store_outbox_add (db, order_no, customer_id, merged, count, price, now_ms) != 0)
+    if (store_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0)
+        return store_op_fail (self, &op, "order", reply);
+    if (price > 0 && store_lots_spend (db, customer_id, db_last_insert_id (db), price) != 0)
+        return store_op_fail (self, &op, "order", reply);
+    //  5. The reward: a share of what was paid, rounded down, as SAVE
+    int64_t reward = self->policy.reward_percent > 0
+                   ? price / 100 * self->policy.reward_percent
+                     + price % 100 * self->policy.reward_percent / 100
+                   : 0;
+    if (reward > 0) {
+        char date [STORE_DATE_MAX], why [64];
+        const char *until = NULL;
+        if (self->policy.reward_valid_days > 0) {
+            store_exp_date (now_ms, self->policy.reward_valid_days, date);
+            until = date;
+        }
+        snprintf (why, sizeof why, "%s %s", REMARK_REWARD, order_no);
+        if (store_points_add (db, customer_id, reward, TYPE_SAVE, TYPE_SAVE_NM, why, until,
+                              now_ms) != 0)
+            return store_op_fail (self, &op, "order", reply);
+    }
+    if (store_outbox_add (db, order_no, customer_id, merged, count, price, now_ms) != 0)
         return store_op_fail (self, &op, "order", reply);
 
     cJSON *json = cJSON_CreateObject ();

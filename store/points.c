@@ -25,11 +25,17 @@ static const char SQL_POINT_TAKE [] =
 static const char SQL_HISTORY_INSERT [] =
     "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
     " created_at) VALUES (?, ?, ?, ?, NULL, ?, ?)";
+static const char SQL_HISTORY_INSERT_DATED [] =
+    "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_HISTORY_PAGE [] =
     "SELECT id, point, type_code, type_name, exp_date, remark FROM point_history"
     " WHERE customer_id = ? AND id < ? ORDER BY id DESC LIMIT ?";
 static const char SQL_HISTORY_SUM [] =
     "SELECT COALESCE(SUM(point), 0) FROM point_history WHERE customer_id = ?";
+
+static int s_point_update (db_t *db, const char *sql, int64_t amount, const char *customer_id,
+                           int64_t bound);
 
 //  Reads a customer's balance: DB_ROW (set), DB_DONE (no such customer)
 //  or a failure code.
@@ -66,6 +72,61 @@ store_history_add (db_t *db, const char *customer_id, int64_t point, const char 
         rc = db_step (st);
     db_reset (st);
     return rc == DB_DONE ? 0 : -1;
+}
+
+//  Appends a point history row with an expiry date (NULL: none).
+int
+store_history_add_dated (db_t *db, const char *customer_id, int64_t point, const char *code,
+                         const char *name, const char *remark, const char *exp_date,
+                         int64_t now_ms)
+{
+    if (!exp_date)
+        return store_history_add (db, customer_id, point, code, name, remark, now_ms);
+    db_stmt_t *st = db_stmt (db, SQL_HISTORY_INSERT_DATED);
+    if (!st)
+        return -1;
+    int rc = DB_ERROR;
+    if (db_bind_text (st, 1, customer_id) == DB_OK
+    &&  db_bind_int64 (st, 2, point) == DB_OK
+    &&  db_bind_text (st, 3, code) == DB_OK
+    &&  db_bind_text (st, 4, name) == DB_OK
+    &&  db_bind_text (st, 5, exp_date) == DB_OK
+    &&  db_bind_text (st, 6, remark) == DB_OK
+    &&  db_bind_int64 (st, 7, now_ms) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  Adds points to a balance and opens their lot.
+int
+store_points_add (db_t *db, const char *customer_id, int64_t amount, const char *code,
+                  const char *name, const char *remark, const char *exp_date, int64_t now_ms)
+{
+    int rc = s_point_update (db, SQL_POINT_ADD, amount, customer_id, INT64_MAX - amount);
+    if (rc != DB_DONE)
+        return -1;
+    if (db_changes (db) == 0)
+        return 1;
+    return store_lot_add (db, customer_id, amount, code, name, remark, exp_date, now_ms) == 0
+         ? 0: -1;
+}
+
+//  The expiry date of a lot opened now that is valid for days (0: none).
+static const char *
+s_valid_until (int64_t now_ms, int days, char *date)
+{
+    if (days <= 0)
+        return NULL;
+    store_exp_date (now_ms, days, date);
+    return date;
+}
+
+//  Sets the point policy.
+void
+store_set_policy (store_t *self, const store_policy_t *policy)
+{
+    self->policy = *policy;
 }
 
 //  Runs a write statement whose binds are (text, int64); returns the
@@ -152,6 +213,13 @@ store_customer_create (store_t *self, const char *name, const char *token, int64
     db_reset (st);
     if (rc != DB_DONE || (token && store_token_set (db, customer_id, token) != DB_DONE))
         return store_op_fail (self, &op, "customer create", reply);
+    if (self->policy.welcome_points > 0) {
+        char date [STORE_DATE_MAX];
+        const char *until = s_valid_until (now_ms, self->policy.welcome_valid_days, date);
+        if (store_points_add (db, customer_id, self->policy.welcome_points, TYPE_SAVE,
+                              TYPE_SAVE_NM, REMARK_WELCOME, until, now_ms) != 0)
+            return store_op_fail (self, &op, "customer create", reply);
+    }
     if (store_reply_token (reply, customer_id, token) != 0)
         return store_op_fail (self, &op, "customer create", reply);
     return store_op_finish (self, &op, NULL, now_ms, "customer create", reply);
@@ -175,11 +243,17 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     if (rc != STORE_IDEM_RUN)
         return rc < 0 ? -1 : 0;
 
-    rc = s_point_update (db, SQL_POINT_ADD, amount, customer_id, INT64_MAX - amount);
-    if (rc != DB_DONE)
+    //  Lots past their date go first, in this transaction
+    if (store_lots_expire (db, customer_id, now_ms, NULL) != 0)
+        return store_op_fail (self, &op, "charge", reply);
+    char date [STORE_DATE_MAX];
+    const char *until = s_valid_until (now_ms, self->policy.charge_valid_days, date);
+    rc = store_points_add (db, customer_id, amount, TYPE_CHARGE, TYPE_CHARGE_NM, REMARK_CHARGE,
+                           until, now_ms);
+    if (rc < 0)
         return store_op_fail (self, &op, "charge", reply);
     int64_t balance = 0;
-    if (db_changes (db) == 0) {
+    if (rc == 1) {
         //  Unknown customer, or the balance would pass INT64_MAX
         rc = store_balance_read (db, customer_id, &balance);
         if (rc == DB_DONE)
@@ -193,9 +267,7 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
             return store_op_fail (self, &op, "charge", reply);
         return store_op_finish (self, &op, idem, now_ms, "charge", reply);
     }
-    if (store_history_add (db, customer_id, amount, TYPE_CHARGE, TYPE_CHARGE_NM, REMARK_CHARGE,
-                       now_ms) != 0
-    ||  store_balance_read (db, customer_id, &balance) != DB_ROW)
+    if (store_balance_read (db, customer_id, &balance) != DB_ROW)
         return store_op_fail (self, &op, "charge", reply);
 
     cJSON *json = cJSON_CreateObject ();
@@ -211,7 +283,7 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
 //  first, from one snapshot.
 int
 store_point_get (store_t *self, const char *customer_id, const store_auth_t *auth, int limit,
-                 int64_t cursor, store_reply_t *reply)
+                 int64_t cursor, int64_t now_ms, store_reply_t *reply)
 {
     db_t *db = self->db;
     reply->status = 0;
@@ -235,6 +307,9 @@ store_point_get (store_t *self, const char *customer_id, const store_auth_t *aut
             goto fail;
         return 0;
     }
+    int64_t expiring = 0;
+    if (rc == DB_ROW)
+        rc = store_lots_expiring (db, customer_id, now_ms, STORE_EXPIRING_DAYS, &expiring);
     if (rc != DB_ROW) {
         sqlkit_end_read (db);
         goto fail;
@@ -244,6 +319,7 @@ store_point_get (store_t *self, const char *customer_id, const store_auth_t *aut
     cJSON_AddItemToArray (list, entry);
     cJSON_AddStringToObject (entry, "customerId", customer_id);
     sqlkit_add_int (entry, "point", balance);
+    sqlkit_add_int (entry, "expiringPoint", expiring);
     cJSON *details = cJSON_AddArrayToObject (entry, "pointDetail");
 
     //  One row past the page says whether another page follows.
@@ -324,4 +400,57 @@ store_balance (store_t *self, const char *customer_id, int64_t *balance, int64_t
     if (history_sum)
         *history_sum = sum;
     return 0;
+}
+
+
+//  POST /admin/point/save.
+int
+store_point_save (store_t *self, const char *customer_id, int64_t point, const char *exp_date,
+                  const char *remark, int64_t now_ms, store_reply_t *reply)
+{
+    db_t *db = self->db;
+    reply->status = 0;
+    reply->body = NULL;
+    if (!store_valid_id (customer_id))
+        return store_op_invalid (self, "point save", STORE_WHY_CUSTOMER_ID, reply);
+    if (point < 1 || point > STORE_CHARGE_MAX)
+        return store_op_invalid (self, "point save", STORE_WHY_POINT, reply);
+    char today [STORE_DATE_MAX];
+    store_exp_date (now_ms, 0, today);
+    if (exp_date && (store_exp_at (exp_date) < 0 || strcmp (exp_date, today) < 0))
+        return store_op_invalid (self, "point save", STORE_WHY_EXP_DATE, reply);
+    if (!remark || !*remark || strlen (remark) >= STORE_REMARK_MAX)
+        return store_op_invalid (self, "point save", STORE_WHY_REMARK, reply);
+    store_op_t op;
+    int rc = store_op_start (self, &op, NULL, customer_id, NULL, now_ms, "point save", reply);
+    if (rc != STORE_IDEM_RUN)
+        return rc < 0 ? -1 : 0;
+    if (store_lots_expire (db, customer_id, now_ms, NULL) != 0)
+        return store_op_fail (self, &op, "point save", reply);
+    rc = store_points_add (db, customer_id, point, TYPE_SAVE, TYPE_SAVE_NM, remark, exp_date,
+                           now_ms);
+    if (rc < 0)
+        return store_op_fail (self, &op, "point save", reply);
+    int64_t balance = 0;
+    if (rc == 1) {
+        rc = store_balance_read (db, customer_id, &balance);
+        rc = rc == DB_DONE? store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL)
+           : rc == DB_ROW? store_reply_invalid (reply, STORE_WHY_BALANCE_MAX): -1;
+        if (rc != 0)
+            return store_op_fail (self, &op, "point save", reply);
+        return store_op_finish (self, &op, NULL, now_ms, "point save", reply);
+    }
+    if (store_balance_read (db, customer_id, &balance) != DB_ROW)
+        return store_op_fail (self, &op, "point save", reply);
+    cJSON *json = cJSON_CreateObject ();
+    cJSON_AddStringToObject (json, "customerId", customer_id);
+    sqlkit_add_int (json, "point", point);
+    sqlkit_add_int (json, "afterPoint", balance);
+    if (exp_date)
+        cJSON_AddStringToObject (json, "expDate", exp_date);
+    else
+        cJSON_AddNullToObject (json, "expDate");
+    if (store_reply_done (reply, json) != 0)
+        return store_op_fail (self, &op, "point save", reply);
+    return store_op_finish (self, &op, NULL, now_ms, "point save", reply);
 }

@@ -172,10 +172,62 @@ static const sqlkit_sql_t s_schema_v2 [] = {
         "SELECT 1" },
 };
 
+//  v4: points as lots (store/lots.c): each CHARGE and SAVE opens a lot with
+//  an optional expiry; orders record which lots they spent. Balances from
+//  before become one lot each that never expires.
+static const sqlkit_sql_t s_schema_v4 [] = {
+    {   "CREATE TABLE IF NOT EXISTS point_lot ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " customer_id VARCHAR(32) NOT NULL REFERENCES customer (customer_id),"
+        " history_id BIGINT NOT NULL,"
+        " amount BIGINT NOT NULL,"
+        " remaining BIGINT NOT NULL CHECK (remaining >= 0),"
+        " exp_date VARCHAR(8) NOT NULL,"
+        " expires_at BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS point_lot ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " customer_id VARCHAR(32) NOT NULL,"
+        " history_id BIGINT NOT NULL,"
+        " amount BIGINT NOT NULL,"
+        " remaining BIGINT NOT NULL,"
+        " exp_date VARCHAR(8) NOT NULL,"
+        " expires_at BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " INDEX point_lot_customer (customer_id, expires_at),"
+        " INDEX point_lot_due (expires_at),"
+        " CONSTRAINT point_lot_remaining CHECK (remaining >= 0),"
+        " CONSTRAINT point_lot_customer_fk FOREIGN KEY (customer_id)"
+        " REFERENCES customer (customer_id))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS point_lot_customer ON point_lot (customer_id, expires_at)",
+        "SELECT 1" },
+    {   "CREATE INDEX IF NOT EXISTS point_lot_due ON point_lot (expires_at) WHERE remaining > 0",
+        "SELECT 1" },
+    {   "CREATE TABLE IF NOT EXISTS point_lot_use ("
+        " history_id BIGINT NOT NULL,"
+        " lot_id BIGINT NOT NULL,"
+        " point BIGINT NOT NULL,"
+        " PRIMARY KEY (history_id, lot_id))",
+        "CREATE TABLE IF NOT EXISTS point_lot_use ("
+        " history_id BIGINT NOT NULL,"
+        " lot_id BIGINT NOT NULL,"
+        " point BIGINT NOT NULL,"
+        " PRIMARY KEY (history_id, lot_id))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "INSERT INTO point_lot (customer_id, history_id, amount, remaining, exp_date, expires_at,"
+        " created_at) SELECT p.customer_id, 0, p.balance, p.balance, '', 9000000000000000000, 0"
+        " FROM point p WHERE p.balance > 0 AND NOT EXISTS"
+        " (SELECT 1 FROM point_lot l WHERE l.customer_id = p.customer_id)",
+        "INSERT INTO point_lot (customer_id, history_id, amount, remaining, exp_date, expires_at,"
+        " created_at) SELECT p.customer_id, 0, p.balance, p.balance, '', 9000000000000000000, 0"
+        " FROM point p WHERE p.balance > 0 AND NOT EXISTS"
+        " (SELECT 1 FROM point_lot l WHERE l.customer_id = p.customer_id)" },
+};
+
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
     { 2, s_schema_v2, sizeof s_schema_v2 / sizeof s_schema_v2 [0] },
+    { 4, s_schema_v4, sizeof s_schema_v4 / sizeof s_schema_v4 [0] },
 };
 
 static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM menu";

@@ -8,6 +8,7 @@
         points.c    customers, charges, balances and history
         orders.c    orders and their lines; the reconcile reads
         outbox.c    the outbox rows of orders and the relay's claim and mark
+        lots.c      points as lots with expiry: spent soonest first, expired once
         auth.c      customers' tokens: issuing them and checking a request's
 
     A write operation runs as:
@@ -35,6 +36,12 @@
 #define TYPE_USE         "USE"
 #define TYPE_USE_NM      "사용"
 #define REMARK_CHARGE    "고객 충전"
+#define TYPE_SAVE        "SAVE"
+#define TYPE_SAVE_NM     "적립"
+#define TYPE_EXPIRE      "EXPIRE"
+#define TYPE_EXPIRE_NM   "소멸"
+#define REMARK_WELCOME   "첫 가입 감사 포인트"
+#define REMARK_REWARD    "주문 적립"
 
 struct _store_t {
     db_t *db;                       //  the connection (one thread only)
@@ -44,6 +51,7 @@ struct _store_t {
     int64_t deadline_ms;            //  store_set_deadline: of the next operations, 0 none
     int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
     char *lines_sql [STORE_LINES_MAX + 1];  //  [n]: INSERT of n order lines in one statement
+    store_policy_t policy;          //  store_set_policy: lots' expiry, welcome and reward points
 };
 
 //  How an operation's writes are held: its own transaction, or a savepoint
@@ -101,6 +109,27 @@ int store_auth_known (store_t *self, const store_auth_t *auth, store_reply_t *re
 //  0 when no such customer) and the answer {"customerId","token"}.
 int store_token_set (db_t *db, const char *customer_id, const char *token);
 int store_reply_token (store_reply_t *reply, const char *customer_id, const char *token);
+
+//  points.c: a history row with an expiry date (exp_date NULL: none). 0 or -1.
+int store_history_add_dated (db_t *db, const char *customer_id, int64_t point, const char *code,
+                             const char *name, const char *remark, const char *exp_date,
+                             int64_t now_ms);
+//  points.c: adds amount to the balance (conditional, never past
+//  INT64_MAX) and opens its lot with its history row: 0, 1 when the
+//  balance would pass INT64_MAX or there is no such customer, -1 failure.
+int store_points_add (db_t *db, const char *customer_id, int64_t amount, const char *code,
+                      const char *name, const char *remark, const char *exp_date,
+                      int64_t now_ms);
+
+//  lots.c (see there)
+void store_exp_date (int64_t now_ms, int days, char *date);
+int64_t store_exp_at (const char *date);
+int store_lot_add (db_t *db, const char *customer_id, int64_t amount, const char *code,
+                   const char *name, const char *remark, const char *exp_date, int64_t now_ms);
+int store_lots_expire (db_t *db, const char *customer_id, int64_t now_ms, int64_t *points);
+int store_lots_spend (db_t *db, const char *customer_id, int64_t history_id, int64_t amount);
+int store_lots_expiring (db_t *db, const char *customer_id, int64_t now_ms, int days,
+                         int64_t *points);
 
 //  orders.c: builds self->lines_sql (store_open); 0 or -1
 int store_lines_sql_build (store_t *self);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HOUR_MS (3600 * 1000LL)
 #define NOW_MS 1764040000123LL      //  a fixed "now" (2025-11-25, not on an hour)
@@ -35,7 +36,8 @@ typedef struct {
 } ctx_t;
 
 static const char *const s_store_tables [] = {
-    "order_menu", "outbox", "point_history", "point", "orders", "idempotency",
+    "order_menu", "outbox", "point_lot_use", "point_lot", "point_history", "point", "orders",
+    "idempotency",
     "customer", "menu", "schema_version", NULL
 };
 static const char *const s_display_tables [] = {
@@ -270,7 +272,7 @@ test_seed_and_reopen (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
     assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
     int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
 
     char *menus = NULL;
@@ -291,7 +293,7 @@ test_seed_and_reopen (void **state)
     s_open_stores (ctx);
     db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
     assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
     db_t *ddb = display_store_db (ctx->display);
     assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
@@ -349,7 +351,7 @@ test_concurrent_open (void **state)
     assert_non_null (ctx->store);
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
 }
 
 // ---------------------------------------------------------------------------
@@ -457,10 +459,10 @@ test_point_get (void **state)
     char id [COFFEE_ID_MAX];
     s_customer (ctx, id);
     store_reply_t reply = { 0 };
-    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
-        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"pointDetail\":[],"
+        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"expiringPoint\":0,\"pointDetail\":[],"
         "\"nextCursor\":null}]");
     store_reply_reset (&reply);
 
@@ -469,17 +471,17 @@ test_point_get (void **state)
     assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
-        "[{\"customerId\":\"CUST-00000001\",\"point\":800,\"pointDetail\":["
+        "[{\"customerId\":\"CUST-00000001\",\"point\":800,\"expiringPoint\":0,\"pointDetail\":["
         "{\"point\":-4200,\"pointTypeCode\":\"USE\",\"pointTypeName\":\"사용\","
         "\"expDate\":null,\"remark\":\"주문 ORD-00000001\"},"
         "{\"point\":5000,\"pointTypeCode\":\"CHARGE\",\"pointTypeName\":\"충전\","
         "\"expDate\":null,\"remark\":\"고객 충전\"}],\"nextCursor\":null}]");
     store_reply_reset (&reply);
 
-    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", NULL, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", NULL, 0, 0, NOW_MS, &reply), 0);
     s_assert_error (&reply, 404, "NOT_FOUND_DATA", "해당 고객 정보 이/가 존재하지 않습니다.");
     store_reply_reset (&reply);
 }
@@ -1412,10 +1414,17 @@ s_customer_token (ctx_t *ctx, char *id, char *token)
     assert_string_equal (cJSON_GetStringValue (cJSON_GetObjectItem (json, "token")), token);
     cJSON_Delete (json);
     store_reply_reset (&reply);
-    //  Only the hash is kept
-    char sql [160];
-    snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM customer WHERE token_hash = '%s'", token);
-    assert_int_equal (s_int (store_db (ctx->store), sql), 0);
+    //  Only the hash is kept: not the token, and the hash is the token's
+    db_stmt_t *st = db_stmt (store_db (ctx->store),
+                             "SELECT token_hash FROM customer WHERE customer_id = ?");
+    assert_non_null (st);
+    assert_int_equal (db_bind_text (st, 1, id), DB_OK);
+    assert_int_equal (db_step (st), DB_ROW);
+    char hash [TOKEN_HASH_MAX];
+    token_hash (token, strlen (token), hash);
+    assert_string_equal (db_column_text (st, 0), hash);
+    assert_null (strstr (db_column_text (st, 0), token));
+    db_reset (st);
 }
 
 //  A customer token acts only for its customer: 401 for a token no one
@@ -1500,10 +1509,10 @@ test_auth_tokens (void **state)
     assert_int_equal (store_order_get (ctx->store, "ORD-99999999", &as_stray, &reply), 0);
     assert_int_equal (reply.status, 401);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, alice, &as_bob, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_bob, 0, 0, NOW_MS, &reply), 0);
     s_assert_error (&reply, 403, "FORBIDDEN", NULL);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
 
@@ -1516,12 +1525,12 @@ test_auth_tokens (void **state)
     assert_int_equal (store_token_issue (ctx->store, alice, &as_alice, fresh, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, NOW_MS, &reply), 0);
     s_assert_error (&reply, 401, "UNAUTHORIZED", NULL);
     store_reply_reset (&reply);
     token_hash (fresh, strlen (fresh), fresh_hash);
     store_auth_t as_fresh = { STORE_AUTH_TOKEN, fresh_hash };
-    assert_int_equal (store_point_get (ctx->store, alice, &as_fresh, 0, 0, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_fresh, 0, 0, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
     //  The admin rotates any customer's; an unknown customer is 404
@@ -1578,7 +1587,7 @@ test_history_pages (void **state)
     store_reply_t reply = { 0 };
     int64_t cursor = 0, seen = 0, expect = 7;
     for (int page = 0; page < 3; page++) {
-        assert_int_equal (store_point_get (ctx->store, id, NULL, 3, cursor, &reply), 0);
+        assert_int_equal (store_point_get (ctx->store, id, NULL, 3, cursor, NOW_MS, &reply), 0);
         assert_int_equal (reply.status, 200);
         cJSON *json = s_json (&reply);
         const cJSON *entry = cJSON_GetArrayItem (json, 0);
@@ -1601,6 +1610,253 @@ test_history_pages (void **state)
         store_reply_reset (&reply);
     }
     assert_int_equal (seen, 7);
+}
+
+// ---------------------------------------------------------------------------
+//  Lots: points with expiry
+
+#define DAY_MS (24 * 3600 * 1000LL)
+
+//  The shop's date (UTC+9) of ms plus days, YYYYMMDD.
+static void
+s_date (int64_t ms, int days, char *date)
+{
+    time_t seconds = (time_t) ((ms + 9 * 3600 * 1000LL) / 1000 + (int64_t) days * 86400);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    snprintf (date, 9, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+//  Grants point as SAVE expiring after date (NULL: never); asserts 200.
+static void
+s_save (ctx_t *ctx, const char *id, int64_t point, const char *date, int64_t now_ms)
+{
+    store_reply_t reply = { 0 };
+    assert_int_equal (store_point_save (ctx->store, id, point, date, "관리자 적립", now_ms,
+                                        &reply), 0);
+    if (reply.status != 200)
+        fail_msg ("save: %d %s", reply.status, reply.body);
+    store_reply_reset (&reply);
+}
+
+//  Asserts balance == sum of history == sum of the lots' remainders.
+static int64_t
+s_assert_whole (ctx_t *ctx, const char *id)
+{
+    int64_t balance = 0, sum = 0;
+    assert_int_equal (store_balance (ctx->store, id, &balance, &sum), 0);
+    assert_int_equal (balance, sum);
+    db_stmt_t *st = db_stmt (store_db (ctx->store),
+                             "SELECT COALESCE(SUM(remaining), 0) FROM point_lot WHERE customer_id = ?");
+    assert_non_null (st);
+    assert_int_equal (db_bind_text (st, 1, id), DB_OK);
+    assert_int_equal (db_step (st), DB_ROW);
+    assert_int_equal (db_column_int64 (st, 0), balance);
+    db_reset (st);
+    assert_true (balance >= 0);
+    return balance;
+}
+
+//  An order spends the lots that expire soonest first, then those that
+//  never expire, and records what it took from which.
+static void
+test_lots_spend_order (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX], far [9], near [9];
+    s_customer (ctx, id);
+    s_date (NOW_MS, 20, far);                   //  within expiringPoint's 30 days
+    s_date (NOW_MS, 3, near);
+    s_charge (ctx, id, 5000);                   //  never expires
+    s_save (ctx, id, 3000, far, NOW_MS);
+    s_save (ctx, id, 2000, near, NOW_MS);
+    store_reply_t reply = { 0 };
+    event_line_t line = s_line ("MENU-00000001", 1);     //  4200
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    db_t *db = store_db (ctx->store);
+    //  near: 2000 taken (all), far: 2200 taken, never: untouched
+    assert_int_equal (s_int (db, "SELECT remaining FROM point_lot WHERE amount = 2000"), 0);
+    assert_int_equal (s_int (db, "SELECT remaining FROM point_lot WHERE amount = 3000"), 800);
+    assert_int_equal (s_int (db, "SELECT remaining FROM point_lot WHERE amount = 5000"), 5000);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_lot_use"), 2);
+    assert_int_equal (s_int (db, "SELECT SUM(point) FROM point_lot_use"), 4200);
+    //  One USE row of the original shape
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_history WHERE type_code = 'USE'"), 1);
+    assert_int_equal (s_assert_whole (ctx, id), 5800);
+    //  GET /point shows expDate on the lots that expire, and expiringPoint
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, NOW_MS, &reply), 0);
+    cJSON *json = s_json (&reply);
+    const cJSON *entry = cJSON_GetArrayItem (json, 0);
+    assert_int_equal ((int64_t) cJSON_GetNumberValue (cJSON_GetObjectItem (entry, "expiringPoint")),
+                      800);
+    const cJSON *row;
+    int dated = 0;
+    cJSON_ArrayForEach (row, cJSON_GetObjectItem (entry, "pointDetail")) {
+        const cJSON *date = cJSON_GetObjectItem (row, "expDate");
+        if (cJSON_IsString (date)) {
+            dated++;
+            assert_string_equal (cJSON_GetStringValue (cJSON_GetObjectItem (row, "pointTypeCode")),
+                                 "SAVE");
+        }
+    }
+    assert_int_equal (dated, 2);
+    cJSON_Delete (json);
+    store_reply_reset (&reply);
+}
+
+//  Expired points are never spent, even before a sweep: the order's own
+//  transaction writes them off first and answers the right shortfall.
+//  Each lot expires once: a second sweep finds nothing.
+static void
+test_lots_expire (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX], today [9];
+    s_customer (ctx, id);
+    s_date (NOW_MS, 0, today);
+    s_save (ctx, id, 4000, today, NOW_MS);      //  spendable through today
+    s_charge (ctx, id, 1000);
+    int64_t later = NOW_MS + 2 * DAY_MS;
+    store_reply_t reply = { 0 };
+    event_line_t line = s_line ("MENU-00000001", 1);     //  4200
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, later, &reply), 0);
+    s_assert_error (&reply, 409, "NO_POINT", "3200 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요");
+    store_reply_reset (&reply);
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_history WHERE type_code = 'EXPIRE'"), 1);
+    assert_int_equal (s_int (db, "SELECT point FROM point_history WHERE type_code = 'EXPIRE'"), -4000);
+    assert_int_equal (s_assert_whole (ctx, id), 1000);
+    int customers = -1;
+    int64_t points = -1;
+    assert_int_equal (store_expire_due (ctx->store, later, 10, &customers, &points), 0);
+    assert_int_equal (customers, 0);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_history WHERE type_code = 'EXPIRE'"), 1);
+
+    //  The scheduled sweep takes another customer's lot, once
+    char other [COFFEE_ID_MAX];
+    s_customer (ctx, other);
+    s_save (ctx, other, 700, today, NOW_MS);
+    s_save (ctx, other, 300, NULL, NOW_MS);
+    assert_int_equal (store_expire_due (ctx->store, NOW_MS, 10, &customers, &points), 0);
+    assert_int_equal (customers, 0);            //  not yet: today is still spendable
+    assert_int_equal (store_expire_due (ctx->store, later, 10, &customers, &points), 0);
+    assert_int_equal (customers, 1);
+    assert_int_equal (points, 700);
+    assert_int_equal (store_expire_due (ctx->store, later, 10, &customers, &points), 0);
+    assert_int_equal (customers, 0);
+    assert_int_equal (s_assert_whole (ctx, other), 300);
+}
+
+//  Welcome and reward points follow the policy; the admin grant's errors.
+static void
+test_lots_policy_and_grant (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    store_policy_t policy = { 0, 10000, 30, 5, 0 };
+    store_set_policy (ctx->store, &policy);
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_history WHERE type_code = 'SAVE'"
+                                 " AND remark = '첫 가입 감사 포인트' AND exp_date IS NOT NULL"), 1);
+    assert_int_equal (s_assert_whole (ctx, id), 10000);
+    store_reply_t reply = { 0 };
+    event_line_t line = s_line ("MENU-00000003", 1);     //  4500: reward 225
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (s_int (db, "SELECT point FROM point_history WHERE type_code = 'SAVE'"
+                                 " AND remark LIKE '주문 적립%'"), 225);
+    assert_int_equal (s_assert_whole (ctx, id), 10000 - 4500 + 225);
+    store_set_policy (ctx->store, &(store_policy_t) { 0 });
+
+    char yesterday [9], bad [] = "20250231";
+    s_date (NOW_MS, -1, yesterday);
+    s_snap_t before = s_snap (ctx, id);
+    assert_int_equal (store_point_save (ctx->store, id, 100, yesterday, "x", NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_save (ctx->store, id, 100, bad, "x", NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_save (ctx->store, id, 0, NULL, "x", NOW_MS, &reply), 0);
+    s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_save (ctx->store, "CUST-99999999", 100, NULL, "x", NOW_MS,
+                                        &reply), 0);
+    assert_int_equal (reply.status, 404);
+    store_reply_reset (&reply);
+    s_snap_t after = s_snap (ctx, id);
+    s_assert_same (&before, &after);
+}
+
+//  Racing orders and sweeps on one customer from several connections:
+//  no lot spent twice or expired twice, the balance whole and never negative.
+typedef struct {
+    const char *url;
+    const char *customer_id;
+    int64_t now_ms;
+    bool sweeper;
+    int ok;
+} s_lot_race_t;
+
+static void *
+s_lot_racer (void *arg)
+{
+    s_lot_race_t *r = (s_lot_race_t *) arg;
+    char err [256];
+    store_t *store = store_open (r->url, err, sizeof err);
+    if (!store)
+        return NULL;
+    event_line_t line;
+    memset (&line, 0, sizeof line);
+    snprintf (line.menu_id, sizeof line.menu_id, "MENU-00000001");
+    line.qy = 1;
+    for (int i = 0; i < 20; i++) {
+        store_reply_t reply = { 0 };
+        if (r->sweeper)
+            store_expire_due (store, r->now_ms, 10, NULL, NULL);
+        else
+        if (store_order_create (store, r->customer_id, NULL, &line, 1, NULL, r->now_ms,
+                                &reply) == 0 && reply.status == 200)
+            r->ok++;
+        store_reply_reset (&reply);
+    }
+    store_destroy (&store);
+    return NULL;
+}
+
+static void
+test_lots_race (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX], today [9], far [9];
+    s_customer (ctx, id);
+    s_date (NOW_MS, 0, today);
+    s_date (NOW_MS, 60, far);
+    for (int i = 0; i < 10; i++)
+        s_save (ctx, id, 1000 + i, today, NOW_MS);     //  expire tomorrow
+    for (int i = 0; i < 10; i++)
+        s_save (ctx, id, 4200, i % 2? far: NULL, NOW_MS);
+    int64_t later = NOW_MS + DAY_MS;
+    s_lot_race_t racers [4] = {
+        { ctx->store_url, id, later, true, 0 }, { ctx->store_url, id, later, true, 0 },
+        { ctx->store_url, id, later, false, 0 }, { ctx->store_url, id, later, false, 0 },
+    };
+    pthread_t threads [4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal (pthread_create (&threads [i], NULL, s_lot_racer, &racers [i]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join (threads [i], NULL);
+    db_t *db = store_db (ctx->store);
+    //  The ten expired lots went once each; the orders spent only the rest
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_history WHERE type_code = 'EXPIRE'"), 10);
+    assert_int_equal (racers [2].ok + racers [3].ok, 10);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_lot WHERE remaining < 0"), 0);
+    assert_int_equal (s_int (db, "SELECT COALESCE(SUM(point), 0) FROM point_lot_use"), 42000);
+    assert_int_equal (s_assert_whole (ctx, id), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -1834,6 +2090,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_auth_tokens, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_idempotency_scoped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_pages, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lots_spend_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lots_expire, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lots_policy_and_grant, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lots_race, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_outbox, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reconcile_counts_and_events, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_apply_idempotent, s_setup, s_teardown),
