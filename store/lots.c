@@ -64,8 +64,13 @@ store_exp_date (int64_t now_ms, int days, char *date)
     time_t seconds = (time_t) ((now_ms + S_SHOP_OFFSET_MS) / 1000 + (int64_t) days * 86400);
     struct tm tm;
     gmtime_r (&seconds, &tm);
-    snprintf (date, STORE_DATE_MAX, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-              tm.tm_mday);
+    //  Years past 9999 cannot be written in 8 digits: clamp (never reached
+    //  by days up to 36500 from a real clock)
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999)
+        year = 9999;
+    snprintf (date, STORE_DATE_MAX, "%04u%02u%02u", (unsigned) year % 10000u,
+              (unsigned) (tm.tm_mon + 1) % 100u, (unsigned) tm.tm_mday % 100u);
 }
 
 //  When a lot of date YYYYMMDD expires (the next shop day's start, UTC ms);
