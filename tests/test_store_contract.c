@@ -76,6 +76,35 @@ s_open_stores (ctx_t *ctx)
         fail_msg ("display_store_open: %s", err);
 }
 
+//  Projects what the command store's outbox holds (the demo menus' events
+//  on a first open) into the display store, as the relay and the
+//  projection would, and marks it published: tests start from an empty
+//  outbox and the display store's menus.
+static void
+s_project_outbox (ctx_t *ctx)
+{
+    store_outbox_row_t *rows = NULL;
+    size_t count = 0;
+    assert_int_equal (store_outbox_claim (ctx->store, 100, &rows, &count), 0);
+    for (size_t i = 0; i < count; i++) {
+        event_t ev;
+        assert_int_equal (event_decode (rows [i].payload, strlen (rows [i].payload), &ev), 0);
+        bool applied = false;
+        if (ev.kind == EVENT_KIND_MENU)
+            assert_int_equal (display_store_apply_menu (ctx->display, &ev.menu, "setup", 0,
+                                                        (int64_t) i, &applied), 0);
+        else
+            assert_int_equal (display_store_apply (ctx->display, &ev.order, "setup", 0,
+                                                   (int64_t) i, &applied), 0);
+        event_reset (&ev);
+    }
+    if (count)
+        assert_int_equal (store_outbox_mark (ctx->store, rows, count, NOW_MS), 0);
+    else
+        store_outbox_release (ctx->store);
+    store_outbox_rows_free (&rows, count);
+}
+
 //  Fresh databases for one test.
 static int
 s_setup (void **state)
@@ -100,6 +129,7 @@ s_setup (void **state)
     s_wipe (ctx->store_url, s_store_tables);
     s_wipe (ctx->display_url, s_display_tables);
     s_open_stores (ctx);
+    s_project_outbox (ctx);
     *state = ctx;
     return 0;
 }
@@ -269,7 +299,8 @@ test_seed_and_reopen (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
     assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 3);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE version = 1"), 5);
     int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
 
     char *menus = NULL;
@@ -290,11 +321,12 @@ test_seed_and_reopen (void **state)
     s_open_stores (ctx);
     db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), 0);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 3);
     assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
     db_t *ddb = display_store_db (ctx->display);
     assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
-    assert_int_equal (s_int (ddb, "SELECT version FROM schema_version WHERE component = 'display'"), 1);
+    assert_int_equal (s_int (ddb, "SELECT version FROM schema_version WHERE component = 'display'"), 2);
     assert_int_equal (store_ping (ctx->store), DB_OK);
     assert_int_equal (display_store_ping (ctx->display), DB_OK);
 
@@ -348,7 +380,9 @@ test_concurrent_open (void **state)
     assert_non_null (ctx->store);
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 3);
+    //  Racing first opens told each demo menu once
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE kind = 'menu.changed'"), 5);
 }
 
 // ---------------------------------------------------------------------------
@@ -531,10 +565,15 @@ test_order_create_and_get (void **state)
     size_t count = 0;
     assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
     assert_int_equal (count, 1);
-    assert_string_equal (rows [0].order_no, "ORD-00000001");
-    event_order_t ev;
-    memset (&ev, 0, sizeof ev);
-    assert_int_equal (event_order_decode (rows [0].payload, strlen (rows [0].payload), &ev), 0);
+    assert_string_equal (rows [0].key, "ORD-00000001");
+    assert_string_equal (rows [0].kind, "order");
+    event_t envelope;
+    assert_int_equal (event_decode (rows [0].payload, strlen (rows [0].payload), &envelope), 0);
+    assert_int_equal (envelope.kind, EVENT_KIND_ORDER);
+    assert_string_equal (envelope.key, "ORD-00000001");
+    assert_int_equal (envelope.version, 1);
+    assert_int_equal (envelope.time_ms, NOW_MS);
+    event_order_t ev = envelope.order;          //  takes the lines over
     assert_string_equal (ev.order_no, "ORD-00000001");
     assert_string_equal (ev.customer_id, id);
     assert_int_equal (ev.pay_amt, 13200);
@@ -620,15 +659,21 @@ test_order_errors_change_nothing (void **state)
     store_reply_reset (&reply);
 
     //  Unknown menu after a known one, and an undisplayed menu
+    //  An unknown menu is 404, a hidden one 409 MENU_NOT_ORDERABLE
     const char *missing [] = { "MENU-00000099", "MENU-00000004" };
     for (size_t i = 0; i < 2; i++) {
         event_line_t lines [2] = { s_line ("MENU-00000001", 1), s_line (missing [i], 1) };
         assert_int_equal (store_order_create (ctx->store, id, lines, 2, NULL, NOW_MS, &reply), 0);
         char want [256];
-        snprintf (want, sizeof want,
-            "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
-            "\"menuId\":\"%s\"}", missing [i]);
-        assert_int_equal (reply.status, 404);
+        if (i == 0)
+            snprintf (want, sizeof want,
+                "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
+                "\"menuId\":\"%s\"}", missing [i]);
+        else
+            snprintf (want, sizeof want,
+                "{\"code\":\"MENU_NOT_ORDERABLE\",\"message\":\"해당 메뉴는 지금 주문할 수 없습니다.\","
+                "\"menuId\":\"%s\"}", missing [i]);
+        assert_int_equal (reply.status, i == 0 ? 404 : 409);
         assert_string_equal (reply.body, want);
         store_reply_reset (&reply);
     }
@@ -958,8 +1003,8 @@ test_outbox (void **state)
     assert_int_equal (store_outbox_claim (ctx->store, 2, &rows, &count), 0);
     assert_int_equal (count, 2);
     assert_true (rows [0].id < rows [1].id);
-    assert_string_equal (rows [0].order_no, "ORD-00000001");
-    assert_string_equal (rows [1].order_no, "ORD-00000002");
+    assert_string_equal (rows [0].key, "ORD-00000001");
+    assert_string_equal (rows [1].key, "ORD-00000002");
     //  Mark only the first of the two
     assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 100), 0);
     store_outbox_rows_free (&rows, count);
@@ -969,12 +1014,12 @@ test_outbox (void **state)
     //  Released rows come back
     assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
     assert_int_equal (count, 2);
-    assert_string_equal (rows [0].order_no, "ORD-00000002");
+    assert_string_equal (rows [0].key, "ORD-00000002");
     store_outbox_release (ctx->store);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
     assert_int_equal (count, 2);
-    assert_string_equal (rows [1].order_no, "ORD-00000003");
+    assert_string_equal (rows [1].key, "ORD-00000003");
     assert_int_equal (store_outbox_mark (ctx->store, rows, count, NOW_MS + 200), 0);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
@@ -984,7 +1029,8 @@ test_outbox (void **state)
     store_outbox_release (ctx->store);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (s_int (store_db (ctx->store),
-                             "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL"), 3);
+                             "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL"
+                             " AND kind = 'order'"), 3);
 }
 
 static void
@@ -1521,7 +1567,7 @@ test_concurrent_orders (void **state)
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM orders"), 40);
     assert_int_equal (s_int (db, "SELECT COUNT(DISTINCT order_no) FROM orders"), 40);
-    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox"), 40);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE kind = 'order'"), 40);
     free (nos);
     free (races);
 }
