@@ -40,6 +40,13 @@ static const route_t s_routes [] = {
     //  The front sends it to main, which owns the pools (http_front.h).
     { ROUTE_ADMIN_POOLS, "PUT", "/admin/pools/", true, "/admin/pools/{pool}",
       NULL, NULL, ROUTE_PART_ANY, false, S_SMALL_BODY, true, NULL },
+    //  Menus: the command store owns them, so the order actors serve them.
+    { ROUTE_ADMIN_MENU_CREATE, "POST", "/admin/menu", false, "/admin/menu",
+      ACTOR_POOL_ORDER, WIRE_OP_MENU_CREATE, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL },
+    { ROUTE_ADMIN_MENU_PATCH, "PATCH", "/admin/menu/", true, "/admin/menu/{menuId}",
+      ACTOR_POOL_ORDER, WIRE_OP_MENU_PATCH, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL },
+    { ROUTE_ADMIN_MENU_LIST, "GET", "/admin/menu", false, "/admin/menu",
+      ACTOR_POOL_ORDER, WIRE_OP_MENU_LIST, ROUTE_PART_ORDER, false, 0, true, NULL },
 };
 #define S_ROUTE_COUNT (sizeof (s_routes) / sizeof (s_routes [0]))
 _Static_assert (S_ROUTE_COUNT == ROUTE_UNMATCHED, "a row for every route");
