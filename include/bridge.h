@@ -54,8 +54,9 @@ void bridge_collector_actor (zsock_t *pipe, void *args);
 //  (now - H hours, now] (H 1..87840, default 168; now shifted by
 //  --clock-skew-ms); prints a line per menu
 //      MENU-00000001 command=12 display=12 diff=0
-//  and a summary; exit 0 when equal, 1 on drift (after --repair: 0 if
-//  fixed), 2 on bad arguments or a store error. argv[0] is "reconcile";
+//  and a summary; then the menus (command store vs display store: name,
+//  price, useYn, version), a line per drifting menu and a summary; exit 0
+//  when both are equal, 1 on drift (after --repair: 0 if fixed), 2 on bad arguments or a store error. argv[0] is "reconcile";
 //  --repair and --window-hours are taken out first, everything else goes to
 //  config_load as serve options (--data-dir, --store, --display-store, …).
 int bridge_reconcile_main (int argc, char **argv);

@@ -14,6 +14,9 @@
       /display/best leaves it out and fills the top 3 from the rest.
     - After a restart the menus, versions and the display are the same and
       no demo menu was told twice.
+    - `coffee reconcile` reports display menus changed or lost behind the
+      projection's back (exit 1) and --repair makes them the command
+      store's again (exit 0).
 
     ctest bound: COFFEE_TEST_TIMEOUT 240 s. */
 #include "testkit.h"
@@ -24,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <signal.h>
 
 #define MENUS_TOKEN     "menus-test-admin-token-0123456789abcdef"
 #define MENUS_AUTH      "Authorization: Bearer " MENUS_TOKEN
@@ -393,6 +397,71 @@ test_restart_keeps_menus (void **state)
     assert_int_equal (tk_server_stop (&self->server), 0);
 }
 
+//  Runs `coffee reconcile` on the data dir with one extra argument (or
+//  none); returns its exit status, its output in out.
+static int
+s_reconcile (menus_fixture_t *self, const char *arg, char *out, size_t len)
+{
+    const char *argv [] = { COFFEE_BIN, "reconcile", "--data-dir", self->data_dir, arg, NULL };
+    char log_path [700];
+    snprintf (log_path, sizeof log_path, "%s/reconcile.out", self->dir);
+    pid_t pid = tk_spawn (argv, log_path);
+    assert_true (pid > 0);
+    int status = tk_wait (pid, 60000);
+    if (status == -1) {
+        kill (pid, SIGKILL);
+        tk_wait (pid, 5000);
+    }
+    out [0] = 0;
+    FILE *file = fopen (log_path, "r");
+    if (file) {
+        size_t n = fread (out, 1, len - 1, file);
+        out [n] = 0;
+        fclose (file);
+    }
+    return status;
+}
+
+//  Runs sql on the display store's file.
+static void
+s_display_sql (menus_fixture_t *self, const char *sql)
+{
+    char db [700];
+    snprintf (db, sizeof db, "%s/display.db", self->data_dir);
+    const char *argv [] = { "/usr/bin/sqlite3", db, sql, NULL };
+    pid_t pid = tk_spawn (argv, NULL);
+    assert_true (pid > 0);
+    assert_int_equal (tk_wait (pid, 10000), 0);
+}
+
+//  Menus changed and lost on the display side: reconcile finds them,
+//  --repair puts the command store's back.
+static void
+test_reconcile_menus (void **state)
+{
+    menus_fixture_t *self = (menus_fixture_t *) *state;
+    char out [8192];
+    assert_int_equal (s_reconcile (self, NULL, out, sizeof out), 0);
+    assert_non_null (strstr (out, "reconcile: 6 menus, 0 drifting: OK"));
+    s_display_sql (self, "UPDATE display_menu SET menu_price = 1, version = 9"
+                         " WHERE menu_id = 'MENU-00000002';"
+                         " DELETE FROM display_menu WHERE menu_id = 'MENU-00000006';");
+    assert_int_equal (s_reconcile (self, NULL, out, sizeof out), 1);
+    assert_non_null (strstr (out, "menu MENU-00000002 command=v1 Y 4200 \"핫 아메리카노\""
+                                  " display=v9 Y 1 \"핫 아메리카노\""));
+    assert_non_null (strstr (out, "menu MENU-00000006 command=v4 Y 5500 \"라떼\" display=none"));
+    assert_non_null (strstr (out, "reconcile: 6 menus, 2 drifting: DRIFT"));
+    assert_int_equal (s_reconcile (self, "--repair", out, sizeof out), 0);
+    assert_non_null (strstr (out, "reconcile: repaired the menus from 6 menus"));
+    assert_int_equal (s_reconcile (self, NULL, out, sizeof out), 0);
+
+    //  The display serves them again
+    s_start (self, true);
+    s_wait_display (self, "MENU-00000002", "핫 아메리카노", 4200);
+    s_wait_display (self, "MENU-00000006", "라떼", 5500);
+    assert_int_equal (tk_server_stop (&self->server), 0);
+}
+
 //  Runs the tests in order; non-zero when one failed.
 int
 main (void)
@@ -402,6 +471,7 @@ main (void)
         cmocka_unit_test (test_admin_refusals),
         cmocka_unit_test (test_menu_lifecycle),
         cmocka_unit_test (test_restart_keeps_menus),
+        cmocka_unit_test (test_reconcile_menus),
     };
     return cmocka_run_group_tests_name ("e2e_menus", tests, s_setup, s_teardown);
 }
