@@ -79,8 +79,9 @@ s_projection_new (zsock_t *pipe, const bridge_args_t *args)
         log_error ("-", "projection: event log: %s", err);
         goto fail;
     }
-    //  The display actors run here when this role serves display reads.
-    if (self->cfg->role != ROLE_ORDER && self->cfg->display_actors > 0) {
+    //  The display actors run here when this role serves display reads
+    //  too (all); a display role elsewhere reads the store on its timer.
+    if (config_runs_display (self->cfg) && self->cfg->display_actors > 0) {
         self->display_wake = zsock_new (ZMQ_DEALER);
         if (!self->display_wake)
             goto fail;

@@ -90,9 +90,9 @@ bool
 route_part_served (route_part_t part, config_role_t role)
 {
     if (part == ROUTE_PART_ORDER)
-        return role != ROLE_DISPLAY;
+        return role == ROLE_ALL || role == ROLE_ORDER;
     if (part == ROUTE_PART_DISPLAY)
-        return role != ROLE_ORDER;
+        return role == ROLE_ALL || role == ROLE_DISPLAY;
     return true;
 }
 
