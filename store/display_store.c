@@ -92,6 +92,8 @@ static const char SQL_MENU_APPLY_MYSQL [] =
     " menu_price = IF(VALUES(version) > version, VALUES(menu_price), menu_price),"
     " use_yn = IF(VALUES(version) > version, VALUES(use_yn), use_yn),"
     " version = GREATEST(VALUES(version), version)";
+static const char SQL_MENU_VERSION [] =
+    "SELECT version FROM display_menu WHERE menu_id = ?";
 static const char SQL_MENU_ALL [] =
     "SELECT menu_id, menu_nm, menu_price, use_yn, version FROM display_menu ORDER BY menu_id";
 static const char SQL_MENU_SET [] =
@@ -361,14 +363,22 @@ display_store_apply_menu (display_store_t *self, const event_menu_t *menu, const
         return -1;
     if (db_begin (db) != DB_OK)
         goto fail;
-    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_MENU_APPLY_SQLITE, SQL_MENU_APPLY_MYSQL));
-    int rc = s_menu_bind (st, order, menu) == 0 ? db_step (st) : DB_ERROR;
+    //  Whether it is news (to wake the readers): read, since MySQL may count
+    //  a matched but unchanged row as changed. The upsert alone decides
+    //  what is stored.
+    db_stmt_t *st = db_stmt (db, SQL_MENU_VERSION);
+    int rc = st ? db_bind_text (st, 1, menu->menu_id) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_step (st);
+    bool any = rc == DB_DONE || (rc == DB_ROW && db_column_int64 (st, 0) < menu->version);
+    db_reset (st);
+    if (rc != DB_ROW && rc != DB_DONE)
+        goto fail;
+    st = db_stmt (db, sqlkit_pick (db, SQL_MENU_APPLY_SQLITE, SQL_MENU_APPLY_MYSQL));
+    rc = s_menu_bind (st, order, menu) == 0 ? db_step (st) : DB_ERROR;
     db_reset (st);
     if (rc != DB_DONE)
         goto fail;
-    //  Changed rows: SQLite 1 for an insert or a newer version, 0 when
-    //  older or the same; MySQL 1 insert, 2 update, 0 unchanged
-    bool any = db_changes (db) > 0;
     if (s_position_set (db, group, partition, offset) != 0 || db_commit (db) != DB_OK)
         goto fail;
     if (applied)
