@@ -22,6 +22,11 @@
                  over its partitions, both displays end with the exact
                  counts and the command store's menus; the restarted
                  projector changes nothing (reconcile agrees).
+      staleness  while a third projector joins the group and leaves it
+                 again (cooperative-sticky: only moving partitions pause),
+                 menu changes are timed from their 200 until display 0
+                 serves them; every one shows, and the printed figures are
+                 the read staleness of a join and a leave (docs/PERFORMANCE.md).
       broker     the broker down 10 s during load: every order still 200,
                  nothing lost once it is up.
       mariadb    scripts/mariadb.sh restart during load: requests may get
@@ -90,6 +95,7 @@ typedef struct {
     tk_server_t order [2];      //  --role order instances
     tk_server_t display [2];    //  --role display instances
     tk_server_t projector [2];  //  --role projector instances
+    tk_server_t joiner;         //  a third projector that joins and leaves
     char token_file [600];      //  --admin-token-file of the order instances
     sc_menu_t menus [SC_MENUS_MAX]; //  displayed menus
     int menu_count;             //  entries in menus
@@ -676,6 +682,8 @@ s_teardown (void **state)
         if (fx->projector [i].pid > 0)
             tk_server_stop (&fx->projector [i]);
     }
+    if (fx->joiner.pid > 0)
+        tk_server_stop (&fx->joiner);
     if (fx->broker.pid > 0)
         mb_stop (&fx->broker, true);
     if (fx->mariadb_dir [0]) {
@@ -919,6 +927,94 @@ test_kill9_projector (void **state)
     assert_int_equal (s_reconcile (fx), 0);
 }
 
+//  What s_probe_shown looks for in /display/menu.
+typedef struct {
+    char needle [160];              //  "menuId":"…","menuNm":"…"
+} sc_probe_t;
+
+//  True when /display/menu shows the probe's name.
+static bool
+s_probe_shown (const tk_resp_t *resp, void *arg)
+{
+    const sc_probe_t *probe = (const sc_probe_t *) arg;
+    return resp->status == 200 && resp->body && strstr (resp->body, probe->needle);
+}
+
+//  Renames menus [k] to a new name through an order instance and times
+//  the 200 until display 0 serves it: ms, or -1 if it never did in 60 s.
+static int64_t
+s_probe (scale_t *fx, int k, int serial)
+{
+    const char *headers [] = { "Content-Type: application/json",
+                               "Authorization: Bearer " SC_TOKEN, NULL };
+    const sc_menu_t *menu = &fx->menus [k % fx->menu_count];
+    char path [64], body [96];
+    snprintf (path, sizeof path, "/admin/menu/%s", menu->id);
+    snprintf (body, sizeof body, "{\"menuNm\":\"probe %d\"}", serial);
+    tk_resp_t resp = { 0 };
+    if (tk_http ("PATCH", fx->order [serial % 2].port, path, body, headers, &resp)
+    ||  resp.status != 200) {
+        tk_resp_reset (&resp);
+        return -1;
+    }
+    tk_resp_reset (&resp);
+    int64_t start = tk_now_ms ();
+    sc_probe_t probe;
+    snprintf (probe.needle, sizeof probe.needle, "\"menuId\":\"%s\",\"menuNm\":\"probe %d\"",
+              menu->id, serial);
+    if (tk_http_until (fx->display [0].port, "/display/menu", s_probe_shown, &probe, 60000))
+        return -1;
+    return tk_now_ms () - start;
+}
+
+//  Probes one after the other for ms; the largest staleness seen (every
+//  probe must show). *count gets the probes taken.
+static int64_t
+s_probe_for (scale_t *fx, int64_t ms, int *serial, int *count)
+{
+    int64_t worst = 0, until = tk_now_ms () + ms;
+    *count = 0;
+    while (tk_now_ms () < until) {
+        int64_t took = s_probe (fx, *serial, *serial);
+        (*serial)++;
+        assert_true (took >= 0);
+        worst = took > worst ? took : worst;
+        (*count)++;
+    }
+    return worst;
+}
+
+//  Read staleness while a projector joins the group and leaves it again:
+//  menu changes keep showing; the figures are printed.
+static void
+test_join_leave_staleness (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    int serial = 0, n_base = 0, n_join = 0, n_leave = 0;
+    int64_t base = s_probe_for (fx, 5000, &serial, &n_base);
+    sc_args_t args;
+    s_server_args (fx, "projector", &args);
+    assert_int_equal (tk_server_start (&fx->joiner, NULL, args.argv), 0);
+    int64_t join = s_probe_for (fx, 15000, &serial, &n_join);
+    assert_int_equal (tk_server_stop (&fx->joiner), 0);
+    int64_t leave = s_probe_for (fx, 15000, &serial, &n_leave);
+    printf ("staleness: steady max %" PRId64 " ms (%d changes), while joining max %" PRId64
+            " ms (%d), after a clean leave max %" PRId64 " ms (%d)\n", base, n_base, join,
+            n_join, leave, n_leave);
+    //  Give the menus back their names for the phases after
+    const char *headers [] = { "Content-Type: application/json",
+                               "Authorization: Bearer " SC_TOKEN, NULL };
+    for (int k = 0; k < fx->menu_count; k++) {
+        char path [64], body [96];
+        snprintf (path, sizeof path, "/admin/menu/%s", fx->menus [k].id);
+        snprintf (body, sizeof body, "{\"menuNm\":\"scale menu %d\"}", k);
+        tk_resp_t resp = { 0 };
+        assert_int_equal (tk_http ("PATCH", fx->order [0].port, path, body, headers, &resp), 0);
+        assert_int_equal (resp.status, 200);
+        tk_resp_reset (&resp);
+    }
+}
+
 //  Broker down for 10 s under load: orders keep succeeding, nothing lost.
 static void
 test_broker_down (void **state)
@@ -1037,6 +1133,7 @@ main (void)
         cmocka_unit_test (test_spread),
         cmocka_unit_test (test_race),
         cmocka_unit_test (test_kill9_projector),
+        cmocka_unit_test (test_join_leave_staleness),
         cmocka_unit_test (test_broker_down),
         cmocka_unit_test (test_mariadb_restart),
     };
