@@ -395,43 +395,7 @@ fail:
 int
 display_store_menus_all (display_store_t *self, event_menu_t **menus, size_t *count)
 {
-    *menus = NULL;
-    *count = 0;
-    size_t cap = 0;
-    db_stmt_t *st = db_stmt (self->db, SQL_MENU_ALL);
-    int rc = st ? DB_OK : DB_ERROR;
-    while (rc == DB_OK || rc == DB_ROW) {
-        rc = db_step (st);
-        if (rc != DB_ROW)
-            break;
-        if (*count == cap) {
-            cap = cap ? cap * 2 : 16;
-            event_menu_t *grown = (event_menu_t *) realloc (*menus, cap * sizeof *grown);
-            if (!grown) {
-                rc = DB_ERROR;
-                break;
-            }
-            *menus = grown;
-        }
-        event_menu_t *menu = &(*menus) [(*count)++];
-        memset (menu, 0, sizeof *menu);
-        const char *id = db_column_text (st, 0);
-        const char *name = db_column_text (st, 1);
-        const char *use_yn = db_column_text (st, 3);
-        snprintf (menu->menu_id, sizeof menu->menu_id, "%s", id ? id : "");
-        snprintf (menu->menu_nm, sizeof menu->menu_nm, "%s", name ? name : "");
-        menu->menu_price = db_column_int64 (st, 2);
-        menu->shown = use_yn && streq (use_yn, "Y");
-        menu->version = db_column_int64 (st, 4);
-    }
-    db_reset (st);
-    if (rc != DB_DONE) {
-        free (*menus);
-        *menus = NULL;
-        *count = 0;
-        return -1;
-    }
-    return 0;
+    return sqlkit_read_menus (self->db, SQL_MENU_ALL, menus, count);
 }
 
 //  Makes the display menus exactly the given ones (reconcile --repair).

@@ -32,7 +32,8 @@ static const char SQL_MENU_DEMO_MYSQL [] =
     "INSERT IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn, version)"
     " VALUES (?, ?, ?, 'Y', 0)";
 static const char SQL_MENU_UNTOLD [] =
-    "SELECT menu_id, menu_nm, menu_price, use_yn FROM menu WHERE version = 0 ORDER BY menu_id";
+    "SELECT menu_id, menu_nm, menu_price, use_yn, version FROM menu WHERE version = 0"
+    " ORDER BY menu_id";
 static const char SQL_MENU_TOLD [] =
     "UPDATE menu SET version = 1 WHERE menu_id = ? AND version = ?";
 static const char SQL_MENU_LAST [] =
@@ -125,34 +126,10 @@ store_menus_seed (db_t *db)
     }
     //  Read them all first: a statement is not stepped while others write
     event_menu_t *untold = NULL;
-    size_t count = 0, cap = 0;
-    st = db_stmt (db, SQL_MENU_UNTOLD);
-    rc = st ? DB_OK : DB_ERROR;
-    while (rc == DB_OK || rc == DB_ROW) {
-        rc = db_step (st);
-        if (rc != DB_ROW)
-            break;
-        if (count == cap) {
-            cap = cap ? cap * 2 : 8;
-            event_menu_t *grown = (event_menu_t *) realloc (untold, cap * sizeof *grown);
-            if (!grown) {
-                rc = DB_ERROR;
-                break;
-            }
-            untold = grown;
-        }
-        event_menu_t *menu = &untold [count++];
-        memset (menu, 0, sizeof *menu);
-        const char *id = db_column_text (st, 0);
-        snprintf (menu->menu_id, sizeof menu->menu_id, "%s", id ? id : "");
-        const char *name = db_column_text (st, 1);
-        const char *use_yn = db_column_text (st, 3);
-        snprintf (menu->menu_nm, sizeof menu->menu_nm, "%s", name ? name : "");
-        menu->menu_price = db_column_int64 (st, 2);
-        menu->shown = use_yn && streq (use_yn, "Y");
-        menu->version = 1;
-    }
-    db_reset (st);
+    size_t count = 0;
+    rc = sqlkit_read_menus (db, SQL_MENU_UNTOLD, &untold, &count) == 0 ? DB_DONE : DB_ERROR;
+    for (size_t i = 0; i < count; i++)
+        untold [i].version = 1;
     for (size_t i = 0; rc == DB_DONE && i < count; i++) {
         if (store_write_ti (db, SQL_MENU_TOLD, untold [i].menu_id, 0) != DB_DONE
         ||  s_menu_event (db, &untold [i], now_ms) != 0)
@@ -312,39 +289,11 @@ store_menus_read (store_t *self, event_menu_t **menus, size_t *count)
 {
     *menus = NULL;
     *count = 0;
-    size_t cap = 0;
     if (sqlkit_begin_read (self->db) != DB_OK)
         return -1;
-    db_stmt_t *st = db_stmt (self->db, SQL_MENU_LIST);
-    int rc = st ? DB_OK : DB_ERROR;
-    while (rc == DB_OK || rc == DB_ROW) {
-        rc = db_step (st);
-        if (rc != DB_ROW)
-            break;
-        if (*count == cap) {
-            cap = cap ? cap * 2 : 16;
-            event_menu_t *grown = (event_menu_t *) realloc (*menus, cap * sizeof *grown);
-            if (!grown) {
-                rc = DB_ERROR;
-                break;
-            }
-            *menus = grown;
-        }
-        event_menu_t *menu = &(*menus) [(*count)++];
-        memset (menu, 0, sizeof *menu);
-        const char *id = db_column_text (st, 0);
-        snprintf (menu->menu_id, sizeof menu->menu_id, "%s", id ? id : "");
-        s_menu_read (st, 1, menu);
-    }
-    db_reset (st);
+    int rc = sqlkit_read_menus (self->db, SQL_MENU_LIST, menus, count);
     sqlkit_end_read (self->db);
-    if (rc != DB_DONE) {
-        free (*menus);
-        *menus = NULL;
-        *count = 0;
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 //  GET /admin/menu (see store.h).
