@@ -114,7 +114,7 @@ s_prepare_stores (const config_t *cfg)
         }
         store_destroy (&store);
     }
-    if (config_runs_display (cfg)) {
+    if (config_runs_display (cfg) || config_runs_projector (cfg)) {
         display_store_t *store = display_store_open (cfg->display_store, err, sizeof err);
         if (!store) {
             log_error (NULL, "display store: %s", err);
@@ -485,7 +485,7 @@ s_serve (int argc, char **argv, const sigset_t *signals)
         ||  !s_start (self.bridge, bridge_collector_actor, &self.bridge_args))
             goto done;
     }
-    if (config_runs_display (&self.cfg)
+    if (config_runs_projector (&self.cfg)
     &&  !s_start (self.bridge, bridge_projection_actor, &self.bridge_args))
         goto done;
     if (s_start_pools (&self))

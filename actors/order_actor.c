@@ -1,5 +1,6 @@
-/*  order_actor — orders: order.create, order.get, health. After each
-    committed order it wakes the outbox relay. See actor.h. */
+/*  order_actor — orders: order.create, order.get, health; and the menus
+    the command store owns: menu.create, menu.patch, menu.list. After each
+    committed order or menu change it wakes the outbox relay. See actor.h. */
 #include "service.h"
 #include "bridge.h"
 
@@ -71,6 +72,66 @@ s_order_get (void *state, const wire_request_t *req, store_reply_t *reply)
 }
 
 
+//  The store's form of a menu body's fields.
+static void
+s_menu_change (const wire_cmd_t *cmd, store_menu_change_t *change)
+{
+    memset (change, 0, sizeof *change);
+    change->has_name = (cmd->menu_fields & WIRE_MENU_NAME) != 0;
+    snprintf (change->name, sizeof change->name, "%s", cmd->name);
+    change->has_price = (cmd->menu_fields & WIRE_MENU_PRICE) != 0;
+    change->price = cmd->menu_price;
+    change->has_shown = (cmd->menu_fields & WIRE_MENU_USE_YN) != 0;
+    change->shown = cmd->menu_shown;
+}
+
+
+//  menu.create: cmd.name, cmd.menu_price, cmd.menu_shown as the front
+//  validated them. Its own transaction (admin changes are rare: no group);
+//  the relay is woken once it committed.
+static int
+s_menu_create (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    store_menu_change_t change;
+    s_menu_change (&req->cmd, &change);
+    store_set_deadline (self->store, req->deadline_ms);     //  lock waits end by it
+    int rc = store_menu_create (self->store, &change,
+                                util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    store_set_deadline (self->store, 0);
+    if (rc == 0 && reply->result == STORE_RESULT_DONE)
+        s_wake_relay (self, req->rid);
+    return rc;
+}
+
+
+//  menu.patch: cmd.menu_id and the fields given.
+static int
+s_menu_patch (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    store_menu_change_t change;
+    s_menu_change (&req->cmd, &change);
+    store_set_deadline (self->store, req->deadline_ms);
+    int rc = store_menu_patch (self->store, req->cmd.menu_id, &change,
+                               util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    store_set_deadline (self->store, 0);
+    if (rc == 0 && reply->result == STORE_RESULT_DONE)
+        s_wake_relay (self, req->rid);
+    return rc;
+}
+
+
+//  menu.list: every menu with its version.
+static int
+s_menu_list (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    (void) req;
+    return store_menu_list (self->store, reply);
+}
+
+
 //  health: the command store answers.
 static int
 s_health (void *state, const wire_request_t *req, store_reply_t *reply)
@@ -88,6 +149,9 @@ static const service_op_t s_writes [] = {
 
 static const service_op_t s_ops [] = {
     { WIRE_OP_ORDER_GET, s_order_get },
+    { WIRE_OP_MENU_CREATE, s_menu_create },
+    { WIRE_OP_MENU_PATCH, s_menu_patch },
+    { WIRE_OP_MENU_LIST, s_menu_list },
     { WIRE_OP_HEALTH, s_health },
     { NULL, NULL }
 };

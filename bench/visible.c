@@ -19,6 +19,12 @@
     points for N orders, and the menu must be in the top 3 once ordered
     (order only one menu on a fresh store: bench/run.sh does that).
 
+    With --menu-change ADMIN_TOKEN it measures a menu change instead (issue
+    10): each sample PATCHes /admin/menu/{menu} with a menuPrice it never had
+    (admin token) and, from the moment the 200 arrives, polls GET
+    /display/menu until the menu shows that price; no customer is needed.
+    The line then starts with "menu-visible:".
+
     Prints one line bench/run.sh reads:
         visible: samples N timeouts T p50_ms A p90_ms B p99_ms C max_ms D
     Exits 1 when no sample was taken. Talks to loopback only by default; not
@@ -68,6 +74,7 @@ typedef struct {
     long poll_ms;                   //  pause between two polls
     long timeout_ms;                //  a sample longer than this is a timeout
     long jitter_ms;                 //  random pause before each sample, up to this
+    const char *admin_token;        //  --menu-change: measure menu changes with it, or NULL
 } options_t;
 
 
@@ -268,11 +275,59 @@ s_number (const char *name, const char *value, long min, long max)
 }
 
 
+//  The menu's menuPrice in a /display/menu body: -1 when it is not listed
+//  or the body is not the expected shape.
+static long
+s_price (const char *body, const char *menu)
+{
+    char key [96];
+    snprintf (key, sizeof key, "\"menuId\":\"%s\"", menu);
+    const char *at = strstr (body, key);
+    if (!at)
+        return -1;
+    const char *close = strchr (at, '}');
+    const char *price = strstr (at, "\"menuPrice\":");
+    if (!price || (close && price > close))
+        return -1;
+    return strtol (price + 12, NULL, 10);
+}
+
+
+//  One menu-change sample: PATCH the menu's price to price, then poll
+//  /display/menu until it shows it. The ms waited, -1 on a failure, -2 on
+//  a timeout.
+static double
+s_menu_sample (conn_t *admin, conn_t *poll, const options_t *opts, const char *auth,
+               long price, const struct timespec *pause)
+{
+    char path [128], body [64];
+    snprintf (path, sizeof path, "/admin/menu/%s", opts->menu);
+    snprintf (body, sizeof body, "{\"menuPrice\":%ld}", price);
+    if (s_request (admin, "PATCH", path, auth, body) || admin->status != 200) {
+        fprintf (stderr, "visible-latency: PATCH %s failed: %d %s\n", path, admin->status,
+                 admin->body ? admin->body : "");
+        return -1;
+    }
+    double start = s_now_ms ();
+    while (s_now_ms () - start <= (double) opts->timeout_ms) {
+        if (s_request (poll, "GET", "/display/menu", "", NULL) || poll->status != 200) {
+            fprintf (stderr, "visible-latency: GET /display/menu failed while polling\n");
+            return -1;
+        }
+        if (s_price (poll->body, opts->menu) == price)
+            return s_now_ms () - start;
+        if (opts->poll_ms)
+            nanosleep (pause, NULL);
+    }
+    return -2;
+}
+
+
 static void
 s_usage (void)
 {
     fprintf (stderr, "usage: visible-latency --port P --customer ID [--token T] [--host A] [--menu ID] "
-                     "[--samples N] [--poll-ms M] [--timeout-ms T] [--jitter-ms J]\n");
+                     "[--samples N] [--poll-ms M] [--timeout-ms T] [--jitter-ms J] [--menu-change ADMIN_TOKEN]\n");
     exit (2);
 }
 
@@ -313,10 +368,13 @@ main (int argc, char **argv)
         if (strcmp (argv [i], "--menu") == 0 && strlen (value) < 64)
             opts.menu = value;
         else
+        if (strcmp (argv [i], "--menu-change") == 0 && strlen (value) < 512)
+            opts.admin_token = value;
+        else
             s_usage ();
         i++;
     }
-    if (!opts.port || !opts.customer)
+    if (!opts.port || (!opts.customer && !opts.admin_token))
         s_usage ();
 
     conn_t order = { .fd = -1 }, poll = { .fd = -1 };
@@ -333,8 +391,9 @@ main (int argc, char **argv)
     snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"menuList\":[{\"menuId\":\"%s\","
               "\"qy\":1}]}", opts.customer, opts.menu);
     char auth [600] = "";
-    if (opts.token)
-        snprintf (auth, sizeof auth, "Authorization: Bearer %s\r\n", opts.token);
+    if (opts.token || opts.admin_token)
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s\r\n",
+                  opts.admin_token ? opts.admin_token : opts.token);
     double *samples = (double *) calloc ((size_t) opts.samples, sizeof (double));
     if (!samples)
         return 1;
@@ -347,6 +406,19 @@ main (int argc, char **argv)
             long us = (long) (drand48 () * (double) opts.jitter_ms * 1000.0);
             struct timespec gap = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
             nanosleep (&gap, NULL);
+        }
+        if (opts.admin_token) {
+            //  A price no sample used before: one more than the time in ms
+            double ms = s_menu_sample (&order, &poll, &opts, auth,
+                                       100000 + (long) s_now_ms () % 100000000, &pause);
+            if (ms >= 0)
+                samples [taken++] = ms;
+            else
+            if (ms == -2)
+                timeouts++;
+            else
+                failures++;
+            continue;
         }
         long before = s_read_count (&poll, opts.menu);
         if (before < 0) {
@@ -394,8 +466,8 @@ main (int argc, char **argv)
         return 1;
     }
     qsort (samples, (size_t) taken, sizeof (double), s_cmp_double);
-    printf ("visible: samples %ld timeouts %ld p50_ms %.1f p90_ms %.1f p99_ms %.1f max_ms %.1f\n",
-            taken, timeouts, s_percentile (samples, taken, 50), s_percentile (samples, taken, 90),
+    printf ("%s: samples %ld timeouts %ld p50_ms %.1f p90_ms %.1f p99_ms %.1f max_ms %.1f\n",
+            opts.admin_token ? "menu-visible" : "visible", taken, timeouts, s_percentile (samples, taken, 50), s_percentile (samples, taken, 90),
             s_percentile (samples, taken, 99), samples [taken - 1]);
     free (samples);
     return 0;

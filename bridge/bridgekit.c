@@ -36,12 +36,11 @@ bridgekit_backoff (int delay_ms, int min_ms, int cap_ms)
     return delay_ms > cap_ms / 2 ? cap_ms : delay_ms * 2;
 }
 
-//  Decodes the held event; logs one that is not an order event.
+//  Decodes the held event; logs one that is not an event.
 int
-bridgekit_decode (const eventlog_event_t *held, event_order_t *order, const char *name)
+bridgekit_decode (const eventlog_event_t *held, event_t *ev, const char *name)
 {
-    memset (order, 0, sizeof *order);
-    if (event_order_decode (held->payload, held->len, order) == 0)
+    if (event_decode (held->payload, held->len, ev) == 0)
         return 0;
     log_warn ("-", "%s: skipping malformed event at offset %" PRId64 " (key %s)",
               name, held->offset, held->key ? held->key : "");

@@ -23,10 +23,11 @@ void bridgekit_start_failed (zsock_t *pipe, const bridge_args_t *args, metrics_g
 //  healthy): min_ms first, then doubling up to cap_ms.
 int bridgekit_backoff (int delay_ms, int min_ms, int cap_ms);
 
-//  Decodes the held event into order. Returns 0, or -1 when it is not an
-//  order event (logged under name; the caller commits past it, since it
-//  would be refused forever and hold up every event behind it).
-int bridgekit_decode (const eventlog_event_t *held, event_order_t *order, const char *name);
+//  Decodes the held event's envelope into ev (event_reset after). Returns
+//  0, or -1 when it is not an event of a known kind (logged under name; the
+//  caller commits past it, since it would be refused forever and hold up
+//  every event behind it).
+int bridgekit_decode (const eventlog_event_t *held, event_t *ev, const char *name);
 
 //  Commits past the held event, which is handled (applied, delivered or
 //  skipped), and drops it, so the caller polls next. A failed commit is

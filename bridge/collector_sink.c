@@ -1,7 +1,8 @@
 /*  collector_sink — the data collector actor (bridge_collector_actor).
 
-    Consumes group BRIDGE_GROUP_COLLECTOR and delivers the events one by one
-    in log order (= order time). A failed delivery is retried, same event,
+    Consumes group BRIDGE_GROUP_COLLECTOR and delivers the order events one
+    by one in log order (= order time), each as its order payload (the body
+    the collector always had); other kinds are committed past. A failed delivery is retried, same event,
     after a capped exponential backoff with jitter (SINK_BACKOFF_MIN_MS
     doubling up to cfg->collector_backoff_max_ms); the wait is a poll on the
     pipe, so $TERM is answered at once. The position is committed only after
@@ -103,14 +104,23 @@ s_next_delay (sink_t *self)
 static int
 s_deliver_held (sink_t *self)
 {
-    event_order_t order;
-    if (bridgekit_decode (&self->held, &order, "collector sink") != 0) {
+    event_t ev;
+    if (bridgekit_decode (&self->held, &ev, "collector sink") != 0
+    ||  ev.kind != EVENT_KIND_ORDER) {
+        //  Only orders go to the data platform; other kinds pass by
+        event_reset (&ev);
         bridgekit_commit_held (self->consumer, &self->held, &self->holding, "collector sink");
         return 0;
     }
-    event_order_reset (&order);
-    if (collector_deliver (self->collector, self->held.key, self->held.payload, self->held.len,
-                           SINK_DELIVER_MS) != 0) {
+    //  The order payload is the collector's body, as it always was
+    char *body = event_order_encode (&ev.order);
+    event_reset (&ev);
+    if (!body)
+        return -1;
+    int rc = collector_deliver (self->collector, self->held.key, body, strlen (body),
+                                SINK_DELIVER_MS);
+    zstr_free (&body);
+    if (rc != 0) {
         metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_FAILURES, 1);
         metrics_gauge_set (self->metrics, GAUGE_COLLECTOR_UP, 0);
         return -1;

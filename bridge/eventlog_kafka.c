@@ -10,7 +10,13 @@
     flight instead of producing it again, so an outage does not pile up
     duplicates in librdkafka's queue.
 
-    Consumer: a balanced group consumer with manual commits only; commit()
+    Consumer: a balanced group consumer with the cooperative-sticky
+    assignor: a rebalance (a projector joining or leaving) assigns and
+    revokes only the partitions that move (librdkafka's own rebalance
+    handling does the incremental assign and unassign under the cooperative
+    protocol; a callback of ours that did the same stalled the first
+    assignment on the mock cluster, so there is none), and the members that
+    keep theirs never stop consuming. It commits manually only; commit()
     stores (partition, offset + 1) synchronously, with a bounded wait, after
     the caller's own sink transaction committed. A commit the group refuses
     because it rebalanced (generation, member, rebalance errors) is reported
@@ -509,7 +515,8 @@ s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen
     ||  s_conf_set (conf, "enable.auto.offset.store", "false", err, errlen)
     ||  s_conf_set (conf, "auto.offset.reset", "earliest", err, errlen)
     ||  s_conf_set (conf, "session.timeout.ms", KAFKA_SESSION_TIMEOUT, err, errlen)
-    ||  s_conf_set (conf, "heartbeat.interval.ms", "1000", err, errlen)) {
+    ||  s_conf_set (conf, "heartbeat.interval.ms", "1000", err, errlen)
+    ||  s_conf_set (conf, "partition.assignment.strategy", "cooperative-sticky", err, errlen)) {
         rd_kafka_conf_destroy (conf);
         goto fail;
     }

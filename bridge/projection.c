@@ -2,8 +2,9 @@
 
     Consumes group BRIDGE_GROUP_DISPLAY. For each event: decode it (a
     malformed event is logged and committed past, never retried), apply it
-    to the display store in that store's one transaction, THEN commit the
-    log position. A display store failure keeps the event and retries it
+    to the display store in that store's one transaction (an order by its
+    (orderNo, menuId) rows, a menu by its version), THEN commit the log
+    position. A display store failure keeps the event and retries it
     with capped backoff (GAUGE_PROJECTION_UP 0) without committing, so no
     event is lost; a redelivered event changes nothing (display_store_apply
     is keyed by (orderNo, menuId)). A failed commit after the apply is
@@ -78,8 +79,9 @@ s_projection_new (zsock_t *pipe, const bridge_args_t *args)
         log_error ("-", "projection: event log: %s", err);
         goto fail;
     }
-    //  The display actors run here when this role serves display reads.
-    if (self->cfg->role != ROLE_ORDER && self->cfg->display_actors > 0) {
+    //  The display actors run here when this role serves display reads
+    //  too (all); a display role elsewhere reads the store on its timer.
+    if (config_runs_display (self->cfg) && self->cfg->display_actors > 0) {
         self->display_wake = zsock_new (ZMQ_DEALER);
         if (!self->display_wake)
             goto fail;
@@ -142,15 +144,18 @@ s_projection_command (projection_t *self)
 static int
 s_apply_held (projection_t *self)
 {
-    event_order_t order;
-    if (bridgekit_decode (&self->held, &order, "projection") != 0) {
+    event_t ev;
+    if (bridgekit_decode (&self->held, &ev, "projection") != 0) {
         bridgekit_commit_held (self->consumer, &self->held, &self->holding, "projection");
         return 0;
     }
     bool applied = false;
-    int rc = display_store_apply (self->display, &order, BRIDGE_GROUP_DISPLAY,
+    int rc = ev.kind == EVENT_KIND_MENU
+           ? display_store_apply_menu (self->display, &ev.menu, BRIDGE_GROUP_DISPLAY,
+                                       self->held.partition, self->held.offset, &applied)
+           : display_store_apply (self->display, &ev.order, BRIDGE_GROUP_DISPLAY,
                                   self->held.partition, self->held.offset, &applied);
-    event_order_reset (&order);
+    event_reset (&ev);
     if (rc != 0) {
         log_warn ("-", "projection: display store refused %s, will retry",
                   self->held.key ? self->held.key : "");

@@ -9,6 +9,13 @@
     display store from the command store's orders (display_store_repair) and
     compared again: exit 0 when that fixed it.
 
+    Menus too: every menu of the command store (the owner) against the
+    display store's copy (name, price, useYn, version), a line per menu
+    that differs or is missing on either side
+        menu MENU-00000006 command=v3 N 5500 "라떼" display=v2 Y 5500 "카페 라떼"
+    and a summary line; drift there counts as drift. --repair makes the
+    display menus exactly the command store's (display_store_menus_repair).
+
     Argument handling: --repair and --window-hours H (or --window-hours=H)
     are taken out first; everything else goes to config_load as serve
     options (--data-dir, --store, --display-store, --clock-skew-ms, …). */
@@ -123,6 +130,89 @@ s_repair (store_t *store, display_store_t *display, int64_t from_ms, int64_t to_
     return rc;
 }
 
+//  True when a and b hold the same menu state.
+static bool
+s_menu_same (const event_menu_t *a, const event_menu_t *b)
+{
+    return streq (a->menu_nm, b->menu_nm) && a->menu_price == b->menu_price
+        && a->shown == b->shown && a->version == b->version;
+}
+
+//  Prints one side of a drifting menu (or "none").
+static void
+s_menu_side (const char *side, const event_menu_t *menu)
+{
+    if (menu)
+        printf (" %s=v%" PRId64 " %s %" PRId64 " \"%s\"", side, menu->version,
+                menu->shown ? "Y" : "N", menu->menu_price, menu->menu_nm);
+    else
+        printf (" %s=none", side);
+}
+
+//  Compares the menus of both stores, printing each drifting menu when
+//  verbose. Returns the number of drifting menus, or -1 on a store error.
+static int
+s_compare_menus (store_t *store, display_store_t *display, bool verbose)
+{
+    event_menu_t *cmd = NULL, *disp = NULL;
+    size_t cmd_count = 0, disp_count = 0;
+    int drift = -1;
+    if (store_menus_read (store, &cmd, &cmd_count) != 0) {
+        fprintf (stderr, "reconcile: the command store could not list menus\n");
+        goto done;
+    }
+    if (display_store_menus_all (display, &disp, &disp_count) != 0) {
+        fprintf (stderr, "reconcile: the display store could not list menus\n");
+        goto done;
+    }
+    //  Both lists are in menuId order: one merge pass
+    drift = 0;
+    size_t i = 0, j = 0;
+    while (i < cmd_count || j < disp_count) {
+        int order = i == cmd_count ? 1 : j == disp_count ? -1
+                  : strcmp (cmd [i].menu_id, disp [j].menu_id);
+        const event_menu_t *c = order <= 0 ? &cmd [i] : NULL;
+        const event_menu_t *d = order >= 0 ? &disp [j] : NULL;
+        if (!c || !d || !s_menu_same (c, d)) {
+            drift++;
+            if (verbose) {
+                printf ("menu %s", c ? c->menu_id : d->menu_id);
+                s_menu_side ("command", c);
+                s_menu_side ("display", d);
+                printf ("\n");
+            }
+        }
+        i += c ? 1 : 0;
+        j += d ? 1 : 0;
+    }
+    if (verbose)
+        printf ("reconcile: %zu menus, %d drifting: %s\n", cmd_count, drift,
+                drift ? "DRIFT" : "OK");
+done:
+    free (cmd);
+    free (disp);
+    return drift;
+}
+
+//  Makes the display menus the command store's.
+static int
+s_repair_menus (store_t *store, display_store_t *display)
+{
+    event_menu_t *menus = NULL;
+    size_t count = 0;
+    if (store_menus_read (store, &menus, &count) != 0) {
+        fprintf (stderr, "reconcile: cannot read the menus\n");
+        return -1;
+    }
+    int rc = display_store_menus_repair (display, menus, count);
+    if (rc != 0)
+        fprintf (stderr, "reconcile: the display store refused the menu repair\n");
+    else
+        printf ("reconcile: repaired the menus from %zu menus\n", count);
+    free (menus);
+    return rc;
+}
+
 //  `coffee reconcile …`: see the top of this file.
 int
 bridge_reconcile_main (int argc, char **argv)
@@ -185,7 +275,8 @@ bridge_reconcile_main (int argc, char **argv)
     int64_t to_ms = util_now_ms (cfg.clock_skew_ms);
     int64_t from_ms = to_ms - hours * 3600 * 1000;
     int drift = s_compare (store, display, from_ms, to_ms, true);
-    if (drift < 0)
+    int menu_drift = s_compare_menus (store, display, true);
+    if (drift < 0 || menu_drift < 0)
         goto done;
     if (drift > 0 && repair) {
         if (s_repair (store, display, from_ms, to_ms) != 0)
@@ -194,7 +285,14 @@ bridge_reconcile_main (int argc, char **argv)
         if (drift < 0)
             goto done;
     }
-    exit_code = drift ? 1 : 0;
+    if (menu_drift > 0 && repair) {
+        if (s_repair_menus (store, display) != 0)
+            goto done;
+        menu_drift = s_compare_menus (store, display, true);
+        if (menu_drift < 0)
+            goto done;
+    }
+    exit_code = drift || menu_drift ? 1 : 0;
 done:
     fflush (stdout);
     display_store_destroy (&display);

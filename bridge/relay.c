@@ -119,7 +119,7 @@ s_relay_round (relay_t *self, bool *more)
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
-        msgs [i].key = rows [i].order_no;
+        msgs [i].key = rows [i].key;
         msgs [i].payload = rows [i].payload ? rows [i].payload : "";
         msgs [i].len = strlen (msgs [i].payload);
     }

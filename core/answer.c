@@ -17,6 +17,8 @@ static const s_result_row_t s_results [STORE_RESULT_COUNT] = {
     [STORE_RESULT_NOT_FOUND]   = { 404, "NOT_FOUND_DATA", NULL },
     [STORE_RESULT_NO_POINT]    = { 409, "NO_POINT",
                                    "%" PRId64 " 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요" },
+    [STORE_RESULT_NOT_ORDERABLE] = { 409, "MENU_NOT_ORDERABLE",
+                                   "해당 메뉴는 지금 주문할 수 없습니다." },
     [STORE_RESULT_KEY_IN_USE]  = { 409, "IDEMPOTENCY_KEY_IN_USE",
                                    "a request with this Idempotency-Key is still running" },
     [STORE_RESULT_KEY_REUSED]  = { 422, "IDEMPOTENCY_KEY_REUSED",
@@ -99,7 +101,8 @@ answer_fill (store_reply_t *reply)
     }
     cJSON_AddStringToObject (json, "code", row->code);
     cJSON_AddStringToObject (json, "message", text);
-    if (result == STORE_RESULT_NOT_FOUND && reply->about == STORE_ABOUT_MENU)
+    if ((result == STORE_RESULT_NOT_FOUND && reply->about == STORE_ABOUT_MENU)
+    ||  result == STORE_RESULT_NOT_ORDERABLE)
         cJSON_AddStringToObject (json, "menuId", reply->menu_id);
     if (result == STORE_RESULT_NO_POINT) {
         //  Exact int64 (cJSON numbers are doubles): added as raw text.

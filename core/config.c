@@ -31,8 +31,8 @@ static const s_option_t s_options [] = {
       "HTTP port" },
     { "data-dir", "COFFEE_DATA_DIR", OPT_STRING, FIELD (data_dir), 0, 0, NULL, "./var",
       "folder for the SQLite stores, the local event log and the file collector" },
-    { "role", "COFFEE_ROLE", OPT_CHOICE, FIELD (role), 0, 0, "all|order|display", "all",
-      "all: everything; order: customers, points, orders, relay, collector; display: /display and the projection" },
+    { "role", "COFFEE_ROLE", OPT_CHOICE, FIELD (role), 0, 0, "all|order|display|projector", "all",
+      "all: everything; order: customers, points, orders, menu admin, relay, collector; display: GET /display from the display store; projector: events into the display store (/health, /metrics)" },
     { "http-threads", "COFFEE_HTTP_THREADS", OPT_INT, FIELD (http_threads), 1, 256, NULL, "4",
       "libmicrohttpd worker threads" },
     { "point-actors", "COFFEE_POINT_ACTORS", OPT_INT, FIELD (point_actors), 1, 64, NULL, "2",
@@ -404,5 +404,6 @@ config_print_help (FILE *out)
 const char *
 config_role_name (config_role_t role)
 {
-    return role == ROLE_ORDER ? "order" : role == ROLE_DISPLAY ? "display" : "all";
+    return role == ROLE_ORDER ? "order" : role == ROLE_DISPLAY ? "display"
+         : role == ROLE_PROJECTOR ? "projector" : "all";
 }

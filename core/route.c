@@ -62,6 +62,16 @@ static const route_t s_routes [] = {
     { ROUTE_POINT_SAVE, "POST", "/admin/point/save", false, "/admin/point/save",
       ACTOR_POOL_POINT, WIRE_OP_POINT_SAVE, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL,
       false, NULL },
+    //  Menus: the command store owns them, so the order actors serve them.
+    { ROUTE_ADMIN_MENU_CREATE, "POST", "/admin/menu", false, "/admin/menu",
+      ACTOR_POOL_ORDER, WIRE_OP_MENU_CREATE, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL,
+      false, NULL },
+    { ROUTE_ADMIN_MENU_PATCH, "PATCH", "/admin/menu/", true, "/admin/menu/{menuId}",
+      ACTOR_POOL_ORDER, WIRE_OP_MENU_PATCH, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL,
+      false, NULL },
+    { ROUTE_ADMIN_MENU_LIST, "GET", "/admin/menu", false, "/admin/menu",
+      ACTOR_POOL_ORDER, WIRE_OP_MENU_LIST, ROUTE_PART_ORDER, false, 0, true, NULL,
+      false, NULL },
 };
 #define S_ROUTE_COUNT (sizeof (s_routes) / sizeof (s_routes [0]))
 _Static_assert (S_ROUTE_COUNT == ROUTE_UNMATCHED, "a row for every route");
@@ -105,9 +115,9 @@ bool
 route_part_served (route_part_t part, config_role_t role)
 {
     if (part == ROUTE_PART_ORDER)
-        return role != ROLE_DISPLAY;
+        return role == ROLE_ALL || role == ROLE_ORDER;
     if (part == ROUTE_PART_DISPLAY)
-        return role != ROLE_ORDER;
+        return role == ROLE_ALL || role == ROLE_DISPLAY;
     return true;
 }
 

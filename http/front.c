@@ -1004,14 +1004,16 @@ s_decide_body (s_worker_t *self, s_request_t *req, s_answer_t *answer)
         return s_pools_ask (self, req, answer);
     cJSON *canonical = NULL;
     char *error = NULL;
-    answer->status = request_validate_body (req->route->route, req->body, req->len,
-                                            &canonical, &error);
+    answer->status = request_validate_arg (req->route->route, req->arg, &error);
+    if (answer->status == 200)
+        answer->status = request_validate_body (req->route->route, req->body, req->len,
+                                                &canonical, &error);
     if (answer->status != 200) {
         answer->body = error;
         return false;
     }
     wire_cmd_t cmd;
-    request_cmd_fill (req->route->route, canonical, "", &cmd);
+    request_cmd_fill (req->route->route, canonical, req->arg, &cmd);
     s_cmd_auth (req, &cmd);
     char *text = cJSON_PrintUnformatted (canonical);
     cJSON_Delete (canonical);

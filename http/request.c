@@ -813,6 +813,83 @@ s_order (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_j
     return rc;
 }
 
+//  A menu price: a whole number 0..STORE_MENU_PRICE_MAX (a menu may be
+//  free), read exactly from its text; *value gets it.
+static int
+s_check_price (const s_numbers_t *numbers, const cJSON *item, const char *field,
+               int64_t *value, char **error_json)
+{
+    if (!item || cJSON_IsNull (item))
+        return s_invalid (error_json, field, "is required");
+    const s_token_t *token = cJSON_IsNumber (item)? s_numbers_find (numbers, item): NULL;
+    if (!token)
+        return s_invalid (error_json, field, "must be a number");
+    char what [64];
+    snprintf (what, sizeof (what), "must be at most %lld", (long long) STORE_MENU_PRICE_MAX);
+    bool negative = false;
+    int64_t v = 0;
+    switch (request_number_read (token->text, token->len, &v, &negative)) {
+        case REQUEST_NUMBER_WHOLE:
+            break;
+        case REQUEST_NUMBER_FRACTION:
+            return s_invalid (error_json, field, "must be a whole number");
+        case REQUEST_NUMBER_RANGE:
+            return s_invalid (error_json, field, negative? "must be at least 0": what);
+        case REQUEST_NUMBER_INVALID:
+        default:
+            return s_invalid (error_json, field, "must be a JSON number");
+    }
+    if (v < 0)
+        return s_invalid (error_json, field, "must be at least 0");
+    if (v > STORE_MENU_PRICE_MAX)
+        return s_invalid (error_json, field, what);
+    *value = v;
+    return 0;
+}
+
+//  useYn: the string "Y" (shown) or "N" (hidden).
+static int
+s_check_use_yn (const cJSON *item, const char *field, char **error_json)
+{
+    if (!item || cJSON_IsNull (item))
+        return s_invalid (error_json, field, "is required");
+    if (!cJSON_IsString (item) || !item->valuestring)
+        return s_invalid (error_json, field, "must be a string");
+    if (!streq (item->valuestring, "Y") && !streq (item->valuestring, "N"))
+        return s_invalid (error_json, field, "must be \"Y\" (shown) or \"N\" (hidden)");
+    return 0;
+}
+
+//  POST /admin/menu (menuNm and menuPrice required, useYn optional) and
+//  PATCH /admin/menu/{menuId} (any of the three, at least one).
+static int
+s_menu (const s_numbers_t *numbers, const cJSON *in, cJSON *out, bool create,
+        char **error_json)
+{
+    const cJSON *name, *price, *use_yn;
+    int64_t price_value = 0;
+    int rc = s_member (in, "menuNm", "menuNm", &name, error_json);
+    if (!rc)
+        rc = s_member (in, "menuPrice", "menuPrice", &price, error_json);
+    if (!rc)
+        rc = s_member (in, "useYn", "useYn", &use_yn, error_json);
+    if (!rc && (create || name))
+        rc = s_check_name (name, "menuNm", error_json);
+    if (!rc && (create || price))
+        rc = s_check_price (numbers, price, "menuPrice", &price_value, error_json);
+    if (!rc && use_yn)
+        rc = s_check_use_yn (use_yn, "useYn", error_json);
+    if (!rc && !create && !name && !price && !use_yn)
+        rc = s_invalid (error_json, "body", "must give menuNm, menuPrice or useYn");
+    if (rc)
+        return rc;
+    if ((name && !cJSON_AddStringToObject (out, "menuNm", name->valuestring))
+    ||  (price && !cJSON_AddNumberToObject (out, "menuPrice", (double) price_value))
+    ||  (use_yn && !cJSON_AddStringToObject (out, "useYn", use_yn->valuestring)))
+        return -1;
+    return 0;
+}
+
 //  Validates a POST body; see request.h.
 int
 request_validate_body (metrics_route_t route, const char *body, size_t len,
@@ -971,6 +1048,9 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
     if (route == ROUTE_POINT_SAVE)
         rc = s_point_save (&numbers, in, out, error_json);
     else
+    if (route == ROUTE_ADMIN_MENU_CREATE || route == ROUTE_ADMIN_MENU_PATCH)
+        rc = s_menu (&numbers, in, out, route == ROUTE_ADMIN_MENU_CREATE, error_json);
+    else
         rc = s_invalid (error_json, "body", "this route takes no body");
 done:
     free (numbers.tokens);
@@ -1002,6 +1082,8 @@ request_validate_arg (metrics_route_t route, const char *arg, char **error_json)
         return s_check_id (&item, "customerId", "CUST-", error_json)? 400: 200;
     if (route == ROUTE_ORDER_GET)
         return s_check_id (&item, "orderNo", "ORD-", error_json)? 400: 200;
+    if (route == ROUTE_ADMIN_MENU_PATCH)
+        return s_check_id (&item, "menuId", "MENU-", error_json)? 400: 200;
     return 200;
 }
 
@@ -1137,11 +1219,28 @@ request_cmd_fill (metrics_route_t route, const cJSON *canonical, const char *arg
     s_field (cmd->customer_id, sizeof cmd->customer_id, customer_id);
     if (route == ROUTE_ORDER_GET)
         s_field (cmd->order_no, sizeof cmd->order_no, arg);
+    if (route == ROUTE_ADMIN_MENU_PATCH)
+        s_field (cmd->menu_id, sizeof cmd->menu_id, arg);
     if (!canonical)
         return;
     const cJSON *item = cJSON_GetObjectItemCaseSensitive (canonical, "customerNm");
     if (cJSON_IsString (item))
         s_field (cmd->name, sizeof cmd->name, item->valuestring);
+    item = cJSON_GetObjectItemCaseSensitive (canonical, "menuNm");
+    if (cJSON_IsString (item)) {
+        s_field (cmd->name, sizeof cmd->name, item->valuestring);
+        cmd->menu_fields |= WIRE_MENU_NAME;
+    }
+    item = cJSON_GetObjectItemCaseSensitive (canonical, "menuPrice");
+    if (cJSON_IsNumber (item)) {
+        cmd->menu_price = (int64_t) item->valuedouble;
+        cmd->menu_fields |= WIRE_MENU_PRICE;
+    }
+    item = cJSON_GetObjectItemCaseSensitive (canonical, "useYn");
+    if (cJSON_IsString (item)) {
+        cmd->menu_shown = streq (item->valuestring, "Y");
+        cmd->menu_fields |= WIRE_MENU_USE_YN;
+    }
     item = cJSON_GetObjectItemCaseSensitive (canonical, "chargeAmt");
     if (cJSON_IsNumber (item))
         cmd->amount = (int64_t) item->valuedouble;

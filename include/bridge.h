@@ -7,9 +7,12 @@
                              each commit), and every BRIDGE_RELAY_IDLE_MS to
                              pick up rows left by a crash.
     bridge_projection_actor  consumes group "display-service" into the display
-                             store (display_store_apply), then commits.
+                             store (display_store_apply for orders,
+                             display_store_apply_menu for menus), then commits.
+                             Runs in the roles all and projector.
     bridge_collector_actor   consumes group "data-collector" and delivers each
-                             event with retries and capped exponential backoff.
+                             order event with retries and capped exponential
+                             backoff (other kinds are passed by).
 
     Each takes a bridge_args_t and answers $TERM on its pipe; the relay
     drains the outbox once more (bounded, 5 s) before it exits. An actor
@@ -17,18 +20,18 @@
     once, so its owner sees the end signal on the pipe (a failed start).
     Each opens its own connections: nothing is shared between threads.
 
-    How soon a new order shows in GET /display/best (local log, one process):
-    the order actor's wake reaches the relay at once; publish is one SQLite
-    commit (a few ms); the PUB/SUB wake reaches the projection at once; the
-    apply is one display-store transaction (a few ms). So the display store
-    has it within ~10-50 ms, and /display/best serves it at the display
-    actor's next snapshot refresh: at most cfg->display_refresh_ms later
-    (default 200 ms). Measured on loopback, ASan build, --display-refresh-ms
-    100: an order was visible in /display/best 90-100 ms after its 200.
-    A projection in another process reads the log file every
-    EVENTLOG_LOCAL_POLL_MS (+200 ms at most). With Kafka add the producer's
-    linger and the consumer's fetch wait. After a relay failure, retries back
-    off from 100 ms up to 5 s; without any wake the relay drains every
+    How soon a new order or menu change shows in /display (local log, one
+    process, role all): the order actor's wake reaches the relay at once;
+    publish is one SQLite commit; the log's inproc wake reaches the
+    projection at once; the apply is one display-store transaction, after
+    which the projection asks a display actor to read the store again and
+    push the snapshot to every HTTP worker. Figures and the command that
+    measures them: docs/PERFORMANCE.md (bench/visible.c). A display role in
+    another process has no consumer: it reads the display store every
+    cfg->display_refresh_ms; a projector in another process reads the local
+    log file every EVENTLOG_LOCAL_POLL_MS. With Kafka add the producer's
+    linger and the consumer's fetch wait. After a relay failure, retries
+    back off from 100 ms up to 5 s; without any wake the relay drains every
     BRIDGE_RELAY_IDLE_MS anyway (rows left by a crash). */
 #ifndef BRIDGE_H_INCLUDED
 #define BRIDGE_H_INCLUDED
@@ -54,8 +57,9 @@ void bridge_collector_actor (zsock_t *pipe, void *args);
 //  (now - H hours, now] (H 1..87840, default 168; now shifted by
 //  --clock-skew-ms); prints a line per menu
 //      MENU-00000001 command=12 display=12 diff=0
-//  and a summary; exit 0 when equal, 1 on drift (after --repair: 0 if
-//  fixed), 2 on bad arguments or a store error. argv[0] is "reconcile";
+//  and a summary; then the menus (command store vs display store: name,
+//  price, useYn, version), a line per drifting menu and a summary; exit 0
+//  when both are equal, 1 on drift (after --repair: 0 if fixed), 2 on bad arguments or a store error. argv[0] is "reconcile";
 //  --repair and --window-hours are taken out first, everything else goes to
 //  config_load as serve options (--data-dir, --store, --display-store, …).
 int bridge_reconcile_main (int argc, char **argv);

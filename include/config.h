@@ -9,7 +9,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum { ROLE_ALL = 0, ROLE_ORDER = 1, ROLE_DISPLAY = 2 } config_role_t;
+//  Roles, as the original design split its servers and its reflection
+//  wanted them split next: order (customers, points, orders, menu admin;
+//  relay and collector), display (GET /display/* from the display store,
+//  no consumer), projector (consumes events into the display store; only
+//  /health and /metrics), all (everything in one process).
+typedef enum {
+    ROLE_ALL = 0, ROLE_ORDER = 1, ROLE_DISPLAY = 2, ROLE_PROJECTOR = 3
+} config_role_t;
 
 typedef struct {
     char bind [64];                 //  address to listen on (--bind)
@@ -75,11 +82,15 @@ int config_read_admin_token (const config_t *cfg, char *token, size_t size, char
 //  Prints every option with its variable, default and meaning.
 void config_print_help (FILE *out);
 
-//  "all", "order", "display".
+//  "all", "order", "display", "projector".
 const char *config_role_name (config_role_t role);
 
-//  True when this role serves/runs the part.
-#define config_runs_order(cfg)   ((cfg)->role != ROLE_DISPLAY)
-#define config_runs_display(cfg) ((cfg)->role != ROLE_ORDER)
+//  True when this role serves/runs the part: the order side (its routes,
+//  point and order actors, relay, collector sink), the display reads
+//  (display actors and routes), the projection (consumer of the log into
+//  the display store).
+#define config_runs_order(cfg)     ((cfg)->role == ROLE_ALL || (cfg)->role == ROLE_ORDER)
+#define config_runs_display(cfg)   ((cfg)->role == ROLE_ALL || (cfg)->role == ROLE_DISPLAY)
+#define config_runs_projector(cfg) ((cfg)->role == ROLE_ALL || (cfg)->role == ROLE_PROJECTOR)
 
 #endif

@@ -1,5 +1,5 @@
 /*  display_store — the display side's own database (CQRS): its copy of the
-    displayed menus, the ordered menus (orderNo, menuId, orderedAt) keyed by
+    menus (only ever from menu events, applied by version), the ordered menus (orderNo, menuId, orderedAt) keyed by
     (orderNo, menuId), hourly per-menu aggregates, and consumer positions.
     Display actors and the projection never read the command store.
 
@@ -18,8 +18,9 @@
 
 typedef struct _display_store_t display_store_t;
 
-//  Opens, creates or migrates the schema, seeds the demo menus into an empty
-//  store (the same five as the command store, all displayed).
+//  Opens, creates or migrates the schema. Its menus come only from menu
+//  events (display_store_apply_menu): the demo menus too, which the command
+//  store writes as events on its first start.
 display_store_t *display_store_open (const char *url, char *err, size_t errlen);
 void display_store_destroy (display_store_t **self_p);
 
@@ -37,6 +38,24 @@ int display_store_menus (display_store_t *self, char **json);
 //  was new. Returns 0, or -1 (nothing changed).
 int display_store_apply (display_store_t *self, const event_order_t *ev, const char *group,
                          int32_t partition, int64_t offset, bool *applied);
+
+//  Applies one menu event in one transaction: inserts the menu, or
+//  overwrites it only when menu->version is newer than the stored one (an
+//  older or repeated event changes nothing but the position), and records
+//  the consumer position. *applied tells whether the menu changed. Returns
+//  0, or -1 (nothing changed).
+int display_store_apply_menu (display_store_t *self, const event_menu_t *menu,
+                              const char *group, int32_t partition, int64_t offset,
+                              bool *applied);
+
+//  Every menu of the display store, hidden ones too, by menuId (free the
+//  array with free). 0 or -1.
+int display_store_menus_all (display_store_t *self, event_menu_t **menus, size_t *count);
+
+//  Reconcile repair: makes the display menus exactly menus (name, price,
+//  useYn, version), in one transaction. 0 or -1.
+int display_store_menus_repair (display_store_t *self, const event_menu_t *menus,
+                                size_t count);
 
 //  The stored position of (group, partition): 0 and *offset, or 1 when none.
 int display_store_position (display_store_t *self, const char *group, int32_t partition,

@@ -23,8 +23,14 @@
                                       menuId MENU-<8+ digits>, qy whole
                                       1..STORE_QY_MAX; a menuId repeated in
                                       one order may total at most STORE_QY_MAX
-      GET /point/{customerId}, GET /order/{orderNo}
-                                      CUST-<8+ digits>, ORD-<8+ digits>
+      POST /admin/menu {"menuNm","menuPrice","useYn"}
+                                      menuNm as customerNm, menuPrice whole
+                                      0..STORE_MENU_PRICE_MAX, useYn "Y" or "N"
+                                      (optional, "Y" when left out)
+      PATCH /admin/menu/{menuId}      any of the three, at least one
+      GET /point/{customerId}, GET /order/{orderNo}, PATCH /admin/menu/{menuId}
+                                      CUST-<8+ digits>, ORD-<8+ digits>,
+                                      MENU-<8+ digits>
       Ids are at most COFFEE_ID_MAX - 1 bytes.
     Numbers: every number in the body, known field or not, must be written
     as RFC 8259's grammar says (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?);
@@ -66,8 +72,8 @@ int request_match (const char *method, const char *path, const route_t **route,
 int request_validate_body (metrics_route_t route, const char *body, size_t len,
                            cJSON **canonical, char **error_json);
 
-//  Validates the {id} path parameter of GET /point/{customerId} or GET
-//  /order/{orderNo}. Returns 200, or 400 with *error_json set.
+//  Validates the {id} path parameter of GET /point/{customerId}, GET
+//  /order/{orderNo} or PATCH /admin/menu/{menuId}. Returns 200, or 400 with *error_json set.
 int request_validate_arg (metrics_route_t route, const char *arg, char **error_json);
 
 //  Validates GET /point paging arguments (either may be NULL): limit a

@@ -31,6 +31,9 @@ typedef enum {
     ROUTE_CONSOLE_JS,           //  GET /page/console.js
     ROUTE_ADMIN_POOLS,          //  PUT /admin/pools/{pool}: resize an actor pool
     ROUTE_POINT_SAVE,           //  POST /admin/point/save: grant SAVE points
+    ROUTE_ADMIN_MENU_CREATE,    //  POST /admin/menu: a new menu
+    ROUTE_ADMIN_MENU_PATCH,     //  PATCH /admin/menu/{menuId}: change a menu
+    ROUTE_ADMIN_MENU_LIST,      //  GET /admin/menu: every menu with its version
     ROUTE_UNMATCHED,            //  anything else (404/405): a metrics label only
     ROUTE_COUNT
 } route_id_t;
@@ -45,7 +48,7 @@ typedef enum {
 //  One row of the route table.
 typedef struct {
     route_id_t route;           //  the route
-    const char *method;         //  "GET", "POST" or "PUT" (GET routes answer HEAD too)
+    const char *method;         //  "GET", "POST", "PUT" or "PATCH" (GET answers HEAD too)
     const char *path;           //  "/point" or, with has_arg, the prefix "/point/"
     bool has_arg;               //  the path ends with one {id} segment
     const char *label;          //  metrics and OpenAPI name: "/point/{customerId}"

@@ -30,7 +30,8 @@
 #define STORE_CHARGE_MAX   1000000000LL     //  1e9 points per charge
 #define STORE_QY_MAX       100              //  cups of one menu per order
 #define STORE_LINES_MAX    20               //  entries in menuList
-#define STORE_NAME_MAX     100              //  bytes of customerNm (UTF-8)
+#define STORE_NAME_MAX     100              //  bytes of customerNm and menuNm (UTF-8)
+#define STORE_MENU_PRICE_MAX 1000000000LL   //  menuPrice 0 .. 1e9 points
 
 //  How long an Idempotency-Key whose first request never finished (process
 //  killed mid-request) blocks retries before a retry may take it over, and
@@ -65,6 +66,7 @@ typedef enum {
     STORE_RESULT_REPLAY,            //  an Idempotency-Key's stored answer, as stored
     STORE_RESULT_NOT_FOUND,         //  the customer, menu or order (about) is not there
     STORE_RESULT_NO_POINT,          //  the balance is short by shortfall
+    STORE_RESULT_NOT_ORDERABLE,     //  the menu (menu_id) is hidden: not on sale
     STORE_RESULT_KEY_IN_USE,        //  conflict: the key's first request still runs
     STORE_RESULT_KEY_REUSED,        //  conflict: the key came with another request
     STORE_RESULT_INVALID,           //  refused input, or a sum past INT64_MAX (why)
@@ -154,8 +156,9 @@ typedef struct {
 //  A committed, not yet published outbox row.
 typedef struct {
     int64_t id;                         //  outbox sequence, increasing
-    char order_no [COFFEE_ID_MAX];      //  event log key
-    char *payload;                      //  event_order_encode JSON (owned)
+    char key [COFFEE_ID_MAX];           //  event log key: order number or menu id
+    char kind [EVENT_KIND_MAX];         //  event_kind_name of its kind
+    char *payload;                      //  the envelope, event_encode JSON (owned)
 } store_outbox_row_t;
 
 //  Per-menu count of orders containing it.
@@ -262,7 +265,8 @@ int store_expire_due (store_t *self, int64_t now_ms, int max, int *customers,
                       int64_t *points);
 
 //  POST /order: one transaction — customer and menus checked (404 for an
-//  unknown or undisplayed menu), points taken by conditional update (409
+//  unknown menu, 409 NOT_ORDERABLE for a hidden one; prices are the menus'
+//  at this moment), points taken by conditional update (409
 //  NO_POINT with "shortfall"), order, lines, USE history row, outbox row.
 //  lines as validated by the front (duplicates merged here).
 int store_order_create (store_t *self, const char *customer_id, const store_auth_t *auth,
@@ -296,6 +300,37 @@ void store_outbox_rows_free (store_outbox_row_t **rows, size_t count);
 
 //  Unpublished outbox rows (for metrics and tests).
 int store_outbox_pending (store_t *self, int64_t *count);
+
+//  A menu's fields as POST or PATCH /admin/menu give them (validated by
+//  the front): each is set only when its has_ flag is.
+typedef struct {
+    bool has_name;                      //  menuNm given
+    char name [EVENT_NAME_MAX];         //  menuNm, 1..STORE_NAME_MAX bytes
+    bool has_price;                     //  menuPrice given
+    int64_t price;                      //  menuPrice, 0..STORE_MENU_PRICE_MAX
+    bool has_shown;                     //  useYn given
+    bool shown;                         //  useYn "Y" (true) or "N"
+} store_menu_change_t;
+
+//  POST /admin/menu: a new menu MENU-%08d (one past the highest) at version
+//  1, useYn "Y" unless given; its menu.changed event goes into the outbox
+//  in the same transaction. Answers the menu:
+//  {"menuId","menuNm","menuPrice","useYn","version"}.
+int store_menu_create (store_t *self, const store_menu_change_t *change, int64_t now_ms,
+                       store_reply_t *reply);
+
+//  PATCH /admin/menu/{menuId}: sets the given fields, version + 1, and its
+//  event, in one transaction; 404 NOT_FOUND_DATA for an unknown menu.
+//  Orders placed before keep their prices.
+int store_menu_patch (store_t *self, const char *menu_id, const store_menu_change_t *change,
+                      int64_t now_ms, store_reply_t *reply);
+
+//  GET /admin/menu: every menu, hidden ones too, with its version, by menuId.
+int store_menu_list (store_t *self, store_reply_t *reply);
+
+//  Every menu as store_menu_list answers it (reconcile). *menus is freed
+//  with free. 0 or -1.
+int store_menus_read (store_t *self, event_menu_t **menus, size_t *count);
 
 //  Reconcile: per menu, orders containing it with ordered_at in (from_ms, to_ms].
 int store_order_menu_counts (store_t *self, int64_t from_ms, int64_t to_ms,

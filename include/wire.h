@@ -46,6 +46,9 @@
 #define WIRE_OP_POINT_SAVE      "point.save"        //  point pool: the admin grants SAVE points
 #define WIRE_OP_ORDER_CREATE    "order.create"      //  order pool
 #define WIRE_OP_ORDER_GET       "order.get"         //  order pool
+#define WIRE_OP_MENU_CREATE     "menu.create"       //  order pool: POST /admin/menu
+#define WIRE_OP_MENU_PATCH      "menu.patch"        //  order pool: PATCH /admin/menu/{menuId}
+#define WIRE_OP_MENU_LIST       "menu.list"         //  order pool: GET /admin/menu
 #define WIRE_OP_DISPLAY_MENU    "display.menu"      //  display pool
 #define WIRE_OP_DISPLAY_BEST    "display.best"      //  display pool
 #define WIRE_OP_DISPLAY_REFRESH "display.refresh"   //  display pool: re-read the store now
@@ -58,6 +61,11 @@
 #define WIRE_LINES_MAX 20     //  menuList entries (STORE_LINES_MAX)
 #define STORE_DATE_MAX_WIRE   9     //  YYYYMMDD and its NUL (STORE_DATE_MAX)
 #define STORE_REMARK_MAX_WIRE 201   //  a remark's bytes and its NUL (STORE_REMARK_MAX)
+
+//  Which fields a menu body gave (wire_cmd_t menu_fields).
+#define WIRE_MENU_NAME     1u   //  menuNm, in name
+#define WIRE_MENU_PRICE    2u   //  menuPrice, in menu_price
+#define WIRE_MENU_USE_YN   4u   //  useYn, in menu_shown
 
 //  A request as the front validated it. Every string is NUL-terminated and
 //  already checked (ids well formed, names clean, numbers in range), so
@@ -76,7 +84,7 @@ typedef struct {
     char token_hash [TOKEN_HASH_MAX];       //  WIRE_AUTH_TOKEN: hex hash of the bearer token
     char customer_id [COFFEE_ID_MAX];       //  the customer it acts for, or ""
     char order_no [COFFEE_ID_MAX];          //  GET /order/{orderNo}, or ""
-    char name [WIRE_NAME_MAX];              //  POST /customer customerNm, or ""
+    char name [WIRE_NAME_MAX];              //  customerNm, or a menu body's menuNm, or ""
     int64_t amount;                         //  POST /point chargeAmt, or 0
     size_t line_count;                      //  POST /order: distinct menus
     event_line_t lines [WIRE_LINES_MAX];    //  one per menu, repeated menuIds merged
@@ -84,6 +92,10 @@ typedef struct {
     int64_t cursor;                         //  GET /point: page after this history id (0: first)
     char exp_date [STORE_DATE_MAX_WIRE];    //  POST /admin/point/save expDate, or "" (never)
     char remark [STORE_REMARK_MAX_WIRE];    //  POST /admin/point/save remark
+    char menu_id [COFFEE_ID_MAX];           //  PATCH /admin/menu/{menuId}, or ""
+    unsigned menu_fields;                   //  WIRE_MENU_* a menu body gave
+    int64_t menu_price;                     //  menuPrice (WIRE_MENU_PRICE)
+    bool menu_shown;                        //  useYn "Y" (WIRE_MENU_USE_YN)
 } wire_cmd_t;
 
 typedef struct {

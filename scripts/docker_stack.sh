@@ -19,7 +19,8 @@
 #      addresses; every port on 127.0.0.1, picked free): MariaDB, the
 #      Kafka-protocol broker (coffee-mock-broker, from the coffee image), the
 #      mock collector, two containers of `coffee serve --role order` and one
-#      of `--role display` on the MariaDB stores and the broker; drives
+#      of `--role display` (and one `--role projector`, which feeds it) on
+#      the MariaDB stores and the broker; drives
 #      customers, charges and orders through them over HTTP
 #      (scripts/docker_drive.py) and checks /display/best counts and that the
 #      collector received every order;
@@ -258,8 +259,8 @@ fi
 # -- 5. the stack ----------------------------------------------------------------
 
 # Distinct free TCP ports on 127.0.0.1 (the kernel picks them).
-read -r p_db p_broker p_collector p_order1 p_order2 p_display < <(python3 -c 'import socket
-socks = [socket.socket() for _ in range(6)]
+read -r p_db p_broker p_collector p_order1 p_order2 p_display p_projector < <(python3 -c 'import socket
+socks = [socket.socket() for _ in range(7)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -316,6 +317,7 @@ coffee() {
 # order-1 first: one instance makes the schema on the fresh databases.
 coffee order order-1 "$p_order1"
 coffee order order-2 "$p_order2"
+coffee projector projector-1 "$p_projector"
 coffee display display-1 "$p_display"
 
 # Host networking only: no container has an address of its own, and every
@@ -325,7 +327,7 @@ for c in "${containers[@]}"; do
     addrs=$(d inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$c")
     [ "$mode" = host ] && [ -z "$addrs" ] || die "$c: network mode $mode, addresses '$addrs'"
 done
-for p in "$p_db" "$p_broker" "$p_collector" "$p_order1" "$p_order2" "$p_display"; do
+for p in "$p_db" "$p_broker" "$p_collector" "$p_order1" "$p_order2" "$p_display" "$p_projector"; do
     listen=$(ss -Htln "sport = :$p" | awk '{ print $4 }' | sort -u | tr '\n' ' ')
     [ "$listen" = "127.0.0.1:$p " ] || die "port $p listens on '$listen', not 127.0.0.1 alone"
 done

@@ -63,18 +63,47 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         " PRIMARY KEY (grp, part))" SQLKIT_MYSQL_TABLE_OPTS },
 };
 
+//  Version 2: menus come from menu events only, applied by version (0: a
+//  menu seeded before menus had events).
+static const sqlkit_sql_t s_schema_v2 [] = {
+    {   "ALTER TABLE display_menu ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE display_menu ADD COLUMN version BIGINT NOT NULL DEFAULT 0" },
+};
+
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
+    { 2, s_schema_v2, sizeof s_schema_v2 / sizeof s_schema_v2 [0] },
 };
 
-static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM display_menu";
-static const char SQL_MENU_SEED_SQLITE [] =
-    "INSERT OR IGNORE INTO display_menu (menu_id, menu_nm, menu_price, use_yn)"
-    " VALUES (?, ?, ?, 'Y')";
-static const char SQL_MENU_SEED_MYSQL [] =
-    "INSERT IGNORE INTO display_menu (menu_id, menu_nm, menu_price, use_yn)"
-    " VALUES (?, ?, ?, 'Y')";
+//  A menu event inserts the menu, or overwrites it only when newer.
+static const char SQL_MENU_APPLY_SQLITE [] =
+    "INSERT INTO display_menu (menu_id, menu_nm, menu_price, use_yn, version)"
+    " VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (menu_id) DO UPDATE SET menu_nm = excluded.menu_nm,"
+    " menu_price = excluded.menu_price, use_yn = excluded.use_yn, version = excluded.version"
+    " WHERE excluded.version > display_menu.version";
+//  (MySQL assigns left to right: version is compared before it is set.)
+static const char SQL_MENU_APPLY_MYSQL [] =
+    "INSERT INTO display_menu (menu_id, menu_nm, menu_price, use_yn, version)"
+    " VALUES (?, ?, ?, ?, ?)"
+    " ON DUPLICATE KEY UPDATE"
+    " menu_nm = IF(VALUES(version) > version, VALUES(menu_nm), menu_nm),"
+    " menu_price = IF(VALUES(version) > version, VALUES(menu_price), menu_price),"
+    " use_yn = IF(VALUES(version) > version, VALUES(use_yn), use_yn),"
+    " version = GREATEST(VALUES(version), version)";
+static const char SQL_MENU_VERSION [] =
+    "SELECT version FROM display_menu WHERE menu_id = ?";
+static const char SQL_MENU_ALL [] =
+    "SELECT menu_id, menu_nm, menu_price, use_yn, version FROM display_menu ORDER BY menu_id";
+static const char SQL_MENU_SET [] =
+    "UPDATE display_menu SET menu_nm = ?, menu_price = ?, use_yn = ?, version = ?"
+    " WHERE menu_id = ?";
+static const char SQL_MENU_ADD [] =
+    "INSERT INTO display_menu (menu_id, menu_nm, menu_price, use_yn, version)"
+    " VALUES (?, ?, ?, ?, ?)";
+static const char SQL_MENU_DROP [] =
+    "DELETE FROM display_menu WHERE menu_id = ?";
 static const char SQL_MENU_LIST [] =
     "SELECT menu_id, menu_nm, menu_price FROM display_menu WHERE use_yn = 'Y' ORDER BY menu_id";
 static const char SQL_ORDERED_INSERT_SQLITE [] =
@@ -141,14 +170,7 @@ s_hour (int64_t ms)
     return h;
 }
 
-//  Seeds the demo menus when display_menu is empty.
-static int
-s_seed (db_t *db)
-{
-    return sqlkit_seed_menus (db, SQL_MENU_COUNT, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL);
-}
-
-//  Opens, migrates and seeds the display store.
+//  Opens and migrates the display store (its menus come from events only).
 display_store_t *
 display_store_open (const char *url, char *err, size_t errlen)
 {
@@ -159,7 +181,7 @@ display_store_open (const char *url, char *err, size_t errlen)
         return NULL;
     }
     self->db = sqlkit_open (url, "display", s_migrations,
-                            sizeof s_migrations / sizeof s_migrations [0], s_seed, err, errlen);
+                            sizeof s_migrations / sizeof s_migrations [0], NULL, err, errlen);
     if (!self->db)
         display_store_destroy (&self);      //  sets self to NULL
     return self;
@@ -236,6 +258,21 @@ s_ordered_add (db_t *db, const char *order_no, const char *menu_id, int64_t orde
     return db_changes (db) == 1 ? 1 : 0;
 }
 
+//  Records (group, partition) -> offset as the consumer position, in the
+//  open transaction.
+static int
+s_position_set (db_t *db, const char *group, int32_t partition, int64_t offset)
+{
+    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_POSITION_SET_SQLITE, SQL_POSITION_SET_MYSQL));
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, group) == DB_OK
+           && db_bind_int64 (st, 2, partition) == DB_OK
+           && db_bind_int64 (st, 3, offset) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
 //  Orders event lines by menuId (qsort on an array of pointers).
 static int
 s_line_cmp (const void *a, const void *b)
@@ -284,14 +321,7 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
         if (rc != DB_DONE)
             goto fail;
     }
-    db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_POSITION_SET_SQLITE, SQL_POSITION_SET_MYSQL));
-    int rc = DB_ERROR;
-    if (st && db_bind_text (st, 1, group) == DB_OK
-           && db_bind_int64 (st, 2, partition) == DB_OK
-           && db_bind_int64 (st, 3, offset) == DB_OK)
-        rc = db_step (st);
-    db_reset (st);
-    if (rc != DB_DONE || db_commit (db) != DB_OK)
+    if (s_position_set (db, group, partition, offset) != 0 || db_commit (db) != DB_OK)
         goto fail;
     free (lines);
     if (applied)
@@ -302,6 +332,127 @@ fail:
     log_warn ("-", "display store: apply of %s failed: %s", ev->order_no, db_errmsg (db));
     db_rollback (db);
     free (lines);
+    return -1;
+}
+
+//  Binds a menu's five columns from first on (id, name, price, use_yn,
+//  version in the order of the statement).
+static int
+s_menu_bind (db_stmt_t *st, const int at [5], const event_menu_t *menu)
+{
+    if (!st
+    ||  db_bind_text (st, at [0], menu->menu_id) != DB_OK
+    ||  db_bind_text (st, at [1], menu->menu_nm) != DB_OK
+    ||  db_bind_int64 (st, at [2], menu->menu_price) != DB_OK
+    ||  db_bind_text (st, at [3], menu->shown ? "Y" : "N") != DB_OK
+    ||  db_bind_int64 (st, at [4], menu->version) != DB_OK)
+        return -1;
+    return 0;
+}
+
+//  Applies one menu event by version (see display_store.h).
+int
+display_store_apply_menu (display_store_t *self, const event_menu_t *menu, const char *group,
+                          int32_t partition, int64_t offset, bool *applied)
+{
+    db_t *db = self->db;
+    static const int order [5] = { 1, 2, 3, 4, 5 };
+    if (applied)
+        *applied = false;
+    if (!menu || !group || !*menu->menu_id || menu->version < 1)
+        return -1;
+    if (db_begin (db) != DB_OK)
+        goto fail;
+    //  Whether it is news (to wake the readers): read, since MySQL may count
+    //  a matched but unchanged row as changed. The upsert alone decides
+    //  what is stored.
+    db_stmt_t *st = db_stmt (db, SQL_MENU_VERSION);
+    int rc = st ? db_bind_text (st, 1, menu->menu_id) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_step (st);
+    bool any = rc == DB_DONE || (rc == DB_ROW && db_column_int64 (st, 0) < menu->version);
+    db_reset (st);
+    if (rc != DB_ROW && rc != DB_DONE)
+        goto fail;
+    st = db_stmt (db, sqlkit_pick (db, SQL_MENU_APPLY_SQLITE, SQL_MENU_APPLY_MYSQL));
+    rc = s_menu_bind (st, order, menu) == 0 ? db_step (st) : DB_ERROR;
+    db_reset (st);
+    if (rc != DB_DONE)
+        goto fail;
+    if (s_position_set (db, group, partition, offset) != 0 || db_commit (db) != DB_OK)
+        goto fail;
+    if (applied)
+        *applied = any;
+    return 0;
+fail:
+    log_warn ("-", "display store: apply of %s v%" PRId64 " failed: %s", menu->menu_id,
+              menu->version, db_errmsg (db));
+    db_rollback (db);
+    return -1;
+}
+
+//  Every menu of the display store, hidden ones too.
+int
+display_store_menus_all (display_store_t *self, event_menu_t **menus, size_t *count)
+{
+    return sqlkit_read_menus (self->db, SQL_MENU_ALL, menus, count);
+}
+
+//  Makes the display menus exactly the given ones (reconcile --repair).
+int
+display_store_menus_repair (display_store_t *self, const event_menu_t *menus, size_t count)
+{
+    db_t *db = self->db;
+    static const int set_order [5] = { 5, 1, 2, 3, 4 };
+    static const int add_order [5] = { 1, 2, 3, 4, 5 };
+    event_menu_t *have = NULL;
+    size_t have_count = 0;
+    if (count && !menus)
+        return -1;
+    if (db_begin (db) != DB_OK)
+        goto fail;
+    if (display_store_menus_all (self, &have, &have_count) != 0)
+        goto fail;
+    //  Menus the command store does not have go
+    for (size_t i = 0; i < have_count; i++) {
+        bool known = false;
+        for (size_t j = 0; j < count && !known; j++)
+            known = streq (have [i].menu_id, menus [j].menu_id);
+        if (known)
+            continue;
+        db_stmt_t *st = db_stmt (db, SQL_MENU_DROP);
+        int rc = st && db_bind_text (st, 1, have [i].menu_id) == DB_OK ? db_step (st) : DB_ERROR;
+        db_reset (st);
+        if (rc != DB_DONE)
+            goto fail;
+    }
+    for (size_t j = 0; j < count; j++) {
+        db_stmt_t *st = db_stmt (db, SQL_MENU_SET);
+        int rc = s_menu_bind (st, set_order, &menus [j]) == 0 ? db_step (st) : DB_ERROR;
+        db_reset (st);
+        if (rc != DB_DONE)
+            goto fail;
+        if (db_changes (db) > 0)
+            continue;
+        bool there = false;
+        for (size_t i = 0; i < have_count && !there; i++)
+            there = streq (have [i].menu_id, menus [j].menu_id);
+        if (there)
+            continue;           //  the same already (MySQL counts changed rows only)
+        st = db_stmt (db, SQL_MENU_ADD);
+        rc = s_menu_bind (st, add_order, &menus [j]) == 0 ? db_step (st) : DB_ERROR;
+        db_reset (st);
+        if (rc != DB_DONE)
+            goto fail;
+    }
+    if (db_commit (db) != DB_OK)
+        goto fail;
+    free (have);
+    return 0;
+fail:
+    log_warn ("-", "display store: menu repair failed: %s", db_errmsg (db));
+    db_rollback (db);
+    free (have);
     return -1;
 }
 

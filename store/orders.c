@@ -156,7 +156,7 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
     if (rc != DB_ROW)
         return store_op_fail (self, &op, "order", reply);
 
-    //  2. The menus, displayed, and the price with checked arithmetic
+    //  2. The menus, on sale, and the price at this moment with checked arithmetic
     int64_t price = 0;
     for (size_t i = 0; i < count; i++) {
         db_stmt_t *st = db_stmt (db, SQL_MENU_GET);
@@ -170,8 +170,13 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
             merged [i].price = db_column_int64 (st, 1);
         }
         db_reset (st);
-        if (rc == DB_DONE || (rc == DB_ROW && !shown)) {
+        if (rc == DB_DONE) {
             if (store_reply_not_found (reply, STORE_ABOUT_MENU, merged [i].line.menu_id) != 0)
+                return store_op_fail (self, &op, "order", reply);
+            goto answer;
+        }
+        if (rc == DB_ROW && !shown) {
+            if (store_reply_not_orderable (reply, merged [i].line.menu_id) != 0)
                 return store_op_fail (self, &op, "order", reply);
             goto answer;
         }

@@ -1,14 +1,17 @@
-/*  outbox — the order events committed with their orders, and the relay's
-    claim, mark (one UPDATE per batch) and release of them. */
+/*  outbox — the events committed with what they tell (orders, menu
+    changes), and the relay's claim, mark (one UPDATE per batch) and release
+    of them. A row carries its kind, its key (column order_no, named when
+    orders were the only kind: the event log key, an order number or a menu
+    id) and the whole envelope (event.h) as its payload. */
 #include "store_impl.h"
 
 // ---------------------------------------------------------------------------
 //  Outbox
 
 static const char SQL_OUTBOX_CLAIM_SQLITE [] =
-    "SELECT id, order_no, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?";
+    "SELECT id, order_no, payload, kind FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?";
 static const char SQL_OUTBOX_CLAIM_MYSQL [] =
-    "SELECT id, order_no, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?"
+    "SELECT id, order_no, payload, kind FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?"
     " FOR UPDATE SKIP LOCKED";
 //  Placeholders of the batch mark: STORE_OUTBOX_MARK_MAX (256) ids.
 #define Q4    "?,?,?,?"
@@ -18,7 +21,8 @@ static const char SQL_OUTBOX_CLAIM_MYSQL [] =
 static const char SQL_OUTBOX_MARK [] =
     "UPDATE outbox SET published_at = ? WHERE published_at IS NULL AND id IN (" Q256 ")";
 static const char SQL_OUTBOX_INSERT [] =
-    "INSERT INTO outbox (order_no, payload, created_at, published_at) VALUES (?, ?, ?, NULL)";
+    "INSERT INTO outbox (order_no, payload, created_at, published_at, kind)"
+    " VALUES (?, ?, ?, NULL, ?)";
 static const char SQL_OUTBOX_PENDING [] =
     "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL";
 
@@ -50,10 +54,12 @@ store_outbox_claim (store_t *self, size_t limit, store_outbox_row_t **rows, size
         rc = db_step (st);
         if (rc != DB_ROW)
             break;
-        const char *order_no = db_column_text (st, 1);
+        const char *key = db_column_text (st, 1);
         const char *payload = db_column_text (st, 2);
+        const char *kind = db_column_text (st, 3);
         list [n].id = db_column_int64 (st, 0);
-        snprintf (list [n].order_no, sizeof list [n].order_no, "%s", order_no ? order_no : "");
+        snprintf (list [n].key, sizeof list [n].key, "%s", key ? key : "");
+        snprintf (list [n].kind, sizeof list [n].kind, "%s", kind ? kind : "");
         list [n].payload = strdup (payload ? payload : "");
         if (!list [n].payload) {
             rc = DB_ERROR;
@@ -152,6 +158,22 @@ store_outbox_pending (store_t *self, int64_t *count)
     return rc == DB_ROW ? 0 : -1;
 }
 
+//  Inserts one outbox row: kind, key, envelope.
+int
+store_outbox_add_event (db_t *db, event_kind_t kind, const char *key, const char *envelope,
+                        int64_t now_ms)
+{
+    db_stmt_t *st = db_stmt (db, SQL_OUTBOX_INSERT);
+    int rc = DB_ERROR;
+    if (st && db_bind_text (st, 1, key) == DB_OK
+           && db_bind_text (st, 2, envelope) == DB_OK
+           && db_bind_int64 (st, 3, now_ms) == DB_OK
+           && db_bind_text (st, 4, event_kind_name (kind)) == DB_OK)
+        rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
 //  Inserts the outbox row carrying the order event.
 int
 store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
@@ -168,16 +190,10 @@ store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
     ev.ordered_at_ms = now_ms;
     ev.line_count = count;
     ev.lines = ev_lines;
-    char *payload = event_order_encode (&ev);
-    if (!payload)
+    char *envelope = event_order_envelope (&ev);
+    if (!envelope)
         return -1;
-    db_stmt_t *st = db_stmt (db, SQL_OUTBOX_INSERT);
-    int rc = DB_ERROR;
-    if (st && db_bind_text (st, 1, order_no) == DB_OK
-           && db_bind_text (st, 2, payload) == DB_OK
-           && db_bind_int64 (st, 3, now_ms) == DB_OK)
-        rc = db_step (st);
-    db_reset (st);
-    zstr_free (&payload);
-    return rc == DB_DONE ? 0 : -1;
+    int rc = store_outbox_add_event (db, EVENT_KIND_ORDER, order_no, envelope, now_ms);
+    zstr_free (&envelope);
+    return rc;
 }

@@ -223,24 +223,29 @@ static const sqlkit_sql_t s_schema_v4 [] = {
         " (SELECT 1 FROM point_lot l WHERE l.customer_id = p.customer_id)" },
 };
 
+//  Version 3: menus change at run time. Each menu counts its changes
+//  (version; 0 for a menu no event told yet), and outbox rows say their
+//  kind (every row before was an order).
+static const sqlkit_sql_t s_schema_v3 [] = {
+    {   "ALTER TABLE menu ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE menu ADD COLUMN version BIGINT NOT NULL DEFAULT 0" },
+    {   "ALTER TABLE outbox ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'order'",
+        "ALTER TABLE outbox ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'order'" },
+};
+
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
     { 2, s_schema_v2, sizeof s_schema_v2 / sizeof s_schema_v2 [0] },
+    { 3, s_schema_v3, sizeof s_schema_v3 / sizeof s_schema_v3 [0] },
     { 4, s_schema_v4, sizeof s_schema_v4 / sizeof s_schema_v4 [0] },
 };
 
-static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM menu";
-static const char SQL_MENU_SEED_SQLITE [] =
-    "INSERT OR IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
-static const char SQL_MENU_SEED_MYSQL [] =
-    "INSERT IGNORE INTO menu (menu_id, menu_nm, menu_price, use_yn) VALUES (?, ?, ?, 'Y')";
-
-//  Seeds the demo menus when the menu table is empty.
+//  Seeds the demo menus into an empty store, each with its menu event.
 static int
 s_seed (db_t *db)
 {
-    return sqlkit_seed_menus (db, SQL_MENU_COUNT, SQL_MENU_SEED_SQLITE, SQL_MENU_SEED_MYSQL);
+    return store_menus_seed (db);
 }
 
 // ---------------------------------------------------------------------------

@@ -176,48 +176,45 @@ sqlkit_open (const char *url, const char *component, const sqlkit_migration_t *l
     return db;
 }
 
-//  The demo menus of an empty store; the command store and the display
-//  store seed the same ones.
-typedef struct {
-    const char *id;                 //  menuId
-    const char *name;               //  menuNm
-    int64_t price;                  //  menuPrice
-} s_menu_seed_t;
-
-static const s_menu_seed_t s_menu_seeds [] = {
-    { "MENU-00000001", "아이스 아메리카노", 4200 },
-    { "MENU-00000002", "핫 아메리카노", 4200 },
-    { "MENU-00000003", "핫 초코", 4500 },
-    { "MENU-00000004", "아이스 초코", 4500 },
-    { "MENU-00000005", "모닝세트1", 4500 },
-};
-
-//  Seeds the demo menus into an empty menu table (see sqlkit.h).
+//  Reads the rows of a menu query (see sqlkit.h).
 int
-sqlkit_seed_menus (db_t *db, const char *count_sql, const char *insert_sqlite,
-                   const char *insert_mysql)
+sqlkit_read_menus (db_t *db, const char *sql, event_menu_t **menus, size_t *count)
 {
-    db_stmt_t *st = db_stmt (db, count_sql);
-    if (!st || db_step (st) != DB_ROW) {
-        db_reset (st);
-        return -1;
+    *menus = NULL;
+    *count = 0;
+    size_t cap = 0;
+    db_stmt_t *st = db_stmt (db, sql);
+    int rc = st ? DB_OK : DB_ERROR;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 16;
+            event_menu_t *grown = (event_menu_t *) realloc (*menus, cap * sizeof *grown);
+            if (!grown) {
+                rc = DB_ERROR;
+                break;
+            }
+            *menus = grown;
+        }
+        event_menu_t *menu = &(*menus) [(*count)++];
+        memset (menu, 0, sizeof *menu);
+        const char *id = db_column_text (st, 0);
+        const char *name = db_column_text (st, 1);
+        const char *use_yn = db_column_text (st, 3);
+        snprintf (menu->menu_id, sizeof menu->menu_id, "%s", id ? id : "");
+        snprintf (menu->menu_nm, sizeof menu->menu_nm, "%s", name ? name : "");
+        menu->menu_price = db_column_int64 (st, 2);
+        menu->shown = use_yn && streq (use_yn, "Y");
+        menu->version = db_column_int64 (st, 4);
     }
-    int64_t menus = db_column_int64 (st, 0);
     db_reset (st);
-    if (menus > 0)
-        return 0;
-    st = db_stmt (db, sqlkit_pick (db, insert_sqlite, insert_mysql));
-    if (!st)
+    if (rc != DB_DONE) {
+        free (*menus);
+        *menus = NULL;
+        *count = 0;
         return -1;
-    for (size_t i = 0; i < sizeof s_menu_seeds / sizeof s_menu_seeds [0]; i++) {
-        int rc = DB_ERROR;
-        if (db_bind_text (st, 1, s_menu_seeds [i].id) == DB_OK
-        &&  db_bind_text (st, 2, s_menu_seeds [i].name) == DB_OK
-        &&  db_bind_int64 (st, 3, s_menu_seeds [i].price) == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE)
-            return -1;
     }
     return 0;
 }

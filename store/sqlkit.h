@@ -50,11 +50,10 @@ int sqlkit_migrate (db_t *db, const char *component, const sqlkit_migration_t *l
 db_t *sqlkit_open (const char *url, const char *component, const sqlkit_migration_t *list,
                    size_t count, sqlkit_seed_fn *seed, char *err, size_t errlen);
 
-//  Seeds the five demo menus when the menu table is empty: count_sql
-//  counts its rows; insert_sqlite/insert_mysql insert one (id, name, price)
-//  and ignore one that is there (static text, see sqlkit_pick). 0 or -1.
-int sqlkit_seed_menus (db_t *db, const char *count_sql, const char *insert_sqlite,
-                       const char *insert_mysql);
+//  Steps sql (static text, no parameters) selecting (menu_id, menu_nm,
+//  menu_price, use_yn, version) rows into a new array *menus of *count
+//  (free with free; NULL when none). 0, or -1 with nothing returned.
+int sqlkit_read_menus (db_t *db, const char *sql, event_menu_t **menus, size_t *count);
 
 //  Steps a bound (menu_id, name, count) query and reads its rows: with out
 //  set, at most limit rows go there (the rest are drained); otherwise *grown

@@ -70,6 +70,8 @@ int store_reply_result (store_reply_t *reply, store_result_t result);
 int store_reply_done (store_reply_t *reply, cJSON *json);
 int store_reply_not_found (store_reply_t *reply, store_about_t about, const char *menu_id);
 int store_reply_no_point (store_reply_t *reply, int64_t shortfall);
+//  menus.c: NOT_ORDERABLE of a hidden menu
+int store_reply_not_orderable (store_reply_t *reply, const char *menu_id);
 int store_reply_invalid (store_reply_t *reply, store_why_t why);
 void store_reply_replay (store_reply_t *reply, int status, char *body);
 void store_reply_not_run (store_reply_t *reply, int why);
@@ -142,5 +144,14 @@ typedef struct {
 int store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
                       const store_order_line_t *lines, size_t count, int64_t pay_amt,
                       int64_t now_ms);
+
+//  outbox.c: one outbox row of any kind (envelope from event.h); 0 or -1
+int store_outbox_add_event (db_t *db, event_kind_t kind, const char *key, const char *envelope,
+                            int64_t now_ms);
+
+//  menus.c: the demo menus of an empty store, and a menu event for every
+//  menu that has none yet (version 0: menus from before menus had
+//  versions), in the migration's transaction; 0 or -1
+int store_menus_seed (db_t *db);
 
 #endif

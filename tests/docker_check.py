@@ -520,7 +520,7 @@ class Checker:
             if sub == "serve" and self.setting(env, args, "bind") in ("127.0.0.1", "localhost"):
                 self.bad("compose %s: COFFEE_BIND %s is unreachable from other containers",
                          name, self.setting(env, args, "bind"))
-        for role in ("order", "display"):
+        for role in ("order", "display", "projector"):
             n = sum(1 for r in roles.values() if r == role)
             if n < 2:
                 self.bad("compose: %d service(s) run --role %s; expected at least 2", n, role)
@@ -594,7 +594,7 @@ class Checker:
             store_keys = []
             if role in ("all", "order"):
                 store_keys.append("store")
-            if role in ("all", "display"):
+            if role in ("all", "display", "projector"):
                 store_keys.append("display-store")
             urls = {}
             for key in ("store", "display-store"):

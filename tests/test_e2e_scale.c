@@ -5,8 +5,10 @@
     scripts/test.sh does; without it the test skips with a reason), but on a
     mariadbd of its own started with scripts/mariadb.sh, so restarting it
     never disturbs a test sharing the main server. Starts
-    coffee-mock-broker, then two `coffee serve --role order` and two
-    `--role display` with --bridge kafka on it. Then, in order:
+    coffee-mock-broker, then two `coffee serve --role order`, two
+    `--role projector` (the consumer group display-service) and two
+    `--role display` (reads only, no consumer) with --bridge kafka on it,
+    as issue 10 splits the display side. Then, in order:
 
       spread     1000 orders from many client threads over both order
                  instances: order numbers unique, GET /order on the other
@@ -15,9 +17,16 @@
                  orders answered 200; `coffee reconcile` agrees.
       race       orders for one customer through both instances: exactly
                  balance / price succeed, the rest get 409, balance ends 0.
-      kill9      kill -9 of one display instance mid-run: the other takes
-                 over its partitions and the counts are still exact; the
-                 restarted one shows them too.
+      kill9      kill -9 of one projector mid-run while a menu's name
+                 changes on both order instances: the other projector takes
+                 over its partitions, both displays end with the exact
+                 counts and the command store's menus; the restarted
+                 projector changes nothing (reconcile agrees).
+      staleness  while a third projector joins the group and leaves it
+                 again (cooperative-sticky: only moving partitions pause),
+                 menu changes are timed from their 200 until display 0
+                 serves them; every one shows, and the printed figures are
+                 the read staleness of a join and a leave (docs/PERFORMANCE.md).
       broker     the broker down 10 s during load: every order still 200,
                  nothing lost once it is up.
       mariadb    scripts/mariadb.sh restart during load: requests may get
@@ -47,6 +56,7 @@
 #define SC_CHARGE           100000000   //  points each load customer starts with
 #define SC_REPLAY_MAX       20000       //  orders whose answer left their fate open
 #define SC_REPLAY_MS        150000      //  replays settle (a dead key frees after 60 s)
+#define SC_TOKEN            "scale-test-admin-token-0123456789abcdef"
 
 //  A displayed menu.
 typedef struct {
@@ -84,6 +94,9 @@ typedef struct {
     mb_t broker;                //  the mock broker
     tk_server_t order [2];      //  --role order instances
     tk_server_t display [2];    //  --role display instances
+    tk_server_t projector [2];  //  --role projector instances
+    tk_server_t joiner;         //  a third projector that joins and leaves
+    char token_file [600];      //  --admin-token-file of the order instances
     sc_menu_t menus [SC_MENUS_MAX]; //  displayed menus
     int menu_count;             //  entries in menus
     char customers [SC_CUSTOMERS][SC_ID_MAX];   //  load customers
@@ -214,13 +227,18 @@ s_mariadb_start (scale_t *fx)
     return 0;
 }
 
-//  The extra arguments of an order (display = false) or display instance.
+//  The extra arguments of an order, display or projector instance.
 static void
-s_server_args (scale_t *fx, bool display, sc_args_t *args)
+s_server_args (scale_t *fx, const char *role, sc_args_t *args)
 {
+    bool display = !streq (role, "order");
     int n = 0;
     args->argv [n++] = "--role";
-    args->argv [n++] = display ? "display" : "order";
+    args->argv [n++] = role;
+    if (!display) {
+        args->argv [n++] = "--admin-token-file";
+        args->argv [n++] = fx->token_file;
+    }
     args->argv [n++] = display ? "--display-store" : "--store";
     args->argv [n++] = display ? fx->display_url : fx->store_url;
     args->argv [n++] = "--bridge";
@@ -661,7 +679,11 @@ s_teardown (void **state)
             tk_server_stop (&fx->order [i]);
         if (fx->display [i].pid > 0)
             tk_server_stop (&fx->display [i]);
+        if (fx->projector [i].pid > 0)
+            tk_server_stop (&fx->projector [i]);
     }
+    if (fx->joiner.pid > 0)
+        tk_server_stop (&fx->joiner);
     if (fx->broker.pid > 0)
         mb_stop (&fx->broker, true);
     if (fx->mariadb_dir [0]) {
@@ -678,8 +700,17 @@ s_teardown (void **state)
     return 0;
 }
 
-//  The broker, a private mariadbd, 2 order + 2 display instances, menus and
-//  customers.
+//  True when /display/menu lists at least the five demo menus.
+static bool
+s_menus_shown (const tk_resp_t *resp, void *arg)
+{
+    (void) arg;
+    return resp->status == 200 && cJSON_IsArray (resp->json)
+        && cJSON_GetArraySize (resp->json) >= 5;
+}
+
+//  The broker, a private mariadbd, 2 order + 2 projector + 2 display
+//  instances, menus and customers.
 static int
 s_setup (void **state)
 {
@@ -698,18 +729,28 @@ s_setup (void **state)
     if (s_mariadb_start (fx))
         goto fail;
 
-    sc_args_t order_args, display_args;
-    s_server_args (fx, false, &order_args);
-    s_server_args (fx, true, &display_args);
+    snprintf (fx->token_file, sizeof fx->token_file, "%s/admin.token", fx->broker.dir);
+    FILE *token = fopen (fx->token_file, "w");
+    if (!token)
+        goto fail;
+    fprintf (token, "%s\n", SC_TOKEN);
+    fclose (token);
+    sc_args_t order_args, display_args, projector_args;
+    s_server_args (fx, "order", &order_args);
+    s_server_args (fx, "display", &display_args);
+    s_server_args (fx, "projector", &projector_args);
     for (int i = 0; i < 2; i++) {
         if (tk_server_start (&fx->order [i], NULL, order_args.argv)
+        ||  tk_server_start (&fx->projector [i], NULL, projector_args.argv)
         ||  tk_server_start (&fx->display [i], NULL, display_args.argv)) {
             fprintf (stderr, "a server did not start\n");
             goto fail;
         }
     }
+    //  The demo menus reach the displays as events through the projectors
     tk_resp_t resp = { 0 };
-    if (tk_http ("GET", fx->display [0].port, "/display/menu", NULL, NULL, &resp)
+    if (tk_http_until (fx->display [0].port, "/display/menu", s_menus_shown, NULL, SC_DRAIN_MS)
+    ||  tk_http ("GET", fx->display [0].port, "/display/menu", NULL, NULL, &resp)
     ||  resp.status != 200 || !cJSON_IsArray (resp.json)) {
         tk_resp_reset (&resp);
         fprintf (stderr, "GET /display/menu failed\n");
@@ -806,29 +847,172 @@ test_race (void **state)
     assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 2);
 }
 
-//  kill -9 of one display instance mid-run: the other one ends exact; the
-//  restarted one too.
+//  The /display/menu body the command store's menus make (shown ones by
+//  menuId: name and price), read from GET /admin/menu of an order instance.
+static char *
+s_expected_menus (scale_t *fx)
+{
+    const char *headers [] = { "Authorization: Bearer " SC_TOKEN, NULL };
+    tk_resp_t resp = { 0 };
+    if (tk_http ("GET", fx->order [0].port, "/admin/menu", NULL, headers, &resp)
+    ||  resp.status != 200) {
+        tk_resp_reset (&resp);
+        return NULL;
+    }
+    cJSON *list = cJSON_CreateArray ();
+    const cJSON *menu;
+    cJSON_ArrayForEach (menu, resp.json) {
+        if (!streq (s_json_str (menu, "useYn"), "Y"))
+            continue;
+        cJSON *item = cJSON_CreateObject ();
+        cJSON_AddStringToObject (item, "menuId", s_json_str (menu, "menuId"));
+        cJSON_AddStringToObject (item, "menuNm", s_json_str (menu, "menuNm"));
+        cJSON_AddNumberToObject (item, "menuPrice", (double) s_json_int (menu, "menuPrice"));
+        cJSON_AddItemToArray (list, item);
+    }
+    tk_resp_reset (&resp);
+    char *text = cJSON_PrintUnformatted (list);
+    cJSON_Delete (list);
+    return text;
+}
+
+//  True when the answer's body is exactly arg.
+static bool
+s_body_is (const tk_resp_t *resp, void *arg)
+{
+    return resp->status == 200 && resp->body && streq (resp->body, (const char *) arg);
+}
+
+//  kill -9 of one projector mid-run while the last menu's name changes
+//  through both order instances: both displays end exact, counts and menus.
 static void
-test_kill9_display (void **state)
+test_kill9_projector (void **state)
 {
     scale_t *fx = (scale_t *) *state;
     sc_load_t load;
     sc_worker_t *workers = s_load_start (&load, fx, 600, NULL, 0);
     assert_non_null (workers);
-    s_sleep_ms (1500);
-    tk_server_kill9 (&fx->display [1]);
+    const char *headers [] = { "Content-Type: application/json",
+                               "Authorization: Bearer " SC_TOKEN, NULL };
+    char path [64], body [96];
+    snprintf (path, sizeof path, "/admin/menu/%s", fx->menus [fx->menu_count - 1].id);
+    for (int i = 0; i < 20; i++) {
+        if (i == 5)
+            tk_server_kill9 (&fx->projector [1]);
+        snprintf (body, sizeof body, "{\"menuNm\":\"scale menu %d\"}", i);
+        tk_resp_t resp = { 0 };
+        assert_int_equal (tk_http ("PATCH", fx->order [i % 2].port, path, body, headers, &resp), 0);
+        assert_int_equal (resp.status, 200);
+        tk_resp_reset (&resp);
+        s_sleep_ms (100);
+    }
     s_load_join (&load, &workers, false);
     sc_tally_t tally = s_load_record (fx, &load);
-    assert_int_equal (fx->display [1].pid, 0);
+    assert_int_equal (fx->projector [1].pid, 0);
     assert_int_equal (tally.ok, tally.sent);
     assert_int_equal (fx->duplicates, 0);
-    //  Display 1's partitions move to display 0 once its session expires.
-    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 1);
+    //  Projector 1's partitions move to projector 0 once its session
+    //  expires; both displays read the one display store.
+    assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 2);
+    char *want = s_expected_menus (fx);
+    assert_non_null (want);
+    for (int d = 0; d < 2; d++)
+        if (tk_http_until (fx->display [d].port, "/display/menu", s_body_is, want, SC_DRAIN_MS))
+            fail_msg ("display %d never showed the command store's menus %s", d, want);
+    cJSON_free (want);
     sc_args_t args;
-    s_server_args (fx, true, &args);
-    assert_int_equal (tk_server_restart (&fx->display [1], args.argv), 0);
+    s_server_args (fx, "projector", &args);
+    assert_int_equal (tk_server_restart (&fx->projector [1], args.argv), 0);
     assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), 2);
     assert_int_equal (s_reconcile (fx), 0);
+}
+
+//  What s_probe_shown looks for in /display/menu.
+typedef struct {
+    char needle [160];              //  "menuId":"…","menuNm":"…"
+} sc_probe_t;
+
+//  True when /display/menu shows the probe's name.
+static bool
+s_probe_shown (const tk_resp_t *resp, void *arg)
+{
+    const sc_probe_t *probe = (const sc_probe_t *) arg;
+    return resp->status == 200 && resp->body && strstr (resp->body, probe->needle);
+}
+
+//  Renames menus [k] to a new name through an order instance and times
+//  the 200 until display 0 serves it: ms, or -1 if it never did in 60 s.
+static int64_t
+s_probe (scale_t *fx, int k, int serial)
+{
+    const char *headers [] = { "Content-Type: application/json",
+                               "Authorization: Bearer " SC_TOKEN, NULL };
+    const sc_menu_t *menu = &fx->menus [k % fx->menu_count];
+    char path [64], body [96];
+    snprintf (path, sizeof path, "/admin/menu/%s", menu->id);
+    snprintf (body, sizeof body, "{\"menuNm\":\"probe %d\"}", serial);
+    tk_resp_t resp = { 0 };
+    if (tk_http ("PATCH", fx->order [serial % 2].port, path, body, headers, &resp)
+    ||  resp.status != 200) {
+        tk_resp_reset (&resp);
+        return -1;
+    }
+    tk_resp_reset (&resp);
+    int64_t start = tk_now_ms ();
+    sc_probe_t probe;
+    snprintf (probe.needle, sizeof probe.needle, "\"menuId\":\"%s\",\"menuNm\":\"probe %d\"",
+              menu->id, serial);
+    if (tk_http_until (fx->display [0].port, "/display/menu", s_probe_shown, &probe, 60000))
+        return -1;
+    return tk_now_ms () - start;
+}
+
+//  Probes one after the other for ms; the largest staleness seen (every
+//  probe must show). *count gets the probes taken.
+static int64_t
+s_probe_for (scale_t *fx, int64_t ms, int *serial, int *count)
+{
+    int64_t worst = 0, until = tk_now_ms () + ms;
+    *count = 0;
+    while (tk_now_ms () < until) {
+        int64_t took = s_probe (fx, *serial, *serial);
+        (*serial)++;
+        assert_true (took >= 0);
+        worst = took > worst ? took : worst;
+        (*count)++;
+    }
+    return worst;
+}
+
+//  Read staleness while a projector joins the group and leaves it again:
+//  menu changes keep showing; the figures are printed.
+static void
+test_join_leave_staleness (void **state)
+{
+    scale_t *fx = (scale_t *) *state;
+    int serial = 0, n_base = 0, n_join = 0, n_leave = 0;
+    int64_t base = s_probe_for (fx, 5000, &serial, &n_base);
+    sc_args_t args;
+    s_server_args (fx, "projector", &args);
+    assert_int_equal (tk_server_start (&fx->joiner, NULL, args.argv), 0);
+    int64_t join = s_probe_for (fx, 15000, &serial, &n_join);
+    assert_int_equal (tk_server_stop (&fx->joiner), 0);
+    int64_t leave = s_probe_for (fx, 15000, &serial, &n_leave);
+    printf ("staleness: steady max %" PRId64 " ms (%d changes), while joining max %" PRId64
+            " ms (%d), after a clean leave max %" PRId64 " ms (%d)\n", base, n_base, join,
+            n_join, leave, n_leave);
+    //  Give the menus back their names for the phases after
+    const char *headers [] = { "Content-Type: application/json",
+                               "Authorization: Bearer " SC_TOKEN, NULL };
+    for (int k = 0; k < fx->menu_count; k++) {
+        char path [64], body [96];
+        snprintf (path, sizeof path, "/admin/menu/%s", fx->menus [k].id);
+        snprintf (body, sizeof body, "{\"menuNm\":\"scale menu %d\"}", k);
+        tk_resp_t resp = { 0 };
+        assert_int_equal (tk_http ("PATCH", fx->order [0].port, path, body, headers, &resp), 0);
+        assert_int_equal (resp.status, 200);
+        tk_resp_reset (&resp);
+    }
 }
 
 //  Broker down for 10 s under load: orders keep succeeding, nothing lost.
@@ -948,7 +1132,8 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_spread),
         cmocka_unit_test (test_race),
-        cmocka_unit_test (test_kill9_display),
+        cmocka_unit_test (test_kill9_projector),
+        cmocka_unit_test (test_join_leave_staleness),
         cmocka_unit_test (test_broker_down),
         cmocka_unit_test (test_mariadb_restart),
     };

@@ -79,6 +79,35 @@ s_open_stores (ctx_t *ctx)
         fail_msg ("display_store_open: %s", err);
 }
 
+//  Projects what the command store's outbox holds (the demo menus' events
+//  on a first open) into the display store, as the relay and the
+//  projection would, and marks it published: tests start from an empty
+//  outbox and the display store's menus.
+static void
+s_project_outbox (ctx_t *ctx)
+{
+    store_outbox_row_t *rows = NULL;
+    size_t count = 0;
+    assert_int_equal (store_outbox_claim (ctx->store, 100, &rows, &count), 0);
+    for (size_t i = 0; i < count; i++) {
+        event_t ev;
+        assert_int_equal (event_decode (rows [i].payload, strlen (rows [i].payload), &ev), 0);
+        bool applied = false;
+        if (ev.kind == EVENT_KIND_MENU)
+            assert_int_equal (display_store_apply_menu (ctx->display, &ev.menu, "setup", 0,
+                                                        (int64_t) i, &applied), 0);
+        else
+            assert_int_equal (display_store_apply (ctx->display, &ev.order, "setup", 0,
+                                                   (int64_t) i, &applied), 0);
+        event_reset (&ev);
+    }
+    if (count)
+        assert_int_equal (store_outbox_mark (ctx->store, rows, count, NOW_MS), 0);
+    else
+        store_outbox_release (ctx->store);
+    store_outbox_rows_free (&rows, count);
+}
+
 //  Fresh databases for one test.
 static int
 s_setup (void **state)
@@ -103,6 +132,7 @@ s_setup (void **state)
     s_wipe (ctx->store_url, s_store_tables);
     s_wipe (ctx->display_url, s_display_tables);
     s_open_stores (ctx);
+    s_project_outbox (ctx);
     *state = ctx;
     return 0;
 }
@@ -273,6 +303,7 @@ test_seed_and_reopen (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
     assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
     assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE version = 1"), 5);
     int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
 
     char *menus = NULL;
@@ -293,11 +324,12 @@ test_seed_and_reopen (void **state)
     s_open_stores (ctx);
     db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), 0);
     assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
     assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
     db_t *ddb = display_store_db (ctx->display);
     assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
-    assert_int_equal (s_int (ddb, "SELECT version FROM schema_version WHERE component = 'display'"), 1);
+    assert_int_equal (s_int (ddb, "SELECT version FROM schema_version WHERE component = 'display'"), 2);
     assert_int_equal (store_ping (ctx->store), DB_OK);
     assert_int_equal (display_store_ping (ctx->display), DB_OK);
 
@@ -352,6 +384,8 @@ test_concurrent_open (void **state)
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
     assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
+    //  Racing first opens told each demo menu once
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE kind = 'menu.changed'"), 5);
 }
 
 // ---------------------------------------------------------------------------
@@ -535,10 +569,15 @@ test_order_create_and_get (void **state)
     size_t count = 0;
     assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
     assert_int_equal (count, 1);
-    assert_string_equal (rows [0].order_no, "ORD-00000001");
-    event_order_t ev;
-    memset (&ev, 0, sizeof ev);
-    assert_int_equal (event_order_decode (rows [0].payload, strlen (rows [0].payload), &ev), 0);
+    assert_string_equal (rows [0].key, "ORD-00000001");
+    assert_string_equal (rows [0].kind, "order");
+    event_t envelope;
+    assert_int_equal (event_decode (rows [0].payload, strlen (rows [0].payload), &envelope), 0);
+    assert_int_equal (envelope.kind, EVENT_KIND_ORDER);
+    assert_string_equal (envelope.key, "ORD-00000001");
+    assert_int_equal (envelope.version, 1);
+    assert_int_equal (envelope.time_ms, NOW_MS);
+    event_order_t ev = envelope.order;          //  takes the lines over
     assert_string_equal (ev.order_no, "ORD-00000001");
     assert_string_equal (ev.customer_id, id);
     assert_int_equal (ev.pay_amt, 13200);
@@ -624,15 +663,21 @@ test_order_errors_change_nothing (void **state)
     store_reply_reset (&reply);
 
     //  Unknown menu after a known one, and an undisplayed menu
+    //  An unknown menu is 404, a hidden one 409 MENU_NOT_ORDERABLE
     const char *missing [] = { "MENU-00000099", "MENU-00000004" };
     for (size_t i = 0; i < 2; i++) {
         event_line_t lines [2] = { s_line ("MENU-00000001", 1), s_line (missing [i], 1) };
         assert_int_equal (store_order_create (ctx->store, id, NULL, lines, 2, NULL, NOW_MS, &reply), 0);
         char want [256];
-        snprintf (want, sizeof want,
-            "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
-            "\"menuId\":\"%s\"}", missing [i]);
-        assert_int_equal (reply.status, 404);
+        if (i == 0)
+            snprintf (want, sizeof want,
+                "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
+                "\"menuId\":\"%s\"}", missing [i]);
+        else
+            snprintf (want, sizeof want,
+                "{\"code\":\"MENU_NOT_ORDERABLE\",\"message\":\"해당 메뉴는 지금 주문할 수 없습니다.\","
+                "\"menuId\":\"%s\"}", missing [i]);
+        assert_int_equal (reply.status, i == 0 ? 404 : 409);
         assert_string_equal (reply.body, want);
         store_reply_reset (&reply);
     }
@@ -964,8 +1009,8 @@ test_outbox (void **state)
     assert_int_equal (store_outbox_claim (ctx->store, 2, &rows, &count), 0);
     assert_int_equal (count, 2);
     assert_true (rows [0].id < rows [1].id);
-    assert_string_equal (rows [0].order_no, "ORD-00000001");
-    assert_string_equal (rows [1].order_no, "ORD-00000002");
+    assert_string_equal (rows [0].key, "ORD-00000001");
+    assert_string_equal (rows [1].key, "ORD-00000002");
     //  Mark only the first of the two
     assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 100), 0);
     store_outbox_rows_free (&rows, count);
@@ -975,12 +1020,12 @@ test_outbox (void **state)
     //  Released rows come back
     assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
     assert_int_equal (count, 2);
-    assert_string_equal (rows [0].order_no, "ORD-00000002");
+    assert_string_equal (rows [0].key, "ORD-00000002");
     store_outbox_release (ctx->store);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (store_outbox_claim (ctx->store, 10, &rows, &count), 0);
     assert_int_equal (count, 2);
-    assert_string_equal (rows [1].order_no, "ORD-00000003");
+    assert_string_equal (rows [1].key, "ORD-00000003");
     assert_int_equal (store_outbox_mark (ctx->store, rows, count, NOW_MS + 200), 0);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
@@ -990,7 +1035,8 @@ test_outbox (void **state)
     store_outbox_release (ctx->store);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (s_int (store_db (ctx->store),
-                             "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL"), 3);
+                             "SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL"
+                             " AND kind = 'order'"), 3);
 }
 
 static void
@@ -1988,7 +2034,7 @@ test_concurrent_orders (void **state)
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM orders"), 40);
     assert_int_equal (s_int (db, "SELECT COUNT(DISTINCT order_no) FROM orders"), 40);
-    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox"), 40);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE kind = 'order'"), 40);
     free (nos);
     free (races);
 }
@@ -2073,6 +2119,295 @@ test_idempotency_race (void **state)
     assert_int_equal (s_int (store_db (ctx->store), "SELECT COUNT(*) FROM point_history"), 1);
 }
 
+// ---------------------------------------------------------------------------
+//  Menus (issue 10)
+
+//  A menu change with the given fields (NULL name, negative price, 0 use_yn:
+//  not given).
+static store_menu_change_t
+s_change (const char *name, int64_t price, char use_yn)
+{
+    store_menu_change_t change;
+    memset (&change, 0, sizeof change);
+    if (name) {
+        change.has_name = true;
+        snprintf (change.name, sizeof change.name, "%s", name);
+    }
+    if (price >= 0) {
+        change.has_price = true;
+        change.price = price;
+    }
+    if (use_yn) {
+        change.has_shown = true;
+        change.shown = use_yn == 'Y';
+    }
+    return change;
+}
+
+//  The menu events the outbox holds, in order (kind and envelope checked);
+//  marks them published. Returns how many, the menus into out.
+static size_t
+s_menu_events (ctx_t *ctx, event_menu_t *out, size_t max)
+{
+    store_outbox_row_t *rows = NULL;
+    size_t count = 0, n = 0;
+    assert_int_equal (store_outbox_claim (ctx->store, 100, &rows, &count), 0);
+    for (size_t i = 0; i < count; i++) {
+        assert_string_equal (rows [i].kind, "menu.changed");
+        event_t ev;
+        assert_int_equal (event_decode (rows [i].payload, strlen (rows [i].payload), &ev), 0);
+        assert_int_equal (ev.kind, EVENT_KIND_MENU);
+        assert_string_equal (ev.key, rows [i].key);
+        assert_string_equal (ev.menu.menu_id, rows [i].key);
+        assert_int_equal (ev.version, ev.menu.version);
+        assert_true (n < max);
+        out [n++] = ev.menu;
+        event_reset (&ev);
+    }
+    if (count)
+        assert_int_equal (store_outbox_mark (ctx->store, rows, count, NOW_MS), 0);
+    else
+        store_outbox_release (ctx->store);
+    store_outbox_rows_free (&rows, count);
+    return n;
+}
+
+//  Create, change and list: each change bumps the version and writes its
+//  event in the same transaction; an unknown menu is 404; prices of placed
+//  orders stay.
+static void
+test_menu_admin (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    store_reply_t reply = { 0 };
+    store_menu_change_t change = s_change ("카페 라떼", 5000, 0);
+    assert_int_equal (store_menu_create (ctx->store, &change, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_string_equal (reply.body, "{\"menuId\":\"MENU-00000006\",\"menuNm\":\"카페 라떼\","
+                         "\"menuPrice\":5000,\"useYn\":\"Y\",\"version\":1}");
+    store_reply_reset (&reply);
+    change = s_change ("무료 물", 0, 'N');
+    assert_int_equal (store_menu_create (ctx->store, &change, NOW_MS, &reply), 0);
+    assert_string_equal (reply.body, "{\"menuId\":\"MENU-00000007\",\"menuNm\":\"무료 물\","
+                         "\"menuPrice\":0,\"useYn\":\"N\",\"version\":1}");
+    store_reply_reset (&reply);
+
+    //  An order at 5000, then the price changes: the order keeps 5000
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    s_charge (ctx, id, 100000);
+    event_line_t line = s_line ("MENU-00000006", 2);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    change = s_change (NULL, 5500, 0);
+    assert_int_equal (store_menu_patch (ctx->store, "MENU-00000006", &change, NOW_MS + 1,
+                                        &reply), 0);
+    assert_string_equal (reply.body, "{\"menuId\":\"MENU-00000006\",\"menuNm\":\"카페 라떼\","
+                         "\"menuPrice\":5500,\"useYn\":\"Y\",\"version\":2}");
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS + 2, &reply), 0);
+    assert_non_null (strstr (reply.body, "\"orderPrice\":11000"));
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_get (ctx->store, "ORD-00000001", NULL, &reply), 0);
+    assert_non_null (strstr (reply.body, "\"orderPrice\":10000"));
+    store_reply_reset (&reply);
+    //  Hidden: 409 MENU_NOT_ORDERABLE, nothing changed
+    change = s_change (NULL, -1, 'N');
+    assert_int_equal (store_menu_patch (ctx->store, "MENU-00000006", &change, NOW_MS + 3,
+                                        &reply), 0);
+    assert_non_null (strstr (reply.body, "\"version\":3"));
+    store_reply_reset (&reply);
+    int64_t balance = 0, sum = 0;
+    assert_int_equal (store_balance (ctx->store, id, &balance, &sum), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS + 4, &reply), 0);
+    assert_int_equal (reply.status, 409);
+    assert_int_equal (reply.result, STORE_RESULT_NOT_ORDERABLE);
+    store_reply_reset (&reply);
+    int64_t after = 0;
+    assert_int_equal (store_balance (ctx->store, id, &after, &sum), 0);
+    assert_int_equal (after, balance);
+
+    //  Unknown: 404, no event
+    assert_int_equal (store_menu_patch (ctx->store, "MENU-00000099", &change, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 404);
+    assert_string_equal (reply.body,
+        "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
+        "\"menuId\":\"MENU-00000099\"}");
+    store_reply_reset (&reply);
+
+    //  The list: all seven, hidden too, with versions
+    assert_int_equal (store_menu_list (ctx->store, &reply), 0);
+    cJSON *list = cJSON_Parse (reply.body);
+    assert_int_equal (cJSON_GetArraySize (list), 7);
+    const cJSON *six = cJSON_GetArrayItem (list, 5);
+    assert_string_equal (cJSON_GetObjectItem (six, "useYn")->valuestring, "N");
+    assert_int_equal ((int) cJSON_GetObjectItem (six, "version")->valuedouble, 3);
+    cJSON_Delete (list);
+    store_reply_reset (&reply);
+
+    //  One event per change, in order, each carrying the whole menu
+    event_menu_t seen [16];
+    assert_int_equal (s_int (store_db (ctx->store), "SELECT COUNT(*) FROM outbox"
+                             " WHERE published_at IS NULL AND kind = 'order'"), 2);
+    db_exec (store_db (ctx->store), "UPDATE outbox SET published_at = 1 WHERE kind = 'order'");
+    size_t n = s_menu_events (ctx, seen, 16);
+    assert_int_equal (n, 4);
+    assert_string_equal (seen [0].menu_id, "MENU-00000006");
+    assert_int_equal (seen [0].version, 1);
+    assert_string_equal (seen [1].menu_id, "MENU-00000007");
+    assert_false (seen [1].shown);
+    assert_int_equal (seen [2].menu_price, 5500);
+    assert_int_equal (seen [2].version, 2);
+    assert_false (seen [3].shown);
+    assert_string_equal (seen [3].menu_nm, "카페 라떼");
+    assert_int_equal (seen [3].version, 3);
+}
+
+//  The display side applies menu events by version: an old, repeated or
+//  out-of-order event never overwrites a newer one; /display/menu shows
+//  shown menus only; /display/best leaves hidden menus out and fills the
+//  top 3 from the rest.
+static void
+test_menu_apply_versioned (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    event_menu_t v [4];
+    for (int i = 0; i < 4; i++) {
+        memset (&v [i], 0, sizeof v [i]);
+        snprintf (v [i].menu_id, sizeof v [i].menu_id, "MENU-00000009");
+        snprintf (v [i].menu_nm, sizeof v [i].menu_nm, "이름 %d", i + 1);
+        v [i].menu_price = 1000 * (i + 1);
+        v [i].shown = i != 2;
+        v [i].version = i + 1;
+    }
+    bool applied = false;
+    //  Out of order: 2 first, then 1 (older: nothing), 4, then 3 (older)
+    assert_int_equal (display_store_apply_menu (ctx->display, &v [1], "g", 0, 1, &applied), 0);
+    assert_true (applied);
+    assert_int_equal (display_store_apply_menu (ctx->display, &v [0], "g", 0, 2, &applied), 0);
+    assert_false (applied);
+    db_t *ddb = display_store_db (ctx->display);
+    assert_int_equal (s_int (ddb, "SELECT menu_price FROM display_menu WHERE menu_id = 'MENU-00000009'"),
+                      2000);
+    assert_int_equal (display_store_apply_menu (ctx->display, &v [3], "g", 0, 3, &applied), 0);
+    assert_true (applied);
+    assert_int_equal (display_store_apply_menu (ctx->display, &v [2], "g", 0, 4, &applied), 0);
+    assert_false (applied);
+    //  Repeated: nothing
+    assert_int_equal (display_store_apply_menu (ctx->display, &v [3], "g", 0, 5, &applied), 0);
+    assert_false (applied);
+    assert_int_equal (s_int (ddb, "SELECT menu_price FROM display_menu WHERE menu_id = 'MENU-00000009'"),
+                      4000);
+    assert_int_equal (s_int (ddb, "SELECT version FROM display_menu WHERE menu_id = 'MENU-00000009'"),
+                      4);
+    int64_t offset = -1;
+    assert_int_equal (display_store_position (ctx->display, "g", 0, &offset), 0);
+    assert_int_equal (offset, 5);
+    char *menus = NULL;
+    assert_int_equal (display_store_menus (ctx->display, &menus), 0);
+    assert_non_null (strstr (menus, "{\"menuId\":\"MENU-00000009\",\"menuNm\":\"이름 4\","
+                                    "\"menuPrice\":4000}"));
+    zstr_free (&menus);
+
+    //  Hide menu 1, the most ordered: best is 2, 3, 4 (filled from the rest)
+    const char *ids [] = { "MENU-00000001", "MENU-00000001", "MENU-00000001", "MENU-00000001",
+                           "MENU-00000002", "MENU-00000002", "MENU-00000002",
+                           "MENU-00000003", "MENU-00000003", "MENU-00000004" };
+    for (int i = 0; i < 10; i++) {
+        event_line_t line = s_line (ids [i], 1);
+        event_order_t ev;
+        memset (&ev, 0, sizeof ev);
+        snprintf (ev.order_no, sizeof ev.order_no, "ORD-9%07d", i);
+        snprintf (ev.customer_id, sizeof ev.customer_id, "CUST-00000001");
+        ev.ordered_at_ms = NOW_MS - 1000;
+        ev.line_count = 1;
+        ev.lines = &line;
+        assert_int_equal (display_store_apply (ctx->display, &ev, "g", 1, i, &applied), 0);
+    }
+    event_menu_t hidden;
+    memset (&hidden, 0, sizeof hidden);
+    snprintf (hidden.menu_id, sizeof hidden.menu_id, "MENU-00000001");
+    snprintf (hidden.menu_nm, sizeof hidden.menu_nm, "아이스 아메리카노");
+    hidden.menu_price = 4200;
+    hidden.shown = false;
+    hidden.version = 2;
+    assert_int_equal (display_store_apply_menu (ctx->display, &hidden, "g", 0, 6, &applied), 0);
+    assert_true (applied);
+    store_count_t best [3];
+    size_t count = 0;
+    assert_int_equal (display_store_best (ctx->display, NOW_MS, DISPLAY_WINDOW_MS, 3, best,
+                                          &count), 0);
+    assert_int_equal (count, 3);
+    assert_string_equal (best [0].menu_id, "MENU-00000002");
+    assert_int_equal (best [0].count, 3);
+    assert_string_equal (best [1].menu_id, "MENU-00000003");
+    assert_string_equal (best [2].menu_id, "MENU-00000004");
+    assert_int_equal (display_store_menus (ctx->display, &menus), 0);
+    assert_null (strstr (menus, "MENU-00000001"));
+    zstr_free (&menus);
+
+    //  Repair: the display menus become exactly the command store's
+    event_menu_t *truth = NULL;
+    size_t truth_count = 0;
+    assert_int_equal (store_menus_read (ctx->store, &truth, &truth_count), 0);
+    assert_int_equal (truth_count, 5);
+    assert_int_equal (display_store_menus_repair (ctx->display, truth, truth_count), 0);
+    event_menu_t *have = NULL;
+    size_t have_count = 0;
+    assert_int_equal (display_store_menus_all (ctx->display, &have, &have_count), 0);
+    assert_int_equal (have_count, truth_count);
+    for (size_t i = 0; i < have_count; i++) {
+        assert_string_equal (have [i].menu_id, truth [i].menu_id);
+        assert_string_equal (have [i].menu_nm, truth [i].menu_nm);
+        assert_int_equal (have [i].menu_price, truth [i].menu_price);
+        assert_int_equal (have [i].shown, truth [i].shown);
+        assert_int_equal (have [i].version, truth [i].version);
+    }
+    free (have);
+    free (truth);
+}
+
+//  An envelope that is not one is refused whole: unknown kind, missing
+//  key, version 0, a menu payload with a bad useYn; a bare order payload
+//  (written before the envelope) still decodes.
+static void
+test_event_envelope (void **state)
+{
+    (void) state;
+    static const char *const bad [] = {
+        "{\"kind\":\"coupon\",\"key\":\"K\",\"version\":1,\"time\":\"2026-11-25T03:26:40.123Z\",\"payload\":{}}",
+        "{\"kind\":\"menu.changed\",\"version\":1,\"time\":\"2026-11-25T03:26:40.123Z\","
+        "\"payload\":{\"menuId\":\"MENU-00000001\",\"menuNm\":\"a\",\"menuPrice\":1,\"useYn\":\"Y\",\"version\":1}}",
+        "{\"kind\":\"menu.changed\",\"key\":\"MENU-00000001\",\"version\":0,\"time\":\"2026-11-25T03:26:40.123Z\","
+        "\"payload\":{\"menuId\":\"MENU-00000001\",\"menuNm\":\"a\",\"menuPrice\":1,\"useYn\":\"Y\",\"version\":1}}",
+        "{\"kind\":\"menu.changed\",\"key\":\"MENU-00000001\",\"version\":1,\"time\":\"2026-11-25T03:26:40.123Z\","
+        "\"payload\":{\"menuId\":\"MENU-00000001\",\"menuNm\":\"a\",\"menuPrice\":1,\"useYn\":\"X\",\"version\":1}}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        event_t ev;
+        assert_int_equal (event_decode (bad [i], strlen (bad [i]), &ev), -1);
+    }
+    const char *bare = "{\"orderNo\":\"ORD-00000027\",\"customerId\":\"CUST-00000004\","
+                       "\"menuList\":[{\"menuId\":\"MENU-00000001\",\"qy\":1}],\"payAmt\":4200,"
+                       "\"orderedAt\":\"2026-11-25T03:26:40.123Z\"}";
+    event_t ev;
+    assert_int_equal (event_decode (bare, strlen (bare), &ev), 0);
+    assert_int_equal (ev.kind, EVENT_KIND_ORDER);
+    assert_string_equal (ev.key, "ORD-00000027");
+    assert_int_equal (ev.order.line_count, 1);
+    //  Round trip through the envelope
+    char *text = event_order_envelope (&ev.order);
+    event_t again;
+    assert_int_equal (event_decode (text, strlen (text), &again), 0);
+    assert_int_equal (again.order.pay_amt, 4200);
+    assert_int_equal (again.time_ms, ev.order.ordered_at_ms);
+    zstr_free (&text);
+    event_reset (&again);
+    event_reset (&ev);
+}
+
 int
 main (void)
 {
@@ -2103,6 +2438,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_concurrent_orders, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),
+        cmocka_unit_test (test_event_envelope),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
