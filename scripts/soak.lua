@@ -7,7 +7,7 @@
 --  lookups always ask for real ids (newest SOAK_KEEP of each kept):
 --  a sign-up's answer gives a customer and its token, shown once and sent
 --  from then on as Authorization: Bearer with every request for that
---  customer (no token: a server with --auth off, and none is sent); a
+--  customer (none is sent when the sign-up answered none); a
 --  point history names its customer and, in its USE rows' remarks, that
 --  customer's orders, which the order lookups then read with the same
 --  customer's token (an order's own answer does not say whose it is, and

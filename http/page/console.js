@@ -169,7 +169,11 @@ async function refresh() {
       throw new Error(token() ? "the admin token is wrong: /metrics refused it"
                               : "/metrics needs the admin token: enter it above");
     }
-    if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+    if (!res.ok) {
+      let why = "";
+      try { why = (await res.json()).message || ""; } catch (e) { why = ""; }
+      throw new Error(`/metrics answered ${res.status}${why ? `: ${why}` : ""}`);
+    }
     const now = summarize(parse(await res.text()));
     renderPools(now, last);
     renderRoutes(now, last);

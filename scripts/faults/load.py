@@ -6,7 +6,7 @@ a fault is injected and then proves what the fault cost.
       N threads, each with a customer of its own (made and charged first),
       send POST /order one after another, each with a fresh Idempotency-Key
       and the customer's own token (Authorization: Bearer, from its POST
-      /customer answer; none when the server gives none: --auth off),
+      /customer answer; none when the server gives none),
       plus a GET of the display (--read-url, default URL) every 10th step;
       runs S seconds or until STATE_DIR/stop exists. Every request is
       logged to STATE_DIR/log.jsonl: time, thread, kind, key, body, status
@@ -43,8 +43,8 @@ TIMEOUT_S = 6.0
 
 
 def bearer(token):
-    """The Authorization header of a token; none without one (a server
-    with --auth off issues none and asks for none)."""
+    """The Authorization header of a token; none without one (a sign-up
+    that answered no token: a server that asks for none)."""
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
