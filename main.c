@@ -380,6 +380,11 @@ s_serve (int argc, char **argv, const sigset_t *signals)
               strncmp (self.cfg.display_store, "mysql", 5) ? self.cfg.display_store : "mysql",
               self.cfg.bridge, self.cfg.point_actors, self.cfg.order_actors,
               self.cfg.display_actors);
+    if (!self.cfg.auth)
+        log_warn (NULL, "--auth off: points and orders answer anyone, with no credential "
+                        "(the original open API); use it only for demos and trusted clients");
+    if (self.cfg.metrics_public)
+        log_warn (NULL, "--metrics-public on: GET /metrics answers anyone");
 
     //  The front signals a resize within its bound; this is the backstop.
     zsock_set_rcvtimeo (self.front, 2 * (self.cfg.request_timeout_ms + 10000));

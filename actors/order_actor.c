@@ -32,8 +32,11 @@ static int
 s_order_create (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    store_idem_t idem = { req->idem, "POST /order", req->body ? req->body : "" };
-    int rc = store_order_create (self->store, req->cmd.customer_id, req->cmd.lines,
+    store_idem_t idem = { req->idem, "POST /order", req->body ? req->body : "",
+                          req->cmd.customer_id };
+    store_auth_t auth;
+    service_auth (req, &auth);
+    int rc = store_order_create (self->store, req->cmd.customer_id, &auth, req->cmd.lines,
                                  req->cmd.line_count, *req->idem ? &idem : NULL,
                                  util_now_ms (self->args->cfg->clock_skew_ms), reply);
     if (rc == 0 && reply->result == STORE_RESULT_DONE)
@@ -62,7 +65,9 @@ s_order_get (void *state, const wire_request_t *req, store_reply_t *reply)
         service_reply_error (reply, 400, "INVALID_INPUT", "orderNo is required");
         return 0;
     }
-    return store_order_get (self->store, req->cmd.order_no, reply);
+    store_auth_t auth;
+    service_auth (req, &auth);
+    return store_order_get (self->store, req->cmd.order_no, &auth, reply);
 }
 
 

@@ -1,6 +1,7 @@
 /*  point_actor — customers and their points: customer.create, point.charge,
     point.get, health. See actor.h. */
 #include "service.h"
+#include <sodium.h>
 
 //  How often the first point actor drops finished idempotency keys older
 //  than STORE_IDEM_KEEP_MS.
@@ -12,14 +13,42 @@ typedef struct {
 } self_t;
 
 
-//  customer.create: cmd.name, validated by the front. A write: runs in the
+//  customer.create: cmd.name, validated by the front; the new customer's
+//  first token is drawn here and handed out once. A write: runs in the
 //  actor's group transaction.
 static int
 s_customer_create (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    return store_customer_create (self->store, req->cmd.name,
-                                  util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    char token [TOKEN_TEXT_MAX];
+    if (token_new (token) != 0) {
+        service_reply_error (reply, 503, "UNAVAILABLE", "no randomness for a token; try again");
+        return 0;
+    }
+    int rc = store_customer_create (self->store, req->cmd.name, token,
+                                    util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    sodium_memzero (token, sizeof token);
+    return rc;
+}
+
+
+//  customer.token: a new token for cmd.customer_id, replacing the one it
+//  holds; the request carries that one or the admin's. A write.
+static int
+s_customer_token (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    self_t *self = (self_t *) state;
+    char token [TOKEN_TEXT_MAX];
+    if (token_new (token) != 0) {
+        service_reply_error (reply, 503, "UNAVAILABLE", "no randomness for a token; try again");
+        return 0;
+    }
+    store_auth_t auth;
+    service_auth (req, &auth);
+    int rc = store_token_issue (self->store, req->cmd.customer_id, &auth, token,
+                                util_now_ms (self->args->cfg->clock_skew_ms), reply);
+    sodium_memzero (token, sizeof token);
+    return rc;
 }
 
 
@@ -30,8 +59,11 @@ static int
 s_point_charge (void *state, const wire_request_t *req, store_reply_t *reply)
 {
     self_t *self = (self_t *) state;
-    store_idem_t idem = { req->idem, "POST /point", req->body ? req->body : "" };
-    return store_charge (self->store, req->cmd.customer_id, req->cmd.amount,
+    store_idem_t idem = { req->idem, "POST /point", req->body ? req->body : "",
+                          req->cmd.customer_id };
+    store_auth_t auth;
+    service_auth (req, &auth);
+    return store_charge (self->store, req->cmd.customer_id, req->cmd.amount, &auth,
                          *req->idem ? &idem : NULL,
                          util_now_ms (self->args->cfg->clock_skew_ms), reply);
 }
@@ -46,7 +78,10 @@ s_point_get (void *state, const wire_request_t *req, store_reply_t *reply)
         service_reply_error (reply, 400, "INVALID_INPUT", "customerId is required");
         return 0;
     }
-    return store_point_get (self->store, req->cmd.customer_id, reply);
+    store_auth_t auth;
+    service_auth (req, &auth);
+    return store_point_get (self->store, req->cmd.customer_id, &auth, req->cmd.limit,
+                            req->cmd.cursor, reply);
 }
 
 
@@ -74,6 +109,7 @@ s_purge (void *state)
 
 static const service_op_t s_writes [] = {
     { WIRE_OP_CUSTOMER_CREATE, s_customer_create },
+    { WIRE_OP_CUSTOMER_TOKEN, s_customer_token },
     { WIRE_OP_POINT_CHARGE, s_point_charge },
     { NULL, NULL }
 };

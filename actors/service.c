@@ -494,3 +494,13 @@ service_reply_health (store_reply_t *reply, bool up, const char *why)
     reply->body = cJSON_PrintUnformatted (json);
     cJSON_Delete (json);
 }
+
+
+//  The request's credential for the store.
+void
+service_auth (const wire_request_t *req, store_auth_t *auth)
+{
+    auth->mode = req->cmd.auth == WIRE_AUTH_ADMIN? STORE_AUTH_ADMIN
+               : req->cmd.auth == WIRE_AUTH_OPEN? STORE_AUTH_OPEN: STORE_AUTH_TOKEN;
+    auth->token_hash = req->cmd.token_hash;
+}

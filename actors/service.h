@@ -120,6 +120,10 @@ void service_run (service_t *self, zsock_t *pipe);
 //  the pipe with a non-zero status.
 void service_start_failed (zsock_t *pipe, const char *pool, int index, const char *why);
 
+//  The credential a request carries (wire_cmd_t.auth and token_hash), as
+//  the store checks it. auth points into req.
+void service_auth (const wire_request_t *req, store_auth_t *auth);
+
 //  Fills reply with status and the error body {"code","message"}.
 void service_reply_error (store_reply_t *reply, int status, const char *code,
                           const char *message);

@@ -148,7 +148,7 @@ s_setup (worker_t *self, store_t *store, const event_line_t *line, char *custome
     char name [32];
     snprintf (name, sizeof name, "bare-%d", self->index);
     int rc = -1;
-    if (store_customer_create (store, name, util_now_ms (0), &reply) != 0
+    if (store_customer_create (store, name, NULL, util_now_ms (0), &reply) != 0
     ||  reply.status != 200
     ||  s_reply_string (&reply, "customerId", customer_id, size) != 0) {
         snprintf (self->err, sizeof self->err, "customer: %d %s", reply.status,
@@ -157,14 +157,14 @@ s_setup (worker_t *self, store_t *store, const event_line_t *line, char *custome
     }
     store_reply_reset (&reply);
     int64_t price = 0;
-    if (store_charge (store, customer_id, STORE_CHARGE_MAX, NULL, util_now_ms (0), &reply) != 0
+    if (store_charge (store, customer_id, STORE_CHARGE_MAX, NULL, NULL, util_now_ms (0), &reply) != 0
     ||  reply.status != 200) {
         snprintf (self->err, sizeof self->err, "charge: %d %s", reply.status,
                   reply.body ? reply.body : "");
         goto done;
     }
     store_reply_reset (&reply);
-    if (store_order_create (store, customer_id, line, 1, NULL, util_now_ms (0), &reply) != 0
+    if (store_order_create (store, customer_id, NULL, line, 1, NULL, util_now_ms (0), &reply) != 0
     ||  reply.status != 200
     ||  s_reply_int64 (&reply, "orderPrice", &price) != 0 || price < 1) {
         snprintf (self->err, sizeof self->err, "probe order: %d %s", reply.status,
@@ -186,7 +186,7 @@ s_setup (worker_t *self, store_t *store, const event_line_t *line, char *custome
         goto done;
     }
     for (int64_t i = 0; i < charges; i++) {
-        if (store_charge (store, customer_id, STORE_CHARGE_MAX, NULL, util_now_ms (0),
+        if (store_charge (store, customer_id, STORE_CHARGE_MAX, NULL, NULL, util_now_ms (0),
                           &reply) != 0
         ||  reply.status != 200) {
             snprintf (self->err, sizeof self->err, "charge: %d %s", reply.status,
@@ -306,7 +306,7 @@ s_worker (void *arg)
     if (run) {
         store_reply_t reply = { 0 };
         while (s_clock_ms () < deadline) {
-            if (store_order_create (store, customer_id, &line, 1, NULL, util_now_ms (0),
+            if (store_order_create (store, customer_id, NULL, &line, 1, NULL, util_now_ms (0),
                                     &reply) != 0)
                 self->failed++;
             else

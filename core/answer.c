@@ -27,6 +27,11 @@ static const s_result_row_t s_results [STORE_RESULT_COUNT] = {
     [STORE_RESULT_TIMEOUT]     = { 503, "TIMEOUT",
                                    "the request waited past its deadline; nothing was changed,"
                                    " try again" },
+    [STORE_RESULT_UNAUTHORIZED] = { 401, "UNAUTHORIZED",
+                                   "Authorization: send Bearer <token> with a token this"
+                                   " service issued and has not replaced" },
+    [STORE_RESULT_FORBIDDEN]   = { 403, "FORBIDDEN",
+                                   "this token may act only for its own customer" },
 };
 
 //  The message of each NOT_FOUND.

@@ -67,7 +67,11 @@ static const s_option_t s_options [] = {
     { "log-level", "COFFEE_LOG_LEVEL", OPT_CHOICE, FIELD (log_level), 0, 0,
       "debug|info|warn|error", "info", "lowest log level printed" },
     { "admin-token-file", "COFFEE_ADMIN_TOKEN_FILE", OPT_STRING, FIELD (admin_token_file), 0, 0,
-      NULL, "", "file holding the admin token for /admin routes and /console (none: admin routes answer 404)" },
+      NULL, "", "file holding the admin token for /admin routes, /metrics and /console (none: admin routes answer 404)" },
+    { "auth", "COFFEE_AUTH", OPT_CHOICE, FIELD (auth), 0, 0, "off|on", "on",
+      "on: points and orders need the customer's bearer token (or the admin's); off: the original open API" },
+    { "metrics-public", "COFFEE_METRICS_PUBLIC", OPT_CHOICE, FIELD (metrics_public), 0, 0,
+      "off|on", "off", "on: GET /metrics needs no admin token (keep it off beyond a private network)" },
 };
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options [0])

@@ -3,7 +3,8 @@
 #include <stdatomic.h>
 
 //  Statuses counted separately; anything else falls in the last slot.
-static const int s_statuses [] = { 200, 400, 404, 405, 409, 413, 415, 422, 500, 503, 0 };
+static const int s_statuses [] = { 200, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429,
+                                    500, 503, 0 };
 #define STATUS_COUNT (sizeof s_statuses / sizeof s_statuses [0])
 
 //  Latency bucket upper bounds in seconds; +Inf is implied.

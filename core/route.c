@@ -10,36 +10,55 @@
 
 static const route_t s_routes [] = {
     { ROUTE_DISPLAY_MENU, "GET", "/display/menu", false, "/display/menu",
-      ACTOR_POOL_DISPLAY, WIRE_OP_DISPLAY_MENU, ROUTE_PART_DISPLAY, false, 0, false, NULL },
+      ACTOR_POOL_DISPLAY, WIRE_OP_DISPLAY_MENU, ROUTE_PART_DISPLAY, false, 0, false, NULL,
+      false, NULL },
     { ROUTE_DISPLAY_BEST, "GET", "/display/best", false, "/display/best",
-      ACTOR_POOL_DISPLAY, WIRE_OP_DISPLAY_BEST, ROUTE_PART_DISPLAY, false, 0, false, NULL },
+      ACTOR_POOL_DISPLAY, WIRE_OP_DISPLAY_BEST, ROUTE_PART_DISPLAY, false, 0, false, NULL,
+      false, NULL },
     { ROUTE_CUSTOMER_CREATE, "POST", "/customer", false, "/customer",
-      ACTOR_POOL_POINT, WIRE_OP_CUSTOMER_CREATE, ROUTE_PART_ORDER, false, S_SMALL_BODY, false, NULL },
+      ACTOR_POOL_POINT, WIRE_OP_CUSTOMER_CREATE, ROUTE_PART_ORDER, false, S_SMALL_BODY, false, NULL,
+      false, NULL },
+    { ROUTE_CUSTOMER_TOKEN, "POST", "/customer/", true, "/customer/{customerId}/token",
+      ACTOR_POOL_POINT, WIRE_OP_CUSTOMER_TOKEN, ROUTE_PART_ORDER, false, 0, false, NULL,
+      true, "/token" },
     { ROUTE_POINT_CHARGE, "POST", "/point", false, "/point",
-      ACTOR_POOL_POINT, WIRE_OP_POINT_CHARGE, ROUTE_PART_ORDER, true, S_SMALL_BODY, false, NULL },
+      ACTOR_POOL_POINT, WIRE_OP_POINT_CHARGE, ROUTE_PART_ORDER, true, S_SMALL_BODY, false, NULL,
+      true, NULL },
     { ROUTE_POINT_GET, "GET", "/point/", true, "/point/{customerId}",
-      ACTOR_POOL_POINT, WIRE_OP_POINT_GET, ROUTE_PART_ORDER, false, 0, false, NULL },
+      ACTOR_POOL_POINT, WIRE_OP_POINT_GET, ROUTE_PART_ORDER, false, 0, false, NULL,
+      true, NULL },
     { ROUTE_ORDER_CREATE, "POST", "/order", false, "/order",
-      ACTOR_POOL_ORDER, WIRE_OP_ORDER_CREATE, ROUTE_PART_ORDER, true, S_ORDER_BODY, false, NULL },
+      ACTOR_POOL_ORDER, WIRE_OP_ORDER_CREATE, ROUTE_PART_ORDER, true, S_ORDER_BODY, false, NULL,
+      true, NULL },
     { ROUTE_ORDER_GET, "GET", "/order/", true, "/order/{orderNo}",
-      ACTOR_POOL_ORDER, WIRE_OP_ORDER_GET, ROUTE_PART_ORDER, false, 0, false, NULL },
+      ACTOR_POOL_ORDER, WIRE_OP_ORDER_GET, ROUTE_PART_ORDER, false, 0, false, NULL,
+      true, NULL },
     { ROUTE_HEALTH, "GET", "/health", false, "/health",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, NULL },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, false, NULL,
+      false, NULL },
+    //  The admin's unless --metrics-public (the front decides).
     { ROUTE_METRICS, "GET", "/metrics", false, "/metrics",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, NULL },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, true, NULL,
+      false, NULL },
     { ROUTE_PAGE, "GET", "/", false, "/",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "index.html" },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "index.html",
+      false, NULL },
     { ROUTE_CONSOLE, "GET", "/console", false, "/console",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "console.html" },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "console.html",
+      false, NULL },
     { ROUTE_PAGE_CSS, "GET", "/page/style.css", false, "/page/style.css",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "style.css" },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "style.css",
+      false, NULL },
     { ROUTE_PAGE_JS, "GET", "/page/app.js", false, "/page/app.js",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "app.js" },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "app.js",
+      false, NULL },
     { ROUTE_CONSOLE_JS, "GET", "/page/console.js", false, "/page/console.js",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "console.js" },
+      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "console.js",
+      false, NULL },
     //  The front sends it to main, which owns the pools (http_front.h).
     { ROUTE_ADMIN_POOLS, "PUT", "/admin/pools/", true, "/admin/pools/{pool}",
-      NULL, NULL, ROUTE_PART_ANY, false, S_SMALL_BODY, true, NULL },
+      NULL, NULL, ROUTE_PART_ANY, false, S_SMALL_BODY, true, NULL,
+      false, NULL },
 };
 #define S_ROUTE_COUNT (sizeof (s_routes) / sizeof (s_routes [0]))
 _Static_assert (S_ROUTE_COUNT == ROUTE_UNMATCHED, "a row for every route");
@@ -89,9 +108,12 @@ route_part_served (route_part_t part, config_role_t role)
     return true;
 }
 
-//  The smaller of the route's limit and --max-body.
+//  The smaller of the route's limit and --max-body; 0 for a POST that
+//  takes no body.
 size_t
 route_body_max (const route_t *route, size_t max_body)
 {
+    if (!route->body_max && !streq (route->method, "GET"))
+        return 0;
     return route->body_max && route->body_max < max_body? route->body_max: max_body;
 }

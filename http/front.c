@@ -43,6 +43,7 @@
 #include "request.h"
 #include "actor.h"
 #include "page.h"
+#include "token.h"
 #include <microhttpd.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -127,7 +128,10 @@ typedef struct {
     bool get;                       //  GET or HEAD: no body is read
     int64_t started_us;             //  when its headers were read
     char rid [REQUEST_RID_MAX + 1]; //  request id
-    const char *arg;                //  path parameter (points into MHD's url)
+    const char *arg;                //  path parameter (into MHD's url, or arg_own)
+    char arg_own [64];              //  the {id} of a route with a suffix, cut out
+    uint8_t auth;                   //  wire_auth_t of its credential (customer routes)
+    char token_hash [TOKEN_HASH_MAX];   //  hash of its customer token
     int early_status;               //  answer decided from the headers alone, or 0
     s_answer_t early;               //  that answer
     const char *content_type;       //  Content-Type header or NULL (valid while the request lives)
@@ -655,33 +659,80 @@ s_take_snapshots (s_worker_t *self)
 //  --------------------------------------------------------------------------
 //  Deciding a request
 
+//  The hash of a bearer token, and whether it is the admin token (compared
+//  in constant time; hashing first also hides the token's length).
+static bool
+s_is_admin (s_worker_t *self, const char *token, unsigned char *hash)
+{
+    crypto_generichash (hash, crypto_generichash_BYTES, (const unsigned char *) token,
+                        strlen (token), NULL, 0);
+    return self->shared->admin_on
+        && sodium_memcmp (hash, self->shared->admin_hash, crypto_generichash_BYTES) == 0;
+}
+
 //  An admin route without the admin token: 404 while no admin token is
 //  configured (admin routes are off), 401 when it is missing or wrong.
-//  The token is hashed first, so the constant-time compare also hides
-//  its length. Returns true with answer filled.
+//  Returns true with answer filled.
 static bool
-s_admin_error (s_worker_t *self, struct MHD_Connection *conn, s_answer_t *answer)
+s_admin_error (s_worker_t *self, struct MHD_Connection *conn, const route_t *route,
+               s_answer_t *answer)
 {
     if (!self->shared->admin_on) {
-        s_error (answer, 404, "NOT_FOUND",
-                 "admin routes are off: start coffee with --admin-token-file");
+        s_error (answer, 404, "NOT_FOUND", route->route == ROUTE_METRICS
+                 ? "/metrics needs the admin token: start coffee with --admin-token-file,"
+                   " or with --metrics-public on"
+                 : "admin routes are off: start coffee with --admin-token-file");
         return true;
     }
     const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
-    bool ok = false;
-    if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
-        const char *token = auth + 7;
-        unsigned char hash [crypto_generichash_BYTES];
-        crypto_generichash (hash, sizeof hash, (const unsigned char *) token, strlen (token),
-                            NULL, 0);
-        ok = sodium_memcmp (hash, self->shared->admin_hash, sizeof hash) == 0;
-    }
-    if (ok)
+    const char *token = token_of_header (auth);
+    unsigned char hash [crypto_generichash_BYTES];
+    if (token && s_is_admin (self, token, hash))
         return false;
     s_error (answer, 401, "UNAUTHORIZED", auth? "Authorization: the admin token is wrong"
                                               : "Authorization: send Bearer <admin token>");
     return true;
+}
+
+//  A customer route: reads the bearer token into req (the admin's, or a
+//  customer's by its hash, which the actor checks against the customer the
+//  request acts for). With --auth off nothing is needed, except to replace
+//  a token. Returns true with answer filled (401) when no credential came.
+static bool
+s_customer_error (s_worker_t *self, struct MHD_Connection *conn, s_request_t *req,
+                  s_answer_t *answer)
+{
+    if (!self->shared->cfg->auth && req->route->route != ROUTE_CUSTOMER_TOKEN) {
+        req->auth = WIRE_AUTH_OPEN;
+        return false;
+    }
+    const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = token_of_header (auth);
+    unsigned char hash [crypto_generichash_BYTES];
+    const char *why = "Authorization: send Bearer <token> (POST /customer hands one out)";
+    if (token && s_is_admin (self, token, hash)) {
+        req->auth = WIRE_AUTH_ADMIN;
+        return false;
+    }
+    if (token && token_well_formed (token)) {
+        req->auth = WIRE_AUTH_TOKEN;
+        sodium_bin2hex (req->token_hash, sizeof req->token_hash, hash, sizeof hash);
+        return false;
+    }
+    if (token)
+        why = "Authorization: this is not a token this service issues";
+    s_error (answer, 401, "UNAUTHORIZED", why);
+    return true;
+}
+
+//  Puts the request's credential into its command.
+static void
+s_cmd_auth (const s_request_t *req, wire_cmd_t *cmd)
+{
+    cmd->auth = req->auth;
+    memcpy (cmd->token_hash, req->token_hash, sizeof cmd->token_hash);
 }
 
 //  GET /metrics: the shared counters and this worker's pool sizes (every
@@ -825,6 +876,34 @@ s_decide_get (s_worker_t *self, s_request_t *req, s_answer_t *answer)
     }
     wire_cmd_t cmd;
     request_cmd_fill (route->route, NULL, req->arg, &cmd);
+    s_cmd_auth (req, &cmd);
+    if (route->route == ROUTE_POINT_GET) {
+        answer->status = request_validate_page (
+            MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, "limit"),
+            MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, "cursor"),
+            &cmd.limit, &cmd.cursor, &error);
+        if (answer->status != 200) {
+            answer->body = error;
+            return false;
+        }
+    }
+    return s_dispatch (self, req, &cmd, NULL, answer);
+}
+
+//  A POST that takes no body (POST /customer/{customerId}/token): its path
+//  says it all. Returns true when it now waits.
+static bool
+s_decide_bodiless (s_worker_t *self, s_request_t *req, s_answer_t *answer)
+{
+    char *error = NULL;
+    answer->status = request_validate_arg (req->route->route, req->arg, &error);
+    if (answer->status != 200) {
+        answer->body = error;
+        return false;
+    }
+    wire_cmd_t cmd;
+    request_cmd_fill (req->route->route, NULL, req->arg, &cmd);
+    s_cmd_auth (req, &cmd);
     return s_dispatch (self, req, &cmd, NULL, answer);
 }
 
@@ -840,6 +919,8 @@ s_decide_body (s_worker_t *self, s_request_t *req, s_answer_t *answer)
         s_error (answer, 413, "PAYLOAD_TOO_LARGE", message);
         return false;
     }
+    if (max_body == 0)
+        return s_decide_bodiless (self, req, answer);
     if (req->len == 0) {
         s_error (answer, 400, "INVALID_JSON", "body: is missing; send a JSON object");
         return false;
@@ -861,6 +942,7 @@ s_decide_body (s_worker_t *self, s_request_t *req, s_answer_t *answer)
     }
     wire_cmd_t cmd;
     request_cmd_fill (req->route->route, canonical, "", &cmd);
+    s_cmd_auth (req, &cmd);
     char *text = cJSON_PrintUnformatted (canonical);
     cJSON_Delete (canonical);
     bool waiting = false;
@@ -880,7 +962,7 @@ s_check_headers (s_worker_t *self, s_request_t *req, uint64_t declared, bool has
 {
     char message [128];
     size_t max_body = s_body_max (self, req);
-    if (req->content_type && !request_media_type_json (req->content_type)) {
+    if (max_body > 0 && req->content_type && !request_media_type_json (req->content_type)) {
         req->early_status = 415;
         s_error (&req->early, 415, "UNSUPPORTED_MEDIA_TYPE",
                  "send the body as Content-Type: application/json");
@@ -979,7 +1061,20 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
     }
     else {
         req->route = route;
-        if (route->admin && s_admin_error (self, conn, &req->early))
+        if (route->suffix) {
+            //  "/customer/{id}/token": the {id} alone
+            size_t len = strcspn (req->arg, "/");
+            if (len >= sizeof req->arg_own)
+                len = sizeof req->arg_own - 1;
+            memcpy (req->arg_own, req->arg, len);
+            req->arg_own [len] = '\0';
+            req->arg = req->arg_own;
+        }
+        bool open = route->route == ROUTE_METRICS && self->shared->cfg->metrics_public;
+        if (route->admin && !open && s_admin_error (self, conn, route, &req->early))
+            req->early_status = req->early.status;
+        else
+        if (route->customer && s_customer_error (self, conn, req, &req->early))
             req->early_status = req->early.status;
     }
     if (req->get)

@@ -21,7 +21,9 @@ _Static_assert (STORE_NAME_MAX < WIRE_NAME_MAX, "customerNm fits the wire");
 //  Routing
 
 //  True when path is the route's path (and a single non-empty segment after
-//  its prefix for routes with an {id}); sets *arg.
+//  its prefix, then the route's suffix if it has one, for routes with an
+//  {id}); sets *arg. With a suffix *arg is not NUL-terminated at the
+//  segment's end: request_arg_copy cuts it.
 static bool
 s_path_matches (const route_t *route, const char *path, const char **arg)
 {
@@ -35,7 +37,10 @@ s_path_matches (const route_t *route, const char *path, const char **arg)
     if (strncmp (path, route->path, plen) != 0)
         return false;
     const char *rest = path + plen;
-    if (*rest == '\0' || strchr (rest, '/'))
+    const char *slash = strchr (rest, '/');
+    if (*rest == '\0' || slash == rest)
+        return false;
+    if (route->suffix? !slash || strcmp (slash, route->suffix) != 0: slash != NULL)
         return false;
     *arg = rest;
     return true;
@@ -504,10 +509,53 @@ request_validate_arg (metrics_route_t route, const char *arg, char **error_json)
     cJSON item = { 0 };
     item.type = cJSON_String;
     item.valuestring = (char *) (arg? arg: "");
-    if (route == ROUTE_POINT_GET)
+    if (route == ROUTE_POINT_GET || route == ROUTE_CUSTOMER_TOKEN)
         return s_check_id (&item, "customerId", "CUST-", error_json)? 400: 200;
     if (route == ROUTE_ORDER_GET)
         return s_check_id (&item, "orderNo", "ORD-", error_json)? 400: 200;
+    return 200;
+}
+
+//  Reads a decimal whole number from min to max, all of text. 0 or -1.
+static int
+s_decimal (const char *text, int64_t min, int64_t max, int64_t *value)
+{
+    if (!text || !*text || strlen (text) > 19)
+        return -1;
+    int64_t n = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9' || n > (INT64_MAX - (*p - '0')) / 10)
+            return -1;
+        n = n * 10 + (*p - '0');
+    }
+    if (n < min || n > max)
+        return -1;
+    *value = n;
+    return 0;
+}
+
+//  Validates GET /point paging arguments; see request.h.
+int
+request_validate_page (const char *limit, const char *cursor, int32_t *limit_out,
+                       int64_t *cursor_out, char **error_json)
+{
+    *error_json = NULL;
+    *limit_out = 0;
+    *cursor_out = 0;
+    int64_t value = 0;
+    if (limit) {
+        if (s_decimal (limit, 1, STORE_PAGE_MAX, &value) != 0) {
+            char what [64];
+            snprintf (what, sizeof what, "must be a whole number from 1 to %d", STORE_PAGE_MAX);
+            return s_invalid (error_json, "limit", what);
+        }
+        *limit_out = (int32_t) value;
+    }
+    if (cursor) {
+        if (s_decimal (cursor, 1, INT64_MAX, &value) != 0)
+            return s_invalid (error_json, "cursor", "must be the nextCursor of a page before");
+        *cursor_out = value;
+    }
     return 200;
 }
 
@@ -573,7 +621,7 @@ request_media_type_json (const char *content_type)
 const char *
 request_customer_id (metrics_route_t route, const cJSON *canonical, const char *arg)
 {
-    if (route == ROUTE_POINT_GET)
+    if (route == ROUTE_POINT_GET || route == ROUTE_CUSTOMER_TOKEN)
         return arg;
     if ((route == ROUTE_POINT_CHARGE || route == ROUTE_ORDER_CREATE) && canonical) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive (canonical, "customerId");

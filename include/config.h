@@ -35,6 +35,8 @@ typedef struct {
     int log_level;                  //  log_level_t
     char admin_token_file [512];    //  file holding the admin token, or "" (admin routes off)
     char admin_token [256];         //  the admin token read from that file at start, or ""
+    int auth;                       //  1: customers' routes need their bearer token (--auth on)
+    int metrics_public;             //  1: GET /metrics needs no admin token
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in

@@ -61,6 +61,13 @@ int request_validate_body (metrics_route_t route, const char *body, size_t len,
 //  /order/{orderNo}. Returns 200, or 400 with *error_json set.
 int request_validate_arg (metrics_route_t route, const char *arg, char **error_json);
 
+//  Validates GET /point paging arguments (either may be NULL): limit a
+//  whole number 1..STORE_PAGE_MAX (default STORE_PAGE_DEFAULT), cursor the
+//  nextCursor of a page before (digits, 1..INT64_MAX). 200 with *limit and
+//  *cursor set (0: none), or 400 with *error_json.
+int request_validate_page (const char *limit, const char *cursor, int32_t *limit_out,
+                           int64_t *cursor_out, char **error_json);
+
 //  Validates an Idempotency-Key header value (NULL: no header, fine).
 //  Returns 200, or 400 INVALID_INPUT with field "Idempotency-Key".
 int request_validate_idem (const char *key, char **error_json);

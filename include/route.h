@@ -1,8 +1,9 @@
 /*  route — the one route table. Each route is declared once, as a row:
     method, path, metrics label, the actor pool and op it goes to, which
     roles serve it, whether it takes an Idempotency-Key, its body limit,
-    whether it needs the admin token, and the page file a static route
-    answers with. The HTTP front matches and dispatches with it, request
+    whether it needs the admin token, the page file a static route
+    answers with, and whether it needs the token of the customer it acts
+    for (or the admin's). The HTTP front matches and dispatches with it, request
     validation checks bodies and path parameters per route, metrics label
     series with it, and the OpenAPI test checks the document against it. */
 #ifndef ROUTE_H_INCLUDED
@@ -16,6 +17,7 @@ typedef enum {
     ROUTE_DISPLAY_MENU = 0,     //  GET /display/menu
     ROUTE_DISPLAY_BEST,         //  GET /display/best
     ROUTE_CUSTOMER_CREATE,      //  POST /customer
+    ROUTE_CUSTOMER_TOKEN,       //  POST /customer/{customerId}/token
     ROUTE_POINT_CHARGE,         //  POST /point
     ROUTE_POINT_GET,            //  GET /point/{customerId}
     ROUTE_ORDER_CREATE,         //  POST /order
@@ -53,6 +55,8 @@ typedef struct {
     size_t body_max;            //  bytes of body it takes (0: none); --max-body caps it further
     bool admin;                 //  needs Authorization: Bearer <admin token>
     const char *file;           //  page file the front answers with (page.h), or NULL
+    bool customer;              //  needs Bearer <the customer's token> (or the admin's)
+    const char *suffix;         //  with has_arg: what follows the {id} ("/token"), or NULL
 } route_t;
 
 //  The table: *count rows, in route_id_t order (ROUTE_UNMATCHED not included).

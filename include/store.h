@@ -54,6 +54,8 @@ typedef enum {
     STORE_RESULT_INVALID,           //  refused input, or a sum past INT64_MAX (why)
     STORE_RESULT_UNAVAILABLE,       //  the store failed; nothing changed
     STORE_RESULT_TIMEOUT,           //  a lock wait outlasted the deadline; nothing ran
+    STORE_RESULT_UNAUTHORIZED,      //  no credential, or one that was never issued or is revoked
+    STORE_RESULT_FORBIDDEN,         //  a valid customer token acting for another customer
     STORE_RESULT_COUNT
 } store_result_t;
 
@@ -94,14 +96,41 @@ typedef struct {
     char *body;             //  the answer's JSON body (zstr_free; store_reply_reset)
 } store_reply_t;
 
-//  An Idempotency-Key for one route. request is the canonical request body
+//  An Idempotency-Key of one customer on one route: (route, customer,
+//  key) names it, so another customer's identical key is another request
+//  and never learns of this one. request is the canonical request body
 //  (cJSON_PrintUnformatted of the validated JSON): the same key with another
 //  request gets 422.
 typedef struct {
     const char *key;        //  header value (1..255 printable ASCII)
     const char *route;      //  "POST /order", "POST /point"
     const char *request;    //  canonical body
+    const char *customer;   //  the customer the request acts for
 } store_idem_t;
+
+//  Who a request acts as, as the front read its credential. Operations on
+//  a customer's points and orders check it first, inside their own
+//  transaction (a token revoked a moment ago no longer works): a customer
+//  token acts only for its customer (UNAUTHORIZED when no customer holds
+//  it, FORBIDDEN when another does), the admin token for anyone, and with
+//  --auth off (OPEN) nothing is checked. A NULL store_auth_t is OPEN too:
+//  for callers inside the process (reconcile, tests).
+typedef enum {
+    STORE_AUTH_TOKEN = 0,   //  a customer token, by its hash (the zero value checks)
+    STORE_AUTH_ADMIN,       //  the admin token (the front compared it)
+    STORE_AUTH_OPEN         //  --auth off
+} store_auth_mode_t;
+
+typedef struct {
+    store_auth_mode_t mode;             //  how the request authenticated
+    const char *token_hash;             //  STORE_AUTH_TOKEN: token_hash of its token (hex)
+} store_auth_t;
+
+//  GET /point/{customerId} history pages: newest first, at most limit rows
+//  after the cursor (the id of the last row of the page before; 0 for the
+//  first page).
+#define STORE_PAGE_DEFAULT 100
+#define STORE_PAGE_MAX     1000
 
 //  A committed, not yet published outbox row.
 typedef struct {
@@ -166,30 +195,46 @@ void store_set_deadline (store_t *self, int64_t deadline_ms);
 //  the store failed (reply then holds 503 UNAVAILABLE, or 503 TIMEOUT when a
 //  lock wait outlasted the deadline; nothing changed).
 
-//  POST /customer: new customer CUST-%08d with a zero balance.
-int store_customer_create (store_t *self, const char *name, int64_t now_ms,
-                           store_reply_t *reply);
+//  POST /customer: new customer CUST-%08d with a zero balance, holding
+//  token (token.h; only its hash is stored): {"customerId","token"}. With
+//  token NULL the customer holds none (only the admin acts for it) and the
+//  answer is {"customerId"}.
+int store_customer_create (store_t *self, const char *name, const char *token,
+                           int64_t now_ms, store_reply_t *reply);
+
+//  POST /customer/{customerId}/token: the customer now holds token instead
+//  of the one before, which stops working when this commits. auth must be
+//  the customer's current token or the admin's. {"customerId","token"}.
+int store_token_issue (store_t *self, const char *customer_id, const store_auth_t *auth,
+                       const char *token, int64_t now_ms, store_reply_t *reply);
 
 //  POST /point: adds amount (already validated 1..STORE_CHARGE_MAX) with a
 //  conditional update and a CHARGE history row. 404 NOT_FOUND_DATA for an
 //  unknown customer, 400 INVALID_INPUT when the balance would pass INT64_MAX.
 int store_charge (store_t *self, const char *customer_id, int64_t amount,
-                  const store_idem_t *idem, int64_t now_ms, store_reply_t *reply);
+                  const store_auth_t *auth, const store_idem_t *idem, int64_t now_ms,
+                  store_reply_t *reply);
 
-//  GET /point/{customerId}: [{"customerId","point","pointDetail":[…]}].
-int store_point_get (store_t *self, const char *customer_id, store_reply_t *reply);
+//  GET /point/{customerId}: [{"customerId","point","pointDetail":[…],
+//  "nextCursor"}]: the whole balance and at most limit (1..STORE_PAGE_MAX)
+//  history rows with ids below cursor (0: from the newest), newest first;
+//  nextCursor is the cursor of the next page, or null after the last.
+int store_point_get (store_t *self, const char *customer_id, const store_auth_t *auth,
+                     int limit, int64_t cursor, store_reply_t *reply);
 
 //  POST /order: one transaction — customer and menus checked (404 for an
 //  unknown or undisplayed menu), points taken by conditional update (409
 //  NO_POINT with "shortfall"), order, lines, USE history row, outbox row.
 //  lines as validated by the front (duplicates merged here).
-int store_order_create (store_t *self, const char *customer_id, const event_line_t *lines,
-                        size_t line_count, const store_idem_t *idem, int64_t now_ms,
-                        store_reply_t *reply);
+int store_order_create (store_t *self, const char *customer_id, const store_auth_t *auth,
+                        const event_line_t *lines, size_t line_count,
+                        const store_idem_t *idem, int64_t now_ms, store_reply_t *reply);
 
 //  GET /order/{orderNo}: {"orderNo","customerId","orderPrice","payAmt",
 //  "orderedAt","menuList":[{"menuId","menuNm","qy","menuPrice"}]}.
-int store_order_get (store_t *self, const char *order_no, store_reply_t *reply);
+//  A customer token sees only its customer's orders (403 for another's).
+int store_order_get (store_t *self, const char *order_no, const store_auth_t *auth,
+                     store_reply_t *reply);
 
 //  Balance and the sum of the history of a customer (tests prove they agree).
 int store_balance (store_t *self, const char *customer_id, int64_t *balance,

@@ -37,8 +37,10 @@
 #include <czmq.h>
 #include <stdint.h>
 #include "event.h"     //  event_line_t; COFFEE_ID_MAX comes from coffee.h
+#include "token.h"
 
 #define WIRE_OP_CUSTOMER_CREATE "customer.create"   //  point pool
+#define WIRE_OP_CUSTOMER_TOKEN  "customer.token"    //  point pool
 #define WIRE_OP_POINT_CHARGE    "point.charge"      //  point pool
 #define WIRE_OP_POINT_GET       "point.get"         //  point pool
 #define WIRE_OP_ORDER_CREATE    "order.create"      //  order pool
@@ -57,13 +59,26 @@
 //  A request as the front validated it. Every string is NUL-terminated and
 //  already checked (ids well formed, names clean, numbers in range), so
 //  actors and stores trust it and parse nothing.
+//  How a request authenticated (wire_cmd_t.auth), as the front read its
+//  Authorization header. The zero value is a customer token, so a command
+//  the front forgot to mark is checked, never waved through.
+typedef enum {
+    WIRE_AUTH_TOKEN = 0,        //  a customer token: token_hash is its hash
+    WIRE_AUTH_ADMIN,            //  the admin token (compared at the front)
+    WIRE_AUTH_OPEN              //  --auth off: the original open API
+} wire_auth_t;
+
 typedef struct {
+    uint8_t auth;                           //  wire_auth_t
+    char token_hash [TOKEN_HASH_MAX];       //  WIRE_AUTH_TOKEN: hex hash of the bearer token
     char customer_id [COFFEE_ID_MAX];       //  the customer it acts for, or ""
     char order_no [COFFEE_ID_MAX];          //  GET /order/{orderNo}, or ""
     char name [WIRE_NAME_MAX];              //  POST /customer customerNm, or ""
     int64_t amount;                         //  POST /point chargeAmt, or 0
     size_t line_count;                      //  POST /order: distinct menus
     event_line_t lines [WIRE_LINES_MAX];    //  one per menu, repeated menuIds merged
+    int32_t limit;                          //  GET /point: history rows per page (0: default)
+    int64_t cursor;                         //  GET /point: page after this history id (0: first)
 } wire_cmd_t;
 
 typedef struct {

@@ -8,18 +8,25 @@
 
 static const char SQL_IDEM_GET [] =
     "SELECT request, state, status, response, updated_at FROM idempotency"
-    " WHERE route = ? AND idem_key = ?";
+    " WHERE route = ? AND customer_id = ? AND idem_key = ?";
 static const char SQL_IDEM_INSERT [] =
-    "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
-    " created_at, updated_at) VALUES (?, ?, ?, NULL, NULL, 'running', ?, ?)";
+    "INSERT INTO idempotency (route, customer_id, idem_key, request, status, response, state,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, NULL, NULL, 'running', ?, ?)";
 static const char SQL_IDEM_TAKEOVER [] =
-    "UPDATE idempotency SET updated_at = ? WHERE route = ? AND idem_key = ?"
+    "UPDATE idempotency SET updated_at = ? WHERE route = ? AND customer_id = ? AND idem_key = ?"
     " AND state = 'running' AND updated_at = ?";
 static const char SQL_IDEM_FINISH [] =
     "UPDATE idempotency SET state = 'done', status = ?, response = ?, updated_at = ?"
-    " WHERE route = ? AND idem_key = ?";
+    " WHERE route = ? AND customer_id = ? AND idem_key = ?";
 static const char SQL_IDEM_PURGE [] =
     "DELETE FROM idempotency WHERE state = 'done' AND updated_at < ?";
+
+//  The customer part of a key's name ("" when it acts for none).
+static const char *
+s_customer (const store_idem_t *idem)
+{
+    return idem->customer? idem->customer: "";
+}
 
 //  Sets the 409 of a key whose first request is still running.
 static int
@@ -53,10 +60,11 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
         goto done;
     int rc = DB_ERROR;
     if (db_bind_text (st, 1, idem->route) == DB_OK
-    &&  db_bind_text (st, 2, idem->key) == DB_OK
-    &&  db_bind_text (st, 3, idem->request) == DB_OK
-    &&  db_bind_int64 (st, 4, now_ms) == DB_OK
-    &&  db_bind_int64 (st, 5, now_ms) == DB_OK)
+    &&  db_bind_text (st, 2, s_customer (idem)) == DB_OK
+    &&  db_bind_text (st, 3, idem->key) == DB_OK
+    &&  db_bind_text (st, 4, idem->request) == DB_OK
+    &&  db_bind_int64 (st, 5, now_ms) == DB_OK
+    &&  db_bind_int64 (st, 6, now_ms) == DB_OK)
         rc = db_step (st);
     db_reset (st);
     if (rc == DB_DONE) {
@@ -69,7 +77,8 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     //  The key exists (committed, or written earlier in this group)
     st = db_stmt (db, SQL_IDEM_GET);
     if (!st || db_bind_text (st, 1, idem->route) != DB_OK
-            || db_bind_text (st, 2, idem->key) != DB_OK) {
+            || db_bind_text (st, 2, s_customer (idem)) != DB_OK
+            || db_bind_text (st, 3, idem->key) != DB_OK) {
         db_reset (st);
         goto done;
     }
@@ -109,8 +118,9 @@ s_idem_start (store_t *self, const store_idem_t *idem, int64_t now_ms, store_rep
     rc = DB_ERROR;
     if (db_bind_int64 (st, 1, now_ms) == DB_OK
     &&  db_bind_text (st, 2, idem->route) == DB_OK
-    &&  db_bind_text (st, 3, idem->key) == DB_OK
-    &&  db_bind_int64 (st, 4, updated_at) == DB_OK)
+    &&  db_bind_text (st, 3, s_customer (idem)) == DB_OK
+    &&  db_bind_text (st, 4, idem->key) == DB_OK
+    &&  db_bind_int64 (st, 5, updated_at) == DB_OK)
         rc = db_step (st);
     db_reset (st);
     if (rc != DB_DONE)
@@ -146,24 +156,34 @@ s_idem_finish (store_t *self, const store_idem_t *idem, const store_reply_t *rep
     &&  db_bind_text (st, 2, reply->body) == DB_OK
     &&  db_bind_int64 (st, 3, now_ms) == DB_OK
     &&  db_bind_text (st, 4, idem->route) == DB_OK
-    &&  db_bind_text (st, 5, idem->key) == DB_OK)
+    &&  db_bind_text (st, 5, s_customer (idem)) == DB_OK
+    &&  db_bind_text (st, 6, idem->key) == DB_OK)
         rc = db_step (st);
     db_reset (st);
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  Starts a write operation and claims its key. Returns STORE_IDEM_RUN (run it),
-//  STORE_IDEM_ANSWERED (reply final, operation ended), or -1 (reply 503, nothing
-//  changed).
+//  Starts a write operation, checks who it acts as and claims its key.
+//  Returns STORE_IDEM_RUN (run it), STORE_IDEM_ANSWERED (reply final:
+//  401/403, a replay, key in use or reused; operation ended), or -1 (reply
+//  503, nothing changed). The credential is checked before the key, so a
+//  request that may not act for the customer never claims, replays or
+//  learns of a key.
 int
-store_op_start (store_t *self, store_op_t *op, const store_idem_t *idem, int64_t now_ms,
-            const char *what, store_reply_t *reply)
+store_op_start (store_t *self, store_op_t *op, const store_auth_t *auth,
+                const char *customer_id, const store_idem_t *idem, int64_t now_ms,
+                const char *what, store_reply_t *reply)
 {
     int rc = store_op_begin (self, op);
     if (rc != STORE_OK) {
         store_reply_not_run (reply, rc);
         return -1;
     }
+    rc = store_auth_check (self, auth, customer_id, reply);
+    if (rc < 0)
+        return store_op_fail (self, op, what, reply);
+    if (rc > 0)
+        return store_op_answer (self, op, what, reply) == 0 ? STORE_IDEM_ANSWERED : -1;
     if (!idem)
         return STORE_IDEM_RUN;
     rc = s_idem_start (self, idem, now_ms, reply);

@@ -127,9 +127,9 @@ s_order_lines_insert (store_t *self, const char *order_no, const store_order_lin
 
 //  POST /order: the whole order in one transaction (see store.h).
 int
-store_order_create (store_t *self, const char *customer_id, const event_line_t *lines,
-                    size_t line_count, const store_idem_t *idem, int64_t now_ms,
-                    store_reply_t *reply)
+store_order_create (store_t *self, const char *customer_id, const store_auth_t *auth,
+                    const event_line_t *lines, size_t line_count,
+                    const store_idem_t *idem, int64_t now_ms, store_reply_t *reply)
 {
     db_t *db = self->db;
     reply->status = 0;
@@ -142,7 +142,7 @@ store_order_create (store_t *self, const char *customer_id, const event_line_t *
     if (count == 0)
         return store_op_invalid (self, "order", why, reply);
     store_op_t op;
-    int rc = store_op_start (self, &op, idem, now_ms, "order", reply);
+    int rc = store_op_start (self, &op, auth, customer_id, idem, now_ms, "order", reply);
     if (rc != STORE_IDEM_RUN)
         return rc < 0 ? -1 : 0;
 
@@ -233,23 +233,22 @@ answer:
     return store_op_finish (self, &op, idem, now_ms, "order", reply);
 }
 
-//  GET /order/{orderNo}.
+//  GET /order/{orderNo}: a customer token sees its customer's orders only
+//  (403 for another's); an order that is not there is 404 to any valid
+//  credential, 401 to none.
 int
-store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
+store_order_get (store_t *self, const char *order_no, const store_auth_t *auth,
+                 store_reply_t *reply)
 {
     db_t *db = self->db;
     reply->status = 0;
     reply->body = NULL;
     cJSON *json = NULL;
-    if (!store_valid_id (order_no)) {
-        if (store_reply_not_found (reply, STORE_ABOUT_ORDER, NULL) != 0)
-            goto fail;
-        return 0;
-    }
     if (sqlkit_begin_read (db) != DB_OK)
         goto fail;
     db_stmt_t *st = db_stmt (db, SQL_ORDER_GET);
-    int rc = st ? db_bind_text (st, 1, order_no) : DB_ERROR;
+    int rc = !store_valid_id (order_no)? DB_DONE
+           : st ? db_bind_text (st, 1, order_no) : DB_ERROR;
     if (rc == DB_OK)
         rc = db_step (st);
     if (rc == DB_ROW) {
@@ -262,6 +261,17 @@ store_order_get (store_t *self, const char *order_no, store_reply_t *reply)
         cJSON_AddStringToObject (json, "orderedAt", util_iso8601 (db_column_int64 (st, 4), when));
     }
     db_reset (st);
+    if (rc == DB_ROW || rc == DB_DONE) {
+        const cJSON *owner = cJSON_GetObjectItemCaseSensitive (json, "customerId");
+        int denied = rc == DB_ROW
+                   ? store_auth_check (self, auth, cJSON_GetStringValue (owner), reply)
+                   : store_auth_known (self, auth, reply);
+        if (denied != 0) {
+            sqlkit_end_read (db);
+            cJSON_Delete (json);
+            return denied > 0 ? 0 : store_op_fail (self, NULL, "order get", reply);
+        }
+    }
     if (rc == DB_DONE) {
         sqlkit_end_read (db);
         if (store_reply_not_found (reply, STORE_ABOUT_ORDER, NULL) != 0)

@@ -3,6 +3,7 @@
     (threads, processes, instances) never lose an update and a balance never
     leaves 0 .. INT64_MAX. */
 #include "store_impl.h"
+#include "token.h"
 
 // ---------------------------------------------------------------------------
 //  Customers and points
@@ -24,9 +25,9 @@ static const char SQL_POINT_TAKE [] =
 static const char SQL_HISTORY_INSERT [] =
     "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
     " created_at) VALUES (?, ?, ?, ?, NULL, ?, ?)";
-static const char SQL_HISTORY_LIST [] =
-    "SELECT point, type_code, type_name, exp_date, remark FROM point_history"
-    " WHERE customer_id = ? ORDER BY id";
+static const char SQL_HISTORY_PAGE [] =
+    "SELECT id, point, type_code, type_name, exp_date, remark FROM point_history"
+    " WHERE customer_id = ? AND id < ? ORDER BY id DESC LIMIT ?";
 static const char SQL_HISTORY_SUM [] =
     "SELECT COALESCE(SUM(point), 0) FROM point_history WHERE customer_id = ?";
 
@@ -123,15 +124,19 @@ store_point_take (db_t *db, const char *customer_id, int64_t amount)
 
 //  POST /customer.
 int
-store_customer_create (store_t *self, const char *name, int64_t now_ms, store_reply_t *reply)
+store_customer_create (store_t *self, const char *name, const char *token, int64_t now_ms,
+                       store_reply_t *reply)
 {
     db_t *db = self->db;
     reply->status = 0;
     reply->body = NULL;
     if (!name || !*name || strlen (name) > STORE_NAME_MAX)
         return store_op_invalid (self, "customer create", STORE_WHY_NAME, reply);
+    if (token && !token_well_formed (token))
+        return store_op_invalid (self, "customer create", STORE_WHY_NONE, reply);
     store_op_t op;
-    if (store_op_start (self, &op, NULL, now_ms, "customer create", reply) != STORE_IDEM_RUN)
+    if (store_op_start (self, &op, NULL, NULL, NULL, now_ms, "customer create", reply)
+        != STORE_IDEM_RUN)
         return -1;
     if (store_write_ti (db, SQL_CUSTOMER_INSERT, name, now_ms) != DB_DONE)
         return store_op_fail (self, &op, "customer create", reply);
@@ -145,12 +150,9 @@ store_customer_create (store_t *self, const char *name, int64_t now_ms, store_re
     if (st && db_bind_text (st, 1, customer_id) == DB_OK)
         rc = db_step (st);
     db_reset (st);
-    if (rc != DB_DONE)
+    if (rc != DB_DONE || (token && store_token_set (db, customer_id, token) != DB_DONE))
         return store_op_fail (self, &op, "customer create", reply);
-
-    cJSON *json = cJSON_CreateObject ();
-    cJSON_AddStringToObject (json, "customerId", customer_id);
-    if (store_reply_done (reply, json) != 0)
+    if (store_reply_token (reply, customer_id, token) != 0)
         return store_op_fail (self, &op, "customer create", reply);
     return store_op_finish (self, &op, NULL, now_ms, "customer create", reply);
 }
@@ -158,7 +160,8 @@ store_customer_create (store_t *self, const char *name, int64_t now_ms, store_re
 //  POST /point.
 int
 store_charge (store_t *self, const char *customer_id, int64_t amount,
-              const store_idem_t *idem, int64_t now_ms, store_reply_t *reply)
+              const store_auth_t *auth, const store_idem_t *idem, int64_t now_ms,
+              store_reply_t *reply)
 {
     db_t *db = self->db;
     reply->status = 0;
@@ -168,7 +171,7 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     if (amount < 1 || amount > STORE_CHARGE_MAX)
         return store_op_invalid (self, "charge", STORE_WHY_AMOUNT, reply);
     store_op_t op;
-    int rc = store_op_start (self, &op, idem, now_ms, "charge", reply);
+    int rc = store_op_start (self, &op, auth, customer_id, idem, now_ms, "charge", reply);
     if (rc != STORE_IDEM_RUN)
         return rc < 0 ? -1 : 0;
 
@@ -204,30 +207,38 @@ store_charge (store_t *self, const char *customer_id, int64_t amount,
     return store_op_finish (self, &op, idem, now_ms, "charge", reply);
 }
 
-//  GET /point/{customerId}: balance and history from one snapshot.
+//  GET /point/{customerId}: the balance and one page of history, newest
+//  first, from one snapshot.
 int
-store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
+store_point_get (store_t *self, const char *customer_id, const store_auth_t *auth, int limit,
+                 int64_t cursor, store_reply_t *reply)
 {
     db_t *db = self->db;
     reply->status = 0;
     reply->body = NULL;
-    if (!store_valid_id (customer_id)) {
-        if (store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL) != 0)
-            goto fail;
-        return 0;
-    }
+    if (limit < 1 || limit > STORE_PAGE_MAX)
+        limit = STORE_PAGE_DEFAULT;
+    if (cursor <= 0)
+        cursor = INT64_MAX;
     if (sqlkit_begin_read (db) != DB_OK)
         goto fail;
+    int rc = store_auth_check (self, auth, customer_id, reply);
+    if (rc != 0) {
+        sqlkit_end_read (db);
+        return rc > 0? 0: store_op_fail (self, NULL, "point get", reply);
+    }
     int64_t balance = 0;
-    int rc = store_balance_read (db, customer_id, &balance);
+    rc = store_valid_id (customer_id)? store_balance_read (db, customer_id, &balance): DB_DONE;
     if (rc == DB_DONE) {
         sqlkit_end_read (db);
         if (store_reply_not_found (reply, STORE_ABOUT_CUSTOMER, NULL) != 0)
             goto fail;
         return 0;
     }
-    if (rc != DB_ROW)
+    if (rc != DB_ROW) {
+        sqlkit_end_read (db);
         goto fail;
+    }
     cJSON *list = cJSON_CreateArray ();
     cJSON *entry = cJSON_CreateObject ();
     cJSON_AddItemToArray (list, entry);
@@ -235,21 +246,35 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
     sqlkit_add_int (entry, "point", balance);
     cJSON *details = cJSON_AddArrayToObject (entry, "pointDetail");
 
-    db_stmt_t *st = db_stmt (db, SQL_HISTORY_LIST);
-    rc = st ? db_bind_text (st, 1, customer_id) : DB_ERROR;
+    //  One row past the page says whether another page follows.
+    int64_t last_id = 0;
+    int rows = 0;
+    bool more = false;
+    db_stmt_t *st = db_stmt (db, SQL_HISTORY_PAGE);
+    rc = st? db_bind_text (st, 1, customer_id): DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, 2, cursor);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, 3, (int64_t) limit + 1);
     while (rc == DB_OK || rc == DB_ROW) {
         rc = db_step (st);
         if (rc != DB_ROW)
             break;
+        if (rows == limit) {
+            more = true;
+            continue;
+        }
+        rows++;
+        last_id = db_column_int64 (st, 0);
         cJSON *item = cJSON_CreateObject ();
-        sqlkit_add_int (item, "point", db_column_int64 (st, 0));
-        cJSON_AddStringToObject (item, "pointTypeCode", db_column_text (st, 1));
-        cJSON_AddStringToObject (item, "pointTypeName", db_column_text (st, 2));
-        if (db_column_is_null (st, 3))
+        sqlkit_add_int (item, "point", db_column_int64 (st, 1));
+        cJSON_AddStringToObject (item, "pointTypeCode", db_column_text (st, 2));
+        cJSON_AddStringToObject (item, "pointTypeName", db_column_text (st, 3));
+        if (db_column_is_null (st, 4))
             cJSON_AddNullToObject (item, "expDate");
         else
-            cJSON_AddStringToObject (item, "expDate", db_column_text (st, 3));
-        cJSON_AddStringToObject (item, "remark", db_column_text (st, 4));
+            cJSON_AddStringToObject (item, "expDate", db_column_text (st, 4));
+        cJSON_AddStringToObject (item, "remark", db_column_text (st, 5));
         cJSON_AddItemToArray (details, item);
     }
     db_reset (st);
@@ -258,6 +283,13 @@ store_point_get (store_t *self, const char *customer_id, store_reply_t *reply)
         cJSON_Delete (list);
         goto fail;
     }
+    if (more) {
+        char next [24];
+        snprintf (next, sizeof next, "%" PRId64, last_id);
+        cJSON_AddStringToObject (entry, "nextCursor", next);
+    }
+    else
+        cJSON_AddNullToObject (entry, "nextCursor");
     if (store_reply_done (reply, list) != 0)
         goto fail;
     return 0;

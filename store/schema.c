@@ -137,9 +137,45 @@ static const sqlkit_sql_t s_schema_v1 [] = {
         "SELECT 1" },
 };
 
+//  v2: customers hold a bearer token, by its hash only (store/auth.c);
+//  Idempotency-Keys are scoped to the customer a request acts for, so one
+//  customer's key never answers (or reveals) another's. Keys stored before
+//  take their customer from their stored request.
+static const sqlkit_sql_t s_schema_v2 [] = {
+    {   "ALTER TABLE customer ADD COLUMN token_hash CHAR(64)",
+        "ALTER TABLE customer ADD COLUMN IF NOT EXISTS token_hash CHAR(64) NULL" },
+    {   "CREATE UNIQUE INDEX IF NOT EXISTS customer_token ON customer (token_hash)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS customer_token ON customer (token_hash)" },
+    {   "CREATE TABLE idempotency_v2 ("
+        " route VARCHAR(32) NOT NULL,"
+        " customer_id VARCHAR(32) NOT NULL,"
+        " idem_key VARCHAR(255) NOT NULL,"
+        " request TEXT NOT NULL,"
+        " status INTEGER,"
+        " response TEXT,"
+        " state VARCHAR(8) NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " PRIMARY KEY (route, customer_id, idem_key))",
+        "ALTER TABLE idempotency ADD COLUMN IF NOT EXISTS"
+        " customer_id VARCHAR(32) NOT NULL DEFAULT '' AFTER route" },
+    {   "INSERT INTO idempotency_v2 (route, customer_id, idem_key, request, status, response,"
+        " state, created_at, updated_at)"
+        " SELECT route, COALESCE(json_extract(request, '$.customerId'), ''), idem_key, request,"
+        " status, response, state, created_at, updated_at FROM idempotency",
+        "UPDATE idempotency SET customer_id ="
+        " COALESCE(JSON_VALUE(request, '$.customerId'), '') WHERE customer_id = ''" },
+    {   "DROP TABLE idempotency",
+        "ALTER TABLE idempotency DROP PRIMARY KEY, ADD PRIMARY KEY (route, customer_id, idem_key)" },
+    {   "ALTER TABLE idempotency_v2 RENAME TO idempotency", "SELECT 1" },
+    {   "CREATE INDEX IF NOT EXISTS idempotency_done ON idempotency (state, updated_at)",
+        "SELECT 1" },
+};
+
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
+    { 2, s_schema_v2, sizeof s_schema_v2 / sizeof s_schema_v2 [0] },
 };
 
 static const char SQL_MENU_COUNT [] = "SELECT COUNT(*) FROM menu";

@@ -8,11 +8,12 @@
         points.c    customers, charges, balances and history
         orders.c    orders and their lines; the reconcile reads
         outbox.c    the outbox rows of orders and the relay's claim and mark
+        auth.c      customers' tokens: issuing them and checking a request's
 
     A write operation runs as:
         store_op_t op;
-        int rc = store_op_start (self, &op, idem, now_ms, "what", reply);
-        if (rc != STORE_IDEM_RUN)           //  answered (replay, in use, reused) or not run
+        int rc = store_op_start (self, &op, auth, customer_id, idem, now_ms, "what", reply);
+        if (rc != STORE_IDEM_RUN)           //  answered (401/403, replay, in use, reused) or not run
             return rc < 0 ? -1 : 0;
         … its statements; on a store failure: return store_op_fail (self, &op, …);
         … fill reply (200 or a business error that changed nothing)
@@ -75,7 +76,8 @@ int store_op_answer (store_t *self, store_op_t *op, const char *what, store_repl
 int store_op_invalid (store_t *self, const char *what, store_why_t why, store_reply_t *reply);
 
 //  idem.c: an operation with its key
-int store_op_start (store_t *self, store_op_t *op, const store_idem_t *idem, int64_t now_ms,
+int store_op_start (store_t *self, store_op_t *op, const store_auth_t *auth,
+                    const char *customer_id, const store_idem_t *idem, int64_t now_ms,
                     const char *what, store_reply_t *reply);
 int store_op_finish (store_t *self, store_op_t *op, const store_idem_t *idem, int64_t now_ms,
                      const char *what, store_reply_t *reply);
@@ -87,6 +89,18 @@ int store_history_add (db_t *db, const char *customer_id, int64_t point, const c
 int store_write_ti (db_t *db, const char *sql, const char *text, int64_t value);
 int store_customer_exists (db_t *db, const char *customer_id);
 int store_point_take (db_t *db, const char *customer_id, int64_t amount);
+
+//  auth.c: whether auth may act for customer_id: 0 (it may), 1 (no:
+//  reply is 401 or 403), or -1 (the store failed).
+int store_auth_check (store_t *self, const store_auth_t *auth, const char *customer_id,
+                      store_reply_t *reply);
+//  auth.c: whether auth is a credential at all (a token some customer
+//  holds, the admin's, or OPEN): 0, 1 (reply is 401) or -1.
+int store_auth_known (store_t *self, const store_auth_t *auth, store_reply_t *reply);
+//  auth.c: stores the hash of token as the customer's (DB_DONE, db_changes
+//  0 when no such customer) and the answer {"customerId","token"}.
+int store_token_set (db_t *db, const char *customer_id, const char *token);
+int store_reply_token (store_reply_t *reply, const char *customer_id, const char *token);
 
 //  orders.c: builds self->lines_sql (store_open); 0 or -1
 int store_lines_sql_build (store_t *self);

@@ -6,6 +6,7 @@
 #define ACTORS_TESTUTIL_H_INCLUDED
 
 #include "request.h"
+#include "store.h"
 
 //  The route an actor op serves (the front's table read backwards).
 static inline metrics_route_t
@@ -20,7 +21,8 @@ at_route_of (const char *op)
 }
 
 //  Fills req (op, cmd, body) as the front would from body (a POST body or
-//  NULL) and arg (the path parameter or NULL): the canonical body goes to
+//  NULL) and arg (the path parameter or NULL), acting as the admin: the
+//  canonical body goes to
 //  req->body (owned; wire_request_reset frees it). Returns 0, or -1 when
 //  the front would have refused the request with 400 (nothing filled).
 static inline int
@@ -40,6 +42,8 @@ at_request_fill (wire_request_t *req, const char *op, const char *arg, const cha
         return -1;
     }
     request_cmd_fill (route, canonical, arg ? arg : "", &req->cmd);
+    req->cmd.auth = WIRE_AUTH_ADMIN;    //  as the front marks the admin token
+    req->cmd.limit = STORE_PAGE_MAX;    //  GET /point/{id}?limit=1000: whole histories
     char *printed = canonical ? cJSON_PrintUnformatted (canonical) : NULL;
     cJSON_Delete (canonical);
     req->body = strdup (printed ? printed : "");

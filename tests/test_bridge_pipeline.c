@@ -42,7 +42,7 @@ s_customer (fixture_t *self)
 {
     store_reply_t reply = { 0 };
     int64_t now = util_now_ms (0);
-    assert_int_equal (store_customer_create (self->store, "pipeline", now, &reply), 0);
+    assert_int_equal (store_customer_create (self->store, "pipeline", NULL, now, &reply), 0);
     assert_int_equal (reply.status, 200);
     cJSON *json = cJSON_Parse (reply.body);
     const cJSON *id = cJSON_GetObjectItem (json, "customerId");
@@ -50,7 +50,7 @@ s_customer (fixture_t *self)
     snprintf (self->customer, sizeof self->customer, "%s", id->valuestring);
     cJSON_Delete (json);
     store_reply_reset (&reply);
-    assert_int_equal (store_charge (self->store, self->customer, STORE_CHARGE_MAX, NULL, now,
+    assert_int_equal (store_charge (self->store, self->customer, STORE_CHARGE_MAX, NULL, NULL, now,
                                     &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
@@ -131,7 +131,7 @@ s_order (fixture_t *self)
     }
     store_reply_t reply = { 0 };
     int64_t start = tk_now_ms ();
-    assert_int_equal (store_order_create (self->store, self->customer, lines, count, NULL,
+    assert_int_equal (store_order_create (self->store, self->customer, NULL, lines, count, NULL,
                                           util_now_ms (0), &reply), 0);
     int64_t took = tk_now_ms () - start;
     assert_int_equal (reply.status, 200);

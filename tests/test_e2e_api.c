@@ -1552,8 +1552,9 @@ test_idempotency_in_use (void **state)
     assert_int_equal (tk_server_stop (&server), 0);
     //  "stuck-key": the same request, claimed just now and never finished.
     const char *plant =
-        "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
-        " created_at, updated_at) SELECT route, 'stuck-key', request, NULL, NULL, 'running',"
+        "INSERT INTO idempotency (route, customer_id, idem_key, request, status, response,"
+        " state, created_at, updated_at) SELECT route, customer_id, 'stuck-key', request, NULL,"
+        " NULL, 'running',"
         " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
         " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
         " FROM idempotency WHERE idem_key = 'seed-key';";

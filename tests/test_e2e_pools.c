@@ -104,7 +104,8 @@ s_put (int port, const char *pool, const char *body, const char *auth, tk_resp_t
 {
     char path [64];
     snprintf (path, sizeof path, "/admin/pools/%s", pool);
-    const char *headers [] = { "Content-Type: application/json", auth, NULL };
+    const char *headers [] = { "Content-Type: application/json", auth? auth: "Authorization:",
+                               NULL };
     assert_int_equal (tk_http ("PUT", port, path, body, headers, resp), 0);
 }
 

@@ -43,7 +43,7 @@ s_charger (void *arg)
     int64_t deadline = tk_now_ms () + 60000;
     for (int i = 0; i < c->rounds && tk_now_ms () < deadline; i++) {
         store_reply_t reply = { 0 };
-        if (store_charge (store, c->customer_id, 1, NULL, zclock_time (), &reply) == 0
+        if (store_charge (store, c->customer_id, 1, NULL, NULL, zclock_time (), &reply) == 0
         &&  reply.status == 200)
             c->done++;
         store_reply_reset (&reply);
@@ -97,7 +97,7 @@ test_balance_matches_history_under_charges (void **state)
     if (!store)
         fail_msg ("store_open: %s", err);
     store_reply_t reply = { 0 };
-    assert_int_equal (store_customer_create (store, "snapshot", zclock_time (), &reply), 0);
+    assert_int_equal (store_customer_create (store, "snapshot", NULL, zclock_time (), &reply), 0);
     assert_int_equal (reply.status, 200);
     cJSON *json = cJSON_Parse (reply.body);
     assert_non_null (json);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "token.h"
 #include "display_store.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -184,7 +185,7 @@ static void
 s_customer (ctx_t *ctx, char *id)
 {
     store_reply_t reply = { 0 };
-    assert_int_equal (store_customer_create (ctx->store, "홍길동", NOW_MS, &reply), 0);
+    assert_int_equal (store_customer_create (ctx->store, "홍길동", NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     cJSON *json = s_json (&reply);
     const cJSON *item = cJSON_GetObjectItemCaseSensitive (json, "customerId");
@@ -199,7 +200,7 @@ static void
 s_charge (ctx_t *ctx, const char *id, int64_t amount)
 {
     store_reply_t reply = { 0 };
-    assert_int_equal (store_charge (ctx->store, id, amount, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, amount, NULL, NULL, NOW_MS, &reply), 0);
     if (reply.status != 200)
         fail_msg ("charge: %d %s", reply.status, reply.body);
     store_reply_reset (&reply);
@@ -269,7 +270,7 @@ test_seed_and_reopen (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
     assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
     int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
 
     char *menus = NULL;
@@ -290,7 +291,7 @@ test_seed_and_reopen (void **state)
     s_open_stores (ctx);
     db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
     assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
     db_t *ddb = display_store_db (ctx->display);
     assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
@@ -348,7 +349,7 @@ test_concurrent_open (void **state)
     assert_non_null (ctx->store);
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 1);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -359,11 +360,11 @@ test_customer_create (void **state)
 {
     ctx_t *ctx = (ctx_t *) *state;
     store_reply_t reply = { 0 };
-    assert_int_equal (store_customer_create (ctx->store, "김철수", NOW_MS, &reply), 0);
+    assert_int_equal (store_customer_create (ctx->store, "김철수", NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body, "{\"customerId\":\"CUST-00000001\"}");
     store_reply_reset (&reply);
-    assert_int_equal (store_customer_create (ctx->store, "이영희", NOW_MS, &reply), 0);
+    assert_int_equal (store_customer_create (ctx->store, "이영희", NULL, NOW_MS, &reply), 0);
     assert_string_equal (reply.body, "{\"customerId\":\"CUST-00000002\"}");
     store_reply_reset (&reply);
 
@@ -379,7 +380,7 @@ test_customer_create (void **state)
     long_name [sizeof long_name - 1] = 0;
     const char *bad [] = { "", long_name, NULL };
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal (store_customer_create (ctx->store, bad [i], NOW_MS, &reply), 0);
+        assert_int_equal (store_customer_create (ctx->store, bad [i], NULL, NOW_MS, &reply), 0);
         s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
         s_assert_member (&reply, "field", "customerNm");
         store_reply_reset (&reply);
@@ -394,19 +395,19 @@ test_charge (void **state)
     char id [COFFEE_ID_MAX];
     s_customer (ctx, id);
     store_reply_t reply = { 0 };
-    assert_int_equal (store_charge (ctx->store, id, 5000, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, 5000, NULL, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
         "{\"beforeChargePoint\":0,\"chargeAmt\":5000,\"afterChargePoint\":5000}");
     store_reply_reset (&reply);
-    assert_int_equal (store_charge (ctx->store, id, STORE_CHARGE_MAX, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, STORE_CHARGE_MAX, NULL, NULL, NOW_MS, &reply), 0);
     assert_string_equal (reply.body,
         "{\"beforeChargePoint\":5000,\"chargeAmt\":1000000000,\"afterChargePoint\":1000005000}");
     store_reply_reset (&reply);
 
     //  Unknown customer
     s_snap_t before = s_snap (ctx, id);
-    assert_int_equal (store_charge (ctx->store, "CUST-00000077", 100, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, "CUST-00000077", 100, NULL, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 404);
     assert_string_equal (reply.body,
         "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 고객 정보 이/가 존재하지 않습니다.\"}");
@@ -415,12 +416,12 @@ test_charge (void **state)
     //  Amounts out of range, ids that cannot be ids
     int64_t amounts [] = { 0, -1, STORE_CHARGE_MAX + 1, INT64_MAX, INT64_MIN };
     for (size_t i = 0; i < sizeof amounts / sizeof amounts [0]; i++) {
-        assert_int_equal (store_charge (ctx->store, id, amounts [i], NULL, NOW_MS, &reply), 0);
+        assert_int_equal (store_charge (ctx->store, id, amounts [i], NULL, NULL, NOW_MS, &reply), 0);
         s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
         s_assert_member (&reply, "field", "chargeAmt");
         store_reply_reset (&reply);
     }
-    assert_int_equal (store_charge (ctx->store, NULL, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, NULL, 1, NULL, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     store_reply_reset (&reply);
     s_snap_t after = s_snap (ctx, id);
@@ -431,14 +432,14 @@ test_charge (void **state)
     snprintf (sql, sizeof sql, "UPDATE point SET balance = %" PRId64 " WHERE customer_id = '%s'",
               INT64_MAX - 1000, id);
     assert_int_equal (db_exec (store_db (ctx->store), sql), DB_OK);
-    assert_int_equal (store_charge (ctx->store, id, 1000, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, 1000, NULL, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
         "{\"beforeChargePoint\":9223372036854774807,\"chargeAmt\":1000,"
         "\"afterChargePoint\":9223372036854775807}");
     store_reply_reset (&reply);
     before = s_snap (ctx, id);
-    assert_int_equal (store_charge (ctx->store, id, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, 1, NULL, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 400);
     assert_string_equal (reply.body,
         "{\"code\":\"INVALID_INPUT\",\"message\":\"chargeAmt: the balance would exceed the maximum\","
@@ -456,28 +457,29 @@ test_point_get (void **state)
     char id [COFFEE_ID_MAX];
     s_customer (ctx, id);
     store_reply_t reply = { 0 };
-    assert_int_equal (store_point_get (ctx->store, id, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
-        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"pointDetail\":[]}]");
+        "[{\"customerId\":\"CUST-00000001\",\"point\":0,\"pointDetail\":[],"
+        "\"nextCursor\":null}]");
     store_reply_reset (&reply);
 
     s_charge (ctx, id, 5000);
     event_line_t line = s_line ("MENU-00000001", 1);
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
-    assert_int_equal (store_point_get (ctx->store, id, &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, id, NULL, 0, 0, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
         "[{\"customerId\":\"CUST-00000001\",\"point\":800,\"pointDetail\":["
-        "{\"point\":5000,\"pointTypeCode\":\"CHARGE\",\"pointTypeName\":\"충전\","
-        "\"expDate\":null,\"remark\":\"고객 충전\"},"
         "{\"point\":-4200,\"pointTypeCode\":\"USE\",\"pointTypeName\":\"사용\","
-        "\"expDate\":null,\"remark\":\"주문 ORD-00000001\"}]}]");
+        "\"expDate\":null,\"remark\":\"주문 ORD-00000001\"},"
+        "{\"point\":5000,\"pointTypeCode\":\"CHARGE\",\"pointTypeName\":\"충전\","
+        "\"expDate\":null,\"remark\":\"고객 충전\"}],\"nextCursor\":null}]");
     store_reply_reset (&reply);
 
-    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", &reply), 0);
+    assert_int_equal (store_point_get (ctx->store, "CUST-12345678", NULL, 0, 0, &reply), 0);
     s_assert_error (&reply, 404, "NOT_FOUND_DATA", "해당 고객 정보 이/가 존재하지 않습니다.");
     store_reply_reset (&reply);
 }
@@ -494,7 +496,7 @@ test_order_create_and_get (void **state)
     s_charge (ctx, id, 20000);
     store_reply_t reply = { 0 };
     event_line_t lines [2] = { s_line ("MENU-00000003", 2), s_line ("MENU-00000001", 1) };
-    assert_int_equal (store_order_create (ctx->store, id, lines, 2, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, lines, 2, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
         "{\"orderNo\":\"ORD-00000001\",\"orderPrice\":13200,\"usePoint\":13200}");
@@ -505,7 +507,7 @@ test_order_create_and_get (void **state)
     assert_int_equal (balance, 6800);
     assert_int_equal (sum, 6800);
 
-    assert_int_equal (store_order_get (ctx->store, "ORD-00000001", &reply), 0);
+    assert_int_equal (store_order_get (ctx->store, "ORD-00000001", NULL, &reply), 0);
     assert_int_equal (reply.status, 200);
     char when [UTIL_ISO_MAX], want [1024];
     snprintf (want, sizeof want,
@@ -517,7 +519,7 @@ test_order_create_and_get (void **state)
     assert_string_equal (reply.body, want);
     store_reply_reset (&reply);
 
-    assert_int_equal (store_order_get (ctx->store, "ORD-00000002", &reply), 0);
+    assert_int_equal (store_order_get (ctx->store, "ORD-00000002", NULL, &reply), 0);
     assert_int_equal (reply.status, 404);
     assert_string_equal (reply.body,
         "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 주문 정보 이/가 존재하지 않습니다.\"}");
@@ -562,7 +564,7 @@ test_order_merges_duplicates (void **state)
     event_line_t lines [3] = {
         s_line ("MENU-00000001", 2), s_line ("MENU-00000003", 1), s_line ("MENU-00000001", 3)
     };
-    assert_int_equal (store_order_create (ctx->store, id, lines, 3, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, lines, 3, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body,
         "{\"orderNo\":\"ORD-00000001\",\"orderPrice\":25500,\"usePoint\":25500}");
@@ -574,14 +576,14 @@ test_order_merges_duplicates (void **state)
     //  The merged qy must stay within STORE_QY_MAX
     s_snap_t before = s_snap (ctx, id);
     event_line_t big [2] = { s_line ("MENU-00000002", 50), s_line ("MENU-00000002", 51) };
-    assert_int_equal (store_order_create (ctx->store, id, big, 2, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, big, 2, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     s_assert_member (&reply, "field", "menuList");
     store_reply_reset (&reply);
     s_snap_t after = s_snap (ctx, id);
     s_assert_same (&before, &after);
     event_line_t ok [2] = { s_line ("MENU-00000002", 50), s_line ("MENU-00000002", 50) };
-    assert_int_equal (store_order_create (ctx->store, id, ok, 2, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, ok, 2, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
 }
@@ -604,7 +606,7 @@ test_order_errors_change_nothing (void **state)
 
     //  Not enough points: 4200 - 2200 short
     event_line_t one = s_line ("MENU-00000001", 1);
-    assert_int_equal (store_order_create (ctx->store, id, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 409);
     assert_string_equal (reply.body,
         "{\"code\":\"NO_POINT\",\"message\":\"2000 포인트가 부족합니다. 포인트 충전 후 다시 "
@@ -612,7 +614,7 @@ test_order_errors_change_nothing (void **state)
     store_reply_reset (&reply);
 
     //  Unknown customer
-    assert_int_equal (store_order_create (ctx->store, "CUST-55555555", &one, 1, NULL, NOW_MS,
+    assert_int_equal (store_order_create (ctx->store, "CUST-55555555", NULL, &one, 1, NULL, NOW_MS,
                                           &reply), 0);
     assert_string_equal (reply.body,
         "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 고객 정보 이/가 존재하지 않습니다.\"}");
@@ -623,7 +625,7 @@ test_order_errors_change_nothing (void **state)
     const char *missing [] = { "MENU-00000099", "MENU-00000004" };
     for (size_t i = 0; i < 2; i++) {
         event_line_t lines [2] = { s_line ("MENU-00000001", 1), s_line (missing [i], 1) };
-        assert_int_equal (store_order_create (ctx->store, id, lines, 2, NULL, NOW_MS, &reply), 0);
+        assert_int_equal (store_order_create (ctx->store, id, NULL, lines, 2, NULL, NOW_MS, &reply), 0);
         char want [256];
         snprintf (want, sizeof want,
             "{\"code\":\"NOT_FOUND_DATA\",\"message\":\"해당 메뉴 정보 이/가 존재하지 않습니다.\","
@@ -635,12 +637,12 @@ test_order_errors_change_nothing (void **state)
 
     //  The price would overflow int64
     event_line_t huge = s_line ("MENU-00000005", 2);
-    assert_int_equal (store_order_create (ctx->store, id, &huge, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &huge, 1, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     s_assert_member (&reply, "field", "menuList");
     store_reply_reset (&reply);
     event_line_t sum_huge [2] = { s_line ("MENU-00000005", 1), s_line ("MENU-00000001", 1) };
-    assert_int_equal (store_order_create (ctx->store, id, sum_huge, 2, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, sum_huge, 2, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     store_reply_reset (&reply);
 
@@ -650,20 +652,20 @@ test_order_errors_change_nothing (void **state)
         many [i] = s_line ("MENU-00000001", 1);
     event_line_t bad_qy [3] = { s_line ("MENU-00000001", 0), s_line ("MENU-00000001", 101),
                                 s_line ("", 1) };
-    assert_int_equal (store_order_create (ctx->store, id, many, 0, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, many, 0, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, id, many, STORE_LINES_MAX + 1, NULL,
+    assert_int_equal (store_order_create (ctx->store, id, NULL, many, STORE_LINES_MAX + 1, NULL,
                                           NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     store_reply_reset (&reply);
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal (store_order_create (ctx->store, id, &bad_qy [i], 1, NULL, NOW_MS,
+        assert_int_equal (store_order_create (ctx->store, id, NULL, &bad_qy [i], 1, NULL, NOW_MS,
                                               &reply), 0);
         s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
         store_reply_reset (&reply);
     }
-    assert_int_equal (store_order_create (ctx->store, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, NULL, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 400, "INVALID_INPUT", NULL);
     store_reply_reset (&reply);
 
@@ -675,13 +677,13 @@ test_order_errors_change_nothing (void **state)
     s_charge (ctx, id, 2000);
     before = s_snap (ctx, id);
     assert_int_equal (db_exec (db, "ALTER TABLE outbox RENAME TO outbox_away"), DB_OK);
-    assert_int_equal (store_order_create (ctx->store, id, &two, 1, NULL, NOW_MS, &reply), -1);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &two, 1, NULL, NOW_MS, &reply), -1);
     s_assert_error (&reply, 503, "UNAVAILABLE", NULL);
     store_reply_reset (&reply);
     assert_int_equal (db_exec (db, "ALTER TABLE outbox_away RENAME TO outbox"), DB_OK);
     after = s_snap (ctx, id);
     s_assert_same (&before, &after);
-    assert_int_equal (store_order_create (ctx->store, id, &two, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &two, 1, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
     after = s_snap (ctx, id);
@@ -710,31 +712,31 @@ test_group_commit (void **state)
     s_snap_t before = s_snap (ctx, rich);
     store_reply_t reply = { 0 };
     event_line_t one = s_line ("MENU-00000001", 1), bad = s_line ("MENU-99999999", 1);
-    store_idem_t key = { "group-key", "POST /order", "{\"g\":1}" };
+    store_idem_t key = { "group-key", "POST /order", "{\"g\":1}", rich };
 
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
-    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, &key, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, rich, NULL, &one, 1, &key, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_int_equal (reply.result, STORE_RESULT_DONE);
     char *first = strdup (reply.body);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, &key, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, rich, NULL, &one, 1, &key, NOW_MS, &reply), 0);
     assert_int_equal (reply.result, STORE_RESULT_REPLAY);
     assert_string_equal (reply.body, first);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, poor, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, poor, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 409, "NO_POINT", NULL);
     assert_int_equal (reply.shortfall, 4200);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, rich, &bad, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, rich, NULL, &bad, 1, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 404, "NOT_FOUND_DATA", "해당 메뉴 정보 이/가 존재하지 않습니다.");
     assert_int_equal (reply.about, STORE_ABOUT_MENU);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, rich, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
     //  5800 left, another 4200 is short by 2600
-    assert_int_equal (store_order_create (ctx->store, rich, &one, 1, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, rich, NULL, &one, 1, NULL, NOW_MS, &reply), 0);
     s_assert_error (&reply, 409, "NO_POINT", NULL);
     assert_int_equal (reply.shortfall, 2600);
     store_reply_reset (&reply);
@@ -749,9 +751,9 @@ test_group_commit (void **state)
     assert_int_equal (after.idem, before.idem + 1);
 
     //  A group rolled back leaves nothing, its key included
-    store_idem_t gone = { "gone-key", "POST /point", "{\"g\":2}" };
+    store_idem_t gone = { "gone-key", "POST /point", "{\"g\":2}", rich };
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
-    assert_int_equal (store_charge (ctx->store, rich, 500, &gone, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, rich, 500, NULL, &gone, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
     store_group_rollback (ctx->store);
@@ -786,7 +788,7 @@ test_deadline_lock_wait (void **state)
         db_reset (st);
         assert_int_equal (store_group_begin (ctx->store, t0 + 300), STORE_OK);
         store_set_deadline (ctx->store, t0 + 300);
-        assert_int_equal (store_charge (ctx->store, id, 700, NULL, NOW_MS, &reply), -1);
+        assert_int_equal (store_charge (ctx->store, id, 700, NULL, NULL, NOW_MS, &reply), -1);
         s_assert_error (&reply, 503, "TIMEOUT", NULL);
         assert_int_equal (reply.result, STORE_RESULT_TIMEOUT);
         store_reply_reset (&reply);
@@ -798,7 +800,7 @@ test_deadline_lock_wait (void **state)
         assert_int_equal (store_group_begin (ctx->store, t0 + 300), STORE_TIMEOUT);
         //  Outside a group, an operation with a deadline bounds its own BEGIN
         store_set_deadline (ctx->store, zclock_mono () + 300);
-        assert_int_equal (store_charge (ctx->store, id, 700, NULL, NOW_MS, &reply), -1);
+        assert_int_equal (store_charge (ctx->store, id, 700, NULL, NULL, NOW_MS, &reply), -1);
         s_assert_error (&reply, 503, "TIMEOUT", NULL);
         store_reply_reset (&reply);
         store_set_deadline (ctx->store, 0);
@@ -827,14 +829,14 @@ test_idempotency (void **state)
     store_reply_t reply = { 0 };
     char request [128];
     snprintf (request, sizeof request, "{\"customerId\":\"%s\",\"chargeAmt\":3000}", id);
-    store_idem_t idem = { "key-1", "POST /point", request };
+    store_idem_t idem = { "key-1", "POST /point", request, id };
 
     //  First run, then a replay of the same answer with nothing charged again
-    assert_int_equal (store_charge (ctx->store, id, 3000, &idem, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, 3000, NULL, &idem, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     char *first = strdup (reply.body);
     store_reply_reset (&reply);
-    assert_int_equal (store_charge (ctx->store, id, 3000, &idem, NOW_MS + 10, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, 3000, NULL, &idem, NOW_MS + 10, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body, first);
     store_reply_reset (&reply);
@@ -845,20 +847,20 @@ test_idempotency (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE state = 'done'"), 1);
 
     //  Same key, other request: 422 and nothing changes
-    store_idem_t other = { "key-1", "POST /point", "{\"customerId\":\"x\",\"chargeAmt\":1}" };
-    assert_int_equal (store_charge (ctx->store, id, 1, &other, NOW_MS, &reply), 0);
+    store_idem_t other = { "key-1", "POST /point", "{\"customerId\":\"x\",\"chargeAmt\":1}", id };
+    assert_int_equal (store_charge (ctx->store, id, 1, NULL, &other, NOW_MS, &reply), 0);
     s_assert_error (&reply, 422, "IDEMPOTENCY_KEY_REUSED", NULL);
     store_reply_reset (&reply);
     //  The same key on another route is another key
-    store_idem_t on_order = { "key-1", "POST /order", "{\"o\":1}" };
+    store_idem_t on_order = { "key-1", "POST /order", "{\"o\":1}", id };
     event_line_t line = s_line ("MENU-00000001", 1);
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &on_order, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, &on_order, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 409);       //  NO_POINT: 3000 < 4200
     s_assert_error (&reply, 409, "NO_POINT", NULL);
     store_reply_reset (&reply);
     //  A business error is the key's final answer, even after a charge
     s_charge (ctx, id, 10000);
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &on_order, NOW_MS, &reply), 0);
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, &on_order, NOW_MS, &reply), 0);
     s_assert_error (&reply, 409, "NO_POINT", "1200 포인트가 부족합니다. 포인트 충전 후 다시 이용해주세요");
     store_reply_reset (&reply);
     snap = s_snap (ctx, id);
@@ -867,29 +869,30 @@ test_idempotency (void **state)
 
     //  A running key: the same request waits (409), another gets 422,
     //  after STORE_IDEM_STALE_MS a retry takes it over and runs
-    const char *running_sql =
-        "INSERT INTO idempotency (route, idem_key, request, status, response, state,"
-        " created_at, updated_at) VALUES ('POST /order', 'key-run', '{\"r\":1}', NULL, NULL,"
-        " 'running', 1764040000123, 1764040000123)";
+    char running_sql [400];
+    snprintf (running_sql, sizeof running_sql,
+        "INSERT INTO idempotency (route, customer_id, idem_key, request, status, response, state,"
+        " created_at, updated_at) VALUES ('POST /order', '%s', 'key-run', '{\"r\":1}', NULL, NULL,"
+        " 'running', 1764040000123, 1764040000123)", id);
     assert_int_equal (db_exec (db, running_sql), DB_OK);
-    store_idem_t run = { "key-run", "POST /order", "{\"r\":1}" };
-    store_idem_t run_other = { "key-run", "POST /order", "{\"r\":2}" };
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run,
+    store_idem_t run = { "key-run", "POST /order", "{\"r\":1}", id };
+    store_idem_t run_other = { "key-run", "POST /order", "{\"r\":2}", id };
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, &run,
                                           NOW_MS + STORE_IDEM_STALE_MS - 1, &reply), 0);
     s_assert_error (&reply, 409, "IDEMPOTENCY_KEY_IN_USE", NULL);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run_other,
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, &run_other,
                                           NOW_MS + STORE_IDEM_STALE_MS + 5, &reply), 0);
     s_assert_error (&reply, 422, "IDEMPOTENCY_KEY_REUSED", NULL);
     store_reply_reset (&reply);
     snap = s_snap (ctx, id);
     assert_int_equal (snap.orders, 0);
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run,
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, &run,
                                           NOW_MS + STORE_IDEM_STALE_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     char *taken = strdup (reply.body);
     store_reply_reset (&reply);
-    assert_int_equal (store_order_create (ctx->store, id, &line, 1, &run,
+    assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, &run,
                                           NOW_MS + STORE_IDEM_STALE_MS + 1, &reply), 0);
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body, taken);
@@ -900,11 +903,11 @@ test_idempotency (void **state)
     assert_int_equal (snap.balance, 13000 - 4200);
 
     //  A store failure (503) leaves no key behind, so a retry runs
-    store_idem_t fail = { "key-503", "POST /point", "{\"f\":1}" };
+    store_idem_t fail = { "key-503", "POST /point", "{\"f\":1}", id };
     s_snap_t before = s_snap (ctx, id);
     assert_int_equal (db_exec (db, "ALTER TABLE point_history RENAME TO point_history_away"),
                       DB_OK);
-    assert_int_equal (store_charge (ctx->store, id, 700, &fail, NOW_MS, &reply), -1);
+    assert_int_equal (store_charge (ctx->store, id, 700, NULL, &fail, NOW_MS, &reply), -1);
     s_assert_error (&reply, 503, "UNAVAILABLE", NULL);
     store_reply_reset (&reply);
     assert_int_equal (db_exec (db, "ALTER TABLE point_history_away RENAME TO point_history"),
@@ -912,16 +915,17 @@ test_idempotency (void **state)
     s_snap_t after = s_snap (ctx, id);
     s_assert_same (&before, &after);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'key-503'"), 0);
-    assert_int_equal (store_charge (ctx->store, id, 700, &fail, NOW_MS, &reply), 0);
+    assert_int_equal (store_charge (ctx->store, id, 700, NULL, &fail, NOW_MS, &reply), 0);
     assert_int_equal (reply.status, 200);
     store_reply_reset (&reply);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'key-503'"
                                  " AND state = 'done'"), 1);
 
     //  Purge drops finished keys older than the cut, keeps the rest
-    assert_int_equal (db_exec (db, "INSERT INTO idempotency (route, idem_key, request, status,"
-                                   " response, state, created_at, updated_at) VALUES"
-                                   " ('POST /point', 'key-live', '{}', NULL, NULL, 'running', 1, 1)"),
+    assert_int_equal (db_exec (db, "INSERT INTO idempotency (route, customer_id, idem_key,"
+                                   " request, status, response, state, created_at, updated_at)"
+                                   " VALUES ('POST /point', '', 'key-live', '{}', NULL, NULL,"
+                                   " 'running', 1, 1)"),
                       DB_OK);
     int64_t keys = s_int (db, "SELECT COUNT(*) FROM idempotency");
     assert_int_equal (store_idem_purge (ctx->store, NOW_MS + 1), 0);
@@ -945,7 +949,7 @@ test_outbox (void **state)
     store_reply_t reply = { 0 };
     event_line_t line = s_line ("MENU-00000002", 1);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal (store_order_create (ctx->store, id, &line, 1, NULL, NOW_MS + i, &reply), 0);
+        assert_int_equal (store_order_create (ctx->store, id, NULL, &line, 1, NULL, NOW_MS + i, &reply), 0);
         assert_int_equal (reply.status, 200);
         store_reply_reset (&reply);
     }
@@ -1000,7 +1004,7 @@ test_reconcile_counts_and_events (void **state)
     int64_t times [4] = { from, from + 1, to, to + 1 };
     for (int i = 0; i < 4; i++) {
         event_line_t lines [2] = { s_line ("MENU-00000001", 1), s_line ("MENU-00000003", 1 + i) };
-        assert_int_equal (store_order_create (ctx->store, id, lines, i == 2 ? 1 : 2, NULL,
+        assert_int_equal (store_order_create (ctx->store, id, NULL, lines, i == 2 ? 1 : 2, NULL,
                                               times [i], &reply), 0);
         assert_int_equal (reply.status, 200);
         store_reply_reset (&reply);
@@ -1393,6 +1397,213 @@ test_display_repair (void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  Credentials, scoped keys, history pages
+
+//  Creates a customer holding a new token; token gets it.
+static void
+s_customer_token (ctx_t *ctx, char *id, char *token)
+{
+    store_reply_t reply = { 0 };
+    assert_int_equal (token_new (token), 0);
+    assert_int_equal (store_customer_create (ctx->store, "토큰", token, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    cJSON *json = s_json (&reply);
+    snprintf (id, COFFEE_ID_MAX, "%s", cJSON_GetStringValue (cJSON_GetObjectItem (json, "customerId")));
+    assert_string_equal (cJSON_GetStringValue (cJSON_GetObjectItem (json, "token")), token);
+    cJSON_Delete (json);
+    store_reply_reset (&reply);
+    //  Only the hash is kept
+    char sql [160];
+    snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM customer WHERE token_hash = '%s'", token);
+    assert_int_equal (s_int (store_db (ctx->store), sql), 0);
+}
+
+//  A customer token acts only for its customer: 401 for a token no one
+//  holds, 403 for another customer's (also for an unknown customer), and
+//  neither changes anything; the admin acts for anyone. A new token
+//  replaces the old one at once.
+static void
+test_auth_tokens (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char alice [COFFEE_ID_MAX], bob [COFFEE_ID_MAX];
+    char alice_token [TOKEN_TEXT_MAX], bob_token [TOKEN_TEXT_MAX], stray [TOKEN_TEXT_MAX];
+    char alice_hash [TOKEN_HASH_MAX], bob_hash [TOKEN_HASH_MAX], stray_hash [TOKEN_HASH_MAX];
+    s_customer_token (ctx, alice, alice_token);
+    s_customer_token (ctx, bob, bob_token);
+    assert_int_equal (token_new (stray), 0);
+    token_hash (alice_token, strlen (alice_token), alice_hash);
+    token_hash (bob_token, strlen (bob_token), bob_hash);
+    token_hash (stray, strlen (stray), stray_hash);
+    store_auth_t as_alice = { STORE_AUTH_TOKEN, alice_hash };
+    store_auth_t as_bob = { STORE_AUTH_TOKEN, bob_hash };
+    store_auth_t as_stray = { STORE_AUTH_TOKEN, stray_hash };
+    store_auth_t as_nobody = { STORE_AUTH_TOKEN, "" };
+    store_auth_t as_admin = { STORE_AUTH_ADMIN, NULL };
+    store_reply_t reply = { 0 };
+
+    s_snap_t before = s_snap (ctx, alice);
+    assert_int_equal (store_charge (ctx->store, alice, 100, &as_bob, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 403, "FORBIDDEN", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, alice, 100, &as_stray, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 401, "UNAUTHORIZED", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, alice, 100, &as_nobody, NULL, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 401, "UNAUTHORIZED", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, "CUST-99999999", 100, &as_bob, NULL, NOW_MS,
+                                    &reply), 0);
+    s_assert_error (&reply, 403, "FORBIDDEN", NULL);
+    store_reply_reset (&reply);
+    event_line_t one = s_line ("MENU-00000001", 1);
+    assert_int_equal (store_order_create (ctx->store, alice, &as_bob, &one, 1, NULL, NOW_MS,
+                                          &reply), 0);
+    s_assert_error (&reply, 403, "FORBIDDEN", NULL);
+    store_reply_reset (&reply);
+    s_snap_t after = s_snap (ctx, alice);
+    s_assert_same (&before, &after);
+
+    assert_int_equal (store_charge (ctx->store, alice, 5000, &as_alice, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, alice, 5000, &as_admin, NULL, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_create (ctx->store, alice, &as_alice, &one, 1, NULL, NOW_MS,
+                                          &reply), 0);
+    assert_int_equal (reply.status, 200);
+    cJSON *json = s_json (&reply);
+    char order_no [COFFEE_ID_MAX];
+    snprintf (order_no, sizeof order_no, "%s",
+              cJSON_GetStringValue (cJSON_GetObjectItem (json, "orderNo")));
+    cJSON_Delete (json);
+    store_reply_reset (&reply);
+
+    //  Reads: the owner and the admin see it, bob gets 403, a stray 401;
+    //  an order that is not there is 404 to a real credential only
+    assert_int_equal (store_order_get (ctx->store, order_no, &as_alice, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_get (ctx->store, order_no, &as_admin, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_get (ctx->store, order_no, &as_bob, &reply), 0);
+    s_assert_error (&reply, 403, "FORBIDDEN", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_get (ctx->store, order_no, &as_stray, &reply), 0);
+    s_assert_error (&reply, 401, "UNAUTHORIZED", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_get (ctx->store, "ORD-99999999", &as_bob, &reply), 0);
+    assert_int_equal (reply.status, 404);
+    store_reply_reset (&reply);
+    assert_int_equal (store_order_get (ctx->store, "ORD-99999999", &as_stray, &reply), 0);
+    assert_int_equal (reply.status, 401);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_bob, 0, 0, &reply), 0);
+    s_assert_error (&reply, 403, "FORBIDDEN", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+
+    //  Rotation: bob cannot rotate alice's; alice can, then the old one is 401
+    char fresh [TOKEN_TEXT_MAX], fresh_hash [TOKEN_HASH_MAX];
+    assert_int_equal (token_new (fresh), 0);
+    assert_int_equal (store_token_issue (ctx->store, alice, &as_bob, fresh, NOW_MS, &reply), 0);
+    s_assert_error (&reply, 403, "FORBIDDEN", NULL);
+    store_reply_reset (&reply);
+    assert_int_equal (store_token_issue (ctx->store, alice, &as_alice, fresh, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_point_get (ctx->store, alice, &as_alice, 0, 0, &reply), 0);
+    s_assert_error (&reply, 401, "UNAUTHORIZED", NULL);
+    store_reply_reset (&reply);
+    token_hash (fresh, strlen (fresh), fresh_hash);
+    store_auth_t as_fresh = { STORE_AUTH_TOKEN, fresh_hash };
+    assert_int_equal (store_point_get (ctx->store, alice, &as_fresh, 0, 0, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    //  The admin rotates any customer's; an unknown customer is 404
+    assert_int_equal (token_new (fresh), 0);
+    assert_int_equal (store_token_issue (ctx->store, bob, &as_admin, fresh, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_token_issue (ctx->store, "CUST-99999999", &as_admin, fresh, NOW_MS,
+                                         &reply), 0);
+    assert_int_equal (reply.status, 404);
+    store_reply_reset (&reply);
+}
+
+//  Keys are named by (route, customer, key): bob's identical key is a new
+//  request of his, not alice's 422 or her replay.
+static void
+test_idempotency_scoped (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char alice [COFFEE_ID_MAX], bob [COFFEE_ID_MAX];
+    s_customer (ctx, alice);
+    s_customer (ctx, bob);
+    store_reply_t reply = { 0 };
+    store_idem_t for_alice = { "shared-key", "POST /point", "{\"a\":1}", alice };
+    store_idem_t for_bob = { "shared-key", "POST /point", "{\"b\":1}", bob };
+    assert_int_equal (store_charge (ctx->store, alice, 700, NULL, &for_alice, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    assert_int_equal (store_charge (ctx->store, bob, 300, NULL, &for_bob, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    store_reply_reset (&reply);
+    int64_t balance = 0;
+    assert_int_equal (store_balance (ctx->store, bob, &balance, NULL), 0);
+    assert_int_equal (balance, 300);
+    assert_int_equal (store_balance (ctx->store, alice, &balance, NULL), 0);
+    assert_int_equal (balance, 700);
+    //  Each replays its own
+    assert_int_equal (store_charge (ctx->store, bob, 300, NULL, &for_bob, NOW_MS, &reply), 0);
+    assert_int_equal (reply.status, 200);
+    assert_non_null (strstr (reply.body, "\"afterChargePoint\":300"));
+    store_reply_reset (&reply);
+}
+
+//  History pages: newest first, limit rows, a cursor to the next page,
+//  the last page's cursor null; the balance is always whole.
+static void
+test_history_pages (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char id [COFFEE_ID_MAX];
+    s_customer (ctx, id);
+    for (int i = 1; i <= 7; i++)
+        s_charge (ctx, id, i);
+    store_reply_t reply = { 0 };
+    int64_t cursor = 0, seen = 0, expect = 7;
+    for (int page = 0; page < 3; page++) {
+        assert_int_equal (store_point_get (ctx->store, id, NULL, 3, cursor, &reply), 0);
+        assert_int_equal (reply.status, 200);
+        cJSON *json = s_json (&reply);
+        const cJSON *entry = cJSON_GetArrayItem (json, 0);
+        assert_int_equal ((int64_t) cJSON_GetNumberValue (cJSON_GetObjectItem (entry, "point")), 28);
+        const cJSON *item;
+        cJSON_ArrayForEach (item, cJSON_GetObjectItem (entry, "pointDetail")) {
+            assert_int_equal ((int64_t) cJSON_GetNumberValue (cJSON_GetObjectItem (item, "point")),
+                              expect);
+            expect--;
+            seen++;
+        }
+        const cJSON *next = cJSON_GetObjectItem (entry, "nextCursor");
+        if (page < 2) {
+            assert_true (cJSON_IsString (next));
+            cursor = strtoll (next->valuestring, NULL, 10);
+        }
+        else
+            assert_true (cJSON_IsNull (next));
+        cJSON_Delete (json);
+        store_reply_reset (&reply);
+    }
+    assert_int_equal (seen, 7);
+}
+
+// ---------------------------------------------------------------------------
 //  Concurrency: 16 connections race orders and charges on one customer
 
 #define RACE_THREADS 16
@@ -1433,8 +1644,8 @@ s_race_thread (void *arg)
         //  a 503 changed nothing, so it may be retried (bounded)
         for (int attempt = 0; attempt < 5; attempt++) {
             int rc = i == 2
-                   ? store_charge (store, r->customer_id, 1, NULL, NOW_MS, &reply)
-                   : store_order_create (store, r->customer_id, &line, 1, NULL, NOW_MS, &reply);
+                   ? store_charge (store, r->customer_id, 1, NULL, NULL, NOW_MS, &reply)
+                   : store_order_create (store, r->customer_id, NULL, &line, 1, NULL, NOW_MS, &reply);
             if (rc == 0)
                 break;
             r->retries++;
@@ -1549,9 +1760,9 @@ s_key_race_thread (void *arg)
     pthread_barrier_wait (r->start);
     if (!store)
         return NULL;
-    store_idem_t idem = { "race-key", "POST /point", "{\"same\":true}" };
+    store_idem_t idem = { "race-key", "POST /point", "{\"same\":true}", r->customer_id };
     store_reply_t reply = { 0 };
-    store_charge (store, r->customer_id, 1000, &idem, NOW_MS, &reply);
+    store_charge (store, r->customer_id, 1000, NULL, &idem, NOW_MS, &reply);
     r->status = reply.status;
     snprintf (r->body, sizeof r->body, "%s", reply.body ? reply.body : "");
     cJSON *json = reply.body ? cJSON_Parse (reply.body) : NULL;
@@ -1620,6 +1831,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_order_errors_change_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_idempotency, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_idempotency_race, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_auth_tokens, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_idempotency_scoped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_history_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_outbox, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reconcile_counts_and_events, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_apply_idempotent, s_setup, s_teardown),

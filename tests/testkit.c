@@ -8,6 +8,7 @@
 #include "testkit.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -292,6 +293,107 @@ s_write_cb (char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 
+// ---------------------------------------------------------------------------
+//  The admin token of the servers a test starts
+
+#define TK_PORTS_MAX 256
+
+//  Which admin token each started server holds, by port.
+static struct {
+    int port;
+    char token [256];
+} s_admin_of [TK_PORTS_MAX];
+static pthread_mutex_t s_admin_lock = PTHREAD_MUTEX_INITIALIZER;
+static char s_admin_token [65];
+static char s_admin_file [600];
+
+//  The test process's admin token and the file holding it (made once,
+//  0600, in a new temporary folder).
+const char *
+tk_admin_token (void)
+{
+    pthread_mutex_lock (&s_admin_lock);
+    if (!*s_admin_token) {
+        unsigned char bytes [24];
+        FILE *random = fopen ("/dev/urandom", "rb");
+        size_t got = random? fread (bytes, 1, sizeof bytes, random): 0;
+        if (random)
+            fclose (random);
+        if (got != sizeof bytes)
+            abort ();
+        for (size_t i = 0; i < sizeof bytes; i++)
+            snprintf (s_admin_token + 2 * i, 3, "%02x", bytes [i]);
+        char *dir = tk_tempdir ("coffee-admin");
+        if (!dir)
+            abort ();
+        snprintf (s_admin_file, sizeof s_admin_file, "%s/admin-token", dir);
+        free (dir);
+        int fd = open (s_admin_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write (fd, s_admin_token, strlen (s_admin_token)) < 0 || close (fd) != 0)
+            abort ();
+    }
+    pthread_mutex_unlock (&s_admin_lock);
+    return s_admin_token;
+}
+
+const char *
+tk_admin_token_file (void)
+{
+    tk_admin_token ();
+    return s_admin_file;
+}
+
+//  Remembers that the server on port holds token ("" none).
+static void
+s_admin_remember (int port, const char *token)
+{
+    pthread_mutex_lock (&s_admin_lock);
+    int slot = -1;
+    for (int i = 0; i < TK_PORTS_MAX; i++)
+        if (s_admin_of [i].port == port || (slot < 0 && s_admin_of [i].port == 0))
+            slot = i;
+    if (slot >= 0) {
+        s_admin_of [slot].port = port;
+        snprintf (s_admin_of [slot].token, sizeof s_admin_of [slot].token, "%s", token);
+    }
+    pthread_mutex_unlock (&s_admin_lock);
+}
+
+//  The admin token of the server on port into token (size bytes): "" when
+//  it has none or testkit did not start it.
+static void
+s_admin_for (int port, char *token, size_t size)
+{
+    *token = '\0';
+    pthread_mutex_lock (&s_admin_lock);
+    for (int i = 0; i < TK_PORTS_MAX; i++)
+        if (s_admin_of [i].port == port)
+            snprintf (token, size, "%s", s_admin_of [i].token);
+    pthread_mutex_unlock (&s_admin_lock);
+}
+
+//  The admin token a server starts with: testkit's own file unless extra
+//  names one (its first line is then the token; "" means none).
+static void
+s_admin_of_extra (const char *const *extra, char *token, size_t size, bool *given)
+{
+    *given = false;
+    for (size_t i = 0; extra && extra [i]; i++)
+        if (strcmp (extra [i], "--admin-token-file") == 0 && extra [i + 1]) {
+            *given = true;
+            *token = '\0';
+            FILE *file = *extra [i + 1]? fopen (extra [i + 1], "r"): NULL;
+            if (file) {
+                if (fgets (token, (int) size, file))
+                    token [strcspn (token, "\r\n")] = '\0';
+                fclose (file);
+            }
+            return;
+        }
+    snprintf (token, size, "%s", tk_admin_token ());
+}
+
+
 //  True when the caller's header list already sets this header name.
 static bool
 s_has_header (const char *const *headers, const char *name)
@@ -331,9 +433,16 @@ s_http (const char *method, int port, const char *path, const char *body, size_t
     //  Bodies are JSON unless the test says otherwise ("Content-Type: x"
     //  sends x; "Content-Type:" sends none). No "Expect: 100-continue", so
     //  every request is one plain round trip.
+    //  Requests act as the admin of a server testkit started unless the
+    //  test sends its own Authorization ("Authorization:" sends none).
+    char admin [256], bearer [300] = "";
+    s_admin_for (port, admin, sizeof admin);
+    if (*admin && !s_has_header (headers, "Authorization"))
+        snprintf (bearer, sizeof bearer, "Authorization: Bearer %s", admin);
     const char *defaults [] = {
         body && !s_has_header (headers, "Content-Type") ? "Content-Type: application/json" : NULL,
         s_has_header (headers, "Expect") ? NULL : "Expect:",
+        *bearer ? bearer : NULL,
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults [0]; i++) {
         if (!defaults [i])
@@ -516,6 +625,14 @@ s_server_launch (tk_server_t *srv, const char *const *extra)
         }
         argv [argc++] = extra [i];
     }
+    char admin [256];
+    bool given;
+    s_admin_of_extra (extra, admin, sizeof admin, &given);
+    if (!given) {
+        argv [argc++] = "--admin-token-file";
+        argv [argc++] = tk_admin_token_file ();
+    }
+    s_admin_remember (srv->port, admin);
     argv [argc] = NULL;
 
     //  The server's settings are the flags above only: a COFFEE_STORE or

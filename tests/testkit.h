@@ -30,6 +30,15 @@ typedef struct {
     int error;                  //  CURLcode of a transport failure (status 0), else 0
 } tk_resp_t;
 
+//  Every server tk_server_start starts holds an admin token: this test
+//  process's own (tk_admin_token, in the 0600 file tk_admin_token_file),
+//  unless the extra arguments name an --admin-token-file ("" for none).
+//  tk_http sends "Authorization: Bearer <that server's admin token>" unless
+//  the request's headers set Authorization themselves ("Authorization:"
+//  sends none), so tests of anything but credentials act as the admin.
+const char *tk_admin_token (void);
+const char *tk_admin_token_file (void);
+
 //  A new empty folder under $TMPDIR (or /tmp); caller frees with free().
 char *tk_tempdir (const char *prefix);
 
