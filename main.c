@@ -2,6 +2,8 @@
     `coffee mock-collector`. serve starts the actors the role needs, waits
     for SIGTERM or SIGINT, and stops them in the order that lets requests
     in flight finish: HTTP front, then the actor pools, then the bridge.
+    SIGHUP reopens --log-file and rereads --admin-token-file while serving.
+    A pruner actor deletes old rows on a schedule (include/retention.h).
     While serving it also resizes the actor pools the front asks it to
     (PUT /admin/pools/{pool}; the protocol is in http_front.h). */
 #include "coffee.h"
@@ -9,6 +11,8 @@
 #include "bridge.h"
 #include "display_store.h"
 #include "http_front.h"
+#include "eventlog.h"
+#include "retention.h"
 #include <curl/curl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -62,11 +66,14 @@ typedef struct {
     int size [POOL_COUNT];          //  actors running per pool (0: not run by this role)
     zsock_t *resizer;               //  ROUTER at HTTP_FRONT_POOLS_ENDPOINT
     zactor_t *front;                //  HTTP front
+    zactor_t *pruner;               //  retention schedule, NULL when off
     bridge_args_t bridge_args;      //  shared by the bridge actors
     http_front_args_t front_args;   //  front's arguments
 } s_serve_t;
 
-//  mkdir -p for the data dir.
+//  mkdir -p for the data dir. The data dir itself is owner only (0700):
+//  it holds every order and the customers' credentials. One that exists
+//  with looser rights is tightened, with a log line.
 static int
 s_make_dirs (const char *path)
 {
@@ -79,8 +86,17 @@ s_make_dirs (const char *path)
                 return -1;
             *p = '/';
         }
-    if (mkdir (buf, 0755) && errno != EEXIST)
+    if (mkdir (buf, 0700) && errno != EEXIST)
         return -1;
+    struct stat st;
+    if (stat (buf, &st))
+        return -1;
+    if (st.st_mode & 077) {
+        if (chmod (buf, 0700))
+            return -1;
+        log_warn (NULL, "--data-dir %s was mode %04o: tightened to 0700", buf,
+                  st.st_mode & 0777);
+    }
     return 0;
 }
 
@@ -178,6 +194,7 @@ static void
 s_serve_stop (s_serve_t *self)
 {
     zactor_destroy (&self->front);
+    zactor_destroy (&self->pruner);
     zsock_destroy (&self->resizer);
     //  Pools may stop in any order: each only answers requests.
     for (int p = 0; p < POOL_COUNT; p++)
@@ -304,14 +321,113 @@ s_serve_resize (s_serve_t *self)
     free (body);
 }
 
-//  Waits for SIGTERM or SIGINT, serving pool resizes meanwhile. Returns
-//  the signal.
+//  One retention round: what the role keeps in the command store, and
+//  the local event log. Counts what went in /metrics.
+static void
+s_prune_round (const config_t *cfg, metrics_t *metrics, store_t **store_p)
+{
+    int64_t now = util_now_ms (cfg->clock_skew_ms);
+    int64_t counts [4] = { 0, 0, 0, 0 };
+    bool failed = false;
+    if (config_runs_order (cfg)) {
+        char err [512] = "";
+        if (!*store_p && !(*store_p = store_open (cfg->store, err, sizeof err))) {
+            log_warn (NULL, "retention: command store: %s", err);
+            failed = true;
+        }
+        if (*store_p
+        &&  (retention_prune_outbox (*store_p, now - cfg->outbox_retention_s * 1000,
+                                     RETENTION_BATCH_ROWS, RETENTION_MAX_BATCHES, &counts [0])
+        ||   retention_prune_idem (*store_p, now - cfg->idem_retention_s * 1000,
+                                   now - STORE_IDEM_STALE_MS, RETENTION_BATCH_ROWS,
+                                   RETENTION_MAX_BATCHES, &counts [2], &counts [3])))
+            failed = true;
+    }
+    if (streq (cfg->bridge, "local")) {
+        const char *groups [] = { BRIDGE_GROUP_DISPLAY, BRIDGE_GROUP_COLLECTOR, NULL };
+        if (eventlog_local_prune (cfg, groups, now - cfg->eventlog_retention_s * 1000,
+                                  RETENTION_BATCH_ROWS, RETENTION_MAX_BATCHES, &counts [1]))
+            failed = true;
+    }
+    static const metrics_gauge_t gauges [4] = {
+        GAUGE_PRUNED_OUTBOX, GAUGE_PRUNED_EVENTS, GAUGE_PRUNED_IDEM, GAUGE_PRUNED_IDEM_RUNNING
+    };
+    for (int i = 0; i < 4; i++)
+        metrics_gauge_add (metrics, gauges [i], counts [i]);
+    if (failed)
+        metrics_gauge_add (metrics, GAUGE_PRUNE_FAILURES, 1);
+    if (counts [0] || counts [1] || counts [2] || counts [3])
+        log_info (NULL, "retention: pruned outbox=%" PRId64 " eventlog=%" PRId64
+                  " idempotency=%" PRId64 " idempotency_running=%" PRId64,
+                  counts [0], counts [1], counts [2], counts [3]);
+}
+
+//  The pruner actor: a retention round every cfg->prune_interval_ms,
+//  the first one an interval after start, until $TERM. Its own store
+//  connection; each round's transactions are short (retention.h), so a
+//  round never holds a lock the actors wait on for long.
+static void
+s_pruner_actor (zsock_t *pipe, void *args)
+{
+    s_serve_t *serve = (s_serve_t *) args;
+    store_t *store = NULL;
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    zsock_signal (pipe, 0);
+    while (poller) {
+        void *which = zpoller_wait (poller, serve->cfg.prune_interval_ms);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            bool now = command && streq (command, "PRUNE");
+            zstr_free (&command);
+            if (term)
+                break;
+            if (!now)
+                continue;
+        }
+        else
+        if (zpoller_terminated (poller))
+            break;
+        s_prune_round (&serve->cfg, serve->metrics, &store);
+    }
+    zpoller_destroy (&poller);
+    store_destroy (&store);
+}
+
+//  SIGHUP: reopens the log file (logrotate moved it) and rereads the
+//  admin token file; the workers take the new token at once. A failure
+//  keeps what was in force and says so.
+static void
+s_reload (s_serve_t *self)
+{
+    if (*self->cfg.log_file && log_open (self->cfg.log_file))
+        log_error (NULL, "SIGHUP: cannot reopen --log-file %s: %s", self->cfg.log_file,
+                   strerror (errno));
+    if (*self->cfg.admin_token_file && self->front) {
+        char token [sizeof self->cfg.admin_token];
+        char err [600];
+        if (config_read_admin_token (&self->cfg, token, sizeof token, err, sizeof err))
+            log_error (NULL, "SIGHUP: %s; the admin token in force stays", err);
+        else {
+            zstr_sendx (self->front, "ADMIN", token, NULL);
+            explicit_bzero (token, sizeof token);
+            log_info (NULL, "SIGHUP: admin token reread from %s", self->cfg.admin_token_file);
+        }
+    }
+    log_info (NULL, "SIGHUP: log reopened, still serving");
+}
+
+//  Waits for SIGTERM or SIGINT, serving pool resizes and SIGHUP meanwhile.
+//  Returns the signal that ends serving.
 static int
 s_wait (s_serve_t *self, const sigset_t *signals)
 {
     struct timespec now = { 0, 0 };
     while (true) {
         int sig = sigtimedwait (signals, NULL, &now);
+        if (sig == SIGHUP)
+            s_reload (self);
+        else
         if (sig > 0)
             return sig;
         zmq_pollitem_t item = { zsock_resolve (self->resizer), 0, ZMQ_POLLIN, 0 };
@@ -332,8 +448,22 @@ s_serve (int argc, char **argv, const sigset_t *signals)
         return 2;
     }
     log_set_level ((log_level_t) self.cfg.log_level);
+    //  Every file coffee makes (stores, event log, collector output, log)
+    //  is the owner's only.
+    umask (077);
+    if (*self.cfg.log_file && log_open (self.cfg.log_file)) {
+        fprintf (stderr, "coffee serve: --log-file %s: %s\n", self.cfg.log_file, strerror (errno));
+        return 2;
+    }
     if (s_make_dirs (self.cfg.data_dir)) {
         fprintf (stderr, "coffee serve: --data-dir %s: %s\n", self.cfg.data_dir, strerror (errno));
+        return 2;
+    }
+    if (*self.cfg.kafka_options && !streq (self.cfg.bridge, "kafka"))
+        log_warn (NULL, "--kafka-option is set but --bridge is %s: the options are not used",
+                  self.cfg.bridge);
+    if (streq (self.cfg.bridge, "kafka") && eventlog_kafka_check (&self.cfg, err, sizeof err)) {
+        fprintf (stderr, "coffee serve: %s\n", err);
         return 2;
     }
     if (s_prepare_stores (&self.cfg))
@@ -359,6 +489,9 @@ s_serve (int argc, char **argv, const sigset_t *signals)
     &&  !s_start (self.bridge, bridge_projection_actor, &self.bridge_args))
         goto done;
     if (s_start_pools (&self))
+        goto done;
+    if (self.cfg.prune_interval_ms > 0
+    &&  !(self.pruner = zactor_new (s_pruner_actor, &self)))
         goto done;
     self.front = zactor_new (http_front_actor, &self.front_args);
     if (!self.front)
@@ -422,6 +555,7 @@ main (int argc, char **argv)
     sigemptyset (&signals);
     sigaddset (&signals, SIGTERM);
     sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGHUP);
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);

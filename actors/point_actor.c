@@ -102,7 +102,7 @@ s_purge (void *state)
 {
     self_t *self = (self_t *) state;
     int64_t now = util_now_ms (self->args->cfg->clock_skew_ms);
-    if (store_idem_purge (self->store, now - STORE_IDEM_KEEP_MS) != 0)
+    if (store_idem_purge (self->store, now - self->args->cfg->idem_retention_s * 1000) != 0)
         log_warn ("-", "point[%d]: purging idempotency keys failed; retry in %ds",
                   self->args->index, POINT_PURGE_MS / 1000);
 }

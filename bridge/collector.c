@@ -1,10 +1,15 @@
 /*  collector — delivers one order event to the data collection platform.
-    file backend: one JSON line appended, flushed and fsync'ed per event.
+    file backend: one JSON line appended, flushed and fsync'ed per event,
+    to a file only its owner may read (0600).
     http backend: one reused libcurl easy handle; POST with Content-Type and
-    Idempotency-Key; 2xx is delivered; redirects are never followed. */
+    Idempotency-Key; 2xx is delivered; redirects are never followed. Over
+    https the server is verified against --collector-ca-file (or the
+    system's CAs), and --collector-token-file's first line goes along as
+    Authorization: Bearer. */
 #include "collector.h"
 #include <curl/curl.h>
 #include <stdio_ext.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +21,7 @@ struct _collector_t {
     FILE *file;                     //  file backend: opened for append
     CURL *curl;                     //  http backend: reused easy handle
     char curl_err [CURL_ERROR_SIZE];//  libcurl's last error text
+    char *auth;                     //  "Authorization: Bearer …" header, or NULL
 };
 
 //  Throws away the response body: only the status matters.
@@ -25,15 +31,62 @@ s_discard (char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-//  Opens the file backend on path.
+//  Opens the file backend on path: created 0600, and tightened to 0600
+//  when it exists looser (it holds every customer's orders).
 static int
 s_file_open (collector_t *self, const char *path, char *err, size_t errlen)
 {
     self->kind = COLLECTOR_FILE;
     self->target = strdup (path);
-    self->file = fopen (path, "a");
+    int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd >= 0 && fstat (fd, &st) == 0 && (st.st_mode & 077)) {
+        if (fchmod (fd, 0600) == 0)
+            log_warn ("-", "collector: %s was mode %04o: tightened to 0600", path,
+                      st.st_mode & 0777);
+    }
+    self->file = fd >= 0? fdopen (fd, "a"): NULL;
     if (!self->file) {
         snprintf (err, errlen, "collector: cannot open %s: %s", path, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    return 0;
+}
+
+//  Reads the bearer token from the first line of path into the
+//  Authorization header. The token never comes from a command line.
+static int
+s_token_read (collector_t *self, const char *path, char *err, size_t errlen)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (err, errlen, "--collector-token-file %s: %s", path, strerror (errno));
+        return -1;
+    }
+    char line [1024];
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    size_t len = read? strcspn (line, "\r\n"): 0;
+    line [len] = '\0';
+    bool printable = len > 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) line [i] <= 0x20 || (unsigned char) line [i] >= 0x7F)
+            printable = false;
+    if (!printable || len >= sizeof line - 1) {
+        explicit_bzero (line, sizeof line);
+        snprintf (err, errlen, "--collector-token-file %s: the first line must be one "
+                  "token of printable ASCII", path);
+        return -1;
+    }
+    size_t size = len + 32;
+    self->auth = (char *) malloc (size);
+    if (self->auth)
+        snprintf (self->auth, size, "Authorization: Bearer %s", line);
+    explicit_bzero (line, sizeof line);
+    if (!self->auth) {
+        snprintf (err, errlen, "collector: out of memory");
         return -1;
     }
     return 0;
@@ -41,7 +94,8 @@ s_file_open (collector_t *self, const char *path, char *err, size_t errlen)
 
 //  Sets up the http backend for url.
 static int
-s_http_open (collector_t *self, const char *url, char *err, size_t errlen)
+s_http_open (collector_t *self, const config_t *cfg, const char *url, char *err,
+             size_t errlen)
 {
     self->kind = COLLECTOR_HTTP;
     self->target = strdup (url);
@@ -63,6 +117,19 @@ s_http_open (collector_t *self, const char *url, char *err, size_t errlen)
         snprintf (err, errlen, "collector: libcurl refused the URL %s", url);
         return -1;
     }
+    if (*cfg->collector_ca_file) {
+        if (access (cfg->collector_ca_file, R_OK) != 0) {
+            snprintf (err, errlen, "--collector-ca-file %s: %s", cfg->collector_ca_file,
+                      strerror (errno));
+            return -1;
+        }
+        if (curl_easy_setopt (c, CURLOPT_CAINFO, cfg->collector_ca_file) != CURLE_OK) {
+            snprintf (err, errlen, "--collector-ca-file: libcurl cannot use a CA file");
+            return -1;
+        }
+    }
+    if (*cfg->collector_token_file && s_token_read (self, cfg->collector_token_file, err, errlen))
+        return -1;
     return 0;
 }
 
@@ -84,7 +151,7 @@ collector_new (const config_t *cfg, char *err, size_t errlen)
     }
     else
     if (strncmp (url, "http://", 7) == 0 || strncmp (url, "https://", 8) == 0)
-        rc = s_http_open (self, url, err, errlen);
+        rc = s_http_open (self, cfg, url, err, errlen);
     else {
         snprintf (err, errlen, "collector: unsupported URL '%s' (use file:PATH or http(s)://)",
                   url);
@@ -106,6 +173,10 @@ collector_destroy (collector_t **self_p)
         fclose (self->file);
     if (self->curl)
         curl_easy_cleanup (self->curl);
+    if (self->auth) {
+        explicit_bzero (self->auth, strlen (self->auth));
+        free (self->auth);
+    }
     free (self->target);
     free (self);
     *self_p = NULL;
@@ -165,6 +236,14 @@ s_http_deliver (collector_t *self, const char *order_no, const char *json, size_
         return -1;
     }
     headers = more;
+    if (self->auth) {
+        more = curl_slist_append (headers, self->auth);
+        if (!more) {
+            curl_slist_free_all (headers);
+            return -1;
+        }
+        headers = more;
+    }
     CURL *c = self->curl;
     curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt (c, CURLOPT_POSTFIELDS, json);

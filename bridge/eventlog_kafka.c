@@ -146,6 +146,87 @@ s_conf_set (rd_kafka_conf_t *conf, const char *name, const char *value, char *er
     return 0;
 }
 
+//  Reads a secret value from the first line of path (the @/path form of
+//  --kafka-option) into value (size bytes). 0, or -1 with err filled.
+static int
+s_option_file (const char *key, const char *path, char *value, size_t size, char *err,
+               size_t errlen)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (err, errlen, "--kafka-option %s=@%s: %s", key, path, strerror (errno));
+        return -1;
+    }
+    bool read = fgets (value, (int) size, file) != NULL;
+    fclose (file);
+    size_t len = read? strcspn (value, "\r\n"): 0;
+    if (!read || len == 0 || len >= size - 1) {
+        explicit_bzero (value, size);
+        snprintf (err, errlen, "--kafka-option %s=@%s: %s", key, path,
+                  len? "the first line is too long": "the first line is empty");
+        return -1;
+    }
+    value [len] = '\0';
+    return 0;
+}
+
+//  Applies the operator's --kafka-option lines (key=value, value @/path
+//  read from that file) on conf, after ours, so they may override them.
+//  librdkafka's own message says what is wrong; values are never echoed
+//  (sasl.password, ssl.key.password …).
+static int
+s_conf_options (rd_kafka_conf_t *conf, const char *options, char *err, size_t errlen)
+{
+    const char *line = options;
+    while (line && *line) {
+        const char *end = strchr (line, '\n');
+        size_t len = end? (size_t) (end - line): strlen (line);
+        char item [1024];
+        char secret [1024];
+        if (len >= sizeof item) {
+            snprintf (err, errlen, "--kafka-option: a setting is longer than %zu bytes",
+                      sizeof item - 1);
+            return -1;
+        }
+        memcpy (item, line, len);
+        item [len] = '\0';
+        line = end? end + 1: NULL;
+        char *eq = strchr (item, '=');
+        if (!eq)
+            continue;           //  config.c only lets key=value through
+        *eq = '\0';
+        const char *key = item, *value = eq + 1;
+        if (*value == '@') {
+            if (s_option_file (key, value + 1, secret, sizeof secret, err, errlen)) {
+                explicit_bzero (item, sizeof item);
+                return -1;
+            }
+            value = secret;
+        }
+        char errstr [512];
+        rd_kafka_conf_res_t rc = rd_kafka_conf_set (conf, key, value, errstr, sizeof errstr);
+        explicit_bzero (secret, sizeof secret);
+        if (rc != RD_KAFKA_CONF_OK) {
+            snprintf (err, errlen, "--kafka-option %s: %s", key, errstr);
+            explicit_bzero (item, sizeof item);
+            return -1;
+        }
+        explicit_bzero (item, sizeof item);
+    }
+    return 0;
+}
+
+//  Checks the --kafka-option settings the way producer and consumers will
+//  apply them, so a bad key or an unreadable secret file fails the start.
+int
+eventlog_kafka_check (const config_t *cfg, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+    int rc = s_conf_options (conf, cfg->kafka_options, err, errlen);
+    rd_kafka_conf_destroy (conf);
+    return rc;
+}
+
 //  The settings producer and consumer share.
 static rd_kafka_conf_t *
 s_conf_new (kafka_t *self, const config_t *cfg, char *err, size_t errlen)
@@ -160,7 +241,8 @@ s_conf_new (kafka_t *self, const config_t *cfg, char *err, size_t errlen)
     //  Come back quickly after an outage; the default waits up to 10 s.
     ||  s_conf_set (conf, "reconnect.backoff.ms", "100", err, errlen)
     ||  s_conf_set (conf, "reconnect.backoff.max.ms", "1000", err, errlen)
-    ||  s_conf_set (conf, "log.connection.close", "false", err, errlen)) {
+    ||  s_conf_set (conf, "log.connection.close", "false", err, errlen)
+    ||  s_conf_options (conf, cfg->kafka_options, err, errlen)) {
         rd_kafka_conf_destroy (conf);
         return NULL;
     }

@@ -12,6 +12,7 @@
     every EVENTLOG_LOCAL_POLL_MS. */
 #include "eventlog.h"
 #include <sqlite3.h>
+#include "db.h"
 
 #define LOCAL_BATCH      64         //  rows read ahead by a consumer
 #define LOCAL_BUSY_MS    5000       //  SQLite busy timeout
@@ -93,11 +94,17 @@ s_local_open (const config_t *cfg, const char *group, char *err, size_t errlen)
     snprintf (path, sizeof path, "%s/events.db", cfg->data_dir [0] ? cfg->data_dir : ".");
     s_wake_endpoint (path, endpoint, sizeof endpoint);
 
+    bool existed = access (path, F_OK) == 0;
     if (sqlite3_open_v2 (path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL) != SQLITE_OK) {
         snprintf (err, errlen, "cannot open %s: %s", path,
                   self->db ? sqlite3_errmsg (self->db) : "out of memory");
+        goto fail;
+    }
+    if (db_file_protect (path, existed)) {
+        snprintf (err, errlen, "cannot make %s private (chmod 0600): %s", path,
+                  strerror (errno));
         goto fail;
     }
     sqlite3_busy_timeout (self->db, LOCAL_BUSY_MS);
@@ -354,3 +361,85 @@ const eventlog_backend_t eventlog_local = {
     .lag = s_lag,
     .destroy = s_local_destroy,
 };
+
+//  Deletes, in batches of batch_rows (one short write transaction each,
+//  at most batches of them), the rows of <data_dir>/events.db below the
+//  committed position of every group in groups (NULL-terminated) and
+//  created before before_ms. Nothing goes while a listed group has no
+//  position yet: it may still need every row. The row at the lowest
+//  position stays, so the log's end (and each group's lag) stays known.
+int
+eventlog_local_prune (const config_t *cfg, const char **groups, int64_t before_ms,
+                      int batch_rows, int batches, int64_t *pruned)
+{
+    assert (cfg && groups && pruned && batch_rows > 0);
+    *pruned = 0;
+    char path [600];
+    snprintf (path, sizeof path, "%s/events.db", cfg->data_dir [0] ? cfg->data_dir : ".");
+    if (!zsys_file_exists (path))
+        return 0;           //  no local log here
+    sqlite3 *db = NULL;
+    sqlite3_stmt *position = NULL, *prune = NULL;
+    int result = -1;
+    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK)
+        goto done;
+    sqlite3_busy_timeout (db, LOCAL_BUSY_MS);
+    if (sqlite3_prepare_v2 (db, "SELECT off FROM group_offset WHERE grp = ?", -1, &position,
+                            NULL) != SQLITE_OK
+    ||  sqlite3_prepare_v2 (db, "DELETE FROM log WHERE offset IN (SELECT offset FROM log"
+                                " WHERE offset < ? AND created_at < ? ORDER BY offset LIMIT ?)",
+                            -1, &prune, NULL) != SQLITE_OK)
+        goto done;
+    result = 0;
+    for (int i = 0; i < batches; i++) {
+        if (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            result = -1;
+            break;
+        }
+        //  The lowest position, read in the transaction that deletes: a
+        //  group only moves forward, so it cannot fall below it meanwhile.
+        int64_t lowest = INT64_MAX;
+        for (const char **g = groups; *g && lowest > 0; g++) {
+            sqlite3_reset (position);
+            sqlite3_bind_text (position, 1, *g, -1, SQLITE_STATIC);
+            int rc = sqlite3_step (position);
+            int64_t off = rc == SQLITE_ROW? sqlite3_column_int64 (position, 0): 0;
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                result = -1;
+            if (off < lowest)
+                lowest = off;
+        }
+        sqlite3_reset (position);
+        int changed = 0;
+        if (result == 0 && lowest > 0 && lowest != INT64_MAX) {
+            sqlite3_reset (prune);
+            sqlite3_bind_int64 (prune, 1, lowest);
+            sqlite3_bind_int64 (prune, 2, before_ms);
+            sqlite3_bind_int64 (prune, 3, batch_rows);
+            if (sqlite3_step (prune) == SQLITE_DONE)
+                changed = sqlite3_changes (db);
+            else
+                result = -1;
+            sqlite3_reset (prune);
+        }
+        if (result == 0 && sqlite3_exec (db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            result = -1;
+        if (result != 0) {
+            sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+            break;
+        }
+        *pruned += changed;
+        if (changed < batch_rows)
+            break;
+    }
+done:
+    if (result != 0)
+        log_warn ("-", "eventlog local: prune %s: %s", path,
+                  db? sqlite3_errmsg (db): "cannot open");
+    sqlite3_finalize (position);
+    sqlite3_finalize (prune);
+    if (db)
+        sqlite3_close_v2 (db);
+    return result;
+}

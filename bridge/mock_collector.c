@@ -14,6 +14,10 @@
       POST /control   {"failRate":R,"delayMs":D,"failFirst":N} (each
                       optional) changes the behaviour at run time
     Every answer is delayed by delayMs. SIGTERM or SIGINT stops it, exit 0.
+    With --tls-cert and --tls-key it serves HTTPS (libmicrohttpd's TLS);
+    with --token-file a POST /collect without "Authorization: Bearer
+    <the file's first line>" answers 401 and records nothing (counted as
+    "unauthorized" in GET /orders).
 
     The state is shared by the connection threads under one mutex: this is a
     test tool, not part of the server, and the lock is held only briefly. */
@@ -37,6 +41,8 @@ typedef struct {
     cJSON *orders;              //  array of recorded events
     int64_t duplicates;         //  duplicate POSTs dropped
     FILE *record;               //  --record file or NULL
+    char *token;                //  --token-file's token, or NULL (no check)
+    int64_t unauthorized;       //  POSTs refused for a missing or wrong token
 } mock_t;
 
 //  Request body being received, per connection request.
@@ -85,6 +91,18 @@ s_error (struct MHD_Connection *con, unsigned int status, const char *code, cons
 static enum MHD_Result
 s_collect (mock_t *self, struct MHD_Connection *con, const mock_body_t *body)
 {
+    if (self->token) {
+        const char *auth = MHD_lookup_connection_value (con, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION);
+        bool ok = auth && strncmp (auth, "Bearer ", 7) == 0 && streq (auth + 7, self->token);
+        if (!ok) {
+            pthread_mutex_lock (&self->lock);
+            self->unauthorized++;
+            pthread_mutex_unlock (&self->lock);
+            return s_error (con, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
+                            "send Authorization: Bearer <token>");
+        }
+    }
     pthread_mutex_lock (&self->lock);
     bool fail = false;
     if (self->fail_first > 0) {
@@ -137,6 +155,7 @@ s_orders (mock_t *self, struct MHD_Connection *con)
     cJSON *json = cJSON_CreateObject ();
     cJSON_AddNumberToObject (json, "count", cJSON_GetArraySize (self->orders));
     cJSON_AddNumberToObject (json, "duplicates", (double) self->duplicates);
+    cJSON_AddNumberToObject (json, "unauthorized", (double) self->unauthorized);
     cJSON_AddItemToObject (json, "orders", cJSON_Duplicate (self->orders, true));
     pthread_mutex_unlock (&self->lock);
     return s_answer_json (con, MHD_HTTP_OK, json);
@@ -248,8 +267,31 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: coffee mock-collector --port P [--bind 127.0.0.1] [--fail-rate 0..1]\n"
                   "       [--delay-ms D] [--fail-first N] [--record FILE]\n"
+                  "       [--tls-cert PEM --tls-key PEM] [--token-file FILE]\n"
                   "POST /collect with an order event; GET /orders; POST /control "
                   "{\"failRate\",\"delayMs\",\"failFirst\"}\n");
+}
+
+//  The whole of a file as a string (caller frees), or NULL with a message.
+static char *
+s_slurp (const char *path, const char *what)
+{
+    FILE *file = fopen (path, "r");
+    char *text = NULL;
+    if (file) {
+        text = (char *) calloc (1, 65536);
+        size_t n = text? fread (text, 1, 65535, file): 0;
+        if (text)
+            text [n] = '\0';
+        fclose (file);
+    }
+    if (!text || !*text) {
+        fprintf (stderr, "mock-collector: %s %s: %s\n", what, path,
+                 file? "empty": strerror (errno));
+        free (text);
+        return NULL;
+    }
+    return text;
 }
 
 //  Parses a whole number in [min, max]; 0 or -1.
@@ -276,6 +318,9 @@ bridge_mock_collector_main (int argc, char **argv)
         { "delay-ms", required_argument, NULL, 'd' },
         { "fail-first", required_argument, NULL, 'f' },
         { "record", required_argument, NULL, 'o' },
+        { "tls-cert", required_argument, NULL, 'c' },
+        { "tls-key", required_argument, NULL, 'k' },
+        { "token-file", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -283,6 +328,7 @@ bridge_mock_collector_main (int argc, char **argv)
     double fail_rate = 0;
     const char *bind_addr = "127.0.0.1";
     const char *record = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *token_file = NULL;
     optind = 0;                 //  GNU getopt: restart scanning
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
@@ -307,6 +353,15 @@ bridge_mock_collector_main (int argc, char **argv)
             case 'o':
                 record = optarg;
                 break;
+            case 'c':
+                tls_cert = optarg;
+                break;
+            case 'k':
+                tls_key = optarg;
+                break;
+            case 't':
+                token_file = optarg;
+                break;
             case 'h':
                 s_usage (stdout);
                 return 0;
@@ -314,7 +369,7 @@ bridge_mock_collector_main (int argc, char **argv)
                 goto usage;
         }
     }
-    if (port == 0 || optind < argc)
+    if (port == 0 || optind < argc || !tls_cert != !tls_key)
         goto usage;
 
     struct sockaddr_in addr;
@@ -327,6 +382,7 @@ bridge_mock_collector_main (int argc, char **argv)
     }
     mock_t self;
     memset (&self, 0, sizeof self);
+    char *cert = NULL, *key = NULL;     //  --tls-cert and --tls-key, PEM text
     pthread_mutex_init (&self.lock, NULL);
     self.fail_rate = fail_rate;
     self.delay_ms = delay_ms;
@@ -340,6 +396,15 @@ bridge_mock_collector_main (int argc, char **argv)
         fprintf (stderr, "mock-collector: cannot open %s: %s\n", record, strerror (errno));
         goto done;
     }
+    if (tls_cert && (!(cert = s_slurp (tls_cert, "--tls-cert"))
+                 ||  !(key = s_slurp (tls_key, "--tls-key"))))
+        goto done;
+    if (token_file) {
+        self.token = s_slurp (token_file, "--token-file");
+        if (!self.token)
+            goto done;
+        self.token [strcspn (self.token, "\r\n")] = '\0';
+    }
     //  Signals are taken by sigtimedwait below; block them before any
     //  thread starts so every thread inherits the mask
     sigset_t signals;
@@ -347,18 +412,23 @@ bridge_mock_collector_main (int argc, char **argv)
     sigaddset (&signals, SIGTERM);
     sigaddset (&signals, SIGINT);
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
-    daemon = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
-                               | MHD_USE_ERROR_LOG,
-                               0, NULL, NULL, s_handler, &self,
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
+                       | MHD_USE_ERROR_LOG | (cert? MHD_USE_TLS: 0);
+    //  Without TLS the two HTTPS options are left out: MHD_OPTION_END
+    //  stands in for the first one and ends the list.
+    daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_handler, &self,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
                                MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
+                               cert? MHD_OPTION_HTTPS_MEM_CERT: MHD_OPTION_END, cert,
+                               MHD_OPTION_HTTPS_MEM_KEY, key,
                                MHD_OPTION_END);
     if (!daemon) {
         fprintf (stderr, "mock-collector: cannot listen on %s:%d\n", bind_addr, (int) port);
         goto done;
     }
-    fprintf (stderr, "mock-collector: listening on http://%s:%d/collect\n", bind_addr, (int) port);
+    fprintf (stderr, "mock-collector: listening on %s://%s:%d/collect\n", cert? "https": "http",
+             bind_addr, (int) port);
     while (true) {
         struct timespec tick = { 1, 0 };
         int sig = sigtimedwait (&signals, NULL, &tick);
@@ -373,6 +443,9 @@ done:
         MHD_stop_daemon (daemon);
     if (self.record)
         fclose (self.record);
+    free (cert);
+    free (key);
+    free (self.token);
     zhashx_destroy (&self.seen);
     cJSON_Delete (self.orders);
     pthread_mutex_destroy (&self.lock);

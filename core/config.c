@@ -5,7 +5,10 @@
 #include <getopt.h>
 #include <limits.h>
 
-typedef enum { OPT_INT, OPT_I64, OPT_SIZE, OPT_STRING, OPT_CHOICE } s_kind_t;
+//  OPT_LIST: a repeatable flag; each value is one line of the field. Its
+//  variable holds the whole list, comma-separated, or newline-separated
+//  when a value needs a comma; flags, when given, replace that list.
+typedef enum { OPT_INT, OPT_I64, OPT_SIZE, OPT_STRING, OPT_CHOICE, OPT_LIST } s_kind_t;
 
 typedef struct {
     const char *flag;           //  long option name
@@ -72,9 +75,89 @@ static const s_option_t s_options [] = {
       "on: points and orders need the customer's bearer token (or the admin's); off: the original open API" },
     { "metrics-public", "COFFEE_METRICS_PUBLIC", OPT_CHOICE, FIELD (metrics_public), 0, 0,
       "off|on", "off", "on: GET /metrics needs no admin token (keep it off beyond a private network)" },
+    { "max-conns-per-address", "COFFEE_MAX_CONNS_PER_ADDRESS", OPT_INT,
+      FIELD (max_conns_per_address), -1, 100000, NULL, "-1",
+      "connections one client address (IPv6: its /64) may hold; more are refused at accept (-1: a quarter of what the descriptor limit lets the server hold; 0: no limit)" },
+    { "read-timeout-ms", "COFFEE_READ_TIMEOUT_MS", OPT_INT, FIELD (read_timeout_ms),
+      100, 600000, NULL, "10000",
+      "a request's line, headers and body must arrive within this, or the connection is closed" },
+    { "rate-per-address", "COFFEE_RATE_PER_ADDRESS", OPT_INT, FIELD (rate_per_address),
+      0, 1000000, NULL, "0", "requests per second one client address may send; past it 429 (0: off)" },
+    { "rate-burst-per-address", "COFFEE_RATE_BURST_PER_ADDRESS", OPT_INT,
+      FIELD (rate_burst_per_address), 0, 1000000, NULL, "0",
+      "requests one address may send at once above its rate (0: twice --rate-per-address)" },
+    { "rate-per-customer", "COFFEE_RATE_PER_CUSTOMER", OPT_INT, FIELD (rate_per_customer),
+      0, 1000000, NULL, "0", "requests per second acting for one customer; past it 429 (0: off)" },
+    { "rate-burst-per-customer", "COFFEE_RATE_BURST_PER_CUSTOMER", OPT_INT,
+      FIELD (rate_burst_per_customer), 0, 1000000, NULL, "0",
+      "requests for one customer at once above its rate (0: twice --rate-per-customer)" },
+    //  transport: data in transit, retention, logs
+    { "kafka-option", "COFFEE_KAFKA_OPTIONS", OPT_LIST, FIELD (kafka_options), 0, 0, NULL, "",
+      "librdkafka setting for producer and consumers (repeatable; VALUE @/path: read from that file), e.g. security.protocol=SASL_SSL" },
+    { "collector-ca-file", "COFFEE_COLLECTOR_CA_FILE", OPT_STRING, FIELD (collector_ca_file),
+      0, 0, NULL, "", "CA certificates (PEM) that verify an https collector (default: the system's)" },
+    { "collector-token-file", "COFFEE_COLLECTOR_TOKEN_FILE", OPT_STRING,
+      FIELD (collector_token_file), 0, 0, NULL, "",
+      "file whose first line the collector sends as Authorization: Bearer" },
+    { "log-file", "COFFEE_LOG_FILE", OPT_STRING, FIELD (log_file), 0, 0, NULL, "",
+      "append the log to this file, reopened on SIGHUP (default: stderr)" },
+    { "outbox-retention", "COFFEE_OUTBOX_RETENTION", OPT_I64, FIELD (outbox_retention_s),
+      0, 3650LL * 86400, NULL, "86400", "seconds a published outbox row is kept" },
+    { "eventlog-retention", "COFFEE_EVENTLOG_RETENTION", OPT_I64, FIELD (eventlog_retention_s),
+      0, 3650LL * 86400, NULL, "86400",
+      "seconds a local event log row that every consumer group passed is kept" },
+    { "idem-retention", "COFFEE_IDEM_RETENTION", OPT_I64, FIELD (idem_retention_s),
+      60, 3650LL * 86400, NULL, "172800", "seconds a finished Idempotency-Key (and its answer) is kept" },
+    { "prune-interval-ms", "COFFEE_PRUNE_INTERVAL_MS", OPT_INT, FIELD (prune_interval_ms),
+      0, 86400000, NULL, "60000", "how often old rows are pruned, in bounded batches (0: never)" },
 };
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options [0])
+
+//  Appends one key=value line to a list field of size bytes.
+static int
+s_list_add (char *field, size_t size, const char *value, const char *source, char *err,
+            size_t errlen)
+{
+    const char *eq = strchr (value, '=');
+    if (!eq || eq == value || strchr (value, '\n')) {
+        snprintf (err, errlen, "%s: expected key=value", source);
+        return -1;
+    }
+    size_t used = strlen (field);
+    if (used + strlen (value) + 2 > size) {
+        snprintf (err, errlen, "%s: the list is too long (at most %zu bytes)", source, size - 1);
+        return -1;
+    }
+    snprintf (field + used, size - used, "%s\n", value);
+    return 0;
+}
+
+//  Sets a list option from its variable: items separated by newlines when
+//  there is one, else by commas; empty items are skipped.
+static int
+s_list_set (config_t *cfg, const s_option_t *o, const char *text, char *err, size_t errlen)
+{
+    char *field = (char *) cfg + o->offset;
+    field [0] = '\0';
+    const char *separator = strchr (text, '\n')? "\n": ",";
+    char *copy = strdup (text);
+    if (!copy) {
+        snprintf (err, errlen, "%s: out of memory", o->env);
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *item = strtok_r (copy, separator, &save); item && rc == 0;
+         item = strtok_r (NULL, separator, &save)) {
+        item [strcspn (item, "\r")] = '\0';
+        if (*item)
+            rc = s_list_add (field, o->size, item, o->env, err, errlen);
+    }
+    explicit_bzero (copy, strlen (text));
+    free (copy);
+    return rc;
+}
 
 //  Parses value for option o into cfg; err says why not.
 static int
@@ -82,6 +165,8 @@ s_set (config_t *cfg, const s_option_t *o, const char *value, const char *source
        char *err, size_t errlen)
 {
     void *field = (char *) cfg + o->offset;
+    if (o->kind == OPT_LIST)
+        return s_list_add (field, o->size, value, source, err, errlen);
     if (o->kind == OPT_STRING) {
         if (strlen (value) >= o->size) {
             snprintf (err, errlen, "%s: value too long (at most %zu bytes)", source, o->size - 1);
@@ -137,9 +222,10 @@ s_set (config_t *cfg, const s_option_t *o, const char *value, const char *source
 
 //  Reads the admin token from cfg->admin_token_file: the first line,
 //  without its line end. The token never comes from the command line,
-//  where every user of the machine could read it.
-static int
-s_read_admin_token (config_t *cfg, char *err, size_t errlen)
+//  where every user of the machine could read it. Also called on SIGHUP.
+int
+config_read_admin_token (const config_t *cfg, char *token, size_t size, char *err,
+                         size_t errlen)
 {
     FILE *file = fopen (cfg->admin_token_file, "r");
     if (!file) {
@@ -153,7 +239,8 @@ s_read_admin_token (config_t *cfg, char *err, size_t errlen)
     size_t len = read? strcspn (line, "\r\n"): 0;
     line [len] = '\0';
     const char *why = !read || len == 0? "the file's first line is empty"
-                    : len >= sizeof cfg->admin_token? "the token is longer than 255 bytes"
+                    : len >= sizeof cfg->admin_token || len >= size
+                                     ? "the token is longer than 255 bytes"
                     : len < 16? "the token is shorter than 16 bytes": NULL;
     for (size_t i = 0; !why && i < len; i++)
         if ((unsigned char) line [i] <= 0x20 || (unsigned char) line [i] >= 0x7F)
@@ -163,7 +250,7 @@ s_read_admin_token (config_t *cfg, char *err, size_t errlen)
         explicit_bzero (line, sizeof line);
         return -1;
     }
-    memcpy (cfg->admin_token, line, len + 1);
+    memcpy (token, line, len + 1);
     explicit_bzero (line, sizeof line);
     return 0;
 }
@@ -215,7 +302,8 @@ s_check (config_t *cfg, char *err, size_t errlen)
     if (!*cfg->collector_url)
         snprintf (cfg->collector_url, sizeof cfg->collector_url, "file:%s/collector.jsonl",
                   cfg->data_dir);
-    if (*cfg->admin_token_file && s_read_admin_token (cfg, err, errlen))
+    if (*cfg->admin_token_file
+    &&  config_read_admin_token (cfg, cfg->admin_token, sizeof cfg->admin_token, err, errlen))
         return -1;
     return 0;
 }
@@ -235,6 +323,11 @@ config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen)
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const char *value = getenv (s_options [i].env);
         snprintf (source, sizeof source, "%s", s_options [i].env);
+        if (value && s_options [i].kind == OPT_LIST) {
+            if (s_list_set (cfg, &s_options [i], value, err, errlen))
+                return -1;
+        }
+        else
         if (value && s_set (cfg, &s_options [i], value, source, err, errlen))
             return -1;
     }
@@ -244,6 +337,7 @@ config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen)
     memset (&longopts [OPTION_COUNT], 0, sizeof longopts [0]);
     optind = 0;
     opterr = 0;
+    bool listed [OPTION_COUNT] = { false };     //  a list flag replaced its variable's list
     int c;
     while ((c = getopt_long (argc, argv, "+:", longopts, NULL)) != -1) {
         if (c == ':') {
@@ -255,6 +349,10 @@ config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen)
             return -1;
         }
         snprintf (source, sizeof source, "--%s", s_options [c].flag);
+        if (s_options [c].kind == OPT_LIST && !listed [c]) {
+            *((char *) cfg + s_options [c].offset) = '\0';
+            listed [c] = true;
+        }
         if (s_set (cfg, &s_options [c], optarg, source, err, errlen))
             return -1;
     }
@@ -281,7 +379,8 @@ config_print_help (FILE *out)
         const s_option_t *o = &s_options [i];
         char flag [64];
         snprintf (flag, sizeof flag, "--%s %s", o->flag,
-                  o->choices ? o->choices : (o->kind == OPT_STRING ? "TEXT" : "N"));
+                  o->choices ? o->choices : o->kind == OPT_LIST ? "KEY=VALUE"
+                                          : o->kind == OPT_STRING ? "TEXT" : "N");
         fprintf (out, "  %-36s %s\n  %-36s   env %s", flag, o->help, "", o->env);
         if (*o->fallback)
             fprintf (out, ", default %s", o->fallback);

@@ -1,6 +1,11 @@
-/*  log — one line per event on stderr, with the request id. */
+/*  log — one line per event on stderr, with the request id. With a log
+    file, stderr is that file: log_open puts it on descriptor 2 with
+    dup2(2), which swaps it atomically for every thread, so a reopen on
+    SIGHUP needs no lock and no line is lost or split. */
 #include "coffee.h"
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 //  The one process-wide setting: written once by main before any thread
@@ -97,4 +102,22 @@ log_batch_flush (log_batch_t *batch)
         done += (size_t) rc;
     }
     batch->len = 0;
+}
+
+//  Opens path for appending (created 0600) and makes it the process's
+//  stderr: every later line goes there. Called at start and again on
+//  SIGHUP after logrotate moved the file away. Returns 0, or -1 with
+//  errno set and stderr unchanged.
+int
+log_open (const char *path)
+{
+    int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = fd == STDERR_FILENO? 0: dup2 (fd, STDERR_FILENO);
+    int saved = errno;
+    if (fd != STDERR_FILENO)
+        close (fd);
+    errno = saved;
+    return rc < 0? -1: 0;
 }

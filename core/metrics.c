@@ -43,6 +43,11 @@ s_gauges [GAUGE_COUNT] = {
     { "coffee_actors_down{pool=\"point\"}", "Actors of a pool whose last health check (every second) failed.", "gauge" },
     { "coffee_actors_down{pool=\"order\"}", NULL, NULL },
     { "coffee_actors_down{pool=\"display\"}", NULL, NULL },
+    { "coffee_retention_pruned_total{table=\"outbox\"}", "Rows deleted by retention (--prune-interval-ms), per table.", "counter" },
+    { "coffee_retention_pruned_total{table=\"eventlog\"}", NULL, NULL },
+    { "coffee_retention_pruned_total{table=\"idempotency\"}", NULL, NULL },
+    { "coffee_retention_pruned_total{table=\"idempotency_running\"}", NULL, NULL },
+    { "coffee_retention_failures_total", "Retention rounds that a store failure cut short.", "counter" },
 };
 
 //  All counters zero; the "up" gauges start at -1 (not run) until a bridge

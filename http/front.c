@@ -33,6 +33,13 @@
     Content-Length headers, Content-Length with Transfer-Encoding, HTTP/1.1
     without Host) are answered at once and the connection closed.
 
+    The edge (edge.h), shared by every worker: an address past
+    --max-conns-per-address is refused at accept; a request not read whole
+    within --read-timeout-ms has its socket shut down by the worker's
+    sweep; past --rate-per-address (at the headers) or --rate-per-customer
+    (before dispatch) a request is answered 429 RATE_LIMITED with
+    Retry-After and nothing runs.
+
     Routes marked admin in the table need "Authorization: Bearer <admin
     token>", compared in constant time (401 with WWW-Authenticate: Bearer
     otherwise; 404 when no admin token is configured). Static routes answer
@@ -44,6 +51,7 @@
 #include "actor.h"
 #include "page.h"
 #include "token.h"
+#include "edge.h"
 #include <microhttpd.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -68,6 +76,7 @@
 #define S_IDLE_MS         1000      //  longest poll when nothing is due
 #define S_BACKLOG         1024      //  listen(2) backlog
 #define S_RETRY_AFTER     "1"       //  seconds a client is asked to wait after 503 OVERLOADED
+#define S_EDGE_SWEEP_MS   200       //  how often read deadlines are checked (edge.h)
 
 #define S_JSON_TYPE    "application/json; charset=utf-8"
 #define S_METRICS_TYPE "text/plain; version=0.0.4"
@@ -99,6 +108,7 @@ typedef struct {
     unsigned int conn_limit;        //  connections one worker may hold
     unsigned char admin_hash [crypto_generichash_BYTES];  //  hash of the admin token
     bool admin_on;                  //  an admin token is configured
+    edge_t *edge;                   //  connections per address and rate buckets, all workers
 } s_shared_t;
 
 //  Where a request is in its life.
@@ -117,6 +127,7 @@ typedef struct {
     const char *content_type;       //  Content-Type
     const char *allow;              //  Allow header or NULL
     bool close;                     //  close the connection after it
+    int retry_after;                //  Retry-After seconds of a 429, 0 for S_RETRY_AFTER
 } s_answer_t;
 
 //  One request, from its headers to its completion.
@@ -179,6 +190,8 @@ typedef struct {
     int64_t next_sweep;             //  zclock_mono of the next give-up check
     bool quiesced;                  //  no longer accepting
     log_batch_t log;                //  access log lines of this pass
+    edge_watch_t *watch;            //  its connections, their counts and read deadlines
+    int64_t next_edge_sweep;        //  zclock_mono of the next read-deadline check
 } s_worker_t;
 
 
@@ -271,8 +284,11 @@ s_respond (s_worker_t *self, s_request_t *req, const char *method, const char *u
         MHD_add_response_header (response, "X-Request-Id", req->rid);
         if (answer->allow)
             MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, answer->allow);
+        char retry [16];
+        snprintf (retry, sizeof retry, "%d", answer->retry_after);
         if (answer->status == 503 || answer->status == 429)
-            MHD_add_response_header (response, MHD_HTTP_HEADER_RETRY_AFTER, S_RETRY_AFTER);
+            MHD_add_response_header (response, MHD_HTTP_HEADER_RETRY_AFTER,
+                                     answer->retry_after > 0? retry: S_RETRY_AFTER);
         if (answer->status == 401)
             MHD_add_response_header (response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         if (strncmp (answer->content_type, "text/html", 9) == 0)
@@ -395,6 +411,44 @@ s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *a
 
 
 //  --------------------------------------------------------------------------
+//  The edge: connections per address, read deadlines, request rates (edge.h)
+
+//  Closes the connections whose request did not arrive whole within
+//  --read-timeout-ms (no answer: MHD cannot answer while a body is being
+//  read), and logs the connections refused at their address's limit.
+static void
+s_edge_sweep (s_worker_t *self)
+{
+    int cut = edge_watch_sweep (self->watch, zclock_mono ());
+    if (cut)
+        log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
+                        "%d connection(s) closed: request not read whole within %d ms", cut,
+                        self->shared->cfg->read_timeout_ms);
+    int refused = edge_watch_refused (self->watch);
+    if (refused)
+        log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
+                        "%d connection(s) refused: their address holds its limit already",
+                        refused);
+    self->next_edge_sweep = zclock_mono () + S_EDGE_SWEEP_MS;
+}
+
+//  429 RATE_LIMITED with Retry-After when a bucket had no token for the
+//  request (wait_us > 0): nothing runs. Returns true with answer filled.
+static bool
+s_rate_error (int64_t wait_us, const char *whose, s_answer_t *answer)
+{
+    if (!wait_us)
+        return false;
+    char message [128];
+    answer->retry_after = edge_retry_after (wait_us);
+    snprintf (message, sizeof message, "too many requests %s; retry after %d s", whose,
+              answer->retry_after);
+    s_error (answer, 429, "RATE_LIMITED", message);
+    return true;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Talking to the actors
 
 //  Takes a free slot for a new message to actor index of pool p (p -1:
@@ -479,6 +533,10 @@ s_dispatch (s_worker_t *self, s_request_t *req, const wire_cmd_t *cmd, const cha
     int index = *cmd->customer_id? (int) (s_hash (cmd->customer_id) % (uint32_t) n)
                                  : (int) (self->rr [p]++ % (unsigned) n);
     const char *idem = route->takes_idem? req->idem: NULL;
+    if (*cmd->customer_id
+    &&  s_rate_error (edge_rate_customer (self->shared->edge, req->conn, cmd->customer_id,
+                                          zclock_usecs ()), "for this customer", answer))
+        return false;
     if (s_send (self, req, p, index, route->op, cmd, idem, body) != 0) {
         s_error (answer, 503, "OVERLOADED", "the service is busy; retry shortly");
         log_batch_line (&self->log, LOG_LEVEL_WARN, req->rid,
@@ -668,6 +726,18 @@ s_is_admin (s_worker_t *self, const char *token, unsigned char *hash)
                         strlen (token), NULL, 0);
     return self->shared->admin_on
         && sodium_memcmp (hash, self->shared->admin_hash, crypto_generichash_BYTES) == 0;
+}
+
+//  Keeps the hash of token (NULL or "": admin routes off) in shared: at
+//  start, and in each worker on ADMIN (SIGHUP reread the token file).
+static void
+s_admin_set (s_shared_t *shared, const char *token)
+{
+    shared->admin_on = token && *token;
+    memset (shared->admin_hash, 0, sizeof shared->admin_hash);
+    if (shared->admin_on)
+        crypto_generichash (shared->admin_hash, sizeof shared->admin_hash,
+                            (const unsigned char *) token, strlen (token), NULL, 0);
 }
 
 //  An admin route without the admin token: 404 while no admin token is
@@ -1054,6 +1124,10 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
         req->early_status = req->early.status;
         return s_respond (self, req, method, url, &req->early);
     }
+    if (s_rate_error (edge_rate_address (self->shared->edge, conn, zclock_usecs ()),
+                      "from this address", &req->early))
+        req->early_status = req->early.status;
+    else
     if (s_route_error (self, method, url, route, match, allow, &req->early)) {
         req->early_status = req->early.status;
         if (req->get)
@@ -1131,6 +1205,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         case S_NEW:
             break;
     }
+    edge_conn_read (edge_mhd_conn (conn));   //  read whole: no longer under the read deadline
     if (req->early_status)
         return s_respond (self, req, method, url, &req->early);
     s_answer_t answer = { 0 };
@@ -1148,6 +1223,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     s_worker_t *self = (s_worker_t *) cls;
     s_request_t *req = (s_request_t *) *con_cls;
+    edge_conn_idle (edge_mhd_conn (conn), zclock_mono ());
     if (!req)
         return;
     //  A suspended connection is not completed before it is resumed, and
@@ -1249,6 +1325,7 @@ s_worker_destroy (s_worker_t **self_p)
         return;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
+    edge_watch_destroy (&self->watch);      //  after MHD closed every connection
     for (int p = 0; p < S_POOL_COUNT; p++)
         for (int i = 0; i < S_ACTORS_MAX; i++)
             s_dealer_close (self, p, i);
@@ -1287,7 +1364,8 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
     //  ZMQ_FD only says "look at ZMQ_EVENTS", so every socket it names is
     //  read until it has nothing left.
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
-    if (self->epoll_fd < 0)
+    self->watch = edge_watch_new (shared->edge, shared->cfg->read_timeout_ms);
+    if (self->epoll_fd < 0 || !self->watch)
         goto fail;
     for (int p = 0; p < S_POOL_COUNT; p++)
         for (int i = 0; i < shared->pool_size [p]; i++)
@@ -1302,13 +1380,15 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
 
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_handle, self,
+        flags, 0, edge_mhd_accept, self->watch, s_handle, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
         MHD_OPTION_LISTEN_SOCKET, shared->listen_fd,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, shared->conn_limit,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, self,
+        MHD_OPTION_NOTIFY_CONNECTION, edge_mhd_notify, self->watch,
+        MHD_OPTION_URI_LOG_CALLBACK, edge_mhd_uri_log, self->watch,
         MHD_OPTION_END);
     const union MHD_DaemonInfo *info = self->daemon
         ? MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD): NULL;
@@ -1415,6 +1495,11 @@ s_worker_timeout (s_worker_t *self)
         if (left < timeout)
             timeout = left < 0? 0: (long) left;
     }
+    if (edge_watch_size (self->watch) > 0) {
+        int64_t left = self->next_edge_sweep - zclock_mono ();
+        if (left < timeout)
+            timeout = left < 0? 0: (long) left;
+    }
     return timeout;
 }
 
@@ -1458,6 +1543,9 @@ s_worker_pass (s_worker_t *self, long timeout)
         }
     }
     s_mhd_run (self);
+    edge_watch_settle (self->watch);        //  a count taken at accept for no connection
+    if (zclock_mono () >= self->next_edge_sweep)
+        s_edge_sweep (self);
     if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
         s_sweep (self, false);
         self->next_sweep = zclock_mono () + S_SWEEP_MS;
@@ -1503,6 +1591,7 @@ s_worker_stop (s_worker_t *self)
 
 //  A worker actor: commands on its pipe are QUIESCE (stop accepting;
 //  signals), POOLS pool count (resize; signals 0 once done, 1 on failure),
+//  ADMIN token (the admin token from now on; "" turns admin routes off),
 //  STOP (finish what is in flight and stop MHD; signals) and
 //  $TERM. After its start signal it sends "OK" or "FAIL".
 static void
@@ -1541,6 +1630,14 @@ s_worker_actor (zsock_t *pipe, void *args)
             s_resize (self, pool, count);
             zstr_free (&pool);
             zstr_free (&count);
+        }
+        else
+        if (command && streq (command, "ADMIN")) {
+            char *token = zstr_recv (pipe);
+            s_admin_set (&self->own, token);
+            if (token)
+                explicit_bzero (token, strlen (token));
+            zstr_free (&token);
         }
         else
         if (command && streq (command, "STOP")) {
@@ -1638,6 +1735,19 @@ s_front_pools (zsock_t *pipe, zactor_t **workers, int threads, const config_t *c
     zsock_signal (pipe, failed? 1: 0);
 }
 
+//  ADMIN token from main (SIGHUP reread the admin token file): passes it
+//  to every worker, each of which keeps its own hash of it.
+static void
+s_front_admin (zsock_t *pipe, zactor_t **workers, int threads)
+{
+    char *token = zstr_recv (pipe);
+    for (int i = 0; i < threads; i++)
+        zstr_sendx (workers [i], "ADMIN", token? token: "", NULL);
+    if (token)
+        explicit_bzero (token, strlen (token));
+    zstr_free (&token);
+}
+
 //  The front actor: open the socket, start the workers, signal, serve until
 //  $TERM; then stop accepting everywhere, refuse queued clients, let every
 //  worker finish what it has, stop.
@@ -1653,19 +1763,26 @@ http_front_actor (zsock_t *pipe, void *args)
     shared.pool_size [1] = order? cfg->order_actors: 0;
     shared.pool_size [S_DISPLAY] = display? cfg->display_actors: 0;
     int threads = cfg->http_threads > 0? cfg->http_threads: 1;
-    shared.admin_on = *cfg->admin_token != '\0';
-    if (shared.admin_on)
-        crypto_generichash (shared.admin_hash, sizeof shared.admin_hash,
-                            (const unsigned char *) cfg->admin_token, strlen (cfg->admin_token),
-                            NULL, 0);
+    s_admin_set (&shared, cfg->admin_token);
     shared.conn_limit = s_connection_limit () / (unsigned int) threads;
     if (shared.conn_limit < 16)
         shared.conn_limit = 16;
+    //  By default one address may hold a quarter of what the server can.
+    int per_address = cfg->max_conns_per_address >= 0? cfg->max_conns_per_address
+                    : (int) (shared.conn_limit * (unsigned int) threads / 4);
+    edge_limits_t limits = {
+        .conns_per_address = per_address,
+        .rate_per_address = cfg->rate_per_address,
+        .burst_per_address = cfg->rate_burst_per_address,
+        .rate_per_customer = cfg->rate_per_customer,
+        .burst_per_customer = cfg->rate_burst_per_customer
+    };
+    shared.edge = edge_new (&limits);
 
     zactor_t **workers = (zactor_t **) calloc ((size_t) threads, sizeof (zactor_t *));
     void *(*worker_args) [2] = calloc ((size_t) threads, sizeof *worker_args);
     shared.listen_fd = s_listen (cfg);
-    bool ok = workers && worker_args && shared.listen_fd >= 0;
+    bool ok = workers && worker_args && shared.edge && shared.listen_fd >= 0;
     for (int i = 0; ok && i < threads; i++) {
         worker_args [i][0] = &shared;
         worker_args [i][1] = (void *) (intptr_t) i;
@@ -1679,12 +1796,17 @@ http_front_actor (zsock_t *pipe, void *args)
     if (ok) {
         log_info (NULL, "http: listening on %s:%d with %d threads, role %s", cfg->bind,
                   cfg->port, threads, config_role_name (cfg->role));
+        log_info (NULL, "http: at most %u connections, %d per client address (0: no limit)",
+                  shared.conn_limit * (unsigned int) threads, per_address);
         zsock_signal (pipe, 0);
         while (true) {
             char *command = zstr_recv (pipe);
             bool term = !command || streq (command, "$TERM");
             if (command && streq (command, "POOLS"))
                 s_front_pools (pipe, workers, threads, cfg);
+            else
+            if (command && streq (command, "ADMIN"))
+                s_front_admin (pipe, workers, threads);
             else
             if (!term)
                 log_warn (NULL, "http: unknown command %s", command);
@@ -1713,6 +1835,7 @@ http_front_actor (zsock_t *pipe, void *args)
         }
     if (shared.listen_fd >= 0)
         close (shared.listen_fd);
+    edge_destroy (&shared.edge);            //  every worker has ended
     free (workers);
     free (worker_args);
     if (!ok)

@@ -3,19 +3,26 @@
 #include "request.h"
 #include "actor.h"
 #include "store.h"
-#include <math.h>
 #include <string.h>
 #include <strings.h>
-
-//  Whole numbers at or past this magnitude are refused: a double cannot
-//  tell 2^53 from 2^53 + 1, so the value may already be wrong.
-#define S_EXACT_LIMIT 9007199254740992.0
 
 _Static_assert (STORE_LINES_MAX <= WIRE_LINES_MAX, "menuList fits the wire");
 _Static_assert (STORE_NAME_MAX < WIRE_NAME_MAX, "customerNm fits the wire");
 
 //  Longest field path we report ("menuList[19].menuId").
 #define S_FIELD_MAX 64
+
+//  Longest path of a number in an unknown field we name in an error; a
+//  longer one is cut (it is only a hint for the client).
+#define S_PATH_MAX 96
+
+//  An exponent past this magnitude is read as this: 1e(2^40) overflows
+//  int64 and 1e-(2^40) leaves no digit whole, as the exact value would.
+#define S_EXP_CAP (INT64_C (1) << 40)
+
+//  Number tokens cJSON cannot take that one body may have stood in for
+//  (each costs one more parse); past this the body is only "not valid JSON".
+#define S_STAND_MAX 16
 
 //  --------------------------------------------------------------------------
 //  Routing
@@ -119,28 +126,30 @@ s_invalid (char **error_json, const char *field, const char *what)
 //  --------------------------------------------------------------------------
 //  Field checks: each returns 0, or 400 with *error_json set
 
-//  Bytes of one UTF-8 sequence at s (n bytes left), or 0 when it is not a
-//  valid, shortest-form encoding of a scalar value.
+//  Bytes of one UTF-8 sequence at s (n bytes left, n > 0), with *cp its
+//  code point, or 0 when it is not a valid, shortest-form encoding of a
+//  scalar value (overlong forms, surrogates and past U+10FFFF are not).
 static size_t
-s_utf8_seq (const unsigned char *s, size_t n)
+s_utf8_seq (const unsigned char *s, size_t n, uint32_t *cp)
 {
+    *cp = s [0];
     if (s [0] < 0x80)
         return 1;
     size_t len;
-    uint32_t cp;
+    uint32_t value;
     if (s [0] >= 0xC2 && s [0] <= 0xDF) {
         len = 2;
-        cp = s [0] & 0x1F;
+        value = s [0] & 0x1F;
     }
     else
     if (s [0] >= 0xE0 && s [0] <= 0xEF) {
         len = 3;
-        cp = s [0] & 0x0F;
+        value = s [0] & 0x0F;
     }
     else
     if (s [0] >= 0xF0 && s [0] <= 0xF4) {
         len = 4;
-        cp = s [0] & 0x07;
+        value = s [0] & 0x07;
     }
     else
         return 0;
@@ -149,28 +158,124 @@ s_utf8_seq (const unsigned char *s, size_t n)
     for (size_t i = 1; i < len; i++) {
         if ((s [i] & 0xC0) != 0x80)
             return 0;
-        cp = (cp << 6) | (s [i] & 0x3F);
+        value = (value << 6) | (s [i] & 0x3F);
     }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
-    ||  (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+    if ((len == 3 && value < 0x800) || (len == 4 && value < 0x10000)
+    ||  (value >= 0xD800 && value <= 0xDFFF) || value > 0x10FFFF)
         return 0;
+    *cp = value;
     return len;
 }
 
-//  True when the UTF-8 sequence at s (len bytes) is a space: U+0020, the
-//  no-break space U+00A0 or the ideographic space U+3000 (Korean and
-//  Japanese keyboards type it).
-static bool
-s_is_space (const unsigned char *s, size_t len)
+//  What a code point is to a name.
+typedef enum {
+    S_CP_TEXT,                  //  an ordinary character
+    S_CP_BLANK,                 //  a space or an invisible character: fine
+                                //  inside a name, but not a name alone
+    S_CP_CONTROL,               //  C0, DEL, C1 (U+0085 too): refused
+    S_CP_SEPARATOR,             //  line or paragraph separator: refused
+    S_CP_BIDI                   //  a bidirectional control: refused
+} s_cp_class_t;
+
+//  Why a name with a character of each refused class is refused.
+static const char *s_cp_reasons [] = {
+    [S_CP_CONTROL]   = "must not contain control characters",
+    [S_CP_SEPARATOR] = "must not contain line or paragraph separators (U+2028, U+2029)",
+    [S_CP_BIDI]      = "must not contain bidirectional controls (U+061C, U+200E, U+200F, "
+                       "U+202A to U+202E, U+2066 to U+2069)",
+};
+
+//  The code points that are not S_CP_TEXT, in ascending order. Blank and
+//  invisible: the Unicode spaces (Zs), the zero-width characters and word
+//  joiners, the BOM, the Hangul fillers (a Korean keyboard's way to an
+//  empty-looking name), soft hyphen, grapheme joiner, invisible operators,
+//  deprecated format controls, variation selectors and tags.
+static const struct {
+    uint32_t first;             //  first code point of the range
+    uint32_t last;              //  last code point of the range
+    s_cp_class_t class;         //  what they are
+} s_cp_table [] = {
+    { 0x0000,  0x001F,  S_CP_CONTROL },
+    { 0x0020,  0x0020,  S_CP_BLANK },
+    { 0x007F,  0x009F,  S_CP_CONTROL },
+    { 0x00A0,  0x00A0,  S_CP_BLANK },
+    { 0x00AD,  0x00AD,  S_CP_BLANK },
+    { 0x034F,  0x034F,  S_CP_BLANK },
+    { 0x061C,  0x061C,  S_CP_BIDI },
+    { 0x115F,  0x1160,  S_CP_BLANK },
+    { 0x1680,  0x1680,  S_CP_BLANK },
+    { 0x17B4,  0x17B5,  S_CP_BLANK },
+    { 0x180B,  0x180F,  S_CP_BLANK },
+    { 0x2000,  0x200D,  S_CP_BLANK },
+    { 0x200E,  0x200F,  S_CP_BIDI },
+    { 0x2028,  0x2029,  S_CP_SEPARATOR },
+    { 0x202A,  0x202E,  S_CP_BIDI },
+    { 0x202F,  0x202F,  S_CP_BLANK },
+    { 0x205F,  0x2064,  S_CP_BLANK },
+    { 0x2066,  0x2069,  S_CP_BIDI },
+    { 0x206A,  0x206F,  S_CP_BLANK },
+    { 0x2800,  0x2800,  S_CP_BLANK },
+    { 0x3000,  0x3000,  S_CP_BLANK },
+    { 0x3164,  0x3164,  S_CP_BLANK },
+    { 0xFE00,  0xFE0F,  S_CP_BLANK },
+    { 0xFEFF,  0xFEFF,  S_CP_BLANK },
+    { 0xFFA0,  0xFFA0,  S_CP_BLANK },
+    { 0x1D173, 0x1D17A, S_CP_BLANK },
+    { 0xE0000, 0xE007F, S_CP_BLANK },
+    { 0xE0100, 0xE01EF, S_CP_BLANK },
+};
+
+//  The class of code point cp (a binary search of s_cp_table).
+static s_cp_class_t
+s_cp_class (uint32_t cp)
 {
-    return (len == 1 && s [0] == 0x20)
-        || (len == 2 && s [0] == 0xC2 && s [1] == 0xA0)
-        || (len == 3 && s [0] == 0xE3 && s [1] == 0x80 && s [2] == 0x80);
+    size_t low = 0, high = sizeof s_cp_table / sizeof s_cp_table [0];
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (cp < s_cp_table [mid].first)
+            high = mid;
+        else
+        if (cp > s_cp_table [mid].last)
+            low = mid + 1;
+        else
+            return s_cp_table [mid].class;
+    }
+    return S_CP_TEXT;
 }
 
-//  The customer name: a string of 1..STORE_NAME_MAX bytes of UTF-8 with a
-//  character other than a space and no control characters (a name is one
-//  line of text).
+//  Checks the characters of a name; see request.h.
+int
+request_name_check (const char *name, size_t len, const char **reason)
+{
+    const unsigned char *s = (const unsigned char *) name;
+    bool visible = false;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = s_utf8_seq (s + i, len - i, &cp);
+        if (n == 0) {
+            *reason = "must be valid UTF-8 (shortest form, no surrogates)";
+            return -1;
+        }
+        s_cp_class_t class = s_cp_class (cp);
+        if (class != S_CP_TEXT && class != S_CP_BLANK) {
+            *reason = s_cp_reasons [class];
+            return -1;
+        }
+        if (class == S_CP_TEXT)
+            visible = true;
+        i += n;
+    }
+    if (!visible) {
+        *reason = "must not be only spaces or invisible characters";
+        return -1;
+    }
+    *reason = NULL;
+    return 0;
+}
+
+//  The customer name: a string of 1..STORE_NAME_MAX bytes that
+//  request_name_check accepts (a name is one line of visible text).
 static int
 s_check_name (const cJSON *item, const char *field, char **error_json)
 {
@@ -178,7 +283,6 @@ s_check_name (const cJSON *item, const char *field, char **error_json)
         return s_invalid (error_json, field, "is required");
     if (!cJSON_IsString (item) || !item->valuestring)
         return s_invalid (error_json, field, "must be a string");
-    const unsigned char *s = (const unsigned char *) item->valuestring;
     size_t n = strlen (item->valuestring);
     if (n == 0)
         return s_invalid (error_json, field, "must not be empty");
@@ -187,20 +291,9 @@ s_check_name (const cJSON *item, const char *field, char **error_json)
         snprintf (what, sizeof (what), "must be at most %d bytes", STORE_NAME_MAX);
         return s_invalid (error_json, field, what);
     }
-    bool blank = true;
-    size_t i = 0;
-    while (i < n) {
-        size_t len = s_utf8_seq (s + i, n - i);
-        if (len == 0)
-            return s_invalid (error_json, field, "must be valid UTF-8");
-        if (len == 1 && (s [i] < 0x20 || s [i] == 0x7F))
-            return s_invalid (error_json, field, "must not contain control characters");
-        if (!s_is_space (s + i, len))
-            blank = false;
-        i += len;
-    }
-    if (blank)
-        return s_invalid (error_json, field, "must not be only spaces");
+    const char *reason;
+    if (request_name_check (item->valuestring, n, &reason) != 0)
+        return s_invalid (error_json, field, reason);
     return 0;
 }
 
@@ -235,28 +328,302 @@ s_check_id (const cJSON *item, const char *field, const char *prefix, char **err
     return 0;
 }
 
-//  A whole number 1..max; *value gets it.
+//  --------------------------------------------------------------------------
+//  Numbers as written: cJSON keeps only a double, and reads more than JSON
+//  allows, so each number item is paired with its text in the body
+
+//  One number of the body: its item and its text.
+typedef struct {
+    const cJSON *item;          //  cJSON's number item (NULL until paired)
+    const char *text;           //  first byte of its token in the body
+    size_t len;                 //  bytes of the token
+} s_token_t;
+
+//  Every number token of a body, in document order.
+typedef struct {
+    s_token_t *tokens;          //  the tokens (malloc)
+    size_t count;               //  tokens found
+    size_t size;                //  slots allocated
+    size_t paired;              //  tokens paired with an item so far
+} s_numbers_t;
+
+//  A number token of the body that cJSON could not take, stood in for by
+//  "0" and spaces for the parse.
+typedef struct {
+    size_t start;               //  its first byte
+    size_t len;                 //  its length
+} s_stand_t;
+
+//  Reads the text of one JSON number exactly; see request.h.
+request_number_t
+request_number_read (const char *text, size_t len, int64_t *value, bool *negative)
+{
+    *value = 0;
+    bool minus = false;
+    size_t i = 0;
+    if (i < len && text [i] == '-') {
+        minus = true;
+        i++;
+    }
+    if (negative)
+        *negative = minus;
+    //  int: 0, or a digit 1-9 and more digits
+    size_t int_start = i;
+    if (i < len && text [i] == '0')
+        i++;
+    else
+    if (i < len && text [i] >= '1' && text [i] <= '9')
+        while (i < len && text [i] >= '0' && text [i] <= '9')
+            i++;
+    else
+        return REQUEST_NUMBER_INVALID;
+    size_t int_len = i - int_start;
+    //  frac: '.' and one or more digits
+    size_t frac_start = i, frac_len = 0;
+    if (i < len && text [i] == '.') {
+        frac_start = ++i;
+        while (i < len && text [i] >= '0' && text [i] <= '9')
+            i++;
+        frac_len = i - frac_start;
+        if (frac_len == 0)
+            return REQUEST_NUMBER_INVALID;
+    }
+    //  exp: e or E, an optional sign, one or more digits
+    int64_t exp = 0;
+    if (i < len && (text [i] == 'e' || text [i] == 'E')) {
+        i++;
+        bool exp_minus = false;
+        if (i < len && (text [i] == '+' || text [i] == '-'))
+            exp_minus = text [i++] == '-';
+        size_t exp_start = i;
+        for (; i < len && text [i] >= '0' && text [i] <= '9'; i++)
+            if (exp <= S_EXP_CAP)
+                exp = exp * 10 + (text [i] - '0');
+        if (i == exp_start)
+            return REQUEST_NUMBER_INVALID;
+        if (exp_minus)
+            exp = -exp;
+    }
+    if (i != len)
+        return REQUEST_NUMBER_INVALID;
+
+    //  The digits int ++ frac with the point after `point` of them: the
+    //  number is whole when every digit at or past the point is 0.
+    size_t digits = int_len + frac_len;
+    int64_t point = (int64_t) int_len + exp;
+#define S_DIGIT(k) ((k) < int_len? text [int_start + (k)]: text [frac_start + (k) - int_len])
+    for (size_t k = point > 0? (size_t) point: 0; k < digits; k++)
+        if (S_DIGIT (k) != '0')
+            return REQUEST_NUMBER_FRACTION;
+    //  The whole part: the digits before the point, then zeros up to it
+    uint64_t limit = minus? (UINT64_C (1) << 63): (uint64_t) INT64_MAX;
+    uint64_t magnitude = 0;
+    size_t whole = point > 0? ((uint64_t) point < digits? (size_t) point: digits): 0;
+    for (size_t k = 0; k < whole; k++) {
+        unsigned d = (unsigned) (S_DIGIT (k) - '0');
+        if (magnitude > (limit - d) / 10)
+            return REQUEST_NUMBER_RANGE;
+        magnitude = magnitude * 10 + d;
+    }
+#undef S_DIGIT
+    //  At most 19 zeros fit once magnitude is not 0, so this loop is short
+    for (int64_t zeros = point - (int64_t) digits; zeros > 0 && magnitude; zeros--) {
+        if (magnitude > limit / 10)
+            return REQUEST_NUMBER_RANGE;
+        magnitude *= 10;
+    }
+    if (minus)
+        *value = magnitude == (UINT64_C (1) << 63)? INT64_MIN: -(int64_t) magnitude;
+    else
+        *value = (int64_t) magnitude;
+    return REQUEST_NUMBER_WHOLE;
+}
+
+//  True when c ends a bare token (a number or a literal) in JSON text.
+static bool
+s_token_end (char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':'
+        || c == '[' || c == ']' || c == '{' || c == '}' || c == '"';
+}
+
+//  Collects the number tokens of body (len bytes cJSON has parsed): each
+//  run of bytes outside strings that starts with '-' or a digit, up to the
+//  next whitespace or punctuation, is one. Strings are skipped with their
+//  escapes. O(len). Returns 0, or -1 when out of memory.
 static int
-s_check_count (const cJSON *item, const char *field, int64_t max, int64_t *value,
-               char **error_json)
+s_numbers_scan (s_numbers_t *self, const char *body, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        char c = body [i];
+        if (c == '"') {
+            for (i++; i < len && body [i] != '"'; i++)
+                if (body [i] == '\\')
+                    i++;
+            i++;
+        }
+        else
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            while (i < len && !s_token_end (body [i]))
+                i++;
+            if (self->count == self->size) {
+                size_t size = self->size? self->size * 2: 16;
+                s_token_t *tokens = (s_token_t *) realloc (self->tokens, size * sizeof *tokens);
+                if (!tokens)
+                    return -1;
+                self->tokens = tokens;
+                self->size = size;
+            }
+            self->tokens [self->count++] = (s_token_t) { NULL, body + start, i - start };
+        }
+        else
+            i++;
+    }
+    return 0;
+}
+
+//  True when the bare token around at (where cJSON stopped) is a try at a
+//  number that cJSON does not take: it starts with a digit, '+', '-' or '.',
+//  or with NaN or Inf in any case, and holds only [0-9A-Za-z+-.] (so no
+//  quote or backslash, and standing a "0" in for it moves no string's
+//  bounds). Sets [*start, *stop) to the token.
+static bool
+s_number_like (const char *body, size_t len, size_t at, size_t *start, size_t *stop)
+{
+    if (at >= len || s_token_end (body [at]))
+        return false;
+    size_t a = at, b = at;
+    while (a > 0 && !s_token_end (body [a - 1]))
+        a--;
+    while (b < len && !s_token_end (body [b]))
+        b++;
+    for (size_t i = a; i < b; i++) {
+        char c = body [i];
+        if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z')
+        &&  c != '+' && c != '-' && c != '.')
+            return false;
+    }
+    char c = body [a];
+    bool like = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'
+             || (b - a >= 3 && (strncasecmp (body + a, "nan", 3) == 0
+                             || strncasecmp (body + a, "inf", 3) == 0));
+    *start = a;
+    *stop = b;
+    return like;
+}
+
+//  Sets *error_json to an INVALID_JSON body for the number token at path
+//  ("" for the body itself) and returns 400.
+static int
+s_number_refused (char **error_json, const char *path, const s_token_t *token)
+{
+    char message [S_PATH_MAX + 160];
+    int shown = token->len > 24? 24: (int) token->len;
+    snprintf (message, sizeof message, "%s: %.*s%s is not a JSON number (RFC 8259: no "
+              "leading zeros, no '+', digits on both sides of '.')",
+              *path? path: "body", shown, token->text, token->len > 24? "...": "");
+    *error_json = request_error_json ("INVALID_JSON", message, *path? path: NULL);
+    return 400;
+}
+
+//  Appends to path (at bytes used, S_PATH_MAX in all) the step to a child:
+//  ".key" (or "key" at the top) for a member, "[index]" for an element.
+//  Bytes of a key that are not printable ASCII show as '?' so the error
+//  body stays valid UTF-8, an empty key as ""; a path too long is cut.
+static size_t
+s_path_step (char *path, size_t at, const cJSON *child, int index)
+{
+    if (at >= S_PATH_MAX - 1)
+        return at;
+    if (!child->string) {
+        int n = snprintf (path + at, S_PATH_MAX - at, "[%d]", index);
+        return n < 0? at: at + ((size_t) n < S_PATH_MAX - at? (size_t) n: S_PATH_MAX - 1 - at);
+    }
+    size_t i = at;
+    if (at > 0)
+        path [i++] = '.';
+    const char *key = *child->string? child->string: "\"\"";    //  "" shows as ""
+    for (const char *k = key; *k && i < S_PATH_MAX - 1; k++)
+        path [i++] = (*k >= 0x20 && *k < 0x7F)? *k: '?';
+    path [i] = '\0';
+    return i;
+}
+
+//  Pairs each number item under item (pre-order: cJSON keeps members and
+//  elements in document order, as the scan met their tokens) with its token
+//  and checks its grammar. path names item (at bytes long). The depth is
+//  bounded by cJSON's nesting limit. Returns 0, or 400 with *error_json set.
+static int
+s_numbers_walk (s_numbers_t *self, const cJSON *item, char *path, size_t at,
+                char **error_json)
+{
+    if (cJSON_IsNumber (item)) {
+        if (self->paired == self->count) {
+            *error_json = request_error_json ("INVALID_JSON", "body: not valid JSON "
+                                              "(a number is not where it was read)", NULL);
+            return 400;
+        }
+        s_token_t *token = &self->tokens [self->paired++];
+        token->item = item;
+        int64_t value;
+        if (request_number_read (token->text, token->len, &value, NULL)
+            == REQUEST_NUMBER_INVALID)
+            return s_number_refused (error_json, path, token);
+        return 0;
+    }
+    int index = 0;
+    for (const cJSON *child = item->child; child; child = child->next, index++) {
+        size_t end = s_path_step (path, at, child, index);
+        int rc = s_numbers_walk (self, child, path, end, error_json);
+        path [at] = '\0';
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+//  The token of number item, or NULL.
+static const s_token_t *
+s_numbers_find (const s_numbers_t *self, const cJSON *item)
+{
+    for (size_t i = 0; i < self->paired; i++)
+        if (self->tokens [i].item == item)
+            return &self->tokens [i];
+    return NULL;
+}
+
+//  A whole number 1..max, read exactly from its text; *value gets it.
+static int
+s_check_count (const s_numbers_t *numbers, const cJSON *item, const char *field,
+               int64_t max, int64_t *value, char **error_json)
 {
     if (!item || cJSON_IsNull (item))
         return s_invalid (error_json, field, "is required");
-    if (!cJSON_IsNumber (item))
+    const s_token_t *token = cJSON_IsNumber (item)? s_numbers_find (numbers, item): NULL;
+    if (!token)
         return s_invalid (error_json, field, "must be a number");
-    double v = item->valuedouble;
-    if (!isfinite (v) || fabs (v) >= S_EXACT_LIMIT)
-        return s_invalid (error_json, field, "is too large to be exact (limit 2^53)");
-    if (v != floor (v))
-        return s_invalid (error_json, field, "must be a whole number");
+    char what [64];
+    snprintf (what, sizeof (what), "must be at most %" PRId64, max);
+    bool negative = false;
+    int64_t v = 0;
+    switch (request_number_read (token->text, token->len, &v, &negative)) {
+        case REQUEST_NUMBER_WHOLE:
+            break;
+        case REQUEST_NUMBER_FRACTION:
+            return s_invalid (error_json, field, "must be a whole number");
+        case REQUEST_NUMBER_RANGE:
+            return s_invalid (error_json, field, negative? "must be at least 1": what);
+        case REQUEST_NUMBER_INVALID:
+        default:
+            return s_invalid (error_json, field, "must be a JSON number");
+    }
     if (v < 1)
         return s_invalid (error_json, field, "must be at least 1");
-    if (v > (double) max) {
-        char what [64];
-        snprintf (what, sizeof (what), "must be at most %" PRId64, max);
+    if (v > max)
         return s_invalid (error_json, field, what);
-    }
-    *value = (int64_t) v;
+    *value = v;
     return 0;
 }
 
@@ -283,8 +650,9 @@ s_member (const cJSON *obj, const char *name, const char *field, const cJSON **i
 
 //  POST /customer.
 static int
-s_customer (const cJSON *in, cJSON *out, char **error_json)
+s_customer (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_json)
 {
+    (void) numbers;             //  it takes no number
     const cJSON *name;
     int rc = s_member (in, "customerNm", "customerNm", &name, error_json);
     if (!rc)
@@ -296,7 +664,7 @@ s_customer (const cJSON *in, cJSON *out, char **error_json)
 
 //  POST /point.
 static int
-s_point (const cJSON *in, cJSON *out, char **error_json)
+s_point (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_json)
 {
     const cJSON *id, *amount;
     int64_t value = 0;
@@ -306,7 +674,7 @@ s_point (const cJSON *in, cJSON *out, char **error_json)
     if (!rc)
         rc = s_member (in, "chargeAmt", "chargeAmt", &amount, error_json);
     if (!rc)
-        rc = s_check_count (amount, "chargeAmt", STORE_CHARGE_MAX, &value, error_json);
+        rc = s_check_count (numbers, amount, "chargeAmt", STORE_CHARGE_MAX, &value, error_json);
     if (rc)
         return rc;
     if (!cJSON_AddStringToObject (out, "customerId", id->valuestring)
@@ -318,7 +686,8 @@ s_point (const cJSON *in, cJSON *out, char **error_json)
 //  One entry of menuList at index; adds its canonical form to lines.
 //  totals holds the qy seen so far per menuId (a repeated menu is one line).
 static int
-s_order_line (const cJSON *entry, int index, cJSON *lines, cJSON *totals, char **error_json)
+s_order_line (const s_numbers_t *numbers, const cJSON *entry, int index, cJSON *lines,
+              cJSON *totals, char **error_json)
 {
     char field [S_FIELD_MAX / 2], sub [S_FIELD_MAX];
     snprintf (field, sizeof (field), "menuList[%d]", index);
@@ -338,7 +707,7 @@ s_order_line (const cJSON *entry, int index, cJSON *lines, cJSON *totals, char *
     snprintf (sub, sizeof (sub), "%s.qy", field);
     rc = s_member (entry, "qy", sub, &qy, error_json);
     if (!rc)
-        rc = s_check_count (qy, sub, STORE_QY_MAX, &value, error_json);
+        rc = s_check_count (numbers, qy, sub, STORE_QY_MAX, &value, error_json);
     if (rc)
         return rc;
 
@@ -368,7 +737,7 @@ s_order_line (const cJSON *entry, int index, cJSON *lines, cJSON *totals, char *
 
 //  POST /order.
 static int
-s_order (const cJSON *in, cJSON *out, char **error_json)
+s_order (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_json)
 {
     const cJSON *id, *list;
     int rc = s_member (in, "customerId", "customerId", &id, error_json);
@@ -398,7 +767,7 @@ s_order (const cJSON *in, cJSON *out, char **error_json)
     rc = (lines && totals)? 0: -1;
     int index = 0;
     for (const cJSON *entry = list->child; entry && rc == 0; entry = entry->next)
-        rc = s_order_line (entry, index++, lines, totals, error_json);
+        rc = s_order_line (numbers, entry, index++, lines, totals, error_json);
     cJSON_Delete (totals);
     return rc;
 }
@@ -415,6 +784,7 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
                                           "body: is missing; send a JSON object", NULL);
         return 400;
     }
+    const char *original = body;        //  the client's text (copy may change)
     //  JSON allows no raw control characters but whitespace; cJSON would
     //  keep a raw NUL inside a string and so cut the string there.
     bool escaped_nul = false;
@@ -450,22 +820,96 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
             }
         body = copy;
     }
-    const char *end = NULL;
-    cJSON *in = cJSON_ParseWithLengthOpts (body, len, &end, false);
-    size_t at = end? (size_t) (end - body): 0;
+    //  cJSON refuses numbers it does not know (+1, .5, NaN, 0x10) telling
+    //  only a byte offset. Each such token is stood in for by "0" and
+    //  spaces, so every other byte keeps its place, and the body parsed
+    //  again: the walk below then names its field from the tree. Any number
+    //  cJSON cannot read (older releases stopped at 63 bytes of one) is read
+    //  from its own text the same way.
+    s_stand_t stands [S_STAND_MAX];
+    size_t stand_count = 0;
+    cJSON *in = NULL;
+    size_t at = 0;
+    while (true) {
+        const char *end = NULL;
+        in = cJSON_ParseWithLengthOpts (body, len, &end, false);
+        at = end? (size_t) (end - body): 0;
+        size_t start, stop;
+        if (in || stand_count == S_STAND_MAX || !s_number_like (body, len, at, &start, &stop))
+            break;
+        bool again = false;
+        for (size_t i = 0; i < stand_count; i++)
+            again |= stands [i].start == start;
+        if (again)
+            break;          //  the "0" did not help: the error is elsewhere
+        if (!copy) {
+            copy = (char *) malloc (len);
+            if (!copy) {
+                *error_json = request_error_json ("INTERNAL", "out of memory", NULL);
+                return 500;
+            }
+            memcpy (copy, body, len);
+            body = copy;
+        }
+        copy [start] = '0';
+        memset (copy + start + 1, ' ', stop - start - 1);
+        stands [stand_count++] = (s_stand_t) { start, stop - start };
+    }
     if (in)
         while (at < len && strchr (" \t\r\n", body [at]) && body [at] != '\0')
             at++;
     if (!in || at < len) {
-        char message [96];
-        snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)", at);
+        //  Still not JSON: name the first number that was not one, if any
+        //  (it comes first in the body), else where cJSON stopped
+        char message [128];
+        int64_t ignored;
+        if (stand_count > 0 && request_number_read (original + stands [0].start, stands [0].len,
+                                                    &ignored, NULL) == REQUEST_NUMBER_INVALID)
+            snprintf (message, sizeof (message), "body: %.*s%s is not a JSON number (at byte %zu)",
+                      stands [0].len > 24? 24: (int) stands [0].len, original + stands [0].start,
+                      stands [0].len > 24? "...": "", stands [0].start);
+        else
+            snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)", at);
         *error_json = request_error_json ("INVALID_JSON", message, NULL);
         cJSON_Delete (in);
         free (copy);
         return 400;
     }
-    int rc;
+    //  Every number, in a known field or not, as RFC 8259 writes it
+    int rc = 0;
     cJSON *out = NULL;
+    s_numbers_t numbers = { 0 };
+    char path [S_PATH_MAX] = "";
+    if (s_numbers_scan (&numbers, body, len) != 0) {
+        rc = -1;
+        goto done;
+    }
+    //  A stand-in reads as its own text again; one the scan did not meet as
+    //  a number was not one
+    for (size_t i = 0; i < stand_count && rc == 0; i++) {
+        size_t k = 0;
+        while (k < numbers.count && numbers.tokens [k].text != body + stands [i].start)
+            k++;
+        if (k == numbers.count) {
+            char message [96];
+            snprintf (message, sizeof (message), "body: not valid JSON (at byte %zu)",
+                      stands [i].start);
+            *error_json = request_error_json ("INVALID_JSON", message, NULL);
+            rc = 400;
+        }
+        else
+            numbers.tokens [k] = (s_token_t) { NULL, original + stands [i].start,
+                                               stands [i].len };
+    }
+    if (rc == 0)
+        rc = s_numbers_walk (&numbers, in, path, 0, error_json);
+    if (rc == 0 && numbers.paired != numbers.count) {
+        *error_json = request_error_json ("INVALID_JSON", "body: not valid JSON "
+                                          "(a number is not where it was read)", NULL);
+        rc = 400;
+    }
+    if (rc)
+        goto done;
     if (!cJSON_IsObject (in)) {
         rc = s_invalid (error_json, "body", "must be a JSON object");
         goto done;
@@ -475,16 +919,17 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
         rc = -1;
     else
     if (route == ROUTE_CUSTOMER_CREATE)
-        rc = s_customer (in, out, error_json);
+        rc = s_customer (&numbers, in, out, error_json);
     else
     if (route == ROUTE_POINT_CHARGE)
-        rc = s_point (in, out, error_json);
+        rc = s_point (&numbers, in, out, error_json);
     else
     if (route == ROUTE_ORDER_CREATE)
-        rc = s_order (in, out, error_json);
+        rc = s_order (&numbers, in, out, error_json);
     else
         rc = s_invalid (error_json, "body", "this route takes no body");
 done:
+    free (numbers.tokens);
     cJSON_Delete (in);
     free (copy);
     if (rc == 0) {

@@ -37,6 +37,21 @@ typedef struct {
     char admin_token [256];         //  the admin token read from that file at start, or ""
     int auth;                       //  1: customers' routes need their bearer token (--auth on)
     int metrics_public;             //  1: GET /metrics needs no admin token
+    int max_conns_per_address;      //  connections one client address may hold (0: no limit, -1: auto)
+    int read_timeout_ms;            //  a request's headers and body must arrive within this
+    int rate_per_address;           //  requests per second per client address (0: off)
+    int rate_burst_per_address;     //  burst of that bucket (0: twice the rate)
+    int rate_per_customer;          //  requests per second per customer (0: off)
+    int rate_burst_per_customer;    //  burst of that bucket (0: twice the rate)
+    //  transport: data in transit and at rest, retention, logs (issue 9 points 9, 10)
+    char kafka_options [4096];      //  librdkafka key=value settings, one per line (--kafka-option)
+    char collector_ca_file [512];   //  CA bundle for an https collector, or "" (system CAs)
+    char collector_token_file [512];//  file holding the collector's bearer token, or ""
+    char log_file [512];            //  log to this file (reopened on SIGHUP), or "" (stderr)
+    int64_t outbox_retention_s;     //  published outbox rows are kept this long
+    int64_t eventlog_retention_s;   //  local event log rows every group passed are kept this long
+    int64_t idem_retention_s;       //  finished Idempotency-Keys are kept this long
+    int prune_interval_ms;          //  how often retention runs (0: never)
 } config_t;
 
 //  Fills cfg with defaults, then environment variables, then the flags in
@@ -44,6 +59,12 @@ typedef struct {
 //  (store URLs under the data dir) are filled last. Returns 0, or -1 with a
 //  message for the operator in err (size errlen).
 int config_load (config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+//  Reads the admin token from cfg->admin_token_file into token (size
+//  bytes): its first line, printable ASCII, 16..255 bytes. Used at start
+//  and on SIGHUP. Returns 0, or -1 with a message in err.
+int config_read_admin_token (const config_t *cfg, char *token, size_t size, char *err,
+                             size_t errlen);
 
 //  Prints every option with its variable, default and meaning.
 void config_print_help (FILE *out);

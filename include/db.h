@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <stdbool.h>
 
 typedef enum { DB_SQLITE = 1, DB_MYSQL = 2 } db_dialect_t;
 
@@ -111,5 +112,13 @@ int db_last_failure (db_t *self);
 
 //  Last error text of this connection (never NULL).
 const char *db_errmsg (db_t *self);
+
+//  Tightens a SQLite file and its -wal, -shm and -journal companions to
+//  0600 (owner only), those that exist; SQLite creates the companions
+//  with the main file's mode, so doing it right after the open covers
+//  them too. When the file existed before (made by an older release or
+//  by hand) it logs a line for each one it had to tighten. Returns 0, or
+//  -1 with errno set when a chmod failed.
+int db_file_protect (const char *path, bool existed);
 
 #endif

@@ -78,6 +78,18 @@ int eventlog_commit (eventlog_t *self, const eventlog_event_t *ev);
 //  Events after the group's position still to consume, -1 if unknown.
 int64_t eventlog_lag (eventlog_t *self);
 
+//  Retention of the local log (include/retention.h): deletes rows below
+//  every listed group's committed position (groups: NULL-terminated; none
+//  go while one has no position) and created before before_ms, in at
+//  most batches transactions of batch_rows rows. Fills *pruned; 0 or -1.
+int eventlog_local_prune (const config_t *cfg, const char **groups, int64_t before_ms,
+                          int batch_rows, int batches, int64_t *pruned);
+
+//  Kafka: applies cfg->kafka_options (--kafka-option) to a throwaway
+//  librdkafka conf: 0, or -1 with librdkafka's message in err, so a bad
+//  key fails the start. Producer and consumers apply the same lines.
+int eventlog_kafka_check (const config_t *cfg, char *err, size_t errlen);
+
 void eventlog_event_reset (eventlog_event_t *ev);
 void eventlog_destroy (eventlog_t **self_p);
 

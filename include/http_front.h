@@ -29,7 +29,11 @@
     is owed by them (bounded by the request timeout plus grace), closes
     their DEALERs and only then signals. After the signal main stops the
     removed actors, which are owed nothing, and they close their store
-    connections. /metrics shows coffee_actor_pool_size per pool. */
+    connections. /metrics shows coffee_actor_pool_size per pool.
+
+    "ADMIN", token from main (on SIGHUP, after rereading the admin token
+    file) replaces the admin token in every worker; nothing is signalled
+    back, and requests after it see the new token. */
 #ifndef HTTP_FRONT_H_INCLUDED
 #define HTTP_FRONT_H_INCLUDED
 

@@ -39,6 +39,11 @@ void log_batch_line (log_batch_t *batch, log_level_t level, const char *rid,
 //  Writes and empties the batch.
 void log_batch_flush (log_batch_t *batch);
 
+//  Makes path (opened for appending, created 0600) the log from now on:
+//  at start for --log-file and on SIGHUP, so logrotate can move the file.
+//  Returns 0, or -1 with errno set (the log stays where it was).
+int log_open (const char *path);
+
 #define log_debug(rid, ...) log_line (LOG_LEVEL_DEBUG, (rid), __VA_ARGS__)
 #define log_info(rid, ...)  log_line (LOG_LEVEL_INFO, (rid), __VA_ARGS__)
 #define log_warn(rid, ...)  log_line (LOG_LEVEL_WARN, (rid), __VA_ARGS__)

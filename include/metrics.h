@@ -29,6 +29,11 @@ typedef enum {
     GAUGE_DOWN_POINT,           //  point actors whose last health check failed
     GAUGE_DOWN_ORDER,           //  same, order actors
     GAUGE_DOWN_DISPLAY,         //  same, display actors
+    GAUGE_PRUNED_OUTBOX,        //  published outbox rows pruned (counter; retention.h)
+    GAUGE_PRUNED_EVENTS,        //  local event log rows pruned (counter)
+    GAUGE_PRUNED_IDEM,          //  finished Idempotency-Keys pruned (counter)
+    GAUGE_PRUNED_IDEM_RUNNING,  //  'running' keys a crash left, pruned (counter)
+    GAUGE_PRUNE_FAILURES,       //  prune rounds a store failed (counter)
     GAUGE_COUNT
 } metrics_gauge_t;
 

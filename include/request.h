@@ -8,11 +8,13 @@
         400 {"code":"INVALID_INPUT","message":"<field>: <what is wrong>",
              "field":"<field path, e.g. menuList[1].qy>"}
         400 {"code":"INVALID_JSON","message":"body: …"}
+        400 {"code":"INVALID_JSON","message":"<path>: 01 is not a JSON number …",
+             "field":"<path>"}   a number RFC 8259 does not allow, whether
+                                 cJSON takes it (01, 1.) or not (+1, NaN)
 
     Rules:
-      POST /customer {"customerNm"}   string of 1..STORE_NAME_MAX bytes of
-                                      valid UTF-8, not only spaces (U+0020,
-                                      U+00A0, U+3000), no control characters
+      POST /customer {"customerNm"}   a name (request_name_check) of
+                                      1..STORE_NAME_MAX bytes
       POST /point    {"customerId","chargeAmt"}
                                       customerId CUST-<8+ digits>,
                                       chargeAmt whole 1..STORE_CHARGE_MAX
@@ -24,10 +26,17 @@
       GET /point/{customerId}, GET /order/{orderNo}
                                       CUST-<8+ digits>, ORD-<8+ digits>
       Ids are at most COFFEE_ID_MAX - 1 bytes.
-    Numbers: a JSON number is taken by its value, so 1000, 1000.0 and 1e3 are
-    the same whole number; 1.5 is refused as not whole. cJSON holds numbers
-    as doubles, so a magnitude of 2^53 or more is refused (it may already have
-    been rounded). Booleans, strings ("5") and null are the wrong type.
+    Numbers: every number in the body, known field or not, must be written
+    as RFC 8259's grammar says (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?);
+    cJSON also takes 01, -01, 1., 1.e3 and -.5, and refuses +1, .5, 0x10,
+    NaN and Infinity with only a byte offset: both are 400 INVALID_JSON
+    naming the field path ("menuList[0].qy", or "body" in the message when
+    the whole body is the number). A whole-number field is read
+    exactly from its text by decimal arithmetic, never through a double:
+    1000, 1000.0, 1e3 and 10000E-1 are the same whole number and accepted;
+    1.0000000000000001 is refused as not whole, and a value past int64 as
+    out of range, never rounded or wrapped. Booleans, strings ("5") and null
+    are the wrong type.
     The body must be one JSON object (trailing bytes other than whitespace
     are refused); a known field given twice is refused; unknown fields are
     ignored and left out of the canonical body. Raw control characters
@@ -92,6 +101,33 @@ const char *request_customer_id (metrics_route_t route, const cJSON *canonical,
 //  with repeated menuIds merged into one line each.
 void request_cmd_fill (metrics_route_t route, const cJSON *canonical, const char *arg,
                        wire_cmd_t *cmd);
+
+//  What request_number_read found in a number's text.
+typedef enum {
+    REQUEST_NUMBER_WHOLE,       //  an exact whole number that fits int64
+    REQUEST_NUMBER_FRACTION,    //  a number with a fraction that is not zero
+    REQUEST_NUMBER_RANGE,       //  a whole number past int64 (sign says which end)
+    REQUEST_NUMBER_INVALID      //  not an RFC 8259 number
+} request_number_t;
+
+//  Reads the text of one JSON number (len bytes, the whole token, no
+//  whitespace) exactly: checks it against RFC 8259's number grammar and
+//  decides by decimal arithmetic on its digits whether it is a whole number
+//  (1e3, 1.0 and 10E-1 are; 1.0000000000000001 is not). Sets *value when
+//  WHOLE, else 0; *negative (may be NULL) tells a RANGE's end. O(len).
+request_number_t request_number_read (const char *text, size_t len, int64_t *value,
+                                      bool *negative);
+
+//  Checks the characters of a free-text name (customerNm; any other name a
+//  person types, such as a menu's): len bytes of valid shortest-form UTF-8
+//  with no surrogates, no C0 or C1 controls (U+0085 too), no line or
+//  paragraph separators (U+2028, U+2029), no bidirectional controls
+//  (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), and not made
+//  only of blank or invisible characters (spaces of every width, U+00A0,
+//  U+3000, zero-width characters, U+FEFF, the Hangul fillers, variation
+//  selectors). Length bounds are the caller's. Returns 0, or -1 with
+//  *reason set to a static phrase for a message ("must not contain …").
+int request_name_check (const char *name, size_t len, const char **reason);
 
 //  Builds {"code","message"} plus "field" when field is not NULL (free()).
 //  Never NULL unless out of memory.

@@ -23,11 +23,14 @@ build_pkgs=(
 # (tests/browser/page.test.js, which drives it with playwright-core pinned in
 # tools/browser/), fonts-nanum so the Korean menu names render in its
 # screenshots; clang and its runtime (libFuzzer, sanitizers) for
-# scripts/fuzz.sh, libfaketime for scripts/faults/. Node.js and npm: below.
+# scripts/fuzz.sh, libfaketime for scripts/faults/; openssl makes the CA and
+# server certificates of the TLS tests (MariaDB, the https collector). Node.js
+# and npm: below.
 test_pkgs=(
     mariadb-server mariadb-client nats-server wrk gnuplot-nox sqlite3 curl ca-certificates
     python3 python3-yaml chromium fonts-nanum
     clang libclang-rt-14-dev libfaketime
+    openssl
 )
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
 # Node.js and npm (tools/, tools/browser/) from Debian only where no node

@@ -2,12 +2,15 @@
 # mariadb.sh — a private MariaDB server for the tests, from Debian's
 # mariadb-server package (never the system service).
 #
-#   scripts/mariadb.sh start   DIR PORT   install a datadir under DIR (first time),
+#   scripts/mariadb.sh start   DIR PORT [OPTION…]
+#                                         install a datadir under DIR (first time),
 #                                         start mariadbd on 127.0.0.1:PORT, wait until
 #                                         it answers, create databases coffee and
-#                                         display and the user coffee
+#                                         display and the user coffee; OPTIONs go to
+#                                         mariadbd as they are (e.g. --ssl-ca=… --ssl-cert=…
+#                                         --ssl-key=… for a TLS server)
 #   scripts/mariadb.sh stop    DIR        shut it down (SIGTERM by pid file) and wait
-#   scripts/mariadb.sh restart DIR PORT   stop + start on the same datadir (outage tests)
+#   scripts/mariadb.sh restart DIR PORT [OPTION…]   stop + start on the same datadir (outage tests)
 #   scripts/mariadb.sh kill    DIR        kill -9 it and wait (crash tests)
 #   scripts/mariadb.sh env     DIR PORT   print export lines for the tests:
 #       COFFEE_TEST_STORE_URL, COFFEE_TEST_DISPLAY_STORE_URL,
@@ -25,7 +28,7 @@ STOP_TIMEOUT=60         # seconds to wait for a clean shutdown before kill -9
 die () { echo "$ME: $*" >&2; exit 1; }
 
 usage () {
-    echo "usage: $ME start|restart DIR PORT | stop|kill DIR | env DIR PORT" >&2
+    echo "usage: $ME start|restart DIR PORT [MARIADBD-OPTION…] | stop|kill DIR | env DIR PORT" >&2
     exit 2
 }
 
@@ -123,6 +126,7 @@ do_start () {
     set_paths "$1" create
     check_port "$2"
     PORT=$2
+    shift 2
     pid=$(running_pid)
     if [ -z "$pid" ]; then
         install_datadir
@@ -135,7 +139,7 @@ do_start () {
             --skip-name-resolve --character-set-server=utf8mb4 \
             --collation-server=utf8mb4_bin --max-connections=500 \
             --max-prepared-stmt-count=65528 \
-            --innodb-buffer-pool-size=64M \
+            --innodb-buffer-pool-size=64M "$@" \
             </dev/null >>"$DIR/mysqld.out" 2>&1 &
         echo $! > "$LAUNCHPID"
         launched=$!
@@ -236,10 +240,11 @@ ADMIN=$(find_prog mariadb-admin mysqladmin) || die "mariadb-admin not found"
 CLIENT=$(find_prog mariadb mysql) || die "mariadb client not found"
 
 case "$cmd" in
-    start)   [ $# -eq 3 ] || usage; do_start "$2" "$3" ;;
+    start)   [ $# -ge 3 ] || usage; dir=$2; port=$3; shift 3; do_start "$dir" "$port" "$@" ;;
     stop)    do_stop "$2" ;;
     kill)    do_kill "$2" ;;
-    restart) [ $# -eq 3 ] || usage; do_stop "$2"; do_start "$2" "$3" ;;
+    restart) [ $# -ge 3 ] || usage; dir=$2; port=$3; shift 3
+             do_stop "$dir"; do_start "$dir" "$port" "$@" ;;
     env)     [ $# -eq 3 ] || usage; do_env "$2" "$3" ;;
     *)       usage ;;
 esac

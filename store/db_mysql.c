@@ -23,11 +23,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #define S_CONNECT_TIMEOUT   5       //  seconds to connect
 #define S_RW_TIMEOUT        10      //  seconds a read or write may take
 #define S_LOCK_WAIT         5       //  innodb_lock_wait_timeout, below S_RW_TIMEOUT
 #define S_TEXT_INITIAL      256     //  first size of a text column buffer
+
+//  TLS modes of ?ssl-mode= (MySQL's names), weakest first.
+enum { S_SSL_DISABLED = 0, S_SSL_REQUIRED, S_SSL_VERIFY_CA, S_SSL_VERIFY_IDENTITY };
+static const char *s_ssl_modes [] = { "DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY" };
+
+//  The file parameters of the URL and the connector option each sets.
+#define S_SSL_FILES 4
+enum { S_SSL_CA = 0, S_SSL_CAPATH, S_SSL_CERT, S_SSL_KEY };
+static const struct {
+    const char *name;           //  query parameter
+    enum mysql_option option;   //  mysql_options() option it sets
+} s_ssl_files [S_SSL_FILES] = {
+    { "ssl-ca", MYSQL_OPT_SSL_CA },
+    { "ssl-capath", MYSQL_OPT_SSL_CAPATH },
+    { "ssl-cert", MYSQL_OPT_SSL_CERT },
+    { "ssl-key", MYSQL_OPT_SSL_KEY },
+};
 
 //  One MySQL connection.
 typedef struct {
@@ -39,6 +58,8 @@ typedef struct {
     char *password;             //  password, NULL for none (never printed)
     char *dbname;               //  database
     char *label;                //  "mysql://user@host:port/db" for messages
+    int ssl_mode;               //  S_SSL_* from ?ssl-mode=
+    char *ssl [S_SSL_FILES];    //  ?ssl-ca= ssl-capath= ssl-cert= ssl-key=, NULL when absent
     uint64_t generation;        //  bumped at each (re)connect
     bool lost;                  //  connection failed: reconnect on next call
     bool in_tx;                 //  between db_begin and commit/rollback
@@ -212,6 +233,74 @@ s_free_secret (char **secret_p)
     }
 }
 
+//  Reads the URL's query: ssl-mode=DISABLED|REQUIRED|VERIFY_CA|
+//  VERIFY_IDENTITY and the files ssl-ca, ssl-capath, ssl-cert, ssl-key
+//  (%-escaped). Anything else is refused, so a typo never silently means
+//  "no TLS". Without ssl-mode, a CA means VERIFY_CA, else DISABLED.
+static int
+s_parse_query (s_db_t *self, const char *query, char *err, size_t errlen)
+{
+    int mode = -1;
+    const char *p = query;
+    while (*p) {
+        const char *amp = strchr (p, '&');
+        size_t len = amp? (size_t) (amp - p): strlen (p);
+        const char *eq = memchr (p, '=', len);
+        if (len == 0 || !eq) {
+            snprintf (err, errlen, "mysql URL: expected NAME=VALUE in the query");
+            return -1;
+        }
+        size_t name_len = (size_t) (eq - p);
+        char *value = s_decode (eq + 1, len - name_len - 1);
+        if (!value) {
+            snprintf (err, errlen, "mysql URL: bad %%-escape in the query");
+            return -1;
+        }
+        bool known = false;
+        if (name_len == 8 && memcmp (p, "ssl-mode", 8) == 0) {
+            known = true;
+            for (int m = 0; m < (int) (sizeof s_ssl_modes / sizeof s_ssl_modes [0]); m++)
+                if (strcasecmp (value, s_ssl_modes [m]) == 0)
+                    mode = m;
+            if (mode < 0) {
+                snprintf (err, errlen, "mysql URL: ssl-mode '%.40s' is not one of DISABLED, "
+                          "REQUIRED, VERIFY_CA, VERIFY_IDENTITY", value);
+                free (value);
+                return -1;
+            }
+        }
+        for (int f = 0; f < S_SSL_FILES && !known; f++)
+            if (strlen (s_ssl_files [f].name) == name_len
+            &&  memcmp (p, s_ssl_files [f].name, name_len) == 0) {
+                known = true;
+                free (self->ssl [f]);
+                self->ssl [f] = value;
+                value = NULL;
+            }
+        free (value);
+        if (!known) {
+            snprintf (err, errlen, "mysql URL: unknown parameter '%.*s' (known: ssl-mode, "
+                      "ssl-ca, ssl-capath, ssl-cert, ssl-key)", (int) (name_len < 40? name_len: 40), p);
+            return -1;
+        }
+        p = amp? amp + 1: p + len;
+    }
+    bool have_ca = self->ssl [S_SSL_CA] || self->ssl [S_SSL_CAPATH];
+    self->ssl_mode = mode >= 0? mode: have_ca? S_SSL_VERIFY_CA: S_SSL_DISABLED;
+    if (self->ssl_mode >= S_SSL_VERIFY_CA && !have_ca) {
+        snprintf (err, errlen, "mysql URL: ssl-mode=%s needs ssl-ca or ssl-capath",
+                  s_ssl_modes [self->ssl_mode]);
+        return -1;
+    }
+    for (int f = 0; f < S_SSL_FILES; f++)
+        if (self->ssl [f] && access (self->ssl [f], R_OK) != 0) {
+            snprintf (err, errlen, "mysql URL: %s %s: %s", s_ssl_files [f].name, self->ssl [f],
+                      strerror (errno));
+            return -1;
+        }
+    return 0;
+}
+
 //  Fills host, port, user, password, dbname and label from
 //  mysql://[USER[:PASS]@]HOST[:PORT]/DB; user and password fall back to
 //  COFFEE_MYSQL_USER / COFFEE_MYSQL_PASSWORD. Errors never echo the URL (it
@@ -315,14 +404,21 @@ s_parse_url (s_db_t *self, const char *url, char *err, size_t errlen)
         snprintf (err, errlen, "mysql URL has an empty database name");
         return -1;
     }
-    for (const char *p = db; *p; p++)
+    const char *query = strchr (db, '?');
+    size_t db_len = query? (size_t) (query - db): strlen (db);
+    if (db_len == 0) {
+        snprintf (err, errlen, "mysql URL has an empty database name");
+        return -1;
+    }
+    for (const char *p = db; p < db + db_len; p++)
         if (!isalnum ((unsigned char) *p) && *p != '_' && *p != '$' && *p != '-') {
-            snprintf (err, errlen, *p == '?'
-                      ? "mysql URL: query parameters are not supported"
-                      : "mysql URL: the database name may hold only letters, digits, _ $ -");
+            snprintf (err, errlen,
+                      "mysql URL: the database name may hold only letters, digits, _ $ -");
             return -1;
         }
-    self->dbname = strdup (db);
+    self->dbname = s_strndup (db, db_len);
+    if (query && s_parse_query (self, query + 1, err, errlen))
+        return -1;
     //  User and password from the environment when the URL has none.
     if (!self->user || !*self->user) {
         free (self->user);
@@ -354,6 +450,25 @@ s_parse_url (s_db_t *self, const char *url, char *err, size_t errlen)
 //  --------------------------------------------------------------------------
 //  Connection
 
+//  Sets the connector's TLS options for ssl_mode. REQUIRED: TLS or no
+//  connection (MYSQL_OPT_SSL_ENFORCE). VERIFY_CA: also the server's chain
+//  against ssl-ca / ssl-capath (the connector verifies the peer whenever
+//  a CA is set). VERIFY_IDENTITY: also the host name in its certificate
+//  (MYSQL_OPT_SSL_VERIFY_SERVER_CERT).
+static void
+s_tls_options (s_db_t *self)
+{
+    if (self->ssl_mode == S_SSL_DISABLED)
+        return;
+    my_bool on = 1;
+    mysql_options (self->conn, MYSQL_OPT_SSL_ENFORCE, &on);
+    for (int f = 0; f < S_SSL_FILES; f++)
+        if (self->ssl [f])
+            mysql_options (self->conn, s_ssl_files [f].option, self->ssl [f]);
+    my_bool verify = self->ssl_mode == S_SSL_VERIFY_IDENTITY;
+    mysql_options (self->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+}
+
 //  (Re)connects and sets up the session. DB_OK, or a failure code with
 //  errmsg set; on failure the connection stays marked lost.
 static int
@@ -382,6 +497,7 @@ s_connect (s_db_t *self)
     mysql_options (self->conn, MYSQL_OPT_RECONNECT, &reconnect);
     mysql_options (self->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_options (self->conn, MYSQL_REPORT_DATA_TRUNCATION, &report_truncation);
+    s_tls_options (self);
     if (!mysql_real_connect (self->conn, self->host, self->user, self->password,
                              self->dbname, self->port, NULL, CLIENT_FOUND_ROWS)) {
         s_fail_conn (self, "connect");
@@ -389,6 +505,18 @@ s_connect (s_db_t *self)
         self->conn = NULL;
         self->lost = true;
         //  Whatever the reason, a server we cannot use is unavailable.
+        return DB_UNAVAILABLE;
+    }
+    //  The connector goes on without TLS when the server has none, even
+    //  with MYSQL_OPT_SSL_ENFORCE (Connector/C 3.3): a session we asked to
+    //  be encrypted and is not is refused here, before it carries any data.
+    if (self->ssl_mode != S_SSL_DISABLED && !mysql_get_ssl_cipher (self->conn)) {
+        snprintf (self->errmsg, sizeof self->errmsg,
+                  "%s: ssl-mode=%s but the server did not start TLS (is it set up with "
+                  "ssl-cert and ssl-key?)", self->label, s_ssl_modes [self->ssl_mode]);
+        mysql_close (self->conn);
+        self->conn = NULL;
+        self->lost = true;
         return DB_UNAVAILABLE;
     }
     const char *setup [] = {
@@ -438,6 +566,8 @@ s_close (db_t *base)
     s_free_secret (&self->password);
     free (self->dbname);
     free (self->label);
+    for (int f = 0; f < S_SSL_FILES; f++)
+        free (self->ssl [f]);
     free (self);
 }
 

@@ -19,11 +19,14 @@
     Writers start with BEGIN IMMEDIATE, so two connections never deadlock
     upgrading a read lock to a write lock. */
 #include "db_impl.h"
+#include "log.h"
 #include <sqlite3.h>
 #include <string.h>
 #include <stdio.h>
 #include <libgen.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <errno.h>
 
 #define SQLITE_BUSY_MS 5000         //  busy_timeout of every connection
 #define SQLITE_OPEN_TRIES 50        //  attempts at the WAL switch when busy
@@ -88,6 +91,28 @@ s_make_parent (const char *path, char *err, size_t errlen)
     return rc;
 }
 
+//  Tightens path and its companions to 0600.
+int
+db_file_protect (const char *path, bool existed)
+{
+    static const char *suffixes [] = { "", "-wal", "-shm", "-journal" };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes [0]; i++) {
+        char name [1100];
+        snprintf (name, sizeof name, "%s%s", path, suffixes [i]);
+        struct stat st;
+        if (stat (name, &st) != 0 || (st.st_mode & 0777) == 0600)
+            continue;
+        if (chmod (name, 0600) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (existed)
+            log_warn (NULL, "%s was mode %04o: tightened to 0600", name, st.st_mode & 0777);
+    }
+    return rc;
+}
+
 //  Runs a pragma, retrying a while when another connection holds the lock
 //  (switching a new file to WAL needs it briefly, and ignores busy_timeout).
 static int
@@ -145,12 +170,20 @@ s_open (const char *url, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         return NULL;
     }
+    bool existed = access (path, F_OK) == 0;
     int rc = sqlite3_open_v2 (path, &self->conn,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                               | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf (err, errlen, "cannot open %s: %s", path,
                   self->conn ? sqlite3_errmsg (self->conn) : sqlite3_errstr (rc));
+        goto fail;
+    }
+    //  Owner only, before the WAL and shared-memory files exist: SQLite
+    //  gives those the main file's mode.
+    if (strcmp (path, ":memory:") != 0 && db_file_protect (path, existed)) {
+        snprintf (err, errlen, "cannot make %s private (chmod 0600): %s", path,
+                  strerror (errno));
         goto fail;
     }
     sqlite3_extended_result_codes (self->conn, 1);

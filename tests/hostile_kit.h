@@ -1,10 +1,11 @@
-/*  hostile_kit — what test_hostile and test_hostile_framing share: a raw
-    TCP client for requests no HTTP library would send (sent whole, byte by
-    byte, or followed by a half-close), a reader that splits the answers of
-    pipelined requests, and a snapshot of everything a request could change
-    (balances and histories, orders, popular counts, menus, the collector's
-    file), taken after the log has drained, so two snapshots compare byte
-    for byte. Include after testkit.h and <cmocka.h>; asserting helpers
+/*  hostile_kit — what the test_hostile* tests share: a raw TCP client for
+    requests no HTTP library would send (sent whole, byte by byte, or
+    followed by a half-close; from any loopback address, to stand for
+    several clients), a reader that splits the answers of pipelined
+    requests, and a snapshot of everything a request could change (balances
+    and histories, orders, popular counts, menus, the collector's file),
+    taken after the log has drained, so two snapshots compare byte for
+    byte. Include after testkit.h and <cmocka.h>; asserting helpers
     (hk_world_*, hk_snapshot) run on the test thread only. */
 #ifndef HOSTILE_KIT_H_INCLUDED
 #define HOSTILE_KIT_H_INCLUDED
@@ -59,9 +60,11 @@ hk_reply_reset (hk_reply_t *reply)
     memset (reply, 0, sizeof *reply);
 }
 
-//  A connected socket to 127.0.0.1:port, or -1.
+//  A connected socket to 127.0.0.1:port from the loopback address source
+//  ("127.0.0.2": another client, to the server's address limits; NULL: any),
+//  or -1.
 static inline int
-hk_connect (int port)
+hk_connect_from (const char *source, int port)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -69,6 +72,13 @@ hk_connect (int port)
     struct sockaddr_in addr;
     memset (&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
+    if (source) {
+        if (inet_pton (AF_INET, source, &addr.sin_addr) != 1
+        ||  bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
+            close (fd);
+            return -1;
+        }
+    }
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     addr.sin_port = htons ((uint16_t) port);
     int one = 1;
@@ -78,6 +88,13 @@ hk_connect (int port)
         return -1;
     }
     return fd;
+}
+
+//  A connected socket to 127.0.0.1:port, or -1.
+static inline int
+hk_connect (int port)
+{
+    return hk_connect_from (NULL, port);
 }
 
 //  Sends len bytes, all at once or one byte every HK_SLOW_US. Returns 0, or
@@ -153,16 +170,18 @@ hk_parse (hk_reply_t *reply, unsigned head_mask)
     }
 }
 
-//  One raw exchange: sends len bytes (slow: byte by byte), half-closes the
-//  sending side when half_close, then reads until expect answers are in,
-//  the server closes, or wait_ms passes. Returns 0, or -1 when it could not
+//  One raw exchange from source (see hk_connect_from): sends len bytes
+//  (slow: byte by byte), half-closes the sending side when half_close,
+//  then reads until expect answers are in, the server closes, or wait_ms
+//  passes. Returns 0, or -1 when it could not
 //  connect.
 static inline int
-hk_exchange (int port, const char *data, size_t len, bool slow, bool half_close,
-             int expect, unsigned head_mask, int wait_ms, hk_reply_t *reply)
+hk_exchange_from (const char *source, int port, const char *data, size_t len, bool slow,
+                  bool half_close, int expect, unsigned head_mask, int wait_ms,
+                  hk_reply_t *reply)
 {
     memset (reply, 0, sizeof *reply);
-    int fd = hk_connect (port);
+    int fd = hk_connect_from (source, port);
     if (fd < 0)
         return -1;
     hk_send (fd, data, len, slow);
@@ -207,6 +226,15 @@ hk_exchange (int port, const char *data, size_t len, bool slow, bool half_close,
     close (fd);
     hk_parse (reply, head_mask);
     return 0;
+}
+
+//  hk_exchange_from any loopback address.
+static inline int
+hk_exchange (int port, const char *data, size_t len, bool slow, bool half_close,
+             int expect, unsigned head_mask, int wait_ms, hk_reply_t *reply)
+{
+    return hk_exchange_from (NULL, port, data, len, slow, half_close, expect, head_mask,
+                             wait_ms, reply);
 }
 
 //  The body of answer i parsed as JSON (cJSON_Delete), or NULL.

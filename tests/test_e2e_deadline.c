@@ -131,7 +131,7 @@ static int
 s_uses (int port, const char *customer, char (*uses) [32], int at, int cap)
 {
     char path [96];
-    snprintf (path, sizeof path, "/point/%s", customer);
+    snprintf (path, sizeof path, "/point/%s?limit=1000", customer);
     tk_resp_t resp;
     assert_int_equal (tk_http ("GET", port, path, NULL, NULL, &resp), 0);
     assert_int_equal (resp.status, 200);

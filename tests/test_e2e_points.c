@@ -213,40 +213,50 @@ s_check (int port, const char *customer, pt_tally_t *tally)
     assert_true (tally->orders_ok > 0);
     assert_true (tally->no_point > 0);
 
-    char path [128];
-    snprintf (path, sizeof path, "/point/%s", customer);
-    tk_resp_t resp;
-    assert_int_equal (tk_http ("GET", port, path, NULL, NULL, &resp), 0);
-    assert_int_equal (resp.status, 200);
-    const cJSON *account = cJSON_GetArrayItem (resp.json, 0);
-    const cJSON *point = cJSON_GetObjectItemCaseSensitive (account, "point");
-    const cJSON *detail = cJSON_GetObjectItemCaseSensitive (account, "pointDetail");
-    assert_true (cJSON_IsNumber (point));
-    assert_true (cJSON_IsArray (detail));
-    int64_t balance = (int64_t) point->valuedouble;
+    //  The whole history, page after page (newest first, 1000 a page)
+    char path [160], cursor [32] = "";
+    int64_t balance = -1, sum = 0, charge_rows = 0, use_rows = 0;
+    int pages = 0;
+    do {
+        snprintf (path, sizeof path, "/point/%s?limit=1000%s%s", customer,
+                  *cursor? "&cursor=": "", cursor);
+        tk_resp_t resp;
+        assert_int_equal (tk_http ("GET", port, path, NULL, NULL, &resp), 0);
+        assert_int_equal (resp.status, 200);
+        const cJSON *account = cJSON_GetArrayItem (resp.json, 0);
+        const cJSON *point = cJSON_GetObjectItemCaseSensitive (account, "point");
+        const cJSON *detail = cJSON_GetObjectItemCaseSensitive (account, "pointDetail");
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive (account, "nextCursor");
+        assert_true (cJSON_IsNumber (point));
+        assert_true (cJSON_IsArray (detail));
+        if (balance < 0)
+            balance = (int64_t) point->valuedouble;
+        assert_int_equal ((int64_t) point->valuedouble, balance);
+        const cJSON *row;
+        cJSON_ArrayForEach (row, detail) {
+            const cJSON *amount = cJSON_GetObjectItemCaseSensitive (row, "point");
+            const cJSON *code = cJSON_GetObjectItemCaseSensitive (row, "pointTypeCode");
+            assert_true (cJSON_IsNumber (amount) && cJSON_IsString (code));
+            sum += (int64_t) amount->valuedouble;
+            charge_rows += strcmp (code->valuestring, "CHARGE") == 0;
+            use_rows += strcmp (code->valuestring, "USE") == 0;
+        }
+        snprintf (cursor, sizeof cursor, "%s", cJSON_IsString (next)? next->valuestring: "");
+        tk_resp_reset (&resp);
+    } while (*cursor && ++pages < 100);
     int64_t expected = PT_INITIAL + tally->charged - tally->spent;
     assert_int_equal (balance, expected);
     assert_true (balance >= 0);
-    int64_t sum = 0, charge_rows = 0, use_rows = 0;
-    const cJSON *row;
-    cJSON_ArrayForEach (row, detail) {
-        const cJSON *amount = cJSON_GetObjectItemCaseSensitive (row, "point");
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive (row, "pointTypeCode");
-        assert_true (cJSON_IsNumber (amount) && cJSON_IsString (code));
-        sum += (int64_t) amount->valuedouble;
-        charge_rows += strcmp (code->valuestring, "CHARGE") == 0;
-        use_rows += strcmp (code->valuestring, "USE") == 0;
-    }
     assert_int_equal (sum, balance);
     assert_int_equal (charge_rows, 1 + tally->charges_ok);
     assert_int_equal (use_rows, tally->orders_ok);
-    tk_resp_reset (&resp);
 
     //  Order numbers are unique, and each order reads back with its price.
     qsort (tally->order_nos, tally->order_count, sizeof *tally->order_nos, s_cmp_order_no);
     for (size_t i = 1; i < tally->order_count; i++)
         if (strcmp (tally->order_nos [i - 1], tally->order_nos [i]) == 0)
             fail_msg ("order number %s handed out twice", tally->order_nos [i]);
+    tk_resp_t resp;
     int64_t read_back = 0;
     for (size_t i = 0; i < tally->order_count; i++) {
         snprintf (path, sizeof path, "/order/%s", tally->order_nos [i]);

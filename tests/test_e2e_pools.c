@@ -247,7 +247,7 @@ s_load (void *arg)
             s_load_fail (load, "POST /order", &resp);
         tk_resp_reset (&resp);
 
-        snprintf (path, sizeof path, "/point/%s", customer);
+        snprintf (path, sizeof path, "/point/%s?limit=1000", customer);
         load->requests++;
         tk_http ("GET", load->port, path, NULL, NULL, &resp);
         if (resp.status != 200)

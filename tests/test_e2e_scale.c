@@ -304,7 +304,7 @@ static int64_t
 s_balance (int port, const char *customer)
 {
     char path [128];
-    snprintf (path, sizeof path, "/point/%s", customer);
+    snprintf (path, sizeof path, "/point/%s?limit=1000", customer);
     tk_resp_t resp = { 0 };
     int64_t point = -1;
     if (tk_http ("GET", port, path, NULL, NULL, &resp) == 0 && resp.status == 200

@@ -71,6 +71,8 @@ s_run_body_case (const body_case_t *c, size_t index)
 #define OK(route, body, canon)        { route, body, 200, NULL, NULL, canon }
 #define BAD(route, body, field)       { route, body, 400, "INVALID_INPUT", field, NULL }
 #define BADJSON(route, body)          { route, body, 400, "INVALID_JSON", NULL, NULL }
+//  A number RFC 8259 does not allow, in the field named.
+#define BADNUM(route, body, field)    { route, body, 400, "INVALID_JSON", field, NULL }
 
 static const body_case_t s_customer_cases [] = {
     OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\"}", "{\"customerNm\":\"Kim\"}"),
@@ -248,6 +250,101 @@ static const body_case_t s_order_cases [] = {
     BADJSON (ROUTE_ORDER_CREATE, "{\"customerId\":\"CUST-00000004\",\"menuList\":[{]}"),
 };
 
+//  RFC 8259's number grammar, on every field and on unknown ones: what
+//  cJSON takes beyond it (01, 1., 1.e3, -.5) and what it refuses itself
+//  (+1, .5, NaN, hex) are both 400 INVALID_JSON naming the field.
+#define PT(amount) "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":" amount "}"
+#define OQ(qy) "{\"customerId\":\"CUST-00000004\",\"menuList\":[{\"menuId\":\"MENU-00000001\"," \
+               "\"qy\":1},{\"menuId\":\"MENU-00000002\",\"qy\":" qy "}]}"
+//  A valid number of 70 bytes: read exactly, however long.
+#define LONG_ONE "1.000000000000000000000000000000000000000000000000000000000000000000000"
+static const body_case_t s_number_cases [] = {
+    BADNUM (ROUTE_POINT_CHARGE, PT ("01"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("-01"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("00"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("1."), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("1.e3"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("-.5"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT (".5"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("+1"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("0x10"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("0X1F"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("NaN"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("nan"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("Infinity"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("-Infinity"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("-"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("1e"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("1e+"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("1e5.5"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("1.5.5"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("--1"), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("0" LONG_ONE), "chargeAmt"),
+    BADNUM (ROUTE_POINT_CHARGE, PT ("+" LONG_ONE), "chargeAmt"),
+    OK (ROUTE_POINT_CHARGE, PT ("1" LONG_ONE), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":11}"),
+    BADNUM (ROUTE_ORDER_CREATE, OQ ("01"), "menuList[1].qy"),
+    BADNUM (ROUTE_ORDER_CREATE, OQ ("1."), "menuList[1].qy"),
+    BADNUM (ROUTE_ORDER_CREATE, OQ ("+2"), "menuList[1].qy"),
+    //  Unknown fields are still JSON: their path is named
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\",\"age\":07}", "age"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\",\"x\":{\"y\":[1,2.]}}", "x.y[1]"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\",\"x\":[[.1]]}", "x[0][0]"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"x\":-0.0e-0,\"a\\\"b\":01,\"customerNm\":\"K\"}", "a\"b"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"\xed\x95\x9c\":01,\"customerNm\":\"K\"}", "???"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"\":{\"\":[01]},\"customerNm\":\"K\"}", "\"\".\"\"[0]"),
+    BADNUM (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"K\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":"
+            "{\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\":{\"cccccccccccccccccccccccc\":[0.]}}}",
+            //  cut at 95 bytes
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+            ".ccccccccccccc"),
+    //  The first one in document order counts
+    BADNUM (ROUTE_POINT_CHARGE, "{\"a\":1,\"b\":01,\"customerId\":\"CUST-00000001\","
+                                "\"chargeAmt\":+1}", "b"),
+    BADNUM (ROUTE_POINT_CHARGE, "{\"a\":+1,\"b\":01,\"customerId\":\"CUST-00000001\","
+                                "\"chargeAmt\":1}", "a"),
+    //  Not in a field: the body itself
+    BADJSON (ROUTE_CUSTOMER_CREATE, "01"),
+    BADJSON (ROUTE_CUSTOMER_CREATE, "+1"),
+    //  Not a number at all, or numbers side by side: plain invalid JSON
+    BADJSON (ROUTE_POINT_CHARGE, PT ("1 2")),
+    BADJSON (ROUTE_POINT_CHARGE, PT ("tru")),
+    BADJSON (ROUTE_POINT_CHARGE, PT ("'1'")),
+    BADJSON (ROUTE_POINT_CHARGE, "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":}"),
+    //  Digits inside strings are never numbers
+    OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"01 1. +1 .5\",\"n\":\"\\\"01\"}",
+        "{\"customerNm\":\"01 1. +1 .5\"}"),
+    OK (ROUTE_CUSTOMER_CREATE, "{\"customerNm\":\"Kim\",\"x\":[0,-0,0.5,-1.5e-3,1E+2,"
+                               "123456789012345678901234567890]}", NULL),
+    //  Whole numbers are read exactly from their text, never through a double
+    OK (ROUTE_POINT_CHARGE, PT ("1e3"), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1000}"),
+    OK (ROUTE_POINT_CHARGE, PT ("1.0"), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1}"),
+    OK (ROUTE_POINT_CHARGE, PT ("10E-1"), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1}"),
+    OK (ROUTE_POINT_CHARGE, PT ("0.001e3"), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1}"),
+    OK (ROUTE_POINT_CHARGE, PT ("1000000000.000"),
+        "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1000000000}"),
+    OK (ROUTE_POINT_CHARGE, PT ("100000000000000000000e-11"),
+        "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1000000000}"),
+    OK (ROUTE_POINT_CHARGE, PT (LONG_ONE), "{\"customerId\":\"CUST-00000001\",\"chargeAmt\":1}"),
+    OK (ROUTE_ORDER_CREATE, OQ ("1.00e2"), NULL),
+    BAD (ROUTE_ORDER_CREATE, OQ ("1.0000000000000001"), "menuList[1].qy"),
+    BAD (ROUTE_ORDER_CREATE, OQ ("100.00000000000001"), "menuList[1].qy"),
+    BAD (ROUTE_ORDER_CREATE, OQ ("1.01e2"), "menuList[1].qy"),
+    BAD (ROUTE_ORDER_CREATE, OQ ("1" LONG_ONE "1"), "menuList[1].qy"),
+    BAD (ROUTE_POINT_CHARGE, PT ("999999999.99999999999"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("1000000000.0000000001"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("0.99999999999999999999"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("1e-400"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("0e400"), "chargeAmt"),
+    //  Past int64 is out of range, never wrapped
+    BAD (ROUTE_POINT_CHARGE, PT ("9223372036854775807"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("9223372036854775808"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("18446744073709551617"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("-18446744073709551615"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("1e19"), "chargeAmt"),
+    BAD (ROUTE_POINT_CHARGE, PT ("1e99999999999999999999"), "chargeAmt"),
+    BAD (ROUTE_ORDER_CREATE, OQ ("18446744073709551617"), "menuList[1].qy"),
+};
+
 //  Runs a table.
 static void
 s_run_table (const body_case_t *cases, size_t count)
@@ -272,6 +369,243 @@ static void
 test_order_body (void **state)
 {
     s_run_table (s_order_cases, sizeof (s_order_cases) / sizeof (s_order_cases [0]));
+}
+
+static void
+test_number_body (void **state)
+{
+    s_run_table (s_number_cases, sizeof (s_number_cases) / sizeof (s_number_cases [0]));
+}
+
+//  The message of a refused number quotes it and names the field first.
+static void
+test_number_message (void **state)
+{
+    cJSON *canonical = NULL;
+    char *error = NULL;
+    const char *body = PT ("01");
+    assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, body, strlen (body),
+                                             &canonical, &error), 400);
+    assert_null (canonical);
+    cJSON *json = cJSON_Parse (error);
+    const char *message = cJSON_GetStringValue (cJSON_GetObjectItem (json, "message"));
+    assert_non_null (message);
+    assert_non_null (strstr (message, "chargeAmt: 01 is not a JSON number"));
+    cJSON_Delete (json);
+    free (error);
+
+    //  A bad number and later bad JSON: the number is named, first in the body
+    body = "{\"chargeAmt\":+1,\"customerId\":}";
+    assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, body, strlen (body),
+                                             &canonical, &error), 400);
+    json = cJSON_Parse (error);
+    message = cJSON_GetStringValue (cJSON_GetObjectItem (json, "message"));
+    assert_non_null (message);
+    assert_string_equal (message, "body: +1 is not a JSON number (at byte 13)");
+    assert_null (cJSON_GetObjectItem (json, "field"));
+    cJSON_Delete (json);
+    free (error);
+
+    body = "01";
+    assert_int_equal (request_validate_body (ROUTE_POINT_CHARGE, body, strlen (body),
+                                             &canonical, &error), 400);
+    json = cJSON_Parse (error);
+    message = cJSON_GetStringValue (cJSON_GetObjectItem (json, "message"));
+    assert_non_null (message);
+    assert_memory_equal (message, "body: 01 is not a JSON number", 29);
+    cJSON_Delete (json);
+    free (error);
+}
+
+//  One text for request_number_read and what it must find.
+typedef struct {
+    const char *text;           //  the token
+    request_number_t result;    //  what it is
+    int64_t value;              //  its value when WHOLE
+    bool negative;              //  its sign when RANGE
+} number_case_t;
+
+static const number_case_t s_read_cases [] = {
+    { "0", REQUEST_NUMBER_WHOLE, 0, false },
+    { "-0", REQUEST_NUMBER_WHOLE, 0, false },
+    { "7", REQUEST_NUMBER_WHOLE, 7, false },
+    { "-7", REQUEST_NUMBER_WHOLE, -7, false },
+    { "1000", REQUEST_NUMBER_WHOLE, 1000, false },
+    { "1e3", REQUEST_NUMBER_WHOLE, 1000, false },
+    { "1E3", REQUEST_NUMBER_WHOLE, 1000, false },
+    { "1e+3", REQUEST_NUMBER_WHOLE, 1000, false },
+    { "1.0", REQUEST_NUMBER_WHOLE, 1, false },
+    { "10E-1", REQUEST_NUMBER_WHOLE, 1, false },
+    { "10000E-1", REQUEST_NUMBER_WHOLE, 1000, false },
+    { "0.0001e4", REQUEST_NUMBER_WHOLE, 1, false },
+    { "2.5e1", REQUEST_NUMBER_WHOLE, 25, false },
+    { "0e-5", REQUEST_NUMBER_WHOLE, 0, false },
+    { "0.000e99999999999999999999", REQUEST_NUMBER_WHOLE, 0, false },
+    { "9007199254740993", REQUEST_NUMBER_WHOLE, INT64_C (9007199254740993), false },
+    { "9223372036854775807", REQUEST_NUMBER_WHOLE, INT64_MAX, false },
+    { "922337203685477580.7e1", REQUEST_NUMBER_WHOLE, INT64_MAX, false },
+    { "-9223372036854775808", REQUEST_NUMBER_WHOLE, INT64_MIN, false },
+    { "1e18", REQUEST_NUMBER_WHOLE, INT64_C (1000000000000000000), false },
+    { "100000000000000000000e-2", REQUEST_NUMBER_WHOLE, INT64_C (1000000000000000000), false },
+    { "00000", REQUEST_NUMBER_INVALID, 0, false },
+    { "1.0000000000000001", REQUEST_NUMBER_FRACTION, 0, false },
+    { "999999999.99999999999", REQUEST_NUMBER_FRACTION, 0, false },
+    { "0.5", REQUEST_NUMBER_FRACTION, 0, false },
+    { "-0.5", REQUEST_NUMBER_FRACTION, 0, true },
+    { "1e-1", REQUEST_NUMBER_FRACTION, 0, false },
+    { "15e-1", REQUEST_NUMBER_FRACTION, 0, false },
+    { "-1.5e-400", REQUEST_NUMBER_FRACTION, 0, true },
+    { "1e-99999999999999999999", REQUEST_NUMBER_FRACTION, 0, false },
+    { "9223372036854775807.0000000000000000001", REQUEST_NUMBER_FRACTION, 0, false },
+    { "9223372036854775808", REQUEST_NUMBER_RANGE, 0, false },
+    { "92233720368547758080e-1", REQUEST_NUMBER_RANGE, 0, false },
+    { "-9223372036854775809", REQUEST_NUMBER_RANGE, 0, true },
+    { "1e19", REQUEST_NUMBER_RANGE, 0, false },
+    { "-1e19", REQUEST_NUMBER_RANGE, 0, true },
+    { "1.5e400", REQUEST_NUMBER_RANGE, 0, false },
+    { "1e99999999999999999999", REQUEST_NUMBER_RANGE, 0, false },
+    { "123456789012345678901234567890", REQUEST_NUMBER_RANGE, 0, false },
+    { "01", REQUEST_NUMBER_INVALID, 0, false },
+    { "-01", REQUEST_NUMBER_INVALID, 0, true },
+    { "1.", REQUEST_NUMBER_INVALID, 0, false },
+    { ".5", REQUEST_NUMBER_INVALID, 0, false },
+    { "-.5", REQUEST_NUMBER_INVALID, 0, true },
+    { "1.e3", REQUEST_NUMBER_INVALID, 0, false },
+    { "+1", REQUEST_NUMBER_INVALID, 0, false },
+    { "0x10", REQUEST_NUMBER_INVALID, 0, false },
+    { "1e", REQUEST_NUMBER_INVALID, 0, false },
+    { "1e+", REQUEST_NUMBER_INVALID, 0, false },
+    { "1e3e3", REQUEST_NUMBER_INVALID, 0, false },
+    { "-", REQUEST_NUMBER_INVALID, 0, true },
+    { "", REQUEST_NUMBER_INVALID, 0, false },
+    { "NaN", REQUEST_NUMBER_INVALID, 0, false },
+    { "Infinity", REQUEST_NUMBER_INVALID, 0, false },
+    { "-Infinity", REQUEST_NUMBER_INVALID, 0, true },
+    { " 1", REQUEST_NUMBER_INVALID, 0, false },
+    { "1 ", REQUEST_NUMBER_INVALID, 0, false },
+    { "1_000", REQUEST_NUMBER_INVALID, 0, false },
+    { "\xd9\xa1", REQUEST_NUMBER_INVALID, 0, false },
+};
+
+//  request_number_read: the grammar and exact whole numbers, case by case.
+static void
+test_number_read (void **state)
+{
+    for (size_t i = 0; i < sizeof s_read_cases / sizeof s_read_cases [0]; i++) {
+        const number_case_t *c = &s_read_cases [i];
+        int64_t value = 42;
+        bool negative = !c->negative;
+        request_number_t result = request_number_read (c->text, strlen (c->text), &value,
+                                                       &negative);
+        if (result != c->result || value != c->value)
+            print_error ("case %zu (%s): result %d value %" PRId64 "\n", i, c->text,
+                         (int) result, value);
+        assert_int_equal (result, c->result);
+        assert_true (value == c->value);
+        if (result == REQUEST_NUMBER_RANGE)
+            assert_int_equal (negative, c->negative);
+    }
+    //  Only len bytes are read: "12" of "123"
+    int64_t value = 0;
+    assert_int_equal (request_number_read ("123", 2, &value, NULL), REQUEST_NUMBER_WHOLE);
+    assert_true (value == 12);
+}
+
+//  One name for request_name_check and whether it passes.
+typedef struct {
+    const char *name;           //  UTF-8 bytes
+    bool ok;                    //  accepted
+} name_case_t;
+
+static const name_case_t s_name_cases [] = {
+    { "Kim", true },
+    { "홍길동", true },
+    { "Kim Min-jun", true },
+    { "김 민준", true },
+    { " Lee ", true },
+    { "Zoë O'Brien", true },
+    { "a\xc2\xa0" "b", true },              //  no-break space inside
+    { "a\xe2\x80\x8d" "b", true },          //  zero-width joiner inside (emoji, Indic)
+    { "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb", true },
+    { "\xd8\xb9\xd9\x84\xd9\x8a", true },   //  Arabic is fine; its mark U+061C is not
+    { "x\xe3\x80\x80y", true },             //  ideographic space inside
+    { "", false },
+    { "   ", false },
+    { "\xc2\xa0", false },                  //  U+00A0 alone
+    { "\xe3\x80\x80 \xc2\xa0", false },     //  U+3000, U+0020, U+00A0
+    { "\xe2\x80\x8b", false },              //  U+200B
+    { "\xe2\x80\x8b\xe2\x80\x8c\xe2\x80\x8d", false },
+    { "\xe2\x81\xa0", false },              //  U+2060
+    { "\xef\xbb\xbf", false },              //  U+FEFF
+    { "\xe3\x85\xa4", false },              //  U+3164 Hangul filler
+    { "\xe1\x85\x9f\xe1\x85\xa0", false },  //  U+115F U+1160
+    { "\xef\xbe\xa0", false },              //  U+FFA0
+    { "\xc2\xad", false },                  //  soft hyphen
+    { "\xe2\x80\x80\xe2\x80\x8a\xe2\x80\xaf\xe2\x81\x9f", false },  //  U+2000 U+200A U+202F U+205F
+    { "\xe1\x9a\x80", false },              //  U+1680
+    { "\xef\xb8\x8f", false },              //  U+FE0F
+    { "\xf3\xa0\x80\x81", false },          //  U+E0001 tag
+    { "a\x01" "b", false },
+    { "a\tb", false },
+    { "a\nb", false },
+    { "a\x7f" "b", false },
+    { "a\xc2\x80" "b", false },             //  U+0080
+    { "a\xc2\x85" "b", false },             //  U+0085 NEL
+    { "a\xc2\x9f" "b", false },             //  U+009F
+    { "a\xe2\x80\xa8" "b", false },         //  U+2028
+    { "a\xe2\x80\xa9" "b", false },         //  U+2029
+    { "a\xe2\x80\xaa" "b", false },         //  U+202A
+    { "abc\xe2\x80\xae" "cba", false },     //  U+202E right-to-left override
+    { "a\xe2\x81\xa6" "b", false },         //  U+2066
+    { "a\xe2\x81\xa9" "b", false },         //  U+2069
+    { "a\xe2\x80\x8e" "b", false },         //  U+200E
+    { "a\xe2\x80\x8f" "b", false },         //  U+200F
+    { "a\xd8\x9c" "b", false },             //  U+061C
+    { "\xc0\xaf", false },                  //  overlong '/'
+    { "\xe0\x80\xaf", false },              //  overlong '/', 3 bytes
+    { "\xf0\x80\x80\xaf", false },          //  overlong '/', 4 bytes
+    { "\xc1\xbf", false },
+    { "\xed\xa0\x80", false },              //  U+D800
+    { "\xed\xbf\xbf", false },              //  U+DFFF
+    { "\xf4\x90\x80\x80", false },          //  past U+10FFFF
+    { "\xff", false },
+    { "a\xe2\x82", false },                 //  cut short
+    { "\x80", false },
+};
+
+//  request_name_check, case by case, and through POST /customer.
+static void
+test_name_check (void **state)
+{
+    for (size_t i = 0; i < sizeof s_name_cases / sizeof s_name_cases [0]; i++) {
+        const name_case_t *c = &s_name_cases [i];
+        const char *reason = "unset";
+        int rc = request_name_check (c->name, strlen (c->name), &reason);
+        if ((rc == 0) != c->ok)
+            print_error ("case %zu: rc %d (%s)\n", i, rc, reason? reason: "-");
+        assert_int_equal (rc == 0, c->ok);
+        if (c->ok)
+            assert_null (reason);
+        else
+            assert_true (reason && strncmp (reason, "must ", 5) == 0);
+        if (!*c->name)
+            continue;
+        //  The same through the route (escaped as JSON so control
+        //  characters reach the check and not the JSON reader)
+        cJSON *body_json = cJSON_CreateObject ();
+        cJSON_AddStringToObject (body_json, "customerNm", c->name);
+        char *body = cJSON_PrintUnformatted (body_json);
+        cJSON_Delete (body_json);
+        body_case_t route_case = c->ok? (body_case_t) OK (ROUTE_CUSTOMER_CREATE, body, NULL)
+                                      : (body_case_t) BAD (ROUTE_CUSTOMER_CREATE, body,
+                                                           "customerNm");
+        s_run_body_case (&route_case, i);
+        free (body);
+    }
+    //  Only len bytes are checked
+    const char *reason;
+    assert_int_equal (request_name_check ("ab\xe2\x80\xae", 2, &reason), 0);
+    assert_int_equal (request_name_check ("\xe2\x80\x8b" "a", 3, &reason), -1);
 }
 
 //  Builds a JSON text: {"customerNm":"<n copies of unit>"}.
@@ -678,6 +1012,10 @@ main (void)
         cmocka_unit_test (test_customer_body),
         cmocka_unit_test (test_point_body),
         cmocka_unit_test (test_order_body),
+        cmocka_unit_test (test_number_body),
+        cmocka_unit_test (test_number_message),
+        cmocka_unit_test (test_number_read),
+        cmocka_unit_test (test_name_check),
         cmocka_unit_test (test_name_length),
         cmocka_unit_test (test_menu_list_length),
         cmocka_unit_test (test_body_length_respected),
