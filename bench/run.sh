@@ -449,7 +449,10 @@ wrk_orders() {
         say "POST /order: most answers were not 2xx:" >&2
         echo "$out" >&2
         say "the benched request answered now:" >&2
-        curl -s -H 'Content-Type: application/json' \
+        #  (order.lua's body is the first customer's: its token goes with it)
+        local auth=()
+        mapfile -t auth < <(auth_args 0)
+        curl -s -H 'Content-Type: application/json' "${auth[@]}" \
              -d "$(echo "$out" | sed -n 's/^order.lua: body //p' | head -1)" "$BASE/order" >&2 || true
         echo >&2
         tail -20 "$WORK"/coffee-*.log >&2 || true

@@ -6,9 +6,12 @@
 #      recommended rules (tools/redocly.yaml);
 #   3. checks that every operation of docs/openapi.json has a request in
 #      docs/coffee.postman_collection.json (tools/collection_covers.js);
-#   4. starts `coffee serve` on a free 127.0.0.1 port with a data dir of its
-#      own, runs the collection with newman against it, stops the server
-#      (which must exit 0).
+#   4. starts `coffee serve` on a free 127.0.0.1 port with a data dir and an
+#      admin token file of its own (0600, random), runs the collection with
+#      newman against it (baseUrl and adminToken from a newman environment
+#      file, 0600, so the token is on no command line; the customers' tokens
+#      come from their sign-ups in the run), stops the server (which must
+#      exit 0).
 #
 #   bash scripts/contract.sh                   # coffee from build-test/ (or build-release/)
 #   COFFEE_BIN=path/to/coffee bash scripts/contract.sh
@@ -94,9 +97,22 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()')
-say "starting $coffee serve on 127.0.0.1:$port (data in $work/data)"
+# The operator's credential, and the newman environment that carries it.
+(umask 077 && python3 - "$work" "http://127.0.0.1:$port" <<'PY'
+import json, os, secrets, sys
+work, base = sys.argv[1], sys.argv[2]
+token = secrets.token_urlsafe(32)
+with open(os.path.join(work, "admin.token"), "w") as f:
+    f.write(token + "\n")
+with open(os.path.join(work, "newman-env.json"), "w") as f:
+    json.dump({"name": "contract.sh", "values": [
+        {"key": "baseUrl", "value": base, "enabled": True},
+        {"key": "adminToken", "value": token, "type": "secret", "enabled": True}]}, f)
+PY
+)
+say "starting $coffee serve on 127.0.0.1:$port (data in $work/data, admin token in $work/admin.token)"
 "$coffee" serve --bind 127.0.0.1 --port "$port" --data-dir "$work/data" \
-    </dev/null >"$work/serve.log" 2>&1 &
+    --admin-token-file "$work/admin.token" </dev/null >"$work/serve.log" 2>&1 &
 server_pid=$!
 up=0
 for _ in $(seq 1 120); do
@@ -110,7 +126,7 @@ done
 
 say "newman run docs/coffee.postman_collection.json"
 timeout -k 10 300 "$bin/newman" run docs/coffee.postman_collection.json \
-    --env-var "baseUrl=http://127.0.0.1:$port" \
+    --environment "$work/newman-env.json" \
     --timeout-request 10000 --timeout 240000 --color off --disable-unicode
 
 # The server must still be alive after every error case, and stop cleanly

@@ -4,13 +4,20 @@ checks what the display and the data collection platform show
 (scripts/docker_stack.sh runs it against the containers it started).
 
     docker_drive.py --order URL [--order URL ...] --display URL --collector URL
+                    [--admin-token-file F] [--auth on|off]
                     [--customers N] [--orders N] [--timeout S] [--seed N]
 
 Against fresh databases: signs up customers and charges them on the order
 instances in turn, places orders of seeded random menus through every order
 instance (each with an Idempotency-Key, one retried), checks one refused
 order (NO_POINT), reads each order and balance back from the other
-instance, then waits (bounded) until /display/best on the display instance
+instance. Every customer request carries that customer's own token from its
+sign-up (Authorization: Bearer). With --auth on (the default) it also
+checks that credentials work across instances: no token is 401, another
+customer's token is 403 on another instance, a token rotated on one
+instance is refused at once on the other, and /metrics of every instance
+answers the admin token (--admin-token-file) and refuses no token. Then it
+waits (bounded) until /display/best on the display instance
 shows exactly the top 3 computed from the orders placed, and until the
 collector (coffee mock-collector, GET /orders) holds every order once, with
 its customer, lines and amount. Prints what it did; exit 0, or 1 with the
@@ -26,12 +33,15 @@ import urllib.error
 import urllib.request
 
 
-def http(method, url, body=None, headers=None, timeout=10):
-    """One request; returns (status, decoded JSON or None)."""
+def http(method, url, body=None, headers=None, timeout=10, token=None, raw_text=False):
+    """One request; returns (status, decoded JSON or None); with raw_text
+    (status, text). token: sent as Authorization: Bearer."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
@@ -39,6 +49,8 @@ def http(method, url, body=None, headers=None, timeout=10):
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as err:
         status, raw = err.code, err.read()
+    if raw_text:
+        return status, raw.decode(errors="replace")
     try:
         return status, json.loads(raw) if raw else None
     except ValueError:
@@ -51,11 +63,20 @@ def expect(cond, what):
         sys.exit(1)
 
 
-def ok(method, url, body=None, headers=None):
+def ok(method, url, body=None, headers=None, token=None):
     """A request that must answer 200; returns its JSON."""
-    status, doc = http(method, url, body, headers)
+    status, doc = http(method, url, body, headers, token=token)
     expect(status == 200, "%s %s answered %s %s" % (method, url, status, doc))
     return doc
+
+
+def refused(method, url, want, body=None, token=None):
+    """A request that must be refused for its credentials with status want
+    (401 UNAUTHORIZED or 403 FORBIDDEN)."""
+    status, doc = http(method, url, body, token=token)
+    code = {401: "UNAUTHORIZED", 403: "FORBIDDEN"}[want]
+    expect(status == want and isinstance(doc, dict) and doc.get("code") == code,
+           "%s %s answered %s %s, expected %d %s" % (method, url, status, doc, want, code))
 
 
 def poll(what, timeout, probe):
@@ -80,7 +101,16 @@ def main():
     ap.add_argument("--orders", type=int, default=6, help="orders per customer")
     ap.add_argument("--timeout", type=int, default=120, help="bound of each wait, seconds")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--auth", choices=["on", "off"], default="on",
+                    help="on: sign-ups must give tokens, and credentials are checked")
+    ap.add_argument("--admin-token-file", help="the instances' admin token (first line)")
     args = ap.parse_args()
+    auth = args.auth == "on"
+    admin = None
+    if args.admin_token_file:
+        with open(args.admin_token_file) as f:
+            admin = f.readline().strip()
+    expect(not auth or admin, "--auth on needs --admin-token-file (for /metrics)")
     rnd = random.Random(args.seed)
     orders_at = args.order
     t0 = time.monotonic()
@@ -94,11 +124,22 @@ def main():
 
     charge = 1000000
     customers = []
+    tokens = {}                         # customerId -> its token, shown once at sign-up
+
+    def sign_up(base, name):
+        made = ok("POST", base + "/customer", {"customerNm": name})
+        if auth:
+            expect(isinstance(made.get("token"), str) and len(made["token"]) == 43,
+                   "sign-up answered no 43-character token: %s" % made)
+        tokens[made["customerId"]] = made.get("token")
+        return made["customerId"]
+
     for i in range(args.customers):
         base = orders_at[i % len(orders_at)]
-        cid = ok("POST", base + "/customer", {"customerNm": "docker-%d" % i})["customerId"]
+        cid = sign_up(base, "docker-%d" % i)
+        # charged on the other instance: the token is in the shared store
         got = ok("POST", orders_at[(i + 1) % len(orders_at)] + "/point",
-                 {"customerId": cid, "chargeAmt": charge})
+                 {"customerId": cid, "chargeAmt": charge}, token=tokens[cid])
         expect(got == {"beforeChargePoint": 0, "chargeAmt": charge, "afterChargePoint": charge},
                "charge of %s: %s" % (cid, got))
         customers.append(cid)
@@ -114,41 +155,71 @@ def main():
             body = {"customerId": cid, "menuList": lines}
             key = {"Idempotency-Key": "docker-%d-%d" % (args.seed, n)}
             base = orders_at[n % len(orders_at)]
-            got = ok("POST", base + "/order", body, key)
+            got = ok("POST", base + "/order", body, key, token=tokens[cid])
             expect(got["orderPrice"] == total and got["usePoint"] == total,
                    "order %s: price %s, expected %d" % (got, got.get("orderPrice"), total))
             expect(got["orderNo"] not in placed, "order number %s given twice" % got["orderNo"])
             if n == 0:
                 # The same request again, through the other instance: the
                 # first answer, nothing charged or counted twice.
-                again = ok("POST", orders_at[(n + 1) % len(orders_at)] + "/order", body, key)
+                again = ok("POST", orders_at[(n + 1) % len(orders_at)] + "/order", body, key,
+                           token=tokens[cid])
                 expect(again == got, "idempotent retry answered %s, first %s" % (again, got))
             placed[got["orderNo"]] = (cid, lines, total)
             spent[cid] += total
             n += 1
 
     # A refused order changes nothing.
-    poor = ok("POST", orders_at[0] + "/customer", {"customerNm": "docker-poor"})["customerId"]
+    poor = sign_up(orders_at[0], "docker-poor")
     first = sorted(price)[0]
     status, doc = http("POST", orders_at[-1] + "/order",
-                       {"customerId": poor, "menuList": [{"menuId": first, "qy": 1}]})
+                       {"customerId": poor, "menuList": [{"menuId": first, "qy": 1}]}, token=tokens[poor])
     expect(status == 409 and doc.get("code") == "NO_POINT" and doc.get("shortfall") == price[first],
            "order without points answered %s %s" % (status, doc))
 
     # Every order and balance reads the same from the other instance.
     for i, (no, (cid, lines, total)) in enumerate(sorted(placed.items())):
-        doc = ok("GET", orders_at[(i + 1) % len(orders_at)] + "/order/" + no)
+        doc = ok("GET", orders_at[(i + 1) % len(orders_at)] + "/order/" + no, token=tokens[cid])
         expect(doc["customerId"] == cid and doc["payAmt"] == total and
                sorted((l["menuId"], l["qy"]) for l in doc["menuList"]) ==
                sorted((l["menuId"], l["qy"]) for l in lines), "GET /order/%s: %s" % (no, doc))
     for i, cid in enumerate(customers + [poor]):
-        doc = ok("GET", orders_at[i % len(orders_at)] + "/point/" + cid)
+        doc = ok("GET", orders_at[i % len(orders_at)] + "/point/" + cid, token=tokens[cid])
         want = charge - spent[cid] if cid != poor else 0
         expect(doc[0]["point"] == want, "balance of %s: %s, expected %d" % (cid, doc[0]["point"], want))
         expect(sum(d["point"] for d in doc[0]["pointDetail"]) == want,
                "history of %s does not add up to %d" % (cid, want))
     print("docker_drive: %d customers, %d orders through %d order instances (%.1f s)"
           % (len(customers), len(placed), len(orders_at), time.monotonic() - t0))
+
+    if auth:
+        # Credentials across instances: the command store holds them.
+        a, b = customers[0], customers[1]
+        other = orders_at[-1]
+        some_order = next(no for no, (cid, _, _) in sorted(placed.items()) if cid == a)
+        refused("GET", other + "/point/" + a, 401)
+        refused("POST", other + "/order", 401,
+                {"customerId": a, "menuList": [{"menuId": first, "qy": 1}]})
+        refused("GET", other + "/point/" + a, 403, token=tokens[b])
+        refused("GET", other + "/order/" + some_order, 403, token=tokens[b])
+        refused("POST", other + "/point", 403, {"customerId": a, "chargeAmt": 1}, token=tokens[b])
+        # Rotated on the first instance: the old token is dead on the last at once.
+        old = tokens[a]
+        new = ok("POST", orders_at[0] + "/customer/" + a + "/token", token=old)
+        expect(new.get("customerId") == a and isinstance(new.get("token"), str)
+               and len(new["token"]) == 43 and new["token"] != old, "token rotation answered %s" % new)
+        tokens[a] = new["token"]
+        refused("GET", other + "/point/" + a, 401, token=old)
+        ok("GET", other + "/point/" + a, token=tokens[a])
+        # The operator's credential: /metrics of every instance.
+        for base in orders_at + [args.display]:
+            status, _ = http("GET", base + "/metrics", raw_text=True)
+            expect(status == 401, "GET %s/metrics without the admin token answered %s" % (base, status))
+            status, text = http("GET", base + "/metrics", token=admin, raw_text=True)
+            expect(status == 200 and "coffee_http_requests_total" in text,
+                   "GET %s/metrics with the admin token answered %s" % (base, status))
+        print("docker_drive: credentials hold across instances (401 without, 403 for another's,"
+              " a rotated token dead at once elsewhere; /metrics with the admin token only)")
 
     # The top 3: orders containing each menu (quantity does not count), most
     # first, ties by menuId.

@@ -20,9 +20,13 @@
 #      Kafka-protocol broker (coffee-mock-broker, from the coffee image), the
 #      mock collector, two containers of `coffee serve --role order` and one
 #      of `--role display` (and one `--role projector`, which feeds it) on
-#      the MariaDB stores and the broker; drives
-#      customers, charges and orders through them over HTTP
-#      (scripts/docker_drive.py) and checks /display/best counts and that the
+#      the MariaDB stores and the broker, each with the run's admin token
+#      mounted read-only as a file (as compose mounts its secret:
+#      /run/secrets/coffee_admin_token, owned by the image's user, 0400;
+#      never in an environment variable or on a command line); drives
+#      customers, charges and orders through them over HTTP, each customer
+#      with its own token (scripts/docker_drive.py), checks the credentials
+#      across instances, /display/best counts and that the
 #      collector received every order;
 #   6. removes every container it started (and their volumes), stops dockerd
 #      if it started it, and prints its duration.
@@ -268,6 +272,12 @@ for s in socks:
     s.close()')
 password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 name="coffee-stack-$$"
+# The admin token: a file the container's user (uid 10001, docker/Dockerfile)
+# alone reads, mounted where compose puts its secret.
+admin_token="$work/admin.token"
+(umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$admin_token")
+chown 10001 "$admin_token"
+chmod 0400 "$admin_token"
 
 # Starts a detached container on the host's network; remembers it for cleanup.
 run() {
@@ -306,7 +316,9 @@ wait_for "the collector" 30 curl -fsS --max-time 2 "http://127.0.0.1:$p_collecto
 # One coffee instance: ROLE NAME PORT.
 coffee() {
     run "$2" -e COFFEE_MYSQL_USER=coffee -e "COFFEE_MYSQL_PASSWORD=$password" \
-        -e COFFEE_LOG_LEVEL=info coffee:local \
+        -e COFFEE_LOG_LEVEL=info \
+        -v "$admin_token:/run/secrets/coffee_admin_token:ro" \
+        -e COFFEE_ADMIN_TOKEN_FILE=/run/secrets/coffee_admin_token coffee:local \
         --role "$1" --bind 127.0.0.1 --port "$3" \
         --store "mysql://127.0.0.1:$p_db/coffee" --display-store "mysql://127.0.0.1:$p_db/display" \
         --bridge kafka --kafka-brokers "127.0.0.1:$p_broker" --kafka-topic order-events \
@@ -336,4 +348,4 @@ say "${#containers[@]} containers on the host network, every port on 127.0.0.1"
 timeout -k 10 "$(bound 300)" python3 scripts/docker_drive.py \
     --order "http://127.0.0.1:$p_order1" --order "http://127.0.0.1:$p_order2" \
     --display "http://127.0.0.1:$p_display" --collector "http://127.0.0.1:$p_collector" \
-    --timeout 120
+    --admin-token-file "$admin_token" --timeout 120

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A soak: the Release coffee under a mixed load (scripts/soak.lua through wrk:
 # reads, sign-ups, charges, orders with and without Idempotency-Key, order
-# and point lookups) for WARMUP + DURATION seconds, its RSS and open descriptors
+# and point lookups; each customer's requests carry the token its sign-up
+# gave) for WARMUP + DURATION seconds, its RSS and open descriptors
 # sampled every SAMPLE seconds into a CSV; then the load stops, the outbox
 # and both consumers must drain (/metrics), coffee stops cleanly, every
 # order must be in the collector's file exactly once, and `coffee reconcile`
@@ -10,8 +11,11 @@
 #     warm-up lets the bounded caches fill: about 6 MiB of SQLite pages)
 #   - descriptors flat after the warm-up (max - min <= FD_SLACK)
 #   - peak RSS < 64 MiB
-#   - no 5xx and no socket errors; drained; every order collected once;
-#     reconcile exit 0
+#   - no 5xx, no 401/403 (a customer's own token is never refused) and no
+#     socket errors; drained; every order collected once; reconcile exit 0
+# coffee runs with an admin token file made for the run (0600, in the scratch
+# dir); /metrics is read with it, as an operator's scraper would, from a
+# curl header file so the token is on no command line.
 # Prints one figure line and leaves $OUT/soak.csv (t_s,rss_kib,fds,requests)
 # and, with PLOT=1, $OUT/soak.png (gnuplot-nox).
 #
@@ -48,6 +52,13 @@ out=${OUT:-$scratch}
 mkdir -p "$out"
 data="$scratch/data"
 mkdir -p "$data"
+admin_token="$scratch/admin.token"
+admin_header="$scratch/admin.header"
+(
+    umask 077
+    python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$admin_token"
+    printf 'Authorization: Bearer %s\n' "$(cat "$admin_token")" >"$admin_header"
+)
 coffee_pid=""
 wrk_pid=""
 sampler_pid=""
@@ -84,7 +95,8 @@ coffee="$root/$build/coffee"
 command -v wrk >/dev/null || { say "wrk not found (scripts/deps.sh installs it)" >&2; exit 1; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$coffee" serve --bind 127.0.0.1 --port "$port" --data-dir "$data" --log-level warn "$@" \
+"$coffee" serve --bind 127.0.0.1 --port "$port" --data-dir "$data" --log-level warn \
+    --admin-token-file "$admin_token" "$@" \
     >"$data/coffee.log" 2>&1 &
 coffee_pid=$!
 for _ in $(seq 1 150); do
@@ -94,10 +106,10 @@ done
 curl -sf "http://127.0.0.1:$port/health" >/dev/null || { say "coffee did not start" >&2; exit 1; }
 
 metric() {
-    curl -s "http://127.0.0.1:$port/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+    curl -s -H @"$admin_header" "http://127.0.0.1:$port/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
 requests_total() {
-    curl -s "http://127.0.0.1:$port/metrics" |
+    curl -s -H @"$admin_header" "http://127.0.0.1:$port/metrics" |
         awk '/^coffee_http_requests_total/ { s += $NF } END { printf "%d", s }'
 }
 
@@ -164,7 +176,7 @@ read -r rss_warm rss_end rss_max fd_min fd_max < <(awk -F, -v w="$warmup" -v d="
     { last = $2 }
     END { print warm, last, max, fmin, fmax }' "$csv")
 growth=$(awk -v a="$rss_warm" -v b="$rss_end" 'BEGIN { printf "%.1f", (a > 0 ? (b - a) * 100.0 / a : 999) }')
-read -r reqs s5 sock < <(awk '/^soak.lua: requests/ { print $3, $9, $13 }' "$out/wrk.txt")
+read -r reqs s5 sock refused < <(awk '/^soak.lua: requests/ { print $3, $9, $13, $15 }' "$out/wrk.txt")
 
 fail=()
 awk -v g="$growth" -v p="$growth_pct" 'BEGIN { exit !(g < p) }' || fail+=("RSS grew ${growth}% after warm-up")
@@ -172,6 +184,7 @@ awk -v g="$growth" -v p="$growth_pct" 'BEGIN { exit !(g < p) }' || fail+=("RSS g
 [ "$rss_max" -lt "$rss_limit" ] || fail+=("peak RSS ${rss_max} KiB")
 [ "$s5" = 0 ] || fail+=("$s5 answers 5xx")
 [ "$sock" = 0 ] || fail+=("$sock socket errors")
+[ "$refused" = 0 ] || fail+=("$refused answers 401/403 to customers sending their own token")
 [ "$drained" = yes ] || fail+=("outbox or consumers did not drain")
 [ "$stop_rc" = 0 ] || fail+=("coffee did not stop cleanly (status $stop_rc)")
 [ "$orders" -gt 0 ] && [ "$orders" = "$collected" ] && [ "$orders" = "$distinct" ] \
@@ -202,8 +215,8 @@ fi
 
 verdict=PASS
 [ ${#fail[@]} -eq 0 ] || verdict=FAIL
-printf 'soak: %s warmup=%ss duration=%ss requests=%s rss_warm=%sKiB rss_end=%sKiB growth=%s%% rss_max=%sKiB fds=%s..%s orders=%s collected=%s drained=%s(%ss) reconcile=%s 5xx=%s\n' \
+printf 'soak: %s warmup=%ss duration=%ss requests=%s rss_warm=%sKiB rss_end=%sKiB growth=%s%% rss_max=%sKiB fds=%s..%s orders=%s collected=%s drained=%s(%ss) reconcile=%s 5xx=%s auth_refused=%s\n' \
     "$verdict" "$warmup" "$duration" "$reqs" "$rss_warm" "$rss_end" "$growth" "$rss_max" "$fd_min" "$fd_max" \
-    "$orders" "$collected" "$drained" "$drain_s" "$reconcile_rc" "$s5"
+    "$orders" "$collected" "$drained" "$drain_s" "$reconcile_rc" "$s5" "$refused"
 for f in "${fail[@]}"; do say "FAIL: $f"; done
 [ "$verdict" = PASS ]

@@ -3,6 +3,8 @@
 // consumer lag, read from GET /metrics every REFRESH_MS; and controls that
 // resize a pool (PUT /admin/pools/{pool} with the admin token). The token
 // is asked for once and kept in sessionStorage: it ends with the tab.
+// /metrics needs the admin token too (unless coffee runs --metrics-public):
+// without it the console says so instead of showing numbers.
 "use strict";
 
 const KEY_TOKEN = "coffee.adminToken";
@@ -31,7 +33,7 @@ function token() { return sessionStorage.getItem(KEY_TOKEN) || ""; }
 function showToken() {
   $("token-state").textContent = token()
     ? "Admin token set for this tab. Resize controls are on."
-    : "Enter the admin token (the contents of the --admin-token-file) to resize pools.";
+    : "Enter the admin token (the contents of the --admin-token-file) to read the metrics and resize pools.";
   for (const b of document.querySelectorAll("#pools button")) b.disabled = !token();
 }
 
@@ -163,7 +165,15 @@ async function refresh() {
   try {
     const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
     const res = await fetch("/metrics", { headers });
-    if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+    if (res.status === 401 || res.status === 403) {
+      throw new Error(token() ? "the admin token is wrong: /metrics refused it"
+                              : "/metrics needs the admin token: enter it above");
+    }
+    if (!res.ok) {
+      let why = "";
+      try { why = (await res.json()).message || ""; } catch (e) { why = ""; }
+      throw new Error(`/metrics answered ${res.status}${why ? `: ${why}` : ""}`);
+    }
     const now = summarize(parse(await res.text()));
     renderPools(now, last);
     renderRoutes(now, last);
@@ -186,6 +196,7 @@ async function resize(pool, input, button) {
     });
     let json = null;
     try { json = await res.json(); } catch (e) { json = null; }
+    if (res.status === 401 || res.status === 403) throw new Error("the admin token is wrong or missing");
     if (!res.ok) throw new Error(json && json.message ? json.message : `${res.status}`);
     say(`${json.pool} pool now has ${json.actors} actors`, "ok");
     await refresh();

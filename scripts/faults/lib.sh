@@ -2,6 +2,10 @@
 # starting coffee processes on free loopback ports with a data dir of the
 # row, the load client (load.py), stopping everything the row started (by
 # pid) on exit, and the row's one figure line.
+# Every coffee of a row runs with the row's admin token file (0600, in the
+# row's dir, random from the kernel's CSPRNG): the load's customers use the
+# tokens their sign-ups gave them, and only the operator's reads of
+# /metrics use the admin token.
 #
 # A row: fault_init NAME; fault_coffee … ; fault_load_start …; (inject);
 # fault_mark start; (heal); fault_mark end; fault_load_finish; fault_verify.
@@ -14,6 +18,7 @@ LOAD_SECONDS=${LOAD_SECONDS:-25}
 LOAD_THREADS=${LOAD_THREADS:-4}
 ROW=""
 ROW_DIR=""
+ADMIN_TOKEN_FILE=""
 declare -a ROW_PIDS=()
 FAULT_START=""
 FAULT_END=""
@@ -57,6 +62,14 @@ fault_init() {
     trap fault_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    fault_admin_token "$ROW_DIR/admin.token"
+}
+
+# fault_admin_token FILE: writes a new admin token (43 base64url characters
+# from os.urandom) to FILE, mode 0600, and makes it the row's.
+fault_admin_token() {
+    (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$1")
+    ADMIN_TOKEN_FILE=$1
 }
 
 # Forgets a pid the row has ended itself.
@@ -66,12 +79,13 @@ fault_forget() {
     ROW_PIDS=("${kept[@]}")
 }
 
-# fault_coffee VAR PORT LOG ARGS…: starts `coffee serve` on 127.0.0.1:PORT,
-# waits for /health, sets VAR to its pid.
+# fault_coffee VAR PORT LOG ARGS…: starts `coffee serve` on 127.0.0.1:PORT
+# with the row's admin token file, waits for /health, sets VAR to its pid.
 fault_coffee() {
     local var=$1 port=$2 log=$3
     shift 3
-    "$COFFEE" serve --bind 127.0.0.1 --port "$port" --log-level warn "$@" >>"$log" 2>&1 &
+    "$COFFEE" serve --bind 127.0.0.1 --port "$port" --log-level warn \
+        --admin-token-file "$ADMIN_TOKEN_FILE" "$@" >>"$log" 2>&1 &
     local started=$!
     ROW_PIDS+=("$started")
     printf -v "$var" '%s' "$started"
@@ -132,7 +146,7 @@ fault_verify() {
     figures=$(python3 "$FAULTS_DIR/load.py" verify "$url" "$ROW_DIR/load" --collector "$collector" \
         "${drain[@]}" \
         ${FAULT_START:+--fault-start "$FAULT_START"} ${FAULT_END:+--fault-end "$FAULT_END"} \
-        --reconcile "$COFFEE" reconcile "$@") || rc=$?
+        --admin-token-file "$ADMIN_TOKEN_FILE" --reconcile "$COFFEE" reconcile "$@") || rc=$?
     local verdict=PASS
     [ "$rc" -eq 0 ] || verdict=FAIL
     printf 'fault: %s %s %s\n' "$ROW" "$verdict" "$figures"

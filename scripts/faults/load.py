@@ -4,25 +4,33 @@ a fault is injected and then proves what the fault cost.
 
   load.py run URL STATE_DIR [--threads N] [--seconds S] [--read-url URL]
       N threads, each with a customer of its own (made and charged first),
-      send POST /order one after another, each with a fresh Idempotency-Key,
+      send POST /order one after another, each with a fresh Idempotency-Key
+      and the customer's own token (Authorization: Bearer, from its POST
+      /customer answer; none when the server gives none),
       plus a GET of the display (--read-url, default URL) every 10th step;
       runs S seconds or until STATE_DIR/stop exists. Every request is
       logged to STATE_DIR/log.jsonl: time, thread, kind, key, body, status
       (0 = no answer: refused, reset or timed out), orderNo.
-  load.py verify URL STATE_DIR --collector FILE [--reconcile CMD...]
+  load.py verify URL STATE_DIR --collector FILE [--admin-token-file F]
+                 [--reconcile CMD...]
       After the fault is over: every request without an answer is retried
-      with its own key and body until it is answered (a retry of work that
+      with its own key, body and token until it is answered (a retry of work that
       did commit gets its first answer back, so nothing is guessed; those
       are counted as unanswered_that_had_committed); then
       each customer's balance must equal its charges minus the prices of
-      its acknowledged (200) orders, its USE history rows must be exactly
-      those orders, every acknowledged order must be readable, and every
+      its acknowledged (200) orders, its USE history rows (read page by page
+      with the cursor) must be exactly those orders, every acknowledged
+      order must be readable by its customer, no request may have been
+      refused for its credentials (401/403: tokens live in the command
+      store and must outlive any fault), and every
       acknowledged order must be in the collector FILE (JSON lines with
       orderNo). Prints the figures as one JSON line and exits 1 when any
       promise is broken. --fault-start/--fault-end (epoch seconds) add how
       long after the fault ended the first write succeeded, and the
       statuses of the writes sent meanwhile. --reconcile runs a command that must exit 0
       (`coffee reconcile …`: the display counts equal the command store).
+      /metrics (the drain check) is read with the admin token of
+      --admin-token-file, the operator's credential.
 
 Standard library only; talks to 127.0.0.1 only.
 """
@@ -34,14 +42,22 @@ CHARGE = 100_000_000
 TIMEOUT_S = 6.0
 
 
-def call(url, method, path, body=None, headers=None, timeout=TIMEOUT_S):
+def bearer(token):
+    """The Authorization header of a token; none without one (a sign-up
+    that answered no token: a server that asks for none)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def call(url, method, path, body=None, headers=None, timeout=TIMEOUT_S, token=None):
     """One request on a fresh connection: (status, json or None); status 0
-    when no answer came (refused, reset, timed out)."""
+    when no answer came (refused, reset, timed out). token: the customer's
+    (or the admin's) bearer token."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     hdrs = {"Connection": "close"}
     if body is not None:
         hdrs["Content-Type"] = "application/json"
+    hdrs.update(bearer(token))
     hdrs.update(headers or {})
     try:
         conn.request(method, path, body=body, headers=hdrs)
@@ -58,11 +74,11 @@ def call(url, method, path, body=None, headers=None, timeout=TIMEOUT_S):
         conn.close()
 
 
-def until_ok(url, method, path, body=None, headers=None, seconds=120):
+def until_ok(url, method, path, body=None, headers=None, seconds=120, token=None):
     """Retries until a 200 (setup and verification only)."""
     deadline = time.time() + seconds
     while True:
-        status, parsed = call(url, method, path, body, headers)
+        status, parsed = call(url, method, path, body, headers, token=token)
         if status == 200:
             return parsed
         if time.time() > deadline:
@@ -70,18 +86,41 @@ def until_ok(url, method, path, body=None, headers=None, seconds=120):
         time.sleep(0.2)
 
 
+def history(url, cid, token):
+    """GET /point/{cid} page by page (newest first, nextCursor to the next
+    page; a server without paging gives everything at once): (point, every
+    pointDetail row)."""
+    rows, cursor, point = [], None, None
+    for _ in range(10_000):
+        path = f"/point/{cid}?limit=1000"
+        if cursor:
+            path += "&cursor=" + urllib.parse.quote(cursor, safe="")
+        page = until_ok(url, "GET", path, token=token)[0]
+        if point is None:
+            point = page["point"]
+        rows.extend(page["pointDetail"])
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return point, rows
+    raise SystemExit(f"load.py: the history of {cid} did not end after 10000 pages")
+
+
 def run(args):
     os.makedirs(args.state, exist_ok=True)
     customers = []
+    tokens = {}
     for i in range(args.threads):
-        cid = until_ok(args.url, "POST", "/customer",
-                       json.dumps({"customerNm": f"fault-{i}"}))["customerId"]
+        made = until_ok(args.url, "POST", "/customer", json.dumps({"customerNm": f"fault-{i}"}))
+        cid = made["customerId"]
+        tokens[cid] = made.get("token")         # shown once: kept for every later request
         until_ok(args.url, "POST", "/point",
-                 json.dumps({"customerId": cid, "chargeAmt": 1_000_000_000}))
+                 json.dumps({"customerId": cid, "chargeAmt": 1_000_000_000}), token=tokens[cid])
         customers.append(cid)
-    # Charges are done once, up front, so the accounting has one charge each
-    with open(os.path.join(args.state, "customers.json"), "w") as f:
-        json.dump({"customers": customers, "charge": 1_000_000_000}, f)
+    # Charges are done once, up front, so the accounting has one charge each.
+    # The tokens are the customers' own secrets: the state dir is the row's.
+    fd = os.open(os.path.join(args.state, "customers.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"customers": customers, "tokens": tokens, "charge": 1_000_000_000}, f)
     log = open(os.path.join(args.state, "log.jsonl"), "a", buffering=1)
     lock = threading.Lock()
     stop_file = os.path.join(args.state, "stop")
@@ -90,6 +129,7 @@ def run(args):
 
     def worker(t):
         cid = customers[t]
+        token = tokens[cid]
         n = 0
         while time.time() < end and not os.path.exists(stop_file):
             n += 1
@@ -104,7 +144,7 @@ def run(args):
             body = json.dumps({"customerId": cid, "menuList": [{"menuId": menu, "qy": qy}]})
             key = f"fault-{t}-{n}-{int(time.time() * 1000)}"
             t0 = time.time()
-            status, parsed = call(args.url, "POST", "/order", body, {"Idempotency-Key": key})
+            status, parsed = call(args.url, "POST", "/order", body, {"Idempotency-Key": key}, token=token)
             rec = {"t": t0, "t_end": time.time(), "thread": t, "kind": "order", "key": key,
                    "body": body, "customer": cid, "price": MENU_PRICE[menu] * qy,
                    "status": status}
@@ -128,6 +168,11 @@ def run(args):
 def verify(args):
     with open(os.path.join(args.state, "customers.json")) as f:
         meta = json.load(f)
+    tokens = meta.get("tokens", {})
+    admin = None
+    if args.admin_token_file:
+        with open(args.admin_token_file) as f:
+            admin = f.readline().strip() or None
     recs = [json.loads(l) for l in open(os.path.join(args.state, "log.jsonl"))]
     orders = [r for r in recs if r["kind"] == "order"]
     reads = [r for r in recs if r["kind"] == "read"]
@@ -146,9 +191,11 @@ def verify(args):
     for r in orders:
         if r["status"] == 0:
             retry_at = time.time()
-            parsed = until_ok(args.url, "POST", "/order", r["body"], {"Idempotency-Key": r["key"]})
+            token = tokens.get(r["customer"])
+            parsed = until_ok(args.url, "POST", "/order", r["body"], {"Idempotency-Key": r["key"]},
+                              token=token)
             # a replay carries the first commit's time: it committed unanswered
-            _, order = call(args.url, "GET", f"/order/{parsed['orderNo']}")
+            _, order = call(args.url, "GET", f"/order/{parsed['orderNo']}", token=token)
             if order and order.get("orderedAt", "9") < time.strftime(
                     "%Y-%m-%dT%H:%M:%S", time.gmtime(retry_at - 1)):
                 in_flight_committed += 1
@@ -162,16 +209,16 @@ def verify(args):
     # Per customer: balance and USE rows equal exactly the acknowledged orders
     for cid in meta["customers"]:
         mine = [r for r in acked if r["customer"] == cid]
-        got = until_ok(args.url, "GET", f"/point/{cid}")[0]
-        uses = [d for d in got["pointDetail"] if d["pointTypeCode"] == "USE"]
+        point, details = history(args.url, cid, tokens.get(cid))
+        uses = [d for d in details if d["pointTypeCode"] == "USE"]
         want = meta["charge"] - sum(r["price"] for r in mine)
-        if got["point"] != want:
-            broken.append(f"{cid}: balance {got['point']}, expected {want}")
+        if point != want:
+            broken.append(f"{cid}: balance {point}, expected {want}")
         if len(uses) != len(mine):
             broken.append(f"{cid}: {len(uses)} USE rows for {len(mine)} acknowledged orders")
     lost = 0
     for r in acked:
-        status, parsed = call(args.url, "GET", f"/order/{r['orderNo']}")
+        status, parsed = call(args.url, "GET", f"/order/{r['orderNo']}", token=tokens.get(r["customer"]))
         if status != 200 or not parsed or parsed.get("orderNo") != r["orderNo"]:
             lost += 1
     numbers = [r["orderNo"] for r in acked]
@@ -202,7 +249,7 @@ def verify(args):
             try:
                 u = urllib.parse.urlparse(url)
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT_S)
-                conn.request("GET", "/metrics")
+                conn.request("GET", "/metrics", headers=bearer(admin))
                 text = conn.getresponse().read().decode(errors="replace")
                 conn.close()
             except (OSError, http.client.HTTPException):
@@ -239,6 +286,11 @@ def verify(args):
             if args.fault_start <= r["t"] <= args.fault_end + (recover or 0):
                 label = str(r.get("orig_status", r["status"]))
                 during[label] = during.get(label, 0) + 1
+    # A customer's own token refused during or after a fault is a broken
+    # promise: credentials live in the command store like the points.
+    refused = sum(n for label, n in failures.items() if label.split(" ")[0] in ("401", "403"))
+    if refused:
+        broken.append(f"{refused} orders refused for their credentials")
     figures = {
         "writes_recovered_s": recover, "writes_during_fault": during,
         "orders_sent": len(orders), "acknowledged": len(acked),
@@ -248,7 +300,7 @@ def verify(args):
         "events_lost": events_lost, "events_drained_after_verify_s": drained_s,
         "display_exact": display_exact, "log_drained_after_s": display_drain_s,
         "write_gap_s": round(gap, 2), "failed_writes": failures,
-        "failed_reads": read_failures, "accounting_broken": broken,
+        "failed_reads": read_failures, "auth_refused": refused, "accounting_broken": broken,
     }
     print(json.dumps(figures))
     ok = (lost == 0 and events_lost == 0 and not broken and dup_numbers == 0
@@ -265,6 +317,8 @@ def main():
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--read-url")
     p.add_argument("--collector")
+    p.add_argument("--admin-token-file",
+                   help="the operator's token (first line), for /metrics")
     p.add_argument("--drain-seconds", type=float, default=60)
     p.add_argument("--drain-url", action="append",
                    help="a coffee whose /metrics gauges must reach 0 first (default URL)")
