@@ -194,13 +194,13 @@ test_admin_token_and_demo_menus (void **state)
 {
     menus_fixture_t *self = (menus_fixture_t *) *state;
     tk_resp_t resp;
-    s_call (self, "GET", "/admin/menu", NULL, NULL, 401, &resp);
+    s_call (self, "GET", "/admin/menu", NULL, "Authorization:", 401, &resp);
     tk_resp_reset (&resp);
     s_call (self, "GET", "/admin/menu", NULL, "Authorization: Bearer wrong-token", 401, &resp);
     tk_resp_reset (&resp);
-    s_call (self, "POST", "/admin/menu", "{\"menuNm\":\"x\",\"menuPrice\":1}", NULL, 401, &resp);
+    s_call (self, "POST", "/admin/menu", "{\"menuNm\":\"x\",\"menuPrice\":1}", "Authorization:", 401, &resp);
     tk_resp_reset (&resp);
-    s_call (self, "PATCH", "/admin/menu/MENU-00000001", "{\"menuPrice\":1}", NULL, 401, &resp);
+    s_call (self, "PATCH", "/admin/menu/MENU-00000001", "{\"menuPrice\":1}", "Authorization:", 401, &resp);
     tk_resp_reset (&resp);
 
     s_call (self, "GET", "/admin/menu", NULL, MENUS_AUTH, 200, &resp);
