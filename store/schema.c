@@ -143,9 +143,9 @@ static const sqlkit_sql_t s_schema_v1 [] = {
 //  take their customer from their stored request.
 static const sqlkit_sql_t s_schema_v2 [] = {
     {   "ALTER TABLE customer ADD COLUMN token_hash CHAR(64)",
-        "ALTER TABLE customer ADD COLUMN IF NOT EXISTS token_hash CHAR(64) NULL" },
+        "ALTER TABLE customer ADD COLUMN token_hash CHAR(64) NULL" },
     {   "CREATE UNIQUE INDEX IF NOT EXISTS customer_token ON customer (token_hash)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS customer_token ON customer (token_hash)" },
+        "CREATE UNIQUE INDEX customer_token ON customer (token_hash)" },
     {   "CREATE TABLE idempotency_v2 ("
         " route VARCHAR(32) NOT NULL,"
         " customer_id VARCHAR(32) NOT NULL,"
@@ -157,8 +157,8 @@ static const sqlkit_sql_t s_schema_v2 [] = {
         " created_at BIGINT NOT NULL,"
         " updated_at BIGINT NOT NULL,"
         " PRIMARY KEY (route, customer_id, idem_key))",
-        "ALTER TABLE idempotency ADD COLUMN IF NOT EXISTS"
-        " customer_id VARCHAR(32) NOT NULL DEFAULT '' AFTER route" },
+        "ALTER TABLE idempotency ADD COLUMN customer_id VARCHAR(32) NOT NULL DEFAULT ''"
+        " AFTER route" },
     {   "INSERT INTO idempotency_v2 (route, customer_id, idem_key, request, status, response,"
         " state, created_at, updated_at)"
         " SELECT route, COALESCE(json_extract(request, '$.customerId'), ''), idem_key, request,"

@@ -89,6 +89,17 @@ s_mysql_lock (db_t *db, const char *name, bool take)
     return got ? 0 : -1;
 }
 
+//  MySQL commits DDL at once, so a migration cut short runs its steps
+//  again; MySQL 8 has no ADD COLUMN / CREATE INDEX ... IF NOT EXISTS (only
+//  MariaDB does). A step that failed because what it adds is there already
+//  (duplicate column 1060, duplicate key name 1061) was done before.
+static bool
+s_done_before (db_t *db)
+{
+    const char *message = db_errmsg (db);
+    return message && (strstr (message, "(1060)") || strstr (message, "(1061)"));
+}
+
 //  Brings component's schema up to date (see sqlkit.h).
 int
 sqlkit_migrate (db_t *db, const char *component, const sqlkit_migration_t *list,
@@ -127,7 +138,7 @@ sqlkit_migrate (db_t *db, const char *component, const sqlkit_migration_t *list,
             continue;
         for (size_t j = 0; j < list [i].count; j++) {
             const char *sql = sqlkit_pick (db, list [i].steps [j].sqlite, list [i].steps [j].mysql);
-            if (db_exec (db, sql) != DB_OK) {
+            if (db_exec (db, sql) != DB_OK && !(mysql && s_done_before (db))) {
                 snprintf (err, errlen, "migration %s v%d step %zu failed: %s",
                           component, list [i].version, j + 1, db_errmsg (db));
                 goto fail;

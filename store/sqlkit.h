@@ -21,8 +21,10 @@ typedef struct {
 } sqlkit_sql_t;
 
 //  One schema version: the statements that bring version-1 to version.
-//  Every statement must be safe to run twice (IF NOT EXISTS), because MySQL
-//  commits DDL at once and a crash can stop a migration half way.
+//  Every statement must be safe to run twice (IF NOT EXISTS where both
+//  dialects have it; on MySQL a step refused because its column or index is
+//  there already counts as done), because MySQL commits DDL at once and a
+//  crash can stop a migration half way.
 typedef struct {
     int version;                //  version reached after the steps (1, 2, …)
     const sqlkit_sql_t *steps;  //  statements in order
