@@ -421,6 +421,10 @@ service_run (service_t *self, zsock_t *pipe)
         }
         if (zclock_mono () >= self->next_check) {
             s_check_health (self);
+            //  Process-wide, so any actor may report it: the soak tells
+            //  the bounded caches from growth with it
+            if (self->def.metrics)
+                metrics_gauge_set (self->def.metrics, GAUGE_SQLITE_MEMORY, db_sqlite_memory ());
             self->next_check = zclock_mono () + SERVICE_HEALTH_MS;
         }
     }

@@ -121,4 +121,8 @@ const char *db_errmsg (db_t *self);
 //  -1 with errno set when a chmod failed.
 int db_file_protect (const char *path, bool existed);
 
+//  Bytes the SQLite library holds in this process (all connections: page
+//  caches, statements); 0 when its memory statistics are off.
+int64_t db_sqlite_memory (void);
+
 #endif

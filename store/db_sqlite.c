@@ -423,3 +423,11 @@ const db_driver_t db_sqlite_driver = {
     .ping = s_ping,
     .errmsg = s_errmsg,
 };
+
+
+//  What SQLite holds in this process.
+int64_t
+db_sqlite_memory (void)
+{
+    return (int64_t) sqlite3_memory_used ();
+}
