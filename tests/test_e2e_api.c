@@ -212,7 +212,7 @@ static char *
 s_point_snapshot (int port, const char *customer_id)
 {
     char path [128];
-    snprintf (path, sizeof path, "/point/%s", customer_id);
+    snprintf (path, sizeof path, "/point/%s?limit=1000", customer_id);
     tk_resp_t resp;
     s_call (port, "GET", path, NULL, NULL, &resp);
     assert_int_equal (resp.status, 200);
@@ -231,7 +231,7 @@ static int64_t
 s_balance (int port, const char *customer_id, int *history_count)
 {
     char path [128];
-    snprintf (path, sizeof path, "/point/%s", customer_id);
+    snprintf (path, sizeof path, "/point/%s?limit=1000", customer_id);
     tk_resp_t resp;
     s_call (port, "GET", path, NULL, NULL, &resp);
     assert_int_equal (resp.status, 200);
@@ -538,7 +538,7 @@ test_flow (void **state)
 
     //  The history: CHARGE 충전 rows positive, one USE 사용 row negative.
     char path [128];
-    snprintf (path, sizeof path, "/point/%s", customer);
+    snprintf (path, sizeof path, "/point/%s?limit=1000", customer);
     s_call (port, "GET", path, NULL, NULL, &resp);
     const cJSON *detail = cJSON_GetObjectItemCaseSensitive (cJSON_GetArrayItem (resp.json, 0),
                                                             "pointDetail");
@@ -1357,7 +1357,7 @@ s_stop_under_load (int sig)
     //  Restart on the same data dir and read the history.
     assert_int_equal (tk_server_restart (&server, NULL), 0);
     char path [128];
-    snprintf (path, sizeof path, "/point/%s", customer);
+    snprintf (path, sizeof path, "/point/%s?limit=1000", customer);
     tk_resp_t resp;
     s_call (server.port, "GET", path, NULL, NULL, &resp);
     assert_int_equal (resp.status, 200);
