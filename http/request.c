@@ -594,18 +594,19 @@ s_numbers_find (const s_numbers_t *self, const cJSON *item)
     return NULL;
 }
 
-//  A whole number 1..max, read exactly from its text; *value gets it.
+//  A whole number min..max, read exactly from its text; *value gets it.
 static int
-s_check_count (const s_numbers_t *numbers, const cJSON *item, const char *field,
-               int64_t max, int64_t *value, char **error_json)
+s_check_whole (const s_numbers_t *numbers, const cJSON *item, const char *field,
+               int64_t min, int64_t max, int64_t *value, char **error_json)
 {
     if (!item || cJSON_IsNull (item))
         return s_invalid (error_json, field, "is required");
     const s_token_t *token = cJSON_IsNumber (item)? s_numbers_find (numbers, item): NULL;
     if (!token)
         return s_invalid (error_json, field, "must be a number");
-    char what [64];
-    snprintf (what, sizeof (what), "must be at most %" PRId64, max);
+    char above [64], below [64];
+    snprintf (above, sizeof (above), "must be at most %" PRId64, max);
+    snprintf (below, sizeof (below), "must be at least %" PRId64, min);
     bool negative = false;
     int64_t v = 0;
     switch (request_number_read (token->text, token->len, &v, &negative)) {
@@ -614,17 +615,25 @@ s_check_count (const s_numbers_t *numbers, const cJSON *item, const char *field,
         case REQUEST_NUMBER_FRACTION:
             return s_invalid (error_json, field, "must be a whole number");
         case REQUEST_NUMBER_RANGE:
-            return s_invalid (error_json, field, negative? "must be at least 1": what);
+            return s_invalid (error_json, field, negative? below: above);
         case REQUEST_NUMBER_INVALID:
         default:
             return s_invalid (error_json, field, "must be a JSON number");
     }
-    if (v < 1)
-        return s_invalid (error_json, field, "must be at least 1");
+    if (v < min)
+        return s_invalid (error_json, field, below);
     if (v > max)
-        return s_invalid (error_json, field, what);
+        return s_invalid (error_json, field, above);
     *value = v;
     return 0;
+}
+
+//  A whole number 1..max (a count or an amount).
+static int
+s_check_count (const s_numbers_t *numbers, const cJSON *item, const char *field,
+               int64_t max, int64_t *value, char **error_json)
+{
+    return s_check_whole (numbers, item, field, 1, max, value, error_json);
 }
 
 //  The member name of obj, exactly (case-sensitive); refuses a name given
@@ -819,32 +828,7 @@ static int
 s_check_price (const s_numbers_t *numbers, const cJSON *item, const char *field,
                int64_t *value, char **error_json)
 {
-    if (!item || cJSON_IsNull (item))
-        return s_invalid (error_json, field, "is required");
-    const s_token_t *token = cJSON_IsNumber (item)? s_numbers_find (numbers, item): NULL;
-    if (!token)
-        return s_invalid (error_json, field, "must be a number");
-    char what [64];
-    snprintf (what, sizeof (what), "must be at most %lld", (long long) STORE_MENU_PRICE_MAX);
-    bool negative = false;
-    int64_t v = 0;
-    switch (request_number_read (token->text, token->len, &v, &negative)) {
-        case REQUEST_NUMBER_WHOLE:
-            break;
-        case REQUEST_NUMBER_FRACTION:
-            return s_invalid (error_json, field, "must be a whole number");
-        case REQUEST_NUMBER_RANGE:
-            return s_invalid (error_json, field, negative? "must be at least 0": what);
-        case REQUEST_NUMBER_INVALID:
-        default:
-            return s_invalid (error_json, field, "must be a JSON number");
-    }
-    if (v < 0)
-        return s_invalid (error_json, field, "must be at least 0");
-    if (v > STORE_MENU_PRICE_MAX)
-        return s_invalid (error_json, field, what);
-    *value = v;
-    return 0;
+    return s_check_whole (numbers, item, field, 0, STORE_MENU_PRICE_MAX, value, error_json);
 }
 
 //  useYn: the string "Y" (shown) or "N" (hidden).
