@@ -24,6 +24,16 @@
     partition's new owner resumes from the last commit, so the event is at
     worst delivered twice, which every sink applies idempotently.
 
+    librdkafka before 2.3.0 (Debian 12 has 2.0.2) aborts in
+    rd_kafka_sticky_assignor_state_destroy when a cooperative-sticky
+    consumer is destroyed after a JoinGroup answer chose its assignor and
+    before any SyncGroup answer gave the assignor its state (librdkafka
+    issue 4312): a projector stopped while its group keeps rebalancing. So
+    a consumer remembers whether it was ever assigned a partition, and one
+    that left its group without that, while the group had chosen an
+    assignor, is closed but not destroyed: the handle is kept, reachable,
+    until the process exits.
+
     Every handle belongs to the one thread that uses it. */
 #include "eventlog.h"
 #include <librdkafka/rdkafka.h>
@@ -37,6 +47,8 @@
 #define KAFKA_COMMIT_MS         10000       //  commit: wait for the broker's answer
 #define KAFKA_POLL_SLICE_MS     50          //  publish: delivery report poll slice
 #define KAFKA_LOG_EVERY_MS      10000       //  rate limit of repeated error lines
+#define KAFKA_ASSIGNED_CHECK_MS 1000        //  poll: how often an unassigned consumer looks
+#define KAFKA_FIXED_4312        0x020300ff  //  first librdkafka that destroys any consumer
 
 //  One event produced and not yet forgotten; the message opaque points here.
 typedef struct {
@@ -55,7 +67,18 @@ typedef struct {
     int64_t last_error_log_ms;      //  when an error line was last written
     rd_kafka_resp_err_t last_error; //  the error that line was about
     int64_t last_client_log_ms;     //  when a client error line was last written
+    bool assigned;                  //  consumer: ever held a partition
+    int64_t assigned_checked_ms;    //  consumer: when assigned was last looked up
 } kafka_t;
+
+//  A consumer handle librdkafka cannot destroy, kept until exit.
+typedef struct s_kept_s {
+    rd_kafka_t *rk;
+    struct s_kept_s *next;
+} s_kept_t;
+
+static s_kept_t *s_kept;            //  every kept handle, reachable to the end
+static pthread_mutex_t s_kept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 //  Frees a flight record; the destructor of the flights table.
 static void
@@ -268,6 +291,46 @@ s_kafka_new (const config_t *cfg)
     return self;
 }
 
+//  Sets self->assigned when the consumer holds a partition now. A partition
+//  comes only with a SyncGroup answer, which gives the assignor its state.
+static void
+s_check_assigned (kafka_t *self)
+{
+    self->assigned_checked_ms = zclock_mono ();
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment (self->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts)
+        self->assigned = self->assigned || parts->cnt > 0;
+    if (parts)
+        rd_kafka_topic_partition_list_destroy (parts);
+}
+
+//  True when librdkafka can destroy this closed consumer (see the header):
+//  a fixed librdkafka, a consumer that was assigned, or a group that never
+//  chose an assignor (after the close none can be chosen any more).
+static bool
+s_destroy_safe (kafka_t *self)
+{
+    if (rd_kafka_version () >= KAFKA_FIXED_4312 || self->assigned)
+        return true;
+    const char *protocol = rd_kafka_rebalance_protocol (self->rk);
+    return protocol && streq (protocol, "NONE");
+}
+
+//  Keeps a closed consumer handle that librdkafka cannot destroy.
+static void
+s_keep (rd_kafka_t *rk)
+{
+    log_warn (NULL, "kafka consumer: left its group before its first assignment; librdkafka "
+              "%s aborts when such a handle is destroyed (librdkafka issue 4312, fixed in "
+              "2.3.0), so it stays open until the process exits", rd_kafka_version_str ());
+    s_kept_t *kept = (s_kept_t *) zmalloc (sizeof (s_kept_t));
+    kept->rk = rk;
+    pthread_mutex_lock (&s_kept_lock);
+    kept->next = s_kept;
+    s_kept = kept;
+    pthread_mutex_unlock (&s_kept_lock);
+}
+
 //  Destroys a producer or consumer handle, waiting a bounded time for
 //  outstanding messages (producer) or the group leave (consumer).
 static void
@@ -287,6 +350,8 @@ s_kafka_destroy (void **impl_p)
     }
     else
     if (self->rk) {
+        if (!self->assigned)
+            s_check_assigned (self);        //  before the close gives up the partitions
         rd_kafka_queue_t *queue = rd_kafka_queue_new (self->rk);
         rd_kafka_error_t *error = rd_kafka_consumer_close_queue (self->rk, queue);
         if (error) {
@@ -306,7 +371,10 @@ s_kafka_destroy (void **impl_p)
         rd_kafka_queue_destroy (queue);
         if (self->commits)
             rd_kafka_queue_destroy (self->commits);
-        rd_kafka_destroy_flags (self->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        if (s_destroy_safe (self))
+            rd_kafka_destroy_flags (self->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        else
+            s_keep (self->rk);
     }
     if (self->conf)
         rd_kafka_conf_destroy (self->conf);
@@ -550,6 +618,8 @@ s_poll (void *impl, eventlog_event_t *ev, int timeout_ms)
     kafka_t *self = (kafka_t *) impl;
     assert (self && self->consumer);
     int64_t deadline = zclock_mono () + (timeout_ms > 0 ? timeout_ms : 0);
+    if (!self->assigned && zclock_mono () - self->assigned_checked_ms >= KAFKA_ASSIGNED_CHECK_MS)
+        s_check_assigned (self);
     while (true) {
         int64_t left = deadline - zclock_mono ();
         rd_kafka_message_t *msg = rd_kafka_consumer_poll (self->rk, left > 0 ? (int) left : 0);
@@ -566,6 +636,7 @@ s_poll (void *impl, eventlog_event_t *ev, int timeout_ms)
             rd_kafka_message_destroy (msg);
             return -1;
         }
+        self->assigned = true;
         memset (ev, 0, sizeof *ev);
         ev->partition = msg->partition;
         ev->offset = msg->offset;

@@ -22,6 +22,10 @@
     free unless given) is answered with "OK" or "ERR <why>":
       down [ID]   disconnect broker ID (default: all) and refuse connections
       up [ID]     accept connections again
+      fail API COUNT ERR
+                  answer the next COUNT requests of Kafka API key API
+                  (14 SyncGroup, 11 JoinGroup, ...) with error code ERR
+                  (27 REBALANCE_IN_PROGRESS, ...), cluster-wide
       quit        stop, like SIGTERM
     SIGUSR1 and SIGUSR2 do "down" and "up" for all brokers. SIGTERM and
     SIGINT stop it cleanly; with --exit-with-parent it gets SIGTERM when the
@@ -248,6 +252,33 @@ s_command (broker_t *self, char *line, char *reply, size_t size)
 {
     char *verb = strtok (line, " \t\r");
     char *arg = verb ? strtok (NULL, " \t\r") : NULL;
+    if (verb && strcmp (verb, "fail") == 0) {
+        char *count_arg = strtok (NULL, " \t\r");
+        char *err_arg = count_arg ? strtok (NULL, " \t\r") : NULL;
+        int api = arg ? s_parse_int (arg, 0, 1000) : -1;
+        int count = count_arg ? s_parse_int (count_arg, 1, 1000000) : -1;
+        int code = err_arg ? s_parse_int (err_arg, 1, 1000) : -1;
+        if (api < 0 || count < 0 || code < 0) {
+            snprintf (reply, size, "ERR usage: fail API COUNT ERR\n");
+            return;
+        }
+        //  The error list is pushed once per request to answer: librdkafka
+        //  takes an array of codes, one per request.
+        rd_kafka_resp_err_t *codes = calloc ((size_t) count, sizeof *codes);
+        if (!codes) {
+            snprintf (reply, size, "ERR out of memory\n");
+            return;
+        }
+        for (int i = 0; i < count; i++)
+            codes [i] = (rd_kafka_resp_err_t) code;
+        rd_kafka_mock_push_request_errors_array (self->cluster, (int16_t) api, (size_t) count,
+                                                 codes);
+        free (codes);
+        fprintf (stderr, "mock-broker: the next %d requests of API %d fail with %d\n", count,
+                 api, code);
+        snprintf (reply, size, "OK\n");
+        return;
+    }
     int id = -1;
     if (arg && (id = s_parse_int (arg, 1, self->brokers)) < 0) {
         snprintf (reply, size, "ERR no broker %s\n", arg);
@@ -270,7 +301,7 @@ s_command (broker_t *self, char *line, char *reply, size_t size)
     if (strcmp (verb, "quit") == 0)
         self->quit = true;
     else {
-        snprintf (reply, size, "ERR unknown command %s (down, up, quit)\n", verb);
+        snprintf (reply, size, "ERR unknown command %s (down, up, fail, quit)\n", verb);
         return;
     }
     if (rc)

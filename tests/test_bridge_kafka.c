@@ -399,6 +399,28 @@ test_group_splits_partitions (void **state)
     eventlog_destroy (&producer);
 }
 
+//  A member that leaves before any SyncGroup answer: the broker answers
+//  every SyncGroup with REBALANCE_IN_PROGRESS, so the consumer joins (its
+//  JoinGroup answer picks the cooperative-sticky assignor) and never gets
+//  an assignment. librdkafka 2.0.2 aborts when such a handle is destroyed
+//  (librdkafka #4312); closing it must return, in bounded time.
+static void
+test_close_before_first_sync (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_int_equal (mb_control (&fx->broker, "fail 14 100000 27"), 0);
+    eventlog_t *member = s_consumer (fx, "display-service");
+    assert_non_null (member);
+    int64_t until = tk_now_ms () + 4000;
+    while (tk_now_ms () < until) {
+        eventlog_event_t ev = { 0 };
+        assert_int_not_equal (eventlog_poll (member, &ev, 100), 1);
+    }
+    int64_t start = tk_now_ms ();
+    eventlog_destroy (&member);
+    assert_true (tk_now_ms () - start < 15000);
+}
+
 //  Broker down while publishing: publish fails in bounded time with -1 or a
 //  prefix; after "up" the acknowledged events and the retried rest are all
 //  delivered, in key order.
@@ -578,6 +600,7 @@ main (void)
         cmocka_unit_test (test_unreachable_and_bad_settings),
         cmocka_unit_test_setup_teardown (test_consume_commit_resume, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_splits_partitions, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_close_before_first_sync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_broker_down_while_publishing, s_setup,
                                          s_teardown),
     };
