@@ -480,14 +480,13 @@ s_serve (int argc, char **argv, const sigset_t *signals)
     self.bridge_args = (bridge_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
     self.front_args = (http_front_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
 
-    if (config_runs_order (&self.cfg)) {
-        if (!s_start (self.bridge, bridge_relay_actor, &self.bridge_args)
-        ||  !s_start (self.bridge, bridge_collector_actor, &self.bridge_args))
-            goto done;
-    }
-    if (config_runs_projector (&self.cfg)
-    &&  !s_start (self.bridge, bridge_projection_actor, &self.bridge_args))
+    if (config_runs_order (&self.cfg)
+    &&  !s_start (self.bridge, bridge_relay_actor, &self.bridge_args))
         goto done;
+    for (const bridge_sink_t *sink = bridge_sinks; sink->name; sink++)
+        if ((self.cfg.role == ROLE_ALL || self.cfg.role == sink->role)
+        &&  !s_start (self.bridge, sink->actor, &self.bridge_args))
+            goto done;
     if (s_start_pools (&self))
         goto done;
     if (self.cfg.prune_interval_ms > 0

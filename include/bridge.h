@@ -12,7 +12,10 @@
                              Runs in the roles all and projector.
     bridge_collector_actor   consumes group "data-collector" and delivers each
                              order event with retries and capped exponential
-                             backoff (other kinds are passed by).
+                             backoff (other kinds are passed by). Runs in the
+                             roles all and order.
+    The two sinks share one loop (bridge/sink.h) and are listed in
+    bridge_sinks, which `coffee serve` starts by role.
 
     Each takes a bridge_args_t and answers $TERM on its pipe; the relay
     drains the outbox once more (bounded, 5 s) before it exits. An actor
@@ -51,6 +54,18 @@ typedef struct {
 void bridge_relay_actor (zsock_t *pipe, void *args);
 void bridge_projection_actor (zsock_t *pipe, void *args);
 void bridge_collector_actor (zsock_t *pipe, void *args);
+
+//  A sink of the event log: both run the one consume → decode → apply →
+//  commit loop (bridge/sink.h); a new sink is its own file and a row in
+//  bridge_sinks.
+typedef struct {
+    const char *name;               //  "projection", "collector"
+    zactor_fn *actor;               //  its actor (takes a bridge_args_t)
+    config_role_t role;             //  the role that runs it, besides all
+} bridge_sink_t;
+
+//  Every sink, ended by a row with name NULL.
+extern const bridge_sink_t bridge_sinks [];
 
 //  `coffee reconcile [--repair] [--window-hours H] [serve options]`: compares
 //  the display store's counts with the command store's order lines over

@@ -40,9 +40,10 @@ typedef enum {
 
 //  Which roles serve a route.
 typedef enum {
-    ROUTE_PART_ANY = 0,         //  every role (health, metrics, pages, admin)
+    ROUTE_PART_ANY = 0,         //  every role (health, metrics)
     ROUTE_PART_ORDER,           //  roles that run the order side
-    ROUTE_PART_DISPLAY          //  roles that run the display side
+    ROUTE_PART_DISPLAY,         //  roles that run the display side
+    ROUTE_PART_SERVING          //  roles that serve people: all but projector (pages, pools)
 } route_part_t;
 
 //  One row of the route table.
