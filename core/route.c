@@ -41,23 +41,23 @@ static const route_t s_routes [] = {
       NULL, NULL, ROUTE_PART_ANY, false, 0, true, NULL,
       false, NULL },
     { ROUTE_PAGE, "GET", "/", false, "/",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "index.html",
+      NULL, NULL, ROUTE_PART_SERVING, false, 0, false, "index.html",
       false, NULL },
     { ROUTE_CONSOLE, "GET", "/console", false, "/console",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "console.html",
+      NULL, NULL, ROUTE_PART_SERVING, false, 0, false, "console.html",
       false, NULL },
     { ROUTE_PAGE_CSS, "GET", "/page/style.css", false, "/page/style.css",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "style.css",
+      NULL, NULL, ROUTE_PART_SERVING, false, 0, false, "style.css",
       false, NULL },
     { ROUTE_PAGE_JS, "GET", "/page/app.js", false, "/page/app.js",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "app.js",
+      NULL, NULL, ROUTE_PART_SERVING, false, 0, false, "app.js",
       false, NULL },
     { ROUTE_CONSOLE_JS, "GET", "/page/console.js", false, "/page/console.js",
-      NULL, NULL, ROUTE_PART_ANY, false, 0, false, "console.js",
+      NULL, NULL, ROUTE_PART_SERVING, false, 0, false, "console.js",
       false, NULL },
     //  The front sends it to main, which owns the pools (http_front.h).
     { ROUTE_ADMIN_POOLS, "PUT", "/admin/pools/", true, "/admin/pools/{pool}",
-      NULL, NULL, ROUTE_PART_ANY, false, S_SMALL_BODY, true, NULL,
+      NULL, NULL, ROUTE_PART_SERVING, false, S_SMALL_BODY, true, NULL,
       false, NULL },
     { ROUTE_POINT_SAVE, "POST", "/admin/point/save", false, "/admin/point/save",
       ACTOR_POOL_POINT, WIRE_OP_POINT_SAVE, ROUTE_PART_ORDER, false, S_SMALL_BODY, true, NULL,
@@ -118,6 +118,8 @@ route_part_served (route_part_t part, config_role_t role)
         return role == ROLE_ALL || role == ROLE_ORDER;
     if (part == ROUTE_PART_DISPLAY)
         return role == ROLE_ALL || role == ROLE_DISPLAY;
+    if (part == ROUTE_PART_SERVING)
+        return role != ROLE_PROJECTOR;
     return true;
 }
 

@@ -347,9 +347,10 @@ s_route_error (s_worker_t *self, const char *method, const char *url,
         return true;
     }
     if (!route_part_served (route->part, self->shared->cfg->role)) {
-        snprintf (message, sizeof (message), "%s %s is served by the %s role", route->method,
+        snprintf (message, sizeof (message), "%s %s is served by the %s", route->method,
                   route_label (route->route),
-                  route->part == ROUTE_PART_DISPLAY? "display": "order");
+                  route->part == ROUTE_PART_DISPLAY? "display role"
+                  : route->part == ROUTE_PART_ORDER? "order role": "order and display roles");
         s_error (answer, 404, "NOT_FOUND", message);
         return true;
     }

@@ -4,7 +4,8 @@
     One `--role order`, one `--role display` and one `--role projector`
     process:
     - each serves only its part: order the customer, point, order and menu
-      admin routes; display the GET /display routes; projector /health and /metrics;
+      admin routes; display the GET /display routes; projector /health and /metrics
+      only (no page, console or pools);
       the others answer 404 naming the role that serves them. /health says
       the role and shows the parts it runs.
     - a menu created and changed through the order process and orders for
@@ -215,6 +216,10 @@ test_each_role_serves_its_part (void **state)
         { "PATCH", "/admin/menu/MENU-00000001", "{\"menuNm\":\"아이스 아메리카노\"}", 200, 404, 404 },
         { "GET", "/health", NULL, 200, 200, 200 },
         { "GET", "/metrics", NULL, 200, 200, 200 },
+        //  A projector serves nobody: no page, no console, no pools to size.
+        { "GET", "/", NULL, 200, 200, 404 },
+        { "GET", "/console", NULL, 200, 200, 404 },
+        { "GET", "/page/app.js", NULL, 200, 200, 404 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         int ports [3] = { self->order.port, self->display.port, self->projector.port };
@@ -227,6 +232,11 @@ test_each_role_serves_its_part (void **state)
             tk_resp_reset (&resp);
         }
     }
+    //  Nor pools to size (the order and display roles resize theirs).
+    tk_resp_t pools;
+    s_call (self->projector.port, "PUT", "/admin/pools/display", "{\"size\":2}", 404, &pools);
+    assert_non_null (strstr (s_str (pools.json, "message"), "order and display roles"));
+    tk_resp_reset (&pools);
     const char *roles [3] = { "order", "display", "projector" };
     int ports [3] = { self->order.port, self->display.port, self->projector.port };
     for (int r = 0; r < 3; r++) {

@@ -972,6 +972,14 @@ test_route_table (void **state)
     assert_false (route_part_served (ROUTE_PART_DISPLAY, ROLE_ORDER));
     assert_true (route_part_served (ROUTE_PART_ANY, ROLE_ORDER));
     assert_true (route_part_served (ROUTE_PART_ANY, ROLE_DISPLAY));
+    assert_true (route_part_served (ROUTE_PART_ANY, ROLE_PROJECTOR));
+    //  The pages, the console and the pool sizes: not on a projector.
+    assert_int_equal (route_info (ROUTE_PAGE)->part, ROUTE_PART_SERVING);
+    assert_int_equal (route_info (ROUTE_ADMIN_POOLS)->part, ROUTE_PART_SERVING);
+    assert_true (route_part_served (ROUTE_PART_SERVING, ROLE_ALL));
+    assert_true (route_part_served (ROUTE_PART_SERVING, ROLE_ORDER));
+    assert_true (route_part_served (ROUTE_PART_SERVING, ROLE_DISPLAY));
+    assert_false (route_part_served (ROUTE_PART_SERVING, ROLE_PROJECTOR));
 }
 
 //  The customer a request names, for routing by hash.
