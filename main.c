@@ -327,7 +327,7 @@ static void
 s_prune_round (const config_t *cfg, metrics_t *metrics, store_t **store_p)
 {
     int64_t now = util_now_ms (cfg->clock_skew_ms);
-    int64_t counts [4] = { 0, 0, 0, 0 };
+    int64_t counts [5] = { 0, 0, 0, 0, 0 };
     bool failed = false;
     if (config_runs_order (cfg)) {
         char err [512] = "";
@@ -340,7 +340,9 @@ s_prune_round (const config_t *cfg, metrics_t *metrics, store_t **store_p)
                                      RETENTION_BATCH_ROWS, RETENTION_MAX_BATCHES, &counts [0])
         ||   retention_prune_idem (*store_p, now - cfg->idem_retention_s * 1000,
                                    now - STORE_IDEM_STALE_MS, RETENTION_BATCH_ROWS,
-                                   RETENTION_MAX_BATCHES, &counts [2], &counts [3])))
+                                   RETENTION_MAX_BATCHES, &counts [2], &counts [3])
+        ||   retention_prune_marks (*store_p, now - RETENTION_MARK_KEEP_MS, RETENTION_BATCH_ROWS,
+                                    RETENTION_MAX_BATCHES, &counts [4])))
             failed = true;
     }
     if (streq (cfg->bridge, "local")) {
@@ -349,17 +351,19 @@ s_prune_round (const config_t *cfg, metrics_t *metrics, store_t **store_p)
                                   RETENTION_BATCH_ROWS, RETENTION_MAX_BATCHES, &counts [1]))
             failed = true;
     }
-    static const metrics_gauge_t gauges [4] = {
-        GAUGE_PRUNED_OUTBOX, GAUGE_PRUNED_EVENTS, GAUGE_PRUNED_IDEM, GAUGE_PRUNED_IDEM_RUNNING
+    static const metrics_gauge_t gauges [5] = {
+        GAUGE_PRUNED_OUTBOX, GAUGE_PRUNED_EVENTS, GAUGE_PRUNED_IDEM, GAUGE_PRUNED_IDEM_RUNNING,
+        GAUGE_PRUNED_MARKS
     };
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         metrics_gauge_add (metrics, gauges [i], counts [i]);
     if (failed)
         metrics_gauge_add (metrics, GAUGE_PRUNE_FAILURES, 1);
-    if (counts [0] || counts [1] || counts [2] || counts [3])
+    if (counts [0] || counts [1] || counts [2] || counts [3] || counts [4])
         log_info (NULL, "retention: pruned outbox=%" PRId64 " eventlog=%" PRId64
-                  " idempotency=%" PRId64 " idempotency_running=%" PRId64,
-                  counts [0], counts [1], counts [2], counts [3]);
+                  " idempotency=%" PRId64 " idempotency_running=%" PRId64
+                  " commit_mark=%" PRId64, counts [0], counts [1], counts [2], counts [3],
+                  counts [4]);
 }
 
 //  The pruner actor: a retention round every cfg->prune_interval_ms,

@@ -156,6 +156,18 @@ s_answer (service_t *self, s_item_t *item)
 }
 
 
+//  Lets an item go without answering it (see STORE_IN_DOUBT).
+static void
+s_drop (service_t *self, s_item_t *item)
+{
+    log_error (item->req.rid, "%s[%d] %s: not answered: its commit's outcome is unknown",
+               self->def.pool, self->def.index, item->req.op);
+    zframe_destroy (&item->identity);
+    store_reply_reset (&item->reply);
+    wire_request_reset (&item->req);
+}
+
+
 //  Runs an item's handler into its reply.
 static void
 s_run (service_t *self, s_item_t *item, const service_op_t *entry)
@@ -235,13 +247,21 @@ s_run_groups (service_t *self, size_t count)
         bool late = group_cutoff != INT64_MAX
                  && zclock_mono () > group_cutoff + SERVICE_MARGIN_MS - SERVICE_COMMIT_MS;
         bool committed = false;
+        bool in_doubt = false;
         if (late) {
             store_group_rollback (store);
             log_warn ("-", "%s[%d]: group too close to its deadline to commit; undone",
                       self->def.pool, self->def.index);
         }
         else {
-            committed = store_group_commit (store) == STORE_OK;
+            int rc = store_group_commit (store);
+            committed = rc == STORE_OK;
+            in_doubt = rc == STORE_IN_DOUBT;
+            if (in_doubt)
+                log_error ("-", "%s[%d]: whether the group committed is not known; its writes "
+                           "get no answer (their connections close)", self->def.pool,
+                           self->def.index);
+            else
             if (!committed)
                 log_warn ("-", "%s[%d]: group commit failed; its writes are answered 503",
                           self->def.pool, self->def.index);
@@ -255,6 +275,12 @@ s_run_groups (service_t *self, size_t count)
             if (late) {
                 store_reply_reset (&item->reply);
                 s_answer_expired (self, item);
+                continue;
+            }
+            if (in_doubt) {
+                //  Neither its result nor a 503 is known true: no answer,
+                //  and the front closes the connection past its deadline.
+                s_drop (self, item);
                 continue;
             }
             if (!committed) {

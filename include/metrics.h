@@ -33,6 +33,7 @@ typedef enum {
     GAUGE_PRUNED_EVENTS,        //  local event log rows pruned (counter)
     GAUGE_PRUNED_IDEM,          //  finished Idempotency-Keys pruned (counter)
     GAUGE_PRUNED_IDEM_RUNNING,  //  'running' keys a crash left, pruned (counter)
+    GAUGE_PRUNED_MARKS,         //  group commit marks pruned (counter)
     GAUGE_PRUNE_FAILURES,       //  prune rounds a store failed (counter)
     GAUGE_SQLITE_MEMORY,        //  bytes SQLite holds (its page caches, bounded), all connections
     GAUGE_COUNT

@@ -8,6 +8,9 @@
                     key still kept replays its answer), and 'running' rows
                     a crash left behind, older than the takeover age
                     STORE_IDEM_STALE_MS
+      commit_mark   group commit marks (store/group.c) older than
+                    RETENTION_MARK_KEEP_MS: a mark is only looked up in the
+                    seconds after a COMMIT whose answer was lost
       event log     local log rows below every consumer group's committed
                     position and older than --eventlog-retention
                     (eventlog_local_prune in bridge/eventlog_local.c)
@@ -20,6 +23,9 @@
 
 #include "coffee.h"
 #include "store.h"
+
+//  How long group commit marks are kept.
+#define RETENTION_MARK_KEEP_MS  3600000
 
 //  Rows one prune transaction deletes at most.
 #define RETENTION_BATCH_ROWS    500
@@ -37,5 +43,10 @@ int retention_prune_outbox (store_t *store, int64_t before_ms, int batch_rows, i
 //  *done and *running; returns 0 or -1 as above.
 int retention_prune_idem (store_t *store, int64_t done_before_ms, int64_t running_before_ms,
                           int batch_rows, int batches, int64_t *done, int64_t *running);
+
+//  Deletes group commit marks made before before_ms. Fills *pruned;
+//  returns 0 or -1 as above.
+int retention_prune_marks (store_t *store, int64_t before_ms, int batch_rows, int batches,
+                           int64_t *pruned);
 
 #endif

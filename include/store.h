@@ -189,6 +189,9 @@ void store_reply_reset (store_reply_t *reply);
 #define STORE_OK        0       //  done
 #define STORE_FAILED  (-1)      //  the store failed: nothing of it is there
 #define STORE_TIMEOUT (-2)      //  a lock wait outlasted the deadline: nothing ran
+#define STORE_IN_DOUBT_MS 10000 //  how long a lost COMMIT's outcome is looked for
+#define STORE_IN_DOUBT (-3)     //  store_group_commit: the COMMIT's answer was lost and
+                                //  the server did not say in time whether it committed
 
 //  Group commit. The write operations (store_customer_create,
 //  store_charge, store_order_create) called between store_group_begin and
@@ -205,6 +208,14 @@ void store_reply_reset (store_reply_t *reply);
 int store_group_begin (store_t *self, int64_t deadline_ms);
 
 //  Commits the group: STORE_OK, or STORE_FAILED with nothing of it there.
+//  On MySQL a COMMIT whose answer is lost with the connection (the server
+//  restarted or the network broke while it committed) may or may not have
+//  committed: the group's mark, inserted in its transaction just before the
+//  COMMIT, is looked up on a new connection (a locking read, so a commit
+//  still in flight is waited for), for up to STORE_IN_DOUBT_MS. Found: the
+//  group committed, STORE_OK. Not there: STORE_FAILED. No server to ask in
+//  that time: STORE_IN_DOUBT, and its operations must not be answered at all
+//  (neither 200 nor 503 would be known true).
 int store_group_commit (store_t *self);
 
 //  Ends the group undoing all of it (harmless when none is open).

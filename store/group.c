@@ -3,6 +3,14 @@
     waits bounded by the request's deadline; and the replies operations
     answer. See store.h (store_group_begin) and store_impl.h. */
 #include "store_impl.h"
+#include "token.h"
+
+#define MARK_LOCK_WAIT_MS   2000    //  one look's wait for a COMMIT still in flight
+#define MARK_RETRY_MS       250     //  between looks while the server is away
+
+static const char SQL_MARK_ADD [] = "INSERT INTO commit_mark (mark, created_at) VALUES (?, ?)";
+static const char SQL_MARK_FIND [] =
+    "SELECT 1 FROM commit_mark WHERE mark = ? LOCK IN SHARE MODE";
 
 // ---------------------------------------------------------------------------
 //  Replies
@@ -149,7 +157,66 @@ store_group_begin (store_t *self, int64_t deadline_ms)
     return STORE_OK;
 }
 
-//  Commits a group; -1 when nothing of it is there.
+//  Inserts a new random mark into the open group's transaction.
+static int
+s_mark_add (store_t *self, char *mark)
+{
+    if (token_new (mark) != 0)
+        return -1;
+    db_stmt_t *st = db_stmt (self->db, SQL_MARK_ADD);
+    int rc = st ? db_bind_text (st, 1, mark) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, 2, util_now_ms (0));
+    if (rc == DB_OK)
+        rc = db_step (st);
+    if (st)
+        db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  Looks the mark up with a locking read (waiting, bounded, for a COMMIT
+//  still in flight on the server): 1 there, 0 not there, -1 no answer.
+static int
+s_mark_find (store_t *self, const char *mark)
+{
+    self->bound_ms = -1;                //  set again by the next s_bound
+    if (db_set_lock_wait (self->db, MARK_LOCK_WAIT_MS) != DB_OK)
+        return -1;
+    db_stmt_t *st = db_stmt (self->db, SQL_MARK_FIND);
+    int rc = st ? db_bind_text (st, 1, mark) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_step (st);
+    if (st)
+        db_reset (st);
+    return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+}
+
+//  Finds out whether a group whose COMMIT answer was lost committed: its
+//  mark is there or not (see store.h). STORE_OK, STORE_FAILED or
+//  STORE_IN_DOUBT.
+static int
+s_mark_resolve (store_t *self, const char *mark)
+{
+    int64_t until = zclock_mono () + STORE_IN_DOUBT_MS;
+    while (true) {
+        int found = s_mark_find (self, mark);
+        if (found >= 0) {
+            log_warn ("-", "store: a group commit's answer was lost; the server says it %s",
+                      found ? "committed: its operations answer what they did"
+                            : "did not commit: its operations answer 503");
+            return found ? STORE_OK : STORE_FAILED;
+        }
+        if (zclock_mono () >= until)
+            break;
+        zclock_sleep (MARK_RETRY_MS);
+    }
+    log_error ("-", "store: a group commit's answer was lost and the server did not say in "
+               "%d ms whether it committed (%s): its operations stay unanswered",
+               STORE_IN_DOUBT_MS, db_errmsg (self->db));
+    return STORE_IN_DOUBT;
+}
+
+//  Commits a group (see store.h).
 int
 store_group_commit (store_t *self)
 {
@@ -159,12 +226,22 @@ store_group_commit (store_t *self)
         db_rollback (self->db);
         return STORE_FAILED;
     }
-    if (db_commit (self->db) != DB_OK) {
-        log_warn ("-", "store: group commit failed: %s", db_errmsg (self->db));
+    //  SQLite commits in this process: a failed COMMIT did not commit.
+    bool marked = db_dialect (self->db) == DB_MYSQL;
+    char mark [TOKEN_TEXT_MAX] = "";
+    if (marked && s_mark_add (self, mark) != 0) {
+        log_warn ("-", "store: group commit mark failed: %s", db_errmsg (self->db));
         db_rollback (self->db);
         return STORE_FAILED;
     }
-    return STORE_OK;
+    if (db_commit (self->db) == DB_OK)
+        return STORE_OK;
+    int why = db_last_failure (self->db);
+    log_warn ("-", "store: group commit failed: %s", db_errmsg (self->db));
+    db_rollback (self->db);
+    if (!marked || why != DB_UNAVAILABLE)
+        return STORE_FAILED;
+    return s_mark_resolve (self, mark);
 }
 
 //  Ends a group, undoing all of it.

@@ -14,6 +14,11 @@ static const char SQL_OUTBOX_MYSQL [] =
 static const char SQL_IDEM_SQLITE [] =
     "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
     " WHERE state = ? AND updated_at < ? LIMIT ?)";
+static const char SQL_MARK_SQLITE [] =
+    "DELETE FROM commit_mark WHERE rowid IN (SELECT rowid FROM commit_mark"
+    " WHERE created_at < ? LIMIT ?)";
+static const char SQL_MARK_MYSQL [] =
+    "DELETE FROM commit_mark WHERE created_at < ? LIMIT ?";
 static const char SQL_IDEM_MYSQL [] =
     "DELETE FROM idempotency WHERE state = ? AND updated_at < ? LIMIT ?";
 
@@ -89,4 +94,15 @@ retention_prune_idem (store_t *self, int64_t done_before_ms, int64_t running_bef
     if (s_prune (self, sql, "done", done_before_ms, batch_rows, batches, done))
         return -1;
     return s_prune (self, sql, "running", running_before_ms, batch_rows, batches, running);
+}
+
+//  Deletes group commit marks made before before_ms.
+int
+retention_prune_marks (store_t *self, int64_t before_ms, int batch_rows, int batches,
+                       int64_t *pruned)
+{
+    assert (self && pruned && batch_rows > 0);
+    *pruned = 0;
+    const char *sql = db_dialect (self->db) == DB_MYSQL? SQL_MARK_MYSQL: SQL_MARK_SQLITE;
+    return s_prune (self, sql, NULL, before_ms, batch_rows, batches, pruned);
 }

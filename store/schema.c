@@ -233,12 +233,28 @@ static const sqlkit_sql_t s_schema_v3 [] = {
         "ALTER TABLE outbox ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'order'" },
 };
 
+//  v5: a group commit's mark (store/group.c). On MySQL each group inserts
+//  a random mark before its COMMIT, so a group whose COMMIT answer was lost
+//  with the connection can be looked up: committed or not. Kept an hour.
+static const sqlkit_sql_t s_schema_v5 [] = {
+    {   "CREATE TABLE IF NOT EXISTS commit_mark ("
+        " mark CHAR(43) NOT NULL PRIMARY KEY,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS commit_mark ("
+        " mark CHAR(43) NOT NULL PRIMARY KEY,"
+        " created_at BIGINT NOT NULL,"
+        " INDEX commit_mark_created (created_at))" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "CREATE INDEX IF NOT EXISTS commit_mark_created ON commit_mark (created_at)",
+        "SELECT 1" },
+};
+
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
     { 2, s_schema_v2, sizeof s_schema_v2 / sizeof s_schema_v2 [0] },
     { 3, s_schema_v3, sizeof s_schema_v3 / sizeof s_schema_v3 [0] },
     { 4, s_schema_v4, sizeof s_schema_v4 / sizeof s_schema_v4 [0] },
+    { 5, s_schema_v5, sizeof s_schema_v5 / sizeof s_schema_v5 [0] },
 };
 
 //  Seeds the demo menus into an empty store, each with its menu event.

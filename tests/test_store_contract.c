@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#define STORE_SCHEMA    5       //  the command store's schema version (store/schema.c)
 #define HOUR_MS (3600 * 1000LL)
 #define NOW_MS 1764040000123LL      //  a fixed "now" (2025-11-25, not on an hour)
 
@@ -302,7 +303,8 @@ test_seed_and_reopen (void **state)
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE use_yn = 'Y'"), 5);
     assert_int_equal (s_int (db, "SELECT SUM(menu_price) FROM menu"), 4200 * 2 + 4500 * 3);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"),
+                      STORE_SCHEMA);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu WHERE version = 1"), 5);
     int64_t stamp = s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'");
 
@@ -325,7 +327,8 @@ test_seed_and_reopen (void **state)
     db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 4);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), 0);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"),
+                      STORE_SCHEMA);
     assert_int_equal (s_int (db, "SELECT updated_at FROM schema_version WHERE component = 'store'"), stamp);
     db_t *ddb = display_store_db (ctx->display);
     assert_int_equal (s_int (ddb, "SELECT COUNT(*) FROM display_menu"), 5);
@@ -383,7 +386,8 @@ test_concurrent_open (void **state)
     assert_non_null (ctx->store);
     db_t *db = store_db (ctx->store);
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM menu"), 5);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"),
+                      STORE_SCHEMA);
     //  Racing first opens told each demo menu once
     assert_int_equal (s_int (db, "SELECT COUNT(*) FROM outbox WHERE kind = 'menu.changed'"), 5);
 }
@@ -2141,7 +2145,8 @@ test_migration_rerun (void **state)
     if (!ctx->store)
         fail_msg ("reopen after a cut migration: %s", err);
     db = store_db (ctx->store);
-    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"), 4);
+    assert_int_equal (s_int (db, "SELECT version FROM schema_version WHERE component = 'store'"),
+                      STORE_SCHEMA);
     int64_t balance = 0;
     assert_int_equal (store_balance (ctx->store, id, &balance, NULL), 0);
     assert_int_equal (balance, 700);
