@@ -256,9 +256,12 @@ eventlog_kafka_check (const config_t *cfg, char *err, size_t errlen)
     return rc;
 }
 
-//  The settings producer and consumer share.
+//  The settings producer and consumer share, then tunables (key, value
+//  pairs ended by NULL, or NULL), then the operator's --kafka-option lines,
+//  which may override both.
 static rd_kafka_conf_t *
-s_conf_new (kafka_t *self, const config_t *cfg, char *err, size_t errlen)
+s_conf_new (kafka_t *self, const config_t *cfg, const char *const *tunables, char *err,
+            size_t errlen)
 {
     if (!cfg->kafka_brokers [0]) {
         snprintf (err, errlen, "--bridge kafka needs --kafka-brokers");
@@ -270,8 +273,16 @@ s_conf_new (kafka_t *self, const config_t *cfg, char *err, size_t errlen)
     //  Come back quickly after an outage; the default waits up to 10 s.
     ||  s_conf_set (conf, "reconnect.backoff.ms", "100", err, errlen)
     ||  s_conf_set (conf, "reconnect.backoff.max.ms", "1000", err, errlen)
-    ||  s_conf_set (conf, "log.connection.close", "false", err, errlen)
-    ||  s_conf_options (conf, cfg->kafka_options, err, errlen)) {
+    ||  s_conf_set (conf, "log.connection.close", "false", err, errlen)) {
+        rd_kafka_conf_destroy (conf);
+        return NULL;
+    }
+    for (int i = 0; tunables && tunables [i]; i += 2)
+        if (s_conf_set (conf, tunables [i], tunables [i + 1], err, errlen)) {
+            rd_kafka_conf_destroy (conf);
+            return NULL;
+        }
+    if (s_conf_options (conf, cfg->kafka_options, err, errlen)) {
         rd_kafka_conf_destroy (conf);
         return NULL;
     }
@@ -432,13 +443,18 @@ s_producer_new (const config_t *cfg, char *err, size_t errlen)
     kafka_t *self = s_kafka_new (cfg);
     self->flights = zhashx_new ();
     zhashx_set_destructor (self->flights, s_flight_destroy);
-    rd_kafka_conf_t *conf = s_conf_new (self, cfg, err, errlen);
+    //  Batching and delivery time are the operator's to tune; idempotent,
+    //  acknowledged-by-all and keyed delivery are not.
+    static const char *const tunables [] = {
+        "linger.ms", KAFKA_LINGER_MS,
+        "message.timeout.ms", KAFKA_MESSAGE_TIMEOUT,
+        NULL
+    };
+    rd_kafka_conf_t *conf = s_conf_new (self, cfg, tunables, err, errlen);
     if (!conf)
         goto fail;
     if (s_conf_set (conf, "enable.idempotence", "true", err, errlen)
     ||  s_conf_set (conf, "acks", "all", err, errlen)
-    ||  s_conf_set (conf, "linger.ms", KAFKA_LINGER_MS, err, errlen)
-    ||  s_conf_set (conf, "message.timeout.ms", KAFKA_MESSAGE_TIMEOUT, err, errlen)
     ||  s_conf_set (conf, "partitioner", "murmur2_random", err, errlen)) {
         rd_kafka_conf_destroy (conf);
         goto fail;
@@ -575,16 +591,21 @@ s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen
     kafka_t *self = s_kafka_new (cfg);
     self->consumer = true;
     rd_kafka_topic_partition_list_t *topics = NULL;
-    rd_kafka_conf_t *conf = s_conf_new (self, cfg, err, errlen);
+    //  Group timing and the assignor are the operator's to tune
+    //  (--kafka-option); what makes delivery at-least-once is not.
+    static const char *const tunables [] = {
+        "session.timeout.ms", KAFKA_SESSION_TIMEOUT,
+        "heartbeat.interval.ms", "1000",
+        "partition.assignment.strategy", "cooperative-sticky",
+        NULL
+    };
+    rd_kafka_conf_t *conf = s_conf_new (self, cfg, tunables, err, errlen);
     if (!conf)
         goto fail;
     if (s_conf_set (conf, "group.id", group, err, errlen)
     ||  s_conf_set (conf, "enable.auto.commit", "false", err, errlen)
     ||  s_conf_set (conf, "enable.auto.offset.store", "false", err, errlen)
-    ||  s_conf_set (conf, "auto.offset.reset", "earliest", err, errlen)
-    ||  s_conf_set (conf, "session.timeout.ms", KAFKA_SESSION_TIMEOUT, err, errlen)
-    ||  s_conf_set (conf, "heartbeat.interval.ms", "1000", err, errlen)
-    ||  s_conf_set (conf, "partition.assignment.strategy", "cooperative-sticky", err, errlen)) {
+    ||  s_conf_set (conf, "auto.offset.reset", "earliest", err, errlen)) {
         rd_kafka_conf_destroy (conf);
         goto fail;
     }
