@@ -849,39 +849,16 @@ s_pools_ask (s_worker_t *self, s_request_t *req, s_answer_t *answer)
         s_error (answer, 404, "NOT_FOUND", message);
         return false;
     }
-    cJSON *json = cJSON_ParseWithLength (req->body, req->len);
-    if (!json || !cJSON_IsObject (json)) {
-        cJSON_Delete (json);
-        answer->status = 400;
-        answer->body = request_error_json ("INVALID_JSON", "body: send a JSON object "
-                                           "{\"actors\":N}", NULL);
+    cJSON *canonical = NULL;
+    char *error = NULL;
+    answer->status = request_validate_body (ROUTE_ADMIN_POOLS, req->body, req->len, &canonical,
+                                            &error);
+    if (answer->status != 200) {
+        answer->body = error;
         return false;
     }
-    const cJSON *item;
-    const char *unknown = NULL;
-    cJSON_ArrayForEach (item, json)
-        if (!item->string || strcmp (item->string, "actors") != 0)
-            unknown = item->string? item->string: "?";
-    const cJSON *actors = cJSON_GetObjectItemCaseSensitive (json, "actors");
-    double value = cJSON_IsNumber (actors)? actors->valuedouble: 0;
-    int n = (value >= 1 && value <= S_ACTORS_MAX && value == (double) (int) value)
-          ? (int) value: 0;
-    if (unknown) {
-        s_printable (unknown, name, sizeof name);
-        snprintf (message, sizeof message, "%s: unknown field; send {\"actors\":N}", name);
-        answer->status = 400;
-        answer->body = request_error_json ("INVALID_INPUT", message, name);
-    }
-    else
-    if (!n) {
-        snprintf (message, sizeof message, "actors: must be a whole number from 1 to %d",
-                  S_ACTORS_MAX);
-        answer->status = 400;
-        answer->body = request_error_json ("INVALID_INPUT", message, "actors");
-    }
-    cJSON_Delete (json);
-    if (!n || unknown)
-        return false;
+    int n = (int) cJSON_GetNumberValue (cJSON_GetObjectItemCaseSensitive (canonical, "actors"));
+    cJSON_Delete (canonical);
     uint64_t seq = s_open_slot (self, req, -1, 0);
     if (!seq || zsock_send (self->admin, "8si", seq, s_pool_names [p], n) != 0) {
         if (seq)

@@ -3,6 +3,7 @@
 #include "request.h"
 #include "actor.h"
 #include "store.h"
+#include "http_front.h"
 #include <string.h>
 #include <strings.h>
 
@@ -874,6 +875,30 @@ s_menu (const s_numbers_t *numbers, const cJSON *in, cJSON *out, bool create,
     return 0;
 }
 
+//  PUT /admin/pools/{pool}: {"actors":N}, N a whole number 1..
+//  HTTP_FRONT_POOL_MAX read exactly from its text, and no other member.
+static int
+s_pools (const s_numbers_t *numbers, const cJSON *in, cJSON *out, char **error_json)
+{
+    for (const cJSON *child = in->child; child; child = child->next)
+        if (!child->string || strcmp (child->string, "actors") != 0) {
+            char name [40];
+            size_t n = 0;
+            for (const char *c = child->string? child->string: "?"; *c && n < sizeof name - 1; c++)
+                name [n++] = (*c >= 0x20 && *c < 0x7F)? *c: '?';
+            name [n] = '\0';
+            return s_invalid (error_json, name, "unknown field; send {\"actors\":N}");
+        }
+    const cJSON *actors;
+    int64_t value = 0;
+    int rc = s_member (in, "actors", "actors", &actors, error_json);
+    if (!rc)
+        rc = s_check_count (numbers, actors, "actors", HTTP_FRONT_POOL_MAX, &value, error_json);
+    if (rc)
+        return rc;
+    return cJSON_AddNumberToObject (out, "actors", (double) value)? 0: -1;
+}
+
 //  Validates a POST body; see request.h.
 int
 request_validate_body (metrics_route_t route, const char *body, size_t len,
@@ -1034,6 +1059,9 @@ request_validate_body (metrics_route_t route, const char *body, size_t len,
     else
     if (route == ROUTE_ADMIN_MENU_CREATE || route == ROUTE_ADMIN_MENU_PATCH)
         rc = s_menu (&numbers, in, out, route == ROUTE_ADMIN_MENU_CREATE, error_json);
+    else
+    if (route == ROUTE_ADMIN_POOLS)
+        rc = s_pools (&numbers, in, out, error_json);
     else
         rc = s_invalid (error_json, "body", "this route takes no body");
 done:

@@ -305,6 +305,10 @@ test_admin_refusals (void **state)
     const char *bad [] = {
         "{\"actors\":0}", "{\"actors\":65}", "{\"actors\":1.5}", "{\"actors\":\"3\"}",
         "{\"actors\":-1}", "{}", "{\"actors\":null}",
+        //  Read exactly from the text, not through a double (which reads
+        //  the first as 2 and the second as infinity).
+        "{\"actors\":2.0000000000000001}", "{\"actors\":1e400}", "{\"actors\":02}",
+        "{\"actors\":2,\"actors\":3}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         s_put (port, "order", bad [i], "Authorization: Bearer " POOLS_TOKEN, &resp);
