@@ -125,20 +125,29 @@ s_projection_tick (void *state, bool idle)
     return self->wake_owed ? PROJ_WAKE_MS : PROJ_POLL_MS;
 }
 
-//  Applies an order event to the display store.
+//  Counts an apply and owes the display a wake when it changed something;
+//  a refused apply is kept by the loop and retried. Returns rc.
 static int
-s_apply_order (void *state, const event_t *ev, const eventlog_event_t *raw)
+s_applied (projection_t *self, int rc, bool applied, const char *key)
 {
-    projection_t *self = (projection_t *) state;
-    bool applied = false;
-    if (display_store_apply (self->display, &ev->order, BRIDGE_GROUP_DISPLAY, raw->partition,
-                             raw->offset, &applied) != 0) {
-        log_warn ("-", "projection: display store refused %s, will retry", ev->key);
+    if (rc != 0) {
+        log_warn ("-", "projection: display store refused %s, will retry", key);
         return -1;
     }
     metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, 1);
     self->wake_owed = self->wake_owed || applied;
     return 0;
+}
+
+//  Applies an order event to the display store, by (orderNo, menuId).
+static int
+s_apply_order (void *state, const event_t *ev, const eventlog_event_t *raw)
+{
+    projection_t *self = (projection_t *) state;
+    bool applied = false;
+    int rc = display_store_apply (self->display, &ev->order, BRIDGE_GROUP_DISPLAY,
+                                  raw->partition, raw->offset, &applied);
+    return s_applied (self, rc, applied, ev->key);
 }
 
 //  Applies a menu event to the display store, by version.
@@ -147,14 +156,9 @@ s_apply_menu (void *state, const event_t *ev, const eventlog_event_t *raw)
 {
     projection_t *self = (projection_t *) state;
     bool applied = false;
-    if (display_store_apply_menu (self->display, &ev->menu, BRIDGE_GROUP_DISPLAY,
-                                  raw->partition, raw->offset, &applied) != 0) {
-        log_warn ("-", "projection: display store refused %s, will retry", ev->key);
-        return -1;
-    }
-    metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, 1);
-    self->wake_owed = self->wake_owed || applied;
-    return 0;
+    int rc = display_store_apply_menu (self->display, &ev->menu, BRIDGE_GROUP_DISPLAY,
+                                       raw->partition, raw->offset, &applied);
+    return s_applied (self, rc, applied, ev->key);
 }
 
 //  The kinds the projection takes.
