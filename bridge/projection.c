@@ -23,7 +23,13 @@
 #define PROJ_ERROR_WAIT_MS      500     //  wait after an event-log error
 #define PROJ_BACKOFF_MIN_MS     100     //  first retry delay
 #define PROJ_BACKOFF_MAX_MS     5000    //  cap of the retry delay
-#define PROJ_WAKE_MS            5       //  fewest ms between two display.refresh asks
+//  Fewest ms between two display.refresh asks. Each refresh reads the whole
+//  menu and the 7-day top 3 (an aggregate and a sort) and pushes them to
+//  every HTTP worker; asking every 5 ms under a stream of orders cost
+//  POST /order about 15 % of its throughput on two cores (bench/run.sh
+//  order-sqlite: 1925 → 2230 orders/s), while an order still shows in
+//  /display/best well inside the 50 ms target (docs/PERFORMANCE.md).
+#define PROJ_WAKE_MS            10
 
 typedef struct {
     metrics_t *metrics;         //  gauges
