@@ -110,8 +110,7 @@ int
 store_lot_add (db_t *db, const char *customer_id, int64_t amount, const char *code,
                const char *name, const char *remark, const char *exp_date, int64_t now_ms)
 {
-    if (store_history_add_dated (db, customer_id, amount, code, name, remark, exp_date,
-                                 now_ms) != 0)
+    if (store_history_add (db, customer_id, amount, code, name, remark, exp_date, now_ms) != 0)
         return -1;
     int64_t history_id = db_last_insert_id (db);
     int64_t expires_at = exp_date? store_exp_at (exp_date): S_NEVER;
@@ -213,8 +212,8 @@ store_lots_expire (db_t *db, const char *customer_id, int64_t now_ms, int64_t *p
         char remark [STORE_REMARK_MAX];
         snprintf (remark, sizeof remark, "포인트 소멸 (lot %" PRId64 ", expDate %s)",
                   due [i].id, due [i].exp_date);
-        if (store_history_add_dated (db, customer_id, -due [i].remaining, TYPE_EXPIRE,
-                                     TYPE_EXPIRE_NM, remark, NULL, now_ms) != 0)
+        if (store_history_add (db, customer_id, -due [i].remaining, TYPE_EXPIRE,
+                               TYPE_EXPIRE_NM, remark, NULL, now_ms) != 0)
             return -1;
         if (points)
             *points += due [i].remaining;

@@ -226,7 +226,8 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
     ||  s_order_lines_insert (self, order_no, merged, count, now_ms) != 0)
         return store_op_fail (self, &op, "order", reply);
     snprintf (remark, sizeof remark, "주문 %s", order_no);
-    if (store_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, now_ms) != 0)
+    if (store_history_add (db, customer_id, -price, TYPE_USE, TYPE_USE_NM, remark, NULL,
+                           now_ms) != 0)
         return store_op_fail (self, &op, "order", reply);
     if (price > 0 && store_lots_spend (db, customer_id, db_last_insert_id (db), price) != 0)
         return store_op_fail (self, &op, "order", reply);

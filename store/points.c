@@ -24,9 +24,6 @@ static const char SQL_POINT_TAKE [] =
     "UPDATE point SET balance = balance - ? WHERE customer_id = ? AND balance >= ?";
 static const char SQL_HISTORY_INSERT [] =
     "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
-    " created_at) VALUES (?, ?, ?, ?, NULL, ?, ?)";
-static const char SQL_HISTORY_INSERT_DATED [] =
-    "INSERT INTO point_history (customer_id, point, type_code, type_name, exp_date, remark,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_HISTORY_PAGE [] =
     "SELECT id, point, type_code, type_name, exp_date, remark FROM point_history"
@@ -54,35 +51,12 @@ store_balance_read (db_t *db, const char *customer_id, int64_t *balance)
     return rc;
 }
 
-//  Appends a point history row.
+//  Appends a point history row, with its expiry date (NULL: none).
 int
 store_history_add (db_t *db, const char *customer_id, int64_t point, const char *code,
-               const char *name, const char *remark, int64_t now_ms)
+                   const char *name, const char *remark, const char *exp_date, int64_t now_ms)
 {
     db_stmt_t *st = db_stmt (db, SQL_HISTORY_INSERT);
-    if (!st)
-        return -1;
-    int rc = DB_ERROR;
-    if (db_bind_text (st, 1, customer_id) == DB_OK
-    &&  db_bind_int64 (st, 2, point) == DB_OK
-    &&  db_bind_text (st, 3, code) == DB_OK
-    &&  db_bind_text (st, 4, name) == DB_OK
-    &&  db_bind_text (st, 5, remark) == DB_OK
-    &&  db_bind_int64 (st, 6, now_ms) == DB_OK)
-        rc = db_step (st);
-    db_reset (st);
-    return rc == DB_DONE ? 0 : -1;
-}
-
-//  Appends a point history row with an expiry date (NULL: none).
-int
-store_history_add_dated (db_t *db, const char *customer_id, int64_t point, const char *code,
-                         const char *name, const char *remark, const char *exp_date,
-                         int64_t now_ms)
-{
-    if (!exp_date)
-        return store_history_add (db, customer_id, point, code, name, remark, now_ms);
-    db_stmt_t *st = db_stmt (db, SQL_HISTORY_INSERT_DATED);
     if (!st)
         return -1;
     int rc = DB_ERROR;

@@ -94,8 +94,10 @@ int store_op_finish (store_t *self, store_op_t *op, const store_idem_t *idem, in
 
 //  points.c
 int store_balance_read (db_t *db, const char *customer_id, int64_t *balance);
+//  points.c: a history row with an expiry date (exp_date NULL: none). 0 or -1.
 int store_history_add (db_t *db, const char *customer_id, int64_t point, const char *code,
-                       const char *name, const char *remark, int64_t now_ms);
+                       const char *name, const char *remark, const char *exp_date,
+                       int64_t now_ms);
 int store_write_ti (db_t *db, const char *sql, const char *text, int64_t value);
 int store_customer_exists (db_t *db, const char *customer_id);
 int store_point_take (db_t *db, const char *customer_id, int64_t amount);
@@ -112,10 +114,6 @@ int store_auth_known (store_t *self, const store_auth_t *auth, store_reply_t *re
 int store_token_set (db_t *db, const char *customer_id, const char *token);
 int store_reply_token (store_reply_t *reply, const char *customer_id, const char *token);
 
-//  points.c: a history row with an expiry date (exp_date NULL: none). 0 or -1.
-int store_history_add_dated (db_t *db, const char *customer_id, int64_t point, const char *code,
-                             const char *name, const char *remark, const char *exp_date,
-                             int64_t now_ms);
 //  points.c: adds amount to the balance (conditional, never past
 //  INT64_MAX) and opens its lot with its history row: 0, 1 when the
 //  balance would pass INT64_MAX or there is no such customer, -1 failure.
