@@ -5,26 +5,12 @@
 #include <cmocka.h>
 #include "coffee.h"
 
-static int
-s_load (config_t *cfg, char *err, size_t errlen, ...)
-{
-    char *argv [32] = { "serve" };
-    int argc = 1;
-    va_list args;
-    va_start (args, errlen);
-    char *arg;
-    while ((arg = va_arg (args, char *)) && argc < 31)
-        argv [argc++] = arg;
-    va_end (args);
-    return config_load (cfg, argc, argv, err, errlen);
-}
-
 static void
 test_defaults (void **state)
 {
     config_t cfg;
     char err [256] = "";
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
     assert_int_equal (cfg.port, 8080);
     assert_string_equal (cfg.data_dir, "./var");
     assert_string_equal (cfg.store, "sqlite:./var/command.db");
@@ -46,8 +32,8 @@ test_env_and_flags (void **state)
     setenv ("COFFEE_PORT", "9001", 1);
     setenv ("COFFEE_ORDER_ACTORS", "7", 1);
     setenv ("COFFEE_ROLE", "display", 1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--port", "9002", "--data-dir", "/tmp/x",
-                              NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--port", "9002",
+                                      "--data-dir", "/tmp/x", NULL), 0);
     assert_int_equal (cfg.port, 9002);                  //  the flag wins
     assert_int_equal (cfg.order_actors, 7);             //  the environment over the default
     assert_int_equal (cfg.role, ROLE_DISPLAY);
@@ -72,18 +58,18 @@ test_refusals (void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         err [0] = 0;
-        assert_int_equal (s_load (&cfg, err, sizeof err, bad [i][0], bad [i][1], NULL), -1);
+        assert_int_equal (tk_config_load (&cfg, err, sizeof err, bad [i][0], bad [i][1], NULL), -1);
         if (!strstr (err, bad [i][2]))
             fail_msg ("%s %s: %s", bad [i][0], bad [i][1], err);
     }
     err [0] = 0;
     setenv ("COFFEE_HTTP_THREADS", "lots", 1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), -1);
     assert_non_null (strstr (err, "COFFEE_HTTP_THREADS"));
     unsetenv ("COFFEE_HTTP_THREADS");
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--store", "sqlite:/a", "--display-store",
-                              "sqlite:/a", NULL), -1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, "extra", NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--store", "sqlite:/a",
+                                      "--display-store", "sqlite:/a", NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "extra", NULL), -1);
 }
 
 static void
@@ -126,14 +112,14 @@ test_admin_token_file (void **state)
     assert_non_null (mkdtemp (dir));
     config_t cfg;
     char err [256], path [512];
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
     assert_string_equal (cfg.admin_token, "");          //  none: admin routes off
 
     s_write (dir, "good", "s3cret-admin-token-0123456789\nsecond line\n", path, sizeof path);
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), 0);
     assert_string_equal (cfg.admin_token, "s3cret-admin-token-0123456789");
     setenv ("COFFEE_ADMIN_TOKEN_FILE", path, 1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
     assert_string_equal (cfg.admin_token, "s3cret-admin-token-0123456789");
     unsetenv ("COFFEE_ADMIN_TOKEN_FILE");
 
@@ -144,13 +130,14 @@ test_admin_token_file (void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         s_write (dir, bad [i][0], bad [i][1], path, sizeof path);
         err [0] = 0;
-        assert_int_equal (s_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), -1);
+        assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--admin-token-file", path,
+                                          NULL), -1);
         if (!strstr (err, "--admin-token-file"))
             fail_msg ("%s: %s", bad [i][0], err);
         unlink (path);
     }
     snprintf (path, sizeof path, "%s/missing", dir);
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--admin-token-file", path, NULL), -1);
     assert_non_null (strstr (err, "No such file"));
     unlink (strcat (strcpy (path, dir), "/good"));
     rmdir (dir);

@@ -10,21 +10,6 @@
 #include "coffee.h"
 #include <unistd.h>
 
-//  config_load on "serve" plus the NULL-terminated arguments.
-static int
-s_load (config_t *cfg, char *err, size_t errlen, ...)
-{
-    char *argv [32] = { "serve" };
-    int argc = 1;
-    va_list args;
-    va_start (args, errlen);
-    char *arg;
-    while ((arg = va_arg (args, char *)) && argc < 31)
-        argv [argc++] = arg;
-    va_end (args);
-    return config_load (cfg, argc, argv, err, errlen);
-}
-
 //  Retention defaults: a day, a day, 48 h, a round a minute.
 static void
 test_defaults (void **state)
@@ -32,7 +17,7 @@ test_defaults (void **state)
     unsetenv ("COFFEE_KAFKA_OPTIONS");
     config_t cfg;
     char err [256] = "";
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
     assert_int_equal (cfg.outbox_retention_s, 86400);
     assert_int_equal (cfg.eventlog_retention_s, 86400);
     assert_int_equal (cfg.idem_retention_s, 172800);
@@ -41,10 +26,10 @@ test_defaults (void **state)
     assert_string_equal (cfg.log_file, "");
     assert_string_equal (cfg.collector_ca_file, "");
     assert_string_equal (cfg.collector_token_file, "");
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--idem-retention", "59", NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--idem-retention", "59", NULL), -1);
     assert_non_null (strstr (err, "--idem-retention"));
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--prune-interval-ms", "0",
-                              "--outbox-retention", "0", NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--prune-interval-ms", "0",
+                                      "--outbox-retention", "0", NULL), 0);
     assert_int_equal (cfg.prune_interval_ms, 0);
     assert_int_equal (cfg.outbox_retention_s, 0);
 }
@@ -56,26 +41,27 @@ test_kafka_options (void **state)
     config_t cfg;
     char err [256] = "";
     unsetenv ("COFFEE_KAFKA_OPTIONS");
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--kafka-option", "security.protocol=SSL",
-                              "--kafka-option", "ssl.ca.location=/etc/ca.pem", NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err,
+                                      "--kafka-option", "security.protocol=SSL",
+                                      "--kafka-option", "ssl.ca.location=/etc/ca.pem", NULL), 0);
     assert_string_equal (cfg.kafka_options, "security.protocol=SSL\nssl.ca.location=/etc/ca.pem\n");
 
     setenv ("COFFEE_KAFKA_OPTIONS", "a.b=1,,c.d=x=y", 1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
     assert_string_equal (cfg.kafka_options, "a.b=1\nc.d=x=y\n");
     //  A newline separates instead, so a value may hold commas.
     setenv ("COFFEE_KAFKA_OPTIONS", "ssl.cipher.suites=A,B\r\nclient.id=z\n", 1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
     assert_string_equal (cfg.kafka_options, "ssl.cipher.suites=A,B\nclient.id=z\n");
     //  Flags win: the variable's list is replaced, not extended.
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--kafka-option", "e.f=2", NULL), 0);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--kafka-option", "e.f=2", NULL), 0);
     assert_string_equal (cfg.kafka_options, "e.f=2\n");
 
     setenv ("COFFEE_KAFKA_OPTIONS", "novalue", 1);
-    assert_int_equal (s_load (&cfg, err, sizeof err, NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), -1);
     assert_non_null (strstr (err, "COFFEE_KAFKA_OPTIONS: expected key=value"));
     unsetenv ("COFFEE_KAFKA_OPTIONS");
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--kafka-option", "=v", NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--kafka-option", "=v", NULL), -1);
     assert_non_null (strstr (err, "--kafka-option: expected key=value"));
     //  The list is bounded.
     char big [3000];
@@ -83,8 +69,8 @@ test_kafka_options (void **state)
     big [0] = 'k';
     big [1] = '=';
     big [sizeof big - 1] = '\0';
-    assert_int_equal (s_load (&cfg, err, sizeof err, "--kafka-option", big,
-                              "--kafka-option", big, NULL), -1);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--kafka-option", big,
+                                      "--kafka-option", big, NULL), -1);
     assert_non_null (strstr (err, "too long"));
 }
 

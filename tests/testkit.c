@@ -105,6 +105,21 @@ tk_tempdir (const char *prefix)
 }
 
 
+//  config_load of `serve` with the NULL-terminated arguments.
+int
+tk_config_load (config_t *cfg, char *err, size_t errlen, ...)
+{
+    char *argv [32] = { "serve" };
+    int argc = 1;
+    va_list args;
+    va_start (args, errlen);
+    char *arg;
+    while ((arg = va_arg (args, char *)) && argc < 31)
+        argv [argc++] = arg;
+    va_end (args);
+    return config_load (cfg, argc, argv, err, errlen);
+}
+
 //  A port nobody listens on right now: the kernel picks one for port 0.
 int
 tk_free_port (void)

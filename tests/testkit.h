@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include <cjson/cJSON.h>
+#include "config.h"
 
 //  A `coffee serve` process started by tk_server_start.
 typedef struct {
@@ -41,6 +42,10 @@ const char *tk_admin_token_file (void);
 
 //  A new empty folder under $TMPDIR (or /tmp); caller frees with free().
 char *tk_tempdir (const char *prefix);
+
+//  config_load of `serve` with the arguments after errlen, ended by NULL
+//  (at most 30): what config_load returns.
+int tk_config_load (config_t *cfg, char *err, size_t errlen, ...);
 
 //  A TCP port free on 127.0.0.1 right now.
 int tk_free_port (void);
