@@ -120,7 +120,7 @@ s_line (hc_list_t *list, const char *kind, const char *method, const char *targe
                         "%sConnection: close\r\n\r\n",
                         method, target, version, tk_admin_token (), headers? headers: "");
     char name [80];
-    snprintf (name, sizeof name, "%s %.40s %s", method, target, version);
+    snprintf (name, sizeof name, "%.16s %.40s %.16s", method, target, version);
     hc_case_t *c = s_add (list, kind, name, data, len, code, flags, 1, status);
     free (data);
     return c;

@@ -1674,7 +1674,9 @@ s_date (int64_t ms, int days, char *date)
     time_t seconds = (time_t) ((ms + 9 * 3600 * 1000LL) / 1000 + (int64_t) days * 86400);
     struct tm tm;
     gmtime_r (&seconds, &tm);
-    snprintf (date, 9, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    char full [40];             //  room for any int, so -O2 sees no truncation
+    snprintf (full, sizeof full, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf (date, 9, "%.8s", full);
 }
 
 //  Grants point as SAVE expiring after date (NULL: never); asserts 200.
