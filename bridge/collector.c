@@ -1,6 +1,7 @@
-/*  collector — delivers one order event to the data collection platform.
-    file backend: one JSON line appended, flushed and fsync'ed per event,
-    to a file only its owner may read (0600).
+/*  collector — delivers order events to the data collection platform.
+    file backend: one JSON line appended per event, to a file only its
+    owner may read (0600); collector_flush flushes and fsyncs every line
+    appended since the last flush at once.
     http backend: one reused libcurl easy handle; POST with Content-Type and
     Idempotency-Key; 2xx is delivered; redirects are never followed. Over
     https the server is verified against --collector-ca-file (or the
@@ -22,6 +23,8 @@ struct _collector_t {
     CURL *curl;                     //  http backend: reused easy handle
     char curl_err [CURL_ERROR_SIZE];//  libcurl's last error text
     char *auth;                     //  "Authorization: Bearer …" header, or NULL
+    off_t batch_start;              //  file: size before the first unflushed line, or -1
+    bool broken;                    //  file: an append failed; the batch's lines were cut
 };
 
 //  Throws away the response body: only the status matters.
@@ -138,6 +141,7 @@ collector_t *
 collector_new (const config_t *cfg, char *err, size_t errlen)
 {
     collector_t *self = (collector_t *) zmalloc (sizeof (collector_t));
+    self->batch_start = -1;
     const char *url = cfg->collector_url;
     int rc;
     if (!*url || strncmp (url, "file:", 5) == 0) {
@@ -195,31 +199,57 @@ s_file_undo (collector_t *self, off_t size)
                   (long long) size, strerror (errno));
 }
 
-//  Appends json as one line and forces it to disk.
+//  Appends json as one line, not yet forced to disk (s_file_flush).
 static int
-s_file_deliver (collector_t *self, const char *json, size_t len)
+s_file_append (collector_t *self, const char *json, size_t len)
 {
     if (memchr (json, '\n', len)) {
         log_error ("-", "collector: event with a newline refused (would split the line)");
         return -1;
     }
-    //  Where this line starts: a failed write (disk full) may leave part of
-    //  it in the file and the rest in stdio's buffer, and the retry would
-    //  then glue the whole line onto that fragment, so the event would be
-    //  in no line a reader can parse. On failure both are dropped.
-    struct stat st;
-    if (fflush (self->file) != 0 || fstat (fileno (self->file), &st) != 0) {
-        log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
-        s_file_undo (self, -1);
-        return -1;
+    //  Where the batch starts: a failed write (disk full) may leave part of
+    //  a line in the file and the rest in stdio's buffer, and the retry
+    //  would then glue the whole line onto that fragment, so the event
+    //  would be in no line a reader can parse. On failure the whole batch
+    //  is cut back: its events are all delivered again.
+    if (self->batch_start < 0) {
+        struct stat st;
+        if (fflush (self->file) != 0 || fstat (fileno (self->file), &st) != 0) {
+            log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
+            s_file_undo (self, -1);
+            return -1;
+        }
+        self->batch_start = (off_t) st.st_size;
     }
-    if (fwrite (json, 1, len, self->file) != len || fputc ('\n', self->file) == EOF
-    ||  fflush (self->file) != 0 || fsync (fileno (self->file)) != 0) {
+    if (fwrite (json, 1, len, self->file) != len || fputc ('\n', self->file) == EOF) {
         log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
-        s_file_undo (self, (off_t) st.st_size);
+        s_file_undo (self, self->batch_start);
+        self->batch_start = -1;
+        self->broken = true;
         return -1;
     }
     return 0;
+}
+
+//  Forces the lines appended since the last flush to disk: one fflush and
+//  one fsync for all of them.
+static int
+s_file_flush (collector_t *self)
+{
+    if (self->broken) {
+        self->broken = false;
+        return -1;
+    }
+    if (self->batch_start < 0)
+        return 0;
+    int rc = 0;
+    if (fflush (self->file) != 0 || fsync (fileno (self->file)) != 0) {
+        log_warn ("-", "collector: write %s: %s", self->target, strerror (errno));
+        s_file_undo (self, self->batch_start);
+        rc = -1;
+    }
+    self->batch_start = -1;
+    return rc;
 }
 
 //  POSTs json with its Idempotency-Key; 0 on a 2xx answer.
@@ -268,15 +298,35 @@ s_http_deliver (collector_t *self, const char *order_no, const char *json, size_
     return 0;
 }
 
-//  Delivers one event; 0 delivered, -1 retry later.
+//  Hands one event over (see collector.h).
 int
-collector_deliver (collector_t *self, const char *order_no, const char *json, size_t len,
-                   int timeout_ms)
+collector_append (collector_t *self, const char *order_no, const char *json, size_t len,
+                  int timeout_ms)
 {
     assert (self);
     if (!json)
         return -1;
     if (self->kind == COLLECTOR_FILE)
-        return s_file_deliver (self, json, len);
+        return s_file_append (self, json, len);
     return s_http_deliver (self, order_no, json, len, timeout_ms);
+}
+
+//  Makes what was appended delivered (see collector.h).
+int
+collector_flush (collector_t *self)
+{
+    assert (self);
+    return self->kind == COLLECTOR_FILE ? s_file_flush (self) : 0;
+}
+
+//  Delivers one event; 0 delivered, -1 retry later.
+int
+collector_deliver (collector_t *self, const char *order_no, const char *json, size_t len,
+                   int timeout_ms)
+{
+    if (collector_append (self, order_no, json, len, timeout_ms) != 0) {
+        self->broken = false;
+        return -1;
+    }
+    return collector_flush (self);
 }

@@ -1,9 +1,10 @@
 /*  collector_sink — the data collector sink (bridge_collector_actor).
 
     Consumes group BRIDGE_GROUP_COLLECTOR on the shared sink loop (sink.h)
-    and delivers the order events one by one in log order (= order time),
-    each as its order payload (the body the collector always had); other
-    kinds are committed past. A failed delivery keeps the event: the loop
+    and delivers the order events in log order (= order time), each as its
+    order payload (the body the collector always had); other kinds are
+    committed past. The file collector writes a turn's lines with one fsync
+    (the sink's flush); http POSTs each event. A failed delivery keeps the event: the loop
     tries the same event again after a capped exponential backoff with
     jitter (SINK_BACKOFF_MIN_MS doubling up to cfg->collector_backoff_max_ms),
     waiting on the pipe, so $TERM is answered at once. The position is
@@ -22,6 +23,7 @@
 typedef struct {
     metrics_t *metrics;         //  gauges
     collector_t *collector;     //  delivery backend
+    int64_t taken;              //  events handed over since the last flush
 } collector_sink_t;
 
 //  Frees the delivery backend.
@@ -50,7 +52,8 @@ s_sink_new (const bridge_args_t *args, char *err, size_t errlen)
     return self;
 }
 
-//  Delivers an order event: 0 delivered, -1 to try again.
+//  Hands an order event to the collector: 0 taken (delivered once the
+//  flush is), -1 to try again.
 static int
 s_deliver_order (void *state, const event_t *ev, const eventlog_event_t *raw)
 {
@@ -59,15 +62,30 @@ s_deliver_order (void *state, const event_t *ev, const eventlog_event_t *raw)
     char *body = event_order_encode (&ev->order);
     if (!body)
         return -1;
-    int rc = collector_deliver (self->collector, raw->key, body, strlen (body), SINK_DELIVER_MS);
+    int rc = collector_append (self->collector, raw->key, body, strlen (body), SINK_DELIVER_MS);
     zstr_free (&body);
     if (rc != 0) {
         metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_FAILURES, 1);
         return -1;
     }
-    //  Delivered but not committed yet: if it comes again, the receiver
-    //  drops it as a duplicate
-    metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_DELIVERED, 1);
+    self->taken++;
+    return 0;
+}
+
+//  The sink's flush: the turn's lines to disk (file), and counts them.
+static int
+s_flush (void *state)
+{
+    collector_sink_t *self = (collector_sink_t *) state;
+    int64_t taken = self->taken;
+    self->taken = 0;
+    if (collector_flush (self->collector) != 0) {
+        metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_FAILURES, 1);
+        return -1;
+    }
+    //  Delivered but not committed yet: if they come again, the receiver
+    //  drops them as duplicates
+    metrics_gauge_add (self->metrics, GAUGE_COLLECTOR_DELIVERED, taken);
     return 0;
 }
 
@@ -99,6 +117,7 @@ const sink_def_t sink_collector = {
     .open = s_sink_new,
     .close = s_sink_destroy,
     .backoff_cap_ms = s_backoff_cap,
+    .flush = s_flush,
     .tick = NULL,
 };
 

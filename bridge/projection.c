@@ -1,9 +1,10 @@
 /*  projection — the display projection sink (bridge_projection_actor).
 
     Consumes group BRIDGE_GROUP_DISPLAY on the shared sink loop (sink.h):
-    each event is applied to the display store in that store's one
-    transaction (an order by its (orderNo, menuId) rows, a menu by its
-    version), THEN its log position is committed. A display store failure
+    the events of one turn are applied to the display store in one
+    transaction, a display store batch (an order by its (orderNo, menuId)
+    rows, a menu by its version), committed by the sink's flush, THEN their
+    log positions are committed. A display store failure
     keeps the event and the loop retries it with capped backoff
     (GAUGE_PROJECTION_UP 0) without committing, so no event is lost; a
     redelivered event changes nothing (display_store_apply is keyed by
@@ -35,6 +36,10 @@ typedef struct {
     metrics_t *metrics;         //  gauges
     display_store_t *display;   //  own display store connection
     zsock_t *display_wake;      //  DEALER to this process's display actors, or NULL
+    bool batch_open;            //  a display store batch is open (this turn)
+    bool broken;                //  an apply failed: the turn's batch is gone
+    int64_t batch_applied;      //  events applied in the open batch
+    bool batch_news;            //  the open batch changed something shown
     bool wake_owed;             //  applied since the last ask
     int64_t woke_at;            //  monotonic ms of the last ask
     uint64_t wake_seq;          //  seq of the last ask
@@ -131,17 +136,35 @@ s_projection_tick (void *state, bool idle)
     return self->wake_owed ? PROJ_WAKE_MS : PROJ_POLL_MS;
 }
 
-//  Counts an apply and owes the display a wake when it changed something;
-//  a refused apply is kept by the loop and retried. Returns rc.
+//  Opens the turn's display store batch, unless it is open. 0 or -1.
+static int
+s_batch (projection_t *self)
+{
+    if (self->broken)
+        return -1;                  //  the turn's batch is gone: nothing more in this turn
+    if (self->batch_open)
+        return 0;
+    if (display_store_batch_begin (self->display) != 0) {
+        self->broken = true;
+        return -1;
+    }
+    self->batch_open = true;
+    return 0;
+}
+
+//  Takes an apply's result; a refused apply rolled the batch back, and the
+//  loop keeps the turn's events and retries them. Returns rc.
 static int
 s_applied (projection_t *self, int rc, bool applied, const char *key)
 {
     if (rc != 0) {
         log_warn ("-", "projection: display store refused %s, will retry", key);
+        self->batch_open = false;
+        self->broken = true;
         return -1;
     }
-    metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, 1);
-    self->wake_owed = self->wake_owed || applied;
+    self->batch_applied++;
+    self->batch_news = self->batch_news || applied;
     return 0;
 }
 
@@ -150,6 +173,8 @@ static int
 s_apply_order (void *state, const event_t *ev, const eventlog_event_t *raw)
 {
     projection_t *self = (projection_t *) state;
+    if (s_batch (self) != 0)
+        return -1;
     bool applied = false;
     int rc = display_store_apply (self->display, &ev->order, BRIDGE_GROUP_DISPLAY,
                                   raw->partition, raw->offset, &applied);
@@ -161,10 +186,34 @@ static int
 s_apply_menu (void *state, const event_t *ev, const eventlog_event_t *raw)
 {
     projection_t *self = (projection_t *) state;
+    if (s_batch (self) != 0)
+        return -1;
     bool applied = false;
     int rc = display_store_apply_menu (self->display, &ev->menu, BRIDGE_GROUP_DISPLAY,
                                        raw->partition, raw->offset, &applied);
     return s_applied (self, rc, applied, ev->key);
+}
+
+//  The sink's flush: commits the turn's batch; counts its applies and owes
+//  the display a wake when it changed something shown.
+static int
+s_projection_flush (void *state)
+{
+    projection_t *self = (projection_t *) state;
+    int rc = self->broken ? -1 : 0;
+    if (self->batch_open && display_store_batch_commit (self->display) != 0) {
+        log_warn ("-", "projection: display store commit failed, will retry");
+        rc = -1;
+    }
+    if (rc == 0) {
+        metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, self->batch_applied);
+        self->wake_owed = self->wake_owed || self->batch_news;
+    }
+    self->batch_open = false;
+    self->broken = false;
+    self->batch_applied = 0;
+    self->batch_news = false;
+    return rc;
 }
 
 //  The kinds the projection takes.
@@ -196,6 +245,7 @@ const sink_def_t sink_projection = {
     .open = s_projection_new,
     .close = s_projection_destroy,
     .backoff_cap_ms = s_backoff_cap,
+    .flush = s_projection_flush,
     .tick = s_projection_tick,
 };
 

@@ -9,14 +9,19 @@ const bridge_sink_t bridge_sinks [] = {
     { NULL, NULL, ROLE_ALL }
 };
 
+#define SINK_OWED 16                //  partitions whose failed commit is tried again
+
 typedef struct {
     const sink_def_t *def;          //  what this sink is
     const bridge_args_t *args;      //  settings and gauges
     zsock_t *pipe;                  //  actor pipe
     void *state;                    //  the sink's destination (def->open)
     eventlog_t *consumer;           //  consumer of def->group
-    eventlog_event_t held;          //  event being handled
-    bool holding;                   //  held is set
+    eventlog_event_t held [SINK_BATCH];     //  events being handled, in log order
+    size_t held_count;              //  events in held
+    size_t careful;                 //  turns still to take one event at a time
+    eventlog_event_t owed [SINK_OWED];      //  positions whose commit failed, by partition
+    size_t owed_count;              //  entries in owed
     int backoff_ms;                 //  base delay of the last retry, 0 when healthy
     int backoff_cap_ms;             //  cap of backoff_ms
     unsigned int seed;              //  rand_r state for the jitter
@@ -32,7 +37,10 @@ s_sink_destroy (sink_t **self_p)
     if (!self_p || !*self_p)
         return;
     sink_t *self = *self_p;
-    eventlog_event_reset (&self->held);
+    for (size_t i = 0; i < self->held_count; i++)
+        eventlog_event_reset (&self->held [i]);
+    for (size_t i = 0; i < self->owed_count; i++)
+        eventlog_event_reset (&self->owed [i]);
     eventlog_destroy (&self->consumer);
     self->def->close (&self->state);
     free (self);
@@ -69,16 +77,79 @@ fail:
     return NULL;
 }
 
-//  Commits past the held event, which is handled (applied, delivered or
-//  passed by), and lets it go, whether or not the commit worked.
+//  Forgets the owed commit of partition, if any.
 static void
-s_commit_held (sink_t *self)
+s_owed_drop (sink_t *self, int32_t partition)
 {
-    if (eventlog_commit (self->consumer, &self->held) != 0)
-        log_warn ("-", "%s: commit after %s failed; it may come again", self->def->name,
-                  self->held.key ? self->held.key : "");
-    eventlog_event_reset (&self->held);
-    self->holding = false;
+    for (size_t i = 0; i < self->owed_count; i++)
+        if (self->owed [i].partition == partition) {
+            eventlog_event_reset (&self->owed [i]);
+            self->owed [i] = self->owed [--self->owed_count];
+            memset (&self->owed [self->owed_count], 0, sizeof self->owed [0]);
+            return;
+        }
+}
+
+//  Commits the group's position past ev. One that fails is owed: tried
+//  again when the sink is idle, unless a later commit of its partition
+//  covers it first. Without that, the last turn before a quiet spell would
+//  leave its position behind, to be delivered again at the next start.
+static void
+s_commit (sink_t *self, const eventlog_event_t *ev, bool again)
+{
+    s_owed_drop (self, ev->partition);
+    if (eventlog_commit (self->consumer, ev) == 0)
+        return;
+    if (again)
+        log_debug ("-", "%s: commit after %s failed again", self->def->name,
+                   ev->key ? ev->key : "");
+    else
+        log_warn ("-", "%s: commit after %s failed; trying again when idle", self->def->name,
+                  ev->key ? ev->key : "");
+    if (self->owed_count == SINK_OWED)
+        return;                     //  more partitions than that: they come again
+    eventlog_event_t *owed = &self->owed [self->owed_count];
+    owed->partition = ev->partition;
+    owed->offset = ev->offset;
+    owed->key = ev->key ? strdup (ev->key) : NULL;
+    self->owed_count++;
+}
+
+//  Tries the owed commits again.
+static void
+s_commit_owed (sink_t *self)
+{
+    eventlog_event_t owed [SINK_OWED];
+    size_t count = self->owed_count;
+    memcpy (owed, self->owed, count * sizeof owed [0]);
+    memset (self->owed, 0, count * sizeof owed [0]);
+    self->owed_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        s_commit (self, &owed [i], true);     //  owed again when it fails
+        eventlog_event_reset (&owed [i]);
+    }
+}
+
+//  Commits past the first count held events, which are handled (applied,
+//  delivered or passed by): the last one of each partition, since a
+//  position covers every event before it. Lets them go, whether or not the
+//  commit worked, and moves the rest up.
+static void
+s_commit_held (sink_t *self, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        bool last = true;
+        for (size_t j = i + 1; j < count && last; j++)
+            last = self->held [j].partition != self->held [i].partition;
+        if (last)
+            s_commit (self, &self->held [i], false);
+    }
+    for (size_t i = 0; i < count; i++)
+        eventlog_event_reset (&self->held [i]);
+    memmove (&self->held [0], &self->held [count],
+             (self->held_count - count) * sizeof self->held [0]);
+    memset (&self->held [self->held_count - count], 0, count * sizeof self->held [0]);
+    self->held_count -= count;
 }
 
 //  The handler of kind, or NULL when the sink does not take it.
@@ -91,25 +162,47 @@ s_handler (const sink_def_t *def, event_kind_t kind)
     return NULL;
 }
 
-//  Decodes the held event and hands it to its kind's handler; commits past
-//  it when it is done, malformed or of a kind the sink does not take.
-//  Returns 0 (the event is let go) or -1 (kept, to try again).
+//  Decodes one held event and hands it to its kind's handler. A malformed
+//  event or one of a kind the sink does not take is done with at once.
+//  Returns 0 (done) or -1 (kept, to try again).
 static int
-s_handle_held (sink_t *self)
+s_handle (sink_t *self, const eventlog_event_t *raw)
 {
     event_t ev;
-    if (event_decode (self->held.payload, self->held.len, &ev) != 0) {
+    if (event_decode (raw->payload, raw->len, &ev) != 0) {
         log_warn ("-", "%s: skipping malformed event at offset %" PRId64 " (key %s)",
-                  self->def->name, self->held.offset, self->held.key ? self->held.key : "");
-        s_commit_held (self);
+                  self->def->name, raw->offset, raw->key ? raw->key : "");
         return 0;
     }
     sink_apply_fn *apply = s_handler (self->def, ev.kind);
-    int rc = apply ? apply (self->state, &ev, &self->held) : 0;
+    int rc = apply ? apply (self->state, &ev, raw) : 0;
     event_reset (&ev);
-    if (rc == 0)
-        s_commit_held (self);
     return rc;
+}
+
+//  Handles the held events (one while careful), flushes, commits past what
+//  is done. Returns true when every event the turn took is done.
+static bool
+s_handle_held (sink_t *self)
+{
+    size_t limit = self->careful ? 1 : self->held_count;
+    size_t done = 0;
+    while (done < limit && s_handle (self, &self->held [done]) == 0)
+        done++;
+    bool flushed = !self->def->flush || self->def->flush (self->state) == 0;
+    if (!flushed) {
+        //  Nothing of the turn holds: try its events again, one by one
+        self->careful = done < limit ? done + 1 : limit;
+        return false;
+    }
+    s_commit_held (self, done);
+    if (done < limit) {
+        self->careful = 1;          //  the failed one, alone
+        return false;
+    }
+    if (self->careful)
+        self->careful--;
+    return true;
 }
 
 //  The wait before the kept event is tried again: the base delay doubles up
@@ -149,6 +242,22 @@ s_lag_refresh (sink_t *self)
         metrics_gauge_set (self->args->metrics, self->def->lag, lag);
 }
 
+//  Polls the next event, waiting up to poll_ms, then those already there
+//  without waiting, up to SINK_BATCH. Returns 1 events held, 0 none, -1
+//  an event-log error.
+static int
+s_poll (sink_t *self)
+{
+    int rc = eventlog_poll (self->consumer, &self->held [0], self->poll_ms);
+    if (rc != 1)
+        return rc;
+    self->held_count = 1;
+    while (self->held_count < SINK_BATCH
+       &&  eventlog_poll (self->consumer, &self->held [self->held_count], 0) == 1)
+        self->held_count++;
+    return 1;
+}
+
 //  One turn: poll when nothing is held, then handle what is held. Returns
 //  how long to wait on the pipe before the next turn.
 static int
@@ -156,20 +265,21 @@ s_turn (sink_t *self)
 {
     const sink_def_t *def = self->def;
     metrics_t *metrics = self->args->metrics;
-    if (!self->holding) {
-        int rc = eventlog_poll (self->consumer, &self->held, self->poll_ms);
+    if (self->held_count == 0) {
+        int rc = s_poll (self);
         if (rc < 0) {
             if (def->log_error_down)
                 metrics_gauge_set (metrics, def->up, 0);
             return def->error_wait_ms;
         }
-        self->holding = rc == 1;
-        if (!self->holding)
+        if (rc == 0) {
+            s_commit_owed (self);
             s_tick (self, true);
+        }
     }
     int wait = 0;
-    if (self->holding) {
-        if (s_handle_held (self) == 0) {
+    if (self->held_count > 0) {
+        if (s_handle_held (self)) {
             self->backoff_ms = 0;
             metrics_gauge_set (metrics, def->up, 1);
             s_tick (self, false);

@@ -7,23 +7,33 @@
     with its handler. sink_run owns the rest, the same for every sink:
 
       poll      the group's next event (at most poll_ms, less when the
-                sink's tick asks for it); an event-log error waits
-                error_wait_ms;
+                sink's tick asks for it), then, without waiting, those
+                already there, up to SINK_BATCH: a turn handles them
+                together; an event-log error waits error_wait_ms;
       decode    the envelope (event_decode, core/event.c's kind table); a
                 malformed event is logged and committed past, never
                 retried, since it would be refused forever and hold up
                 every event behind it;
       apply     the handler of its kind; a kind the sink does not take is
                 committed past;
-      commit    only after the handler is done with it. A handler that
-                fails keeps the event: the same event is tried again after
-                a doubling backoff (backoff_min_ms up to the sink's cap,
-                with jitter when asked), and nothing behind it runs, so
-                per-key order holds and nothing is lost. A failed commit is
-                logged and the event let go all the same: the loop goes
-                back to polling, which a Kafka consumer must do to get
-                through a rebalance, and an event delivered again is
-                handled idempotently by every sink.
+      flush     the sink's flush, when it has one, makes what the turn's
+                handlers did durable at once (one transaction, one fsync
+                for the whole turn);
+      commit    only after the handler and the flush are done with it: the
+                last event of each partition, once per turn. A handler that
+                fails keeps its event: the events before it are flushed and
+                committed, the failed one is tried again after a doubling
+                backoff (backoff_min_ms up to the sink's cap, with jitter
+                when asked), and nothing behind it runs, so per-key order
+                holds and nothing is lost. A flush that fails keeps every
+                event of the turn. After a failure the loop handles one
+                event per turn until it is past the events of the failed
+                turn, so one event that keeps failing never holds up the
+                ones before it. A failed commit is logged and the events
+                let go all the same: the loop goes back to polling, which
+                a Kafka consumer must do to get through a rebalance, and
+                an event delivered again is handled idempotently by every
+                sink.
 
     The backoff waits on the actor pipe, so $TERM is answered at once. A new
     event kind is a row in core/event.c's table and a row in the kinds table
@@ -35,9 +45,13 @@
 #include "bridgekit.h"
 #include "event.h"
 
+//  Events one turn handles at most.
+#define SINK_BATCH 64
+
 //  What a sink does with one event of a kind it takes: 0 done (the loop
-//  commits past it), -1 keep it and try again after the backoff. raw is the
-//  event as the log gave it (partition, offset, key).
+//  commits past it once the sink's flush, if any, succeeded), -1 keep it
+//  and try again after the backoff. raw is the event as the log gave it
+//  (partition, offset, key).
 typedef int (sink_apply_fn) (void *state, const event_t *ev, const eventlog_event_t *raw);
 
 //  One kind a sink takes.
@@ -64,8 +78,13 @@ typedef struct {
     void (*close) (void **state_p);
     //  The cap of the retry delay for these settings.
     int (*backoff_cap_ms) (const config_t *cfg);
+    //  Optional: makes durable what the handlers of a turn did (called
+    //  after them, every turn): 0, or -1 when none of it may be counted on
+    //  (every event of the turn is kept and tried again). A handler's
+    //  failure may leave the flush nothing to keep: it then says -1.
+    int (*flush) (void *state);
     //  Optional: called when a poll found nothing (idle) and after each
-    //  event handled; returns how long the next poll may wait at most.
+    //  turn handled; returns how long the next poll may wait at most.
     int (*tick) (void *state, bool idle);
 } sink_def_t;
 

@@ -3,10 +3,11 @@
     (orderNo, menuId), hourly per-menu aggregates, and consumer positions.
     Display actors and the projection never read the command store.
 
-    GET /display/best reads the hourly aggregates for the whole hours inside
-    the window and counts ordered_menu rows only for the partial hour at the
-    window's old edge, so it is exact to the millisecond and never scans all
-    order lines.
+    GET /display/best reads the hourly aggregates for the hours inside the
+    window, the current one whole, and counts ordered_menu rows only for the
+    partial hour at the window's old edge and for the current hour's orders
+    stamped after now (to take them off), so it is exact to the millisecond
+    and never scans the orders of the last minutes.
 
     One display_store_t is one connection, used by one thread. */
 #ifndef DISPLAY_STORE_H_INCLUDED
@@ -31,15 +32,28 @@ int display_store_ping (display_store_t *self);
 //  (zstr_free). Returns 0 or -1.
 int display_store_menus (display_store_t *self, char **json);
 
-//  Applies one order event in one transaction: inserts the ordered-menu rows
-//  that are not there yet, adds them to the hourly aggregates, and records
-//  (group, partition) → offset as the consumer position. An event already
-//  applied changes nothing but the position. *applied tells whether any row
-//  was new. Returns 0, or -1 (nothing changed).
+//  A batch: one transaction for many applies (the projection's). Between
+//  display_store_batch_begin and display_store_batch_commit the applies
+//  below run in the batch's transaction instead of their own; the commit
+//  adds their hourly counts in (menuId, hour) order (so two projections on
+//  MySQL take the aggregate rows in one order and never deadlock), records
+//  the last position of each (group, partition) and commits. An apply that
+//  fails inside a batch rolls the whole batch back, as does
+//  display_store_batch_rollback; a failed commit leaves nothing. 0 or -1.
+int display_store_batch_begin (display_store_t *self);
+int display_store_batch_commit (display_store_t *self);
+void display_store_batch_rollback (display_store_t *self);
+
+//  Applies one order event in one transaction (or the open batch's):
+//  inserts the ordered-menu rows that are not there yet, adds them to the
+//  hourly aggregates, and records (group, partition) → offset as the
+//  consumer position. An event already applied changes nothing but the
+//  position. *applied tells whether any row was new. Returns 0, or -1
+//  (nothing changed).
 int display_store_apply (display_store_t *self, const event_order_t *ev, const char *group,
                          int32_t partition, int64_t offset, bool *applied);
 
-//  Applies one menu event in one transaction: inserts the menu, or
+//  Applies one menu event in one transaction (or the open batch's): inserts the menu, or
 //  overwrites it only when menu->version is newer than the stored one (an
 //  older or repeated event changes nothing but the position), and records
 //  the consumer position. *applied tells whether the menu changed. Returns

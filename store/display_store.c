@@ -11,8 +11,28 @@
 
 #define HOUR_MS (3600 * 1000LL)
 
+//  One hourly count a transaction adds: menu_hourly (menu_id, hour_no) += n.
+typedef struct {
+    char menu_id [64];
+    int64_t hour;
+    int64_t n;
+} s_count_t;
+
+//  One consumer position a transaction records.
+typedef struct {
+    char group [129];
+    int32_t partition;
+    int64_t offset;
+} s_position_t;
+
 struct _display_store_t {
     db_t *db;                       //  the connection (one thread only)
+    bool in_batch;                  //  a batch transaction is open
+    //  What the open transaction still has to write at its commit
+    s_count_t *counts;              //  hourly counts to add
+    size_t count_n, count_cap;
+    s_position_t *positions;        //  the last position of each (group, partition)
+    size_t position_n, position_cap;
 };
 
 static const sqlkit_sql_t s_schema_v1 [] = {
@@ -111,11 +131,11 @@ static const char SQL_ORDERED_INSERT_SQLITE [] =
 static const char SQL_ORDERED_INSERT_MYSQL [] =
     "INSERT IGNORE INTO ordered_menu (order_no, menu_id, ordered_at) VALUES (?, ?, ?)";
 static const char SQL_HOURLY_ADD_SQLITE [] =
-    "INSERT INTO menu_hourly (menu_id, hour_no, cnt) VALUES (?, ?, 1)"
-    " ON CONFLICT (menu_id, hour_no) DO UPDATE SET cnt = cnt + 1";
+    "INSERT INTO menu_hourly (menu_id, hour_no, cnt) VALUES (?, ?, ?)"
+    " ON CONFLICT (menu_id, hour_no) DO UPDATE SET cnt = cnt + excluded.cnt";
 static const char SQL_HOURLY_ADD_MYSQL [] =
-    "INSERT INTO menu_hourly (menu_id, hour_no, cnt) VALUES (?, ?, 1)"
-    " ON DUPLICATE KEY UPDATE cnt = cnt + 1";
+    "INSERT INTO menu_hourly (menu_id, hour_no, cnt) VALUES (?, ?, ?)"
+    " ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)";
 static const char SQL_POSITION_SET_SQLITE [] =
     "INSERT INTO consumer_position (grp, part, off) VALUES (?, ?, ?)"
     " ON CONFLICT (grp, part) DO UPDATE SET off = excluded.off";
@@ -125,18 +145,21 @@ static const char SQL_POSITION_SET_MYSQL [] =
 static const char SQL_POSITION_GET [] =
     "SELECT off FROM consumer_position WHERE grp = ? AND part = ?";
 
-//  The best query: whole hours [?, ?) from the aggregates, single rows in
-//  (?, ?) at the old edge and in [?, ?] in the current hour.
+//  The best query: the aggregates of hours [?, ?] (the current hour's
+//  whole), single rows in (?, ?) at the old edge, less the current hour's
+//  rows in (?, ?) after now (another instance's clock may run ahead). The
+//  current hour is never counted row by row: it holds every order of the
+//  last minutes, and the display reads it at each refresh.
 static const char SQL_BEST [] =
     "SELECT d.menu_id, d.menu_nm, SUM(x.c) AS total FROM ("
     "  SELECT menu_id, SUM(cnt) AS c FROM menu_hourly"
-    "   WHERE hour_no >= ? AND hour_no < ? GROUP BY menu_id"
+    "   WHERE hour_no >= ? AND hour_no <= ? GROUP BY menu_id"
     "  UNION ALL"
     "  SELECT menu_id, COUNT(*) AS c FROM ordered_menu"
     "   WHERE ordered_at > ? AND ordered_at < ? GROUP BY menu_id"
     "  UNION ALL"
-    "  SELECT menu_id, COUNT(*) AS c FROM ordered_menu"
-    "   WHERE ordered_at >= ? AND ordered_at <= ? GROUP BY menu_id"
+    "  SELECT menu_id, -COUNT(*) AS c FROM ordered_menu"
+    "   WHERE ordered_at > ? AND ordered_at < ? GROUP BY menu_id"
     " ) x JOIN display_menu d ON d.menu_id = x.menu_id"
     " WHERE d.use_yn = 'Y'"
     " GROUP BY d.menu_id, d.menu_nm"
@@ -194,7 +217,11 @@ display_store_destroy (display_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     display_store_t *self = *self_p;
+    if (self->in_batch)
+        display_store_batch_rollback (self);
     db_destroy (&self->db);
+    free (self->counts);
+    free (self->positions);
     free (self);
     *self_p = NULL;
 }
@@ -258,28 +285,151 @@ s_ordered_add (db_t *db, const char *order_no, const char *menu_id, int64_t orde
     return db_changes (db) == 1 ? 1 : 0;
 }
 
-//  Records (group, partition) -> offset as the consumer position, in the
+//  Writes (group, partition) -> offset as the consumer position, in the
 //  open transaction.
 static int
-s_position_set (db_t *db, const char *group, int32_t partition, int64_t offset)
+s_position_write (db_t *db, const s_position_t *position)
 {
     db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_POSITION_SET_SQLITE, SQL_POSITION_SET_MYSQL));
     int rc = DB_ERROR;
-    if (st && db_bind_text (st, 1, group) == DB_OK
-           && db_bind_int64 (st, 2, partition) == DB_OK
-           && db_bind_int64 (st, 3, offset) == DB_OK)
+    if (st && db_bind_text (st, 1, position->group) == DB_OK
+           && db_bind_int64 (st, 2, position->partition) == DB_OK
+           && db_bind_int64 (st, 3, position->offset) == DB_OK)
         rc = db_step (st);
     db_reset (st);
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  Orders event lines by menuId (qsort on an array of pointers).
+//  Keeps (group, partition) -> offset for the commit; a later event of the
+//  same partition replaces it. 0 or -1.
 static int
-s_line_cmp (const void *a, const void *b)
+s_position_keep (display_store_t *self, const char *group, int32_t partition, int64_t offset)
 {
-    const event_line_t *const *x = (const event_line_t *const *) a;
-    const event_line_t *const *y = (const event_line_t *const *) b;
-    return strcmp ((*x)->menu_id, (*y)->menu_id);
+    if (strlen (group) >= sizeof self->positions [0].group)
+        return -1;
+    for (size_t i = 0; i < self->position_n; i++) {
+        s_position_t *kept = &self->positions [i];
+        if (kept->partition == partition && streq (kept->group, group)) {
+            kept->offset = offset;
+            return 0;
+        }
+    }
+    if (self->position_n == self->position_cap) {
+        size_t cap = self->position_cap ? self->position_cap * 2 : 4;
+        s_position_t *grown = (s_position_t *) realloc (self->positions, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->positions = grown;
+        self->position_cap = cap;
+    }
+    s_position_t *kept = &self->positions [self->position_n++];
+    snprintf (kept->group, sizeof kept->group, "%s", group);
+    kept->partition = partition;
+    kept->offset = offset;
+    return 0;
+}
+
+//  Keeps one more order of menu_id in hour for the commit. 0 or -1.
+static int
+s_count_keep (display_store_t *self, const char *menu_id, int64_t hour)
+{
+    if (strlen (menu_id) >= sizeof self->counts [0].menu_id)
+        return -1;
+    for (size_t i = 0; i < self->count_n; i++) {
+        s_count_t *kept = &self->counts [i];
+        if (kept->hour == hour && streq (kept->menu_id, menu_id)) {
+            kept->n++;
+            return 0;
+        }
+    }
+    if (self->count_n == self->count_cap) {
+        size_t cap = self->count_cap ? self->count_cap * 2 : 16;
+        s_count_t *grown = (s_count_t *) realloc (self->counts, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->counts = grown;
+        self->count_cap = cap;
+    }
+    s_count_t *kept = &self->counts [self->count_n++];
+    snprintf (kept->menu_id, sizeof kept->menu_id, "%s", menu_id);
+    kept->hour = hour;
+    kept->n = 1;
+    return 0;
+}
+
+//  Orders hourly counts by (menuId, hour).
+static int
+s_count_cmp (const void *a, const void *b)
+{
+    const s_count_t *x = (const s_count_t *) a;
+    const s_count_t *y = (const s_count_t *) b;
+    int c = strcmp (x->menu_id, y->menu_id);
+    if (c)
+        return c;
+    return x->hour < y->hour ? -1 : x->hour > y->hour;
+}
+
+//  Opens a batch (see display_store.h).
+int
+display_store_batch_begin (display_store_t *self)
+{
+    if (self->in_batch || db_begin (self->db) != DB_OK)
+        return -1;
+    self->in_batch = true;
+    self->count_n = 0;
+    self->position_n = 0;
+    return 0;
+}
+
+//  Drops the open batch.
+void
+display_store_batch_rollback (display_store_t *self)
+{
+    if (!self->in_batch)
+        return;
+    db_rollback (self->db);
+    self->in_batch = false;
+    self->count_n = 0;
+    self->position_n = 0;
+}
+
+//  Writes the kept hourly counts, in (menuId, hour) order, and positions,
+//  then commits the batch (see display_store.h).
+int
+display_store_batch_commit (display_store_t *self)
+{
+    if (!self->in_batch)
+        return -1;
+    db_t *db = self->db;
+    //  Sorted: two projections adding to the same menus lock the same
+    //  aggregate rows in the same order, so they wait for each other
+    //  instead of deadlocking (MySQL).
+    if (self->count_n > 1)
+        qsort (self->counts, self->count_n, sizeof self->counts [0], s_count_cmp);
+    int rc = DB_OK;
+    for (size_t i = 0; i < self->count_n && rc == DB_OK; i++) {
+        db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_HOURLY_ADD_SQLITE, SQL_HOURLY_ADD_MYSQL));
+        rc = DB_ERROR;
+        if (st && db_bind_text (st, 1, self->counts [i].menu_id) == DB_OK
+               && db_bind_int64 (st, 2, self->counts [i].hour) == DB_OK
+               && db_bind_int64 (st, 3, self->counts [i].n) == DB_OK)
+            rc = db_step (st) == DB_DONE ? DB_OK : DB_ERROR;
+        db_reset (st);
+    }
+    for (size_t i = 0; i < self->position_n && rc == DB_OK; i++)
+        rc = s_position_write (db, &self->positions [i]) == 0 ? DB_OK : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_commit (db);
+    if (rc != DB_OK) {
+        log_warn ("-", "display store: commit of %zu menu counts failed: %s", self->count_n,
+                  db_errmsg (db));
+        display_store_batch_rollback (self);
+        return -1;
+    }
+    self->in_batch = false;
+    self->count_n = 0;
+    self->position_n = 0;
+    return 0;
 }
 
 //  Applies one order event (see display_store.h).
@@ -288,50 +438,35 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
                      int32_t partition, int64_t offset, bool *applied)
 {
     db_t *db = self->db;
+    bool own = !self->in_batch;     //  its own transaction, not a batch's
     bool any = false;
     if (applied)
         *applied = false;
     if (!ev || !group || (ev->line_count && !ev->lines))
         return -1;
-    //  Lines in menuId order: two projections applying orders that share
-    //  menus lock the same aggregate rows in the same order, so they wait
-    //  for each other instead of deadlocking (MySQL).
-    size_t count = ev->line_count;
-    const event_line_t **lines = (const event_line_t **) malloc (sizeof *lines * (count ? count : 1));
-    if (!lines)
-        return -1;
-    for (size_t i = 0; i < count; i++)
-        lines [i] = &ev->lines [i];
-    qsort (lines, count, sizeof lines [0], s_line_cmp);
-    if (db_begin (db) != DB_OK)
+    if (own && display_store_batch_begin (self) != 0)
         goto fail;
-    for (size_t i = 0; i < count; i++) {
-        int added = s_ordered_add (db, ev->order_no, lines [i]->menu_id, ev->ordered_at_ms);
+    for (size_t i = 0; i < ev->line_count; i++) {
+        int added = s_ordered_add (db, ev->order_no, ev->lines [i].menu_id, ev->ordered_at_ms);
         if (added < 0)
             goto fail;
         if (added == 0)
             continue;
         any = true;
-        db_stmt_t *st = db_stmt (db, sqlkit_pick (db, SQL_HOURLY_ADD_SQLITE, SQL_HOURLY_ADD_MYSQL));
-        int rc = DB_ERROR;
-        if (st && db_bind_text (st, 1, lines [i]->menu_id) == DB_OK
-               && db_bind_int64 (st, 2, s_hour (ev->ordered_at_ms)) == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE)
+        if (s_count_keep (self, ev->lines [i].menu_id, s_hour (ev->ordered_at_ms)) != 0)
             goto fail;
     }
-    if (s_position_set (db, group, partition, offset) != 0 || db_commit (db) != DB_OK)
+    if (s_position_keep (self, group, partition, offset) != 0)
         goto fail;
-    free (lines);
+    if (own && display_store_batch_commit (self) != 0)
+        return -1;
     if (applied)
         *applied = any;
     return 0;
 
 fail:
     log_warn ("-", "display store: apply of %s failed: %s", ev->order_no, db_errmsg (db));
-    db_rollback (db);
-    free (lines);
+    display_store_batch_rollback (self);
     return -1;
 }
 
@@ -359,9 +494,10 @@ display_store_apply_menu (display_store_t *self, const event_menu_t *menu, const
     static const int order [5] = { 1, 2, 3, 4, 5 };
     if (applied)
         *applied = false;
+    bool own = !self->in_batch;     //  its own transaction, not a batch's
     if (!menu || !group || !*menu->menu_id || menu->version < 1)
         return -1;
-    if (db_begin (db) != DB_OK)
+    if (own && display_store_batch_begin (self) != 0)
         goto fail;
     //  Whether it is news (to wake the readers): read, since MySQL may count
     //  a matched but unchanged row as changed. The upsert alone decides
@@ -379,15 +515,17 @@ display_store_apply_menu (display_store_t *self, const event_menu_t *menu, const
     db_reset (st);
     if (rc != DB_DONE)
         goto fail;
-    if (s_position_set (db, group, partition, offset) != 0 || db_commit (db) != DB_OK)
+    if (s_position_keep (self, group, partition, offset) != 0)
         goto fail;
+    if (own && display_store_batch_commit (self) != 0)
+        return -1;
     if (applied)
         *applied = any;
     return 0;
 fail:
     log_warn ("-", "display store: apply of %s v%" PRId64 " failed: %s", menu->menu_id,
               menu->version, db_errmsg (db));
-    db_rollback (db);
+    display_store_batch_rollback (self);
     return -1;
 }
 
@@ -482,25 +620,27 @@ display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
     if (window_ms < 0 || !out)
         return -1;
     int64_t lo = now_ms - window_ms;
-    //  Whole hours [first, cur) lie inside (lo, now]; the rest are single rows
+    //  Whole hours [first, cur] from the aggregates, less the rows of the
+    //  current hour after now; single rows at the old edge
     int64_t first = s_hour (lo) + 1;        //  first hour starting after lo
     int64_t cur = s_hour (now_ms);          //  the hour holding now
-    int64_t h_lo, h_hi, edge_lo, edge_hi, cur_lo, cur_hi;
+    int64_t h_lo, h_hi, edge_lo, edge_hi, after_lo, after_hi;
     if (first <= cur) {
-        h_lo = first;                       //  aggregates of [first, cur)
+        h_lo = first;                       //  aggregates of [first, cur]
         h_hi = cur;
-        edge_lo = lo;                       //  rows in (lo, first*H)
+        edge_lo = lo;                       //  plus rows in (lo, first*H)
         edge_hi = first * HOUR_MS;
-        cur_lo = cur * HOUR_MS;             //  rows in [cur*H, now]
-        cur_hi = now_ms;
+        after_lo = now_ms;                  //  less rows in (now, (cur+1)*H)
+        after_hi = (cur + 1) * HOUR_MS;
     }
     else {
         //  lo and now share one hour: single rows only
-        h_lo = h_hi = 0;
+        h_lo = 1;
+        h_hi = 0;
         edge_lo = lo;
         edge_hi = now_ms + 1;
-        cur_lo = 1;
-        cur_hi = 0;
+        after_lo = 1;
+        after_hi = 0;
     }
     db_stmt_t *st = db_stmt (self->db, SQL_BEST);
     if (!st)
@@ -509,8 +649,8 @@ display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
     ||  db_bind_int64 (st, 2, h_hi) != DB_OK
     ||  db_bind_int64 (st, 3, edge_lo) != DB_OK
     ||  db_bind_int64 (st, 4, edge_hi) != DB_OK
-    ||  db_bind_int64 (st, 5, cur_lo) != DB_OK
-    ||  db_bind_int64 (st, 6, cur_hi) != DB_OK
+    ||  db_bind_int64 (st, 5, after_lo) != DB_OK
+    ||  db_bind_int64 (st, 6, after_hi) != DB_OK
     ||  db_bind_int64 (st, 7, (int64_t) limit) != DB_OK) {
         db_reset (st);
         return -1;

@@ -8,7 +8,12 @@
     gauge 0 meanwhile) before anything behind it, and then committed; a new
     run of the sink in the same group starts after the last commit; $TERM
     is answered at once during a long backoff; a sink whose destination
-    cannot open reports a failed start. The two real sinks run the same
+    cannot open reports a failed start. With a flush (a second test sink
+    whose handlers only stage and whose flush makes it durable): the events
+    already in the log go through in one turn and one flush; a flush that
+    fails keeps every event of its turn, which then go one by one; a
+    handler that fails inside a turn lets the events before it be flushed
+    and committed (a new run starts at the failed one). The two real sinks run the same
     loop (test_bridge_pipeline, test_bridge_commit_failure).
 
     ctest bound: COFFEE_TEST_TIMEOUT 120 s. */
@@ -30,6 +35,10 @@ typedef struct {
     int fail_left;              //  calls to refuse before succeeding
     const char *fail_key;       //  the key refused, or NULL
     bool refuse_open;           //  open fails
+    char staged [SEEN_MAX][EVENT_ID_MAX];   //  batch sink: handled, not yet flushed
+    int staged_count;           //  entries in staged
+    int flushes;                //  batch sink: flush calls
+    int flush_fail_left;        //  flushes to refuse
 } s_record_t;
 
 static s_record_t s_record = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -106,6 +115,77 @@ static const sink_def_t s_test_sink = {
     .tick = NULL,
 };
 
+//  The batch sink's handler: stages a menu event for the flush, or refuses
+//  it while fail_left lasts.
+static int
+s_stage_menu (void *state, const event_t *ev, const eventlog_event_t *raw)
+{
+    (void) raw;
+    s_record_t *record = (s_record_t *) state;
+    pthread_mutex_lock (&record->lock);
+    record->attempts++;
+    int rc = 0;
+    if (record->fail_key && streq (record->fail_key, ev->key) && record->fail_left > 0) {
+        record->fail_left--;
+        rc = -1;
+    }
+    else
+    if (record->staged_count < SEEN_MAX)
+        snprintf (record->staged [record->staged_count++], EVENT_ID_MAX, "%s", ev->key);
+    pthread_mutex_unlock (&record->lock);
+    return rc;
+}
+
+//  The batch sink's flush: what was staged becomes seen, or, while
+//  flush_fail_left lasts, is dropped.
+static int
+s_flush (void *state)
+{
+    s_record_t *record = (s_record_t *) state;
+    pthread_mutex_lock (&record->lock);
+    record->flushes++;
+    int rc = 0;
+    if (record->flush_fail_left > 0) {
+        record->flush_fail_left--;
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < record->staged_count && record->count < SEEN_MAX; i++)
+        snprintf (record->seen [record->count++], EVENT_ID_MAX, "%s", record->staged [i]);
+    record->staged_count = 0;
+    pthread_mutex_unlock (&record->lock);
+    return rc;
+}
+
+static const sink_kind_t s_batch_kinds [] = {
+    { EVENT_KIND_MENU, s_stage_menu },
+    { EVENT_KIND_COUNT, NULL }
+};
+
+static const sink_def_t s_batch_sink = {
+    .name = "batch test sink",
+    .group = "test-batch-sink",
+    .up = GAUGE_PROJECTION_UP,
+    .lag = GAUGE_PROJECTION_LAG,
+    .log_error_down = true,
+    .poll_ms = 50,
+    .error_wait_ms = 100,
+    .backoff_min_ms = 50,
+    .jitter = false,
+    .kinds = s_batch_kinds,
+    .open = s_open,
+    .close = s_close,
+    .backoff_cap_ms = s_cap,
+    .flush = s_flush,
+    .tick = NULL,
+};
+
+//  The actor that runs the batch sink.
+static void
+s_batch_actor (zsock_t *pipe, void *args)
+{
+    sink_run (pipe, (const bridge_args_t *) args, &s_batch_sink);
+}
+
 //  The actor that runs the test sink.
 static void
 s_test_actor (zsock_t *pipe, void *args)
@@ -137,6 +217,7 @@ s_setup (void **state)
     fx->producer = eventlog_producer_new (&fx->cfg, err, sizeof err);
     pthread_mutex_lock (&s_record.lock);
     s_record.count = s_record.attempts = s_record.fail_left = 0;
+    s_record.staged_count = s_record.flushes = s_record.flush_fail_left = 0;
     s_record.fail_key = NULL;
     s_record.refuse_open = false;
     pthread_mutex_unlock (&s_record.lock);
@@ -319,6 +400,148 @@ test_term_during_backoff (void **state)
     zactor_destroy (&sink);
 }
 
+//  Asserts that the sink has seen exactly MENU-<first> .. MENU-<last>, in order.
+static void
+s_assert_seen (int first, int last)
+{
+    pthread_mutex_lock (&s_record.lock);
+    assert_int_equal (s_record.count, last - first + 1);
+    for (int i = 0; i < s_record.count; i++) {
+        char menu_id [EVENT_ID_MAX];
+        snprintf (menu_id, sizeof menu_id, "MENU-%08d", first + i);
+        assert_string_equal (s_record.seen [i], menu_id);
+    }
+    pthread_mutex_unlock (&s_record.lock);
+}
+
+//  Publishes MENU-<first> .. MENU-<last>, version 1.
+static void
+s_publish_menus (fixture_t *fx, int first, int last)
+{
+    for (int i = first; i <= last; i++) {
+        char menu_id [EVENT_ID_MAX];
+        snprintf (menu_id, sizeof menu_id, "MENU-%08d", i);
+        s_publish_menu (fx, menu_id, 1);
+    }
+}
+
+//  Reads an int of the record under its lock.
+static int
+s_read (const int *field)
+{
+    pthread_mutex_lock (&s_record.lock);
+    int value = *field;
+    pthread_mutex_unlock (&s_record.lock);
+    return value;
+}
+
+//  Events already in the log go through in one turn: one flush, one
+//  commit, and a new run has nothing left to do.
+static void
+test_batch_one_flush (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_publish_menus (fx, 1, 10);
+    zactor_t *sink = zactor_new (s_batch_actor, &fx->args);
+    assert_non_null (sink);
+    assert_int_equal (s_wait_count (10), 10);
+    zclock_sleep (300);
+    s_assert_seen (1, 10);
+    assert_int_equal (s_read (&s_record.attempts), 10);
+    assert_int_equal (s_read (&s_record.flushes), 1);
+    zactor_destroy (&sink);
+    //  Committed once, past all ten
+    s_publish_menus (fx, 11, 12);
+    sink = zactor_new (s_batch_actor, &fx->args);
+    assert_non_null (sink);
+    assert_int_equal (s_wait_count (12), 12);
+    zclock_sleep (300);
+    s_assert_seen (1, 12);
+    assert_int_equal (s_read (&s_record.attempts), 12);
+    zactor_destroy (&sink);
+}
+
+//  A flush that fails keeps every event of its turn: they are tried again
+//  one by one, in order, each once more; then turns take several again.
+static void
+test_batch_flush_failure (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    pthread_mutex_lock (&s_record.lock);
+    s_record.flush_fail_left = 1;
+    pthread_mutex_unlock (&s_record.lock);
+    s_publish_menus (fx, 1, 5);
+    zactor_t *sink = zactor_new (s_batch_actor, &fx->args);
+    assert_non_null (sink);
+    assert_int_equal (s_wait_count (5), 5);
+    zclock_sleep (300);
+    s_assert_seen (1, 5);
+    assert_int_equal (s_read (&s_record.attempts), 10);    //  5 refused with the flush, 5 again
+    assert_int_equal (s_read (&s_record.flushes), 6);      //  the failed one, then one each
+    assert_int_equal (metrics_gauge_get (fx->metrics, GAUGE_PROJECTION_UP), 1);
+    //  Past the failed turn, turns take several at once again: three
+    //  published in one transaction while the sink is idle go in one turn
+    eventlog_msg_t msgs [3];
+    event_menu_t menus [3];
+    char *json [3];
+    for (int i = 0; i < 3; i++) {
+        menus [i] = (event_menu_t) { .menu_price = 1000, .shown = true, .version = 1 };
+        snprintf (menus [i].menu_id, sizeof menus [i].menu_id, "MENU-%08d", 6 + i);
+        snprintf (menus [i].menu_nm, sizeof menus [i].menu_nm, "menu %d", 6 + i);
+        json [i] = event_menu_envelope (&menus [i], util_now_ms (0));
+        assert_non_null (json [i]);
+        msgs [i] = (eventlog_msg_t) { .key = menus [i].menu_id, .payload = json [i],
+                                      .len = strlen (json [i]) };
+    }
+    assert_int_equal (eventlog_publish (fx->producer, msgs, 3, 5000), 3);
+    for (int i = 0; i < 3; i++)
+        zstr_free (&json [i]);
+    assert_int_equal (s_wait_count (8), 8);
+    zclock_sleep (300);
+    s_assert_seen (1, 8);
+    assert_int_equal (s_read (&s_record.flushes), 7);
+    zactor_destroy (&sink);
+}
+
+//  A handler that fails inside a turn: the events before it are flushed
+//  and committed, so a new run starts at the failed one.
+static void
+test_batch_handler_failure (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    pthread_mutex_lock (&s_record.lock);
+    s_record.fail_key = "MENU-00000003";
+    s_record.fail_left = 1000000;
+    pthread_mutex_unlock (&s_record.lock);
+    s_publish_menus (fx, 1, 5);
+    zactor_t *sink = zactor_new (s_batch_actor, &fx->args);
+    assert_non_null (sink);
+    assert_int_equal (s_wait_count (2), 2);
+    int64_t until = tk_now_ms () + WAIT_MS;
+    while (s_read (&s_record.attempts) < 5 && tk_now_ms () < until)
+        zclock_sleep (10);
+    assert_true (s_read (&s_record.attempts) >= 5);        //  1, 2, then 3 again and again
+    s_assert_seen (1, 2);
+    assert_int_equal (metrics_gauge_get (fx->metrics, GAUGE_PROJECTION_UP), 0);
+    zactor_destroy (&sink);
+
+    //  A new run starts at MENU-3; once it goes through, 4 and 5 follow
+    pthread_mutex_lock (&s_record.lock);
+    s_record.fail_left = 1;
+    s_record.attempts = 0;
+    s_record.flushes = 0;
+    pthread_mutex_unlock (&s_record.lock);
+    sink = zactor_new (s_batch_actor, &fx->args);
+    assert_non_null (sink);
+    assert_int_equal (s_wait_count (5), 5);
+    zclock_sleep (300);
+    s_assert_seen (1, 5);
+    //  3 refused (4, 5 not tried behind it), 3 alone, then 4 and 5 in one turn
+    assert_int_equal (s_read (&s_record.attempts), 4);
+    assert_int_equal (s_read (&s_record.flushes), 3);
+    zactor_destroy (&sink);
+}
+
 //  A destination that cannot open is a failed start: the actor ends at
 //  once and the gauge says 0.
 static void
@@ -346,6 +569,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_failure_keeps_the_event, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_term_during_backoff, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_failed_start, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_batch_one_flush, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_batch_flush_failure, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_batch_handler_failure, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
