@@ -466,6 +466,7 @@ service_actor_run (zsock_t *pipe, const actor_args_t *args, const char *pool,
                    service_state_new_fn *state_new, service_state_destroy_fn *state_destroy)
 {
     assert (args && args->cfg && pool && state_new && state_destroy);
+    util_thread_name ("%s-%d", pool, args->index);
     char err [256] = "";
     service_def_t def = { .pool = pool, .index = args->index };
     void *state = state_new (args, &def, err, sizeof err);

@@ -196,6 +196,7 @@ s_relay_command (relay_t *self)
 void
 bridge_relay_actor (zsock_t *pipe, void *args)
 {
+    util_thread_name ("relay");
     relay_t *self = s_relay_new (pipe, (const bridge_args_t *) args);
     if (!self) {
         bridgekit_start_failed (pipe, (const bridge_args_t *) args, GAUGE_BRIDGE_UP);

@@ -296,6 +296,7 @@ s_turn (sink_t *self)
 void
 sink_run (zsock_t *pipe, const bridge_args_t *args, const sink_def_t *def)
 {
+    util_thread_name ("%s", def->group);
     sink_t *self = s_sink_new (pipe, args, def);
     if (!self) {
         bridgekit_start_failed (pipe, args, def->up);

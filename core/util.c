@@ -142,3 +142,15 @@ util_error_json (const char *code, const char *message)
     cJSON_Delete (root);
     return text;
 }
+
+//  Names the calling thread (see util.h).
+void
+util_thread_name (const char *format, ...)
+{
+    char name [16];                 //  the kernel keeps 15 bytes and the NUL
+    va_list args;
+    va_start (args, format);
+    vsnprintf (name, sizeof name, format, args);
+    va_end (args);
+    pthread_setname_np (pthread_self (), name);
+}

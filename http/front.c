@@ -1583,6 +1583,7 @@ s_worker_actor (zsock_t *pipe, void *args)
     s_worker_t **slot = (s_worker_t **) args;
     s_shared_t *shared = (s_shared_t *) slot [0];
     int index = (int) (intptr_t) slot [1];
+    util_thread_name ("http-%d", index);
     s_worker_t *self = s_worker_new (shared, index, pipe);
     zsock_signal (pipe, 0);
     zstr_send (pipe, self? "OK": "FAIL");

@@ -12,6 +12,10 @@
 //  0 outside tests).
 int64_t util_now_ms (int64_t skew_ms);
 
+//  Names the calling thread (printf format; at most 15 bytes are kept), so
+//  top -H, ps -L and perf show which actor a thread is.
+void util_thread_name (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
 //  Checked int64 arithmetic: return false on overflow, leaving *out untouched.
 bool util_add_i64 (int64_t a, int64_t b, int64_t *out);
 bool util_mul_i64 (int64_t a, int64_t b, int64_t *out);
