@@ -31,10 +31,13 @@ typedef enum { DB_SQLITE = 1, DB_MYSQL = 2 } db_dialect_t;
 #define DB_ROW           1      //  db_step: a row is ready
 #define DB_DONE          2      //  db_step: no (more) rows / statement finished
 #define DB_DUPLICATE   (-2)     //  a unique or primary key constraint refused the row
-#define DB_UNAVAILABLE (-3)     //  connection lost, server down, deadlock
+#define DB_UNAVAILABLE (-3)     //  connection lost, server down, too many connections
 #define DB_TIMEOUT     (-4)     //  a lock wait passed its bound (db_set_lock_wait, or
                                 //  the backend's default): the statement did nothing
 #define DB_ERROR       (-1)     //  anything else (a bug: bad SQL, wrong bind)
+#define DB_DEADLOCK    (-5)     //  the server broke a deadlock by rolling this whole
+                                //  transaction back (MySQL): none of it stands, and
+                                //  running it again is safe
 
 typedef struct _db_t db_t;
 typedef struct _db_stmt_t db_stmt_t;
@@ -109,6 +112,9 @@ int db_ping (db_t *self);
 //  that saw "failed" tell a lock wait cut short (nothing ran, try again)
 //  from a lost server.
 int db_last_failure (db_t *self);
+
+//  The same code, without clearing it.
+int db_failure (db_t *self);
 
 //  Last error text of this connection (never NULL).
 const char *db_errmsg (db_t *self);

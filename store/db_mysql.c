@@ -146,8 +146,9 @@ s_fail (s_db_t *self, const char *what, unsigned int code, const char *text)
     //  undoes only that statement: the transaction is still there.
     if (code == ER_LOCK_WAIT_TIMEOUT || code == ER_STATEMENT_TIMEOUT)
         return DB_TIMEOUT;
-    if (code == ER_LOCK_DEADLOCK
-    ||  code == ER_CON_COUNT_ERROR || code == ER_TOO_MANY_USER_CONNECTIONS
+    if (code == ER_LOCK_DEADLOCK)
+        return DB_DEADLOCK;
+    if (code == ER_CON_COUNT_ERROR || code == ER_TOO_MANY_USER_CONNECTIONS
     ||  code == ER_QUERY_INTERRUPTED)
         return DB_UNAVAILABLE;
     if (code == ER_DUP_ENTRY || code == ER_DUP_ENTRY_WITH_KEY_NAME || code == ER_DUP_KEY)

@@ -270,6 +270,16 @@ store_menu_patch (store_t *self, const char *menu_id, const store_menu_change_t 
                && db_bind_int64 (st, 5, seen) == DB_OK)
             rc = db_step (st);
         db_reset (st);
+        if (rc == DB_DEADLOCK && attempt < S_MENU_TRIES) {
+            //  Orders hold the menu row shared (their lines reference it)
+            //  while they wait for each other's customers; the server broke
+            //  the cycle by undoing this change whole: do it again
+            log_info ("-", "store: menu change of %s undone to break a deadlock; again",
+                      menu_id);
+            db_last_failure (db);
+            store_op_undo (self, &op);
+            continue;
+        }
         if (rc != DB_DONE)
             return store_op_fail (self, &op, "menu change", reply);
         if (db_changes (db) == 0 && attempt < S_MENU_TRIES) {

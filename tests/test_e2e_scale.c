@@ -909,6 +909,14 @@ test_kill9_projector (void **state)
         snprintf (body, sizeof body, "{\"menuNm\":\"scale menu %d\"}", i);
         tk_resp_t resp = { 0 };
         assert_int_equal (tk_http ("PATCH", fx->order [i % 2].port, path, body, headers, &resp), 0);
+        if (resp.status != 200) {
+            fprintf (stderr, "PATCH %s on order %d answered %ld %s; its log: %s\n", path, i % 2,
+                     resp.status, resp.body ? resp.body : "", fx->order [i % 2].log_path);
+            char cmd [1200];
+            snprintf (cmd, sizeof cmd, "tail -40 '%s' >&2", fx->order [i % 2].log_path);
+            if (system (cmd) != 0)
+                fprintf (stderr, "(no log)\n");
+        }
         assert_int_equal (resp.status, 200);
         tk_resp_reset (&resp);
         s_sleep_ms (100);
