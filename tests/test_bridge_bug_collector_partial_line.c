@@ -30,23 +30,32 @@
 #define S_FIRST  "{\"orderNo\":\"ORD-00000001\",\"payAmt\":4200}"
 #define S_SECOND "{\"orderNo\":\"ORD-00000002\",\"customerId\":\"CUST-00000001\",\"payAmt\":8400}"
 
-static void
-test_bug_collector_partial_line (void **state)
+//  A file collector on dir/collector.jsonl (its path in path) that holds
+//  S_FIRST, delivered.
+static collector_t *
+s_collector_open (const char *dir, char *path, size_t len)
 {
-    char *dir = tk_tempdir ("bug-collector");
-    assert_non_null (dir);
-    char *argv [] = { "test", "--data-dir", dir, NULL };
+    char *argv [] = { "test", "--data-dir", (char *) dir, NULL };
     config_t cfg;
     memset (&cfg, 0, sizeof cfg);
     char err [256] = "";
     assert_int_equal (config_load (&cfg, 3, argv, err, sizeof err), 0);
-    char path [700];
-    snprintf (path, sizeof path, "%s/collector.jsonl", dir);
+    snprintf (path, len, "%s/collector.jsonl", dir);
     snprintf (cfg.collector_url, sizeof cfg.collector_url, "file:%s", path);
     collector_t *collector = collector_new (&cfg, err, sizeof err);
     assert_non_null (collector);
     assert_int_equal (collector_deliver (collector, "ORD-00000001", S_FIRST, strlen (S_FIRST),
                                          1000), 0);
+    return collector;
+}
+
+static void
+test_bug_collector_partial_line (void **state)
+{
+    char *dir = tk_tempdir ("bug-collector");
+    assert_non_null (dir);
+    char path [700];
+    collector_t *collector = s_collector_open (dir, path, sizeof path);
 
     //  The "disk" ends 10 bytes into the second line
     signal (SIGXFSZ, SIG_IGN);
@@ -108,18 +117,8 @@ test_batch_cut_back_whole (void **state)
 {
     char *dir = tk_tempdir ("bug-collector-batch");
     assert_non_null (dir);
-    char *argv [] = { "test", "--data-dir", dir, NULL };
-    config_t cfg;
-    memset (&cfg, 0, sizeof cfg);
-    char err [256] = "";
-    assert_int_equal (config_load (&cfg, 3, argv, err, sizeof err), 0);
     char path [700];
-    snprintf (path, sizeof path, "%s/collector.jsonl", dir);
-    snprintf (cfg.collector_url, sizeof cfg.collector_url, "file:%s", path);
-    collector_t *collector = collector_new (&cfg, err, sizeof err);
-    assert_non_null (collector);
-    assert_int_equal (collector_deliver (collector, "ORD-00000001", S_FIRST, strlen (S_FIRST),
-                                         1000), 0);
+    collector_t *collector = s_collector_open (dir, path, sizeof path);
     const char *batch [3] = {
         "{\"orderNo\":\"ORD-00000002\"}", "{\"orderNo\":\"ORD-00000003\"}",
         "{\"orderNo\":\"ORD-00000004\",\"payAmt\":4200}"

@@ -65,24 +65,33 @@ s_close (void **state_p)
     *state_p = NULL;
 }
 
-//  Records a menu event, or refuses it while fail_left lasts.
+//  Takes a menu event into list (seen, or staged for the batch sink's
+//  flush), or refuses it while fail_left lasts.
 static int
-s_take_menu (void *state, const event_t *ev, const eventlog_event_t *raw)
+s_take (s_record_t *record, const event_t *ev, bool stage)
 {
-    (void) raw;
-    s_record_t *record = (s_record_t *) state;
     pthread_mutex_lock (&record->lock);
     record->attempts++;
     int rc = 0;
+    int *count = stage ? &record->staged_count : &record->count;
+    char (*list) [EVENT_ID_MAX] = stage ? record->staged : record->seen;
     if (record->fail_key && streq (record->fail_key, ev->key) && record->fail_left > 0) {
         record->fail_left--;
         rc = -1;
     }
     else
-    if (record->count < SEEN_MAX)
-        snprintf (record->seen [record->count++], EVENT_ID_MAX, "%s", ev->key);
+    if (*count < SEEN_MAX)
+        snprintf (list [(*count)++], EVENT_ID_MAX, "%s", ev->key);
     pthread_mutex_unlock (&record->lock);
     return rc;
+}
+
+//  The test sink's handler: records the event as seen.
+static int
+s_take_menu (void *state, const event_t *ev, const eventlog_event_t *raw)
+{
+    (void) raw;
+    return s_take ((s_record_t *) state, ev, false);
 }
 
 static const sink_kind_t s_kinds [] = {
@@ -115,25 +124,12 @@ static const sink_def_t s_test_sink = {
     .tick = NULL,
 };
 
-//  The batch sink's handler: stages a menu event for the flush, or refuses
-//  it while fail_left lasts.
+//  The batch sink's handler: stages the event for the flush.
 static int
 s_stage_menu (void *state, const event_t *ev, const eventlog_event_t *raw)
 {
     (void) raw;
-    s_record_t *record = (s_record_t *) state;
-    pthread_mutex_lock (&record->lock);
-    record->attempts++;
-    int rc = 0;
-    if (record->fail_key && streq (record->fail_key, ev->key) && record->fail_left > 0) {
-        record->fail_left--;
-        rc = -1;
-    }
-    else
-    if (record->staged_count < SEEN_MAX)
-        snprintf (record->staged [record->staged_count++], EVENT_ID_MAX, "%s", ev->key);
-    pthread_mutex_unlock (&record->lock);
-    return rc;
+    return s_take ((s_record_t *) state, ev, true);
 }
 
 //  The batch sink's flush: what was staged becomes seen, or, while
@@ -161,23 +157,9 @@ static const sink_kind_t s_batch_kinds [] = {
     { EVENT_KIND_COUNT, NULL }
 };
 
-static const sink_def_t s_batch_sink = {
-    .name = "batch test sink",
-    .group = "test-batch-sink",
-    .up = GAUGE_PROJECTION_UP,
-    .lag = GAUGE_PROJECTION_LAG,
-    .log_error_down = true,
-    .poll_ms = 50,
-    .error_wait_ms = 100,
-    .backoff_min_ms = 50,
-    .jitter = false,
-    .kinds = s_batch_kinds,
-    .open = s_open,
-    .close = s_close,
-    .backoff_cap_ms = s_cap,
-    .flush = s_flush,
-    .tick = NULL,
-};
+//  The test sink with a flush, its own group and a shorter first backoff
+//  (main sets it up from s_test_sink).
+static sink_def_t s_batch_sink;
 
 //  The actor that runs the batch sink.
 static void
@@ -564,6 +546,12 @@ int
 main (void)
 {
     log_set_level (LOG_LEVEL_ERROR);
+    s_batch_sink = s_test_sink;
+    s_batch_sink.name = "batch test sink";
+    s_batch_sink.group = "test-batch-sink";
+    s_batch_sink.backoff_min_ms = 50;
+    s_batch_sink.kinds = s_batch_kinds;
+    s_batch_sink.flush = s_flush;
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_kinds_order_and_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_failure_keeps_the_event, s_setup, s_teardown),
