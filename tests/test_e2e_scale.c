@@ -109,6 +109,8 @@ typedef struct {
     int load_serial;            //  numbers the loads, for unique keys
     zhashx_t *order_nos;        //  orderNo -> present, for uniqueness
     int duplicates;             //  orderNos answered twice
+    void *live_load;            //  the sc_load_t running, until joined
+    void *live_workers;         //  its sc_worker_t array
 } scale_t;
 
 //  A load: threads post orders until max or stop.
@@ -393,11 +395,32 @@ s_worker_run (void *arg)
     return NULL;
 }
 
+//  Stops and joins the load a failed case left running, if any.
+static void
+s_load_abandon (scale_t *fx)
+{
+    sc_load_t *load = (sc_load_t *) fx->live_load;
+    sc_worker_t *workers = (sc_worker_t *) fx->live_workers;
+    if (!load)
+        return;
+    atomic_store (&load->stop, true);
+    for (int t = 0; t < SC_THREADS; t++)
+        pthread_join (workers [t].thread, NULL);
+    free (workers);
+    free (load->results);
+    load->results = NULL;
+    fx->live_load = NULL;
+    fx->live_workers = NULL;
+}
+
 //  Starts a load of at most max orders (customer NULL: random customers
-//  and menus). Returns the workers (join with s_load_join) or NULL.
+//  and menus). Returns the workers (join with s_load_join) or NULL. A load
+//  a failed case left running is stopped and joined first (each case's
+//  sc_load_t is static, so it outlives the case).
 static sc_worker_t *
 s_load_start (sc_load_t *load, scale_t *fx, int max, const char *customer, int64_t pause_ms)
 {
+    s_load_abandon (fx);
     memset (load, 0, sizeof *load);
     load->fx = fx;
     load->max = max;
@@ -425,6 +448,8 @@ s_load_start (sc_load_t *load, scale_t *fx, int max, const char *customer, int64
             return NULL;
         }
     }
+    fx->live_load = load;
+    fx->live_workers = workers;
     return workers;
 }
 
@@ -438,6 +463,10 @@ s_load_join (sc_load_t *load, sc_worker_t **workers_p, bool stop)
         pthread_join ((*workers_p) [t].thread, NULL);
     free (*workers_p);
     *workers_p = NULL;
+    if (load->fx->live_load == load) {
+        load->fx->live_load = NULL;
+        load->fx->live_workers = NULL;
+    }
 }
 
 //  Tally of a load's answers.
@@ -681,6 +710,7 @@ s_teardown (void **state)
     scale_t *fx = (scale_t *) *state;
     if (!fx)
         return 0;
+    s_load_abandon (fx);
     for (int i = 0; i < 2; i++) {
         if (fx->order [i].pid > 0)
             tk_server_stop (&fx->order [i]);
@@ -800,7 +830,7 @@ static void
 test_spread (void **state)
 {
     scale_t *fx = (scale_t *) *state;
-    sc_load_t load;
+    static sc_load_t load;      //  outlives a failed case (s_load_abandon)
     int first = fx->ledger_count;
     sc_worker_t *workers = s_load_start (&load, fx, SC_SPREAD_ORDERS, NULL, 0);
     assert_non_null (workers);
@@ -841,7 +871,7 @@ test_race (void **state)
     assert_int_equal (s_customer_new (fx->order [0].port, "racer",
                                       affordable * fx->menus [0].price, customer,
                                       sizeof customer), 0);
-    sc_load_t load;
+    static sc_load_t load;      //  outlives a failed case (s_load_abandon)
     sc_worker_t *workers = s_load_start (&load, fx, tries, customer, 0);
     assert_non_null (workers);
     s_load_join (&load, &workers, false);
@@ -896,7 +926,7 @@ static void
 test_kill9_projector (void **state)
 {
     scale_t *fx = (scale_t *) *state;
-    sc_load_t load;
+    static sc_load_t load;      //  outlives a failed case (s_load_abandon)
     sc_worker_t *workers = s_load_start (&load, fx, 600, NULL, 0);
     assert_non_null (workers);
     const char *headers [] = { "Content-Type: application/json",
@@ -1041,7 +1071,7 @@ static void
 test_broker_down (void **state)
 {
     scale_t *fx = (scale_t *) *state;
-    sc_load_t load;
+    static sc_load_t load;      //  outlives a failed case (s_load_abandon)
     sc_worker_t *workers = s_load_start (&load, fx, 20000, NULL, 20);
     assert_non_null (workers);
     s_sleep_ms (1000);
@@ -1089,7 +1119,7 @@ static void
 test_mariadb_restart (void **state)
 {
     scale_t *fx = (scale_t *) *state;
-    sc_load_t load;
+    static sc_load_t load;      //  outlives a failed case (s_load_abandon)
     sc_worker_t *workers = s_load_start (&load, fx, 20000, NULL, 20);
     assert_non_null (workers);
     s_sleep_ms (1000);
