@@ -38,6 +38,9 @@
 //  of the WAL to finish so that the next writer starts it over.
 #define SQLITE_WAL_PASSIVE_PAGES 1000
 #define SQLITE_WAL_RESTART_PAGES 4000
+//  The longest a RESTART waits for readers: it holds the write lock while
+//  it waits, so other writers wait too. Past it, a later commit tries again.
+#define SQLITE_WAL_RESTART_WAIT_MS 50
 
 typedef struct {
     db_t base;                      //  db.c's part; must come first
@@ -162,19 +165,25 @@ s_busy (void *arg, int count)
 //  reader is in it at that moment: under a steady stream of orders there
 //  always was one, and command.db-wal grew by about 50 MB a second (600 MB
 //  in a 15 s bench run), which also made every read search a longer WAL
-//  index. A RESTART waits (through the busy handler, within the lock wait
-//  in force) until the readers moved on, then lets the next writer start
-//  the file over. The commit is done before the hook runs: a checkpoint
-//  that fails or waits too long is tried again at a later commit.
+//  index. A RESTART waits (through the busy handler, at most
+//  SQLITE_WAL_RESTART_WAIT_MS, since other writers wait meanwhile) until
+//  the readers moved on, then lets the next writer start the file over.
+//  The commit is done before the hook runs: a checkpoint that fails or
+//  waits too long is tried again at a later commit.
 static int
 s_wal_hook (void *arg, sqlite3 *conn, const char *name, int pages)
 {
-    (void) arg;
+    sqlite_db_t *self = (sqlite_db_t *) arg;
     if (pages < SQLITE_WAL_PASSIVE_PAGES)
         return SQLITE_OK;
-    int mode = pages >= SQLITE_WAL_RESTART_PAGES ? SQLITE_CHECKPOINT_RESTART
-                                                : SQLITE_CHECKPOINT_PASSIVE;
-    sqlite3_wal_checkpoint_v2 (conn, name, mode, NULL, NULL);
+    if (pages < SQLITE_WAL_RESTART_PAGES) {
+        sqlite3_wal_checkpoint_v2 (conn, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    int64_t busy_ms = self->busy_ms;
+    self->busy_ms = busy_ms < SQLITE_WAL_RESTART_WAIT_MS ? busy_ms : SQLITE_WAL_RESTART_WAIT_MS;
+    sqlite3_wal_checkpoint_v2 (conn, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    self->busy_ms = busy_ms;
     return SQLITE_OK;
 }
 
