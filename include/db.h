@@ -113,9 +113,6 @@ int db_ping (db_t *self);
 //  from a lost server.
 int db_last_failure (db_t *self);
 
-//  The same code, without clearing it.
-int db_failure (db_t *self);
-
 //  Last error text of this connection (never NULL).
 const char *db_errmsg (db_t *self);
 

@@ -273,13 +273,6 @@ db_last_failure (db_t *self)
     return rc;
 }
 
-//  The last failure code, left as it is.
-int
-db_failure (db_t *self)
-{
-    return self->last_failure;
-}
-
 //  Last error text, never NULL.
 const char *
 db_errmsg (db_t *self)

@@ -276,7 +276,6 @@ store_menu_patch (store_t *self, const char *menu_id, const store_menu_change_t 
             //  the cycle by undoing this change whole: do it again
             log_info ("-", "store: menu change of %s undone to break a deadlock; again",
                       menu_id);
-            db_last_failure (db);
             store_op_undo (self, &op);
             continue;
         }
