@@ -73,10 +73,13 @@ int db_set_lock_wait (db_t *self, int64_t wait_ms);
 
 //  Savepoints inside a transaction (name: a static identifier).
 //  db_savepoint marks a point; db_savepoint_rollback undoes what ran since
-//  and keeps the transaction open. DB_OK or a failure code; after a failed
-//  rollback to a savepoint the transaction is lost: roll it back whole.
+//  and keeps the transaction open (and the savepoint); db_savepoint_release
+//  keeps what ran and forgets the savepoint. DB_OK or a failure code; after
+//  a failed rollback to a savepoint the transaction is lost: roll it back
+//  whole.
 int db_savepoint (db_t *self, const char *name);
 int db_savepoint_rollback (db_t *self, const char *name);
+int db_savepoint_release (db_t *self, const char *name);
 
 //  The cached prepared statement for sql (see above), or NULL when it cannot
 //  be prepared (db_errmsg says why; DB_UNAVAILABLE-type failures included).
@@ -124,8 +127,17 @@ const char *db_errmsg (db_t *self);
 //  -1 with errno set when a chmod failed.
 int db_file_protect (const char *path, bool existed);
 
-//  Bytes the SQLite library holds in this process (all connections: page
-//  caches, statements); 0 when its memory statistics are off.
+//  Turns SQLite's memory statistics off, before any other SQLite call (the
+//  first thing main does; later it fails and changes nothing). With them
+//  on, every allocation of every SQLite connection in the process takes one
+//  global mutex: the order actor spent about a tenth of its time on it
+//  while the relay, the sinks and the display side used their own
+//  connections. 0 or -1.
+int db_sqlite_setup (void);
+
+//  Bytes the open connections of this backend hold (page caches, schemas,
+//  prepared statements), as each last counted them when a transaction
+//  ended.
 int64_t db_sqlite_memory (void);
 
 #endif

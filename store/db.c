@@ -150,28 +150,54 @@ db_set_lock_wait (db_t *self, int64_t wait_ms)
     return s_note (self, self->driver->set_lock_wait (self, wait_ms < 0 ? 0 : wait_ms));
 }
 
+//  The savepoint statements, by what they do
+typedef enum { S_MARK, S_UNDO, S_RELEASE } s_savepoint_t;
+
 //  Runs "<verb> <name>" for the savepoint statements (same text in both
-//  dialects).
+//  dialects). SQLite runs them as cached statements: a group of orders
+//  runs two per order, and parsing them each time was a tenth of the
+//  order's time. Their texts live in the connection, for the cache's keys;
+//  a text that changes (another name) drops its old statement first.
 static int
-s_savepoint_exec (db_t *self, const char *verb, const char *name)
+s_savepoint_exec (db_t *self, s_savepoint_t what, const char *name)
 {
-    char sql [96];
-    snprintf (sql, sizeof sql, "%s %s", verb, name);
-    return db_exec (self, sql);
+    static const char *verbs [] = { "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT" };
+    char sql [sizeof self->savepoint [0]];
+    snprintf (sql, sizeof sql, "%s %s", verbs [what], name);
+    if (self->driver->dialect != DB_SQLITE)
+        return db_exec (self, sql);
+    char *text = self->savepoint [what];
+    if (strcmp (text, sql) != 0) {
+        zhashx_delete (self->stmts, text);
+        memcpy (text, sql, sizeof sql);
+    }
+    db_stmt_t *st = db_stmt (self, text);
+    if (!st)
+        return s_note (self, DB_ERROR);
+    int rc = db_step (st);
+    db_reset (st);
+    return rc == DB_DONE ? DB_OK : s_note (self, rc == DB_ROW ? DB_ERROR : rc);
 }
 
 //  Marks a savepoint.
 int
 db_savepoint (db_t *self, const char *name)
 {
-    return s_savepoint_exec (self, "SAVEPOINT", name);
+    return s_savepoint_exec (self, S_MARK, name);
 }
 
 //  Undoes what ran since the savepoint; the transaction stays open.
 int
 db_savepoint_rollback (db_t *self, const char *name)
 {
-    return s_savepoint_exec (self, "ROLLBACK TO SAVEPOINT", name);
+    return s_savepoint_exec (self, S_UNDO, name);
+}
+
+//  Keeps what ran since the savepoint and forgets the savepoint.
+int
+db_savepoint_release (db_t *self, const char *name)
+{
+    return s_savepoint_exec (self, S_RELEASE, name);
 }
 
 //  The cached statement for sql, prepared on first use.

@@ -18,6 +18,7 @@ struct _db_t {
     const db_driver_t *driver;      //  the backend's functions
     zhashx_t *stmts;                //  SQL text address → db_stmt_t * (owned by db.c)
     int last_failure;               //  last failure code a call returned (db_last_failure)
+    char savepoint [3][96];         //  the savepoint statements' texts (db.c)
 };
 
 struct _db_stmt_t {

@@ -97,9 +97,9 @@ store_valid_id (const char *id)
 // ---------------------------------------------------------------------------
 //  Write transactions: a group of operations, each in its own savepoint
 
-//  The savepoint each operation of a group runs in; reusing the name
-//  replaces it (MySQL) or stacks it (SQLite), and ROLLBACK TO takes the
-//  latest, so no RELEASE is needed.
+//  The savepoint each operation of a group runs in. On MySQL reusing the
+//  name replaces it. On SQLite it stacks, so each operation releases its
+//  own once it has answered (see s_savepoint_forget).
 #define MEMBER_SAVEPOINT "coffee_op"
 
 //  How far a lock-wait bound may lag behind the time an operation has left
@@ -286,14 +286,33 @@ store_op_begin (store_t *self, store_op_t *op)
     return STORE_OK;
 }
 
+//  Releases the operation's savepoint on SQLite, where savepoints of the
+//  same name stack: every write then checks each open savepoint for the
+//  pages it must keep, and the stack of a group of 30 orders took half the
+//  order actor's time (200 against 110 us an order, measured with
+//  CLOCK_THREAD_CPUTIME_ID in the order-sqlite bench). Its writes stay in
+//  the group. On MySQL the next SAVEPOINT replaces it: no round trip.
+static void
+s_savepoint_forget (store_t *self)
+{
+    if (db_dialect (self->db) != DB_SQLITE || self->group_lost)
+        return;
+    if (db_savepoint_release (self->db, MEMBER_SAVEPOINT) != DB_OK) {
+        log_warn ("-", "store: savepoint release failed, group lost: %s", db_errmsg (self->db));
+        self->group_lost = true;
+    }
+}
+
 //  Ends an operation that answered (success or a business error): commits
 //  its own transaction, or leaves its writes in the group. 0, or -1 when
 //  its own commit failed.
 int
 store_op_end (store_t *self, store_op_t *op)
 {
-    if (!op->own)
+    if (!op->own) {
+        s_savepoint_forget (self);
         return 0;
+    }
     if (db_commit (self->db) != DB_OK) {
         db_rollback (self->db);
         return -1;
@@ -309,11 +328,14 @@ store_op_undo (store_t *self, store_op_t *op)
     if (op->own)
         db_rollback (self->db);
     else
-    if (!self->group_lost
-    &&  db_savepoint_rollback (self->db, MEMBER_SAVEPOINT) != DB_OK) {
-        log_warn ("-", "store: rollback to savepoint failed, group lost: %s",
-                  db_errmsg (self->db));
-        self->group_lost = true;
+    if (!self->group_lost) {
+        if (db_savepoint_rollback (self->db, MEMBER_SAVEPOINT) != DB_OK) {
+            log_warn ("-", "store: rollback to savepoint failed, group lost: %s",
+                      db_errmsg (self->db));
+            self->group_lost = true;
+        }
+        else
+            s_savepoint_forget (self);      //  ROLLBACK TO keeps it open
     }
 }
 

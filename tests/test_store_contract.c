@@ -813,6 +813,70 @@ test_group_commit (void **state)
 }
 
 
+//  A member that fails after it wrote (its outbox INSERT, refused by a
+//  trigger) is undone back to its own savepoint alone and answers 503;
+//  the members before and after it commit, and so does a member after a
+//  second failure. On SQLite each member releases its savepoint once it
+//  answered (savepoints of one name stack there): this proves a release
+//  keeps the member's writes in the group and the next savepoint still
+//  undoes only its own member.
+static void
+test_group_member_undone (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char first [COFFEE_ID_MAX], poisoned [COFFEE_ID_MAX], last [COFFEE_ID_MAX];
+    s_customer (ctx, first);
+    s_customer (ctx, poisoned);
+    s_customer (ctx, last);
+    s_charge (ctx, first, 10000);
+    s_charge (ctx, poisoned, 10000);
+    s_charge (ctx, last, 10000);
+    db_t *db = store_db (ctx->store);
+    char sql [512];
+    if (ctx->mysql)
+        snprintf (sql, sizeof sql,
+                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox FOR EACH ROW"
+                  " BEGIN IF NEW.payload LIKE '%%%s%%' THEN"
+                  " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END",
+                  poisoned);
+    else
+        snprintf (sql, sizeof sql,
+                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox"
+                  " WHEN NEW.payload LIKE '%%%s%%' BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                  poisoned);
+    assert_int_equal (db_exec (db, sql), DB_OK);
+    s_snap_t before = s_snap (ctx, poisoned);
+    store_reply_t reply = { 0 };
+    event_line_t one = s_line ("MENU-00000001", 1);
+
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    const char *who [] = { first, poisoned, last, poisoned, first };
+    const int status [] = { 200, 503, 200, 503, 200 };
+    for (size_t i = 0; i < sizeof who / sizeof who [0]; i++) {
+        int rc = store_order_create (ctx->store, who [i], NULL, &one, 1, NULL, NOW_MS, &reply);
+        assert_int_equal (rc, status [i] == 200 ? 0 : -1);
+        assert_int_equal (reply.status, status [i]);
+        store_reply_reset (&reply);
+    }
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    assert_int_equal (db_exec (db, "DROP TRIGGER coffee_test_poison"), DB_OK);
+
+    s_snap_t after = s_snap (ctx, poisoned);
+    assert_int_equal (after.balance, before.balance);
+    assert_int_equal (after.history_sum, before.history_sum);
+    assert_int_equal (after.orders, before.orders + 3);
+    assert_int_equal (after.lines, before.lines + 3);
+    assert_int_equal (after.outbox, before.outbox + 3);
+    assert_int_equal (after.history_rows, before.history_rows + 3);
+    int64_t balance = 0, history = 0;
+    assert_int_equal (store_balance (ctx->store, first, &balance, &history), 0);
+    assert_int_equal (balance, 10000 - 2 * 4200);
+    assert_int_equal (history, balance);
+    assert_int_equal (store_balance (ctx->store, last, &balance, &history), 0);
+    assert_int_equal (balance, 10000 - 4200);
+    assert_int_equal (history, balance);
+}
+
 //  A write that waits for another connection's lock gives up at its
 //  deadline with 503 TIMEOUT and nothing changed: SQLite waits in BEGIN
 //  IMMEDIATE (the whole group begins late or not at all), MariaDB on the
@@ -2474,6 +2538,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_display_repair, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_concurrent_orders, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_member_undone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),
