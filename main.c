@@ -563,6 +563,8 @@ main (int argc, char **argv)
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
+    //  Before any other SQLite call (see db.h)
+    db_sqlite_setup ();
     //  libcurl's global state is set up once, before any thread uses it.
     curl_global_init (CURL_GLOBAL_DEFAULT);
 

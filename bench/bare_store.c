@@ -433,6 +433,8 @@ main (int argc, char **argv)
     memset (&opts, 0, sizeof opts);
     s_options (&opts, argc, argv);
     log_set_level (LOG_LEVEL_WARN);
+    //  SQLite's settings as coffee serve has them (see db.h)
+    db_sqlite_setup ();
 
     //  Create or migrate the schema once, before the threads race for it,
     //  as coffee serve does.

@@ -49,7 +49,7 @@ s_gauges [GAUGE_COUNT] = {
     { "coffee_retention_pruned_total{table=\"idempotency_running\"}", NULL, NULL },
     { "coffee_retention_pruned_total{table=\"commit_mark\"}", NULL, NULL },
     { "coffee_retention_failures_total", "Retention rounds that a store failure cut short.", "counter" },
-    { "coffee_sqlite_memory_bytes", "Memory SQLite holds in this process, mostly its page caches (bounded per connection).", "gauge" },
+    { "coffee_sqlite_memory_bytes", "Memory the SQLite store connections of this process hold: page caches (bounded per connection), schemas, statements.", "gauge" },
 };
 
 //  All counters zero; the "up" gauges start at -1 (not run) until a bridge

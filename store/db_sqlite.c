@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdatomic.h>
 
 #define SQLITE_BUSY_MS 5000         //  busy_timeout of every connection
 #define SQLITE_OPEN_TRIES 50        //  attempts at the WAL switch when busy
@@ -42,11 +43,16 @@
 //  it waits, so other writers wait too. Past it, a later commit tries again.
 #define SQLITE_WAL_RESTART_WAIT_MS 50
 
+//  Bytes the open connections hold (page caches, schemas, statements), as
+//  each last counted them at the end of a transaction (s_memory_note).
+static _Atomic int64_t s_memory;
+
 typedef struct {
     db_t base;                      //  db.c's part; must come first
     sqlite3 *conn;                  //  the connection
     int64_t busy_ms;                //  busy timeout in force
     int64_t busy_since;             //  zclock_usecs when the current lock wait began
+    int64_t memory;                 //  bytes it last counted in s_memory
     char err [256];                 //  our own last error, when not SQLite's
 } sqlite_db_t;
 
@@ -54,6 +60,25 @@ typedef struct {
     db_stmt_t base;                 //  db.c's part; must come first
     sqlite3_stmt *st;               //  the prepared statement
 } sqlite_stmt_t;
+
+//  Counts the connection's memory in s_memory again. Only its own thread
+//  reads its counters, so this runs where the connection works: when a
+//  transaction ends and at open and close.
+static void
+s_memory_note (sqlite_db_t *self, bool closing)
+{
+    static const int what [] = {
+        SQLITE_DBSTATUS_CACHE_USED, SQLITE_DBSTATUS_SCHEMA_USED, SQLITE_DBSTATUS_STMT_USED
+    };
+    int64_t bytes = 0;
+    for (size_t i = 0; !closing && i < sizeof what / sizeof what [0]; i++) {
+        int current = 0, highest = 0;
+        if (sqlite3_db_status (self->conn, what [i], &current, &highest, 0) == SQLITE_OK)
+            bytes += current;
+    }
+    atomic_fetch_add (&s_memory, bytes - self->memory);
+    self->memory = bytes;
+}
 
 //  Maps an SQLite result code to a db.h code.
 static int
@@ -253,6 +278,7 @@ s_open (const char *url, char *err, size_t errlen)
             goto fail;
         }
     }
+    s_memory_note (self, false);
     return &self->base;
 
 fail:
@@ -266,6 +292,7 @@ static void
 s_close (db_t *db)
 {
     sqlite_db_t *self = (sqlite_db_t *) db;
+    s_memory_note (self, true);
     sqlite3_close_v2 (self->conn);
     free (self);
 }
@@ -299,6 +326,7 @@ s_commit (db_t *db)
         snprintf (self->err, sizeof self->err, "commit: %s", sqlite3_errmsg (self->conn));
         sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
     }
+    s_memory_note (self, false);
     return rc;
 }
 
@@ -309,6 +337,7 @@ s_rollback (db_t *db)
     sqlite_db_t *self = (sqlite_db_t *) db;
     if (!sqlite3_get_autocommit (self->conn))
         sqlite3_exec (self->conn, "ROLLBACK", NULL, NULL, NULL);
+    s_memory_note (self, false);
 }
 
 //  Sets the busy timeout: how long BEGIN IMMEDIATE (and any statement)
@@ -472,9 +501,16 @@ const db_driver_t db_sqlite_driver = {
 };
 
 
-//  What SQLite holds in this process.
+//  Turns SQLite's memory statistics off (see db.h).
+int
+db_sqlite_setup (void)
+{
+    return sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -1;
+}
+
+//  What the open connections hold (see db.h).
 int64_t
 db_sqlite_memory (void)
 {
-    return (int64_t) sqlite3_memory_used ();
+    return atomic_load (&s_memory);
 }
