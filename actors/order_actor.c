@@ -6,6 +6,8 @@
 
 //  How many wakes may wait for the relay; when full it is awake already.
 #define ORDER_WAKE_HWM 16
+//  The SQLite page cache of an order actor, in KiB (see s_self_new).
+#define ORDER_CACHE_KIB 2048
 
 typedef struct {
     const actor_args_t *args;       //  settings, metrics, index
@@ -184,6 +186,14 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
     self->store = store_open (args->cfg->store, err, errlen);
     if (!self->store)
         goto err;
+    //  A group of orders touches a few hundred pages; in the 256 KiB every
+    //  SQLite connection opens with, a group evicted its own pages and read
+    //  them back (pread was a fifth of the order actor's time).
+    if (db_set_cache (store_db (self->store), ORDER_CACHE_KIB) != DB_OK) {
+        snprintf (err, errlen, "cannot size the store's page cache: %s",
+                  db_errmsg (store_db (self->store)));
+        goto err;
+    }
     store_set_policy (self->store, &(store_policy_t) {
         args->cfg->charge_valid_days, args->cfg->welcome_points, args->cfg->welcome_valid_days,
         args->cfg->reward_percent, args->cfg->reward_valid_days });

@@ -71,6 +71,10 @@ void db_rollback (db_t *self);
 //  until it is set again; setting the value already set costs nothing.
 int db_set_lock_wait (db_t *self, int64_t wait_ms);
 
+//  Sets the page cache of an SQLite connection to kib KiB (every
+//  connection opens with 256 KiB); nothing on MySQL. DB_OK or a failure code.
+int db_set_cache (db_t *self, int kib);
+
 //  Savepoints inside a transaction (name: a static identifier).
 //  db_savepoint marks a point; db_savepoint_rollback undoes what ran since
 //  and keeps the transaction open (and the savepoint); db_savepoint_release

@@ -150,6 +150,18 @@ db_set_lock_wait (db_t *self, int64_t wait_ms)
     return s_note (self, self->driver->set_lock_wait (self, wait_ms < 0 ? 0 : wait_ms));
 }
 
+//  Sets the connection's page cache (SQLite; MySQL's caches are the
+//  server's).
+int
+db_set_cache (db_t *self, int kib)
+{
+    if (self->driver->dialect != DB_SQLITE)
+        return DB_OK;
+    char sql [64];
+    snprintf (sql, sizeof sql, "PRAGMA cache_size=-%d", kib > 0 ? kib : 1);
+    return db_exec (self, sql);
+}
+
 //  The savepoint statements, by what they do
 typedef enum { S_MARK, S_UNDO, S_RELEASE } s_savepoint_t;
 
