@@ -375,6 +375,7 @@ s_pruner_actor (zsock_t *pipe, void *args)
 {
     s_serve_t *serve = (s_serve_t *) args;
     util_thread_name ("pruner");
+    util_thread_background ();
     store_t *store = NULL;
     zpoller_t *poller = zpoller_new (pipe, NULL);
     zsock_signal (pipe, 0);

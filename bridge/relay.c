@@ -197,6 +197,7 @@ void
 bridge_relay_actor (zsock_t *pipe, void *args)
 {
     util_thread_name ("relay");
+    util_thread_background ();
     relay_t *self = s_relay_new (pipe, (const bridge_args_t *) args);
     if (!self) {
         bridgekit_start_failed (pipe, (const bridge_args_t *) args, GAUGE_BRIDGE_UP);

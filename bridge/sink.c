@@ -297,6 +297,7 @@ void
 sink_run (zsock_t *pipe, const bridge_args_t *args, const sink_def_t *def)
 {
     util_thread_name ("%s", def->group);
+    util_thread_background ();
     sink_t *self = s_sink_new (pipe, args, def);
     if (!self) {
         bridgekit_start_failed (pipe, args, def->up);

@@ -16,6 +16,13 @@ int64_t util_now_ms (int64_t skew_ms);
 //  top -H, ps -L and perf show which actor a thread is.
 void util_thread_name (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 
+//  Lowers the calling thread's CPU share (its nice value raised by
+//  UTIL_BACKGROUND_NICE, at most 19): for the bridge's threads and the
+//  pruner, whose work trails the requests.
+//  Returns 0, or -1 when the kernel refused (the thread runs on as it was).
+#define UTIL_BACKGROUND_NICE 5
+int util_thread_background (void);
+
 //  Checked int64 arithmetic: return false on overflow, leaving *out untouched.
 bool util_add_i64 (int64_t a, int64_t b, int64_t *out);
 bool util_mul_i64 (int64_t a, int64_t b, int64_t *out);

@@ -13,10 +13,12 @@
     connections of the process hold locks). The admin token is checked
     too: 401 with WWW-Authenticate without it or with a wrong one, 400
     naming the field for a bad count, 404 for an unknown pool, none of
-    them changing anything.
+    them changing anything. The bridge's threads and the pruner run nicer
+    than the HTTP threads and actors.
 
     ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
+#include "util.h"
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -497,6 +499,72 @@ test_resize_under_load (void **state)
 }
 
 //  Last: the server stops cleanly (every actor, old or new, ends).
+//  The nice value of thread tid of pid and its name; -100 when unreadable.
+static int
+s_thread_nice (pid_t pid, const char *tid, char *name, size_t size)
+{
+    char path [128], line [1024] = "";
+    snprintf (path, sizeof path, "/proc/%d/task/%s/stat", (int) pid, tid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -100;
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    char *open = strchr (line, '('), *close = strrchr (line, ')');
+    if (!read || !open || !close || close < open)
+        return -100;
+    snprintf (name, size, "%.*s", (int) (close - open - 1), open + 1);
+    //  After the name: state is field 3, nice field 19
+    char *field = close + 2;
+    for (int i = 3; i < 19 && field; i++) {
+        field = strchr (field, ' ');
+        if (field)
+            field++;
+    }
+    return field ? atoi (field) : -100;
+}
+
+//  The bridge's threads and the pruner run UTIL_BACKGROUND_NICE nicer
+//  than the rest, so the request path (HTTP threads, actors) gets the
+//  CPUs first; the actors and HTTP threads keep the process's own.
+static void
+test_thread_priorities (void **state)
+{
+    pools_fixture_t *self = (pools_fixture_t *) *state;
+    pid_t pid = self->server.pid;
+    char path [64], name [64], main_tid [24];
+    snprintf (main_tid, sizeof main_tid, "%d", (int) pid);
+    int base = s_thread_nice (pid, main_tid, name, sizeof name);
+    assert_true (base != -100);
+    int lowered = base + UTIL_BACKGROUND_NICE > 19 ? 19 : base + UTIL_BACKGROUND_NICE;
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *dir = opendir (path);
+    assert_non_null (dir);
+    int background = 0, foreground = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        int nice = s_thread_nice (pid, entry->d_name, name, sizeof name);
+        if (nice == -100)
+            continue;               //  a thread that just ended
+        if (!strcmp (name, "relay") || !strcmp (name, "display-service")
+        ||  !strcmp (name, "data-collector") || !strcmp (name, "pruner")) {
+            print_message ("%s: nice %d\n", name, nice);
+            assert_int_equal (nice, lowered);
+            background++;
+        }
+        else
+        if (strncmp (name, "order-", 6) == 0 || strncmp (name, "http-", 5) == 0) {
+            assert_int_equal (nice, base);
+            foreground++;
+        }
+    }
+    closedir (dir);
+    assert_true (background >= 3);  //  relay and the two sinks at least
+    assert_true (foreground >= 3);
+}
+
 static void
 test_stop (void **state)
 {
@@ -511,6 +579,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_admin_refusals),
         cmocka_unit_test (test_resize_under_load),
+        cmocka_unit_test (test_thread_priorities),
         cmocka_unit_test (test_stop),
     };
     return cmocka_run_group_tests_name ("e2e_pools", tests, s_setup, s_teardown);
