@@ -80,7 +80,10 @@
 #                     (coffee routes a customer's orders to one order actor)
 #    LOG_LEVEL=info   coffee's --log-level in the GET phases (info: a line per request)
 #    ORDER_LOG_LEVEL=warn      coffee's --log-level in the POST /order phases
-#    SQLITE_ORDER_ACTORS=2     coffee's --order-actors in order-sqlite
+#    SQLITE_ORDER_ACTORS=1     coffee's --order-actors in order-sqlite and
+#                              overload: SQLite has one writer, and a second
+#                              order actor only waits for the first's lock
+#                              (the sweep shows every count)
 #    MARIADB_ORDER_ACTORS=8    coffee's --order-actors in order-mariadb
 #    BARE_SQLITE_THREADS=1     bare-store threads on SQLite (one writer)
 #    BARE_MARIADB_THREADS=8    bare-store threads on MariaDB
@@ -135,7 +138,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 CUSTOMERS="${CUSTOMERS:-64}"
 LOG_LEVEL="${LOG_LEVEL:-info}"
 ORDER_LOG_LEVEL="${ORDER_LOG_LEVEL:-warn}"
-SQLITE_ORDER_ACTORS="${SQLITE_ORDER_ACTORS:-2}"
+SQLITE_ORDER_ACTORS="${SQLITE_ORDER_ACTORS:-1}"
 MARIADB_ORDER_ACTORS="${MARIADB_ORDER_ACTORS:-8}"
 BARE_SQLITE_THREADS="${BARE_SQLITE_THREADS:-1}"
 BARE_MARIADB_THREADS="${BARE_MARIADB_THREADS:-8}"
