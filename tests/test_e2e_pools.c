@@ -498,7 +498,6 @@ test_resize_under_load (void **state)
     assert_true (second <= first);
 }
 
-//  Last: the server stops cleanly (every actor, old or new, ends).
 //  The nice value of thread tid of pid and its name; -100 when unreadable.
 static int
 s_thread_nice (pid_t pid, const char *tid, char *name, size_t size)
@@ -565,6 +564,7 @@ test_thread_priorities (void **state)
     assert_true (foreground >= 3);
 }
 
+//  Last: the server stops cleanly (every actor, old or new, ends).
 static void
 test_stop (void **state)
 {
