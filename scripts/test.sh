@@ -123,11 +123,31 @@ export TMPDIR="$work"
 #  - the 60 s soak of the Release build and the cheap rows of the fault
 #    matrix (both need build-release; COFFEE_SKIP_SOAK=1 skips them)
 fuzz_rc=0
+# Each step's verdict lines (and, when it fails, its last lines) go into the
+# summary printed last, where a CI log cut to its tail still shows them.
+verdicts=""
+extra() {
+    local name=$1 rc
+    shift
+    set +e
+    "$@" 2>&1 | tee "$work/extra.log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    verdicts+=$(grep -E '^(fuzz: .*status=[^o]|soak: |soak.sh: FAIL|fault: )' "$work/extra.log" \
+        | sed -E 's/^(fault: [^ ]+ PASS|soak: PASS [^ ]+ [^ ]+ [^ ]+).*/\1/' || true)$'\n'
+    if [ "$rc" -ne 0 ]; then
+        fuzz_rc=$rc
+        say "$name failed (status $rc)"
+        verdicts+="$name failed (status $rc); its last lines:"$'\n'
+        verdicts+=$(tail -n 20 "$work/extra.log" | cut -c1-400)$'\n'
+    elif [ "$name" = scripts/fuzz.sh ]; then
+        verdicts+="fuzz: $(grep -c '^fuzz: .*status=ok' "$work/extra.log") harnesses ok"$'\n'
+    fi
+}
 if [ "${COFFEE_SKIP_FUZZ:-0}" != 1 ]; then
     say "fuzzing each parser for ${COFFEE_FUZZ_RUNS:-50000} runs (scripts/fuzz.sh)"
-    RUNS="${COFFEE_FUZZ_RUNS:-50000}" MAX_TIME=60 \
-        timeout -k 30 900 bash scripts/fuzz.sh || fuzz_rc=$?
-    [ "$fuzz_rc" -eq 0 ] || say "scripts/fuzz.sh failed (status $fuzz_rc)"
+    extra scripts/fuzz.sh env RUNS="${COFFEE_FUZZ_RUNS:-50000}" MAX_TIME=60 \
+        timeout -k 30 900 bash scripts/fuzz.sh
 fi
 if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ] && [ "${COFFEE_SKIP_SOAK:-0}" != 1 ]; then
     #  Five minutes of warm-up: the front answers fast enough that the
@@ -137,11 +157,11 @@ if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ] && [ "${COFFEE_SKIP_SOAK:-0}" != 1 ]; th
     #  the caches fill later: after 180 s the next minute still grew 1.2 %,
     #  4.5 %, 5.0 % and 7.5 % in four runs; the warm-up is 300 s.
     say "soak: 300 s warm-up + 60 s of mixed load on the Release build (scripts/soak.sh)"
-    WARMUP=300 DURATION=60 SKIP_BUILD=1 timeout -k 30 540 bash scripts/soak.sh || {
-        fuzz_rc=$?; say "scripts/soak.sh failed (status $fuzz_rc)"; }
+    extra scripts/soak.sh env WARMUP=300 DURATION=60 SKIP_BUILD=1 \
+        timeout -k 30 540 bash scripts/soak.sh
     say "fault matrix, cheap rows (scripts/faults/all.sh --cheap)"
-    LOAD_SECONDS=15 timeout -k 30 400 bash scripts/faults/all.sh --cheap || {
-        fuzz_rc=$?; say "scripts/faults/all.sh --cheap failed (status $fuzz_rc)"; }
+    extra scripts/faults/all.sh env LOAD_SECONDS=15 \
+        timeout -k 30 400 bash scripts/faults/all.sh --cheap
 fi
 
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
@@ -190,6 +210,9 @@ if [ $# -eq 0 ]; then
     done
     nl=$'\n'
     summary="scripts: $passed passed, $failed failed${summary:+$nl$summary}"
+fi
+if [ -n "$verdicts" ]; then
+    summary="$(printf '%s' "$verdicts" | sed '/^$/d')${summary:+$'\n'$summary}"
 fi
 if [ "$rc" -eq 0 ] && [ "$fuzz_rc" -ne 0 ]; then
     rc=$fuzz_rc
