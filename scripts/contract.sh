@@ -92,11 +92,7 @@ fi
 [ -n "$coffee" ] && [ -x "$coffee" ] || { say "no coffee binary: build first (or set COFFEE_BIN)" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/coffee-contract.XXXXXX")
-port=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()')
+port=$(python3 "$root/scripts/free_port.py")
 # The operator's credential, and the newman environment that carries it.
 (umask 077 && python3 - "$work" "http://127.0.0.1:$port" <<'PY'
 import json, os, secrets, sys

@@ -262,14 +262,9 @@ fi
 
 # -- 5. the stack ----------------------------------------------------------------
 
-# Distinct free TCP ports on 127.0.0.1 (the kernel picks them).
-read -r p_db p_broker p_collector p_order1 p_order2 p_display p_projector < <(python3 -c 'import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()')
+# Distinct free TCP ports on 127.0.0.1, below the ephemeral range.
+read -r p_db p_broker p_collector p_order1 p_order2 p_display p_projector \
+    < <(python3 "$root/scripts/free_port.py" 7)
 password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 name="coffee-stack-$$"
 # The admin token: a file the container's user (uid 10001, docker/Dockerfile)

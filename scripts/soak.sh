@@ -94,7 +94,7 @@ fi
 coffee="$root/$build/coffee"
 command -v wrk >/dev/null || { say "wrk not found (scripts/deps.sh installs it)" >&2; exit 1; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(python3 "$root/scripts/free_port.py")
 "$coffee" serve --bind 127.0.0.1 --port "$port" --data-dir "$data" --log-level warn \
     --admin-token-file "$admin_token" "$@" \
     >"$data/coffee.log" 2>&1 &

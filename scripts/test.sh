@@ -53,13 +53,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A TCP port nobody listens on right now on 127.0.0.1 (the kernel picks it).
+# A TCP port nobody listens on right now on 127.0.0.1, below the ephemeral
+# range (scripts/free_port.py says why).
 free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+    python3 "$root/scripts/free_port.py"
 }
 
 if [ "${COFFEE_SKIP_DEPS:-0}" != 1 ]; then

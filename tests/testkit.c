@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <curl/curl.h>
+#include <sodium.h>
 
 extern char **environ;
 
@@ -34,6 +35,7 @@ extern char **environ;
 #endif
 
 //  How long a server gets to answer GET /health after it was started.
+#define TK_PORT_LOWEST        10000   //  tk_free_port draws from here up
 #define TK_START_TIMEOUT_MS   30000
 //  How long a server gets to exit after SIGTERM or SIGKILL.
 #define TK_STOP_TIMEOUT_MS    30000
@@ -120,9 +122,26 @@ tk_config_load (config_t *cfg, char *err, size_t errlen, ...)
     return config_load (cfg, argc, argv, err, errlen);
 }
 
-//  A port nobody listens on right now: the kernel picks one for port 0.
-int
-tk_free_port (void)
+//  Whether nobody listens on port of 127.0.0.1 right now.
+static bool
+s_port_free (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in addr;
+    memset (&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    addr.sin_port = htons ((uint16_t) port);
+    bool free = bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    close (fd);
+    return free;
+}
+
+//  A port nobody listens on right now, as the kernel picks one for port 0.
+static int
+s_kernel_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -132,7 +151,6 @@ tk_free_port (void)
     memset (&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    addr.sin_port = 0;
     socklen_t addr_len = sizeof addr;
     if (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0
     &&  getsockname (fd, (struct sockaddr *) &addr, &addr_len) == 0)
@@ -141,6 +159,31 @@ tk_free_port (void)
     return port;
 }
 
+//  A port nobody listens on right now, drawn at random from below the
+//  kernel's ephemeral range: a port the kernel hands out for port 0 it
+//  also hands to outgoing connections, so a server restarted on it after
+//  kill -9 could find it taken by a client, or by a client retrying
+//  against it that connected to itself (scripts/free_port.py).
+int
+tk_free_port (void)
+{
+    int low = 32768;
+    FILE *range = fopen ("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (range) {
+        if (fscanf (range, "%d", &low) != 1)
+            low = 32768;
+        fclose (range);
+    }
+    if (sodium_init () < 0 || low - TK_PORT_LOWEST < 1000)
+        return s_kernel_port ();        //  no room below the range
+    for (int tries = 0; tries < 200; tries++) {
+        int port = TK_PORT_LOWEST
+                 + (int) randombytes_uniform ((uint32_t) (low - TK_PORT_LOWEST));
+        if (s_port_free (port))
+            return port;
+    }
+    return -1;
+}
 
 //  In the child between fork and exec: only async-signal-safe calls. Puts
 //  stdin on /dev/null and stdout+stderr on the log, gives the program a

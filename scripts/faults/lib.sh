@@ -26,7 +26,7 @@ FAULT_END=""
 say() { printf 'faults/%s: %s\n' "$ROW" "$*" >&2; }
 
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 "$ROOT/scripts/free_port.py"
 }
 
 # Ends every process the row started (SIGCONT first: a stopped one cannot
