@@ -26,15 +26,20 @@
 //  - glibc gives each thread that mallocs its own arena, up to 8 per core,
 //    and an arena keeps what its thread freed for that thread alone; with
 //    some 20 threads (HTTP, actors, bridge, ZeroMQ) allocating cJSON and
-//    message buffers of every size, those free lists grew without end. Two
-//    arenas serve all threads (MALLOC_ARENA_MAX in the environment wins).
+//    message buffers of every size, those free lists grew without end.
+//    Eight arenas serve all threads (MALLOC_ARENA_MAX in the environment
+//    wins). Two were too few: the threads queued on the arena locks
+//    (futex waits in malloc and free in the order actor's profile), and
+//    POST /order on SQLite answered 5069-7394 orders/s against 8320 and
+//    8990 with eight (bench/run.sh order-sqlite, runs alternated). With
+//    eight the soak's RSS stayed at 25.4 MiB, 1.0 % growth.
 //  - every SQLite connection keeps its own page cache, up to 2000 KiB by
 //    default, and a serve process holds about a dozen (stores, event
 //    log): together they filled towards 24 MiB as the files grew. That
 //    one is bounded per connection, by PRAGMA cache_size (store/db_sqlite.c,
 //    bridge/eventlog_local.c); a soft heap limit does not bound it, as
 //    each connection's cache only recycles its own pages.
-#define COFFEE_MALLOC_ARENAS        2
+#define COFFEE_MALLOC_ARENAS        8
 
 //  How long serve waits for a new actor to answer its first health request.
 #define STARTUP_PROBE_MS 10000
