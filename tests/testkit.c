@@ -34,8 +34,9 @@ extern char **environ;
 #   error "COFFEE_BIN must name the coffee binary (set by CMakeLists.txt)"
 #endif
 
+//  tk_free_port draws its ports from here up to the ephemeral range.
+#define TK_PORT_LOWEST        10000
 //  How long a server gets to answer GET /health after it was started.
-#define TK_PORT_LOWEST        10000   //  tk_free_port draws from here up
 #define TK_START_TIMEOUT_MS   30000
 //  How long a server gets to exit after SIGTERM or SIGKILL.
 #define TK_STOP_TIMEOUT_MS    30000
