@@ -28,39 +28,31 @@ def ephemeral_low():
         return 32768
 
 
-def free(port):
+def probe(port):
+    """Binds 127.0.0.1:port (0: the kernel picks) and lets it go: the port
+    it got, or None when it is taken."""
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
-        return True
+        return s.getsockname()[1]
     except OSError:
-        return False
+        return None
     finally:
         s.close()
-
-
-def kernel_pick():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     if count < 1 or count > 100:
         sys.exit("free_port.py: COUNT is 1..100")
-    high = ephemeral_low()
+    room = ephemeral_low() - LOWEST
     ports = []
     for _ in range(count * 200):
         if len(ports) == count:
             break
-        if high - LOWEST < 1000:            # no room below the range: ask the kernel
-            port = kernel_pick()
-        else:
-            port = LOWEST + secrets.randbelow(high - LOWEST)
-        if port not in ports and free(port):
+        # no room below the range: the kernel picks
+        port = probe(LOWEST + secrets.randbelow(room) if room >= 1000 else 0)
+        if port is not None and port not in ports:
             ports.append(port)
     if len(ports) < count:
         sys.exit("free_port.py: no free ports found")

@@ -5,8 +5,9 @@
 # (tests/fuzz/corpus/<name>/, never written to). Exits 1 on the first crash,
 # leak, sanitizer report or timeout, leaving the input in
 # $BUILD_DIR/artifacts/ and the log beside it; prints one figure line per
-# harness:
+# harness and one for them all:
 #   fuzz: <name> runs=<n> seconds=<s> exec/s=<n> cov=<edges> corpus=<units> status=ok
+#   fuzz: <n> harnesses, <n> failed
 #
 #   bash scripts/fuzz.sh                    # each harness 200000 runs (test.sh)
 #   RUNS=10000000 MAX_TIME=3600 nice -n 10 bash scripts/fuzz.sh   # the long run
@@ -72,7 +73,7 @@ for name in "${names[@]}"; do
     status=ok
     if [ "$rc" -ne 0 ]; then
         status="FAILED(rc=$rc, log $log)"
-        failed=1
+        failed=$((failed + 1))
         grep -E 'ERROR|broken promise|SUMMARY' "$log" | head -n 5 >&2 || true
     fi
     line="fuzz: $name runs=$done_runs seconds=$secs exec/s=$rate cov=$cov corpus=$units status=$status"
@@ -81,4 +82,5 @@ for name in "${names[@]}"; do
         printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$line" >>"$FUZZ_LOG"
     fi
 done
-exit "$failed"
+printf 'fuzz: %d harnesses, %d failed\n' "${#names[@]}" "$failed"
+exit $(( failed > 0 ))

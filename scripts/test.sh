@@ -119,7 +119,7 @@ export TMPDIR="$work"
 #    their own clang build (build-fuzz/); COFFEE_SKIP_FUZZ=1 skips them
 #  - the 60 s soak of the Release build and the cheap rows of the fault
 #    matrix (both need build-release; COFFEE_SKIP_SOAK=1 skips them)
-fuzz_rc=0
+extra_rc=0
 # Each step's verdict lines (and, when it fails, its last lines) go into the
 # summary printed last, where a CI log cut to its tail still shows them.
 verdicts=""
@@ -130,15 +130,14 @@ extra() {
     "$@" 2>&1 | tee "$work/extra.log"
     rc=${PIPESTATUS[0]}
     set -e
-    verdicts+=$(grep -E '^(fuzz: .*status=[^o]|soak: |soak.sh: FAIL|fault: )' "$work/extra.log" \
+    verdicts+=$(grep -E '^(fuzz: [0-9]+ harnesses|fuzz: .*status=[^o]|soak: |soak.sh: FAIL|fault: )' \
+        "$work/extra.log" \
         | sed -E 's/^(fault: [^ ]+ PASS|soak: PASS [^ ]+ [^ ]+ [^ ]+).*/\1/' || true)$'\n'
     if [ "$rc" -ne 0 ]; then
-        fuzz_rc=$rc
+        extra_rc=$rc
         say "$name failed (status $rc)"
         verdicts+="$name failed (status $rc); its last lines:"$'\n'
         verdicts+=$(tail -n 20 "$work/extra.log" | cut -c1-400)$'\n'
-    elif [ "$name" = scripts/fuzz.sh ]; then
-        verdicts+="fuzz: $(grep -c '^fuzz: .*status=ok' "$work/extra.log") harnesses ok"$'\n'
     fi
 }
 if [ "${COFFEE_SKIP_FUZZ:-0}" != 1 ]; then
@@ -211,7 +210,7 @@ fi
 if [ -n "$verdicts" ]; then
     summary="$(printf '%s' "$verdicts" | sed '/^$/d')${summary:+$'\n'$summary}"
 fi
-if [ "$rc" -eq 0 ] && [ "$fuzz_rc" -ne 0 ]; then
-    rc=$fuzz_rc
+if [ "$rc" -eq 0 ] && [ "$extra_rc" -ne 0 ]; then
+    rc=$extra_rc
 fi
 exit "$rc"

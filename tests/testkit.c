@@ -123,41 +123,26 @@ tk_config_load (config_t *cfg, char *err, size_t errlen, ...)
     return config_load (cfg, argc, argv, err, errlen);
 }
 
-//  Whether nobody listens on port of 127.0.0.1 right now.
-static bool
-s_port_free (int port)
+//  Binds a socket to port of 127.0.0.1 (0: the kernel picks one) and lets
+//  it go: the port it got, or -1 when it is taken.
+static int
+s_port_probe (int port)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return false;
+        return -1;
+    int bound = -1;
     struct sockaddr_in addr;
     memset (&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     addr.sin_port = htons ((uint16_t) port);
-    bool free = bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
-    close (fd);
-    return free;
-}
-
-//  A port nobody listens on right now, as the kernel picks one for port 0.
-static int
-s_kernel_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int port = -1;
-    struct sockaddr_in addr;
-    memset (&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     socklen_t addr_len = sizeof addr;
     if (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0
     &&  getsockname (fd, (struct sockaddr *) &addr, &addr_len) == 0)
-        port = ntohs (addr.sin_port);
+        bound = ntohs (addr.sin_port);
     close (fd);
-    return port;
+    return bound;
 }
 
 //  A port nobody listens on right now, drawn at random from below the
@@ -176,11 +161,11 @@ tk_free_port (void)
         fclose (range);
     }
     if (sodium_init () < 0 || low - TK_PORT_LOWEST < 1000)
-        return s_kernel_port ();        //  no room below the range
+        return s_port_probe (0);        //  no libsodium, or no room below the range
     for (int tries = 0; tries < 200; tries++) {
         int port = TK_PORT_LOWEST
                  + (int) randombytes_uniform ((uint32_t) (low - TK_PORT_LOWEST));
-        if (s_port_free (port))
+        if (s_port_probe (port) == port)
             return port;
     }
     return -1;
