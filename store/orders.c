@@ -21,8 +21,8 @@ static const char SQL_ORDER_LINES [] =
 
 //  Merges duplicate menuIds (qy summed) and checks the limits. Returns the
 //  number of merged lines, or 0 with an INVALID_INPUT message in *why.
-static size_t
-s_merge_lines (const event_line_t *lines, size_t line_count, store_order_line_t *merged,
+size_t
+store_lines_merge (const event_line_t *lines, size_t line_count, store_order_line_t *merged,
                store_why_t *why)
 {
     if (!lines || line_count < 1 || line_count > STORE_LINES_MAX) {
@@ -138,7 +138,7 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
     store_why_t why = STORE_WHY_NONE;
     if (!store_valid_id (customer_id))
         return store_op_invalid (self, "order", STORE_WHY_CUSTOMER_ID, reply);
-    size_t count = s_merge_lines (lines, line_count, merged, &why);
+    size_t count = store_lines_merge (lines, line_count, merged, &why);
     if (count == 0)
         return store_op_invalid (self, "order", why, reply);
     store_op_t op;

@@ -174,10 +174,11 @@ store_outbox_add_event (db_t *db, event_kind_t kind, const char *key, const char
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  Inserts the outbox row carrying the order event.
-int
-store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
-              const store_order_line_t *lines, size_t count, int64_t pay_amt, int64_t now_ms)
+//  The envelope of an order's event.
+char *
+store_order_envelope (const char *order_no, const char *customer_id,
+                      const store_order_line_t *lines, size_t count, int64_t pay_amt,
+                      int64_t now_ms)
 {
     event_line_t ev_lines [STORE_LINES_MAX];
     for (size_t i = 0; i < count; i++)
@@ -190,7 +191,15 @@ store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
     ev.ordered_at_ms = now_ms;
     ev.line_count = count;
     ev.lines = ev_lines;
-    char *envelope = event_order_envelope (&ev);
+    return event_order_envelope (&ev);
+}
+
+//  Adds the outbox row of an order.
+int
+store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
+              const store_order_line_t *lines, size_t count, int64_t pay_amt, int64_t now_ms)
+{
+    char *envelope = store_order_envelope (order_no, customer_id, lines, count, pay_amt, now_ms);
     if (!envelope)
         return -1;
     int rc = store_outbox_add_event (db, EVENT_KIND_ORDER, order_no, envelope, now_ms);
