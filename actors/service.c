@@ -189,6 +189,31 @@ s_answer_expired (service_t *self, s_item_t *item)
 }
 
 
+//  Runs the writes items [0..*count) of def->batch_op with one call, in
+//  the group open under the deadline set, and empties the list.
+static void
+s_run_batch (service_t *self, s_item_t **items, size_t *count)
+{
+    if (*count == 0)
+        return;
+    const wire_request_t *reqs [SERVICE_BATCH_MAX];
+    store_reply_t *replies [SERVICE_BATCH_MAX];
+    int rcs [SERVICE_BATCH_MAX];
+    for (size_t i = 0; i < *count; i++) {
+        reqs [i] = &items [i]->req;
+        replies [i] = &items [i]->reply;
+        rcs [i] = 0;
+    }
+    self->def.batch (self->def.state, reqs, replies, rcs, *count);
+    for (size_t i = 0; i < *count; i++)
+        if (rcs [i] != 0)
+            log_warn (items [i]->req.rid, "%s[%d] %s: store failed, answered %d",
+                      self->def.pool, self->def.index, items [i]->req.op,
+                      items [i]->reply.status);
+    *count = 0;
+}
+
+
 //  Runs the grouped writes self->writes [0..count) as groups (see
 //  service.h): each group is one transaction that commits before the
 //  earliest cutoff of its writes; then its writes are answered.
@@ -219,6 +244,8 @@ s_run_groups (service_t *self, size_t count)
             continue;
         }
         size_t members = next;
+        s_item_t *pending [SERVICE_BATCH_MAX];      //  writes of batch_op not run yet
+        size_t pending_count = 0;
         while (next < count) {
             s_item_t *item = &self->batch [self->writes [next]];
             int64_t cutoff = s_cutoff (&item->req);
@@ -235,10 +262,16 @@ s_run_groups (service_t *self, size_t count)
             if (cutoff < group_cutoff)
                 group_cutoff = cutoff;
             store_set_deadline (store, group_cutoff == INT64_MAX ? 0 : group_cutoff);
-            bool write;
-            s_run (self, item, s_lookup (self, item->req.op, &write));
+            if (self->def.batch && streq (item->req.op, self->def.batch_op))
+                pending [pending_count++] = item;
+            else {
+                s_run_batch (self, pending, &pending_count);
+                bool write;
+                s_run (self, item, s_lookup (self, item->req.op, &write));
+            }
             next++;
         }
+        s_run_batch (self, pending, &pending_count);
         store_set_deadline (store, 0);
         //  An answer that could not reach its caller before the deadline
         //  must not stand for committed work: too close to the earliest

@@ -25,7 +25,10 @@
     running SERVICE_COMMIT_MS before that deadline is rolled back (503
     TIMEOUT to each write: none of it ran). The writes of a batch run in
     customer id order (arrival order within a customer), so groups take
-    row locks in one order and never deadlock one another. */
+    row locks in one order and never deadlock one another. The writes of
+    one op may instead run with one call for the whole group (def->batch,
+    def->batch_op: the order actor's store_orders_create), which answers
+    each as its handler would. */
 #ifndef SERVICE_H_INCLUDED
 #define SERVICE_H_INCLUDED
 
@@ -66,6 +69,12 @@ typedef struct {
 //  writes are there (e.g. wake the relay).
 typedef void (service_group_done_fn) (void *state, bool committed);
 
+//  Runs the writes of one group that share the op def->batch_op with one
+//  call, in the order given: each reqs [i] gets its answer in *replies [i]
+//  and in rcs [i] what a handler would return for it.
+typedef void (service_batch_fn) (void *state, const wire_request_t *const *reqs,
+                                 store_reply_t *const *replies, int *rcs, size_t count);
+
 //  What an actor hands the service.
 typedef struct {
     const char *pool;               //  ACTOR_POOL_*
@@ -77,6 +86,8 @@ typedef struct {
     int tick_ms;                    //  period of tick (> 0 when tick is set)
     store_t *store;                 //  store the writes go to (set with writes)
     service_group_done_fn *group_done;  //  after each group, or NULL
+    const char *batch_op;           //  a grouped write run by batch, or NULL
+    service_batch_fn *batch;        //  runs a group's writes of batch_op at once
     metrics_t *metrics;             //  where the actor reports itself down (set by the service)
 } service_def_t;
 

@@ -284,6 +284,32 @@ int store_order_create (store_t *self, const char *customer_id, const store_auth
                         const event_line_t *lines, size_t line_count,
                         const store_idem_t *idem, int64_t now_ms, store_reply_t *reply);
 
+//  One order of store_orders_create: the arguments of store_order_create,
+//  and what it came to.
+typedef struct {
+    const char *customer_id;
+    const store_auth_t *auth;
+    const event_line_t *lines;
+    size_t line_count;
+    const store_idem_t *idem;           //  NULL: no Idempotency-Key
+    store_reply_t *reply;               //  its answer
+    int rc;                             //  0, or -1: the store failed (reply 503)
+} store_order_req_t;
+
+//  The orders of an open group, placed together (store/order_batch.c).
+//  Each is answered as store_order_create would answer it had they run
+//  one after another in the order given. Those that can be — no
+//  Idempotency-Key, the customer's own credential, every menu there and on
+//  sale, enough points, no lot past its date, no reward to give — are
+//  placed with a few statements for all of them: the customers' point
+//  rows locked and read at once, their lots and the menus read at once,
+//  then one multi-row statement per table. A customer any of whose orders
+//  cannot be placed so has all of them placed one by one (store_order_create)
+//  after the others, as has every order when the batch fails (undone to
+//  its savepoint first). Outside a group, all one by one.
+void store_orders_create (store_t *self, store_order_req_t *orders, size_t count,
+                          int64_t now_ms);
+
 //  GET /order/{orderNo}: {"orderNo","customerId","orderPrice","payAmt",
 //  "orderedAt","menuList":[{"menuId","menuNm","qy","menuPrice"}]}.
 //  A customer token sees only its customer's orders (403 for another's).

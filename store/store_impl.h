@@ -7,6 +7,7 @@
         idem.c      Idempotency-Keys, claimed and finished inside an operation
         points.c    customers, charges, balances and history
         orders.c    orders and their lines; the reconcile reads
+        order_batch.c   a group's orders placed with one statement per table
         outbox.c    the outbox rows of orders and the relay's claim and mark
         lots.c      points as lots with expiry: spent soonest first, expired once
         auth.c      customers' tokens: issuing them and checking a request's
@@ -51,6 +52,9 @@ struct _store_t {
     int64_t deadline_ms;            //  store_set_deadline: of the next operations, 0 none
     int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
     char *lines_sql [STORE_LINES_MAX + 1];  //  [n]: INSERT of n order lines in one statement
+    char **batch_sql;               //  order_batch.c: its statements' texts, made on first use
+    int batch_ids;                  //  order_batch.c: multi-row INSERT ids are consecutive
+                                    //  (1), are not (-1), not asked yet (0)
     store_policy_t policy;          //  store_set_policy: lots' expiry, welcome and reward points
 };
 
@@ -81,6 +85,14 @@ bool store_valid_id (const char *id);
 int store_op_begin (store_t *self, store_op_t *op);
 int store_op_end (store_t *self, store_op_t *op);
 void store_op_undo (store_t *self, store_op_t *op);
+//  group.c: a named savepoint in the open group. store_group_savepoint
+//  marks it, lock waits bounded by the deadline of the next operations
+//  (STORE_OK, STORE_TIMEOUT, or STORE_FAILED with the group lost);
+//  _keep keeps what ran since and forgets it; _undo undoes what ran since
+//  and forgets it. A group that cannot release or go back is lost.
+int store_group_savepoint (store_t *self, const char *name);
+void store_group_savepoint_keep (store_t *self, const char *name);
+void store_group_savepoint_undo (store_t *self, const char *name);
 int store_op_fail (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
 int store_op_answer (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
 int store_op_invalid (store_t *self, const char *what, store_why_t why, store_reply_t *reply);
@@ -142,6 +154,16 @@ typedef struct {
 int store_outbox_add (db_t *db, const char *order_no, const char *customer_id,
                       const store_order_line_t *lines, size_t count, int64_t pay_amt,
                       int64_t now_ms);
+//  outbox.c: the envelope of an order's outbox row (free with zstr_free), or NULL
+char *store_order_envelope (const char *order_no, const char *customer_id,
+                            const store_order_line_t *lines, size_t count, int64_t pay_amt,
+                            int64_t now_ms);
+//  orders.c: merges duplicate menuIds of lines into merged (qy summed) and
+//  checks the limits: the count of merged lines, or 0 with why set.
+size_t store_lines_merge (const event_line_t *lines, size_t line_count,
+                          store_order_line_t *merged, store_why_t *why);
+//  order_batch.c: frees the statement texts (store close)
+void store_batch_sql_free (store_t *self);
 
 //  outbox.c: one outbox row of any kind (envelope from event.h); 0 or -1
 int store_outbox_add_event (db_t *db, event_kind_t kind, const char *key, const char *envelope,

@@ -2508,6 +2508,265 @@ test_event_envelope (void **state)
     event_reset (&ev);
 }
 
+// ---------------------------------------------------------------------------
+//  Orders placed together (store_orders_create)
+
+//  The rows every order may touch, one line per row, ids included.
+static const struct {
+    const char *sql;
+    int columns;
+} s_dumped [] = {
+    { "SELECT customer_id, balance FROM point ORDER BY customer_id", 2 },
+    { "SELECT id, customer_id, point, type_code, type_name, exp_date, remark, created_at"
+      " FROM point_history ORDER BY id", 8 },
+    { "SELECT id, customer_id, history_id, amount, remaining, exp_date, expires_at"
+      " FROM point_lot ORDER BY id", 7 },
+    { "SELECT history_id, lot_id, point FROM point_lot_use ORDER BY history_id, lot_id", 3 },
+    { "SELECT id, order_no, customer_id, order_price, pay_amt, created_at FROM orders"
+      " ORDER BY id", 6 },
+    { "SELECT order_no, menu_id, qy, menu_price, created_at FROM order_menu"
+      " ORDER BY order_no, menu_id", 5 },
+    //  (the seeded menus' events carry the time the store was opened)
+    { "SELECT id, order_no, payload, kind, published_at FROM outbox WHERE kind = 'order'"
+      " ORDER BY id", 5 },
+    { "SELECT route, customer_id, idem_key, state, status, response FROM idempotency"
+      " ORDER BY route, customer_id, idem_key", 6 },
+};
+
+//  Every row of s_dumped as text (free it).
+static char *
+s_dump (ctx_t *ctx)
+{
+    db_t *db = store_db (ctx->store);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    assert_non_null (out);
+    for (size_t t = 0; t < sizeof s_dumped / sizeof s_dumped [0]; t++) {
+        db_stmt_t *st = db_stmt (db, s_dumped [t].sql);
+        if (!st)
+            fail_msg ("prepare %s: %s", s_dumped [t].sql, db_errmsg (db));
+        int rc;
+        while ((rc = db_step (st)) == DB_ROW)
+            for (int c = 0; c < s_dumped [t].columns; c++) {
+                const char *value = db_column_text (st, c);
+                fprintf (out, "%s%c", value ? value : "NULL",
+                         c + 1 < s_dumped [t].columns ? '|' : '\n');
+            }
+        assert_int_equal (rc, DB_DONE);
+        db_reset (st);
+        fprintf (out, "--\n");
+    }
+    fclose (out);
+    return text;
+}
+
+//  Fresh stores, as s_setup makes them.
+static void
+s_fresh (ctx_t *ctx)
+{
+    store_destroy (&ctx->store);
+    display_store_destroy (&ctx->display);
+    s_wipe (ctx->store_url, s_store_tables);
+    s_wipe (ctx->display_url, s_display_tables);
+    s_open_stores (ctx);
+    s_project_outbox (ctx);
+}
+
+//  The batch test's customers: A (three lots, one expiring soon, one
+//  later), B (enough for one order), C (a lot already past its date), D
+//  (holds TOKEN_D, two lots), E, F, G (10000 each; G holds TOKEN_G).
+#define BATCH_CUSTOMERS 7
+static const char TOKEN_D [] = "Dddddddddddddddddddddddddddddddddddddddddd0";
+static const char TOKEN_G [] = "Ggggggggggggggggggggggggggggggggggggggggggg";
+
+static void
+s_batch_world (ctx_t *ctx, char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX])
+{
+    for (int i = 0; i < BATCH_CUSTOMERS; i++)
+        s_customer (ctx, ids [i]);
+    char near [9], far [9], past [9];
+    s_date (NOW_MS, 3, near);
+    s_date (NOW_MS, 20, far);
+    int64_t before = NOW_MS - 5 * 24 * HOUR_MS;
+    s_date (before, 2, past);
+    s_charge (ctx, ids [0], 20000);
+    s_save (ctx, ids [0], 3000, far, NOW_MS);
+    s_save (ctx, ids [0], 2000, near, NOW_MS);
+    s_charge (ctx, ids [1], 5000);
+    s_charge (ctx, ids [2], 10000);
+    s_save (ctx, ids [2], 1000, past, before);
+    for (int i = 3; i < BATCH_CUSTOMERS; i++)
+        s_charge (ctx, ids [i], 10000);
+    s_charge (ctx, ids [3], 20000);
+    const char *tokens [BATCH_CUSTOMERS] = { [3] = TOKEN_D, [6] = TOKEN_G };
+    for (int i = 0; i < BATCH_CUSTOMERS; i++) {
+        if (!tokens [i])
+            continue;
+        store_reply_t reply = { 0 };
+        assert_int_equal (store_token_issue (ctx->store, ids [i], NULL, tokens [i], NOW_MS,
+                                             &reply), 0);
+        assert_int_equal (reply.status, 200);
+        store_reply_reset (&reply);
+    }
+}
+
+//  A group's orders placed together answer and write exactly what
+//  store_order_create answers and writes when the orders that can be
+//  placed together (every order of A and D: lots spent soonest first,
+//  menus merged, a customer token, the admin) run first and the others
+//  (a key, a lot past its date, a NO_POINT that sends all of B's orders
+//  one by one, unknown menu and customer, another's token, bad input)
+//  after them, in the order given: same answers, same rows, same ids.
+//  Had they all gone one by one, the ids would follow the order given
+//  and differ. Then a batch that fails on its last write (a trigger
+//  refuses A's outbox rows) is undone and placed one by one: A's orders
+//  answer 503, D's commits.
+static void
+test_orders_batched (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX];
+    char hash_d [TOKEN_HASH_MAX], hash_g [TOKEN_HASH_MAX];
+    token_hash (TOKEN_D, strlen (TOKEN_D), hash_d);
+    token_hash (TOKEN_G, strlen (TOKEN_G), hash_g);
+    store_auth_t as_d = { STORE_AUTH_TOKEN, hash_d };
+    store_auth_t as_g = { STORE_AUTH_TOKEN, hash_g };
+    store_auth_t as_admin = { STORE_AUTH_ADMIN, NULL };
+    event_line_t one = s_line ("MENU-00000001", 1);
+    event_line_t two = s_line ("MENU-00000002", 1);
+    event_line_t three = s_line ("MENU-00000003", 2);
+    event_line_t mixed [3] = { s_line ("MENU-00000001", 1), s_line ("MENU-00000002", 1),
+                               s_line ("MENU-00000001", 2) };
+    event_line_t unknown = s_line ("MENU-99999999", 1);
+    store_idem_t key = { "batch-key", "POST /order", "{\"b\":1}", NULL };
+    const char *stranger = "CUST-99999999";
+
+    //  Who (index into ids, 7: stranger), auth, lines, key; the status
+    //  each answers; whether it is placed together
+    struct {
+        int who;
+        const store_auth_t *auth;
+        const event_line_t *lines;
+        size_t line_count;
+        bool keyed;
+        int status;
+        bool together;
+    } orders [] = {
+        { 4, NULL, &one, 1, true, 200, false },
+        { 0, NULL, &one, 1, false, 200, true },
+        { 1, NULL, &one, 1, false, 200, false },
+        { 4, NULL, &two, 1, false, 200, false },
+        { 2, NULL, &one, 1, false, 200, false },
+        { 3, &as_d, mixed, 3, false, 200, true },
+        { 0, NULL, &three, 1, false, 200, true },
+        { 1, NULL, &one, 1, false, 409, false },
+        { 5, NULL, &unknown, 1, false, 404, false },
+        { 6, &as_d, &one, 1, false, 403, false },
+        { 7, NULL, &one, 1, false, 404, false },
+        { 5, NULL, &one, 0, false, 400, false },
+        { 0, &as_admin, &one, 1, false, 200, true },
+        { 6, &as_g, &two, 1, false, 200, false },
+    };
+    const size_t count = sizeof orders / sizeof orders [0];
+    store_reply_t expected [sizeof orders / sizeof orders [0]];
+    store_reply_t replies [sizeof orders / sizeof orders [0]];
+    store_order_req_t reqs [sizeof orders / sizeof orders [0]];
+    memset (expected, 0, sizeof expected);
+    memset (replies, 0, sizeof replies);
+
+    //  One by one: those placed together first, then the others
+    s_batch_world (ctx, ids);
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < count; i++) {
+            if (orders [i].together != (pass == 0))
+                continue;
+            const char *who = orders [i].who < BATCH_CUSTOMERS ? ids [orders [i].who] : stranger;
+            key.customer = who;
+            store_order_create (ctx->store, who, orders [i].auth, orders [i].lines,
+                                orders [i].line_count, orders [i].keyed ? &key : NULL, NOW_MS,
+                                &expected [i]);
+            if (expected [i].status != orders [i].status)
+                fail_msg ("order %zu one by one: %d %s", i, expected [i].status,
+                          expected [i].body);
+        }
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    char *one_by_one = s_dump (ctx);
+
+    //  Together, from the same start
+    s_fresh (ctx);
+    s_batch_world (ctx, ids);
+    for (size_t i = 0; i < count; i++) {
+        const char *who = orders [i].who < BATCH_CUSTOMERS ? ids [orders [i].who] : stranger;
+        reqs [i] = (store_order_req_t) { who, orders [i].auth, orders [i].lines,
+                                         orders [i].line_count, orders [i].keyed ? &key : NULL,
+                                         &replies [i], 99 };
+    }
+    key.customer = ids [4];
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    store_orders_create (ctx->store, reqs, count, NOW_MS);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal (reqs [i].rc, 0);
+        if (replies [i].status != expected [i].status
+        ||  strcmp (replies [i].body, expected [i].body) != 0)
+            fail_msg ("order %zu: together %d %s, one by one %d %s", i, replies [i].status,
+                      replies [i].body, expected [i].status, expected [i].body);
+        store_reply_reset (&replies [i]);
+        store_reply_reset (&expected [i]);
+    }
+    char *together = s_dump (ctx);
+    if (strcmp (together, one_by_one) != 0)
+        fail_msg ("rows differ\ntogether:\n%s\none by one:\n%s", together, one_by_one);
+    free (together);
+    free (one_by_one);
+    for (int i = 0; i < BATCH_CUSTOMERS; i++)
+        s_assert_whole (ctx, ids [i]);
+
+    //  A batch whose outbox INSERT fails is undone and goes one by one
+    db_t *db = store_db (ctx->store);
+    char sql [512];
+    if (ctx->mysql)
+        snprintf (sql, sizeof sql,
+                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox FOR EACH ROW"
+                  " BEGIN IF NEW.payload LIKE '%%%s%%' THEN"
+                  " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END", ids [0]);
+    else
+        snprintf (sql, sizeof sql,
+                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox"
+                  " WHEN NEW.payload LIKE '%%%s%%' BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                  ids [0]);
+    assert_int_equal (db_exec (db, sql), DB_OK);
+    s_snap_t before_a = s_snap (ctx, ids [0]);
+    int64_t balance_d = 0, history_d = 0;
+    assert_int_equal (store_balance (ctx->store, ids [3], &balance_d, &history_d), 0);
+    store_order_req_t poisoned [3] = {
+        { ids [0], NULL, &one, 1, NULL, &replies [0], 99 },
+        { ids [3], &as_d, &one, 1, NULL, &replies [1], 99 },
+        { ids [0], &as_admin, &two, 1, NULL, &replies [2], 99 },
+    };
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    store_orders_create (ctx->store, poisoned, 3, NOW_MS);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    assert_int_equal (db_exec (db, "DROP TRIGGER coffee_test_poison"), DB_OK);
+    const int statuses [3] = { 503, 200, 503 };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal (poisoned [i].rc, statuses [i] == 200 ? 0 : -1);
+        assert_int_equal (replies [i].status, statuses [i]);
+        store_reply_reset (&replies [i]);
+    }
+    s_snap_t after_a = s_snap (ctx, ids [0]);
+    assert_int_equal (after_a.balance, before_a.balance);
+    assert_int_equal (after_a.history_sum, before_a.history_sum);
+    assert_int_equal (after_a.orders, before_a.orders + 1);
+    assert_int_equal (after_a.outbox, before_a.outbox + 1);
+    int64_t balance = 0, history = 0;
+    assert_int_equal (store_balance (ctx->store, ids [3], &balance, &history), 0);
+    assert_int_equal (balance, balance_d - 4200);
+    assert_int_equal (history, balance);
+}
+
 int
 main (void)
 {
@@ -2539,6 +2798,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_concurrent_orders, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_member_undone, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_orders_batched, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),

@@ -1,0 +1,854 @@
+/*  order_batch — the orders of a group placed together (see store.h,
+    store_orders_create). One order by store_order_create runs about
+    fourteen statements; here the orders of a group run about a dozen in all:
+
+        the customers' point rows locked (MySQL)                1
+        their balances and tokens                               1
+        the menus                                               1
+        the customers' lots with points left                    1
+        the balances (UPDATE … CASE)                            1
+        the orders, then their numbers                          2
+        their lines, their USE history rows                     2
+        the lots spent (UPDATE … CASE), what each order spent   2
+        the outbox rows                                         1
+
+    What each order comes to is worked out in memory between the reads and
+    the writes, under the locks the first read took (SQLite: the group's
+    write lock), by the same rules as store_order_create, so each order
+    gets the answer and the rows it would have made. An order that would
+    answer anything but 200, or needs more than these statements (a key to
+    claim, lots to write off, a reward to give), is left to
+    store_order_create, with every other order of its customer, so that a
+    customer's orders still run in the order given.
+
+    Multi-row statements come in the sizes of s_sizes: n rows to insert run
+    as the fewest statements of those sizes that add up to n, and a list to
+    match (IN, CASE) is filled up to the next size with its last entry,
+    which changes nothing. A connection prepares at most one text of each
+    size.
+
+    A multi-row INSERT hands its rows consecutive auto-increment ids on
+    SQLite (one writer at a time) and on InnoDB with
+    innodb_autoinc_lock_mode 0 or 1 (MariaDB's default) and
+    auto_increment_increment 1. The store asks the server once; without
+    them every order goes one by one. */
+#include "store_impl.h"
+#include "token.h"
+
+#define BATCH_SAVEPOINT  "coffee_batch"
+#define BATCH_ORDERS_MAX 64             //  orders placed together; more go in slices
+#define BATCH_MENUS_MAX  64             //  distinct menus of one batch
+#define BATCH_LOTS_MAX   1024           //  lots read for one batch
+
+//  Rows of one multi-row statement
+static const size_t s_sizes [] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64 };
+#define SIZE_COUNT (sizeof s_sizes / sizeof s_sizes [0])
+#define SIZE_MAX_ROWS 64
+
+//  A statement of n rows: head, n times rep (sep between), then, when list
+//  is set, mid and n times list ("," between), then tail.
+typedef struct {
+    const char *head, *rep, *sep, *mid, *list, *tail;
+} s_text_t;
+
+typedef enum {
+    Q_LOCK, Q_CUSTOMERS, Q_MENUS, Q_LOTS, Q_BALANCE, Q_ORDERS, Q_ORDER_NO,
+    Q_LINES, Q_HISTORY, Q_LOT_TAKE, Q_LOT_USE, Q_OUTBOX, Q_COUNT
+} s_query_t;
+
+static const s_text_t s_texts [Q_COUNT] = {
+    //  MySQL: takes the customers' point rows in key order, as every group
+    //  does. Not SELECT … FOR UPDATE: a lock wait cut by its deadline in
+    //  the middle of a result it was sending left the connection
+    //  answering nothing more (test_e2e_deadline); an UPDATE sends none.
+    [Q_LOCK] = { "UPDATE point SET balance = balance WHERE customer_id IN (", "?", ",",
+                 NULL, NULL, ")" },
+    [Q_CUSTOMERS] = { "SELECT p.customer_id, p.balance, c.token_hash FROM point p"
+                      " JOIN customer c ON c.customer_id = p.customer_id"
+                      " WHERE p.customer_id IN (", "?", ",", NULL, NULL, ")" },
+    [Q_MENUS] = { "SELECT menu_id, menu_price, use_yn FROM menu WHERE menu_id IN (",
+                  "?", ",", NULL, NULL, ")" },
+    //  Soonest expiry first, then the lots that never expire (lots.c)
+    [Q_LOTS] = { "SELECT customer_id, id, remaining, expires_at FROM point_lot"
+                 " WHERE customer_id IN (", "?", ",", NULL, NULL,
+                 ") AND remaining > 0 ORDER BY customer_id, expires_at, id LIMIT ?" },
+    [Q_BALANCE] = { "UPDATE point SET balance = balance - CASE customer_id", " WHEN ? THEN ?",
+                    "", " END WHERE customer_id IN (", "?", ")" },
+    [Q_ORDERS] = { "INSERT INTO orders (order_no, customer_id, order_price, pay_amt, created_at)"
+                   " VALUES ", "(NULL, ?, ?, ?, ?)", ",", NULL, NULL, "" },
+    [Q_ORDER_NO] = { "UPDATE orders SET order_no = CASE id", " WHEN ? THEN ?", "",
+                     " END WHERE id IN (", "?", ")" },
+    [Q_LINES] = { "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES ",
+                  "(?, ?, ?, ?, ?)", ",", NULL, NULL, "" },
+    [Q_HISTORY] = { "INSERT INTO point_history (customer_id, point, type_code, type_name,"
+                    " exp_date, remark, created_at) VALUES ",
+                    "(?, ?, '" TYPE_USE "', '" TYPE_USE_NM "', NULL, ?, ?)", ",", NULL, NULL, "" },
+    [Q_LOT_TAKE] = { "UPDATE point_lot SET remaining = remaining - CASE id", " WHEN ? THEN ?", "",
+                     " END WHERE id IN (", "?", ")" },
+    [Q_LOT_USE] = { "INSERT INTO point_lot_use (history_id, lot_id, point) VALUES ",
+                    "(?, ?, ?)", ",", NULL, NULL, "" },
+    [Q_OUTBOX] = { "INSERT INTO outbox (order_no, payload, created_at, published_at, kind) VALUES ",
+                   "(?, ?, ?, NULL, 'order')", ",", NULL, NULL, "" },
+};
+
+static const char SQL_AUTOINC_MYSQL [] =
+    "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment";
+
+//  A customer of the batch
+typedef struct {
+    const char *id;                 //  its customer_id (an order's)
+    bool found;                     //  its point and customer rows are there
+    bool single;                    //  its orders go one by one
+    char token_hash [TOKEN_HASH_MAX];   //  the hash it holds, "" none
+    int64_t balance;                //  as read, less what its orders took so far
+    int64_t taken;                  //  what its placed orders take
+} s_customer_t;
+
+//  A lot with points left
+typedef struct {
+    size_t customer;                //  index into customers
+    int64_t id;
+    int64_t remaining;
+    int64_t expires_at;
+    int64_t taken;                  //  what placed orders take of it
+} s_lot_t;
+
+//  A menu
+typedef struct {
+    char id [COFFEE_ID_MAX];
+    int64_t price;
+    bool found, shown;
+} s_menu_t;
+
+//  An order
+typedef struct {
+    store_order_line_t lines [STORE_LINES_MAX];     //  merged
+    size_t line_count;              //  0: not a candidate
+    size_t customer;                //  index into customers
+    int64_t price;
+    bool placed;                    //  placed here (else by store_order_create)
+    bool answered;                  //  answered here
+    int64_t order_id;
+    int64_t history_id;
+    char order_no [COFFEE_ID_MAX];
+    char remark [64];
+} s_order_t;
+
+//  Points an order takes of a lot
+typedef struct {
+    size_t order;
+    size_t lot;
+    int64_t point;
+} s_use_t;
+
+typedef struct {
+    store_t *store;
+    db_t *db;
+    store_order_req_t *reqs;
+    size_t count;
+    int64_t now_ms;
+    s_order_t orders [BATCH_ORDERS_MAX];
+    s_customer_t customers [BATCH_ORDERS_MAX];
+    size_t customer_count;
+    s_menu_t menus [BATCH_MENUS_MAX];
+    size_t menu_count;
+    s_lot_t lots [BATCH_LOTS_MAX];
+    size_t lot_count;
+    s_use_t uses [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];   //  each ends an order or a lot
+    size_t use_count;
+    //  Rows of the writes: indexes of placed orders, of their lines (order,
+    //  line), of customers and lots they take from, of their uses
+    size_t placed [BATCH_ORDERS_MAX];
+    size_t placed_count;
+    size_t line_order [BATCH_ORDERS_MAX * STORE_LINES_MAX];
+    size_t line_index [BATCH_ORDERS_MAX * STORE_LINES_MAX];
+    size_t line_rows;
+    size_t taking [BATCH_ORDERS_MAX];
+    size_t taking_count;
+    size_t taken_lots [BATCH_LOTS_MAX];
+    size_t taken_lot_count;
+    size_t use_rows [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
+    size_t use_row_count;
+    char *envelopes [BATCH_ORDERS_MAX];
+} s_batch_t;
+
+// ---------------------------------------------------------------------------
+//  Statement texts
+
+//  The text of query with s_sizes [size] rows, made on first use; NULL
+//  when out of memory.
+static const char *
+s_sql (store_t *self, s_query_t query, size_t size)
+{
+    if (!self->batch_sql) {
+        self->batch_sql = (char **) calloc (Q_COUNT * SIZE_COUNT, sizeof (char *));
+        if (!self->batch_sql)
+            return NULL;
+    }
+    char **slot = &self->batch_sql [query * SIZE_COUNT + size];
+    if (*slot)
+        return *slot;
+    const s_text_t *t = &s_texts [query];
+    size_t n = s_sizes [size];
+    size_t len = strlen (t->head) + n * (strlen (t->rep) + strlen (t->sep))
+               + (t->list ? strlen (t->mid) + n * (strlen (t->list) + 1) : 0)
+               + strlen (t->tail) + 1;
+    char *text = (char *) malloc (len);
+    if (!text)
+        return NULL;
+    char *at = stpcpy (text, t->head);
+    for (size_t i = 0; i < n; i++)
+        at = stpcpy (stpcpy (at, i ? t->sep : ""), t->rep);
+    if (t->list) {
+        at = stpcpy (at, t->mid);
+        for (size_t i = 0; i < n; i++)
+            at = stpcpy (stpcpy (at, i ? "," : ""), t->list);
+    }
+    stpcpy (at, t->tail);
+    *slot = text;
+    return text;
+}
+
+//  Frees the texts (after the connection: its statement cache keys on them).
+void
+store_batch_sql_free (store_t *self)
+{
+    if (!self->batch_sql)
+        return;
+    for (size_t i = 0; i < Q_COUNT * SIZE_COUNT; i++)
+        free (self->batch_sql [i]);
+    free (self->batch_sql);
+    self->batch_sql = NULL;
+}
+
+//  The prepared statement of query with s_sizes [size] rows, or NULL.
+static db_stmt_t *
+s_stmt (s_batch_t *b, s_query_t query, size_t size)
+{
+    const char *sql = s_sql (b->store, query, size);
+    return sql ? db_stmt (b->db, sql) : NULL;
+}
+
+//  The smallest size of at least n rows (n <= SIZE_MAX_ROWS).
+static size_t
+s_size_above (size_t n)
+{
+    size_t size = 0;
+    while (s_sizes [size] < n)
+        size++;
+    return size;
+}
+
+//  The largest size of at most n rows (n >= 1).
+static size_t
+s_size_below (size_t n)
+{
+    size_t size = SIZE_COUNT - 1;
+    while (s_sizes [size] > n)
+        size--;
+    return size;
+}
+
+//  Whether a multi-row INSERT gives consecutive ids (see the top).
+static bool
+s_ids_consecutive (store_t *self)
+{
+    if (self->batch_ids != 0)
+        return self->batch_ids > 0;
+    if (db_dialect (self->db) == DB_SQLITE) {
+        self->batch_ids = 1;
+        return true;
+    }
+    db_stmt_t *st = db_stmt (self->db, SQL_AUTOINC_MYSQL);
+    int rc = st ? db_step (st) : DB_ERROR;
+    if (rc == DB_ROW) {
+        int64_t mode = db_column_int64 (st, 0);
+        int64_t increment = db_column_int64 (st, 1);
+        self->batch_ids = mode < 2 && increment == 1 ? 1 : -1;
+        if (self->batch_ids < 0)
+            log_info ("-", "store: innodb_autoinc_lock_mode %" PRId64 ", auto_increment_increment"
+                      " %" PRId64 ": orders are placed one by one", mode, increment);
+    }
+    db_reset (st);
+    return self->batch_ids > 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Reads
+
+//  The customer of id, or NULL.
+static s_customer_t *
+s_customer (s_batch_t *b, const char *id)
+{
+    for (size_t i = 0; i < b->customer_count; i++)
+        if (streq (b->customers [i].id, id))
+            return &b->customers [i];
+    return NULL;
+}
+
+//  Binds the customers' ids from parameter at on, filled up to size.
+static int
+s_bind_customers (s_batch_t *b, db_stmt_t *st, int at, size_t size)
+{
+    int rc = DB_OK;
+    for (size_t i = 0; i < size && rc == DB_OK; i++) {
+        size_t c = i < b->customer_count ? i : b->customer_count - 1;
+        rc = db_bind_text (st, at + (int) i, b->customers [c].id);
+    }
+    return rc;
+}
+
+//  Locks the customers' point rows (MySQL; on SQLite the group holds the
+//  write lock) and reads their balances and tokens.
+static int
+s_read_customers (s_batch_t *b)
+{
+    size_t size = s_size_above (b->customer_count);
+    db_stmt_t *st = NULL;
+    int rc = DB_OK;
+    if (db_dialect (b->db) == DB_MYSQL) {
+        st = s_stmt (b, Q_LOCK, size);
+        rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+        if (rc == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE)
+            return -1;
+    }
+    st = s_stmt (b, Q_CUSTOMERS, size);
+    rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        const char *id = db_column_text (st, 0);
+        s_customer_t *c = id ? s_customer (b, id) : NULL;
+        if (!c)
+            continue;                   //  only equal under the column's collation
+        c->found = true;
+        c->balance = db_column_int64 (st, 1);
+        const char *hash = db_column_text (st, 2);
+        if (hash && strlen (hash) == TOKEN_HASH_HEX)
+            memcpy (c->token_hash, hash, TOKEN_HASH_MAX);
+    }
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  The menu of id, or NULL.
+static s_menu_t *
+s_menu (s_batch_t *b, const char *id)
+{
+    for (size_t i = 0; i < b->menu_count; i++)
+        if (streq (b->menus [i].id, id))
+            return &b->menus [i];
+    return NULL;
+}
+
+//  Reads the menus of the candidates: 0, 1 when they are too many to read
+//  at once, -1 when the read failed.
+static int
+s_read_menus (s_batch_t *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        s_order_t *o = &b->orders [i];
+        for (size_t j = 0; j < o->line_count; j++) {
+            const char *id = o->lines [j].line.menu_id;
+            if (s_menu (b, id))
+                continue;
+            if (b->menu_count == BATCH_MENUS_MAX)
+                return 1;
+            snprintf (b->menus [b->menu_count++].id, COFFEE_ID_MAX, "%s", id);
+        }
+    }
+    if (b->menu_count == 0)
+        return 0;
+    size_t size = s_size_above (b->menu_count);
+    db_stmt_t *st = s_stmt (b, Q_MENUS, size);
+    int rc = st ? DB_OK : DB_ERROR;
+    for (size_t i = 0; i < s_sizes [size] && rc == DB_OK; i++) {
+        size_t m = i < b->menu_count ? i : b->menu_count - 1;
+        rc = db_bind_text (st, (int) i + 1, b->menus [m].id);
+    }
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        const char *id = db_column_text (st, 0);
+        s_menu_t *m = id ? s_menu (b, id) : NULL;
+        if (!m)
+            continue;
+        const char *use_yn = db_column_text (st, 2);
+        m->found = true;
+        m->price = db_column_int64 (st, 1);
+        m->shown = use_yn && streq (use_yn, "Y");
+    }
+    db_reset (st);
+    return rc == DB_DONE ? 0 : -1;
+}
+
+//  Reads the customers' lots with points left. A customer with a lot past
+//  its date goes one by one (store_order_create writes it off first), as
+//  do those whose lots may not all have been read.
+static int
+s_read_lots (s_batch_t *b)
+{
+    size_t size = s_size_above (b->customer_count);
+    db_stmt_t *st = s_stmt (b, Q_LOTS, size);
+    int rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, (int) s_sizes [size] + 1, BATCH_LOTS_MAX);
+    char last [COFFEE_ID_MAX] = "";
+    size_t rows = 0;
+    while (rc == DB_OK || rc == DB_ROW) {
+        rc = db_step (st);
+        if (rc != DB_ROW)
+            break;
+        rows++;
+        const char *id = db_column_text (st, 0);
+        snprintf (last, sizeof last, "%s", id ? id : "");
+        s_customer_t *c = id ? s_customer (b, id) : NULL;
+        if (!c || b->lot_count == BATCH_LOTS_MAX)
+            continue;
+        s_lot_t *lot = &b->lots [b->lot_count++];
+        lot->customer = (size_t) (c - b->customers);
+        lot->id = db_column_int64 (st, 1);
+        lot->remaining = db_column_int64 (st, 2);
+        lot->expires_at = db_column_int64 (st, 3);
+        lot->taken = 0;
+        if (lot->expires_at <= b->now_ms)
+            c->single = true;
+    }
+    db_reset (st);
+    if (rc != DB_DONE)
+        return -1;
+    if (rows >= BATCH_LOTS_MAX)
+        for (size_t i = 0; i < b->customer_count; i++)
+            if (strcmp (b->customers [i].id, last) >= 0)
+                b->customers [i].single = true;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  What each order comes to
+
+//  Prices an order at the menus read: true when every menu is there and on
+//  sale and the sum fits.
+static bool
+s_price (s_batch_t *b, s_order_t *o)
+{
+    o->price = 0;
+    for (size_t j = 0; j < o->line_count; j++) {
+        s_menu_t *m = s_menu (b, o->lines [j].line.menu_id);
+        int64_t line_price;
+        if (!m || !m->found || !m->shown
+        ||  !util_mul_i64 (m->price, o->lines [j].line.qy, &line_price)
+        ||  !util_add_i64 (o->price, line_price, &o->price))
+            return false;
+        o->lines [j].price = m->price;
+    }
+    return true;
+}
+
+//  Takes the order's price from its customer's lots, soonest expiry first:
+//  false when they do not cover it.
+static bool
+s_spend (s_batch_t *b, size_t order)
+{
+    s_order_t *o = &b->orders [order];
+    int64_t left = o->price;
+    for (size_t l = 0; l < b->lot_count && left > 0; l++) {
+        s_lot_t *lot = &b->lots [l];
+        if (lot->customer != o->customer || lot->remaining - lot->taken <= 0)
+            continue;
+        int64_t take = lot->remaining - lot->taken < left ? lot->remaining - lot->taken : left;
+        s_use_t *use = &b->uses [b->use_count++];
+        use->order = order;
+        use->lot = l;
+        use->point = take;
+        lot->taken += take;
+        left -= take;
+    }
+    return left == 0;
+}
+
+//  Works out each candidate in the order given. An order that would not
+//  answer 200 here sends its customer one by one, whose other orders then
+//  leave the batch too; the lots' and customers' takings are then counted
+//  again from the orders that stay.
+static void
+s_work_out (s_batch_t *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        s_order_t *o = &b->orders [i];
+        if (o->line_count == 0)
+            continue;
+        s_customer_t *c = &b->customers [o->customer];
+        const store_auth_t *auth = b->reqs [i].auth;
+        bool holds = !auth || auth->mode != STORE_AUTH_TOKEN
+                  || token_hash_equal (c->token_hash, auth->token_hash);
+        if (c->single || !c->found || !holds || !s_price (b, o) || o->price > c->balance
+        ||  !s_spend (b, i)) {
+            c->single = true;
+            continue;
+        }
+        c->balance -= o->price;
+        o->placed = true;
+    }
+    for (size_t l = 0; l < b->lot_count; l++)
+        b->lots [l].taken = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        s_order_t *o = &b->orders [i];
+        if (o->placed && b->customers [o->customer].single)
+            o->placed = false;
+        if (o->placed) {
+            b->customers [o->customer].taken += o->price;
+            b->placed [b->placed_count++] = i;
+        }
+    }
+    for (size_t u = 0; u < b->use_count; u++)
+        if (b->orders [b->uses [u].order].placed) {
+            b->lots [b->uses [u].lot].taken += b->uses [u].point;
+            b->use_rows [b->use_row_count++] = u;
+        }
+    for (size_t i = 0; i < b->customer_count; i++)
+        if (b->customers [i].taken > 0)
+            b->taking [b->taking_count++] = i;
+    for (size_t l = 0; l < b->lot_count; l++)
+        if (b->lots [l].taken > 0)
+            b->taken_lots [b->taken_lot_count++] = l;
+    for (size_t p = 0; p < b->placed_count; p++) {
+        s_order_t *o = &b->orders [b->placed [p]];
+        for (size_t j = 0; j < o->line_count; j++) {
+            b->line_order [b->line_rows] = b->placed [p];
+            b->line_index [b->line_rows++] = j;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  Writes
+
+//  Binds row (an index into the statement's rows) from parameter at on.
+typedef int (s_bind_row_fn) (s_batch_t *b, db_stmt_t *st, int at, size_t row);
+
+//  Inserts rows [0, total) of query, per_row parameters each, in the
+//  fewest statements; ids (may be NULL) gets each row's auto-increment id.
+static int
+s_insert (s_batch_t *b, s_query_t query, size_t total, int per_row, s_bind_row_fn *bind,
+          int64_t *ids)
+{
+    bool mysql = db_dialect (b->db) == DB_MYSQL;
+    for (size_t done = 0; done < total; ) {
+        size_t size = s_size_below (total - done);
+        size_t n = s_sizes [size];
+        db_stmt_t *st = s_stmt (b, query, size);
+        int rc = st ? DB_OK : DB_ERROR;
+        for (size_t r = 0; r < n && rc == DB_OK; r++)
+            rc = bind (b, st, (int) r * per_row + 1, done + r);
+        if (rc == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE || db_changes (b->db) != (int64_t) n)
+            return -1;
+        if (ids) {
+            //  MySQL names the first row's id, SQLite the last one's
+            int64_t id = db_last_insert_id (b->db);
+            int64_t first = mysql ? id : id - (int64_t) (n - 1);
+            for (size_t r = 0; r < n; r++)
+                ids [done + r] = first + (int64_t) r;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+//  Binds row's WHEN key THEN value pair at pair and its key at key.
+typedef int (s_bind_case_fn) (s_batch_t *b, db_stmt_t *st, int pair, int key, size_t row);
+
+//  Updates rows [0, total) with query (… CASE key WHEN ? THEN ? … END
+//  WHERE key IN (…)); each row must change.
+static int
+s_update (s_batch_t *b, s_query_t query, size_t total, s_bind_case_fn *bind)
+{
+    for (size_t done = 0; done < total; ) {
+        size_t n = total - done < SIZE_MAX_ROWS ? total - done : SIZE_MAX_ROWS;
+        size_t size = s_size_above (n);
+        int filled = (int) s_sizes [size];
+        db_stmt_t *st = s_stmt (b, query, size);
+        int rc = st ? DB_OK : DB_ERROR;
+        for (int i = 0; i < filled && rc == DB_OK; i++)
+            rc = bind (b, st, 2 * i + 1, 2 * filled + i + 1,
+                       done + ((size_t) i < n ? (size_t) i : n - 1));
+        if (rc == DB_OK)
+            rc = db_step (st);
+        db_reset (st);
+        if (rc != DB_DONE || db_changes (b->db) != (int64_t) n)
+            return -1;
+        done += n;
+    }
+    return 0;
+}
+
+static int
+s_bind_balance (s_batch_t *b, db_stmt_t *st, int pair, int key, size_t row)
+{
+    const s_customer_t *c = &b->customers [b->taking [row]];
+    int rc = db_bind_text (st, pair, c->id);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, pair + 1, c->taken);
+    return rc == DB_OK ? db_bind_text (st, key, c->id) : rc;
+}
+
+static int
+s_bind_order (s_batch_t *b, db_stmt_t *st, int at, size_t row)
+{
+    size_t i = b->placed [row];
+    const s_order_t *o = &b->orders [i];
+    int rc = db_bind_text (st, at, b->reqs [i].customer_id);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 1, o->price);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 2, o->price);
+    return rc == DB_OK ? db_bind_int64 (st, at + 3, b->now_ms) : rc;
+}
+
+static int
+s_bind_order_no (s_batch_t *b, db_stmt_t *st, int pair, int key, size_t row)
+{
+    const s_order_t *o = &b->orders [b->placed [row]];
+    int rc = db_bind_int64 (st, pair, o->order_id);
+    if (rc == DB_OK)
+        rc = db_bind_text (st, pair + 1, o->order_no);
+    return rc == DB_OK ? db_bind_int64 (st, key, o->order_id) : rc;
+}
+
+static int
+s_bind_line (s_batch_t *b, db_stmt_t *st, int at, size_t row)
+{
+    const s_order_t *o = &b->orders [b->line_order [row]];
+    const store_order_line_t *line = &o->lines [b->line_index [row]];
+    int rc = db_bind_text (st, at, o->order_no);
+    if (rc == DB_OK)
+        rc = db_bind_text (st, at + 1, line->line.menu_id);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 2, line->line.qy);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 3, line->price);
+    return rc == DB_OK ? db_bind_int64 (st, at + 4, b->now_ms) : rc;
+}
+
+static int
+s_bind_history (s_batch_t *b, db_stmt_t *st, int at, size_t row)
+{
+    size_t i = b->placed [row];
+    const s_order_t *o = &b->orders [i];
+    int rc = db_bind_text (st, at, b->reqs [i].customer_id);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 1, -o->price);
+    if (rc == DB_OK)
+        rc = db_bind_text (st, at + 2, o->remark);
+    return rc == DB_OK ? db_bind_int64 (st, at + 3, b->now_ms) : rc;
+}
+
+static int
+s_bind_lot_take (s_batch_t *b, db_stmt_t *st, int pair, int key, size_t row)
+{
+    const s_lot_t *lot = &b->lots [b->taken_lots [row]];
+    int rc = db_bind_int64 (st, pair, lot->id);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, pair + 1, lot->taken);
+    return rc == DB_OK ? db_bind_int64 (st, key, lot->id) : rc;
+}
+
+static int
+s_bind_lot_use (s_batch_t *b, db_stmt_t *st, int at, size_t row)
+{
+    const s_use_t *use = &b->uses [b->use_rows [row]];
+    int rc = db_bind_int64 (st, at, b->orders [use->order].history_id);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 1, b->lots [use->lot].id);
+    return rc == DB_OK ? db_bind_int64 (st, at + 2, use->point) : rc;
+}
+
+static int
+s_bind_outbox (s_batch_t *b, db_stmt_t *st, int at, size_t row)
+{
+    const s_order_t *o = &b->orders [b->placed [row]];
+    int rc = db_bind_text (st, at, o->order_no);
+    if (rc == DB_OK)
+        rc = db_bind_text (st, at + 1, b->envelopes [row]);
+    return rc == DB_OK ? db_bind_int64 (st, at + 2, b->now_ms) : rc;
+}
+
+//  Writes what the placed orders did. 0 or -1.
+static int
+s_write (s_batch_t *b)
+{
+    int64_t ids [BATCH_ORDERS_MAX];
+    if (s_update (b, Q_BALANCE, b->taking_count, s_bind_balance) != 0
+    ||  s_insert (b, Q_ORDERS, b->placed_count, 4, s_bind_order, ids) != 0)
+        return -1;
+    for (size_t p = 0; p < b->placed_count; p++) {
+        s_order_t *o = &b->orders [b->placed [p]];
+        o->order_id = ids [p];
+        snprintf (o->order_no, sizeof o->order_no, "ORD-%08" PRId64, ids [p]);
+        snprintf (o->remark, sizeof o->remark, "주문 ORD-%08" PRId64, ids [p]);
+    }
+    if (s_update (b, Q_ORDER_NO, b->placed_count, s_bind_order_no) != 0
+    ||  s_insert (b, Q_LINES, b->line_rows, 5, s_bind_line, NULL) != 0
+    ||  s_insert (b, Q_HISTORY, b->placed_count, 4, s_bind_history, ids) != 0)
+        return -1;
+    for (size_t p = 0; p < b->placed_count; p++)
+        b->orders [b->placed [p]].history_id = ids [p];
+    if (s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
+    ||  s_insert (b, Q_LOT_USE, b->use_row_count, 3, s_bind_lot_use, NULL) != 0)
+        return -1;
+    for (size_t p = 0; p < b->placed_count; p++) {
+        size_t i = b->placed [p];
+        const s_order_t *o = &b->orders [i];
+        b->envelopes [p] = store_order_envelope (o->order_no, b->reqs [i].customer_id, o->lines,
+                                                 o->line_count, o->price, b->now_ms);
+        if (!b->envelopes [p])
+            return -1;
+    }
+    return s_insert (b, Q_OUTBOX, b->placed_count, 3, s_bind_outbox, NULL);
+}
+
+//  Answers the placed orders as store_order_create does. 0 or -1.
+static int
+s_answer (s_batch_t *b)
+{
+    for (size_t p = 0; p < b->placed_count; p++) {
+        size_t i = b->placed [p];
+        const s_order_t *o = &b->orders [i];
+        cJSON *json = cJSON_CreateObject ();
+        if (!json)
+            return -1;
+        cJSON_AddStringToObject (json, "orderNo", o->order_no);
+        sqlkit_add_int (json, "orderPrice", o->price);
+        sqlkit_add_int (json, "usePoint", o->price);
+        if (store_reply_done (b->reqs [i].reply, json) != 0)
+            return -1;
+        b->reqs [i].rc = 0;
+        b->orders [i].answered = true;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  The batch
+
+//  Picks the candidates (no key, valid input) and the customers: every
+//  customer of the orders, so that one statement takes all the rows the
+//  group will hold, in key order. A customer with an order that is no
+//  candidate goes one by one. Returns the number of candidates.
+static size_t
+s_pick (s_batch_t *b)
+{
+    size_t candidates = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        const store_order_req_t *req = &b->reqs [i];
+        s_order_t *o = &b->orders [i];
+        if (!store_valid_id (req->customer_id))
+            continue;
+        s_customer_t *c = s_customer (b, req->customer_id);
+        if (!c) {
+            c = &b->customers [b->customer_count++];
+            c->id = req->customer_id;
+        }
+        o->customer = (size_t) (c - b->customers);
+        store_why_t why = STORE_WHY_NONE;
+        bool token = req->auth && req->auth->mode == STORE_AUTH_TOKEN;
+        bool well_formed = !token || (req->auth->token_hash
+                                      && strlen (req->auth->token_hash) == TOKEN_HASH_HEX);
+        if (!req->idem && well_formed)
+            o->line_count = store_lines_merge (req->lines, req->line_count, o->lines, &why);
+        if (o->line_count == 0)
+            c->single = true;
+        else
+            candidates++;
+    }
+    return candidates;
+}
+
+//  Runs the batch in its savepoint. Orders it did not place are left to
+//  store_order_create; when it failed on a lock wait or a lost server its
+//  candidates are answered 503 (they did not run) instead.
+static void
+s_batch (s_batch_t *b)
+{
+    store_t *self = b->store;
+    int rc = store_group_savepoint (self, BATCH_SAVEPOINT);
+    if (rc != STORE_OK)
+        return;                         //  one by one: each meets the same
+    int read = s_read_customers (b);
+    if (read == 0)
+        read = s_read_menus (b);
+    if (read == 0)
+        read = s_read_lots (b);
+    if (read == 0)
+        s_work_out (b);
+    if (read == 0 && b->placed_count > 0
+    &&  (s_write (b) != 0 || s_answer (b) != 0))
+        read = -1;
+    if (read == 0) {
+        store_group_savepoint_keep (self, BATCH_SAVEPOINT);
+        return;
+    }
+    int why = db_last_failure (b->db);
+    if (read < 0)
+        log_warn ("-", "store: %zu orders placed together failed (%s); one by one instead",
+                  b->count, db_errmsg (b->db));
+    store_group_savepoint_undo (self, BATCH_SAVEPOINT);
+    for (size_t i = 0; i < b->count; i++) {
+        s_order_t *o = &b->orders [i];
+        if (o->answered)
+            store_reply_reset (b->reqs [i].reply);
+        o->placed = o->answered = false;
+        if (read < 0 && o->line_count > 0 && (why == DB_TIMEOUT || why == DB_UNAVAILABLE)) {
+            store_reply_not_run (b->reqs [i].reply, why == DB_TIMEOUT ? STORE_TIMEOUT
+                                                                        : STORE_FAILED);
+            b->reqs [i].rc = -1;
+            o->answered = true;
+        }
+    }
+}
+
+//  Places up to BATCH_ORDERS_MAX orders.
+static void
+s_place (store_t *self, store_order_req_t *reqs, size_t count, int64_t now_ms)
+{
+    s_batch_t *b = NULL;
+    if (self->group_open && !self->group_lost && self->policy.reward_percent == 0
+    &&  s_ids_consecutive (self))
+        b = (s_batch_t *) calloc (1, sizeof *b);
+    if (b) {
+        b->store = self;
+        b->db = self->db;
+        b->reqs = reqs;
+        b->count = count;
+        b->now_ms = now_ms;
+        if (s_pick (b) > 0)
+            s_batch (b);
+        for (size_t p = 0; p < BATCH_ORDERS_MAX; p++)
+            zstr_free (&b->envelopes [p]);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (b && b->orders [i].answered)
+            continue;
+        store_order_req_t *req = &reqs [i];
+        req->rc = store_order_create (self, req->customer_id, req->auth, req->lines,
+                                      req->line_count, req->idem, now_ms, req->reply);
+    }
+    free (b);
+}
+
+//  Places the orders of the open group (see store.h).
+void
+store_orders_create (store_t *self, store_order_req_t *orders, size_t count, int64_t now_ms)
+{
+    for (size_t from = 0; from < count; from += BATCH_ORDERS_MAX)
+        s_place (self, orders + from,
+                 count - from < BATCH_ORDERS_MAX ? count - from : BATCH_ORDERS_MAX, now_ms);
+}
