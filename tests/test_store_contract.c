@@ -813,6 +813,26 @@ test_group_commit (void **state)
 }
 
 
+//  A trigger (coffee_test_poison) that refuses every outbox row whose
+//  payload names customer_id, as a failing write.
+static void
+s_poison_outbox (ctx_t *ctx, const char *customer_id)
+{
+    char sql [512];
+    if (ctx->mysql)
+        snprintf (sql, sizeof sql,
+                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox FOR EACH ROW"
+                  " BEGIN IF NEW.payload LIKE '%%%s%%' THEN"
+                  " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END",
+                  customer_id);
+    else
+        snprintf (sql, sizeof sql,
+                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox"
+                  " WHEN NEW.payload LIKE '%%%s%%' BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                  customer_id);
+    assert_int_equal (db_exec (store_db (ctx->store), sql), DB_OK);
+}
+
 //  A member that fails after it wrote (its outbox INSERT, refused by a
 //  trigger) is undone back to its own savepoint alone and answers 503;
 //  the members before and after it commit, and so does a member after a
@@ -832,19 +852,7 @@ test_group_member_undone (void **state)
     s_charge (ctx, poisoned, 10000);
     s_charge (ctx, last, 10000);
     db_t *db = store_db (ctx->store);
-    char sql [512];
-    if (ctx->mysql)
-        snprintf (sql, sizeof sql,
-                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox FOR EACH ROW"
-                  " BEGIN IF NEW.payload LIKE '%%%s%%' THEN"
-                  " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END",
-                  poisoned);
-    else
-        snprintf (sql, sizeof sql,
-                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox"
-                  " WHEN NEW.payload LIKE '%%%s%%' BEGIN SELECT RAISE(ABORT, 'injected'); END",
-                  poisoned);
-    assert_int_equal (db_exec (db, sql), DB_OK);
+    s_poison_outbox (ctx, poisoned);
     s_snap_t before = s_snap (ctx, poisoned);
     store_reply_t reply = { 0 };
     event_line_t one = s_line ("MENU-00000001", 1);
@@ -2726,18 +2734,7 @@ test_orders_batched (void **state)
 
     //  A batch whose outbox INSERT fails is undone and goes one by one
     db_t *db = store_db (ctx->store);
-    char sql [512];
-    if (ctx->mysql)
-        snprintf (sql, sizeof sql,
-                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox FOR EACH ROW"
-                  " BEGIN IF NEW.payload LIKE '%%%s%%' THEN"
-                  " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END", ids [0]);
-    else
-        snprintf (sql, sizeof sql,
-                  "CREATE TRIGGER coffee_test_poison BEFORE INSERT ON outbox"
-                  " WHEN NEW.payload LIKE '%%%s%%' BEGIN SELECT RAISE(ABORT, 'injected'); END",
-                  ids [0]);
-    assert_int_equal (db_exec (db, sql), DB_OK);
+    s_poison_outbox (ctx, ids [0]);
     s_snap_t before_a = s_snap (ctx, ids [0]);
     int64_t balance_d = 0, history_d = 0;
     assert_int_equal (store_balance (ctx->store, ids [3], &balance_d, &history_d), 0);
