@@ -201,13 +201,14 @@ s_projection_flush (void *state)
 {
     projection_t *self = (projection_t *) state;
     int rc = self->broken ? -1 : 0;
-    if (self->batch_open && display_store_batch_commit (self->display) != 0) {
+    bool news = false;
+    if (self->batch_open && display_store_batch_commit (self->display, &news) != 0) {
         log_warn ("-", "projection: display store commit failed, will retry");
         rc = -1;
     }
     if (rc == 0) {
         metrics_gauge_add (self->metrics, GAUGE_PROJECTION_APPLIED, self->batch_applied);
-        self->wake_owed = self->wake_owed || self->batch_news;
+        self->wake_owed = self->wake_owed || self->batch_news || news;
     }
     self->batch_open = false;
     self->broken = false;

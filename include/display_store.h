@@ -37,19 +37,22 @@ int display_store_menus (display_store_t *self, char **json);
 //  below run in the batch's transaction instead of their own; the commit
 //  adds their hourly counts in (menuId, hour) order (so two projections on
 //  MySQL take the aggregate rows in one order and never deadlock), records
-//  the last position of each (group, partition) and commits. An apply that
-//  fails inside a batch rolls the whole batch back, as does
-//  display_store_batch_rollback; a failed commit leaves nothing. 0 or -1.
+//  the last position of each (group, partition) and commits. The
+//  ordered-menu rows of the batch's order events are inserted at the
+//  commit too, with a few multi-row statements; *news (may be NULL) tells
+//  whether any of them was new. An apply that fails inside a batch rolls
+//  the whole batch back, as does display_store_batch_rollback; a failed
+//  commit leaves nothing. 0 or -1.
 int display_store_batch_begin (display_store_t *self);
-int display_store_batch_commit (display_store_t *self);
+int display_store_batch_commit (display_store_t *self, bool *news);
 void display_store_batch_rollback (display_store_t *self);
 
 //  Applies one order event in one transaction (or the open batch's):
 //  inserts the ordered-menu rows that are not there yet, adds them to the
 //  hourly aggregates, and records (group, partition) → offset as the
 //  consumer position. An event already applied changes nothing but the
-//  position. *applied tells whether any row was new. Returns 0, or -1
-//  (nothing changed).
+//  position. *applied tells whether any row was new (in a batch it is
+//  false: the batch's commit tells). Returns 0, or -1 (nothing changed).
 int display_store_apply (display_store_t *self, const event_order_t *ev, const char *group,
                          int32_t partition, int64_t offset, bool *applied);
 

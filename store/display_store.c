@@ -18,6 +18,18 @@ typedef struct {
     int64_t n;
 } s_count_t;
 
+//  One ordered-menu row a transaction inserts at its commit.
+typedef struct {
+    char order_no [64];
+    char menu_id [64];
+    int64_t ordered_at;
+} s_ordered_t;
+
+//  The ordered-menu rows of a commit go in multi-row INSERTs of 1, 2, 4 …
+//  64 rows: the fewest that add up to them.
+#define ORDERED_SIZES     7
+#define ORDERED_SAVEPOINT "display_rows"
+
 //  One consumer position a transaction records.
 typedef struct {
     char group [129];
@@ -33,6 +45,9 @@ struct _display_store_t {
     size_t count_n, count_cap;
     s_position_t *positions;        //  the last position of each (group, partition)
     size_t position_n, position_cap;
+    s_ordered_t *ordered;           //  ordered-menu rows to insert
+    size_t ordered_n, ordered_cap;
+    char *ordered_sql [ORDERED_SIZES];  //  [k]: INSERT of 2^k of them, made on first use
 };
 
 static const sqlkit_sql_t s_schema_v1 [] = {
@@ -222,6 +237,10 @@ display_store_destroy (display_store_t **self_p)
     db_destroy (&self->db);
     free (self->counts);
     free (self->positions);
+    free (self->ordered);
+    //  After the connection: its cached statements are keyed on these
+    for (size_t k = 0; k < ORDERED_SIZES; k++)
+        free (self->ordered_sql [k]);
     free (self);
     *self_p = NULL;
 }
@@ -357,6 +376,112 @@ s_count_keep (display_store_t *self, const char *menu_id, int64_t hour)
     return 0;
 }
 
+//  Keeps an ordered-menu row for the commit: 1, 0 when the batch holds it
+//  already (an event delivered twice in one turn), -1 when it cannot.
+static int
+s_ordered_keep (display_store_t *self, const char *order_no, const char *menu_id,
+                int64_t ordered_at)
+{
+    if (strlen (order_no) >= sizeof self->ordered [0].order_no
+    ||  strlen (menu_id) >= sizeof self->ordered [0].menu_id)
+        return -1;
+    for (size_t i = 0; i < self->ordered_n; i++)
+        if (streq (self->ordered [i].order_no, order_no)
+        &&  streq (self->ordered [i].menu_id, menu_id))
+            return 0;
+    if (self->ordered_n == self->ordered_cap) {
+        size_t cap = self->ordered_cap ? self->ordered_cap * 2 : 16;
+        s_ordered_t *grown = (s_ordered_t *) realloc (self->ordered, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->ordered = grown;
+        self->ordered_cap = cap;
+    }
+    s_ordered_t *row = &self->ordered [self->ordered_n++];
+    snprintf (row->order_no, sizeof row->order_no, "%s", order_no);
+    snprintf (row->menu_id, sizeof row->menu_id, "%s", menu_id);
+    row->ordered_at = ordered_at;
+    return 1;
+}
+
+//  The INSERT of 2^k ordered-menu rows that skips those already there.
+static const char *
+s_ordered_sql (display_store_t *self, size_t k)
+{
+    if (self->ordered_sql [k])
+        return self->ordered_sql [k];
+    const char *head = sqlkit_pick (self->db, SQL_ORDERED_INSERT_SQLITE, SQL_ORDERED_INSERT_MYSQL);
+    static const char more [] = ", (?, ?, ?)";
+    size_t rows = (size_t) 1 << k;
+    char *text = (char *) malloc (strlen (head) + (rows - 1) * strlen (more) + 1);
+    if (!text)
+        return NULL;
+    char *at = stpcpy (text, head);
+    for (size_t r = 1; r < rows; r++)
+        at = stpcpy (at, more);
+    self->ordered_sql [k] = text;
+    return text;
+}
+
+//  Inserts the kept ordered-menu rows and keeps an hourly count for each
+//  new one; *news tells whether any was. All of them in multi-row INSERTs
+//  when none was there yet; otherwise (a redelivery) that is undone and
+//  each row goes alone, to know which ones were new. 0 or -1.
+static int
+s_ordered_flush (display_store_t *self, bool *news)
+{
+    db_t *db = self->db;
+    size_t n = self->ordered_n;
+    if (n == 0)
+        return 0;
+    if (db_savepoint (db, ORDERED_SAVEPOINT) != DB_OK)
+        return -1;
+    int64_t added = 0;
+    int rc = DB_OK;
+    for (size_t done = 0; done < n && rc == DB_OK; ) {
+        size_t k = ORDERED_SIZES - 1;
+        while (((size_t) 1 << k) > n - done)
+            k--;
+        size_t rows = (size_t) 1 << k;
+        const char *sql = s_ordered_sql (self, k);
+        db_stmt_t *st = sql ? db_stmt (db, sql) : NULL;
+        rc = st ? DB_OK : DB_ERROR;
+        for (size_t r = 0; r < rows && rc == DB_OK; r++) {
+            const s_ordered_t *row = &self->ordered [done + r];
+            int at = (int) r * 3 + 1;
+            if ((rc = db_bind_text (st, at, row->order_no)) == DB_OK
+            &&  (rc = db_bind_text (st, at + 1, row->menu_id)) == DB_OK)
+                rc = db_bind_int64 (st, at + 2, row->ordered_at);
+        }
+        if (rc == DB_OK)
+            rc = db_step (st) == DB_DONE ? DB_OK : DB_ERROR;
+        db_reset (st);
+        added += db_changes (db);
+        done += rows;
+    }
+    if (rc != DB_OK)
+        return -1;
+    bool alone = added != (int64_t) n;
+    if (alone && db_savepoint_rollback (db, ORDERED_SAVEPOINT) != DB_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const s_ordered_t *row = &self->ordered [i];
+        int fresh = alone ? s_ordered_add (db, row->order_no, row->menu_id, row->ordered_at) : 1;
+        if (fresh < 0)
+            return -1;
+        if (fresh == 0)
+            continue;
+        if (s_count_keep (self, row->menu_id, s_hour (row->ordered_at)) != 0)
+            return -1;
+        if (news)
+            *news = true;
+    }
+    if (db_dialect (db) == DB_SQLITE && db_savepoint_release (db, ORDERED_SAVEPOINT) != DB_OK)
+        return -1;
+    self->ordered_n = 0;
+    return 0;
+}
+
 //  Orders hourly counts by (menuId, hour).
 static int
 s_count_cmp (const void *a, const void *b)
@@ -378,6 +503,7 @@ display_store_batch_begin (display_store_t *self)
     self->in_batch = true;
     self->count_n = 0;
     self->position_n = 0;
+    self->ordered_n = 0;
     return 0;
 }
 
@@ -391,16 +517,28 @@ display_store_batch_rollback (display_store_t *self)
     self->in_batch = false;
     self->count_n = 0;
     self->position_n = 0;
+    self->ordered_n = 0;
 }
 
-//  Writes the kept hourly counts, in (menuId, hour) order, and positions,
-//  then commits the batch (see display_store.h).
+//  Inserts the kept ordered-menu rows, writes the hourly counts of the new
+//  ones in (menuId, hour) order and the positions, then commits the batch
+//  (see display_store.h).
 int
-display_store_batch_commit (display_store_t *self)
+display_store_batch_commit (display_store_t *self, bool *news)
 {
+    if (news)
+        *news = false;
     if (!self->in_batch)
         return -1;
     db_t *db = self->db;
+    if (s_ordered_flush (self, news) != 0) {
+        log_warn ("-", "display store: insert of %zu ordered menus failed: %s", self->ordered_n,
+                  db_errmsg (db));
+        display_store_batch_rollback (self);
+        if (news)
+            *news = false;
+        return -1;
+    }
     //  Sorted: two projections adding to the same menus lock the same
     //  aggregate rows in the same order, so they wait for each other
     //  instead of deadlocking (MySQL).
@@ -446,19 +584,12 @@ display_store_apply (display_store_t *self, const event_order_t *ev, const char 
         return -1;
     if (own && display_store_batch_begin (self) != 0)
         goto fail;
-    for (size_t i = 0; i < ev->line_count; i++) {
-        int added = s_ordered_add (db, ev->order_no, ev->lines [i].menu_id, ev->ordered_at_ms);
-        if (added < 0)
+    for (size_t i = 0; i < ev->line_count; i++)
+        if (s_ordered_keep (self, ev->order_no, ev->lines [i].menu_id, ev->ordered_at_ms) < 0)
             goto fail;
-        if (added == 0)
-            continue;
-        any = true;
-        if (s_count_keep (self, ev->lines [i].menu_id, s_hour (ev->ordered_at_ms)) != 0)
-            goto fail;
-    }
     if (s_position_keep (self, group, partition, offset) != 0)
         goto fail;
-    if (own && display_store_batch_commit (self) != 0)
+    if (own && display_store_batch_commit (self, &any) != 0)
         return -1;
     if (applied)
         *applied = any;
@@ -517,7 +648,7 @@ display_store_apply_menu (display_store_t *self, const event_menu_t *menu, const
         goto fail;
     if (s_position_keep (self, group, partition, offset) != 0)
         goto fail;
-    if (own && display_store_batch_commit (self) != 0)
+    if (own && display_store_batch_commit (self, NULL) != 0)
         return -1;
     if (applied)
         *applied = any;

@@ -2516,6 +2516,66 @@ test_event_envelope (void **state)
     event_reset (&ev);
 }
 
+//  A batch inserts its ordered-menu rows at the commit, with multi-row
+//  statements when all are new, and row by row when some were there
+//  already (a redelivery): every row counts once whatever the mix. Batch 1
+//  holds 300 orders and 50 of them twice; batch 2 holds 50 of those again
+//  and 100 new ones; batch 3 holds only old ones and tells no news.
+static void
+test_display_batch_rows (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    event_order_t *evs = s_random_events (777, NOW_MS, RND_ORDERS, "ORD-");
+    const struct {
+        size_t from, to, step;
+        size_t again;                   //  the first `again` of them applied twice
+        bool news;
+    } batches [] = {
+        { 0, 300, 1, 50, true },
+        { 250, RND_ORDERS, 1, 0, true },
+        { 0, RND_ORDERS, 3, 0, false },
+    };
+    int64_t offset = 0;
+    for (size_t b = 0; b < sizeof batches / sizeof batches [0]; b++) {
+        assert_int_equal (display_store_batch_begin (ctx->display), 0);
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = batches [b].from; i < batches [b].to; i += batches [b].step) {
+                if (pass == 1 && i >= batches [b].from + batches [b].again)
+                    break;
+                bool applied = true;
+                assert_int_equal (display_store_apply (ctx->display, &evs [i], "g", 0, offset++,
+                                                       &applied), 0);
+                assert_false (applied);         //  in a batch the commit tells
+            }
+        bool news = !batches [b].news;
+        assert_int_equal (display_store_batch_commit (ctx->display, &news), 0);
+        assert_int_equal (news, batches [b].news);
+    }
+    bool shown [RND_MENUS] = { true, true, true, true, true, false };
+    int64_t hour = (NOW_MS / HOUR_MS) * HOUR_MS;
+    int64_t nows [] = { NOW_MS, hour - 1, NOW_MS + HOUR_MS + 1234 };
+    int64_t windows [] = { DISPLAY_WINDOW_MS, HOUR_MS, 1 };
+    for (size_t i = 0; i < sizeof nows / sizeof nows [0]; i++)
+        for (size_t j = 0; j < sizeof windows / sizeof windows [0]; j++)
+            s_assert_best (ctx->display, evs, RND_ORDERS, nows [i], windows [j], shown);
+    store_count_t *counts = NULL;
+    size_t count = 0;
+    int64_t want [RND_MENUS];
+    s_brute_counts (evs, RND_ORDERS, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS, want);
+    assert_int_equal (display_store_counts (ctx->display, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS,
+                                            &counts, &count), 0);
+    assert_int_equal (count, RND_MENUS);
+    for (size_t m = 0; m < RND_MENUS; m++)
+        assert_int_equal (counts [m].count, want [m]);
+    free (counts);
+    int64_t position = -1;
+    assert_int_equal (display_store_position (ctx->display, "g", 0, &position), 0);
+    assert_int_equal (position, offset - 1);
+    for (size_t i = 0; i < RND_ORDERS; i++)
+        event_order_reset (&evs [i]);
+    free (evs);
+}
+
 // ---------------------------------------------------------------------------
 //  Orders placed together (store_orders_create)
 
@@ -2791,6 +2851,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_display_apply_idempotent, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_window_edges, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_best_random, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_display_batch_rows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_display_repair, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_concurrent_orders, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_commit, s_setup, s_teardown),
