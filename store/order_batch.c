@@ -3,9 +3,8 @@
     fourteen statements; here the orders of a group run about a dozen in all:
 
         the customers' point rows locked (MySQL)                1
-        their balances and tokens                               1
+        their balances, tokens and lots with points left        1
         the menus                                               1
-        the customers' lots with points left                    1
         the balances (UPDATE … CASE)                            1
         the orders, then their numbers                          2
         their lines, their USE history rows                     2
@@ -13,7 +12,7 @@
         the outbox rows                                         1
 
     What each order comes to is worked out in memory between the reads and
-    the writes, under the locks the first read took (SQLite: the group's
+    the writes, under the locks the first statement took (SQLite: the group's
     write lock), by the same rules as store_order_create, so each order
     gets the answer and the rows it would have made. An order that would
     answer anything but 200, or needs more than these statements (a key to
@@ -38,7 +37,7 @@
 #define BATCH_SAVEPOINT  "coffee_batch"
 #define BATCH_ORDERS_MAX 64             //  orders placed together; more go in slices
 #define BATCH_MENUS_MAX  64             //  distinct menus of one batch
-#define BATCH_LOTS_MAX   1024           //  lots read for one batch
+#define BATCH_LOTS_MAX   1024           //  lots kept for one batch
 
 //  Rows of one multi-row statement
 static const size_t s_sizes [] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64 };
@@ -52,7 +51,7 @@ typedef struct {
 } s_text_t;
 
 typedef enum {
-    Q_LOCK, Q_CUSTOMERS, Q_MENUS, Q_LOTS, Q_BALANCE, Q_ORDERS, Q_ORDER_NO,
+    Q_LOCK, Q_CUSTOMERS, Q_MENUS, Q_BALANCE, Q_ORDERS, Q_ORDER_NO,
     Q_LINES, Q_HISTORY, Q_LOT_TAKE, Q_LOT_USE, Q_OUTBOX, Q_COUNT
 } s_query_t;
 
@@ -63,15 +62,16 @@ static const s_text_t s_texts [Q_COUNT] = {
     //  answering nothing more (test_e2e_deadline); an UPDATE sends none.
     [Q_LOCK] = { "UPDATE point SET balance = balance WHERE customer_id IN (", "?", ",",
                  NULL, NULL, ")" },
-    [Q_CUSTOMERS] = { "SELECT p.customer_id, p.balance, c.token_hash FROM point p"
+    //  Their balances and tokens, and their lots with points left: soonest
+    //  expiry first, then the lots that never expire (lots.c)
+    [Q_CUSTOMERS] = { "SELECT p.customer_id, p.balance, c.token_hash, l.id, l.remaining,"
+                      " l.expires_at FROM point p"
                       " JOIN customer c ON c.customer_id = p.customer_id"
-                      " WHERE p.customer_id IN (", "?", ",", NULL, NULL, ")" },
+                      " LEFT JOIN point_lot l ON l.customer_id = p.customer_id AND l.remaining > 0"
+                      " WHERE p.customer_id IN (", "?", ",", NULL, NULL,
+                      ") ORDER BY p.customer_id, l.expires_at, l.id" },
     [Q_MENUS] = { "SELECT menu_id, menu_price, use_yn FROM menu WHERE menu_id IN (",
                   "?", ",", NULL, NULL, ")" },
-    //  Soonest expiry first, then the lots that never expire (lots.c)
-    [Q_LOTS] = { "SELECT customer_id, id, remaining, expires_at FROM point_lot"
-                 " WHERE customer_id IN (", "?", ",", NULL, NULL,
-                 ") AND remaining > 0 ORDER BY customer_id, expires_at, id LIMIT ?" },
     [Q_BALANCE] = { "UPDATE point SET balance = balance - CASE customer_id", " WHEN ? THEN ?",
                     "", " END WHERE customer_id IN (", "?", ")" },
     [Q_ORDERS] = { "INSERT INTO orders (order_no, customer_id, order_price, pay_amt, created_at)"
@@ -299,7 +299,9 @@ s_bind_customers (s_batch_t *b, db_stmt_t *st, int at, size_t size)
 }
 
 //  Locks the customers' point rows (MySQL; on SQLite the group holds the
-//  write lock) and reads their balances and tokens.
+//  write lock) and reads their balances, tokens and lots with points left.
+//  A customer with a lot past its date goes one by one (store_order_create
+//  writes it off first), as does one whose lots did not all fit.
 static int
 s_read_customers (s_batch_t *b)
 {
@@ -330,6 +332,20 @@ s_read_customers (s_batch_t *b)
         const char *hash = db_column_text (st, 2);
         if (hash && strlen (hash) == TOKEN_HASH_HEX)
             memcpy (c->token_hash, hash, TOKEN_HASH_MAX);
+        if (db_column_is_null (st, 3))
+            continue;                   //  no lot with points left
+        if (b->lot_count == BATCH_LOTS_MAX) {
+            c->single = true;
+            continue;
+        }
+        s_lot_t *lot = &b->lots [b->lot_count++];
+        lot->customer = (size_t) (c - b->customers);
+        lot->id = db_column_int64 (st, 3);
+        lot->remaining = db_column_int64 (st, 4);
+        lot->expires_at = db_column_int64 (st, 5);
+        lot->taken = 0;
+        if (lot->expires_at <= b->now_ms)
+            c->single = true;
     }
     db_reset (st);
     return rc == DB_DONE ? 0 : -1;
@@ -385,48 +401,6 @@ s_read_menus (s_batch_t *b)
     }
     db_reset (st);
     return rc == DB_DONE ? 0 : -1;
-}
-
-//  Reads the customers' lots with points left. A customer with a lot past
-//  its date goes one by one (store_order_create writes it off first), as
-//  do those whose lots may not all have been read.
-static int
-s_read_lots (s_batch_t *b)
-{
-    size_t size = s_size_above (b->customer_count);
-    db_stmt_t *st = s_stmt (b, Q_LOTS, size);
-    int rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
-    if (rc == DB_OK)
-        rc = db_bind_int64 (st, (int) s_sizes [size] + 1, BATCH_LOTS_MAX);
-    char last [COFFEE_ID_MAX] = "";
-    size_t rows = 0;
-    while (rc == DB_OK || rc == DB_ROW) {
-        rc = db_step (st);
-        if (rc != DB_ROW)
-            break;
-        rows++;
-        const char *id = db_column_text (st, 0);
-        snprintf (last, sizeof last, "%s", id ? id : "");
-        s_customer_t *c = id ? s_customer (b, id) : NULL;
-        if (!c || b->lot_count == BATCH_LOTS_MAX)
-            continue;
-        s_lot_t *lot = &b->lots [b->lot_count++];
-        lot->customer = (size_t) (c - b->customers);
-        lot->id = db_column_int64 (st, 1);
-        lot->remaining = db_column_int64 (st, 2);
-        lot->expires_at = db_column_int64 (st, 3);
-        lot->taken = 0;
-        if (lot->expires_at <= b->now_ms)
-            c->single = true;
-    }
-    db_reset (st);
-    if (rc != DB_DONE)
-        return -1;
-    if (rows >= BATCH_LOTS_MAX)
-        for (size_t i = 0; i < b->customer_count; i++)
-            if (strcmp (b->customers [i].id, last) >= 0)
-                b->customers [i].single = true;
-    return 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -785,8 +759,6 @@ s_batch (s_batch_t *b)
     int read = s_read_customers (b);
     if (read == 0)
         read = s_read_menus (b);
-    if (read == 0)
-        read = s_read_lots (b);
     if (read == 0)
         s_work_out (b);
     if (read == 0 && b->placed_count > 0
