@@ -425,8 +425,8 @@ s_ordered_sql (display_store_t *self, size_t k)
 
 //  Inserts the kept ordered-menu rows and keeps an hourly count for each
 //  new one; *news tells whether any was. All of them in multi-row INSERTs
-//  when none was there yet; otherwise (a redelivery) that is undone and
-//  each row goes alone, to know which ones were new. 0 or -1.
+//  when none was there yet; otherwise (a redelivery) that is undone to a
+//  savepoint and each row goes alone, to know which ones were new. 0 or -1.
 static int
 s_ordered_flush (display_store_t *self, bool *news)
 {
@@ -434,7 +434,9 @@ s_ordered_flush (display_store_t *self, bool *news)
     size_t n = self->ordered_n;
     if (n == 0)
         return 0;
-    if (db_savepoint (db, ORDERED_SAVEPOINT) != DB_OK)
+    //  One row needs no savepoint: its INSERT tells whether it was new
+    bool one = n == 1;
+    if (!one && db_savepoint (db, ORDERED_SAVEPOINT) != DB_OK)
         return -1;
     int64_t added = 0;
     int rc = DB_OK;
@@ -461,6 +463,10 @@ s_ordered_flush (display_store_t *self, bool *news)
     }
     if (rc != DB_OK)
         return -1;
+    if (one && added == 0) {
+        self->ordered_n = 0;            //  there already: nothing new
+        return 0;
+    }
     bool alone = added != (int64_t) n;
     if (alone && db_savepoint_rollback (db, ORDERED_SAVEPOINT) != DB_OK)
         return -1;
@@ -476,7 +482,8 @@ s_ordered_flush (display_store_t *self, bool *news)
         if (news)
             *news = true;
     }
-    if (db_dialect (db) == DB_SQLITE && db_savepoint_release (db, ORDERED_SAVEPOINT) != DB_OK)
+    if (!one && db_dialect (db) == DB_SQLITE
+    &&  db_savepoint_release (db, ORDERED_SAVEPOINT) != DB_OK)
         return -1;
     self->ordered_n = 0;
     return 0;
