@@ -2689,7 +2689,7 @@ s_batch_world (ctx_t *ctx, char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX])
 //  Had they all gone one by one, the ids would follow the order given
 //  and differ. Then a batch that fails on its last write (a trigger
 //  refuses A's outbox rows) is undone and placed one by one: A's orders
-//  answer 503, D's commits.
+//  answer 503, D's commits. Last, a batch of one customer's orders.
 static void
 test_orders_batched (void **state)
 {
@@ -2822,6 +2822,21 @@ test_orders_batched (void **state)
     assert_int_equal (store_balance (ctx->store, ids [3], &balance, &history), 0);
     assert_int_equal (balance, balance_d - 4200);
     assert_int_equal (history, balance);
+
+    //  A batch of one customer's orders
+    store_order_req_t alone [2] = {
+        { ids [3], &as_d, &one, 1, NULL, &replies [0], 99 },
+        { ids [3], &as_admin, &two, 1, NULL, &replies [1], 99 },
+    };
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    store_orders_create (ctx->store, alone, 2, NOW_MS);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal (alone [i].rc, 0);
+        assert_int_equal (replies [i].status, 200);
+        store_reply_reset (&replies [i]);
+    }
+    assert_int_equal (s_assert_whole (ctx, ids [3]), balance - 2 * 4200);
 }
 
 int
