@@ -410,17 +410,10 @@ s_ordered_sql (display_store_t *self, size_t k)
 {
     if (self->ordered_sql [k])
         return self->ordered_sql [k];
+    //  The one-row INSERT, then a "(?, ?, ?)" more for each further row
     const char *head = sqlkit_pick (self->db, SQL_ORDERED_INSERT_SQLITE, SQL_ORDERED_INSERT_MYSQL);
-    static const char more [] = ", (?, ?, ?)";
-    size_t rows = (size_t) 1 << k;
-    char *text = (char *) malloc (strlen (head) + (rows - 1) * strlen (more) + 1);
-    if (!text)
-        return NULL;
-    char *at = stpcpy (text, head);
-    for (size_t r = 1; r < rows; r++)
-        at = stpcpy (at, more);
-    self->ordered_sql [k] = text;
-    return text;
+    self->ordered_sql [k] = sqlkit_repeat (head, ", (?, ?, ?)", "", ((size_t) 1 << k) - 1, "");
+    return self->ordered_sql [k];
 }
 
 //  Inserts the kept ordered-menu rows and keeps an hourly count for each

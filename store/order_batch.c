@@ -78,8 +78,7 @@ static const s_text_t s_texts [Q_COUNT] = {
                    " VALUES ", "(NULL, ?, ?, ?, ?)", ",", NULL, NULL, "" },
     [Q_ORDER_NO] = { "UPDATE orders SET order_no = CASE id", " WHEN ? THEN ?", "",
                      " END WHERE id IN (", "?", ")" },
-    [Q_LINES] = { "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES ",
-                  "(?, ?, ?, ?, ?)", ",", NULL, NULL, "" },
+    [Q_LINES] = { SQL_LINES_HEAD, SQL_LINES_ROW, ",", NULL, NULL, "" },
     [Q_HISTORY] = { "INSERT INTO point_history (customer_id, point, type_code, type_name,"
                     " exp_date, remark, created_at) VALUES ",
                     "(?, ?, '" TYPE_USE "', '" TYPE_USE_NM "', NULL, ?, ?)", ",", NULL, NULL, "" },
@@ -190,21 +189,12 @@ s_sql (store_t *self, s_query_t query, size_t size)
         return *slot;
     const s_text_t *t = &s_texts [query];
     size_t n = s_sizes [size];
-    size_t len = strlen (t->head) + n * (strlen (t->rep) + strlen (t->sep))
-               + (t->list ? strlen (t->mid) + n * (strlen (t->list) + 1) : 0)
-               + strlen (t->tail) + 1;
-    char *text = (char *) malloc (len);
-    if (!text)
-        return NULL;
-    char *at = stpcpy (text, t->head);
-    for (size_t i = 0; i < n; i++)
-        at = stpcpy (stpcpy (at, i ? t->sep : ""), t->rep);
-    if (t->list) {
-        at = stpcpy (at, t->mid);
-        for (size_t i = 0; i < n; i++)
-            at = stpcpy (stpcpy (at, i ? "," : ""), t->list);
+    char *text = sqlkit_repeat (t->head, t->rep, t->sep, n, t->list ? t->mid : t->tail);
+    if (text && t->list) {
+        char *listed = sqlkit_repeat (text, t->list, ",", n, t->tail);
+        free (text);
+        text = listed;
     }
-    stpcpy (at, t->tail);
     *slot = text;
     return text;
 }

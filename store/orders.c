@@ -84,18 +84,10 @@ s_order_insert (db_t *db, const char *customer_id, int64_t price, int64_t now_ms
 int
 store_lines_sql_build (store_t *self)
 {
-    static const char head [] =
-        "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES ";
-    static const char row [] = "(?, ?, ?, ?, ?)";
     for (size_t n = 1; n <= STORE_LINES_MAX; n++) {
-        size_t len = sizeof head + n * (sizeof row + 1);
-        self->lines_sql [n] = (char *) malloc (len);
+        self->lines_sql [n] = sqlkit_repeat (SQL_LINES_HEAD, SQL_LINES_ROW, ",", n, "");
         if (!self->lines_sql [n])
             return -1;
-        char *at = self->lines_sql [n];
-        at += sprintf (at, "%s", head);
-        for (size_t i = 0; i < n; i++)
-            at += sprintf (at, "%s%s", i ? "," : "", row);
     }
     return 0;
 }

@@ -294,6 +294,21 @@ sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
     return 0;
 }
 
+//  head, n times part with sep between, tail (see sqlkit.h).
+char *
+sqlkit_repeat (const char *head, const char *part, const char *sep, size_t n, const char *tail)
+{
+    size_t len = strlen (head) + n * (strlen (part) + strlen (sep)) + strlen (tail) + 1;
+    char *text = (char *) malloc (len);
+    if (!text)
+        return NULL;
+    char *at = stpcpy (text, head);
+    for (size_t i = 0; i < n; i++)
+        at = stpcpy (stpcpy (at, i ? sep : ""), part);
+    stpcpy (at, tail);
+    return text;
+}
+
 //  Prints json compactly as a zstr-owned string and frees the tree.
 char *
 sqlkit_print (cJSON *json)

@@ -68,6 +68,12 @@ int64_t sqlkit_read_counts (db_stmt_t *st, store_count_t *out, size_t limit,
 int sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
                           store_count_t **counts, size_t *count);
 
+//  The text of a statement with n repeated parts: head, then n times
+//  part with sep between them, then tail (free it); NULL when out of
+//  memory. Multi-row INSERTs and IN lists.
+char *sqlkit_repeat (const char *head, const char *part, const char *sep, size_t n,
+                     const char *tail);
+
 //  Prints json compactly as a zstr-owned string (NULL when json is NULL
 //  or out of memory) and frees the tree.
 char *sqlkit_print (cJSON *json);

@@ -143,6 +143,11 @@ int store_lots_spend (db_t *db, const char *customer_id, int64_t history_id, int
 int store_lots_expiring (db_t *db, const char *customer_id, int64_t now_ms, int days,
                          int64_t *points);
 
+//  An INSERT of order lines: SQL_LINES_HEAD, then SQL_LINES_ROW once per
+//  line, comma-separated (orders.c, order_batch.c)
+#define SQL_LINES_HEAD \
+    "INSERT INTO order_menu (order_no, menu_id, qy, menu_price, created_at) VALUES "
+#define SQL_LINES_ROW "(?, ?, ?, ?, ?)"
 //  orders.c: builds self->lines_sql (store_open); 0 or -1
 int store_lines_sql_build (store_t *self);
 
