@@ -319,6 +319,21 @@ s_position_write (db_t *db, const s_position_t *position)
     return rc == DB_DONE ? 0 : -1;
 }
 
+//  Makes room for one more item in items (count in use, *cap allocated,
+//  each size bytes): doubles it when full, first when empty. Returns the
+//  array, moved or not, or NULL (items left as they were).
+static void *
+s_grow (void *items, size_t *cap, size_t count, size_t size, size_t first)
+{
+    if (count < *cap)
+        return items;
+    size_t grown_cap = *cap ? *cap * 2 : first;
+    void *grown = realloc (items, grown_cap * size);
+    if (grown)
+        *cap = grown_cap;
+    return grown;
+}
+
 //  Keeps (group, partition) -> offset for the commit; a later event of the
 //  same partition replaces it. 0 or -1.
 static int
@@ -333,14 +348,11 @@ s_position_keep (display_store_t *self, const char *group, int32_t partition, in
             return 0;
         }
     }
-    if (self->position_n == self->position_cap) {
-        size_t cap = self->position_cap ? self->position_cap * 2 : 4;
-        s_position_t *grown = (s_position_t *) realloc (self->positions, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        self->positions = grown;
-        self->position_cap = cap;
-    }
+    void *grown = s_grow (self->positions, &self->position_cap, self->position_n,
+                          sizeof *self->positions, 4);
+    if (!grown)
+        return -1;
+    self->positions = grown;
     s_position_t *kept = &self->positions [self->position_n++];
     snprintf (kept->group, sizeof kept->group, "%s", group);
     kept->partition = partition;
@@ -361,14 +373,11 @@ s_count_keep (display_store_t *self, const char *menu_id, int64_t hour)
             return 0;
         }
     }
-    if (self->count_n == self->count_cap) {
-        size_t cap = self->count_cap ? self->count_cap * 2 : 16;
-        s_count_t *grown = (s_count_t *) realloc (self->counts, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        self->counts = grown;
-        self->count_cap = cap;
-    }
+    void *grown = s_grow (self->counts, &self->count_cap, self->count_n, sizeof *self->counts,
+                          16);
+    if (!grown)
+        return -1;
+    self->counts = grown;
     s_count_t *kept = &self->counts [self->count_n++];
     snprintf (kept->menu_id, sizeof kept->menu_id, "%s", menu_id);
     kept->hour = hour;
@@ -389,14 +398,11 @@ s_ordered_keep (display_store_t *self, const char *order_no, const char *menu_id
         if (streq (self->ordered [i].order_no, order_no)
         &&  streq (self->ordered [i].menu_id, menu_id))
             return 0;
-    if (self->ordered_n == self->ordered_cap) {
-        size_t cap = self->ordered_cap ? self->ordered_cap * 2 : 16;
-        s_ordered_t *grown = (s_ordered_t *) realloc (self->ordered, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        self->ordered = grown;
-        self->ordered_cap = cap;
-    }
+    void *grown = s_grow (self->ordered, &self->ordered_cap, self->ordered_n, sizeof *self->ordered,
+                          16);
+    if (!grown)
+        return -1;
+    self->ordered = grown;
     s_ordered_t *row = &self->ordered [self->ordered_n++];
     snprintf (row->order_no, sizeof row->order_no, "%s", order_no);
     snprintf (row->menu_id, sizeof row->menu_id, "%s", menu_id);
