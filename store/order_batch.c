@@ -33,6 +33,7 @@
     them every order goes one by one. */
 #include "store_impl.h"
 #include "token.h"
+#include <stddef.h>
 
 #define BATCH_SAVEPOINT  "coffee_batch"
 #define BATCH_ORDERS_MAX 64             //  orders placed together; more go in slices
@@ -140,36 +141,40 @@ typedef struct {
     int64_t point;
 } s_use_t;
 
-typedef struct {
+//  The work of one batch, kept by the store from one group to the next:
+//  the counts and the fields before orders are cleared for each batch,
+//  and what the arrays hold is written before it is read.
+struct _store_batch_t {
     store_t *store;
     db_t *db;
     store_order_req_t *reqs;
     size_t count;
     int64_t now_ms;
+    size_t customer_count;
+    size_t menu_count;
+    size_t lot_count;
+    size_t use_count;
+    size_t placed_count;
+    size_t line_rows;
+    size_t taking_count;
+    size_t taken_lot_count;
+    size_t use_row_count;
     s_order_t orders [BATCH_ORDERS_MAX];
     s_customer_t customers [BATCH_ORDERS_MAX];
-    size_t customer_count;
     s_menu_t menus [BATCH_MENUS_MAX];
-    size_t menu_count;
     s_lot_t lots [BATCH_LOTS_MAX];
-    size_t lot_count;
     s_use_t uses [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];   //  each ends an order or a lot
-    size_t use_count;
     //  Rows of the writes: indexes of placed orders, of their lines (order,
     //  line), of customers and lots they take from, of their uses
     size_t placed [BATCH_ORDERS_MAX];
-    size_t placed_count;
     size_t line_order [BATCH_ORDERS_MAX * STORE_LINES_MAX];
     size_t line_index [BATCH_ORDERS_MAX * STORE_LINES_MAX];
-    size_t line_rows;
     size_t taking [BATCH_ORDERS_MAX];
-    size_t taking_count;
     size_t taken_lots [BATCH_LOTS_MAX];
-    size_t taken_lot_count;
     size_t use_rows [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
-    size_t use_row_count;
-    char *envelopes [BATCH_ORDERS_MAX];
-} s_batch_t;
+    char *envelopes [BATCH_ORDERS_MAX];     //  of the placed orders, freed after each batch
+};
+typedef store_batch_t s_batch_t;
 
 // ---------------------------------------------------------------------------
 //  Statement texts
@@ -199,10 +204,13 @@ s_sql (store_t *self, s_query_t query, size_t size)
     return text;
 }
 
-//  Frees the texts (after the connection: its statement cache keys on them).
+//  Frees the texts (after the connection: its statement cache keys on
+//  them) and the batch's work.
 void
-store_batch_sql_free (store_t *self)
+store_batch_free (store_t *self)
 {
+    free (self->batch);
+    self->batch = NULL;
     if (!self->batch_sql)
         return;
     for (size_t i = 0; i < Q_COUNT * SIZE_COUNT; i++)
@@ -364,7 +372,9 @@ s_read_menus (s_batch_t *b)
                 continue;
             if (b->menu_count == BATCH_MENUS_MAX)
                 return 1;
-            snprintf (b->menus [b->menu_count++].id, COFFEE_ID_MAX, "%s", id);
+            s_menu_t *m = &b->menus [b->menu_count++];
+            memset (m, 0, sizeof *m);
+            snprintf (m->id, COFFEE_ID_MAX, "%s", id);
         }
     }
     if (b->menu_count == 0)
@@ -719,6 +729,7 @@ s_pick (s_batch_t *b)
         s_customer_t *c = s_customer (b, req->customer_id);
         if (!c) {
             c = &b->customers [b->customer_count++];
+            memset (c, 0, sizeof *c);
             c->id = req->customer_id;
         }
         o->customer = (size_t) (c - b->customers);
@@ -781,11 +792,14 @@ s_batch (s_batch_t *b)
 static void
 s_place (store_t *self, store_order_req_t *reqs, size_t count, int64_t now_ms)
 {
-    s_batch_t *b = NULL;
-    if (self->group_open && !self->group_lost && self->policy.reward_percent == 0
-    &&  s_ids_consecutive (self))
-        b = (s_batch_t *) calloc (1, sizeof *b);
+    bool batched = self->group_open && !self->group_lost && self->policy.reward_percent == 0
+                && s_ids_consecutive (self);
+    if (batched && !self->batch)
+        self->batch = (s_batch_t *) calloc (1, sizeof (s_batch_t));
+    s_batch_t *b = batched ? self->batch : NULL;
     if (b) {
+        memset (b, 0, offsetof (s_batch_t, orders));
+        memset (b->orders, 0, count * sizeof b->orders [0]);
         b->store = self;
         b->db = self->db;
         b->reqs = reqs;
@@ -793,7 +807,7 @@ s_place (store_t *self, store_order_req_t *reqs, size_t count, int64_t now_ms)
         b->now_ms = now_ms;
         if (s_pick (b) > 0)
             s_batch (b);
-        for (size_t p = 0; p < BATCH_ORDERS_MAX; p++)
+        for (size_t p = 0; p < b->placed_count; p++)
             zstr_free (&b->envelopes [p]);
     }
     for (size_t i = 0; i < count; i++) {
@@ -803,7 +817,6 @@ s_place (store_t *self, store_order_req_t *reqs, size_t count, int64_t now_ms)
         req->rc = store_order_create (self, req->customer_id, req->auth, req->lines,
                                       req->line_count, req->idem, now_ms, req->reply);
     }
-    free (b);
 }
 
 //  Places the orders of the open group (see store.h).

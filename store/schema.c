@@ -305,7 +305,7 @@ store_destroy (store_t **self_p)
     //  After the connection: its cached statements are keyed on these
     for (size_t n = 0; n <= STORE_LINES_MAX; n++)
         free (self->lines_sql [n]);
-    store_batch_sql_free (self);
+    store_batch_free (self);
     free (self);
     *self_p = NULL;
 }

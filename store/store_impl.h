@@ -53,6 +53,7 @@ struct _store_t {
     int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
     char *lines_sql [STORE_LINES_MAX + 1];  //  [n]: INSERT of n order lines in one statement
     char **batch_sql;               //  order_batch.c: its statements' texts, made on first use
+    struct _store_batch_t *batch;   //  order_batch.c: a batch's work, made on first use
     int batch_ids;                  //  order_batch.c: multi-row INSERT ids are consecutive
                                     //  (1), are not (-1), not asked yet (0)
     store_policy_t policy;          //  store_set_policy: lots' expiry, welcome and reward points
@@ -167,8 +168,9 @@ char *store_order_envelope (const char *order_no, const char *customer_id,
 //  checks the limits: the count of merged lines, or 0 with why set.
 size_t store_lines_merge (const event_line_t *lines, size_t line_count,
                           store_order_line_t *merged, store_why_t *why);
-//  order_batch.c: frees the statement texts (store close)
-void store_batch_sql_free (store_t *self);
+//  order_batch.c: frees the statement texts and the batch's work (store close)
+typedef struct _store_batch_t store_batch_t;
+void store_batch_free (store_t *self);
 
 //  outbox.c: one outbox row of any kind (envelope from event.h); 0 or -1
 int store_outbox_add_event (db_t *db, event_kind_t kind, const char *key, const char *envelope,
