@@ -27,45 +27,11 @@ s_wake_relay (self_t *self, const char *rid)
 }
 
 
-//  The store's arguments of an order.create request: its key (idem, when
-//  it has one) and credential (auth) filled in too.
-static store_order_req_t
-s_order_req (const wire_request_t *req, store_idem_t *idem, store_auth_t *auth,
-             store_reply_t *reply)
-{
-    *idem = (store_idem_t) { req->idem, "POST /order", req->body ? req->body : "",
-                             req->cmd.customer_id };
-    service_auth (req, auth);
-    return (store_order_req_t) {
-        .customer_id = req->cmd.customer_id, .auth = auth, .lines = req->cmd.lines,
-        .line_count = req->cmd.line_count, .idem = *req->idem ? idem : NULL,
-        .reply = reply, .rc = 0 };
-}
-
-
-//  order.create: cmd.customer_id and cmd.lines (repeated menus merged),
-//  validated by the front; optional Idempotency-Key whose fingerprint is
-//  the canonical body. A write: runs in the actor's group transaction; the
-//  relay is woken once the group committed. In groups, orders run through
-//  s_order_create_batch instead.
-static int
-s_order_create (void *state, const wire_request_t *req, store_reply_t *reply)
-{
-    self_t *self = (self_t *) state;
-    store_idem_t idem;
-    store_auth_t auth;
-    store_order_req_t order = s_order_req (req, &idem, &auth, reply);
-    int rc = store_order_create (self->store, order.customer_id, order.auth, order.lines,
-                                 order.line_count, order.idem,
-                                 util_now_ms (self->args->cfg->clock_skew_ms), reply);
-    if (rc == 0 && reply->result == STORE_RESULT_DONE)
-        self->wake_pending = true;
-    return rc;
-}
-
-
 //  order.create, the orders of one group at once (store_orders_create):
-//  each answered as s_order_create would answer it.
+//  cmd.customer_id and cmd.lines (repeated menus merged), validated by the
+//  front; an optional Idempotency-Key whose fingerprint is the canonical
+//  body. Writes: they run in the actor's group transaction, and the relay
+//  is woken once the group committed.
 static void
 s_order_create_batch (void *state, const wire_request_t *const *reqs,
                       store_reply_t *const *replies, int *rcs, size_t count)
@@ -75,8 +41,16 @@ s_order_create_batch (void *state, const wire_request_t *const *reqs,
     store_idem_t idems [SERVICE_BATCH_MAX];
     store_auth_t auths [SERVICE_BATCH_MAX];
     assert (count <= SERVICE_BATCH_MAX);
-    for (size_t i = 0; i < count; i++)
-        orders [i] = s_order_req (reqs [i], &idems [i], &auths [i], replies [i]);
+    for (size_t i = 0; i < count; i++) {
+        const wire_request_t *req = reqs [i];
+        idems [i] = (store_idem_t) { req->idem, "POST /order", req->body ? req->body : "",
+                                     req->cmd.customer_id };
+        service_auth (req, &auths [i]);
+        orders [i] = (store_order_req_t) {
+            .customer_id = req->cmd.customer_id, .auth = &auths [i], .lines = req->cmd.lines,
+            .line_count = req->cmd.line_count, .idem = *req->idem ? &idems [i] : NULL,
+            .reply = replies [i], .rc = 0 };
+    }
     store_orders_create (self->store, orders, count,
                          util_now_ms (self->args->cfg->clock_skew_ms));
     for (size_t i = 0; i < count; i++) {
@@ -84,6 +58,17 @@ s_order_create_batch (void *state, const wire_request_t *const *reqs,
         if (rcs [i] == 0 && replies [i]->result == STORE_RESULT_DONE)
             self->wake_pending = true;
     }
+}
+
+
+//  order.create alone: the service runs the writes of order.create through
+//  s_order_create_batch (def->batch); its table entry names this one.
+static int
+s_order_create (void *state, const wire_request_t *req, store_reply_t *reply)
+{
+    int rc = 0;
+    s_order_create_batch (state, &req, &reply, &rc, 1);
+    return rc;
 }
 
 
