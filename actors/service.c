@@ -168,13 +168,21 @@ s_drop (service_t *self, s_item_t *item)
 }
 
 
+//  Logs an item whose handler said the store failed (rc != 0).
+static void
+s_ran (service_t *self, s_item_t *item, int rc)
+{
+    if (rc != 0)
+        log_warn (item->req.rid, "%s[%d] %s: store failed, answered %d", self->def.pool,
+                  self->def.index, item->req.op, item->reply.status);
+}
+
+
 //  Runs an item's handler into its reply.
 static void
 s_run (service_t *self, s_item_t *item, const service_op_t *entry)
 {
-    if (entry->handler (self->def.state, &item->req, &item->reply) != 0)
-        log_warn (item->req.rid, "%s[%d] %s: store failed, answered %d", self->def.pool,
-                  self->def.index, item->req.op, item->reply.status);
+    s_ran (self, item, entry->handler (self->def.state, &item->req, &item->reply));
 }
 
 
@@ -206,10 +214,7 @@ s_run_batch (service_t *self, s_item_t **items, size_t *count)
     }
     self->def.batch (self->def.state, reqs, replies, rcs, *count);
     for (size_t i = 0; i < *count; i++)
-        if (rcs [i] != 0)
-            log_warn (items [i]->req.rid, "%s[%d] %s: store failed, answered %d",
-                      self->def.pool, self->def.index, items [i]->req.op,
-                      items [i]->reply.status);
+        s_ran (self, items [i], rcs [i]);
     *count = 0;
 }
 
