@@ -2643,16 +2643,22 @@ s_fresh (ctx_t *ctx)
 
 //  The batch test's customers: A (three lots, one expiring soon, one
 //  later), B (enough for one order), C (a lot already past its date), D
-//  (holds TOKEN_D, two lots), E, F, G (10000 each; G holds TOKEN_G).
+//  (a token, two lots), E, F, G (10000 each; G holds a token too).
+//  hash_d and hash_g get the hashes of D's and G's tokens.
 #define BATCH_CUSTOMERS 7
-static const char TOKEN_D [] = "Dddddddddddddddddddddddddddddddddddddddddd0";
-static const char TOKEN_G [] = "Ggggggggggggggggggggggggggggggggggggggggggg";
 
 static void
-s_batch_world (ctx_t *ctx, char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX])
+s_batch_world (ctx_t *ctx, char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX], char *hash_d,
+               char *hash_g)
 {
+    char token_d [TOKEN_TEXT_MAX], token_g [TOKEN_TEXT_MAX];
     for (int i = 0; i < BATCH_CUSTOMERS; i++)
-        s_customer (ctx, ids [i]);
+        if (i == 3 || i == 6)
+            s_customer_token (ctx, ids [i], i == 3 ? token_d : token_g);
+        else
+            s_customer (ctx, ids [i]);
+    token_hash (token_d, strlen (token_d), hash_d);
+    token_hash (token_g, strlen (token_g), hash_g);
     char near [9], far [9], past [9];
     s_date (NOW_MS, 3, near);
     s_date (NOW_MS, 20, far);
@@ -2667,16 +2673,6 @@ s_batch_world (ctx_t *ctx, char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX])
     for (int i = 3; i < BATCH_CUSTOMERS; i++)
         s_charge (ctx, ids [i], 10000);
     s_charge (ctx, ids [3], 20000);
-    const char *tokens [BATCH_CUSTOMERS] = { [3] = TOKEN_D, [6] = TOKEN_G };
-    for (int i = 0; i < BATCH_CUSTOMERS; i++) {
-        if (!tokens [i])
-            continue;
-        store_reply_t reply = { 0 };
-        assert_int_equal (store_token_issue (ctx->store, ids [i], NULL, tokens [i], NOW_MS,
-                                             &reply), 0);
-        assert_int_equal (reply.status, 200);
-        store_reply_reset (&reply);
-    }
 }
 
 //  A group's orders placed together answer and write exactly what
@@ -2695,9 +2691,7 @@ test_orders_batched (void **state)
 {
     ctx_t *ctx = (ctx_t *) *state;
     char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX];
-    char hash_d [TOKEN_HASH_MAX], hash_g [TOKEN_HASH_MAX];
-    token_hash (TOKEN_D, strlen (TOKEN_D), hash_d);
-    token_hash (TOKEN_G, strlen (TOKEN_G), hash_g);
+    char hash_d [TOKEN_HASH_MAX], hash_g [TOKEN_HASH_MAX];     //  set by s_batch_world
     store_auth_t as_d = { STORE_AUTH_TOKEN, hash_d };
     store_auth_t as_g = { STORE_AUTH_TOKEN, hash_g };
     store_auth_t as_admin = { STORE_AUTH_ADMIN, NULL };
@@ -2744,7 +2738,7 @@ test_orders_batched (void **state)
     memset (replies, 0, sizeof replies);
 
     //  One by one: those placed together first, then the others
-    s_batch_world (ctx, ids);
+    s_batch_world (ctx, ids, hash_d, hash_g);
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < count; i++) {
@@ -2764,7 +2758,7 @@ test_orders_batched (void **state)
 
     //  Together, from the same start
     s_fresh (ctx);
-    s_batch_world (ctx, ids);
+    s_batch_world (ctx, ids, hash_d, hash_g);
     for (size_t i = 0; i < count; i++) {
         const char *who = orders [i].who < BATCH_CUSTOMERS ? ids [orders [i].who] : stranger;
         reqs [i] = (store_order_req_t) { who, orders [i].auth, orders [i].lines,
