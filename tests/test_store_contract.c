@@ -1392,6 +1392,25 @@ s_assert_best (display_store_t *display, const event_order_t *evs, size_t n, int
     assert_int_equal (count, want < 3 ? want : 3);
 }
 
+//  The reconcile counts of the window before NOW_MS equal a brute-force
+//  count of the RND_ORDERS events evs, menu by menu.
+static void
+s_assert_counts (display_store_t *display, const event_order_t *evs)
+{
+    store_count_t *counts = NULL;
+    size_t count = 0;
+    int64_t want [RND_MENUS];
+    s_brute_counts (evs, RND_ORDERS, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS, want);
+    assert_int_equal (display_store_counts (display, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS,
+                                            &counts, &count), 0);
+    assert_int_equal (count, RND_MENUS);
+    for (size_t m = 0; m < RND_MENUS; m++) {
+        assert_string_equal (counts [m].menu_id, s_rnd_menus [m]);
+        assert_int_equal (counts [m].count, want [m]);
+    }
+    free (counts);
+}
+
 //  Random orders, windows ending anywhere in an hour and hours partly in
 //  the window: best always equals a brute force.
 static void
@@ -1421,18 +1440,7 @@ test_display_best_random (void **state)
             s_assert_best (ctx->display, evs, RND_ORDERS, nows [i], windows [j], shown);
 
     //  Reconcile counts come from the rows, displayed or not
-    store_count_t *counts = NULL;
-    size_t count = 0;
-    int64_t want [RND_MENUS];
-    s_brute_counts (evs, RND_ORDERS, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS, want);
-    assert_int_equal (display_store_counts (ctx->display, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS,
-                                            &counts, &count), 0);
-    assert_int_equal (count, RND_MENUS);
-    for (size_t m = 0; m < RND_MENUS; m++) {
-        assert_string_equal (counts [m].menu_id, s_rnd_menus [m]);
-        assert_int_equal (counts [m].count, want [m]);
-    }
-    free (counts);
+    s_assert_counts (ctx->display, evs);
     for (size_t i = 0; i < RND_ORDERS; i++)
         event_order_reset (&evs [i]);
     free (evs);
@@ -2558,16 +2566,7 @@ test_display_batch_rows (void **state)
     for (size_t i = 0; i < sizeof nows / sizeof nows [0]; i++)
         for (size_t j = 0; j < sizeof windows / sizeof windows [0]; j++)
             s_assert_best (ctx->display, evs, RND_ORDERS, nows [i], windows [j], shown);
-    store_count_t *counts = NULL;
-    size_t count = 0;
-    int64_t want [RND_MENUS];
-    s_brute_counts (evs, RND_ORDERS, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS, want);
-    assert_int_equal (display_store_counts (ctx->display, NOW_MS - DISPLAY_WINDOW_MS, NOW_MS,
-                                            &counts, &count), 0);
-    assert_int_equal (count, RND_MENUS);
-    for (size_t m = 0; m < RND_MENUS; m++)
-        assert_int_equal (counts [m].count, want [m]);
-    free (counts);
+    s_assert_counts (ctx->display, evs);
     int64_t position = -1;
     assert_int_equal (display_store_position (ctx->display, "g", 0, &position), 0);
     assert_int_equal (position, offset - 1);
