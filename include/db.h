@@ -105,6 +105,39 @@ int db_column_is_null (db_stmt_t *st, int col);
 //  Makes the statement ready to bind and run again; clears its bindings.
 void db_reset (db_stmt_t *st);
 
+//  Deferred statements: several in one round trip on MySQL.
+//
+//      int a = db_defer (st1);     //  bound as for db_step; reset it after
+//      int b = db_defer (st2);
+//      if (db_flush (db) == DB_OK && db_deferred_changes (db, b) == 1) ...
+//
+//  db_defer takes a bound statement to run later and returns its index
+//  among the statements deferred since the last flush (>= 0), or a failure
+//  code. What is deferred runs in order, before anything else the
+//  connection runs: at db_flush, or at the next call that must answer
+//  (db_exec, db_step of a statement not deferred, db_commit, the
+//  savepoint calls), which then fails with the first failure among them
+//  and does not run its own statement. When one fails, none after it runs.
+//  MySQL sends them with the next statement as one multi-statement text,
+//  the values written in as literals. SQLite runs a write at once
+//  (db_defer returns its failure), and a statement that returns rows at
+//  its first db_step.
+//
+//  A deferred statement that returns rows keeps them: read them with
+//  db_step after the flush, then db_reset it; do not bind or defer it
+//  again before. On SQLite it runs at that first db_step, so defer no
+//  write after it that it must not see.
+int db_defer (db_stmt_t *st);
+
+//  Runs what is deferred: DB_OK, or the failure of the first that failed.
+int db_flush (db_t *self);
+
+//  After the flush, deferred statement idx's changed rows and the
+//  auto-increment id its INSERT reported (as db_changes and
+//  db_last_insert_id would have right after it ran).
+int64_t db_deferred_changes (db_t *self, int idx);
+int64_t db_deferred_id (db_t *self, int idx);
+
 //  Rows changed by the last INSERT/UPDATE/DELETE, and the last
 //  auto-increment id, on this connection.
 int64_t db_changes (db_t *self);

@@ -94,6 +94,7 @@ db_destroy (db_t **self_p)
         return;
     db_t *self = *self_p;
     zhashx_destroy (&self->stmts);
+    free (self->deferred);
     self->driver->close (self);
     *self_p = NULL;
 }
@@ -162,6 +163,61 @@ db_set_cache (db_t *self, int kib)
     return db_exec (self, sql);
 }
 
+//  Defers st, or sql when st is NULL (see db_defer): its index, or a
+//  failure code.
+static int
+s_defer (db_t *self, db_stmt_t *st, const char *sql)
+{
+    if (self->deferred_ran) {
+        self->deferred_count = 0;
+        self->deferred_ran = false;
+    }
+    if (self->deferred_count == self->deferred_cap) {
+        size_t cap = self->deferred_cap ? self->deferred_cap * 2 : 16;
+        db_outcome_t *grown = (db_outcome_t *) realloc (self->deferred, cap * sizeof *grown);
+        if (!grown)
+            return s_note (self, DB_ERROR);
+        self->deferred = grown;
+        self->deferred_cap = cap;
+    }
+    size_t idx = self->deferred_count;
+    memset (&self->deferred [idx], 0, sizeof self->deferred [idx]);
+    int rc = self->driver->defer (self, st, sql, idx);
+    if (rc < 0)
+        return s_note (self, rc);
+    self->deferred_count++;
+    return (int) idx;
+}
+
+//  Defers a bound statement.
+int
+db_defer (db_stmt_t *st)
+{
+    return s_defer (st->db, st, NULL);
+}
+
+//  Runs what is deferred.
+int
+db_flush (db_t *self)
+{
+    self->deferred_ran = true;
+    return s_note (self, self->driver->flush (self));
+}
+
+//  Rows deferred statement idx changed.
+int64_t
+db_deferred_changes (db_t *self, int idx)
+{
+    return idx >= 0 && (size_t) idx < self->deferred_count ? self->deferred [idx].changes : 0;
+}
+
+//  The auto-increment id deferred statement idx reported.
+int64_t
+db_deferred_id (db_t *self, int idx)
+{
+    return idx >= 0 && (size_t) idx < self->deferred_count ? self->deferred [idx].id : 0;
+}
+
 //  The savepoint statements, by what they do
 typedef enum { S_MARK, S_UNDO, S_RELEASE } s_savepoint_t;
 
@@ -176,6 +232,10 @@ s_savepoint_exec (db_t *self, s_savepoint_t what, const char *name)
     static const char *verbs [] = { "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT" };
     char sql [sizeof self->savepoint [0]];
     snprintf (sql, sizeof sql, "%s %s", verbs [what], name);
+    //  MySQL: a mark needs no answer of its own, so it goes with the
+    //  statement after it
+    if (self->driver->dialect != DB_SQLITE && what == S_MARK)
+        return s_defer (self, NULL, sql) >= 0 ? DB_OK : self->last_failure;
     if (self->driver->dialect != DB_SQLITE)
         return db_exec (self, sql);
     char *text = self->savepoint [what];

@@ -14,11 +14,23 @@
 
 typedef struct _db_driver_t db_driver_t;
 
+//  What a deferred statement did, filled by the backend when it ran.
+typedef struct {
+    int64_t changes;                //  rows it changed
+    int64_t id;                     //  auto-increment id it reported, 0 none
+} db_outcome_t;
+
 struct _db_t {
     const db_driver_t *driver;      //  the backend's functions
     zhashx_t *stmts;                //  SQL text address → db_stmt_t * (owned by db.c)
     int last_failure;               //  last failure code a call returned (db_last_failure)
     char savepoint [3][96];         //  the savepoint statements' texts (db.c)
+    db_outcome_t *deferred;         //  what each deferred statement did (db_defer)
+    size_t deferred_count;          //  statements deferred since the last flush
+    size_t deferred_cap;            //  room in deferred
+    bool deferred_ran;              //  they ran (db_flush; a backend that sends them
+                                    //  with another call sets it): the next db_defer
+                                    //  starts anew
 };
 
 struct _db_stmt_t {
@@ -36,6 +48,10 @@ struct _db_driver_t {
     int (*commit) (db_t *db);
     void (*rollback) (db_t *db);
     int (*set_lock_wait) (db_t *db, int64_t wait_ms);         //  see db_set_lock_wait
+    //  Takes a bound statement (st) or a text without parameters (sql) as
+    //  db->deferred [idx]; filled in when it runs (see db_defer)
+    int (*defer) (db_t *db, db_stmt_t *st, const char *sql, size_t idx);
+    int (*flush) (db_t *db);                                    //  runs what is deferred
     db_stmt_t *(*prepare) (db_t *db, const char *sql);          //  NULL on failure
     void (*stmt_free) (db_stmt_t *st);
     int (*bind_int64) (db_stmt_t *st, int idx, int64_t value);

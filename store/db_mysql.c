@@ -6,6 +6,11 @@
     waits cut at 5 s so they end before the 10 s read timeout, and
     CLIENT_FOUND_ROWS so changes() counts matched rows as SQLite does.
 
+    Deferred statements (db_defer) wait in a script: their texts with the
+    bound values written in as literals (texts escaped by the connector),
+    sent in one round trip, as a multi-statement text
+    (CLIENT_MULTI_STATEMENTS), with the next statement that must answer.
+
     A lost connection: the call that sees it returns DB_UNAVAILABLE and marks
     the connection lost; the next call reconnects (never inside a
     transaction: a transaction whose connection died refuses every call until
@@ -48,6 +53,8 @@ static const struct {
     { "ssl-key", MYSQL_OPT_SSL_KEY },
 };
 
+typedef struct _s_stmt_t s_stmt_t;
+
 //  One MySQL connection.
 typedef struct {
     db_t base;                  //  db.c's part (driver, statement cache)
@@ -69,6 +76,13 @@ typedef struct {
     int64_t changes;            //  affected rows of the last write
     int64_t last_id;            //  last auto-increment id generated
     char errmsg [512];          //  last error text
+    //  Deferred statements (db_defer), sent with the next one that answers
+    char *script;               //  their text, values written in, ";" after each
+    size_t script_len;          //  bytes in script
+    size_t script_cap;          //  room in script
+    size_t script_count;        //  statements in script
+    s_stmt_t **takers;          //  [i]: the statement that takes statement i's rows, or NULL
+    size_t takers_cap;          //  room in takers
 } s_db_t;
 
 //  One bound parameter.
@@ -99,8 +113,10 @@ typedef enum {
     S_DONE                      //  executed, nothing more to fetch
 } s_state_t;
 
-//  One prepared statement.
-typedef struct {
+//  One prepared statement. Run alone it goes through the binary protocol;
+//  run with deferred statements (or deferred itself) its text goes in a
+//  script, and rows come back as text (res).
+struct _s_stmt_t {
     db_stmt_t base;             //  db.c's part (connection, SQL text)
     MYSQL_STMT *stmt;           //  server statement, NULL until (re)prepared
     uint64_t generation;        //  connection generation it was prepared on
@@ -112,7 +128,11 @@ typedef struct {
     MYSQL_BIND *rbind;          //  result binds
     s_state_t state;            //  where it is between steps
     bool stored;                //  a stored result is held client side
-} s_stmt_t;
+    bool returns_rows;          //  its result has columns
+    bool deferred;              //  deferred, its rows not taken yet
+    MYSQL_RES *res;             //  its rows as text, from a script
+    MYSQL_ROW row;              //  the current one
+};
 
 
 //  --------------------------------------------------------------------------
@@ -500,7 +520,8 @@ s_connect (s_db_t *self)
     mysql_options (self->conn, MYSQL_REPORT_DATA_TRUNCATION, &report_truncation);
     s_tls_options (self);
     if (!mysql_real_connect (self->conn, self->host, self->user, self->password,
-                             self->dbname, self->port, NULL, CLIENT_FOUND_ROWS)) {
+                             self->dbname, self->port, NULL,
+                             CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
         s_fail_conn (self, "connect");
         mysql_close (self->conn);
         self->conn = NULL;
@@ -553,6 +574,225 @@ s_ready (s_db_t *self)
     return DB_OK;
 }
 
+//  --------------------------------------------------------------------------
+//  Scripts: deferred statements sent together
+
+//  Makes room for n more bytes and a NUL in the script. DB_OK or DB_ERROR.
+static int
+s_script_reserve (s_db_t *self, size_t n)
+{
+    if (self->script_len + n + 1 > self->script_cap) {
+        size_t cap = self->script_cap ? self->script_cap : 4096;
+        while (cap < self->script_len + n + 1)
+            cap *= 2;
+        char *grown = (char *) realloc (self->script, cap);
+        if (!grown) {
+            snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
+            return DB_ERROR;
+        }
+        self->script = grown;
+        self->script_cap = cap;
+    }
+    return DB_OK;
+}
+
+//  Appends n bytes of text to the script. DB_OK or DB_ERROR.
+static int
+s_script_add (s_db_t *self, const char *text, size_t n)
+{
+    if (s_script_reserve (self, n) != DB_OK)
+        return DB_ERROR;
+    memcpy (self->script + self->script_len, text, n);
+    self->script_len += n;
+    self->script [self->script_len] = 0;
+    return DB_OK;
+}
+
+//  Appends a parameter's value as an SQL literal: texts escaped by the
+//  connector for the session's character set and SQL mode.
+static int
+s_script_value (s_db_t *self, const s_param_t *param)
+{
+    if (param->kind == S_PARAM_INT) {
+        char num [32];
+        int n = snprintf (num, sizeof num, "%lld", param->ival);
+        return s_script_add (self, num, (size_t) n);
+    }
+    if (param->kind != S_PARAM_TEXT)
+        return s_script_add (self, "NULL", 4);
+    //  Room for the quotes and each byte escaped
+    size_t room = 2 * (size_t) param->length + 3;
+    if (s_script_add (self, "'", 1) != DB_OK || s_script_reserve (self, room) != DB_OK)
+        return DB_ERROR;
+    unsigned long n = mysql_real_escape_string (self->conn, self->script + self->script_len,
+                                                param->text, param->length);
+    if (n == (unsigned long) -1) {
+        snprintf (self->errmsg, sizeof self->errmsg, "%s: cannot escape a text", self->label);
+        return DB_ERROR;
+    }
+    self->script_len += n;
+    return s_script_add (self, "'", 1);
+}
+
+//  Appends the statement's SQL with its bound values written in, and ";".
+//  A ? outside quotes ('…', "…", `…`) is a parameter, as the server counts
+//  them; a count that differs from the server's is refused.
+static int
+s_script_render (s_db_t *self, s_stmt_t *st)
+{
+    const char *sql = st->base.sql;
+    const char *from = sql;
+    unsigned int next = 0;
+    char quote = 0;                     //  the quote we are inside, 0 none
+    int rc = DB_OK;
+    for (const char *p = sql; *p && rc == DB_OK; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;              //  a doubled quote closes and opens again
+        }
+        else
+        if (*p == '\'' || *p == '"' || *p == '`')
+            quote = *p;
+        else
+        if (*p == '?') {
+            rc = s_script_add (self, from, (size_t) (p - from));
+            if (rc == DB_OK && next == st->nparams) {
+                snprintf (self->errmsg, sizeof self->errmsg,
+                          "%s: more markers than the %u parameters", self->label, st->nparams);
+                rc = DB_ERROR;
+            }
+            if (rc == DB_OK)
+                rc = s_script_value (self, &st->params [next++]);
+            from = p + 1;
+        }
+    }
+    if (rc == DB_OK)
+        rc = s_script_add (self, from, strlen (from));
+    if (rc == DB_OK && next != st->nparams) {
+        snprintf (self->errmsg, sizeof self->errmsg,
+                  "%s: %u markers for %u parameters", self->label, next, st->nparams);
+        rc = DB_ERROR;
+    }
+    return rc == DB_OK ? s_script_add (self, ";", 1) : rc;
+}
+
+//  Forgets the script (what it held did not run, or has run).
+static void
+s_script_clear (s_db_t *self)
+{
+    for (size_t i = 0; i < self->script_count; i++)
+        if (self->takers [i])
+            self->takers [i]->deferred = false;
+    self->script_len = 0;
+    self->script_count = 0;
+    self->base.deferred_ran = true;     //  their outcomes stay until the next db_defer
+}
+
+//  Runs the script in one round trip: its deferred statements, then, when
+//  last, the statement the caller appended after them, whose result it
+//  leaves on the connection. Keeps each deferred statement's outcome and
+//  hands rows to their takers. DB_OK, or the failure of the first that
+//  failed (none after it ran). The script is empty after.
+static int
+s_script_run (s_db_t *self, bool last, const char *what)
+{
+    size_t count = self->script_count;
+    size_t total = count + (last ? 1 : 0);
+    int rc = s_ready (self);
+    if (rc != DB_OK || total == 0) {
+        s_script_clear (self);
+        return rc;
+    }
+    //  Without the trailing ";": the server would count an empty statement
+    int status = mysql_real_query (self->conn, self->script, self->script_len - 1);
+    for (size_t i = 0; i < total; i++) {
+        if (i > 0)
+            status = mysql_next_result (self->conn);
+        if (status > 0 || (i == 0 && status != 0)) {
+            rc = s_fail_conn (self, i < count ? "deferred statement" : what);
+            break;
+        }
+        if (status < 0) {
+            snprintf (self->errmsg, sizeof self->errmsg,
+                      "%s: %s: fewer results than statements", self->label, what);
+            rc = DB_ERROR;
+            break;
+        }
+        if (i == count)
+            break;                      //  last: the caller takes its result
+        if (mysql_field_count (self->conn) > 0) {
+            MYSQL_RES *res = mysql_store_result (self->conn);
+            if (!res) {
+                rc = s_fail_conn (self, "deferred statement rows");
+                break;
+            }
+            s_stmt_t *taker = self->takers [i];
+            if (taker && taker->deferred) {
+                taker->res = res;
+                taker->deferred = false;
+                taker->state = S_ROWS;
+            }
+            else
+                mysql_free_result (res);
+            continue;
+        }
+        my_ulonglong affected = mysql_affected_rows (self->conn);
+        if (affected != (my_ulonglong) -1)
+            self->changes = (int64_t) affected;
+        my_ulonglong id = mysql_insert_id (self->conn);
+        if (id != 0)
+            self->last_id = (int64_t) id;
+        self->base.deferred [i].changes = self->changes;
+        self->base.deferred [i].id = (int64_t) id;
+    }
+    s_script_clear (self);
+    return rc;
+}
+
+//  Reads and drops the results after the current one: a text of several
+//  statements handed to db_exec must not leave the connection out of step.
+//  DB_OK, or the failure of the statement that failed.
+static int
+s_drain (s_db_t *self)
+{
+    while (mysql_more_results (self->conn)) {
+        if (mysql_next_result (self->conn) > 0)
+            return s_fail_conn (self, "exec");
+        MYSQL_RES *res = mysql_store_result (self->conn);
+        if (res)
+            mysql_free_result (res);
+    }
+    return DB_OK;
+}
+
+//  Runs sql after what is deferred, in one round trip; its result stays on
+//  the connection. DB_OK or a failure code.
+static int
+s_query (s_db_t *self, const char *sql, const char *what)
+{
+    if (self->script_count == 0) {
+        if (mysql_real_query (self->conn, sql, (unsigned long) strlen (sql)))
+            return s_fail_conn (self, what);
+        return DB_OK;
+    }
+    int rc = s_script_add (self, sql, strlen (sql));
+    if (rc == DB_OK)
+        rc = s_script_add (self, ";", 1);
+    if (rc != DB_OK) {
+        s_script_clear (self);
+        return rc;
+    }
+    return s_script_run (self, true, what);
+}
+
+//  Runs what is deferred. DB_OK or a failure code.
+static int
+s_flush (db_t *base)
+{
+    s_db_t *self = (s_db_t *) base;
+    return self->script_count > 0 ? s_script_run (self, false, "flush") : DB_OK;
+}
+
 //  Closes the connection and frees it (db.c has freed the statements).
 static void
 s_close (db_t *base)
@@ -567,6 +807,8 @@ s_close (db_t *base)
     s_free_secret (&self->password);
     free (self->dbname);
     free (self->label);
+    free (self->script);
+    free (self->takers);
     for (int f = 0; f < S_SSL_FILES; f++)
         free (self->ssl [f]);
     free (self);
@@ -601,8 +843,9 @@ s_exec (db_t *base, const char *sql)
     int rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
-    if (mysql_real_query (self->conn, sql, (unsigned long) strlen (sql)))
-        return s_fail_conn (self, "exec");
+    rc = s_query (self, sql, "exec");
+    if (rc != DB_OK)
+        return rc;
     if (mysql_field_count (self->conn) > 0) {
         MYSQL_RES *res = mysql_store_result (self->conn);
         if (!res)
@@ -614,7 +857,7 @@ s_exec (db_t *base, const char *sql)
         if (affected != (my_ulonglong) -1)
             self->changes = (int64_t) affected;
     }
-    return DB_OK;
+    return s_drain (self);
 }
 
 //  Starts a transaction (autocommit resumes after commit or rollback).
@@ -631,7 +874,9 @@ s_begin (db_t *base)
     //  A transaction that died with its connection is gone on the server.
     self->tx_lost = false;
     self->in_tx = false;
-    int rc = s_ready (self);
+    int rc = s_flush (base);
+    if (rc == DB_OK)
+        rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
     if (mysql_query (self->conn, "START TRANSACTION")) {
@@ -656,7 +901,9 @@ static int
 s_set_lock_wait (db_t *base, int64_t wait_ms)
 {
     s_db_t *self = (s_db_t *) base;
-    int rc = s_ready (self);
+    int rc = s_flush (base);
+    if (rc == DB_OK)
+        rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
     if (wait_ms == self->lock_wait_ms)
@@ -690,11 +937,13 @@ s_commit (db_t *base)
     int rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
-    if (mysql_query (self->conn, "COMMIT") == 0) {
+    //  What is deferred goes with the COMMIT; when one of it fails, the
+    //  COMMIT does not run
+    rc = s_query (self, "COMMIT", "commit");
+    if (rc == DB_OK) {
         self->in_tx = false;
         return DB_OK;
     }
-    rc = s_fail_conn (self, "commit");
     if (!self->lost) {
         if (mysql_query (self->conn, "ROLLBACK"))
             self->lost = true;
@@ -708,6 +957,7 @@ static void
 s_rollback (db_t *base)
 {
     s_db_t *self = (s_db_t *) base;
+    s_script_clear (self);              //  what was deferred never runs
     if (self->conn && !self->lost && mysql_query (self->conn, "ROLLBACK"))
         s_fail_conn (self, "rollback");
     self->in_tx = false;
@@ -837,6 +1087,7 @@ s_prepare_on_server (s_db_t *self, s_stmt_t *st)
         }
     }
     st->nparams = nparams;
+    st->returns_rows = mysql_stmt_field_count (st->stmt) > 0;
     st->generation = self->generation;
     return DB_OK;
 }
@@ -877,6 +1128,24 @@ s_params_clear (s_stmt_t *st)
     }
 }
 
+//  Drops rows as text, and the statement's place as a taker of rows still
+//  to come.
+static void
+s_text_rows_drop (s_stmt_t *st)
+{
+    if (st->res)
+        mysql_free_result (st->res);
+    st->res = NULL;
+    st->row = NULL;
+    if (st->deferred) {
+        s_db_t *self = (s_db_t *) st->base.db;
+        for (size_t i = 0; i < self->script_count; i++)
+            if (self->takers [i] == st)
+                self->takers [i] = NULL;
+        st->deferred = false;
+    }
+}
+
 //  Frees a statement (db.c calls this before closing the connection).
 static void
 s_stmt_free (db_stmt_t *base)
@@ -886,6 +1155,7 @@ s_stmt_free (db_stmt_t *base)
         return;
     if (st->stmt)
         mysql_stmt_close (st->stmt);
+    s_text_rows_drop (st);
     s_params_clear (st);
     free (st->params);
     free (st->pbind);
@@ -947,6 +1217,13 @@ s_bind_text (db_stmt_t *base, int idx, const char *text)
 static int
 s_fetch (s_db_t *self, s_stmt_t *st)
 {
+    if (st->res) {
+        st->row = mysql_fetch_row (st->res);
+        if (st->row)
+            return DB_ROW;
+        st->state = S_DONE;
+        return DB_DONE;
+    }
     int rc = mysql_stmt_fetch (st->stmt);
     if (rc == MYSQL_NO_DATA) {
         st->state = S_DONE;
@@ -986,12 +1263,106 @@ s_fetch (s_db_t *self, s_stmt_t *st)
     return DB_ROW;
 }
 
+//  Runs the statement after what is deferred, in one round trip, its rows
+//  as text.
+static int
+s_step_script (s_db_t *self, s_stmt_t *st)
+{
+    int rc = s_script_render (self, st);
+    if (rc != DB_OK) {
+        s_script_clear (self);          //  nothing of it ran
+        return rc;
+    }
+    rc = s_script_run (self, true, "execute");
+    if (rc != DB_OK)
+        return rc;
+    if (mysql_field_count (self->conn) > 0) {
+        st->res = mysql_store_result (self->conn);
+        if (!st->res)
+            return s_fail_conn (self, "store result");
+        st->state = S_ROWS;
+        return s_fetch (self, st);
+    }
+    my_ulonglong affected = mysql_affected_rows (self->conn);
+    if (affected != (my_ulonglong) -1)
+        self->changes = (int64_t) affected;
+    my_ulonglong id = mysql_insert_id (self->conn);
+    if (id != 0)
+        self->last_id = (int64_t) id;
+    st->state = S_DONE;
+    return DB_DONE;
+}
+
+//  Defers a statement or a text (see db_defer): into the script.
+static int
+s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx)
+{
+    s_db_t *self = (s_db_t *) base;
+    s_stmt_t *st = (s_stmt_t *) stbase;
+    if (idx != self->script_count || (st && st->deferred)) {
+        snprintf (self->errmsg, sizeof self->errmsg, "%s: %s", self->label,
+                  st && st->deferred ? "deferred again before its rows were read"
+                                     : "deferred statements out of step");
+        return DB_ERROR;
+    }
+    int rc = s_ready (self);
+    if (rc != DB_OK)
+        return rc;
+    if (idx >= self->takers_cap) {
+        size_t cap = self->takers_cap ? self->takers_cap * 2 : 16;
+        s_stmt_t **grown = (s_stmt_t **) realloc (self->takers, cap * sizeof *grown);
+        if (!grown) {
+            snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
+            return DB_ERROR;
+        }
+        self->takers = grown;
+        self->takers_cap = cap;
+    }
+    size_t mark = self->script_len;
+    if (st)
+        rc = s_script_render (self, st);
+    else {
+        rc = s_script_add (self, sql, strlen (sql));
+        if (rc == DB_OK)
+            rc = s_script_add (self, ";", 1);
+    }
+    if (rc != DB_OK) {
+        self->script_len = mark;
+        if (self->script)
+            self->script [mark] = 0;
+        return rc;
+    }
+    self->takers [idx] = st && st->returns_rows ? st : NULL;
+    if (self->takers [idx]) {
+        if (st->res)
+            mysql_free_result (st->res);
+        st->res = NULL;
+        st->state = S_IDLE;
+        st->deferred = true;
+    }
+    self->script_count++;
+    return DB_OK;
+}
+
 //  Executes the statement on the first call, then walks its rows.
 static int
 s_step (db_stmt_t *base)
 {
     s_stmt_t *st = (s_stmt_t *) base;
     s_db_t *self = (s_db_t *) base->db;
+    if (st->deferred) {
+        //  Its rows come with the script
+        int rc = s_flush (base->db);
+        if (rc != DB_OK)
+            return rc;
+        if (!st->res) {
+            snprintf (self->errmsg, sizeof self->errmsg, "%s: a deferred statement's rows "
+                      "did not come", self->label);
+            return DB_ERROR;
+        }
+    }
+    if (st->state == S_ROWS && st->res)
+        return s_fetch (self, st);      //  client side
     if (st->state == S_ROWS) {
         if (self->lost || st->generation != self->generation) {
             snprintf (self->errmsg, sizeof self->errmsg,
@@ -1006,6 +1377,8 @@ s_step (db_stmt_t *base)
     int rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
+    if (self->script_count > 0)
+        return s_step_script (self, st);
     if (!st->stmt || st->generation != self->generation) {
         rc = s_prepare_on_server (self, st);
         if (rc != DB_OK)
@@ -1067,9 +1440,20 @@ static s_col_t *
 s_col (db_stmt_t *base, int col)
 {
     s_stmt_t *st = (s_stmt_t *) base;
-    if (st->state != S_ROWS || col < 0 || (unsigned int) col >= st->ncols)
+    if (st->res || st->state != S_ROWS || col < 0 || (unsigned int) col >= st->ncols)
         return NULL;
     return &st->cols [col];
+}
+
+//  Column col of the current row of rows as text, or NULL (SQL NULL, none).
+static const char *
+s_col_text (db_stmt_t *base, int col)
+{
+    s_stmt_t *st = (s_stmt_t *) base;
+    if (!st->res || st->state != S_ROWS || !st->row || col < 0
+    ||  (unsigned int) col >= mysql_num_fields (st->res))
+        return NULL;
+    return st->row [col];
 }
 
 //  An integer column, or a decimal text (COUNT, SUM) read as an integer.
@@ -1077,6 +1461,12 @@ static int64_t
 s_column_int64 (db_stmt_t *base, int idx)
 {
     s_col_t *col = s_col (base, idx);
+    if (((s_stmt_t *) base)->res) {
+        const char *text = s_col_text (base, idx);
+        errno = 0;
+        long long value = text ? strtoll (text, NULL, 10) : 0;
+        return errno ? 0 : (int64_t) value;
+    }
     if (!col || col->is_null)
         return 0;
     if (col->is_int)
@@ -1090,6 +1480,8 @@ s_column_int64 (db_stmt_t *base, int idx)
 static const char *
 s_column_text (db_stmt_t *base, int idx)
 {
+    if (((s_stmt_t *) base)->res)
+        return s_col_text (base, idx);
     s_col_t *col = s_col (base, idx);
     if (!col || col->is_null)
         return NULL;
@@ -1107,6 +1499,8 @@ s_column_text (db_stmt_t *base, int idx)
 static int
 s_column_is_null (db_stmt_t *base, int idx)
 {
+    if (((s_stmt_t *) base)->res)
+        return s_col_text (base, idx) == NULL;
     s_col_t *col = s_col (base, idx);
     return !col || col->is_null;
 }
@@ -1119,6 +1513,7 @@ s_reset (db_stmt_t *base)
     if (st->stored && st->stmt)
         mysql_stmt_free_result (st->stmt);     //  client side only
     st->stored = false;
+    s_text_rows_drop (st);
     st->state = S_IDLE;
     s_params_clear (st);
 }
@@ -1142,7 +1537,9 @@ static int
 s_ping (db_t *base)
 {
     s_db_t *self = (s_db_t *) base;
-    int rc = s_ready (self);
+    int rc = s_flush (base);
+    if (rc == DB_OK)
+        rc = s_ready (self);
     if (rc != DB_OK)
         return DB_UNAVAILABLE;
     if (mysql_ping (self->conn) == 0)
@@ -1171,6 +1568,8 @@ const db_driver_t db_mysql_driver = {
     .commit = s_commit,
     .rollback = s_rollback,
     .set_lock_wait = s_set_lock_wait,
+    .defer = s_defer,
+    .flush = s_flush,
     .prepare = s_prepare,
     .stmt_free = s_stmt_free,
     .bind_int64 = s_bind_int64,

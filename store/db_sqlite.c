@@ -475,6 +475,32 @@ s_errmsg (db_t *db)
     return self->err [0] ? self->err : sqlite3_errmsg (self->conn);
 }
 
+//  Defers a statement: a write runs now, one that returns rows at its
+//  first step (see db_defer).
+static int
+s_defer (db_t *db, db_stmt_t *st, const char *sql, size_t idx)
+{
+    if (!st)
+        return s_exec (db, sql);
+    sqlite3_stmt *stmt = ((sqlite_stmt_t *) st)->st;
+    if (sqlite3_column_count (stmt) > 0)
+        return DB_OK;
+    int rc = s_step (st);
+    if (rc < 0)
+        return rc;
+    db->deferred [idx].changes = s_changes (db);
+    db->deferred [idx].id = s_last_insert_id (db);
+    return DB_OK;
+}
+
+//  Nothing waits: deferred writes ran at once.
+static int
+s_flush (db_t *db)
+{
+    (void) db;
+    return DB_OK;
+}
+
 const db_driver_t db_sqlite_driver = {
     .dialect = DB_SQLITE,
     .scheme = "sqlite",
@@ -485,6 +511,8 @@ const db_driver_t db_sqlite_driver = {
     .commit = s_commit,
     .rollback = s_rollback,
     .set_lock_wait = s_set_lock_wait,
+    .defer = s_defer,
+    .flush = s_flush,
     .prepare = s_prepare,
     .stmt_free = s_stmt_free,
     .bind_int64 = s_bind_int64,

@@ -166,7 +166,8 @@ store_group_begin (store_t *self, int64_t deadline_ms)
     return STORE_OK;
 }
 
-//  Inserts a new random mark into the open group's transaction.
+//  Inserts a new random mark into the open group's transaction, deferred:
+//  it goes with the COMMIT, which does not run when it fails.
 static int
 s_mark_add (store_t *self, char *mark)
 {
@@ -177,10 +178,10 @@ s_mark_add (store_t *self, char *mark)
     if (rc == DB_OK)
         rc = db_bind_int64 (st, 2, util_now_ms (0));
     if (rc == DB_OK)
-        rc = db_step (st);
+        rc = db_defer (st);
     if (st)
         db_reset (st);
-    return rc == DB_DONE ? 0 : -1;
+    return rc >= 0 ? 0 : -1;
 }
 
 //  Looks the mark up with a locking read (waiting, bounded, for a COMMIT

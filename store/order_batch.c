@@ -1,15 +1,18 @@
 /*  order_batch — the orders of a group placed together (see store.h,
     store_orders_create). One order by store_order_create runs about
-    fourteen statements; here the orders of a group run about a dozen in all:
+    fourteen statements; here the orders of a group run about a dozen in all,
+    deferred (db_defer) so that MySQL takes them in four round trips:
 
-        the customers' point rows locked (MySQL)                1
+        the customers' point rows locked (MySQL), the menus,
         their balances, tokens and lots with points left        1
-        the menus                                               1
-        the balances (UPDATE … CASE)                            1
-        the orders, then their numbers                          2
-        their lines, their USE history rows                     2
-        the lots spent (UPDATE … CASE), what each order spent   2
-        the outbox rows                                         1
+        the balances (UPDATE … CASE), the orders                 2
+        the orders' numbers, their lines, their USE rows         3
+        the lots spent (UPDATE … CASE), what each order spent,
+        the outbox rows                                          4
+
+    Each round trip waits for ids the one before made: the orders' numbers
+    are made of their ids, and what an order spent of a lot names its USE
+    row.
 
     What each order comes to is worked out in memory between the reads and
     the writes, under the locks the first statement took (SQLite: the group's
@@ -134,6 +137,16 @@ typedef struct {
     char remark [64];
 } s_order_t;
 
+//  A write deferred: its index, the rows it must change, where its rows'
+//  ids go (NULL: nowhere)
+typedef struct {
+    int idx;
+    size_t rows;
+    int64_t *ids;
+} s_sent_t;
+
+#define BATCH_SENT_MAX 64               //  writes deferred before a flush
+
 //  Points an order takes of a lot
 typedef struct {
     size_t order;
@@ -159,6 +172,10 @@ struct _store_batch_t {
     size_t taking_count;
     size_t taken_lot_count;
     size_t use_row_count;
+    size_t sent_count;
+    s_sent_t sent [BATCH_SENT_MAX];
+    int64_t order_ids [BATCH_ORDERS_MAX];
+    int64_t history_ids [BATCH_ORDERS_MAX];
     s_order_t orders [BATCH_ORDERS_MAX];
     s_customer_t customers [BATCH_ORDERS_MAX];
     s_menu_t menus [BATCH_MENUS_MAX];
@@ -296,27 +313,81 @@ s_bind_customers (s_batch_t *b, db_stmt_t *st, int at, size_t size)
     return rc;
 }
 
-//  Locks the customers' point rows (MySQL; on SQLite the group holds the
-//  write lock) and reads their balances, tokens and lots with points left.
-//  A customer with a lot past its date goes one by one (store_order_create
+//  The menu of id, or NULL.
+static s_menu_t *
+s_menu (s_batch_t *b, const char *id)
+{
+    for (size_t i = 0; i < b->menu_count; i++)
+        if (streq (b->menus [i].id, id))
+            return &b->menus [i];
+    return NULL;
+}
+
+//  Lists the candidates' menus: false when they are too many to read at
+//  once.
+static bool
+s_list_menus (s_batch_t *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        s_order_t *o = &b->orders [i];
+        for (size_t j = 0; j < o->line_count; j++) {
+            const char *id = o->lines [j].line.menu_id;
+            if (s_menu (b, id))
+                continue;
+            if (b->menu_count == BATCH_MENUS_MAX)
+                return false;
+            s_menu_t *m = &b->menus [b->menu_count++];
+            memset (m, 0, sizeof *m);
+            snprintf (m->id, COFFEE_ID_MAX, "%s", id);
+        }
+    }
+    return true;
+}
+
+//  Defers the customers' lock (MySQL; on SQLite the group holds the write
+//  lock), then the menus' read. DB_OK or a failure code.
+static int
+s_defer_reads (s_batch_t *b, db_stmt_t **menus)
+{
+    size_t size = s_size_above (b->customer_count);
+    int rc = DB_OK;
+    if (db_dialect (b->db) == DB_MYSQL) {
+        db_stmt_t *st = s_stmt (b, Q_LOCK, size);
+        rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+        if (rc == DB_OK)
+            rc = db_defer (st);
+        db_reset (st);
+        if (rc < 0)
+            return rc;
+    }
+    if (b->menu_count == 0)
+        return DB_OK;
+    size = s_size_above (b->menu_count);
+    db_stmt_t *st = s_stmt (b, Q_MENUS, size);
+    rc = st ? DB_OK : DB_ERROR;
+    for (size_t i = 0; i < s_sizes [size] && rc == DB_OK; i++) {
+        size_t m = i < b->menu_count ? i : b->menu_count - 1;
+        rc = db_bind_text (st, (int) i + 1, b->menus [m].id);
+    }
+    if (rc == DB_OK)
+        rc = db_defer (st);
+    if (rc < 0) {
+        db_reset (st);
+        return rc;
+    }
+    *menus = st;
+    return DB_OK;
+}
+
+//  Reads the customers' balances, tokens and lots with points left. A
+//  customer with a lot past its date goes one by one (store_order_create
 //  writes it off first), as does one whose lots did not all fit.
 static int
 s_read_customers (s_batch_t *b)
 {
     size_t size = s_size_above (b->customer_count);
-    db_stmt_t *st = NULL;
-    int rc = DB_OK;
-    if (db_dialect (b->db) == DB_MYSQL) {
-        st = s_stmt (b, Q_LOCK, size);
-        rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
-        if (rc == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE)
-            return -1;
-    }
-    st = s_stmt (b, Q_CUSTOMERS, size);
-    rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+    db_stmt_t *st = s_stmt (b, Q_CUSTOMERS, size);
+    int rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
     while (rc == DB_OK || rc == DB_ROW) {
         rc = db_step (st);
         if (rc != DB_ROW)
@@ -349,43 +420,11 @@ s_read_customers (s_batch_t *b)
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  The menu of id, or NULL.
-static s_menu_t *
-s_menu (s_batch_t *b, const char *id)
-{
-    for (size_t i = 0; i < b->menu_count; i++)
-        if (streq (b->menus [i].id, id))
-            return &b->menus [i];
-    return NULL;
-}
-
-//  Reads the menus of the candidates: 0, 1 when they are too many to read
-//  at once, -1 when the read failed.
+//  Reads the menus (the statement s_defer_reads deferred).
 static int
-s_read_menus (s_batch_t *b)
+s_read_menus (s_batch_t *b, db_stmt_t *st)
 {
-    for (size_t i = 0; i < b->count; i++) {
-        s_order_t *o = &b->orders [i];
-        for (size_t j = 0; j < o->line_count; j++) {
-            const char *id = o->lines [j].line.menu_id;
-            if (s_menu (b, id))
-                continue;
-            if (b->menu_count == BATCH_MENUS_MAX)
-                return 1;
-            s_menu_t *m = &b->menus [b->menu_count++];
-            memset (m, 0, sizeof *m);
-            snprintf (m->id, COFFEE_ID_MAX, "%s", id);
-        }
-    }
-    if (b->menu_count == 0)
-        return 0;
-    size_t size = s_size_above (b->menu_count);
-    db_stmt_t *st = s_stmt (b, Q_MENUS, size);
-    int rc = st ? DB_OK : DB_ERROR;
-    for (size_t i = 0; i < s_sizes [size] && rc == DB_OK; i++) {
-        size_t m = i < b->menu_count ? i : b->menu_count - 1;
-        rc = db_bind_text (st, (int) i + 1, b->menus [m].id);
-    }
+    int rc = DB_OK;
     while (rc == DB_OK || rc == DB_ROW) {
         rc = db_step (st);
         if (rc != DB_ROW)
@@ -399,8 +438,25 @@ s_read_menus (s_batch_t *b)
         m->price = db_column_int64 (st, 1);
         m->shown = use_yn && streq (use_yn, "Y");
     }
-    db_reset (st);
     return rc == DB_DONE ? 0 : -1;
+}
+
+//  Reads what the batch works out from, in one round trip on MySQL: the
+//  customers' rows locked, the menus, the customers. 0, 1 when the menus
+//  are too many to read at once, -1 when a read failed.
+static int
+s_read (s_batch_t *b)
+{
+    if (!s_list_menus (b))
+        return 1;
+    db_stmt_t *menus = NULL;
+    int read = s_defer_reads (b, &menus) == DB_OK ? 0 : -1;
+    if (read == 0)
+        read = s_read_customers (b);
+    if (read == 0 && menus)
+        read = s_read_menus (b, menus);
+    db_reset (menus);
+    return read;
 }
 
 // ---------------------------------------------------------------------------
@@ -503,16 +559,56 @@ s_work_out (s_batch_t *b)
 // ---------------------------------------------------------------------------
 //  Writes
 
+//  Runs the writes deferred since the last flush (one round trip on
+//  MySQL) and checks that each changed its rows; hands out the ids of the
+//  rows inserted. 0 or -1.
+static int
+s_flush (s_batch_t *b)
+{
+    bool mysql = db_dialect (b->db) == DB_MYSQL;
+    int rc = db_flush (b->db);
+    for (size_t i = 0; i < b->sent_count && rc == DB_OK; i++) {
+        const s_sent_t *sent = &b->sent [i];
+        if (db_deferred_changes (b->db, sent->idx) != (int64_t) sent->rows)
+            rc = DB_ERROR;
+        else
+        if (sent->ids) {
+            //  MySQL names the first row's id, SQLite the last one's
+            int64_t id = db_deferred_id (b->db, sent->idx);
+            int64_t first = mysql ? id : id - (int64_t) (sent->rows - 1);
+            for (size_t r = 0; r < sent->rows; r++)
+                sent->ids [r] = first + (int64_t) r;
+        }
+    }
+    b->sent_count = 0;
+    return rc == DB_OK ? 0 : -1;
+}
+
+//  Defers a bound write of rows rows whose ids go to ids (may be NULL).
+//  0 or -1.
+static int
+s_send (s_batch_t *b, db_stmt_t *st, size_t rows, int64_t *ids)
+{
+    if (b->sent_count == BATCH_SENT_MAX && s_flush (b) != 0)
+        return -1;
+    int idx = db_defer (st);
+    db_reset (st);
+    if (idx < 0)
+        return -1;
+    b->sent [b->sent_count++] = (s_sent_t) { idx, rows, ids };
+    return 0;
+}
+
 //  Binds row (an index into the statement's rows) from parameter at on.
 typedef int (s_bind_row_fn) (s_batch_t *b, db_stmt_t *st, int at, size_t row);
 
 //  Inserts rows [0, total) of query, per_row parameters each, in the
-//  fewest statements; ids (may be NULL) gets each row's auto-increment id.
+//  fewest statements, deferred; ids (may be NULL) gets each row's
+//  auto-increment id at the flush.
 static int
 s_insert (s_batch_t *b, s_query_t query, size_t total, int per_row, s_bind_row_fn *bind,
           int64_t *ids)
 {
-    bool mysql = db_dialect (b->db) == DB_MYSQL;
     for (size_t done = 0; done < total; ) {
         size_t size = s_size_below (total - done);
         size_t n = s_sizes [size];
@@ -520,18 +616,12 @@ s_insert (s_batch_t *b, s_query_t query, size_t total, int per_row, s_bind_row_f
         int rc = st ? DB_OK : DB_ERROR;
         for (size_t r = 0; r < n && rc == DB_OK; r++)
             rc = bind (b, st, (int) r * per_row + 1, done + r);
-        if (rc == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE || db_changes (b->db) != (int64_t) n)
+        if (rc != DB_OK) {
+            db_reset (st);
             return -1;
-        if (ids) {
-            //  MySQL names the first row's id, SQLite the last one's
-            int64_t id = db_last_insert_id (b->db);
-            int64_t first = mysql ? id : id - (int64_t) (n - 1);
-            for (size_t r = 0; r < n; r++)
-                ids [done + r] = first + (int64_t) r;
         }
+        if (s_send (b, st, n, ids ? ids + done : NULL) != 0)
+            return -1;
         done += n;
     }
     return 0;
@@ -541,7 +631,7 @@ s_insert (s_batch_t *b, s_query_t query, size_t total, int per_row, s_bind_row_f
 typedef int (s_bind_case_fn) (s_batch_t *b, db_stmt_t *st, int pair, int key, size_t row);
 
 //  Updates rows [0, total) with query (… CASE key WHEN ? THEN ? … END
-//  WHERE key IN (…)); each row must change.
+//  WHERE key IN (…)), deferred; each row must change.
 static int
 s_update (s_batch_t *b, s_query_t query, size_t total, s_bind_case_fn *bind)
 {
@@ -554,10 +644,11 @@ s_update (s_batch_t *b, s_query_t query, size_t total, s_bind_case_fn *bind)
         for (int i = 0; i < filled && rc == DB_OK; i++)
             rc = bind (b, st, 2 * i + 1, 2 * filled + i + 1,
                        done + ((size_t) i < n ? (size_t) i : n - 1));
-        if (rc == DB_OK)
-            rc = db_step (st);
-        db_reset (st);
-        if (rc != DB_DONE || db_changes (b->db) != (int64_t) n)
+        if (rc != DB_OK) {
+            db_reset (st);
+            return -1;
+        }
+        if (s_send (b, st, n, NULL) != 0)
             return -1;
         done += n;
     }
@@ -655,13 +746,16 @@ s_bind_outbox (s_batch_t *b, db_stmt_t *st, int at, size_t row)
     return rc == DB_OK ? db_bind_int64 (st, at + 2, b->now_ms) : rc;
 }
 
-//  Writes what the placed orders did. 0 or -1.
+//  Writes what the placed orders did, in three round trips on MySQL: the
+//  orders' ids are known after the first, the USE rows' after the second.
+//  0 or -1.
 static int
 s_write (s_batch_t *b)
 {
-    int64_t ids [BATCH_ORDERS_MAX];
+    int64_t *ids = b->order_ids;
     if (s_update (b, Q_BALANCE, b->taking_count, s_bind_balance) != 0
-    ||  s_insert (b, Q_ORDERS, b->placed_count, 4, s_bind_order, ids) != 0)
+    ||  s_insert (b, Q_ORDERS, b->placed_count, 4, s_bind_order, ids) != 0
+    ||  s_flush (b) != 0)
         return -1;
     for (size_t p = 0; p < b->placed_count; p++) {
         s_order_t *o = &b->orders [b->placed [p]];
@@ -671,10 +765,11 @@ s_write (s_batch_t *b)
     }
     if (s_update (b, Q_ORDER_NO, b->placed_count, s_bind_order_no) != 0
     ||  s_insert (b, Q_LINES, b->line_rows, 5, s_bind_line, NULL) != 0
-    ||  s_insert (b, Q_HISTORY, b->placed_count, 4, s_bind_history, ids) != 0)
+    ||  s_insert (b, Q_HISTORY, b->placed_count, 4, s_bind_history, b->history_ids) != 0
+    ||  s_flush (b) != 0)
         return -1;
     for (size_t p = 0; p < b->placed_count; p++)
-        b->orders [b->placed [p]].history_id = ids [p];
+        b->orders [b->placed [p]].history_id = b->history_ids [p];
     if (s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
     ||  s_insert (b, Q_LOT_USE, b->use_row_count, 3, s_bind_lot_use, NULL) != 0)
         return -1;
@@ -686,7 +781,10 @@ s_write (s_batch_t *b)
         if (!b->envelopes [p])
             return -1;
     }
-    return s_insert (b, Q_OUTBOX, b->placed_count, 3, s_bind_outbox, NULL);
+    if (s_insert (b, Q_OUTBOX, b->placed_count, 3, s_bind_outbox, NULL) != 0
+    ||  s_flush (b) != 0)
+        return -1;
+    return 0;
 }
 
 //  Answers the placed orders as store_order_create does. 0 or -1.
@@ -757,9 +855,7 @@ s_batch (s_batch_t *b)
     int rc = store_group_savepoint (self, BATCH_SAVEPOINT);
     if (rc != STORE_OK)
         return;                         //  one by one: each meets the same
-    int read = s_read_customers (b);
-    if (read == 0)
-        read = s_read_menus (b);
+    int read = s_read (b);
     if (read == 0)
         s_work_out (b);
     if (read == 0 && b->placed_count > 0

@@ -64,6 +64,7 @@ typedef struct {
     size_t left;                    //  payload bytes still to come
     unsigned char start [8];        //  first payload bytes of this packet
     size_t start_have;              //  of 8
+    unsigned char tail [8];         //  its last payload bytes so far
 } parser_t;
 
 //  Writes all of buf; 0 or -1.
@@ -80,8 +81,9 @@ s_write_all (int fd, const unsigned char *buf, size_t len)
     return 0;
 }
 
-//  Feeds client bytes to the parser. When a COM_QUERY "COMMIT" packet
-//  completes in buf, returns the offset just past it and sets *packet_at to
+//  Feeds client bytes to the parser. When a COM_QUERY "COMMIT" packet, or
+//  one whose statements end with it (the group's mark goes in the same
+//  text), completes in buf, returns the offset just past it and sets *packet_at to
 //  where in buf its header began (0 if in an earlier read); else 0.
 static size_t
 s_find_commit (parser_t *p, const unsigned char *buf, size_t len, size_t *packet_at)
@@ -102,11 +104,15 @@ s_find_commit (parser_t *p, const unsigned char *buf, size_t len, size_t *packet
         }
         if (p->start_have < sizeof p->start)
             p->start [p->start_have++] = buf [i];
+        memmove (p->tail, p->tail + 1, sizeof p->tail - 1);
+        p->tail [sizeof p->tail - 1] = buf [i];
         if (--p->left == 0) {
             size_t size = (size_t) p->head [0] | (size_t) p->head [1] << 8
                         | (size_t) p->head [2] << 16;
             p->head_have = 0;
             if (size == 7 && memcmp (p->start, "\x03" "COMMIT", 7) == 0)
+                return i + 1;
+            if (size > 8 && p->start [0] == 0x03 && memcmp (p->tail + 1, ";COMMIT", 7) == 0)
                 return i + 1;
         }
     }
@@ -120,7 +126,8 @@ s_pair_run (void *arg)
 {
     pair_t *pair = (pair_t *) arg;
     relay_t *relay = pair->relay;
-    parser_t parser = { { 0 }, 0, 0, { 0 }, 0 };
+    parser_t parser;
+    memset (&parser, 0, sizeof parser);
     unsigned char buf [RELAY_BUF];
     struct pollfd fds [2] = { { pair->client, POLLIN, 0 }, { pair->server, POLLIN, 0 } };
     while (!atomic_load (&relay->stop)) {

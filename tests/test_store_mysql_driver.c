@@ -1,6 +1,7 @@
 /*  test_store_mysql_driver — the MySQL backend of db.h against a live
     MariaDB: URL parsing and credentials, column types and NULLs, long text,
-    duplicates and row counts, transactions, lock waits, and outages (the
+    duplicates and row counts, transactions, deferred statements (also on
+    SQLite), lock waits, and outages (the
     server restarted or killed under an open connection).
 
     Needs COFFEE_TEST_STORE_URL=mysql://… (scripts/mariadb.sh env prints it);
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <unistd.h>
 
 //  The shared test server's URL, or NULL.
 static const char *
@@ -428,6 +430,221 @@ test_duplicates (void **state)
 
     assert_int_equal (db_exec (db, "DROP TABLE drv_dup"), DB_OK);
     db_destroy (&db);
+}
+
+//  Deferred statements (db_defer) on db, either backend: outcomes and ids,
+//  rows of a deferred SELECT, values that need escaping, a failure that
+//  stops the rest, COMMIT and rollback with statements still waiting.
+static void
+s_deferred_checks (db_t *db, db_t *other)
+{
+    bool mysql = db_dialect (db) == DB_MYSQL;
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_defer"), DB_OK);
+    assert_int_equal (db_exec (db, mysql
+        ? "CREATE TABLE drv_defer (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+          " k VARCHAR(64) NOT NULL UNIQUE, v BIGINT NULL) ENGINE=InnoDB"
+        : "CREATE TABLE drv_defer (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+          " k TEXT NOT NULL UNIQUE, v INTEGER NULL)"), DB_OK);
+    const char *ins2 = "INSERT INTO drv_defer (k, v) VALUES (?, ?), (?, ?)";
+    const char *upd = "UPDATE drv_defer SET v = v + ? WHERE k = ? AND v IS NOT NULL";
+    const char *sel = "SELECT k, v FROM drv_defer WHERE k = ? OR k = ? ORDER BY id";
+    //  Texts a literal must carry byte for byte: quotes, backslashes, a
+    //  statement of its own, a question mark, Korean
+    const char *odd [] = { "it's", "back\\slash\\", "x'); DROP TABLE drv_defer; --",
+                           "why?", "주문 ORD-1" };
+    size_t odd_count = sizeof odd / sizeof odd [0];
+
+    //  Two writes and a read, run together; outcomes as each reported
+    assert_int_equal (db_begin (db), DB_OK);
+    db_stmt_t *st = db_stmt (db, ins2);
+    assert_int_equal (db_bind_text (st, 1, "a"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 10), DB_OK);
+    assert_int_equal (db_bind_text (st, 3, "b"), DB_OK);
+    assert_int_equal (db_bind_text (st, 4, NULL), DB_OK);
+    int first = db_defer (st);
+    assert_true (first >= 0);
+    db_reset (st);
+    st = db_stmt (db, upd);
+    assert_int_equal (db_bind_int64 (st, 1, 5), DB_OK);
+    assert_int_equal (db_bind_text (st, 2, "a"), DB_OK);
+    int second = db_defer (st);
+    assert_int_equal (second, first + 1);
+    db_reset (st);
+    db_stmt_t *read = db_stmt (db, sel);
+    assert_int_equal (db_bind_text (read, 1, "a"), DB_OK);
+    assert_int_equal (db_bind_text (read, 2, "b"), DB_OK);
+    assert_true (db_defer (read) >= 0);
+    assert_int_equal (db_flush (db), DB_OK);
+    assert_int_equal (db_deferred_changes (db, first), 2);
+    int64_t id = db_deferred_id (db, first);
+    assert_true (id > 0);                       //  MySQL: the first row's; SQLite: the last's
+    assert_int_equal (db_deferred_changes (db, second), 1);
+    assert_int_equal (db_step (read), DB_ROW);
+    assert_string_equal (db_column_text (read, 0), "a");
+    assert_int_equal (db_column_int64 (read, 1), 15);
+    assert_int_equal (db_step (read), DB_ROW);
+    assert_string_equal (db_column_text (read, 0), "b");
+    assert_true (db_column_is_null (read, 1));
+    assert_int_equal (db_step (read), DB_DONE);
+    db_reset (read);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (s_scalar (other, "SELECT COUNT(*) FROM drv_defer"), 2);
+
+    //  Values written in as literals come back as they were bound; a
+    //  statement not deferred runs after them, in the same round trip
+    st = db_stmt (db, "INSERT INTO drv_defer (k, v) VALUES (?, ?)");
+    for (size_t i = 0; i < odd_count; i++) {
+        assert_int_equal (db_bind_text (st, 1, odd [i]), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, INT64_MIN + (int64_t) i), DB_OK);
+        assert_true (db_defer (st) >= 0);
+        db_reset (st);
+    }
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_defer"), 2 + (int64_t) odd_count);
+    db_stmt_t *get = db_stmt (db, "SELECT v FROM drv_defer WHERE k = ?");
+    for (size_t i = 0; i < odd_count; i++) {
+        assert_int_equal (db_bind_text (get, 1, odd [i]), DB_OK);
+        assert_int_equal (db_step (get), DB_ROW);
+        assert_int_equal (db_column_int64 (get, 0), INT64_MIN + (int64_t) i);
+        db_reset (get);
+    }
+
+    //  A failure stops the rest: the duplicate fails, the update after it
+    //  never runs, the insert before it did
+    assert_int_equal (db_begin (db), DB_OK);
+    st = db_stmt (db, "INSERT INTO drv_defer (k, v) VALUES (?, ?)");
+    assert_int_equal (db_bind_text (st, 1, "c"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+    assert_true (db_defer (st) >= 0);
+    db_reset (st);
+    assert_int_equal (db_bind_text (st, 1, "a"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+    int dup = db_defer (st);
+    db_reset (st);
+    if (mysql) {
+        assert_true (dup >= 0);
+        st = db_stmt (db, upd);
+        assert_int_equal (db_bind_int64 (st, 1, 100), DB_OK);
+        assert_int_equal (db_bind_text (st, 2, "a"), DB_OK);
+        assert_true (db_defer (st) >= 0);
+        db_reset (st);
+        assert_int_equal (db_flush (db), DB_DUPLICATE);
+    }
+    else
+        assert_int_equal (dup, DB_DUPLICATE);   //  SQLite ran it at once
+    assert_int_equal (db_last_failure (db), DB_DUPLICATE);
+    assert_int_equal (s_scalar (db, "SELECT v FROM drv_defer WHERE k = 'a'"), 15);
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_defer WHERE k = 'c'"), 1);
+
+    //  A COMMIT after a failing deferred write does not run: nothing stays
+    st = db_stmt (db, "INSERT INTO drv_defer (k, v) VALUES (?, ?)");
+    if (mysql) {
+        assert_int_equal (db_bind_text (st, 1, "a"), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+        assert_true (db_defer (st) >= 0);
+        db_reset (st);
+        assert_int_equal (db_commit (db), DB_DUPLICATE);
+        db_rollback (db);
+        assert_int_equal (s_scalar (other, "SELECT COUNT(*) FROM drv_defer WHERE k = 'c'"), 0);
+    }
+    else
+        db_rollback (db);
+
+    //  A rollback drops what still waits; a COMMIT takes it along
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (db_bind_text (st, 1, "d"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+    assert_true (db_defer (st) >= 0);
+    db_reset (st);
+    db_rollback (db);
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_defer WHERE k = 'd'"), 0);
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_int_equal (db_bind_text (st, 1, "e"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+    assert_true (db_defer (st) >= 0);
+    db_reset (st);
+    assert_int_equal (db_savepoint (db, "drv_mark"), DB_OK);
+    assert_int_equal (db_savepoint_rollback (db, "drv_mark"), DB_OK);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (s_scalar (other, "SELECT COUNT(*) FROM drv_defer WHERE k = 'e'"), 1);
+    assert_int_equal (db_exec (db, "DROP TABLE drv_defer"), DB_OK);
+}
+
+//  The MySQL backend sends deferred statements as one text; the same
+//  checks hold on SQLite, which runs them at once.
+static void
+test_deferred (void **state)
+{
+    char *dir = tk_tempdir ("drv-defer");
+    char url [512];
+    snprintf (url, sizeof url, "sqlite:%s/defer.db", dir);
+    char err [512];
+    db_t *lite = db_open (url, err, sizeof err);
+    assert_non_null (lite);
+    s_deferred_checks (lite, lite);
+    db_destroy (&lite);
+    const char *files [] = { "defer.db", "defer.db-wal", "defer.db-shm" };
+    for (size_t i = 0; i < sizeof files / sizeof files [0]; i++) {
+        snprintf (url, sizeof url, "%s/%s", dir, files [i]);
+        unlink (url);
+    }
+    rmdir (dir);
+    free (dir);
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    db_t *other = s_open ();
+    s_deferred_checks (db, other);
+    //  Literals stay right when the server takes no backslash escapes
+    assert_int_equal (db_exec (db, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"),
+                      DB_OK);
+    s_deferred_checks (db, other);
+    db_destroy (&other);
+    db_destroy (&db);
+}
+
+//  A deferred write that waits on another connection's lock ends with
+//  DB_TIMEOUT at its bound; only it is undone and the connection goes on.
+static void
+test_deferred_lock_wait (void **state)
+{
+    NEED_MYSQL ();
+    db_t *a = s_open ();
+    db_t *b = s_open ();
+    assert_int_equal (db_exec (a, "DROP TABLE IF EXISTS drv_dlock"), DB_OK);
+    assert_int_equal (db_exec (a,
+        "CREATE TABLE drv_dlock (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    assert_int_equal (db_exec (a, "INSERT INTO drv_dlock VALUES (1, 0), (2, 0)"), DB_OK);
+    const char *upd = "UPDATE drv_dlock SET v = v + 1 WHERE id = ?";
+    assert_int_equal (db_begin (a), DB_OK);
+    db_stmt_t *st = db_stmt (a, upd);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+
+    assert_int_equal (db_begin (b), DB_OK);
+    assert_int_equal (db_set_lock_wait (b, 300), DB_OK);
+    assert_int_equal (db_savepoint (b, "drv_op"), DB_OK);
+    st = db_stmt (b, upd);
+    assert_int_equal (db_bind_int64 (st, 1, 2), DB_OK);
+    assert_true (db_defer (st) >= 0);
+    db_reset (st);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_true (db_defer (st) >= 0);
+    db_reset (st);
+    int64_t t0 = tk_now_ms ();
+    assert_int_equal (db_flush (b), DB_TIMEOUT);
+    int64_t waited = tk_now_ms () - t0;
+    print_message ("deferred lock wait ended after %" PRId64 " ms: %s\n", waited, db_errmsg (b));
+    assert_true (waited >= 250 && waited < 1000);
+    //  The savepoint came before the update that ran: undoing to it works
+    assert_int_equal (db_savepoint_rollback (b, "drv_op"), DB_OK);
+    assert_int_equal (db_set_lock_wait (b, 0), DB_OK);
+    assert_int_equal (s_scalar (b, "SELECT v FROM drv_dlock WHERE id = 2"), 0);
+    assert_int_equal (db_commit (b), DB_OK);
+    assert_int_equal (db_commit (a), DB_OK);
+    assert_int_equal (s_scalar (b, "SELECT SUM(v) FROM drv_dlock"), 1);
+    assert_int_equal (db_exec (a, "DROP TABLE drv_dlock"), DB_OK);
+    db_destroy (&a);
+    db_destroy (&b);
 }
 
 //  Commit keeps, rollback drops, and another connection sees only what
@@ -841,6 +1058,8 @@ main (void)
         cmocka_unit_test (test_long_text),
         cmocka_unit_test (test_duplicates),
         cmocka_unit_test (test_transactions),
+        cmocka_unit_test (test_deferred),
+        cmocka_unit_test (test_deferred_lock_wait),
         cmocka_unit_test (test_lock_wait),
         cmocka_unit_test (test_threads),
         cmocka_unit_test_setup_teardown (test_outage, s_private_setup, s_private_teardown),
