@@ -647,6 +647,64 @@ test_deferred_lock_wait (void **state)
     db_destroy (&b);
 }
 
+//  A lock wait cut after the server had already sent rows: the error comes
+//  while the rows are read, not at execute. Both ways a statement runs
+//  (alone, and after deferred statements) must leave the connection
+//  answering: the next statement runs or fails at once, and the one after
+//  it runs.
+static void
+test_error_mid_rows (void **state)
+{
+    NEED_MYSQL ();
+    db_t *a = s_open ();
+    db_t *b = s_open ();
+    assert_int_equal (db_exec (a, "DROP TABLE IF EXISTS drv_mid"), DB_OK);
+    assert_int_equal (db_exec (a,
+        "CREATE TABLE drv_mid (id INT PRIMARY KEY, pad VARCHAR(2000) NOT NULL) ENGINE=InnoDB"),
+        DB_OK);
+    //  Enough bytes before the locked row that the server sends them first
+    assert_int_equal (db_exec (a, "INSERT INTO drv_mid SELECT seq, REPEAT('x', 2000)"
+                                  " FROM seq_1_to_200"), DB_OK);
+    assert_int_equal (db_begin (a), DB_OK);
+    assert_int_equal (db_exec (a, "UPDATE drv_mid SET pad = 'y' WHERE id = 200"), DB_OK);
+    const char *sel = "SELECT id, pad FROM drv_mid WHERE id > ? ORDER BY id FOR UPDATE";
+    for (int deferred = 0; deferred < 2; deferred++) {
+        assert_int_equal (db_begin (b), DB_OK);
+        assert_int_equal (db_set_lock_wait (b, 300), DB_OK);
+        if (deferred)
+            assert_int_equal (db_savepoint (b, "drv_mid"), DB_OK);
+        db_stmt_t *st = db_stmt (b, sel);
+        assert_int_equal (db_bind_int64 (st, 1, 0), DB_OK);
+        int rc = db_step (st);
+        int rows = 0;
+        while (rc == DB_ROW) {
+            rows++;
+            rc = db_step (st);
+        }
+        db_reset (st);
+        print_message ("%s: %d rows, then %d: %s\n", deferred ? "after a deferred savepoint"
+                       : "alone", rows, rc, db_errmsg (b));
+        assert_true (rc < 0);
+        //  Whatever the next call says, it says it at once, and the group
+        //  ends; the connection then serves again
+        int64_t t0 = tk_now_ms ();
+        db_stmt_t *one = db_stmt (b, "SELECT COUNT(*) FROM drv_mid WHERE id < ?");
+        if (one) {
+            assert_int_equal (db_bind_int64 (one, 1, 10), DB_OK);
+            (void) db_step (one);
+            db_reset (one);
+        }
+        assert_true (tk_now_ms () - t0 < 2000);
+        db_rollback (b);
+        assert_int_equal (db_set_lock_wait (b, 0), DB_OK);
+        assert_int_equal (s_scalar (b, "SELECT COUNT(*) FROM drv_mid WHERE id < 10"), 9);
+    }
+    db_rollback (a);
+    assert_int_equal (db_exec (a, "DROP TABLE drv_mid"), DB_OK);
+    db_destroy (&a);
+    db_destroy (&b);
+}
+
 //  Commit keeps, rollback drops, and another connection sees only what
 //  was committed; autocommit resumes after the transaction.
 static void
@@ -1060,6 +1118,7 @@ main (void)
         cmocka_unit_test (test_transactions),
         cmocka_unit_test (test_deferred),
         cmocka_unit_test (test_deferred_lock_wait),
+        cmocka_unit_test (test_error_mid_rows),
         cmocka_unit_test (test_lock_wait),
         cmocka_unit_test (test_threads),
         cmocka_unit_test_setup_teardown (test_outage, s_private_setup, s_private_teardown),
