@@ -115,18 +115,20 @@ void db_reset (db_stmt_t *st);
 //  among the statements deferred since the last flush (>= 0), or a failure
 //  code. What is deferred runs in order, before anything else the
 //  connection runs: at db_flush, or at the next call that must answer
-//  (db_exec, db_step of a statement not deferred, db_commit, the
-//  savepoint calls), which then fails with the first failure among them
-//  and does not run its own statement. When one fails, none after it runs.
-//  MySQL sends them with the next statement as one multi-statement text,
-//  the values written in as literals. SQLite runs a write at once
+//  (db_exec, db_step of a statement not deferred, db_commit,
+//  db_savepoint_rollback), which then fails with the first failure among
+//  them and does not run its own statement. When one fails, none after it
+//  runs. MySQL sends them with the next statement as one multi-statement
+//  text, the values written in as literals; there db_savepoint is deferred
+//  too (a failed mark shows at the next call). SQLite runs a write at once
 //  (db_defer returns its failure), and a statement that returns rows at
 //  its first db_step.
 //
 //  A deferred statement that returns rows keeps them: read them with
-//  db_step after the flush, then db_reset it; do not bind or defer it
-//  again before. On SQLite it runs at that first db_step, so defer no
-//  write after it that it must not see.
+//  db_step after the flush (a step before it flushes), then db_reset it;
+//  do not bind or defer it again before. When its rows did not come (a
+//  statement before it failed) the step fails. On SQLite it runs at that
+//  first db_step, so defer no write after it that it must not see.
 int db_defer (db_stmt_t *st);
 
 //  Runs what is deferred: DB_OK, or the failure of the first that failed.

@@ -676,13 +676,11 @@ s_script_render (s_db_t *self, s_stmt_t *st)
     return rc == DB_OK ? s_script_add (self, ";", 1) : rc;
 }
 
-//  Forgets the script (what it held did not run, or has run).
+//  Forgets the script (what it held did not run, or has run). A taker
+//  whose rows did not come stays deferred: stepping it fails until reset.
 static void
 s_script_clear (s_db_t *self)
 {
-    for (size_t i = 0; i < self->script_count; i++)
-        if (self->takers [i])
-            self->takers [i]->deferred = false;
     self->script_len = 0;
     self->script_count = 0;
     self->base.deferred_ran = true;     //  their outcomes stay until the next db_defer

@@ -527,11 +527,20 @@ s_deferred_checks (db_t *db, db_t *other)
         assert_int_equal (db_bind_text (st, 2, "a"), DB_OK);
         assert_true (db_defer (st) >= 0);
         db_reset (st);
+        //  A read after the failure: its rows never come, and stepping
+        //  it fails rather than running it alone
+        assert_int_equal (db_bind_text (read, 1, "a"), DB_OK);
+        assert_int_equal (db_bind_text (read, 2, "a"), DB_OK);
+        assert_true (db_defer (read) >= 0);
         assert_int_equal (db_flush (db), DB_DUPLICATE);
+        assert_int_equal (db_last_failure (db), DB_DUPLICATE);
+        assert_true (db_step (read) < 0);
+        db_reset (read);
     }
-    else
+    else {
         assert_int_equal (dup, DB_DUPLICATE);   //  SQLite ran it at once
-    assert_int_equal (db_last_failure (db), DB_DUPLICATE);
+        assert_int_equal (db_last_failure (db), DB_DUPLICATE);
+    }
     assert_int_equal (s_scalar (db, "SELECT v FROM drv_defer WHERE k = 'a'"), 15);
     assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_defer WHERE k = 'c'"), 1);
 
