@@ -577,6 +577,17 @@ s_ready (s_db_t *self)
 //  --------------------------------------------------------------------------
 //  Scripts: deferred statements sent together
 
+//  Keeps what a write reported: the rows it changed, the auto-increment id
+//  it made (0: none, the last one stands).
+static void
+s_wrote (s_db_t *self, my_ulonglong affected, my_ulonglong id)
+{
+    if (affected != (my_ulonglong) -1)
+        self->changes = (int64_t) affected;
+    if (id != 0)
+        self->last_id = (int64_t) id;
+}
+
 //  Makes room for n more bytes and a NUL in the script. DB_OK or DB_ERROR.
 static int
 s_script_reserve (s_db_t *self, size_t n)
@@ -734,12 +745,8 @@ s_script_run (s_db_t *self, bool last, const char *what)
                 mysql_free_result (res);
             continue;
         }
-        my_ulonglong affected = mysql_affected_rows (self->conn);
-        if (affected != (my_ulonglong) -1)
-            self->changes = (int64_t) affected;
         my_ulonglong id = mysql_insert_id (self->conn);
-        if (id != 0)
-            self->last_id = (int64_t) id;
+        s_wrote (self, mysql_affected_rows (self->conn), id);
         self->base.deferred [i].changes = self->changes;
         self->base.deferred [i].id = (int64_t) id;
     }
@@ -850,11 +857,8 @@ s_exec (db_t *base, const char *sql)
             return s_fail_conn (self, "exec");
         mysql_free_result (res);
     }
-    else {
-        my_ulonglong affected = mysql_affected_rows (self->conn);
-        if (affected != (my_ulonglong) -1)
-            self->changes = (int64_t) affected;
-    }
+    else
+        s_wrote (self, mysql_affected_rows (self->conn), 0);
     return s_drain (self);
 }
 
@@ -1281,12 +1285,7 @@ s_step_script (s_db_t *self, s_stmt_t *st)
         st->state = S_ROWS;
         return s_fetch (self, st);
     }
-    my_ulonglong affected = mysql_affected_rows (self->conn);
-    if (affected != (my_ulonglong) -1)
-        self->changes = (int64_t) affected;
-    my_ulonglong id = mysql_insert_id (self->conn);
-    if (id != 0)
-        self->last_id = (int64_t) id;
+    s_wrote (self, mysql_affected_rows (self->conn), mysql_insert_id (self->conn));
     st->state = S_DONE;
     return DB_DONE;
 }
@@ -1408,12 +1407,7 @@ s_step (db_stmt_t *base)
         return s_fail_stmt (self, st, "execute");
 
     if (mysql_stmt_field_count (st->stmt) == 0) {
-        my_ulonglong affected = mysql_stmt_affected_rows (st->stmt);
-        if (affected != (my_ulonglong) -1)
-            self->changes = (int64_t) affected;
-        my_ulonglong id = mysql_stmt_insert_id (st->stmt);
-        if (id != 0)
-            self->last_id = (int64_t) id;
+        s_wrote (self, mysql_stmt_affected_rows (st->stmt), mysql_stmt_insert_id (st->stmt));
         st->state = S_DONE;
         return DB_DONE;
     }

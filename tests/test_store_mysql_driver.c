@@ -610,6 +610,24 @@ test_deferred (void **state)
     db_destroy (&db);
 }
 
+//  Makes drv_lock with rows 1 and 2 at 0, and holds row 1 in a's open
+//  transaction (one increment by S_LOCK_UPD).
+static const char S_LOCK_UPD [] = "UPDATE drv_lock SET v = v + 1 WHERE id = ?";
+
+static void
+s_hold_row_one (db_t *a)
+{
+    assert_int_equal (db_exec (a, "DROP TABLE IF EXISTS drv_lock"), DB_OK);
+    assert_int_equal (db_exec (a,
+        "CREATE TABLE drv_lock (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+    assert_int_equal (db_exec (a, "INSERT INTO drv_lock VALUES (1, 0), (2, 0)"), DB_OK);
+    assert_int_equal (db_begin (a), DB_OK);
+    db_stmt_t *st = db_stmt (a, S_LOCK_UPD);
+    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+}
+
 //  A deferred write that waits on another connection's lock ends with
 //  DB_TIMEOUT at its bound; only it is undone and the connection goes on.
 static void
@@ -618,21 +636,12 @@ test_deferred_lock_wait (void **state)
     NEED_MYSQL ();
     db_t *a = s_open ();
     db_t *b = s_open ();
-    assert_int_equal (db_exec (a, "DROP TABLE IF EXISTS drv_dlock"), DB_OK);
-    assert_int_equal (db_exec (a,
-        "CREATE TABLE drv_dlock (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
-    assert_int_equal (db_exec (a, "INSERT INTO drv_dlock VALUES (1, 0), (2, 0)"), DB_OK);
-    const char *upd = "UPDATE drv_dlock SET v = v + 1 WHERE id = ?";
-    assert_int_equal (db_begin (a), DB_OK);
-    db_stmt_t *st = db_stmt (a, upd);
-    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
-    assert_int_equal (db_step (st), DB_DONE);
-    db_reset (st);
+    s_hold_row_one (a);
 
     assert_int_equal (db_begin (b), DB_OK);
     assert_int_equal (db_set_lock_wait (b, 300), DB_OK);
     assert_int_equal (db_savepoint (b, "drv_op"), DB_OK);
-    st = db_stmt (b, upd);
+    db_stmt_t *st = db_stmt (b, S_LOCK_UPD);
     assert_int_equal (db_bind_int64 (st, 1, 2), DB_OK);
     assert_true (db_defer (st) >= 0);
     db_reset (st);
@@ -647,11 +656,11 @@ test_deferred_lock_wait (void **state)
     //  The savepoint came before the update that ran: undoing to it works
     assert_int_equal (db_savepoint_rollback (b, "drv_op"), DB_OK);
     assert_int_equal (db_set_lock_wait (b, 0), DB_OK);
-    assert_int_equal (s_scalar (b, "SELECT v FROM drv_dlock WHERE id = 2"), 0);
+    assert_int_equal (s_scalar (b, "SELECT v FROM drv_lock WHERE id = 2"), 0);
     assert_int_equal (db_commit (b), DB_OK);
     assert_int_equal (db_commit (a), DB_OK);
-    assert_int_equal (s_scalar (b, "SELECT SUM(v) FROM drv_dlock"), 1);
-    assert_int_equal (db_exec (a, "DROP TABLE drv_dlock"), DB_OK);
+    assert_int_equal (s_scalar (b, "SELECT SUM(v) FROM drv_lock"), 1);
+    assert_int_equal (db_exec (a, "DROP TABLE drv_lock"), DB_OK);
     db_destroy (&a);
     db_destroy (&b);
 }
@@ -796,17 +805,7 @@ test_lock_wait (void **state)
     NEED_MYSQL ();
     db_t *a = s_open ();
     db_t *b = s_open ();
-    assert_int_equal (db_exec (a, "DROP TABLE IF EXISTS drv_lock"), DB_OK);
-    assert_int_equal (db_exec (a,
-        "CREATE TABLE drv_lock (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
-    assert_int_equal (db_exec (a, "INSERT INTO drv_lock VALUES (1, 0), (2, 0)"), DB_OK);
-    const char *upd = "UPDATE drv_lock SET v = v + 1 WHERE id = ?";
-
-    assert_int_equal (db_begin (a), DB_OK);
-    db_stmt_t *st = db_stmt (a, upd);
-    assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
-    assert_int_equal (db_step (st), DB_DONE);
-    db_reset (st);
+    s_hold_row_one (a);
 
     //  SKIP LOCKED: b claims the other row without waiting.
     assert_int_equal (db_begin (b), DB_OK);
@@ -816,7 +815,7 @@ test_lock_wait (void **state)
     db_reset (claim);
 
     int64_t t0 = tk_now_ms ();
-    st = db_stmt (b, upd);
+    db_stmt_t *st = db_stmt (b, S_LOCK_UPD);
     assert_int_equal (db_bind_int64 (st, 1, 1), DB_OK);
     assert_int_equal (db_step (st), DB_TIMEOUT);
     int64_t waited = tk_now_ms () - t0;
