@@ -10,6 +10,8 @@
     bound values written in as literals (texts escaped by the connector),
     sent in one round trip, as a multi-statement text
     (CLIENT_MULTI_STATEMENTS), with the next statement that must answer.
+    A transaction's START TRANSACTION waits there too, for its first
+    statement.
 
     A lost connection: the call that sees it returns DB_UNAVAILABLE and marks
     the connection lost; the next call reconnects (never inside a
@@ -71,7 +73,7 @@ typedef struct {
     bool lost;                  //  connection failed: reconnect on next call
     bool in_tx;                 //  between db_begin and commit/rollback
     bool tx_lost;               //  connection died inside the transaction
-    int64_t lock_wait_ms;       //  bound set by db_set_lock_wait in this session, 0 none
+    int64_t lock_wait_ms;       //  bound set by db_set_lock_wait (every session), 0 none
     bool no_statement_time;     //  server lacks max_statement_time (MySQL)
     int64_t changes;            //  affected rows of the last write
     int64_t last_id;            //  last auto-increment id generated
@@ -80,7 +82,8 @@ typedef struct {
     char *script;               //  their text, values written in, ";" after each
     size_t script_len;          //  bytes in script
     size_t script_cap;          //  room in script
-    size_t script_count;        //  statements in script
+    size_t script_count;        //  statements in script (not counting the BEGIN)
+    bool begin_pending;         //  START TRANSACTION heads the script (s_begin)
     s_stmt_t **takers;          //  [i]: the statement that takes statement i's rows, or NULL
     size_t takers_cap;          //  room in takers
 } s_db_t;
@@ -490,6 +493,8 @@ s_tls_options (s_db_t *self)
     mysql_options (self->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
 }
 
+static int s_lock_wait_apply (s_db_t *self, int64_t wait_ms);
+
 //  (Re)connects and sets up the session. DB_OK, or a failure code with
 //  errmsg set; on failure the connection stays marked lost.
 static int
@@ -545,17 +550,24 @@ s_connect (s_db_t *self)
         "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
         "SET SESSION autocommit = 1, time_zone = '+00:00', innodb_lock_wait_timeout = 5",
     };
-    for (size_t i = 0; i < sizeof setup / sizeof setup [0]; i++)
-        if (mysql_query (self->conn, setup [i])) {
-            int rc = s_fail_conn (self, "session setup");
-            mysql_close (self->conn);
-            self->conn = NULL;
-            self->lost = true;
-            return rc;
-        }
+    //  A bound set before (db_set_lock_wait) holds on the new session too
+    int64_t bound = self->lock_wait_ms;
+    self->lock_wait_ms = 0;
+    int rc = DB_OK;
+    for (size_t i = 0; i < sizeof setup / sizeof setup [0] && rc == DB_OK; i++)
+        if (mysql_query (self->conn, setup [i]))
+            rc = s_fail_conn (self, "session setup");
+    if (rc == DB_OK && bound > 0)
+        rc = s_lock_wait_apply (self, bound);
+    if (rc != DB_OK) {
+        mysql_close (self->conn);
+        self->conn = NULL;
+        self->lost = true;
+        self->lock_wait_ms = bound;     //  still wanted at the next try
+        return rc;
+    }
     self->generation++;
     self->lost = false;
-    self->lock_wait_ms = 0;         //  a new session starts without a bound
     return DB_OK;
 }
 
@@ -694,19 +706,26 @@ s_script_clear (s_db_t *self)
 {
     self->script_len = 0;
     self->script_count = 0;
+    self->begin_pending = false;
     self->base.deferred_ran = true;     //  their outcomes stay until the next db_defer
 }
 
-//  Runs the script in one round trip: its deferred statements, then, when
-//  last, the statement the caller appended after them, whose result it
-//  leaves on the connection. Keeps each deferred statement's outcome and
-//  hands rows to their takers. DB_OK, or the failure of the first that
-//  failed (none after it ran). The script is empty after.
+//  Runs the script in one round trip: the START TRANSACTION s_begin left
+//  there, its deferred statements, then, when last, the statement the
+//  caller appended after them, whose result it leaves on the connection.
+//  Keeps each deferred statement's outcome and hands rows to their takers.
+//  DB_OK, or the failure of the first that failed (none after it ran). The
+//  script is empty after. When resend, a connection found dead at the
+//  START TRANSACTION (server restarted, idle connection timed out) is
+//  replaced and the script sent again: nothing of it can have stayed, as
+//  the transaction it began died with the connection. Not so for a script
+//  that ends with COMMIT.
 static int
-s_script_run (s_db_t *self, bool last, const char *what)
+s_script_run (s_db_t *self, bool last, bool resend, const char *what)
 {
+    size_t head = self->begin_pending ? 1 : 0;
     size_t count = self->script_count;
-    size_t total = count + (last ? 1 : 0);
+    size_t total = head + count + (last ? 1 : 0);
     int rc = s_ready (self);
     if (rc != DB_OK || total == 0) {
         s_script_clear (self);
@@ -714,11 +733,20 @@ s_script_run (s_db_t *self, bool last, const char *what)
     }
     //  Without the trailing ";": the server would count an empty statement
     int status = mysql_real_query (self->conn, self->script, self->script_len - 1);
-    for (size_t i = 0; i < total; i++) {
-        if (i > 0)
+    for (size_t r = 0; r < total; r++) {
+        if (r > 0)
             status = mysql_next_result (self->conn);
-        if (status > 0 || (i == 0 && status != 0)) {
-            rc = s_fail_conn (self, i < count ? "deferred statement" : what);
+        if (status > 0 || (r == 0 && status != 0)) {
+            size_t i = r - head;
+            rc = s_fail_conn (self, r < head ? "begin" : i < count ? "deferred statement" : what);
+            if (r == 0 && head && resend && self->lost && s_connect (self) == DB_OK) {
+                resend = false;
+                self->tx_lost = false;
+                status = mysql_real_query (self->conn, self->script, self->script_len - 1);
+                rc = DB_OK;
+                r = (size_t) -1;        //  from the first result again
+                continue;
+            }
             break;
         }
         if (status < 0) {
@@ -727,6 +755,9 @@ s_script_run (s_db_t *self, bool last, const char *what)
             rc = DB_ERROR;
             break;
         }
+        if (r < head)
+            continue;                   //  the START TRANSACTION
+        size_t i = r - head;
         if (i == count)
             break;                      //  last: the caller takes its result
         if (mysql_field_count (self->conn) > 0) {
@@ -771,11 +802,11 @@ s_drain (s_db_t *self)
 }
 
 //  Runs sql after what is deferred, in one round trip; its result stays on
-//  the connection. DB_OK or a failure code.
+//  the connection. resend: see s_script_run. DB_OK or a failure code.
 static int
-s_query (s_db_t *self, const char *sql, const char *what)
+s_query (s_db_t *self, const char *sql, bool resend, const char *what)
 {
-    if (self->script_count == 0) {
+    if (self->script_count == 0 && !self->begin_pending) {
         if (mysql_real_query (self->conn, sql, (unsigned long) strlen (sql)))
             return s_fail_conn (self, what);
         return DB_OK;
@@ -787,7 +818,7 @@ s_query (s_db_t *self, const char *sql, const char *what)
         s_script_clear (self);
         return rc;
     }
-    return s_script_run (self, true, what);
+    return s_script_run (self, true, resend, what);
 }
 
 //  Runs what is deferred. DB_OK or a failure code.
@@ -795,7 +826,8 @@ static int
 s_flush (db_t *base)
 {
     s_db_t *self = (s_db_t *) base;
-    return self->script_count > 0 ? s_script_run (self, false, "flush") : DB_OK;
+    return self->script_count > 0 || self->begin_pending
+         ? s_script_run (self, false, true, "flush") : DB_OK;
 }
 
 //  Closes the connection and frees it (db.c has freed the statements).
@@ -848,7 +880,7 @@ s_exec (db_t *base, const char *sql)
     int rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
-    rc = s_query (self, sql, "exec");
+    rc = s_query (self, sql, true, "exec");
     if (rc != DB_OK)
         return rc;
     if (mysql_field_count (self->conn) > 0) {
@@ -881,15 +913,12 @@ s_begin (db_t *base)
         rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
-    if (mysql_query (self->conn, "START TRANSACTION")) {
-        rc = s_fail_conn (self, "begin");
-        //  Nothing has happened yet, so a connection found dead here (server
-        //  restarted, idle connection timed out) is replaced at once.
-        if (!self->lost || s_connect (self) != DB_OK)
-            return rc;
-        if (mysql_query (self->conn, "START TRANSACTION"))
-            return s_fail_conn (self, "begin");
-    }
+    //  It goes with the transaction's first statement (s_script_run, which
+    //  also replaces a connection found dead there)
+    static const char begin [] = "START TRANSACTION;";
+    if (s_script_add (self, begin, sizeof begin - 1) != DB_OK)
+        return DB_ERROR;
+    self->begin_pending = true;
     self->in_tx = true;
     return DB_OK;
 }
@@ -910,6 +939,14 @@ s_set_lock_wait (db_t *base, int64_t wait_ms)
         return rc;
     if (wait_ms == self->lock_wait_ms)
         return DB_OK;
+    return s_lock_wait_apply (self, wait_ms);
+}
+
+//  Sets the session's lock-wait bound (see s_set_lock_wait) on the
+//  connection there is.
+static int
+s_lock_wait_apply (s_db_t *self, int64_t wait_ms)
+{
     char sql [96];
     if (!self->no_statement_time) {
         snprintf (sql, sizeof sql, "SET SESSION max_statement_time = %" PRId64 ".%03d",
@@ -941,7 +978,7 @@ s_commit (db_t *base)
         return rc;
     //  What is deferred goes with the COMMIT; when one of it fails, the
     //  COMMIT does not run
-    rc = s_query (self, "COMMIT", "commit");
+    rc = s_query (self, "COMMIT", false, "commit");
     if (rc == DB_OK) {
         self->in_tx = false;
         return DB_OK;
@@ -1275,7 +1312,7 @@ s_step_script (s_db_t *self, s_stmt_t *st)
         s_script_clear (self);          //  nothing of it ran
         return rc;
     }
-    rc = s_script_run (self, true, "execute");
+    rc = s_script_run (self, true, true, "execute");
     if (rc != DB_OK)
         return rc;
     if (mysql_field_count (self->conn) > 0) {
@@ -1374,7 +1411,7 @@ s_step (db_stmt_t *base)
     int rc = s_ready (self);
     if (rc != DB_OK)
         return rc;
-    if (self->script_count > 0)
+    if (self->script_count > 0 || self->begin_pending)
         return s_step_script (self, st);
     if (!st->stmt || st->generation != self->generation) {
         rc = s_prepare_on_server (self, st);

@@ -1104,6 +1104,14 @@ test_outage (void **state)
     assert_int_equal (db_commit (db), DB_OK);
     assert_int_equal (s_scalar (db, count), 5);
 
+    //  A lock-wait bound holds on the session a reconnect opens, as it
+    //  did on the one before
+    assert_int_equal (db_set_lock_wait (db, 1500), DB_OK);
+    assert_int_equal (s_mariadb (priv, "restart"), 0);
+    assert_int_equal (db_ping (db), DB_OK);
+    assert_int_equal (s_scalar (db, "SELECT CAST(@@max_statement_time * 1000 AS SIGNED)"), 1500);
+    assert_int_equal (db_set_lock_wait (db, 0), DB_OK);
+
     //  6. Closing while the server is down frees everything without hanging.
     assert_int_equal (s_mariadb (priv, "kill"), 0);
     t0 = tk_now_ms ();
