@@ -56,7 +56,9 @@ db_dialect_t db_dialect (db_t *self);
 int db_exec (db_t *self, const char *sql);
 
 //  Transactions. db_begin starts a write transaction (SQLite: BEGIN
-//  IMMEDIATE, so two writers never deadlock on lock upgrade).
+//  IMMEDIATE, so two writers never deadlock on lock upgrade; MySQL: START
+//  TRANSACTION, sent with the transaction's first statement, which then
+//  reports a server gone).
 int db_begin (db_t *self);
 int db_commit (db_t *self);
 void db_rollback (db_t *self);
