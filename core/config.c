@@ -37,8 +37,8 @@ static const s_option_t s_options [] = {
       "libmicrohttpd worker threads" },
     { "point-actors", "COFFEE_POINT_ACTORS", OPT_INT, FIELD (point_actors), 1, 64, NULL, "2",
       "point actor threads (customers, charges, balances)" },
-    { "order-actors", "COFFEE_ORDER_ACTORS", OPT_INT, FIELD (order_actors), 1, 64, NULL, "2",
-      "order actor threads" },
+    { "order-actors", "COFFEE_ORDER_ACTORS", OPT_INT, FIELD (order_actors), 0, 64, NULL, "0",
+      "order actor threads; 0: 1 on an SQLite command store (it has one writer, so a second actor only waits for the first's lock), 2 on MySQL" },
     { "display-actors", "COFFEE_DISPLAY_ACTORS", OPT_INT, FIELD (display_actors), 1, 64, NULL, "2",
       "display actor threads" },
     { "store", "COFFEE_STORE", OPT_STRING, FIELD (store), 0, 0, NULL, "",
@@ -280,6 +280,8 @@ s_check (config_t *cfg, char *err, size_t errlen)
     if (!*cfg->display_store)
         snprintf (cfg->display_store, sizeof cfg->display_store, "sqlite:%s/display.db",
                   cfg->data_dir);
+    if (cfg->order_actors == 0)
+        cfg->order_actors = strncmp (cfg->store, "sqlite:", 7) == 0 ? 1 : 2;
     const char *stores [2] = { cfg->store, cfg->display_store };
     const char *names [2] = { "--store", "--display-store" };
     for (int i = 0; i < 2; i++)

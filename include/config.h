@@ -24,7 +24,7 @@ typedef struct {
     char data_dir [512];            //  folder for SQLite files and the file collector
     int http_threads;               //  libmicrohttpd worker threads
     int point_actors;               //  point actor threads
-    int order_actors;               //  order actor threads
+    int order_actors;               //  order actor threads (config_load resolves 0 by store)
     int display_actors;             //  display actor threads
     char store [1024];              //  command store URL: sqlite:PATH or mysql://…
     char display_store [1024];      //  display store URL

@@ -19,9 +19,16 @@ test_defaults (void **state)
     assert_string_equal (cfg.bridge, "local");
     assert_string_equal (cfg.kafka_topic, "order-events");
     assert_int_equal (cfg.role, ROLE_ALL);
-    assert_true (cfg.point_actors >= 1 && cfg.order_actors >= 1 && cfg.display_actors >= 1);
+    assert_true (cfg.point_actors >= 1 && cfg.display_actors >= 1);
+    assert_int_equal (cfg.order_actors, 1);             //  SQLite has one writer
     assert_int_equal (cfg.request_timeout_ms, 5000);
     assert_int_equal (cfg.max_body, 65536);
+    //  On MySQL the order actors default to 2; a count given stands
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--store", "mysql://u:p@h:1/coffee",
+                                      NULL), 0);
+    assert_int_equal (cfg.order_actors, 2);
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--order-actors", "3", NULL), 0);
+    assert_int_equal (cfg.order_actors, 3);
 }
 
 static void
