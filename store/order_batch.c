@@ -173,9 +173,6 @@ struct _store_batch_t {
     size_t taken_lot_count;
     size_t use_row_count;
     size_t sent_count;
-    s_sent_t sent [BATCH_SENT_MAX];
-    int64_t order_ids [BATCH_ORDERS_MAX];
-    int64_t history_ids [BATCH_ORDERS_MAX];
     s_order_t orders [BATCH_ORDERS_MAX];
     s_customer_t customers [BATCH_ORDERS_MAX];
     s_menu_t menus [BATCH_MENUS_MAX];
@@ -189,6 +186,9 @@ struct _store_batch_t {
     size_t taking [BATCH_ORDERS_MAX];
     size_t taken_lots [BATCH_LOTS_MAX];
     size_t use_rows [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
+    s_sent_t sent [BATCH_SENT_MAX];         //  writes deferred, checked at the flush
+    int64_t order_ids [BATCH_ORDERS_MAX];   //  of the placed orders, at the flush
+    int64_t history_ids [BATCH_ORDERS_MAX]; //  of their USE rows, at the flush
     char *envelopes [BATCH_ORDERS_MAX];     //  of the placed orders, freed after each batch
 };
 typedef store_batch_t s_batch_t;
