@@ -56,9 +56,8 @@ s_refresh (void *state)
     char *best = NULL;
     store_count_t counts [DISPLAY_BEST_LIMIT];
     size_t count = 0;
-    if (display_store_menus (self->store, &menus) != 0 || !menus
-    ||  display_store_best (self->store, now, DISPLAY_WINDOW_MS, DISPLAY_BEST_LIMIT,
-                            counts, &count) != 0
+    if (display_store_snapshot (self->store, now, DISPLAY_WINDOW_MS, DISPLAY_BEST_LIMIT,
+                                &menus, counts, &count) != 0 || !menus
     ||  count > DISPLAY_BEST_LIMIT
     ||  !(best = s_best_json (counts, count))) {
         if (self->fresh)

@@ -83,6 +83,12 @@ int display_store_position (display_store_t *self, const char *group, int32_t pa
 int display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
                         size_t limit, store_count_t *out, size_t *count);
 
+//  A display snapshot's two reads, in one round trip on MySQL: the JSON
+//  text of display_store_menus (*menus_json, zstr_free) and the best menus
+//  as display_store_best gives them. 0 or -1 (nothing to free).
+int display_store_snapshot (display_store_t *self, int64_t now_ms, int64_t window_ms,
+                            size_t limit, char **menus_json, store_count_t *out, size_t *count);
+
 //  Every menu's count in (from_ms, to_ms] from the ordered-menu rows,
 //  displayed or not (for reconcile).
 int display_store_counts (display_store_t *self, int64_t from_ms, int64_t to_ms,

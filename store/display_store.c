@@ -259,13 +259,13 @@ display_store_ping (display_store_t *self)
     return db_ping (self->db) == DB_OK ? DB_OK : DB_UNAVAILABLE;
 }
 
-//  GET /display/menu as JSON text.
-int
-display_store_menus (display_store_t *self, char **json)
+//  Reads the menu list st (SQL_MENU_LIST, run or deferred) into
+//  GET /display/menu's JSON text, and resets it.
+static int
+s_menus_read (db_stmt_t *st, char **json)
 {
     *json = NULL;
     cJSON *list = cJSON_CreateArray ();
-    db_stmt_t *st = db_stmt (self->db, SQL_MENU_LIST);
     int rc = st ? DB_OK : DB_ERROR;
     while (rc == DB_OK || rc == DB_ROW) {
         rc = db_step (st);
@@ -284,6 +284,13 @@ display_store_menus (display_store_t *self, char **json)
     }
     *json = sqlkit_print (list);
     return *json ? 0 : -1;
+}
+
+//  GET /display/menu as JSON text.
+int
+display_store_menus (display_store_t *self, char **json)
+{
+    return s_menus_read (db_stmt (self->db, SQL_MENU_LIST), json);
 }
 
 //  Inserts one ordered-menu row if new; 1 when inserted, 0 when it was
@@ -305,7 +312,7 @@ s_ordered_add (db_t *db, const char *order_no, const char *menu_id, int64_t orde
 }
 
 //  Writes (group, partition) -> offset as the consumer position, in the
-//  open transaction.
+//  open transaction, deferred to the commit (its failure shows there).
 static int
 s_position_write (db_t *db, const s_position_t *position)
 {
@@ -314,9 +321,9 @@ s_position_write (db_t *db, const s_position_t *position)
     if (st && db_bind_text (st, 1, position->group) == DB_OK
            && db_bind_int64 (st, 2, position->partition) == DB_OK
            && db_bind_int64 (st, 3, position->offset) == DB_OK)
-        rc = db_step (st);
+        rc = db_defer (st);
     db_reset (st);
-    return rc == DB_DONE ? 0 : -1;
+    return rc >= 0 ? 0 : -1;
 }
 
 //  Makes room for one more item in items (count in use, *cap allocated,
@@ -547,7 +554,9 @@ display_store_batch_commit (display_store_t *self, bool *news)
     }
     //  Sorted: two projections adding to the same menus lock the same
     //  aggregate rows in the same order, so they wait for each other
-    //  instead of deadlocking (MySQL).
+    //  instead of deadlocking (MySQL). The counts and the positions are
+    //  deferred: on MySQL they go with the COMMIT, in one round trip, and
+    //  a failure among them stops it.
     if (self->count_n > 1)
         qsort (self->counts, self->count_n, sizeof self->counts [0], s_count_cmp);
     int rc = DB_OK;
@@ -557,7 +566,7 @@ display_store_batch_commit (display_store_t *self, bool *news)
         if (st && db_bind_text (st, 1, self->counts [i].menu_id) == DB_OK
                && db_bind_int64 (st, 2, self->counts [i].hour) == DB_OK
                && db_bind_int64 (st, 3, self->counts [i].n) == DB_OK)
-            rc = db_step (st) == DB_DONE ? DB_OK : DB_ERROR;
+            rc = db_defer (st) >= 0 ? DB_OK : DB_ERROR;
         db_reset (st);
     }
     for (size_t i = 0; i < self->position_n && rc == DB_OK; i++)
@@ -797,6 +806,28 @@ display_store_best (display_store_t *self, int64_t now_ms, int64_t window_ms,
         return -1;
     *count = (size_t) n;
     return 0;
+}
+
+//  Both reads of a display snapshot (see display_store.h): the menu list
+//  is deferred, so that on MySQL it goes with the best menus' read.
+int
+display_store_snapshot (display_store_t *self, int64_t now_ms, int64_t window_ms,
+                        size_t limit, char **menus_json, store_count_t *out, size_t *count)
+{
+    *menus_json = NULL;
+    *count = 0;
+    if (window_ms < 0 || !out)
+        return -1;
+    db_stmt_t *menus = db_stmt (self->db, SQL_MENU_LIST);
+    if (!menus || db_defer (menus) < 0) {
+        db_reset (menus);
+        return -1;
+    }
+    if (display_store_best (self, now_ms, window_ms, limit, out, count) != 0) {
+        db_reset (menus);
+        return -1;
+    }
+    return s_menus_read (menus, menus_json);
 }
 
 //  Every menu's count in (from_ms, to_ms] from the single rows.

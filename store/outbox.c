@@ -90,7 +90,9 @@ store_outbox_claim (store_t *self, size_t limit, store_outbox_row_t **rows, size
     return 0;
 }
 
-//  Marks the first count claimed rows published and ends the claim.
+//  Marks the first count claimed rows published and ends the claim. The
+//  UPDATEs are deferred: on MySQL they go with the COMMIT, in one round
+//  trip, and a failure among them stops it.
 int
 store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count, int64_t now_ms)
 {
@@ -109,9 +111,9 @@ store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count, 
         for (size_t i = 0; i < STORE_OUTBOX_MARK_MAX && rc == DB_OK; i++)
             rc = db_bind_int64 (st, (int) i + 2, rows [from + (i < n ? i : 0)].id);
         if (rc == DB_OK)
-            rc = db_step (st);
+            rc = db_defer (st) >= 0 ? DB_OK : DB_ERROR;
         db_reset (st);
-        if (rc != DB_DONE)
+        if (rc != DB_OK)
             goto fail;
     }
     if (db_commit (db) != DB_OK)
