@@ -163,6 +163,7 @@ store_group_begin (store_t *self, int64_t deadline_ms)
     }
     self->group_open = true;
     self->group_lost = false;
+    self->group_tail = false;
     return STORE_OK;
 }
 
@@ -232,6 +233,7 @@ store_group_commit (store_t *self)
 {
     assert (self->group_open);
     self->group_open = false;
+    self->group_tail = false;           //  deferred writes go with the COMMIT
     if (self->group_lost) {
         db_rollback (self->db);
         return STORE_FAILED;
@@ -261,6 +263,7 @@ store_group_rollback (store_t *self)
     if (self->group_open)
         db_rollback (self->db);
     self->group_open = false;
+    self->group_tail = false;
 }
 
 //  Sets the deadline of the next operations.
@@ -293,6 +296,17 @@ store_group_savepoint (store_t *self, const char *name)
     assert (self->group_open);
     if (self->group_lost)
         return STORE_FAILED;
+    //  Writes an earlier member left for the COMMIT run now, so that a
+    //  failure of theirs is not taken for this member's (whose undo would
+    //  then go back to a savepoint before them)
+    if (self->group_tail) {
+        self->group_tail = false;
+        if (db_flush (self->db) != DB_OK) {
+            log_warn ("-", "store: deferred writes failed, group lost: %s", db_errmsg (self->db));
+            self->group_lost = true;
+            return STORE_FAILED;
+        }
+    }
     int rc = s_bound (self, self->deadline_ms);
     if (rc == DB_OK && db_savepoint (self->db, name) != DB_OK)
         rc = db_last_failure (self->db);

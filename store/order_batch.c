@@ -1,18 +1,22 @@
 /*  order_batch — the orders of a group placed together (see store.h,
     store_orders_create). One order by store_order_create runs about
     fourteen statements; here the orders of a group run about a dozen in all,
-    deferred (db_defer) so that MySQL takes them in four round trips:
+    deferred (db_defer) so that MySQL takes them in three round trips and
+    the group's COMMIT:
 
         the customers' point rows locked (MySQL), the menus,
         their balances, tokens and lots with points left        1
-        the balances (UPDATE … CASE), the orders                 2
+        the balances and the lots spent (UPDATE … CASE),
+        the orders                                               2
         the orders' numbers, their lines, their USE rows         3
-        the lots spent (UPDATE … CASE), what each order spent,
-        the outbox rows                                          4
+        what each order spent of each lot, the outbox rows       with the COMMIT
 
     Each round trip waits for ids the one before made: the orders' numbers
     are made of their ids, and what an order spent of a lot names its USE
-    row.
+    row. The last two INSERTs need no answer (a multi-row INSERT adds all
+    its rows or fails), so they are left deferred and go with the group's
+    COMMIT, which does not run when they fail; should another member of
+    the group come first, store_group_savepoint runs them before it.
 
     What each order comes to is worked out in memory between the reads and
     the writes, under the locks the first statement took (SQLite: the group's
@@ -173,6 +177,7 @@ struct _store_batch_t {
     size_t taken_lot_count;
     size_t use_row_count;
     size_t sent_count;
+    bool unchecked;                 //  writes deferred from now on are not checked
     s_order_t orders [BATCH_ORDERS_MAX];
     s_customer_t customers [BATCH_ORDERS_MAX];
     s_menu_t menus [BATCH_MENUS_MAX];
@@ -584,18 +589,20 @@ s_flush (s_batch_t *b)
     return rc == DB_OK ? 0 : -1;
 }
 
-//  Defers a bound write of rows rows whose ids go to ids (may be NULL).
-//  0 or -1.
+//  Defers a bound write of rows rows whose ids go to ids (may be NULL),
+//  checked at the next s_flush unless the batch's writes are unchecked
+//  from now on. 0 or -1.
 static int
 s_send (s_batch_t *b, db_stmt_t *st, size_t rows, int64_t *ids)
 {
-    if (b->sent_count == BATCH_SENT_MAX && s_flush (b) != 0)
+    if (!b->unchecked && b->sent_count == BATCH_SENT_MAX && s_flush (b) != 0)
         return -1;
     int idx = db_defer (st);
     db_reset (st);
     if (idx < 0)
         return -1;
-    b->sent [b->sent_count++] = (s_sent_t) { idx, rows, ids };
+    if (!b->unchecked)
+        b->sent [b->sent_count++] = (s_sent_t) { idx, rows, ids };
     return 0;
 }
 
@@ -746,14 +753,15 @@ s_bind_outbox (s_batch_t *b, db_stmt_t *st, int at, size_t row)
     return rc == DB_OK ? db_bind_int64 (st, at + 2, b->now_ms) : rc;
 }
 
-//  Writes what the placed orders did, in three round trips on MySQL: the
-//  orders' ids are known after the first, the USE rows' after the second.
-//  0 or -1.
+//  Writes what the placed orders did, in two round trips on MySQL (the
+//  orders' ids are known after the first, the USE rows' after the second)
+//  and the INSERTs left for the group's COMMIT. 0 or -1.
 static int
 s_write (s_batch_t *b)
 {
     int64_t *ids = b->order_ids;
     if (s_update (b, Q_BALANCE, b->taking_count, s_bind_balance) != 0
+    ||  s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
     ||  s_insert (b, Q_ORDERS, b->placed_count, 4, s_bind_order, ids) != 0
     ||  s_flush (b) != 0)
         return -1;
@@ -770,8 +778,8 @@ s_write (s_batch_t *b)
         return -1;
     for (size_t p = 0; p < b->placed_count; p++)
         b->orders [b->placed [p]].history_id = b->history_ids [p];
-    if (s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
-    ||  s_insert (b, Q_LOT_USE, b->use_row_count, 3, s_bind_lot_use, NULL) != 0)
+    b->unchecked = true;
+    if (s_insert (b, Q_LOT_USE, b->use_row_count, 3, s_bind_lot_use, NULL) != 0)
         return -1;
     for (size_t p = 0; p < b->placed_count; p++) {
         size_t i = b->placed [p];
@@ -781,10 +789,7 @@ s_write (s_batch_t *b)
         if (!b->envelopes [p])
             return -1;
     }
-    if (s_insert (b, Q_OUTBOX, b->placed_count, 3, s_bind_outbox, NULL) != 0
-    ||  s_flush (b) != 0)
-        return -1;
-    return 0;
+    return s_insert (b, Q_OUTBOX, b->placed_count, 3, s_bind_outbox, NULL);
 }
 
 //  Answers the placed orders as store_order_create does. 0 or -1.
@@ -862,6 +867,7 @@ s_batch (s_batch_t *b)
     &&  (s_write (b) != 0 || s_answer (b) != 0))
         read = -1;
     if (read == 0) {
+        self->group_tail = b->placed_count > 0;
         store_group_savepoint_keep (self, BATCH_SAVEPOINT);
         return;
     }

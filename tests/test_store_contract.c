@@ -2682,9 +2682,11 @@ s_batch_world (ctx_t *ctx, char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX], char *hash
 //  one by one, unknown menu and customer, another's token, bad input)
 //  after them, in the order given: same answers, same rows, same ids.
 //  Had they all gone one by one, the ids would follow the order given
-//  and differ. Then a batch that fails on its last write (a trigger
-//  refuses A's outbox rows) is undone and placed one by one: A's orders
-//  answer 503, D's commits. Last, a batch of one customer's orders.
+//  and differ. Then A's orders, which its balance no longer covers
+//  together, go one by one after D's batch in the same group and fail (a
+//  trigger refuses A's outbox rows): they answer 503, D's commits (on
+//  MySQL D's last INSERTs, left for the COMMIT, run before A's first
+//  statement). Last, a batch of one customer's orders.
 static void
 test_orders_batched (void **state)
 {
@@ -2785,7 +2787,7 @@ test_orders_batched (void **state)
     for (int i = 0; i < BATCH_CUSTOMERS; i++)
         s_assert_whole (ctx, ids [i]);
 
-    //  A batch whose outbox INSERT fails is undone and goes one by one
+    //  A's orders go one by one after D's batch, and fail
     db_t *db = store_db (ctx->store);
     s_poison_outbox (ctx, ids [0]);
     s_snap_t before_a = s_snap (ctx, ids [0]);
@@ -2832,6 +2834,59 @@ test_orders_batched (void **state)
     assert_int_equal (s_assert_whole (ctx, ids [3]), balance - 2 * 4200);
 }
 
+//  A batch whose outbox INSERT fails (a trigger refuses E's rows). On
+//  SQLite that INSERT runs at once: the batch is undone and its orders go
+//  one by one, E's answering 503 and D's committing. On MySQL it waits for
+//  the group's COMMIT, which then does not run: the group fails and
+//  nothing of it stays. Either way no answer stands for work undone.
+static void
+test_orders_batched_tail (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char ids [BATCH_CUSTOMERS][COFFEE_ID_MAX];
+    char hash_d [TOKEN_HASH_MAX], hash_g [TOKEN_HASH_MAX];
+    s_batch_world (ctx, ids, hash_d, hash_g);
+    store_auth_t as_d = { STORE_AUTH_TOKEN, hash_d };
+    event_line_t one = s_line ("MENU-00000001", 1);
+    store_reply_t replies [3];
+    memset (replies, 0, sizeof replies);
+    store_order_req_t reqs [3] = {
+        { ids [3], &as_d, &one, 1, NULL, &replies [0], 99 },
+        { ids [4], NULL, &one, 1, NULL, &replies [1], 99 },
+        { ids [3], &as_d, &one, 1, NULL, &replies [2], 99 },
+    };
+    s_poison_outbox (ctx, ids [4]);
+    s_snap_t before_d = s_snap (ctx, ids [3]);
+    s_snap_t before_e = s_snap (ctx, ids [4]);
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    store_orders_create (ctx->store, reqs, 3, NOW_MS);
+    int committed = store_group_commit (ctx->store);
+    assert_int_equal (db_exec (store_db (ctx->store), "DROP TRIGGER coffee_test_poison"), DB_OK);
+    s_snap_t after_d = s_snap (ctx, ids [3]);
+    s_snap_t after_e = s_snap (ctx, ids [4]);
+    if (ctx->mysql) {
+        assert_int_equal (committed, STORE_FAILED);
+        s_assert_same (&after_d, &before_d);
+        s_assert_same (&after_e, &before_e);
+    }
+    else {
+        assert_int_equal (committed, STORE_OK);
+        const int statuses [3] = { 200, 503, 200 };
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal (replies [i].status, statuses [i]);
+            assert_int_equal (reqs [i].rc, statuses [i] == 200 ? 0 : -1);
+        }
+        assert_int_equal (after_d.balance, before_d.balance - 2 * 4200);
+        assert_int_equal (after_e.balance, before_e.balance);
+        assert_int_equal (after_e.orders, before_e.orders + 2);
+        assert_int_equal (after_e.outbox, before_e.outbox + 2);
+    }
+    for (size_t i = 0; i < 3; i++)
+        store_reply_reset (&replies [i]);
+    assert_int_equal (s_assert_whole (ctx, ids [3]), after_d.balance);
+    assert_int_equal (s_assert_whole (ctx, ids [4]), after_e.balance);
+}
+
 int
 main (void)
 {
@@ -2865,6 +2920,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_group_member_undone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_orders_batched_tail, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),
