@@ -77,7 +77,10 @@
 #    WRK_THREADS=2    wrk threads
 #    CONNECTIONS=64   wrk connections
 #    CUSTOMERS=64     customers the POST /order phases spread their orders over
-#                     (coffee routes a customer's orders to one order actor)
+#                     (coffee routes a customer's orders to one order actor,
+#                     among the lanes the load opens: --lane-requests)
+#    COFFEE_FLAGS=…   more `coffee serve` flags for every coffee started, e.g.
+#                     "--lane-requests 0" to spread orders over every actor
 #    LOG_LEVEL=info   coffee's --log-level in the GET phases (info: a line per request)
 #    ORDER_LOG_LEVEL=warn      coffee's --log-level in the POST /order phases
 #    SQLITE_ORDER_ACTORS=1     coffee's --order-actors in order-sqlite and
@@ -111,7 +114,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KNOBS="PHASES ROUTES DURATION ROUNDS THREADS WRK_THREADS CONNECTIONS CUSTOMERS LOG_LEVEL ORDER_LOG_LEVEL
 SQLITE_ORDER_ACTORS MARIADB_ORDER_ACTORS BARE_SQLITE_THREADS BARE_MARIADB_THREADS BARE_MODE
 PACE_FRACTION SWEEP_ACTORS SWEEP_STORES VISIBLE_SAMPLES ORDER_RATE_BOUND MARIADB_PORT OUT_DIR
-UPDATE_DOCS LABEL SKIP_BUILD BUILD_DIR"
+UPDATE_DOCS LABEL SKIP_BUILD BUILD_DIR COFFEE_FLAGS"
 COMMAND=""
 for k in $KNOBS; do
     if [ -n "${!k+x}" ]; then
@@ -347,7 +350,8 @@ coffee_start() {
     port="$(free_port)"
     BASE="http://127.0.0.1:$port"
     COFFEE_PORT="$port"
-    "$BUILD/coffee" serve --bind 127.0.0.1 --port "$port" --http-threads "$THREADS" "$@" \
+    # shellcheck disable=SC2086  # COFFEE_FLAGS is a list of flags
+    "$BUILD/coffee" serve --bind 127.0.0.1 --port "$port" --http-threads "$THREADS" "$@" ${COFFEE_FLAGS:-} \
         >"$WORK/$name.log" 2>&1 &
     COFFEE_PID=$!
     if ! wait_http "$BASE/health"; then

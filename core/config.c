@@ -39,6 +39,8 @@ static const s_option_t s_options [] = {
       "point actor threads (customers, charges, balances)" },
     { "order-actors", "COFFEE_ORDER_ACTORS", OPT_INT, FIELD (order_actors), 0, 64, NULL, "0",
       "order actor threads; 0: 1 on an SQLite command store (it has one writer, so a second actor only waits for the first's lock), 2 on MySQL" },
+    { "lane-requests", "COFFEE_LANE_REQUESTS", OPT_INT, FIELD (lane_requests), 0, 100000, NULL, "64",
+      "requests at a pool per lane: a customer's requests go to one of the pool's first (requests at it / N) + 1 actors, by a hash of its id, so that groups stay large while fewer actors can take the load; 0: every actor is a lane" },
     { "display-actors", "COFFEE_DISPLAY_ACTORS", OPT_INT, FIELD (display_actors), 1, 64, NULL, "2",
       "display actor threads" },
     { "store", "COFFEE_STORE", OPT_STRING, FIELD (store), 0, 0, NULL, "",

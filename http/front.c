@@ -209,7 +209,7 @@ s_copy (char *dst, size_t size, const char *src)
     dst [len] = '\0';
 }
 
-//  FNV-1a of a customer id: one customer's writes always meet in one actor.
+//  FNV-1a of a customer id, the key of its lane (s_lane).
 static uint32_t
 s_hash (const char *text)
 {
@@ -520,6 +520,45 @@ s_send (s_worker_t *self, s_request_t *req, int p, int index, const char *op,
     return 0;
 }
 
+//  The bucket of key among buckets (1..): jump consistent hash (Lamping and
+//  Veach, 2014). Going from k to k + 1 buckets moves only the keys that
+//  land in the new one, a 1/(k + 1) share.
+static int
+s_jump (uint64_t key, int buckets)
+{
+    int64_t bucket = -1;
+    int64_t next = 0;
+    while (next < buckets) {
+        bucket = next;
+        key = key * 2862933555777941757ULL + 1;
+        next = (int64_t) ((double) (bucket + 1) * ((double) (1LL << 31) / (double) ((key >> 33) + 1)));
+    }
+    return (int) bucket;
+}
+
+//  The actor of pool p (n actors) for a request of customer_id: one of
+//  the pool's first lanes, by a hash of the id, so that one customer's
+//  requests meet in one actor and its orders go in one group, in the order
+//  given. A lane opens for every --lane-requests requests at the pool (all
+//  workers): an actor takes at most a group's worth at once, and while
+//  fewer lanes can take the load, spreading it over more only makes their
+//  groups smaller, and a group costs its transaction's statements whatever
+//  its size. With --lane-requests 0, every actor is a lane.
+static int
+s_lane (s_worker_t *self, int p, int n, const char *customer_id)
+{
+    int64_t per = self->shared->cfg->lane_requests;
+    int lanes = n;
+    if (per > 0) {
+        int64_t at = metrics_gauge_get (self->shared->metrics, s_pool_gauges [p]);
+        if (at < 0)
+            at = 0;
+        if (at / per + 1 < n)
+            lanes = (int) (at / per) + 1;
+    }
+    return s_jump (s_hash (customer_id), lanes);
+}
+
 //  Hands a validated request to an actor of the route's pool and suspends
 //  its connection; or fills answer with 503 OVERLOADED when it cannot be
 //  queued. Returns true when the request is now waiting.
@@ -531,7 +570,7 @@ s_dispatch (s_worker_t *self, s_request_t *req, const wire_cmd_t *cmd, const cha
     int p = s_pool_of (route->pool);
     assert (p >= 0 && self->shared->pool_size [p] > 0);   //  our own table and role check
     int n = self->shared->pool_size [p];
-    int index = *cmd->customer_id? (int) (s_hash (cmd->customer_id) % (uint32_t) n)
+    int index = *cmd->customer_id? s_lane (self, p, n, cmd->customer_id)
                                  : (int) (self->rr [p]++ % (unsigned) n);
     const char *idem = route->takes_idem? req->idem: NULL;
     if (*cmd->customer_id

@@ -25,6 +25,7 @@ typedef struct {
     int http_threads;               //  libmicrohttpd worker threads
     int point_actors;               //  point actor threads
     int order_actors;               //  order actor threads (config_load resolves 0 by store)
+    int lane_requests;              //  requests at a pool per open lane; 0: every actor
     int display_actors;             //  display actor threads
     char store [1024];              //  command store URL: sqlite:PATH or mysql://…
     char display_store [1024];      //  display store URL

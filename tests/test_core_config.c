@@ -21,6 +21,7 @@ test_defaults (void **state)
     assert_int_equal (cfg.role, ROLE_ALL);
     assert_true (cfg.point_actors >= 1 && cfg.display_actors >= 1);
     assert_int_equal (cfg.order_actors, 1);             //  SQLite has one writer
+    assert_int_equal (cfg.lane_requests, 64);           //  a group's worth per lane
     assert_int_equal (cfg.request_timeout_ms, 5000);
     assert_int_equal (cfg.max_body, 65536);
     //  On MySQL the order actors default to 2; a count given stands
@@ -29,6 +30,10 @@ test_defaults (void **state)
     assert_int_equal (cfg.order_actors, 2);
     assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--order-actors", "3", NULL), 0);
     assert_int_equal (cfg.order_actors, 3);
+    setenv ("COFFEE_LANE_REQUESTS", "0", 1);            //  every actor a lane
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, NULL), 0);
+    assert_int_equal (cfg.lane_requests, 0);
+    unsetenv ("COFFEE_LANE_REQUESTS");
 }
 
 static void
@@ -62,6 +67,7 @@ test_refusals (void **state)
         { "--store", "postgres://x", "--store" }, { "--collector-url", "ftp://x", "--collector-url" },
         { "--max-body", "-1", "--max-body" }, { "--request-timeout-ms", "", "--request-timeout-ms" },
         { "--nope", "1", "unknown option" }, { "--log-level", "loud", "--log-level" },
+        { "--lane-requests", "-1", "--lane-requests" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         err [0] = 0;

@@ -367,13 +367,15 @@ test_routes (void **state)
     s_rig_finish (rig);
 }
 
-//  One customer's requests meet in one actor; customers spread over the pool.
+//  One customer's requests meet in one actor; with every actor a lane
+//  (--lane-requests 0), customers spread over the pool.
 static void
 test_hash_routing (void **state)
 {
     rig_t *rig = (rig_t *) *state;
     s_rig_config (rig);
     rig->cfg.http_threads = 2;
+    rig->cfg.lane_requests = 0;
     s_rig_start (rig);
     bool used [2] = { false, false };
     for (int c = 1; c <= 16; c++) {
@@ -417,6 +419,71 @@ s_slow_post (rig_t *rig, const char *key, tk_resp_t *resp)
     const char *headers [] = { key, NULL };
     memset (resp, 0, sizeof *resp);
     tk_http ("POST", rig->cfg.port, "/point", body, headers, resp);
+}
+
+//  One POST /point of customer c that holds its actor hold_ms.
+typedef struct {
+    rig_t *rig;             //  the rig
+    int customer;           //  CUST-%08d
+    int hold_ms;            //  the fake sleeps this long
+    tk_resp_t resp;         //  its answer
+} lane_call_t;
+
+static void *
+s_lane_thread (void *arg)
+{
+    lane_call_t *call = (lane_call_t *) arg;
+    char body [128], key [64];
+    snprintf (body, sizeof body, "{\"customerId\":\"CUST-%08d\",\"chargeAmt\":1}",
+              call->customer);
+    snprintf (key, sizeof key, "Idempotency-Key: slow-%d", call->hold_ms);
+    const char *headers [] = { key, NULL };
+    memset (&call->resp, 0, sizeof call->resp);
+    tk_http ("POST", call->rig->cfg.port, "/point", body, headers, &call->resp);
+    return NULL;
+}
+
+//  Lanes (--lane-requests 2, two point actors): while the pool is idle
+//  every customer's requests go to the first actor; with requests queued
+//  at it, the second opens and takes the customers whose hash falls
+//  there (CUST-00000002, 3, 5 and 7 of 1 to 8), at least two of the six
+//  that came while two or more were queued.
+static void
+test_lanes (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    rig->cfg.lane_requests = 2;
+    rig->cfg.request_timeout_ms = 5000;
+    s_rig_start (rig);
+    for (int c = 1; c <= 16; c++) {
+        char body [128];
+        snprintf (body, sizeof body, "{\"customerId\":\"CUST-%08d\",\"chargeAmt\":1}", c);
+        tk_resp_t r;
+        s_call (rig, "POST", "/point", body, NULL, 200, &r);
+        assert_int_equal (s_index (&r), 0);
+        tk_resp_reset (&r);
+    }
+    lane_call_t calls [8];
+    pthread_t threads [8];
+    for (int i = 0; i < 8; i++) {
+        calls [i] = (lane_call_t) { rig, i + 1, 100, { 0 } };
+        assert_int_equal (pthread_create (&threads [i], NULL, s_lane_thread, &calls [i]), 0);
+    }
+    int second = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join (threads [i], NULL);
+        assert_int_equal (calls [i].resp.status, 200);
+        int index = s_index (&calls [i].resp);
+        if (index == 1) {
+            second++;
+            int c = calls [i].customer;
+            assert_true (c == 2 || c == 3 || c == 5 || c == 7);
+        }
+        tk_resp_reset (&calls [i].resp);
+    }
+    assert_true (second >= 2);
+    s_rig_finish (rig);
 }
 
 typedef struct {
@@ -633,6 +700,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_routes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_hash_routing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lanes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_and_real_outcome, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_health, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_roles, s_setup, s_teardown),
