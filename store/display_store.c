@@ -444,7 +444,9 @@ s_ordered_flush (display_store_t *self, bool *news)
     bool one = n == 1;
     if (!one && db_savepoint (db, ORDERED_SAVEPOINT) != DB_OK)
         return -1;
+    //  The INSERTs are deferred, to go in one round trip on MySQL
     int64_t added = 0;
+    int first = -1, last = -1;
     int rc = DB_OK;
     for (size_t done = 0; done < n && rc == DB_OK; ) {
         size_t k = ORDERED_SIZES - 1;
@@ -461,14 +463,21 @@ s_ordered_flush (display_store_t *self, bool *news)
             &&  (rc = db_bind_text (st, at + 1, row->menu_id)) == DB_OK)
                 rc = db_bind_int64 (st, at + 2, row->ordered_at);
         }
-        if (rc == DB_OK)
-            rc = db_step (st) == DB_DONE ? DB_OK : DB_ERROR;
+        if (rc == DB_OK) {
+            last = db_defer (st);
+            rc = last >= 0 ? DB_OK : DB_ERROR;
+            if (first < 0)
+                first = last;
+        }
         db_reset (st);
-        added += db_changes (db);
         done += rows;
     }
+    if (rc == DB_OK)
+        rc = db_flush (db);
     if (rc != DB_OK)
         return -1;
+    for (int idx = first; idx <= last; idx++)
+        added += db_deferred_changes (db, idx);
     if (one && added == 0) {
         self->ordered_n = 0;            //  there already: nothing new
         return 0;
