@@ -3,7 +3,8 @@
     Loop: claim up to RELAY_BATCH committed, unpublished outbox rows, publish
     them, mark exactly the prefix the log acknowledged, repeat until the
     outbox is empty. Runs on a wake (a message on BRIDGE_OUTBOX_WAKE; all
-    queued wakes are drained first) or every BRIDGE_RELAY_IDLE_MS. On a
+    queued wakes are drained first; a wake within RELAY_GAP_MS of the last
+    drain's start waits for the gap) or every BRIDGE_RELAY_IDLE_MS. On a
     failure it backs off (doubling up to RELAY_BACKOFF_MAX_MS) and reports
     GAUGE_BRIDGE_UP 0. On $TERM it drains once more, bounded by
     RELAY_TERM_DRAIN_MS, then exits.
@@ -20,6 +21,7 @@
 #define RELAY_BACKOFF_MAX_MS    5000    //  cap of the retry delay
 #define RELAY_TERM_DRAIN_MS     5000    //  bound of the last drain on $TERM
 #define RELAY_COUNT_MS          250     //  between two counts of the rows left (the gauge)
+#define RELAY_GAP_MS            10      //  least time between two drains' starts while wakes come
 
 typedef struct {
     const config_t *cfg;        //  settings
@@ -217,6 +219,7 @@ bridge_relay_actor (zsock_t *pipe, void *args)
     log_info ("-", "relay: started (%s event log)", self->cfg->bridge);
 
     int64_t next_drain = zclock_mono ();        //  drain once at start: crash leftovers
+    int64_t drained_at = 0;                     //  when the last drain started
     while (!self->terminated) {
         int64_t wait = next_drain - zclock_mono ();
         if (wait < 0)
@@ -236,8 +239,17 @@ bridge_relay_actor (zsock_t *pipe, void *args)
         //  While backing off, wakes wait for the backoff timer
         if (woken && self->backoff_ms && zclock_mono () < next_drain)
             continue;
+        //  A wake soon after a drain waits for the gap: under load each
+        //  claim then takes the rows of several group commits, and the
+        //  claim and the mark are a transaction each on the command store
+        if (woken && zclock_mono () < drained_at + RELAY_GAP_MS) {
+            if (next_drain > drained_at + RELAY_GAP_MS)
+                next_drain = drained_at + RELAY_GAP_MS;
+            continue;
+        }
         if (!woken && zclock_mono () < next_drain)
             continue;
+        drained_at = zclock_mono ();
         int rc = s_relay_drain (self, 0);
         if (rc > 0)
             next_drain = zclock_mono ();
