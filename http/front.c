@@ -537,8 +537,8 @@ s_jump (uint64_t key, int buckets)
     return (int) bucket;
 }
 
-//  The actor of pool p (n actors) for a request of customer_id: one of
-//  the pool's first lanes, by a hash of the id, so that one customer's
+//  The lanes of pool p (n actors) open now, and the actor of a request of
+//  customer_id: one of the pool's first lanes, by a hash of the id, so that one customer's
 //  requests meet in one actor and its orders go in one group, in the order
 //  given. A lane opens for every --lane-requests requests at the pool (all
 //  workers): an actor takes at most a group's worth at once, and while
@@ -546,18 +546,21 @@ s_jump (uint64_t key, int buckets)
 //  groups smaller, and a group costs its transaction's statements whatever
 //  its size. With --lane-requests 0, every actor is a lane.
 static int
-s_lane (s_worker_t *self, int p, int n, const char *customer_id)
+s_lanes (s_worker_t *self, int p, int n)
 {
     int64_t per = self->shared->cfg->lane_requests;
-    int lanes = n;
-    if (per > 0) {
-        int64_t at = metrics_gauge_get (self->shared->metrics, s_pool_gauges [p]);
-        if (at < 0)
-            at = 0;
-        if (at / per + 1 < n)
-            lanes = (int) (at / per) + 1;
-    }
-    return s_jump (s_hash (customer_id), lanes);
+    if (per <= 0)
+        return n;
+    int64_t at = metrics_gauge_get (self->shared->metrics, s_pool_gauges [p]);
+    if (at < 0)
+        at = 0;
+    return at / per + 1 < n ? (int) (at / per) + 1 : n;
+}
+
+static int
+s_lane (s_worker_t *self, int p, int n, const char *customer_id)
+{
+    return s_jump (s_hash (customer_id), s_lanes (self, p, n));
 }
 
 //  Hands a validated request to an actor of the route's pool and suspends
@@ -846,15 +849,16 @@ s_cmd_auth (const s_request_t *req, wire_cmd_t *cmd)
     memcpy (cmd->token_hash, req->token_hash, sizeof cmd->token_hash);
 }
 
-//  GET /metrics: the shared counters and this worker's pool sizes (every
-//  worker follows each resize before main answers it).
+//  GET /metrics: the shared counters, this worker's pool sizes (every
+//  worker follows each resize before main answers it) and the lanes open
+//  now in the pools whose requests go by customer.
 static char *
 s_metrics (s_worker_t *self)
 {
     char *text = metrics_render (self->shared->metrics);
     if (!text)
         return NULL;
-    char extra [512];
+    char extra [1024];
     int used = snprintf (extra, sizeof extra,
                          "# HELP coffee_actor_pool_size Actors serving each pool.\n"
                          "# TYPE coffee_actor_pool_size gauge\n");
@@ -863,6 +867,18 @@ s_metrics (s_worker_t *self)
             used += snprintf (extra + used, sizeof extra - (size_t) used,
                               "coffee_actor_pool_size{pool=\"%s\"} %d\n", s_pool_names [p],
                               self->shared->pool_size [p]);
+    bool routed = false;
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        routed = routed || (p != S_DISPLAY && self->shared->pool_size [p] > 0);
+    if (routed)
+        used += snprintf (extra + used, sizeof extra - (size_t) used,
+                          "# HELP coffee_actor_lanes Actors a pool's customers are routed to"
+                          " now (--lane-requests).\n# TYPE coffee_actor_lanes gauge\n");
+    for (int p = 0; p < S_POOL_COUNT; p++)
+        if (p != S_DISPLAY && self->shared->pool_size [p] > 0)
+            used += snprintf (extra + used, sizeof extra - (size_t) used,
+                              "coffee_actor_lanes{pool=\"%s\"} %d\n", s_pool_names [p],
+                              s_lanes (self, p, self->shared->pool_size [p]));
     size_t len = strlen (text);
     char *all = (char *) realloc (text, len + (size_t) used + 1);
     if (!all) {

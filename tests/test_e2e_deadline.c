@@ -10,6 +10,12 @@
     So a request answered 503 TIMEOUT did not run and will not, and one that
     ran is answered with its real outcome.
 
+    The server runs 4 order actors with --lane-requests 4: one lane while
+    the store answers, more as orders pile up during the stall (the test
+    sees coffee_actor_lanes above 1 on /metrics), fewer again after it. So
+    the 4 customers' orders move between actors mid-stream, and the count
+    above holds with them.
+
     SQLite: the sqlite3 shell holds BEGIN IMMEDIATE on command.db.
     MariaDB (when COFFEE_TEST_STORE_URL is a mysql:// URL, as
     scripts/test.sh sets it): the mariadb client holds the customers' point
@@ -181,12 +187,31 @@ s_holder_locked (const char *log_path)
 }
 
 
+//  The lanes /metrics shows open for the order pool, or -1.
+static int
+s_order_lanes (int port)
+{
+    tk_resp_t resp;
+    memset (&resp, 0, sizeof resp);
+    int lanes = -1;
+    if (tk_http ("GET", port, "/metrics", NULL, NULL, &resp) == 0 && resp.status == 200
+    &&  resp.body) {
+        const char *at = strstr (resp.body, "\ncoffee_actor_lanes{pool=\"order\"} ");
+        if (at)
+            lanes = atoi (at + strlen ("\ncoffee_actor_lanes{pool=\"order\"} "));
+    }
+    tk_resp_reset (&resp);
+    return lanes;
+}
+
+
 //  Streams orders from DL_THREADS threads while holder (argv) holds its
 //  lock, then checks the answers against the USE rows (see the top).
 static void
 s_stall_and_count (int port, const char *data_dir, char (*customers) [32],
                    const char *const *holder, const char *holder_log)
 {
+    assert_int_equal (s_order_lanes (port), 1);         //  idle: one lane
     unlink (holder_log);
     pid_t pid = tk_spawn (holder, strstr (holder_log, ".said") ? NULL : holder_log);
     assert_true (pid > 0);
@@ -204,9 +229,19 @@ s_stall_and_count (int port, const char *data_dir, char (*customers) [32],
                                       .until_ms = stall_start + DL_STREAM_MS };
         assert_int_equal (pthread_create (&ids [i], NULL, s_stream, &threads [i]), 0);
     }
+    //  The orders pile up at the order pool: more lanes open
+    int most_lanes = 0;
+    while (tk_now_ms () < stall_start + DL_STREAM_MS && most_lanes < 2) {
+        int lanes = s_order_lanes (port);
+        most_lanes = lanes > most_lanes ? lanes : most_lanes;
+        usleep (20 * 1000);
+    }
+    print_message ("order lanes during the stall: up to %d (or more)\n", most_lanes);
+    assert_true (most_lanes >= 2);
     for (int i = 0; i < DL_THREADS; i++)
         pthread_join (ids [i], NULL);
     assert_int_equal (tk_wait (pid, 20000), 0);
+    assert_int_equal (s_order_lanes (port), 1);         //  nothing waits: one lane again
 
     //  The answers
     static char answered [DL_THREADS * DL_ORDERS][32];
@@ -266,8 +301,8 @@ test_sqlite_stall (void **state)
     static tk_server_t server;      //  outlives an assert's jump out of the test
     memset (&server, 0, sizeof server);
     *state = &server;               //  teardown stops it if an assert ends the test
-    const char *extra [] = { "--request-timeout-ms", DL_TIMEOUT_MS, "--order-actors", "2",
-                             NULL };
+    const char *extra [] = { "--request-timeout-ms", DL_TIMEOUT_MS, "--order-actors", "4",
+                             "--lane-requests", "4", "--metrics-public", "on", NULL };
     assert_int_equal (tk_server_start (&server, NULL, extra), 0);
     static char customers [DL_CUSTOMERS][32];
     for (int c = 0; c < DL_CUSTOMERS; c++)
@@ -315,7 +350,8 @@ test_mariadb_stall (void **state)
     static tk_server_t server;      //  outlives an assert's jump out of the test
     memset (&server, 0, sizeof server);
     *state = &server;               //  teardown stops it if an assert ends the test
-    const char *extra [] = { "--request-timeout-ms", DL_TIMEOUT_MS, "--order-actors", "2",
+    const char *extra [] = { "--request-timeout-ms", DL_TIMEOUT_MS, "--order-actors", "4",
+                             "--lane-requests", "4", "--metrics-public", "on",
                              "--store", url, "--display-store", display, NULL };
     assert_int_equal (tk_server_start (&server, NULL, extra), 0);
     static char customers [DL_CUSTOMERS][32];
