@@ -532,19 +532,18 @@ s_jump (uint64_t key, int buckets)
     while (next < buckets) {
         bucket = next;
         key = key * 2862933555777941757ULL + 1;
-        next = (int64_t) ((double) (bucket + 1) * ((double) (1LL << 31) / (double) ((key >> 33) + 1)));
+        next = (int64_t) ((double) (bucket + 1)
+                          * ((double) (1LL << 31) / (double) ((key >> 33) + 1)));
     }
     return (int) bucket;
 }
 
-//  The lanes of pool p (n actors) open now, and the actor of a request of
-//  customer_id: one of the pool's first lanes, by a hash of the id, so that one customer's
-//  requests meet in one actor and its orders go in one group, in the order
-//  given. A lane opens for every --lane-requests requests at the pool (all
-//  workers): an actor takes at most a group's worth at once, and while
-//  fewer lanes can take the load, spreading it over more only makes their
-//  groups smaller, and a group costs its transaction's statements whatever
-//  its size. With --lane-requests 0, every actor is a lane.
+//  The lanes of pool p (n actors) open now. A lane opens for every
+//  --lane-requests requests at the pool (all workers): an actor takes at
+//  most a group's worth at once, and while fewer lanes can take the load,
+//  spreading it over more only makes their groups smaller, and a group
+//  costs its transaction's statements whatever its size. With
+//  --lane-requests 0, every actor is a lane.
 static int
 s_lanes (s_worker_t *self, int p, int n)
 {
@@ -557,6 +556,9 @@ s_lanes (s_worker_t *self, int p, int n)
     return at / per + 1 < n ? (int) (at / per) + 1 : n;
 }
 
+//  The actor of a request of customer_id: one of the pool's lanes, by a
+//  hash of the id, so that one customer's requests meet in one actor and
+//  its orders go in one group, in the order given.
 static int
 s_lane (s_worker_t *self, int p, int n, const char *customer_id)
 {
