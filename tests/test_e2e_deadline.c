@@ -191,17 +191,9 @@ s_holder_locked (const char *log_path)
 static int
 s_order_lanes (int port)
 {
-    tk_resp_t resp;
-    memset (&resp, 0, sizeof resp);
-    int lanes = -1;
-    if (tk_http ("GET", port, "/metrics", NULL, NULL, &resp) == 0 && resp.status == 200
-    &&  resp.body) {
-        const char *at = strstr (resp.body, "\ncoffee_actor_lanes{pool=\"order\"} ");
-        if (at)
-            lanes = atoi (at + strlen ("\ncoffee_actor_lanes{pool=\"order\"} "));
-    }
-    tk_resp_reset (&resp);
-    return lanes;
+    int64_t lanes;
+    return tk_metric (port, "coffee_actor_lanes{pool=\"order\"}", &lanes) == 200
+         ? (int) lanes : -1;
 }
 
 

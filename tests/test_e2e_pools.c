@@ -115,15 +115,11 @@ s_put (int port, const char *pool, const char *body, const char *auth, tk_resp_t
 static int
 s_pool_size (int port, const char *pool)
 {
-    tk_resp_t resp;
-    assert_int_equal (tk_http ("GET", port, "/metrics", NULL, NULL, &resp), 0);
-    assert_int_equal (resp.status, 200);
-    char needle [96];
-    snprintf (needle, sizeof needle, "coffee_actor_pool_size{pool=\"%s\"} ", pool);
-    const char *at = strstr (resp.body, needle);
-    int size = at? atoi (at + strlen (needle)): -1;
-    tk_resp_reset (&resp);
-    return size;
+    char sample [96];
+    snprintf (sample, sizeof sample, "coffee_actor_pool_size{pool=\"%s\"}", pool);
+    int64_t size;
+    assert_int_equal (tk_metric (port, sample, &size), 200);
+    return (int) size;
 }
 
 //  Resizes with the admin token and checks the answer and /metrics.

@@ -618,6 +618,25 @@ tk_resp_header (const tk_resp_t *resp, const char *name, char *value, size_t siz
 }
 
 
+//  The value of a sample of GET /metrics (see testkit.h).
+long
+tk_metric (int port, const char *sample, int64_t *value)
+{
+    *value = -1;
+    tk_resp_t resp;
+    if (tk_http ("GET", port, "/metrics", NULL, NULL, &resp) != 0)
+        return -1;
+    char needle [256];
+    snprintf (needle, sizeof needle, "\n%s ", sample);
+    const char *at = resp.body ? strstr (resp.body, needle) : NULL;
+    if (at)
+        *value = strtoll (at + strlen (needle), NULL, 10);
+    long status = resp.status;
+    tk_resp_reset (&resp);
+    return status;
+}
+
+
 //  Polls GET path until pred (NULL: status 200) holds or timeout_ms passes.
 //  Returns 0 when it held, -1 on timeout.
 int

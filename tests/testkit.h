@@ -93,6 +93,11 @@ bool tk_resp_header (const tk_resp_t *resp, const char *name, char *value, size_
 int tk_http_until (int port, const char *path, bool (*pred) (const tk_resp_t *, void *),
                    void *arg, int timeout_ms);
 
+//  GET /metrics: the value of sample (a whole series name with its labels,
+//  e.g. coffee_actor_pool_size{pool="order"}) into *value, -1 when absent.
+//  Returns the HTTP status, or -1 when no answer came.
+long tk_metric (int port, const char *sample, int64_t *value);
+
 //  Milliseconds on a monotonic clock.
 int64_t tk_now_ms (void);
 
