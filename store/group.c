@@ -233,7 +233,6 @@ store_group_commit (store_t *self)
 {
     assert (self->group_open);
     self->group_open = false;
-    self->group_tail = false;           //  deferred writes go with the COMMIT
     if (self->group_lost) {
         db_rollback (self->db);
         return STORE_FAILED;
@@ -263,7 +262,6 @@ store_group_rollback (store_t *self)
     if (self->group_open)
         db_rollback (self->db);
     self->group_open = false;
-    self->group_tail = false;
 }
 
 //  Sets the deadline of the next operations.

@@ -49,7 +49,8 @@ struct _store_t {
     bool claim_open;                //  a MySQL outbox claim transaction is open
     bool group_open;                //  store_group_begin opened a transaction
     bool group_lost;                //  an operation took the group's transaction down
-    bool group_tail;                //  writes left deferred for the COMMIT (order_batch)
+    bool group_tail;                //  writes left deferred for the COMMIT (order_batch);
+                                    //  read while group_open, cleared by store_group_begin
     int64_t deadline_ms;            //  store_set_deadline: of the next operations, 0 none
     int64_t bound_ms;               //  lock-wait bound in force (0 default, -1 unknown)
     char *lines_sql [STORE_LINES_MAX + 1];  //  [n]: INSERT of n order lines in one statement
