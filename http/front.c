@@ -869,18 +869,15 @@ s_metrics (s_worker_t *self)
             used += snprintf (extra + used, sizeof extra - (size_t) used,
                               "coffee_actor_pool_size{pool=\"%s\"} %d\n", s_pool_names [p],
                               self->shared->pool_size [p]);
-    bool routed = false;
+    const char *lanes_head = "# HELP coffee_actor_lanes Actors a pool's customers are routed"
+                             " to now (--lane-requests).\n# TYPE coffee_actor_lanes gauge\n";
     for (int p = 0; p < S_POOL_COUNT; p++)
-        routed = routed || (p != S_DISPLAY && self->shared->pool_size [p] > 0);
-    if (routed)
-        used += snprintf (extra + used, sizeof extra - (size_t) used,
-                          "# HELP coffee_actor_lanes Actors a pool's customers are routed to"
-                          " now (--lane-requests).\n# TYPE coffee_actor_lanes gauge\n");
-    for (int p = 0; p < S_POOL_COUNT; p++)
-        if (p != S_DISPLAY && self->shared->pool_size [p] > 0)
+        if (p != S_DISPLAY && self->shared->pool_size [p] > 0) {
             used += snprintf (extra + used, sizeof extra - (size_t) used,
-                              "coffee_actor_lanes{pool=\"%s\"} %d\n", s_pool_names [p],
-                              s_lanes (self, p, self->shared->pool_size [p]));
+                              "%scoffee_actor_lanes{pool=\"%s\"} %d\n", lanes_head,
+                              s_pool_names [p], s_lanes (self, p, self->shared->pool_size [p]));
+            lanes_head = "";            //  once, before the first sample
+        }
     size_t len = strlen (text);
     char *all = (char *) realloc (text, len + (size_t) used + 1);
     if (!all) {
