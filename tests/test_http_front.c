@@ -421,18 +421,19 @@ s_slow_post (rig_t *rig, const char *key, tk_resp_t *resp)
     tk_http ("POST", rig->cfg.port, "/point", body, headers, resp);
 }
 
-//  One POST /point of customer c that holds its actor hold_ms.
+//  One POST /point of customer c, on its own thread, that holds its (fake)
+//  actor hold_ms.
 typedef struct {
     rig_t *rig;             //  the rig
     int customer;           //  CUST-%08d
     int hold_ms;            //  the fake sleeps this long
     tk_resp_t resp;         //  its answer
-} lane_call_t;
+} post_call_t;
 
 static void *
-s_lane_thread (void *arg)
+s_post_thread (void *arg)
 {
-    lane_call_t *call = (lane_call_t *) arg;
+    post_call_t *call = (post_call_t *) arg;
     char body [128], key [64];
     snprintf (body, sizeof body, "{\"customerId\":\"CUST-%08d\",\"chargeAmt\":1}",
               call->customer);
@@ -464,11 +465,11 @@ test_lanes (void **state)
         assert_int_equal (s_index (&r), 0);
         tk_resp_reset (&r);
     }
-    lane_call_t calls [8];
+    post_call_t calls [8];
     pthread_t threads [8];
     for (int i = 0; i < 8; i++) {
-        calls [i] = (lane_call_t) { rig, i + 1, 100, { 0 } };
-        assert_int_equal (pthread_create (&threads [i], NULL, s_lane_thread, &calls [i]), 0);
+        calls [i] = (post_call_t) { rig, i + 1, 100, { 0 } };
+        assert_int_equal (pthread_create (&threads [i], NULL, s_post_thread, &calls [i]), 0);
     }
     int second = 0;
     for (int i = 0; i < 8; i++) {
@@ -643,26 +644,6 @@ test_port_in_use (void **state)
     s_rig_finish (rig);
 }
 
-//  A request on its own thread, for the shutdown test.
-typedef struct {
-    int port;               //  front's port
-    long status;            //  answer status
-} inflight_t;
-
-static void *
-s_inflight (void *arg)
-{
-    inflight_t *self = (inflight_t *) arg;
-    const char *slow [] = { "Idempotency-Key: slow-400", NULL };
-    tk_resp_t r;
-    memset (&r, 0, sizeof r);
-    tk_http ("POST", self->port, "/point", "{\"customerId\":\"CUST-00000009\",\"chargeAmt\":5}",
-             slow, &r);
-    self->status = r.status;
-    tk_resp_reset (&r);
-    return NULL;
-}
-
 //  $TERM lets a request in flight finish, then the port is closed.
 static void
 test_shutdown_in_flight (void **state)
@@ -671,15 +652,16 @@ test_shutdown_in_flight (void **state)
     s_rig_config (rig);
     rig->cfg.request_timeout_ms = 3000;
     s_rig_start (rig);
-    inflight_t inflight = { rig->cfg.port, 0 };
+    post_call_t inflight = { rig, 9, 400, { 0 } };
     pthread_t thread;
-    assert_int_equal (pthread_create (&thread, NULL, s_inflight, &inflight), 0);
+    assert_int_equal (pthread_create (&thread, NULL, s_post_thread, &inflight), 0);
     zclock_sleep (150);
     int64_t started = tk_now_ms ();
     zactor_destroy (&rig->front);
     int64_t took = tk_now_ms () - started;
     pthread_join (thread, NULL);
-    assert_int_equal (inflight.status, 200);
+    assert_int_equal (inflight.resp.status, 200);
+    tk_resp_reset (&inflight.resp);
     assert_true (took >= 100 && took < 3000);
     tk_resp_t r;
     memset (&r, 0, sizeof r);
