@@ -30,30 +30,73 @@ log_level_parse (const char *name)
     return -1;
 }
 
-//  Formats one line (ending in a newline) into line (size bytes); returns
-//  its length, or 0 when it is not printed at this level or cannot be made.
+//  Writes "<stamp> <LEVEL> rid=<rid> " at line (room for at least
+//  S_PREFIX_MAX bytes); returns its length. By hand, and the date and
+//  time formatted only when the second changed since this thread's last
+//  line: the HTTP threads write a line per request, and printf showed in
+//  their profiles.
+#define S_RID_MAX     64
+#define S_PREFIX_MAX  (UTIL_ISO_MAX + 12 + S_RID_MAX)
+
+static size_t
+s_prefix (char *line, log_level_t level, const char *rid)
+{
+    static __thread int64_t second = -1;
+    static __thread char stamp [UTIL_ISO_MAX];
+    static __thread size_t stamp_len;
+    int64_t ms = util_now_ms (0);
+    if (ms < 0 || ms / 1000 != second) {
+        util_iso8601 (ms, stamp);
+        stamp_len = strlen (stamp);
+        second = ms < 0? -1: ms / 1000;
+    }
+    //  "2026-11-25T03:26:40.123Z": only the three digits before the Z change
+    size_t len = stamp_len;
+    memcpy (line, stamp, len);
+    if (ms >= 0 && len >= 4) {
+        int frac = (int) (ms % 1000);
+        line [len - 4] = (char) ('0' + frac / 100);
+        line [len - 3] = (char) ('0' + frac / 10 % 10);
+        line [len - 2] = (char) ('0' + frac % 10);
+    }
+    static const char *names [] = { " DEBUG rid=", " INFO  rid=", " WARN  rid=", " ERROR rid=" };
+    memcpy (line + len, names [level], 11);
+    len += 11;
+    if (!rid || !*rid)
+        rid = "-";
+    size_t rid_len = strnlen (rid, S_RID_MAX);
+    memcpy (line + len, rid, rid_len);
+    len += rid_len;
+    line [len++] = ' ';
+    return len;
+}
+
+//  Replaces newlines in line [from, len) so that a line stays a line, and
+//  ends it with one.
+static size_t
+s_finish (char *line, size_t from, size_t len)
+{
+    for (size_t i = from; i < len; i++)
+        if (line [i] == '\n' || line [i] == '\r')
+            line [i] = ' ';
+    line [len++] = '\n';
+    return len;
+}
+
+//  Formats one line (ending in a newline) into line (size bytes, at least
+//  LOG_LINE_MAX); returns its length, or 0 when it is not printed at this
+//  level or cannot be made.
 static size_t
 s_format (char *line, size_t size, log_level_t level, const char *rid, const char *fmt,
           va_list args)
 {
     if (level < s_level)
         return 0;
-    static const char *names [] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
-    char stamp [UTIL_ISO_MAX];
-    util_iso8601 (util_now_ms (0), stamp);
-    int n = snprintf (line, size, "%s %s rid=%s ", stamp, names [level],
-                      rid && *rid ? rid : "-");
-    if (n < 0 || (size_t) n >= size - 1)
-        return 0;
+    size_t n = s_prefix (line, level, rid);
     int m = vsnprintf (line + n, size - n - 1, fmt, args);
     if (m < 0)
         return 0;
-    size_t len = strlen (line);
-    for (size_t i = n; i < len; i++)
-        if (line [i] == '\n' || line [i] == '\r')
-            line [i] = ' ';
-    line [len++] = '\n';
-    return len;
+    return s_finish (line, n, n + strlen (line + n));
 }
 
 //  Formats and writes one line with a single write(2), so lines of
@@ -86,8 +129,37 @@ log_batch_line (log_batch_t *batch, log_level_t level, const char *rid, const ch
         return;
     if (batch->len + len > sizeof batch->data)
         log_batch_flush (batch);
+    if (batch->len == 0)
+        batch->since = zclock_mono ();
     memcpy (batch->data + batch->len, line, len);
     batch->len += len;
+}
+
+//  Appends the line "<prefix> text" to a thread's batch, with no printf.
+void
+log_batch_text (log_batch_t *batch, log_level_t level, const char *rid, const char *text)
+{
+    if (level < s_level)
+        return;
+    size_t text_len = strnlen (text, LOG_LINE_MAX - S_PREFIX_MAX - 1);
+    if (batch->len + S_PREFIX_MAX + text_len + 1 > sizeof batch->data)
+        log_batch_flush (batch);
+    if (batch->len == 0)
+        batch->since = zclock_mono ();
+    char *line = batch->data + batch->len;
+    size_t n = s_prefix (line, level, rid);
+    memcpy (line + n, text, text_len);
+    batch->len += s_finish (line, n, n + text_len);
+}
+
+//  Milliseconds until the batch's oldest line is LOG_BATCH_MS old.
+int64_t
+log_batch_due (const log_batch_t *batch, int64_t now)
+{
+    if (batch->len == 0)
+        return -1;
+    int64_t left = batch->since + LOG_BATCH_MS - now;
+    return left < 0? 0: left;
 }
 
 //  Writes the batch's whole lines with one write(2) and empties it.

@@ -24,17 +24,33 @@ void log_line (log_level_t level, const char *rid, const char *fmt, ...)
 #define LOG_LINE_MAX  2048
 
 //  Lines a thread gathers and writes together (one write(2) per batch, each
-//  line whole), for the HTTP threads' access log: one write per request
-//  was a large share of a read's cost. The owner flushes it each time its
-//  loop goes round, so lines are late by at most one pass.
+//  line whole), for the HTTP threads' access log: one write per request,
+//  and then one per pass of the loop, was a large share of a read's cost.
+//  A batch is written when the next line would not fit, or by its owner
+//  once its oldest line is LOG_BATCH_MS old (log_batch_due), and at stop;
+//  so a line is late by LOG_BATCH_MS at most, and a kill -9 loses at most
+//  that much of the access log.
 typedef struct {
     size_t len;                     //  bytes in data
+    int64_t since;                  //  zclock_mono of its oldest line (when len > 0)
     char data [16384];              //  whole lines
 } log_batch_t;
+
+//  The longest a line waits in a batch, in milliseconds.
+#define LOG_BATCH_MS  20
 
 //  Formats one line into batch (flushing first when it is full).
 void log_batch_line (log_batch_t *batch, log_level_t level, const char *rid,
                      const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
+
+//  Appends one line whose message is text as it is (newlines replaced; cut
+//  to fit a line): the access log's line per request, with no printf.
+void log_batch_text (log_batch_t *batch, log_level_t level, const char *rid,
+                     const char *text);
+
+//  Milliseconds until batch must be written (0: now), at now (zclock_mono);
+//  -1 when it is empty.
+int64_t log_batch_due (const log_batch_t *batch, int64_t now);
 
 //  Writes and empties the batch.
 void log_batch_flush (log_batch_t *batch);
