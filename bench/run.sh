@@ -20,7 +20,9 @@
 #                   (SQLite, THREADS HTTP threads, a few orders so /best has
 #                   three entries) against bare-mhd: libmicrohttpd with the same
 #                   thread count answering a fixed body of the same size.
-#                   ROUNDS wrk runs each, alternating, best kept. Target ≥ 0.9×.
+#                   ROUNDS rounds of one GET_DURATION wrk run each, back to
+#                   back; the ratio is the median of the rounds' ratios.
+#                   Target ≥ 0.9×.
 #    order-sqlite   POST /order on SQLite (SQLITE_ORDER_ACTORS order actors)
 #                   against bare-store --mode tx with BARE_SQLITE_THREADS (1)
 #                   writer: a loop of the balance-update + history-insert
@@ -72,7 +74,9 @@
 #  Environment (all optional):
 #    PHASES="menu best order-sqlite order-mariadb sweep visible rss"
 #    DURATION=8       seconds of each wrk run and each bare-store run
-#    ROUNDS=2         GET phases: wrk runs per server, alternating; the best counts
+#    ROUNDS=5         GET phases: rounds of one wrk run per server; the median
+#                     of the rounds' ratios counts
+#    GET_DURATION=4   seconds of each of those wrk runs
 #    THREADS=4        HTTP threads of coffee and of bare-mhd
 #    WRK_THREADS=2    wrk threads
 #    CONNECTIONS=64   wrk connections
@@ -111,7 +115,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 #  The exact command, with the knobs the caller set, for the results section.
-KNOBS="PHASES ROUTES DURATION ROUNDS THREADS WRK_THREADS CONNECTIONS CUSTOMERS LOG_LEVEL ORDER_LOG_LEVEL
+KNOBS="PHASES ROUTES DURATION ROUNDS GET_DURATION THREADS WRK_THREADS CONNECTIONS CUSTOMERS LOG_LEVEL ORDER_LOG_LEVEL
 SQLITE_ORDER_ACTORS MARIADB_ORDER_ACTORS BARE_SQLITE_THREADS BARE_MARIADB_THREADS BARE_MODE
 PACE_FRACTION SWEEP_ACTORS SWEEP_STORES VISIBLE_SAMPLES ORDER_RATE_BOUND MARIADB_PORT OUT_DIR
 UPDATE_DOCS LABEL SKIP_BUILD BUILD_DIR COFFEE_FLAGS"
@@ -134,7 +138,8 @@ fi
 BUILD="${BUILD_DIR:-$ROOT/build-bench}"
 PHASES="${PHASES:-menu best order-sqlite order-mariadb overload sweep visible rss}"
 DURATION="${DURATION:-8}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS="${ROUNDS:-5}"
+GET_DURATION="${GET_DURATION:-4}"
 THREADS="${THREADS:-4}"
 WRK_THREADS="${WRK_THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
@@ -180,7 +185,7 @@ for s in $SWEEP_STORES; do
     case "$s" in sqlite|mariadb) ;; *) echo "bench: SWEEP_STORES: sqlite or mariadb, not '$s'" >&2; exit 2 ;; esac
 done
 
-for k in DURATION ROUNDS THREADS WRK_THREADS CONNECTIONS CUSTOMERS SQLITE_ORDER_ACTORS \
+for k in DURATION ROUNDS GET_DURATION THREADS WRK_THREADS CONNECTIONS CUSTOMERS SQLITE_ORDER_ACTORS \
          MARIADB_ORDER_ACTORS BARE_SQLITE_THREADS BARE_MARIADB_THREADS VISIBLE_SAMPLES \
          ORDER_RATE_BOUND; do
     [[ "${!k}" =~ ^[1-9][0-9]*$ ]] || { echo "bench: $k must be a whole number ≥ 1, not '${!k}'" >&2; exit 2; }
@@ -287,6 +292,15 @@ wait_http() {
 calc() {
     local fmt="$1" expr="$2"; shift 2
     awk "$@" "BEGIN { printf \"$fmt\", ($expr) }"
+}
+#  median FORMAT X...: the median of the numbers (the mean of the middle two
+#  when their count is even), printed with FORMAT.
+median() {
+    local fmt="$1"; shift
+    printf '%s\n' "$@" | sort -g | awk -v fmt="$fmt" '{ v[NR] = $1 }
+        END { if (NR == 0) { printf fmt, 0; exit }
+              m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+              printf fmt, m }'
 }
 #  ratio_of X Y: X/Y to two decimals, or n/a.
 ratio_of() {
@@ -603,7 +617,7 @@ read_phase() {
         sleep 0.1
     done
 
-    say "GET, $THREADS HTTP threads each, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, best of $ROUNDS, coffee log level $LOG_LEVEL"
+    say "GET, $THREADS HTTP threads each, wrk -t$WRK_THREADS -c$CONNECTIONS -d${GET_DURATION}s, median of $ROUNDS rounds, coffee log level $LOG_LEVEL"
     for route in "${routes[@]}"; do
         bytes="$(curl -s "$BASE$route" | wc -c)"
         bare_port="$(free_port)"
@@ -611,20 +625,33 @@ read_phase() {
             --body-bytes "$bytes" >"$WORK/bare-mhd.log" 2>&1 &
         BARE_PID=$!
         wait_http "http://127.0.0.1:$bare_port/" || { cat "$WORK/bare-mhd.log" >&2; die "bare-mhd did not start"; }
-        #  Alternate the two and keep each one's best round: other load on the
-        #  machine then hurts both alike instead of whichever ran at the time.
-        bare_rps=0
-        coffee_rps=0
-        for _ in $(seq 1 "$ROUNDS"); do
-            r="$(wrk_rps "http://127.0.0.1:$bare_port$route")"
-            bare_rps="$(calc %.0f "a > b ? a : b" -v a="$bare_rps" -v b="${r:-0}")"
-            r="$(wrk_rps "$BASE$route")"
-            coffee_rps="$(calc %.0f "a > b ? a : b" -v a="$coffee_rps" -v b="${r:-0}")"
+        #  Rounds of one run each, back to back, the first alternating: the
+        #  machine's speed drifts over seconds (other guests of a VM), and a
+        #  pair run together meets the same drift. The ratio is the median
+        #  of the rounds' ratios; the req/s shown are the medians.
+        local bare_all="" coffee_all="" ratio_all="" b c first
+        for round in $(seq 1 "$ROUNDS"); do
+            for first in bare coffee; do
+                if [ $(( round % 2 )) = 0 ]; then
+                    [ "$first" = bare ] && first=coffee || first=bare
+                fi
+                if [ "$first" = bare ]; then
+                    b="$(DURATION=$GET_DURATION wrk_rps "http://127.0.0.1:$bare_port$route")"
+                else
+                    c="$(DURATION=$GET_DURATION wrk_rps "$BASE$route")"
+                fi
+            done
+            say "  $route round $round: coffee ${c:-0} req/s, bare-mhd ${b:-0} req/s ($(ratio_of "${c:-0}" "${b:-0}"))"
+            bare_all="$bare_all ${b:-0}"
+            coffee_all="$coffee_all ${c:-0}"
+            ratio_all="$ratio_all $(calc %.4f "b > 0 ? c / b : 0" -v b="${b:-0}" -v c="${c:-0}")"
         done
         stop_pid "$BARE_PID"
         BARE_PID=""
-        local ratio
-        ratio="$(ratio_of "$coffee_rps" "$bare_rps")"
+        local bare_rps coffee_rps ratio
+        bare_rps="$(median %.0f $bare_all)"
+        coffee_rps="$(median %.0f $coffee_all)"
+        ratio="$(median %.2f $ratio_all)"
         result "GET $route ($bytes B)" "$coffee_rps req/s" "bare-mhd $bare_rps req/s" \
                "$ratio" "≥ $TARGET_READ" "$(verdict_ge "$ratio" "$TARGET_READ")"
     done
@@ -772,7 +799,7 @@ write_results() {
         echo "- Machine: $MACHINE; load average (1 min) $LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
         echo "- Code: commit \`$COMMIT\`"
         echo "- Command: \`$COMMAND\`"
-        echo "- Settings: $THREADS HTTP threads, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $CUSTOMERS customers, bare-store --mode $BARE_MODE, log level $LOG_LEVEL (GET) / $ORDER_LOG_LEVEL (orders)"
+        echo "- Settings: $THREADS HTTP threads, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s (GET: median of $ROUNDS rounds of -d${GET_DURATION}s), $CUSTOMERS customers, bare-store --mode $BARE_MODE, log level $LOG_LEVEL (GET) / $ORDER_LOG_LEVEL (orders)"
         echo
         echo "| phase | coffee | baseline | ratio | target | result |"
         echo "|---|---|---|---|---|---|"
