@@ -306,9 +306,10 @@ typedef struct {
 //  then one multi-row statement per table. A customer any of whose orders
 //  cannot be placed so has all of them placed one by one (store_order_create)
 //  after the others, as has every order when the batch fails (undone to
-//  its savepoint first). On MySQL the batch's last INSERTs (what each
-//  order spent of each lot, the outbox rows) go with the group's COMMIT:
-//  should they fail, the COMMIT does not run and the group fails whole.
+//  its savepoint first). On MySQL everything the batch writes after the
+//  orders' INSERT (their numbers, lines and USE rows, what each spent of
+//  each lot, the outbox rows) goes with the group's COMMIT: should any of
+//  it fail, the COMMIT does not run and the group fails whole.
 //  Outside a group, all one by one.
 void store_orders_create (store_t *self, store_order_req_t *orders, size_t count,
                           int64_t now_ms);

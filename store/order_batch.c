@@ -1,22 +1,28 @@
 /*  order_batch — the orders of a group placed together (see store.h,
     store_orders_create). One order by store_order_create runs about
     fourteen statements; here the orders of a group run about a dozen in all,
-    deferred (db_defer) so that MySQL takes them in three round trips and
+    deferred (db_defer) so that MySQL takes them in two round trips and
     the group's COMMIT:
 
         the customers' point rows locked (MySQL), the menus,
         their balances, tokens and lots with points left        1
         the balances and the lots spent (UPDATE … CASE),
         the orders                                               2
-        the orders' numbers, their lines, their USE rows         3
-        what each order spent of each lot, the outbox rows       with the COMMIT
+        the orders' numbers, their lines, their USE rows, what
+        each order spent of each lot, the outbox rows            with the COMMIT
 
-    Each round trip waits for ids the one before made: the orders' numbers
-    are made of their ids, and what an order spent of a lot names its USE
-    row. The last two INSERTs need no answer (a multi-row INSERT adds all
-    its rows or fails), so they are left deferred and go with the group's
-    COMMIT, which does not run when they fail; should another member of
-    the group come first, store_group_savepoint runs them before it.
+    The second round trip waits for the answer of the first, and the rest
+    for the orders' ids: their numbers are made of them. What an order
+    spent of a lot names its USE row; on MySQL each USE rows INSERT is
+    followed by those rows, naming it as LAST_INSERT_ID() (the first id
+    that INSERT handed out) plus the order's place among its rows, so no
+    answer is waited for (SQLite takes the ids first; its statements run
+    at once). None of the rest needs an answer: a multi-row INSERT adds
+    all its rows or fails, and the numbers' UPDATE changes the rows this
+    transaction just inserted by their ids. So on MySQL they are left
+    deferred and go with the group's COMMIT, which does not run when one
+    fails; should another member of the group come first,
+    store_group_savepoint runs them before it.
 
     What each order comes to is worked out in memory between the reads and
     the writes, under the locks the first statement took (SQLite: the group's
@@ -60,7 +66,7 @@ typedef struct {
 
 typedef enum {
     Q_LOCK, Q_CUSTOMERS, Q_MENUS, Q_BALANCE, Q_ORDERS, Q_ORDER_NO,
-    Q_LINES, Q_HISTORY, Q_LOT_TAKE, Q_LOT_USE, Q_OUTBOX, Q_COUNT
+    Q_LINES, Q_HISTORY, Q_LOT_TAKE, Q_LOT_USE, Q_LOT_USE_LAST, Q_OUTBOX, Q_COUNT
 } s_query_t;
 
 static const s_text_t s_texts [Q_COUNT] = {
@@ -94,6 +100,10 @@ static const s_text_t s_texts [Q_COUNT] = {
                      " END WHERE id IN (", "?", ")" },
     [Q_LOT_USE] = { "INSERT INTO point_lot_use (history_id, lot_id, point) VALUES ",
                     "(?, ?, ?)", ",", NULL, NULL, "" },
+    //  MySQL: the USE row as the first id of the INSERT just before, plus
+    //  an offset (point_lot_use has no id of its own to change it)
+    [Q_LOT_USE_LAST] = { "INSERT INTO point_lot_use (history_id, lot_id, point) VALUES ",
+                         "(LAST_INSERT_ID() + ?, ?, ?)", ",", NULL, NULL, "" },
     [Q_OUTBOX] = { "INSERT INTO outbox (order_no, payload, created_at, published_at, kind) VALUES ",
                    "(?, ?, ?, NULL, 'order')", ",", NULL, NULL, "" },
 };
@@ -135,6 +145,7 @@ typedef struct {
     int64_t price;
     bool placed;                    //  placed here (else by store_order_create)
     bool answered;                  //  answered here
+    size_t position;                //  among the placed orders
     int64_t order_id;
     int64_t history_id;
     char order_no [COFFEE_ID_MAX];
@@ -178,6 +189,8 @@ struct _store_batch_t {
     size_t use_row_count;
     size_t sent_count;
     bool unchecked;                 //  writes deferred from now on are not checked
+    size_t chunk_from;              //  MySQL: first placed order of the USE rows INSERT
+    size_t chunk_use_count;         //  its orders' lot-use rows, in chunk_uses
     s_order_t orders [BATCH_ORDERS_MAX];
     s_customer_t customers [BATCH_ORDERS_MAX];
     s_menu_t menus [BATCH_MENUS_MAX];
@@ -191,6 +204,7 @@ struct _store_batch_t {
     size_t taking [BATCH_ORDERS_MAX];
     size_t taken_lots [BATCH_LOTS_MAX];
     size_t use_rows [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
+    size_t chunk_uses [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
     s_sent_t sent [BATCH_SENT_MAX];         //  writes deferred, checked at the flush
     int64_t order_ids [BATCH_ORDERS_MAX];   //  of the placed orders, at the flush
     int64_t history_ids [BATCH_ORDERS_MAX]; //  of their USE rows, at the flush
@@ -538,6 +552,7 @@ s_work_out (s_batch_t *b)
             o->placed = false;
         if (o->placed) {
             b->customers [o->customer].taken += o->price;
+            o->position = b->placed_count;
             b->placed [b->placed_count++] = i;
         }
     }
@@ -609,27 +624,36 @@ s_send (s_batch_t *b, db_stmt_t *st, size_t rows, int64_t *ids)
 //  Binds row (an index into the statement's rows) from parameter at on.
 typedef int (s_bind_row_fn) (s_batch_t *b, db_stmt_t *st, int at, size_t row);
 
-//  Inserts rows [0, total) of query, per_row parameters each, in the
-//  fewest statements, deferred; ids (may be NULL) gets each row's
+//  Inserts rows [from, from + s_sizes [size]) of query, per_row parameters
+//  each, in one statement, deferred; ids (may be NULL) gets each row's
 //  auto-increment id at the flush.
+static int
+s_insert_rows (s_batch_t *b, s_query_t query, size_t size, size_t from, int per_row,
+               s_bind_row_fn *bind, int64_t *ids)
+{
+    size_t n = s_sizes [size];
+    db_stmt_t *st = s_stmt (b, query, size);
+    int rc = st ? DB_OK : DB_ERROR;
+    for (size_t r = 0; r < n && rc == DB_OK; r++)
+        rc = bind (b, st, (int) r * per_row + 1, from + r);
+    if (rc != DB_OK) {
+        db_reset (st);
+        return -1;
+    }
+    return s_send (b, st, n, ids ? ids + from : NULL);
+}
+
+//  Inserts rows [0, total) of query in the fewest statements, as
+//  s_insert_rows does.
 static int
 s_insert (s_batch_t *b, s_query_t query, size_t total, int per_row, s_bind_row_fn *bind,
           int64_t *ids)
 {
     for (size_t done = 0; done < total; ) {
         size_t size = s_size_below (total - done);
-        size_t n = s_sizes [size];
-        db_stmt_t *st = s_stmt (b, query, size);
-        int rc = st ? DB_OK : DB_ERROR;
-        for (size_t r = 0; r < n && rc == DB_OK; r++)
-            rc = bind (b, st, (int) r * per_row + 1, done + r);
-        if (rc != DB_OK) {
-            db_reset (st);
+        if (s_insert_rows (b, query, size, done, per_row, bind, ids) != 0)
             return -1;
-        }
-        if (s_send (b, st, n, ids ? ids + done : NULL) != 0)
-            return -1;
-        done += n;
+        done += s_sizes [size];
     }
     return 0;
 }
@@ -743,6 +767,19 @@ s_bind_lot_use (s_batch_t *b, db_stmt_t *st, int at, size_t row)
     return rc == DB_OK ? db_bind_int64 (st, at + 2, use->point) : rc;
 }
 
+//  A lot-use row of the orders of the USE rows INSERT just before: the
+//  order's place among that INSERT's rows, the lot, the points.
+static int
+s_bind_lot_use_last (s_batch_t *b, db_stmt_t *st, int at, size_t row)
+{
+    const s_use_t *use = &b->uses [b->chunk_uses [row]];
+    size_t offset = b->orders [use->order].position - b->chunk_from;
+    int rc = db_bind_int64 (st, at, (int64_t) offset);
+    if (rc == DB_OK)
+        rc = db_bind_int64 (st, at + 1, b->lots [use->lot].id);
+    return rc == DB_OK ? db_bind_int64 (st, at + 2, use->point) : rc;
+}
+
 static int
 s_bind_outbox (s_batch_t *b, db_stmt_t *st, int at, size_t row)
 {
@@ -753,12 +790,39 @@ s_bind_outbox (s_batch_t *b, db_stmt_t *st, int at, size_t row)
     return rc == DB_OK ? db_bind_int64 (st, at + 2, b->now_ms) : rc;
 }
 
-//  Writes what the placed orders did, in two round trips on MySQL (the
-//  orders' ids are known after the first, the USE rows' after the second)
-//  and the INSERTs left for the group's COMMIT. 0 or -1.
+//  MySQL: the placed orders' USE rows and what each spent of each lot,
+//  deferred: each USE rows INSERT followed by its orders' lot-use rows,
+//  which name their USE row by LAST_INSERT_ID() (see the top). 0 or -1.
+static int
+s_insert_uses_after_history (s_batch_t *b)
+{
+    for (size_t done = 0; done < b->placed_count; ) {
+        size_t size = s_size_below (b->placed_count - done);
+        size_t n = s_sizes [size];
+        if (s_insert_rows (b, Q_HISTORY, size, done, 4, s_bind_history, NULL) != 0)
+            return -1;
+        b->chunk_from = done;
+        b->chunk_use_count = 0;
+        for (size_t u = 0; u < b->use_row_count; u++) {
+            size_t position = b->orders [b->uses [b->use_rows [u]].order].position;
+            if (position >= done && position < done + n)
+                b->chunk_uses [b->chunk_use_count++] = b->use_rows [u];
+        }
+        if (s_insert (b, Q_LOT_USE_LAST, b->chunk_use_count, 3, s_bind_lot_use_last,
+                      NULL) != 0)
+            return -1;
+        done += n;
+    }
+    return 0;
+}
+
+//  Writes what the placed orders did: one round trip for the orders' ids,
+//  and on MySQL the rest left for the group's COMMIT (SQLite: the USE
+//  rows' ids first). 0 or -1.
 static int
 s_write (s_batch_t *b)
 {
+    bool mysql = db_dialect (b->db) == DB_MYSQL;
     int64_t *ids = b->order_ids;
     if (s_update (b, Q_BALANCE, b->taking_count, s_bind_balance) != 0
     ||  s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
@@ -771,16 +835,24 @@ s_write (s_batch_t *b)
         snprintf (o->order_no, sizeof o->order_no, "ORD-%08" PRId64, ids [p]);
         snprintf (o->remark, sizeof o->remark, "주문 ORD-%08" PRId64, ids [p]);
     }
+    b->unchecked = mysql;                   //  nothing from here on is waited for
     if (s_update (b, Q_ORDER_NO, b->placed_count, s_bind_order_no) != 0
-    ||  s_insert (b, Q_LINES, b->line_rows, 5, s_bind_line, NULL) != 0
-    ||  s_insert (b, Q_HISTORY, b->placed_count, 4, s_bind_history, b->history_ids) != 0
-    ||  s_flush (b) != 0)
+    ||  s_insert (b, Q_LINES, b->line_rows, 5, s_bind_line, NULL) != 0)
         return -1;
-    for (size_t p = 0; p < b->placed_count; p++)
-        b->orders [b->placed [p]].history_id = b->history_ids [p];
-    b->unchecked = true;
-    if (s_insert (b, Q_LOT_USE, b->use_row_count, 3, s_bind_lot_use, NULL) != 0)
-        return -1;
+    if (mysql) {
+        if (s_insert_uses_after_history (b) != 0)
+            return -1;
+    }
+    else {
+        if (s_insert (b, Q_HISTORY, b->placed_count, 4, s_bind_history, b->history_ids) != 0
+        ||  s_flush (b) != 0)
+            return -1;
+        for (size_t p = 0; p < b->placed_count; p++)
+            b->orders [b->placed [p]].history_id = b->history_ids [p];
+        b->unchecked = true;
+        if (s_insert (b, Q_LOT_USE, b->use_row_count, 3, s_bind_lot_use, NULL) != 0)
+            return -1;
+    }
     for (size_t p = 0; p < b->placed_count; p++) {
         size_t i = b->placed [p];
         const s_order_t *o = &b->orders [i];

@@ -2834,6 +2834,95 @@ test_orders_batched (void **state)
     assert_int_equal (s_assert_whole (ctx, ids [3]), balance - 2 * 4200);
 }
 
+//  The many-customer world: MANY_CUSTOMERS customers with 10000 points,
+//  the even ones also a lot of 3000 expiring soon, so that their first
+//  order spends two lots; and one more, whose order carries a key.
+#define MANY_CUSTOMERS 12
+#define MANY_ORDERS    23           //  USE rows in three INSERTs: 16, 6, 1
+
+static void
+s_many_world (ctx_t *ctx, char ids [MANY_CUSTOMERS + 1][COFFEE_ID_MAX])
+{
+    char near [9];
+    s_date (NOW_MS, 3, near);
+    for (int i = 0; i <= MANY_CUSTOMERS; i++) {
+        s_customer (ctx, ids [i]);
+        s_charge (ctx, ids [i], 10000);
+        if (i % 2 == 0)
+            s_save (ctx, ids [i], 3000, near, NOW_MS);
+    }
+}
+
+//  More orders placed together than one multi-row statement takes: their
+//  USE rows go in several INSERTs, and on MySQL each one's lot-use rows
+//  name their USE rows by the ids it handed out (LAST_INSERT_ID()). Same
+//  answers, same rows and ids as one by one with the keyed order (given
+//  first, but left to store_order_create) last: had the batch failed and
+//  every order gone one by one, the ids would differ.
+static void
+test_orders_batched_many (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char ids [MANY_CUSTOMERS + 1][COFFEE_ID_MAX];
+    event_line_t one = s_line ("MENU-00000001", 1);
+    store_idem_t key = { "many-key", "POST /order", "{\"m\":1}", NULL };
+    //  [0]: the keyed order; [1 + i]: order i of the batch
+    store_reply_t expected [MANY_ORDERS + 1], replies [MANY_ORDERS + 1];
+    store_order_req_t reqs [MANY_ORDERS + 1];
+    memset (expected, 0, sizeof expected);
+    memset (replies, 0, sizeof replies);
+
+    s_many_world (ctx, ids);
+    key.customer = ids [MANY_CUSTOMERS];
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    for (int i = 0; i < MANY_ORDERS; i++) {
+        store_order_create (ctx->store, ids [i % MANY_CUSTOMERS], NULL, &one, 1, NULL, NOW_MS,
+                            &expected [1 + i]);
+        assert_int_equal (expected [1 + i].status, 200);
+    }
+    store_order_create (ctx->store, ids [MANY_CUSTOMERS], NULL, &one, 1, &key, NOW_MS,
+                        &expected [0]);
+    assert_int_equal (expected [0].status, 200);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    char *one_by_one = s_dump (ctx);
+
+    s_fresh (ctx);
+    s_many_world (ctx, ids);
+    reqs [0] = (store_order_req_t) { ids [MANY_CUSTOMERS], NULL, &one, 1, &key, &replies [0],
+                                     99 };
+    for (int i = 0; i < MANY_ORDERS; i++)
+        reqs [1 + i] = (store_order_req_t) { ids [i % MANY_CUSTOMERS], NULL, &one, 1, NULL,
+                                             &replies [1 + i], 99 };
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    store_orders_create (ctx->store, reqs, MANY_ORDERS + 1, NOW_MS);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    for (int i = 0; i <= MANY_ORDERS; i++) {
+        assert_int_equal (reqs [i].rc, 0);
+        if (replies [i].status != 200 || strcmp (replies [i].body, expected [i].body) != 0)
+            fail_msg ("order %d: together %d %s, one by one %s", i, replies [i].status,
+                      replies [i].body, expected [i].body);
+        store_reply_reset (&replies [i]);
+        store_reply_reset (&expected [i]);
+    }
+    char *together = s_dump (ctx);
+    if (strcmp (together, one_by_one) != 0)
+        fail_msg ("rows differ\ntogether:\n%s\none by one:\n%s", together, one_by_one);
+    free (together);
+    free (one_by_one);
+    //  Every lot-use row names a USE row of its lot's customer; the even
+    //  customers' first orders spent two lots.
+    db_t *db = store_db (ctx->store);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_lot_use u"
+                                 " JOIN point_history h ON h.id = u.history_id"
+                                 " JOIN point_lot l ON l.id = u.lot_id"
+                                 " WHERE h.type_code = 'USE' AND h.customer_id = l.customer_id"),
+                      MANY_ORDERS + 1 + MANY_CUSTOMERS / 2 + 1);
+    assert_int_equal (s_int (db, "SELECT COUNT(*) FROM point_lot_use"),
+                      MANY_ORDERS + 1 + MANY_CUSTOMERS / 2 + 1);
+    for (int i = 0; i <= MANY_CUSTOMERS; i++)
+        s_assert_whole (ctx, ids [i]);
+}
+
 //  A batch whose outbox INSERT fails (a trigger refuses E's rows). On
 //  SQLite that INSERT runs at once: the batch is undone and its orders go
 //  one by one, E's answering 503 and D's committing. On MySQL it waits for
@@ -2921,6 +3010,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_group_member_undone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched_tail, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_orders_batched_many, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),
