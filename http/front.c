@@ -252,16 +252,20 @@ s_put (char *buf, size_t at, const char *text)
     return at + len;
 }
 
-//  Writes number (≥ 0) in decimal to buf at at; returns the new end.
+//  Writes number in base (10 or 16), at least min digits (up to 16), to
+//  buf at at; returns the new end.
 static size_t
-s_put_number (char *buf, size_t at, int64_t number)
+s_put_number (char *buf, size_t at, uint64_t number, unsigned base, int min)
 {
+    static const char digit [] = "0123456789abcdef";
     char digits [24];
-    size_t count = 0;
+    int count = 0;
     do {
-        digits [count++] = (char) ('0' + number % 10);
-        number /= 10;
-    } while (number > 0 && count < sizeof digits);
+        digits [count++] = digit [number % base];
+        number /= base;
+    } while (number > 0);
+    while (count < min && count < 16)
+        digits [count++] = '0';
     while (count > 0)
         buf [at++] = digits [--count];
     return at;
@@ -339,9 +343,9 @@ s_respond (s_worker_t *self, s_request_t *req, const char *method, const char *u
     s_printable (url, text + at, S_LOG_PATH_MAX);
     at += strlen (text + at);
     text [at++] = ' ';
-    at = s_put_number (text, at, answer->status);
+    at = s_put_number (text, at, (uint64_t) answer->status, 10, 1);
     text [at++] = ' ';
-    at = s_put_number (text, at, micros < 0? 0: micros / 1000);
+    at = s_put_number (text, at, (uint64_t) (micros < 0? 0: micros / 1000), 10, 1);
     text [at++] = '.';
     text [at++] = (char) ('0' + (micros < 0? 0: micros % 1000 / 100));
     at = s_put (text, at, rc == MHD_YES? "ms": "ms (not sent)");
@@ -360,31 +364,12 @@ s_request_id (s_worker_t *self, struct MHD_Connection *conn, char *rid, size_t l
         snprintf (rid, len, "%s", given);
         return;
     }
-    //  "r-0000002a-3", by hand (a request each): 8 hex digits at least
-    assert (len >= 8 + 16 + 8);
-    static const char hex [] = "0123456789abcdef";
-    uint64_t count = ++self->rid_count;
-    char digits [16];
-    int n = 0;
-    do {
-        digits [n++] = hex [count & 15];
-        count >>= 4;
-    } while (count > 0);
-    while (n < 8)
-        digits [n++] = '0';
-    size_t at = 0;
-    rid [at++] = 'r';
+    //  "r-0000002a-3", by hand (a request each)
+    assert (len >= sizeof "r-" + 16 + 1 + 8);
+    size_t at = s_put (rid, 0, "r-");
+    at = s_put_number (rid, at, ++self->rid_count, 16, 8);
     rid [at++] = '-';
-    while (n > 0)
-        rid [at++] = digits [--n];
-    rid [at++] = '-';
-    unsigned index = (unsigned) self->index;
-    do {
-        digits [n++] = hex [index & 15];
-        index >>= 4;
-    } while (index > 0);
-    while (n > 0)
-        rid [at++] = digits [--n];
+    at = s_put_number (rid, at, (unsigned) self->index, 16, 1);
     rid [at] = '\0';
 }
 
