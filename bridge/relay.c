@@ -21,7 +21,15 @@
 #define RELAY_BACKOFF_MAX_MS    5000    //  cap of the retry delay
 #define RELAY_TERM_DRAIN_MS     5000    //  bound of the last drain on $TERM
 #define RELAY_COUNT_MS          250     //  between two counts of the rows left (the gauge)
-#define RELAY_GAP_MS            10      //  least time between two drains' starts while wakes come
+//  Least time between two drains' starts while wakes come. Under load the
+//  order actors wake the relay after every group commit, and each drain
+//  (and the projection and collector batch it feeds) costs about the
+//  same whatever its size: at 2,500 orders/s on MariaDB, 25 ms against 10
+//  took coffee from 53-61 % CPU to 51-55 % and mariadbd from 84-92 % to
+//  75-82 %, with the orders' p99 lower in five runs of six. An event then
+//  waits up to 25 ms more under load; a wake after a quiet spell still
+//  drains at once.
+#define RELAY_GAP_MS            25
 
 typedef struct {
     const config_t *cfg;        //  settings
