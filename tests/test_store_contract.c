@@ -2640,6 +2640,29 @@ s_fresh (ctx_t *ctx)
     s_project_outbox (ctx);
 }
 
+//  The orders placed together (reqs, answered) answered as they did one by
+//  one (expected), and the rows are those one by one left (one_by_one,
+//  freed here); resets the answers.
+static void
+s_assert_as_one_by_one (ctx_t *ctx, store_order_req_t *reqs, store_reply_t *expected,
+                        size_t count, char *one_by_one)
+{
+    for (size_t i = 0; i < count; i++) {
+        store_reply_t *reply = reqs [i].reply;
+        assert_int_equal (reqs [i].rc, 0);
+        if (reply->status != expected [i].status || strcmp (reply->body, expected [i].body) != 0)
+            fail_msg ("order %zu: together %d %s, one by one %d %s", i, reply->status,
+                      reply->body, expected [i].status, expected [i].body);
+        store_reply_reset (reply);
+        store_reply_reset (&expected [i]);
+    }
+    char *together = s_dump (ctx);
+    if (strcmp (together, one_by_one) != 0)
+        fail_msg ("rows differ\ntogether:\n%s\none by one:\n%s", together, one_by_one);
+    free (together);
+    free (one_by_one);
+}
+
 //  The batch test's customers: A (three lots, one expiring soon, one
 //  later), B (enough for one order), C (a lot already past its date), D
 //  (a token, two lots), E, F, G (10000 each; G holds a token too).
@@ -2770,20 +2793,7 @@ test_orders_batched (void **state)
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
     store_orders_create (ctx->store, reqs, count, NOW_MS);
     assert_int_equal (store_group_commit (ctx->store), STORE_OK);
-    for (size_t i = 0; i < count; i++) {
-        assert_int_equal (reqs [i].rc, 0);
-        if (replies [i].status != expected [i].status
-        ||  strcmp (replies [i].body, expected [i].body) != 0)
-            fail_msg ("order %zu: together %d %s, one by one %d %s", i, replies [i].status,
-                      replies [i].body, expected [i].status, expected [i].body);
-        store_reply_reset (&replies [i]);
-        store_reply_reset (&expected [i]);
-    }
-    char *together = s_dump (ctx);
-    if (strcmp (together, one_by_one) != 0)
-        fail_msg ("rows differ\ntogether:\n%s\none by one:\n%s", together, one_by_one);
-    free (together);
-    free (one_by_one);
+    s_assert_as_one_by_one (ctx, reqs, expected, count, one_by_one);
     for (int i = 0; i < BATCH_CUSTOMERS; i++)
         s_assert_whole (ctx, ids [i]);
 
@@ -2896,19 +2906,7 @@ test_orders_batched_many (void **state)
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
     store_orders_create (ctx->store, reqs, MANY_ORDERS + 1, NOW_MS);
     assert_int_equal (store_group_commit (ctx->store), STORE_OK);
-    for (int i = 0; i <= MANY_ORDERS; i++) {
-        assert_int_equal (reqs [i].rc, 0);
-        if (replies [i].status != 200 || strcmp (replies [i].body, expected [i].body) != 0)
-            fail_msg ("order %d: together %d %s, one by one %s", i, replies [i].status,
-                      replies [i].body, expected [i].body);
-        store_reply_reset (&replies [i]);
-        store_reply_reset (&expected [i]);
-    }
-    char *together = s_dump (ctx);
-    if (strcmp (together, one_by_one) != 0)
-        fail_msg ("rows differ\ntogether:\n%s\none by one:\n%s", together, one_by_one);
-    free (together);
-    free (one_by_one);
+    s_assert_as_one_by_one (ctx, reqs, expected, MANY_ORDERS + 1, one_by_one);
     //  Every lot-use row names a USE row of its lot's customer; the even
     //  customers' first orders spent two lots.
     db_t *db = store_db (ctx->store);
