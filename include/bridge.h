@@ -4,11 +4,11 @@
                              the event log, marks them published once the log
                              acknowledged them. Woken by a message on
                              BRIDGE_OUTBOX_WAKE (order actors PUSH one after
-                             each commit): at once, or at most 10 ms later
-                             while drains follow each other, so that a claim
-                             takes several commits' rows; and every
-                             BRIDGE_RELAY_IDLE_MS to
-                             pick up rows left by a crash.
+                             each commit): at once, or at most 25 ms later
+                             (RELAY_GAP_MS) while drains follow each other,
+                             so that a claim takes several commits' rows;
+                             and every BRIDGE_RELAY_IDLE_MS to pick up rows
+                             left by a crash.
     bridge_projection_actor  consumes group "display-service" into the display
                              store (display_store_apply for orders,
                              display_store_apply_menu for menus), then commits.
