@@ -115,6 +115,19 @@ log_line (log_level_t level, const char *rid, const char *fmt, ...)
     }
 }
 
+//  Where a line of up to need bytes goes at the end of batch: the batch is
+//  written first when it would not fit, and an empty one notes when its
+//  oldest line came.
+static char *
+s_batch_room (log_batch_t *batch, size_t need)
+{
+    if (batch->len + need > sizeof batch->data)
+        log_batch_flush (batch);
+    if (batch->len == 0)
+        batch->since = zclock_mono ();
+    return batch->data + batch->len;
+}
+
 //  Appends one line to a thread's batch, writing the batch first when the
 //  line would not fit.
 void
@@ -127,11 +140,7 @@ log_batch_line (log_batch_t *batch, log_level_t level, const char *rid, const ch
     va_end (args);
     if (!len)
         return;
-    if (batch->len + len > sizeof batch->data)
-        log_batch_flush (batch);
-    if (batch->len == 0)
-        batch->since = zclock_mono ();
-    memcpy (batch->data + batch->len, line, len);
+    memcpy (s_batch_room (batch, len), line, len);
     batch->len += len;
 }
 
@@ -142,11 +151,7 @@ log_batch_text (log_batch_t *batch, log_level_t level, const char *rid, const ch
     if (level < s_level)
         return;
     size_t text_len = strnlen (text, LOG_LINE_MAX - S_PREFIX_MAX - 1);
-    if (batch->len + S_PREFIX_MAX + text_len + 1 > sizeof batch->data)
-        log_batch_flush (batch);
-    if (batch->len == 0)
-        batch->since = zclock_mono ();
-    char *line = batch->data + batch->len;
+    char *line = s_batch_room (batch, S_PREFIX_MAX + text_len + 1);
     size_t n = s_prefix (line, level, rid);
     memcpy (line + n, text, text_len);
     batch->len += s_finish (line, n, n + text_len);
