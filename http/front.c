@@ -1575,17 +1575,18 @@ s_worker_timeout (s_worker_t *self)
     MHD_UNSIGNED_LONG_LONG mhd = 0;
     if (MHD_get_timeout (self->daemon, &mhd) == MHD_YES && mhd < (unsigned long long) timeout)
         timeout = (long) mhd;
+    int64_t now = zclock_mono ();
     if (self->open_count > 0) {
-        int64_t left = self->next_sweep - zclock_mono ();
+        int64_t left = self->next_sweep - now;
         if (left < timeout)
             timeout = left < 0? 0: (long) left;
     }
     if (edge_watch_size (self->watch) > 0) {
-        int64_t left = self->next_edge_sweep - zclock_mono ();
+        int64_t left = self->next_edge_sweep - now;
         if (left < timeout)
             timeout = left < 0? 0: (long) left;
     }
-    int64_t log_left = log_batch_due (&self->log, zclock_mono ());
+    int64_t log_left = log_batch_due (&self->log, now);
     if (log_left >= 0 && log_left < timeout)
         timeout = (long) log_left;
     return timeout;
