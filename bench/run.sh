@@ -629,13 +629,12 @@ read_phase() {
         #  machine's speed drifts over seconds (other guests of a VM), and a
         #  pair run together meets the same drift. The ratio is the median
         #  of the rounds' ratios; the req/s shown are the medians.
-        local bare_all="" coffee_all="" ratio_all="" b c first
+        local bare_all="" coffee_all="" ratio_all="" b c order who
         for round in $(seq 1 "$ROUNDS"); do
-            for first in bare coffee; do
-                if [ $(( round % 2 )) = 0 ]; then
-                    [ "$first" = bare ] && first=coffee || first=bare
-                fi
-                if [ "$first" = bare ]; then
+            order="bare coffee"
+            [ $(( round % 2 )) = 0 ] && order="coffee bare"
+            for who in $order; do
+                if [ "$who" = bare ]; then
                     b="$(DURATION=$GET_DURATION wrk_rps "http://127.0.0.1:$bare_port$route")"
                 else
                     c="$(DURATION=$GET_DURATION wrk_rps "$BASE$route")"
