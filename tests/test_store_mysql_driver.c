@@ -610,6 +610,182 @@ test_deferred (void **state)
     db_destroy (&db);
 }
 
+//  Blind deferred statements (db_defer_blind) on db, either backend: they
+//  run in order with the rest and keep no outcome; the answers after them
+//  stay with their own statements; one that fails stops what follows; a
+//  read is refused. On MariaDB several in a row are one compound statement:
+//  the server counts one question for them, and LAST_INSERT_ID() inside it
+//  names the INSERT before.
+static void
+s_blind_checks (db_t *db, db_t *other)
+{
+    bool mysql = db_dialect (db) == DB_MYSQL;
+    assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_blind"), DB_OK);
+    assert_int_equal (db_exec (db, mysql
+        ? "CREATE TABLE drv_blind (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+          " k VARCHAR(64) NOT NULL UNIQUE, v BIGINT NOT NULL) ENGINE=InnoDB"
+        : "CREATE TABLE drv_blind (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+          " k TEXT NOT NULL UNIQUE, v INTEGER NOT NULL)"), DB_OK);
+    const char *ins = "INSERT INTO drv_blind (k, v) VALUES (?, ?)";
+    const char *add = "UPDATE drv_blind SET v = v + ? WHERE k = ? OR k = ?";
+    const char *sel = "SELECT k, v FROM drv_blind WHERE v > ? ORDER BY k";
+    const char *questions = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS"
+                            " WHERE VARIABLE_NAME = 'QUESTIONS'";
+
+    //  Three blind inserts, a checked update, a blind one, a read
+    assert_int_equal (db_begin (db), DB_OK);
+    int64_t asked = mysql ? s_scalar (db, questions) : 0;
+    db_stmt_t *st = db_stmt (db, ins);
+    const char *keys [] = { "a", "it's", "주문" };
+    int blind [3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (db_bind_text (st, 1, keys [i]), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, i + 1), DB_OK);
+        blind [i] = db_defer_blind (st);
+        assert_int_equal (blind [i], i);
+        db_reset (st);
+    }
+    st = db_stmt (db, add);
+    assert_int_equal (db_bind_int64 (st, 1, 10), DB_OK);
+    assert_int_equal (db_bind_text (st, 2, "a"), DB_OK);
+    assert_int_equal (db_bind_text (st, 3, "주문"), DB_OK);
+    int checked = db_defer (st);
+    assert_int_equal (checked, 3);
+    db_reset (st);
+    st = db_stmt (db, ins);
+    assert_int_equal (db_bind_text (st, 1, "b"), DB_OK);
+    assert_int_equal (db_bind_int64 (st, 2, 100), DB_OK);
+    assert_int_equal (db_defer_blind (st), 4);
+    db_reset (st);
+    db_stmt_t *read = db_stmt (db, sel);
+    assert_int_equal (db_bind_int64 (read, 1, 1), DB_OK);
+    assert_int_equal (db_defer (read), 5);
+    assert_int_equal (db_flush (db), DB_OK);
+    if (mysql)      //  the block, the update, the lone insert, the read; then this one
+        assert_int_equal (s_scalar (db, questions) - asked, 4 + 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (db_deferred_changes (db, blind [i]), -1);
+        assert_int_equal (db_deferred_id (db, blind [i]), 0);
+    }
+    assert_int_equal (db_deferred_changes (db, checked), 2);
+    assert_int_equal (db_step (read), DB_ROW);
+    assert_string_equal (db_column_text (read, 0), "a");
+    assert_int_equal (db_column_int64 (read, 1), 11);
+    assert_int_equal (db_step (read), DB_ROW);
+    assert_string_equal (db_column_text (read, 0), "b");
+    assert_int_equal (db_step (read), DB_ROW);
+    assert_string_equal (db_column_text (read, 0), "it's");
+    assert_int_equal (db_column_int64 (read, 1), 2);
+    assert_int_equal (db_step (read), DB_ROW);
+    assert_string_equal (db_column_text (read, 0), "주문");
+    assert_int_equal (db_column_int64 (read, 1), 13);
+    assert_int_equal (db_step (read), DB_DONE);
+    db_reset (read);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (s_scalar (other, "SELECT COUNT(*) FROM drv_blind"), 4);
+
+    //  A read cannot be blind
+    assert_int_equal (db_bind_int64 (read, 1, 0), DB_OK);
+    assert_true (db_defer_blind (read) < 0);
+    db_reset (read);
+
+    //  One that fails stops the rest: the insert before it ran, nothing
+    //  after it did, and the COMMIT after them does not run
+    assert_int_equal (db_begin (db), DB_OK);
+    st = db_stmt (db, ins);
+    const char *tail [] = { "c", "a", "d" };        //  "a" is there already
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (db_bind_text (st, 1, tail [i]), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+        int idx = db_defer_blind (st);
+        db_reset (st);
+        if (!mysql && i == 1) {
+            assert_int_equal (idx, DB_DUPLICATE);   //  SQLite ran it at once
+            break;
+        }
+        assert_true (idx >= 0);
+    }
+    if (mysql) {
+        st = db_stmt (db, add);
+        assert_int_equal (db_bind_int64 (st, 1, 1000), DB_OK);
+        assert_int_equal (db_bind_text (st, 2, "a"), DB_OK);
+        assert_int_equal (db_bind_text (st, 3, "a"), DB_OK);
+        assert_true (db_defer (st) >= 0);
+        db_reset (st);
+        assert_int_equal (db_flush (db), DB_DUPLICATE);
+    }
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_blind WHERE k = 'c'"), 1);
+    assert_int_equal (s_scalar (db, "SELECT COUNT(*) FROM drv_blind WHERE k = 'd'"), 0);
+    assert_int_equal (s_scalar (db, "SELECT v FROM drv_blind WHERE k = 'a'"), 11);
+    if (mysql) {
+        st = db_stmt (db, ins);
+        assert_int_equal (db_bind_text (st, 1, "e"), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+        assert_true (db_defer_blind (st) >= 0);
+        db_reset (st);
+        assert_int_equal (db_bind_text (st, 1, "a"), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, 1), DB_OK);
+        assert_true (db_defer_blind (st) >= 0);
+        db_reset (st);
+        assert_int_equal (db_commit (db), DB_DUPLICATE);
+    }
+    db_rollback (db);
+    assert_int_equal (s_scalar (other, "SELECT COUNT(*) FROM drv_blind"), 4);
+
+    if (mysql) {
+        //  LAST_INSERT_ID() in a block: the first id of the INSERT before it
+        assert_int_equal (db_exec (db, "DROP TABLE IF EXISTS drv_blind_use"), DB_OK);
+        assert_int_equal (db_exec (db, "CREATE TABLE drv_blind_use (ref BIGINT NOT NULL,"
+                                       " v BIGINT NOT NULL) ENGINE=InnoDB"), DB_OK);
+        assert_int_equal (db_begin (db), DB_OK);
+        st = db_stmt (db, "INSERT INTO drv_blind (k, v) VALUES (?, ?), (?, ?)");
+        assert_int_equal (db_bind_text (st, 1, "f"), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, 6), DB_OK);
+        assert_int_equal (db_bind_text (st, 3, "g"), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 4, 7), DB_OK);
+        assert_true (db_defer_blind (st) >= 0);
+        db_reset (st);
+        st = db_stmt (db, "INSERT INTO drv_blind_use (ref, v) VALUES"
+                          " (LAST_INSERT_ID() + 0, ?), (LAST_INSERT_ID() + 1, ?)");
+        assert_int_equal (db_bind_int64 (st, 1, 6), DB_OK);
+        assert_int_equal (db_bind_int64 (st, 2, 7), DB_OK);
+        assert_true (db_defer_blind (st) >= 0);
+        db_reset (st);
+        assert_int_equal (db_commit (db), DB_OK);
+        assert_int_equal (s_scalar (other, "SELECT COUNT(*) FROM drv_blind_use u"
+                                           " JOIN drv_blind b ON b.id = u.ref AND b.v = u.v"), 2);
+        assert_int_equal (db_exec (db, "DROP TABLE drv_blind_use"), DB_OK);
+    }
+    assert_int_equal (db_exec (db, "DROP TABLE drv_blind"), DB_OK);
+}
+
+//  Blind deferred statements on SQLite, then on MySQL.
+static void
+test_deferred_blind (void **state)
+{
+    char *dir = tk_tempdir ("drv-blind");
+    char url [512];
+    snprintf (url, sizeof url, "sqlite:%s/blind.db", dir);
+    char err [512];
+    db_t *lite = db_open (url, err, sizeof err);
+    assert_non_null (lite);
+    s_blind_checks (lite, lite);
+    db_destroy (&lite);
+    const char *files [] = { "blind.db", "blind.db-wal", "blind.db-shm" };
+    for (size_t i = 0; i < sizeof files / sizeof files [0]; i++) {
+        snprintf (url, sizeof url, "%s/%s", dir, files [i]);
+        unlink (url);
+    }
+    rmdir (dir);
+    free (dir);
+    NEED_MYSQL ();
+    db_t *db = s_open ();
+    db_t *other = s_open ();
+    s_blind_checks (db, other);
+    db_destroy (&other);
+    db_destroy (&db);
+}
+
 //  Makes drv_lock with rows 1 and 2 at 0, and holds row 1 in a's open
 //  transaction (one increment by S_LOCK_UPD).
 static const char S_LOCK_UPD [] = "UPDATE drv_lock SET v = v + 1 WHERE id = ?";
@@ -1133,6 +1309,7 @@ main (void)
         cmocka_unit_test (test_duplicates),
         cmocka_unit_test (test_transactions),
         cmocka_unit_test (test_deferred),
+        cmocka_unit_test (test_deferred_blind),
         cmocka_unit_test (test_deferred_lock_wait),
         cmocka_unit_test (test_error_mid_rows),
         cmocka_unit_test (test_lock_wait),
