@@ -133,15 +133,6 @@ void db_reset (db_stmt_t *st);
 //  first db_step, so defer no write after it that it must not see.
 int db_defer (db_stmt_t *st);
 
-//  Defers a write whose outcome nobody reads: as db_defer, but its
-//  db_deferred_changes and db_deferred_id are -1 and 0, and it must not
-//  return rows (refused). Its failure still stops what follows. On
-//  MariaDB, blind statements deferred one after another go to the server
-//  as one compound statement (BEGIN NOT ATOMIC … END), which answers
-//  once: a script's answers come one packet each, and the caller wakes
-//  for every one.
-int db_defer_blind (db_stmt_t *st);
-
 //  Runs what is deferred: DB_OK, or the failure of the first that failed.
 int db_flush (db_t *self);
 

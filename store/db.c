@@ -163,10 +163,10 @@ db_set_cache (db_t *self, int kib)
     return db_exec (self, sql);
 }
 
-//  Defers st, or sql when st is NULL (see db_defer, db_defer_blind): its
-//  index, or a failure code.
+//  Defers st, or sql when st is NULL (see db_defer): its index, or a
+//  failure code.
 static int
-s_defer (db_t *self, db_stmt_t *st, const char *sql, bool blind)
+s_defer (db_t *self, db_stmt_t *st, const char *sql)
 {
     if (self->deferred_ran) {
         self->deferred_count = 0;
@@ -181,8 +181,8 @@ s_defer (db_t *self, db_stmt_t *st, const char *sql, bool blind)
         self->deferred_cap = cap;
     }
     size_t idx = self->deferred_count;
-    self->deferred [idx] = (db_outcome_t) { blind ? -1 : 0, 0 };
-    int rc = self->driver->defer (self, st, sql, idx, blind);
+    memset (&self->deferred [idx], 0, sizeof self->deferred [idx]);
+    int rc = self->driver->defer (self, st, sql, idx);
     if (rc < 0)
         return s_note (self, rc);
     self->deferred_count++;
@@ -193,14 +193,7 @@ s_defer (db_t *self, db_stmt_t *st, const char *sql, bool blind)
 int
 db_defer (db_stmt_t *st)
 {
-    return s_defer (st->db, st, NULL, false);
-}
-
-//  Defers a bound write whose outcome is not read.
-int
-db_defer_blind (db_stmt_t *st)
-{
-    return s_defer (st->db, st, NULL, true);
+    return s_defer (st->db, st, NULL);
 }
 
 //  Runs what is deferred.
@@ -242,7 +235,7 @@ s_savepoint_exec (db_t *self, s_savepoint_t what, const char *name)
     //  MySQL: a mark needs no answer of its own, so it goes with the
     //  statement after it
     if (self->driver->dialect != DB_SQLITE && what == S_MARK)
-        return s_defer (self, NULL, sql, false) >= 0 ? DB_OK : self->last_failure;
+        return s_defer (self, NULL, sql) >= 0 ? DB_OK : self->last_failure;
     if (self->driver->dialect != DB_SQLITE)
         return db_exec (self, sql);
     char *text = self->savepoint [what];

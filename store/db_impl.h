@@ -49,9 +49,8 @@ struct _db_driver_t {
     void (*rollback) (db_t *db);
     int (*set_lock_wait) (db_t *db, int64_t wait_ms);         //  see db_set_lock_wait
     //  Takes a bound statement (st) or a text without parameters (sql) as
-    //  db->deferred [idx]; filled in when it runs (see db_defer), or left
-    //  at -1 and 0 when blind (see db_defer_blind)
-    int (*defer) (db_t *db, db_stmt_t *st, const char *sql, size_t idx, bool blind);
+    //  db->deferred [idx]; filled in when it runs (see db_defer)
+    int (*defer) (db_t *db, db_stmt_t *st, const char *sql, size_t idx);
     int (*flush) (db_t *db);                                    //  runs what is deferred
     db_stmt_t *(*prepare) (db_t *db, const char *sql);          //  NULL on failure
     void (*stmt_free) (db_stmt_t *st);

@@ -57,10 +57,6 @@ static const struct {
 
 typedef struct _s_stmt_t s_stmt_t;
 
-//  What a deferred statement is, in s_db_t.kinds
-#define S_BLIND  1              //  db_defer_blind: no outcome kept
-#define S_JOINED 2              //  in a block with the one before: one answer for both
-
 //  One MySQL connection.
 typedef struct {
     db_t base;                  //  db.c's part (driver, statement cache)
@@ -79,7 +75,6 @@ typedef struct {
     bool tx_lost;               //  connection died inside the transaction
     int64_t lock_wait_ms;       //  bound set by db_set_lock_wait (every session), 0 none
     bool no_statement_time;     //  server lacks max_statement_time (MySQL)
-    bool compound;              //  server takes BEGIN NOT ATOMIC … END (MariaDB)
     int64_t changes;            //  affected rows of the last write
     int64_t last_id;            //  last auto-increment id generated
     char errmsg [512];          //  last error text
@@ -90,10 +85,7 @@ typedef struct {
     size_t script_count;        //  statements in script (not counting the BEGIN)
     bool begin_pending;         //  START TRANSACTION heads the script (s_begin)
     s_stmt_t **takers;          //  [i]: the statement that takes statement i's rows, or NULL
-    unsigned char *kinds;       //  [i]: S_BLIND, S_JOINED (answers with the one before)
-    size_t takers_cap;          //  room in takers and kinds
-    size_t blind_from;          //  where the blind statements deferred last begin in script
-    size_t blind_run;           //  how many there are (db_defer_blind), 0 none
+    size_t takers_cap;          //  room in takers
 } s_db_t;
 
 //  One bound parameter.
@@ -574,10 +566,6 @@ s_connect (s_db_t *self)
         self->lock_wait_ms = bound;     //  still wanted at the next try
         return rc;
     }
-    //  Anonymous compound statements came with MariaDB 10.1.1
-    const char *info = mysql_get_server_info (self->conn);
-    self->compound = info && strstr (info, "MariaDB")
-                  && mysql_get_server_version (self->conn) >= 100101;
     self->generation++;
     self->lost = false;
     return DB_OK;
@@ -719,44 +707,7 @@ s_script_clear (s_db_t *self)
     self->script_len = 0;
     self->script_count = 0;
     self->begin_pending = false;
-    self->blind_run = 0;
     self->base.deferred_ran = true;     //  their outcomes stay until the next db_defer
-}
-
-//  Ends the block the blind statements deferred last make, if they are
-//  several: whatever the script takes next answers on its own.
-static int
-s_blind_close (s_db_t *self)
-{
-    if (self->blind_run > 1 && s_script_add (self, " END;", 5) != DB_OK)
-        return DB_ERROR;
-    self->blind_run = 0;
-    return DB_OK;
-}
-
-//  Puts statement idx, just rendered at the script's end, among the blind
-//  ones before it: the second of a run opens a block at the first
-//  (BEGIN NOT ATOMIC), which one answer then covers. DB_OK or DB_ERROR.
-static int
-s_blind_join (s_db_t *self, size_t idx)
-{
-    self->kinds [idx] = S_BLIND;
-    if (!self->compound)
-        return DB_OK;
-    if (self->blind_run == 1) {
-        static const char open [] = "BEGIN NOT ATOMIC ";
-        size_t n = sizeof open - 1;
-        if (s_script_reserve (self, n) != DB_OK)
-            return DB_ERROR;
-        char *at = self->script + self->blind_from;
-        memmove (at + n, at, self->script_len - self->blind_from + 1);
-        memcpy (at, open, n);
-        self->script_len += n;
-    }
-    if (self->blind_run > 0)
-        self->kinds [idx] |= S_JOINED;
-    self->blind_run++;
-    return DB_OK;
 }
 
 //  Runs the script in one round trip: the START TRANSACTION s_begin left
@@ -772,27 +723,21 @@ s_blind_join (s_db_t *self, size_t idx)
 static int
 s_script_run (s_db_t *self, bool last, bool resend, const char *what)
 {
-    //  A caller that appended a last statement closed the block before it
-    int rc = last ? DB_OK : s_blind_close (self);
     size_t head = self->begin_pending ? 1 : 0;
     size_t count = self->script_count;
-    size_t answers = 0;                 //  of the deferred statements: a block answers once
-    for (size_t i = 0; i < count; i++)
-        answers += self->kinds [i] & S_JOINED ? 0 : 1;
-    size_t total = head + answers + (last ? 1 : 0);
-    if (rc == DB_OK)
-        rc = s_ready (self);
+    size_t total = head + count + (last ? 1 : 0);
+    int rc = s_ready (self);
     if (rc != DB_OK || total == 0) {
         s_script_clear (self);
         return rc;
     }
     //  Without the trailing ";": the server would count an empty statement
     int status = mysql_real_query (self->conn, self->script, self->script_len - 1);
-    size_t i = 0;                       //  the deferred statement the next answer is for
     for (size_t r = 0; r < total; r++) {
         if (r > 0)
             status = mysql_next_result (self->conn);
         if (status > 0 || (r == 0 && status != 0)) {
+            size_t i = r - head;
             rc = s_fail_conn (self, r < head ? "begin" : i < count ? "deferred statement" : what);
             if (r == 0 && head && resend && self->lost && s_connect (self) == DB_OK) {
                 resend = false;
@@ -800,7 +745,6 @@ s_script_run (s_db_t *self, bool last, bool resend, const char *what)
                 status = mysql_real_query (self->conn, self->script, self->script_len - 1);
                 rc = DB_OK;
                 r = (size_t) -1;        //  from the first result again
-                i = 0;
                 continue;
             }
             break;
@@ -813,22 +757,16 @@ s_script_run (s_db_t *self, bool last, bool resend, const char *what)
         }
         if (r < head)
             continue;                   //  the START TRANSACTION
+        size_t i = r - head;
         if (i == count)
             break;                      //  last: the caller takes its result
-        if (self->kinds [i] & S_BLIND) {
-            //  Blind: no outcome kept; a block of them answers once
-            do
-                i++;
-            while (i < count && self->kinds [i] & S_JOINED);
-            continue;
-        }
         if (mysql_field_count (self->conn) > 0) {
             MYSQL_RES *res = mysql_store_result (self->conn);
             if (!res) {
                 rc = s_fail_conn (self, "deferred statement rows");
                 break;
             }
-            s_stmt_t *taker = self->takers [i++];
+            s_stmt_t *taker = self->takers [i];
             if (taker && taker->deferred) {
                 taker->res = res;
                 taker->deferred = false;
@@ -841,7 +779,7 @@ s_script_run (s_db_t *self, bool last, bool resend, const char *what)
         my_ulonglong id = mysql_insert_id (self->conn);
         s_wrote (self, mysql_affected_rows (self->conn), id);
         self->base.deferred [i].changes = self->changes;
-        self->base.deferred [i++].id = (int64_t) id;
+        self->base.deferred [i].id = (int64_t) id;
     }
     s_script_clear (self);
     return rc;
@@ -873,9 +811,7 @@ s_query (s_db_t *self, const char *sql, bool resend, const char *what)
             return s_fail_conn (self, what);
         return DB_OK;
     }
-    int rc = s_blind_close (self);
-    if (rc == DB_OK)
-        rc = s_script_add (self, sql, strlen (sql));
+    int rc = s_script_add (self, sql, strlen (sql));
     if (rc == DB_OK)
         rc = s_script_add (self, ";", 1);
     if (rc != DB_OK) {
@@ -910,7 +846,6 @@ s_close (db_t *base)
     free (self->label);
     free (self->script);
     free (self->takers);
-    free (self->kinds);
     for (int f = 0; f < S_SSL_FILES; f++)
         free (self->ssl [f]);
     free (self);
@@ -1372,9 +1307,7 @@ s_fetch (s_db_t *self, s_stmt_t *st)
 static int
 s_step_script (s_db_t *self, s_stmt_t *st)
 {
-    int rc = s_blind_close (self);
-    if (rc == DB_OK)
-        rc = s_script_render (self, st);
+    int rc = s_script_render (self, st);
     if (rc != DB_OK) {
         s_script_clear (self);          //  nothing of it ran
         return rc;
@@ -1394,18 +1327,16 @@ s_step_script (s_db_t *self, s_stmt_t *st)
     return DB_DONE;
 }
 
-//  Defers a statement or a text (see db_defer, db_defer_blind): into the
-//  script.
+//  Defers a statement or a text (see db_defer): into the script.
 static int
-s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx, bool blind)
+s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx)
 {
     s_db_t *self = (s_db_t *) base;
     s_stmt_t *st = (s_stmt_t *) stbase;
-    if (idx != self->script_count || (st && st->deferred) || (blind && (!st || st->returns_rows))) {
+    if (idx != self->script_count || (st && st->deferred)) {
         snprintf (self->errmsg, sizeof self->errmsg, "%s: %s", self->label,
                   st && st->deferred ? "deferred again before its rows were read"
-                : blind ? "a blind deferred statement must be a write"
-                        : "deferred statements out of step");
+                                     : "deferred statements out of step");
         return DB_ERROR;
     }
     int rc = s_ready (self);
@@ -1414,21 +1345,14 @@ s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx, bool blind)
     if (idx >= self->takers_cap) {
         size_t cap = self->takers_cap ? self->takers_cap * 2 : 16;
         s_stmt_t **grown = (s_stmt_t **) realloc (self->takers, cap * sizeof *grown);
-        if (grown)
-            self->takers = grown;
-        unsigned char *kinds = grown ? (unsigned char *) realloc (self->kinds, cap) : NULL;
-        if (!kinds) {
+        if (!grown) {
             snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
             return DB_ERROR;
         }
-        self->kinds = kinds;
+        self->takers = grown;
         self->takers_cap = cap;
     }
-    if (!blind && s_blind_close (self) != DB_OK)
-        return DB_ERROR;
     size_t mark = self->script_len;
-    if (blind && self->blind_run == 0)
-        self->blind_from = mark;
     if (st)
         rc = s_script_render (self, st);
     else {
@@ -1436,10 +1360,6 @@ s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx, bool blind)
         if (rc == DB_OK)
             rc = s_script_add (self, ";", 1);
     }
-    if (rc == DB_OK && blind)
-        rc = s_blind_join (self, idx);
-    else
-        self->kinds [idx] = 0;
     if (rc != DB_OK) {
         self->script_len = mark;
         if (self->script)

@@ -476,23 +476,18 @@ s_errmsg (db_t *db)
 }
 
 //  Defers a statement: a write runs now, one that returns rows at its
-//  first step (see db_defer); a blind one keeps no outcome.
+//  first step (see db_defer).
 static int
-s_defer (db_t *db, db_stmt_t *st, const char *sql, size_t idx, bool blind)
+s_defer (db_t *db, db_stmt_t *st, const char *sql, size_t idx)
 {
     if (!st)
         return s_exec (db, sql);
     sqlite3_stmt *stmt = ((sqlite_stmt_t *) st)->st;
-    if (sqlite3_column_count (stmt) > 0) {
-        if (!blind)
-            return DB_OK;
-        sqlite_db_t *self = (sqlite_db_t *) db;
-        snprintf (self->err, sizeof self->err, "a blind deferred statement returns rows");
-        return DB_ERROR;
-    }
+    if (sqlite3_column_count (stmt) > 0)
+        return DB_OK;
     int rc = s_step (st);
-    if (rc < 0 || blind)
-        return rc < 0 ? rc : DB_OK;
+    if (rc < 0)
+        return rc;
     db->deferred [idx].changes = s_changes (db);
     db->deferred [idx].id = s_last_insert_id (db);
     return DB_OK;

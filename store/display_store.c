@@ -321,7 +321,7 @@ s_position_write (db_t *db, const s_position_t *position)
     if (st && db_bind_text (st, 1, position->group) == DB_OK
            && db_bind_int64 (st, 2, position->partition) == DB_OK
            && db_bind_int64 (st, 3, position->offset) == DB_OK)
-        rc = db_defer_blind (st);
+        rc = db_defer (st);
     db_reset (st);
     return rc >= 0 ? 0 : -1;
 }
@@ -575,7 +575,7 @@ display_store_batch_commit (display_store_t *self, bool *news)
         if (st && db_bind_text (st, 1, self->counts [i].menu_id) == DB_OK
                && db_bind_int64 (st, 2, self->counts [i].hour) == DB_OK
                && db_bind_int64 (st, 3, self->counts [i].n) == DB_OK)
-            rc = db_defer_blind (st) >= 0 ? DB_OK : DB_ERROR;
+            rc = db_defer (st) >= 0 ? DB_OK : DB_ERROR;
         db_reset (st);
     }
     for (size_t i = 0; i < self->position_n && rc == DB_OK; i++)

@@ -179,7 +179,7 @@ s_mark_add (store_t *self, char *mark)
     if (rc == DB_OK)
         rc = db_bind_int64 (st, 2, util_now_ms (0));
     if (rc == DB_OK)
-        rc = db_defer_blind (st);
+        rc = db_defer (st);
     if (st)
         db_reset (st);
     return rc >= 0 ? 0 : -1;

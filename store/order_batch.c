@@ -612,7 +612,7 @@ s_send (s_batch_t *b, db_stmt_t *st, size_t rows, int64_t *ids)
 {
     if (!b->unchecked && b->sent_count == BATCH_SENT_MAX && s_flush (b) != 0)
         return -1;
-    int idx = b->unchecked ? db_defer_blind (st) : db_defer (st);
+    int idx = db_defer (st);
     db_reset (st);
     if (idx < 0)
         return -1;

@@ -111,7 +111,7 @@ store_outbox_mark (store_t *self, const store_outbox_row_t *rows, size_t count, 
         for (size_t i = 0; i < STORE_OUTBOX_MARK_MAX && rc == DB_OK; i++)
             rc = db_bind_int64 (st, (int) i + 2, rows [from + (i < n ? i : 0)].id);
         if (rc == DB_OK)
-            rc = db_defer_blind (st) >= 0 ? DB_OK : DB_ERROR;
+            rc = db_defer (st) >= 0 ? DB_OK : DB_ERROR;
         db_reset (st);
         if (rc != DB_OK)
             goto fail;
