@@ -50,6 +50,8 @@ s_gauges [GAUGE_COUNT] = {
     { "coffee_retention_pruned_total{table=\"commit_mark\"}", NULL, NULL },
     { "coffee_retention_failures_total", "Retention rounds that a store failure cut short.", "counter" },
     { "coffee_sqlite_memory_bytes", "Memory the SQLite store connections of this process hold: page caches (bounded per connection), schemas, statements.", "gauge" },
+    { "coffee_http_connections_refused_total", "Connections refused at accept because their client address held --max-conns-per-address already (counted within 200 ms).", "counter" },
+    { "coffee_http_connections_cut_total", "Connections closed because a request was not read whole within --read-timeout-ms; no answer is possible then (counted within 200 ms).", "counter" },
 };
 
 //  All counters zero; the "up" gauges start at -1 (not run) until a bridge

@@ -463,20 +463,25 @@ s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *a
 
 //  Closes the connections whose request did not arrive whole within
 //  --read-timeout-ms (no answer: MHD cannot answer while a body is being
-//  read), and logs the connections refused at their address's limit.
+//  read), and logs and counts those and the connections refused at their
+//  address's limit.
 static void
 s_edge_sweep (s_worker_t *self)
 {
     int cut = edge_watch_sweep (self->watch, zclock_mono ());
-    if (cut)
+    if (cut) {
         log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
                         "%d connection(s) closed: request not read whole within %d ms", cut,
                         self->shared->cfg->read_timeout_ms);
+        metrics_gauge_add (self->shared->metrics, GAUGE_CONNS_CUT, cut);
+    }
     int refused = edge_watch_refused (self->watch);
-    if (refused)
+    if (refused) {
         log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
                         "%d connection(s) refused: their address holds its limit already",
                         refused);
+        metrics_gauge_add (self->shared->metrics, GAUGE_CONNS_REFUSED, refused);
+    }
     self->next_edge_sweep = zclock_mono () + S_EDGE_SWEEP_MS;
 }
 

@@ -138,6 +138,26 @@ s_close_all (int *fds, int count)
         close (fds [i]);
 }
 
+//  Polls the counter sample of /metrics (from 127.0.0.1) until it reaches
+//  want (within S_SETTLE_MS; the front counts every 200 ms), and checks it
+//  stays there.
+static void
+s_assert_counted (int port, const char *sample, int64_t want)
+{
+    int64_t value = -1;
+    int64_t deadline = tk_now_ms () + S_SETTLE_MS;
+    while (tk_now_ms () < deadline) {
+        assert_int_equal (tk_metric (port, sample, &value), 200);
+        if (value >= want)
+            break;
+        usleep (50 * 1000);
+    }
+    usleep (S_SETTLE_MS / 10 * 1000);
+    assert_int_equal (tk_metric (port, sample, &value), 200);
+    if (value != want)
+        fail_msg ("%s is %" PRId64 ", not %" PRId64, sample, value, want);
+}
+
 //  Polls /health from source until it answers 200 (within S_SETTLE_MS).
 static void
 s_served_again (const char *source, int port)
@@ -178,6 +198,9 @@ test_edge_conn_limit (void **state)
     assert_int_equal (s_health_from (S_HOLDER, server->port, NULL), 0);
     //  The held ones are still open, and still count
     assert_int_equal (s_count_closed (fds, S_LIMIT + S_EXTRA, 0), S_EXTRA);
+    //  Every refusal is counted, and no cut (the held ones are idle, not late)
+    s_assert_counted (server->port, "coffee_http_connections_refused_total", S_EXTRA + 1);
+    s_assert_counted (server->port, "coffee_http_connections_cut_total", 0);
     s_close_all (fds, S_LIMIT + S_EXTRA);
     s_served_again (S_HOLDER, server->port);
     s_stop (server);
@@ -367,6 +390,9 @@ test_edge_read_deadline (void **state)
     usleep ((S_READ_MS + S_MARGIN_MS) * 1000);
     assert_false (s_closed (fd));
     s_assert_cut ("dripped request line after keep-alive", fd, first, tk_now_ms ());
+    //  The three cuts are counted; nothing was refused
+    s_assert_counted (port, "coffee_http_connections_cut_total", 3);
+    s_assert_counted (port, "coffee_http_connections_refused_total", 0);
     s_stop (server);
 }
 
