@@ -232,12 +232,13 @@ s_savepoint_exec (db_t *self, s_savepoint_t what, const char *name)
     static const char *verbs [] = { "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT" };
     char sql [sizeof self->savepoint [0]];
     snprintf (sql, sizeof sql, "%s %s", verbs [what], name);
-    //  MySQL: a mark needs no answer of its own, so it goes with the
-    //  statement after it
-    if (self->driver->dialect != DB_SQLITE && what == S_MARK)
-        return s_defer (self, NULL, sql) >= 0 ? DB_OK : self->last_failure;
-    if (self->driver->dialect != DB_SQLITE)
+    if (self->driver->dialect != DB_SQLITE) {
+        //  MySQL: a mark needs no answer of its own, so it goes with the
+        //  statement after it
+        if (what == S_MARK)
+            return s_defer (self, NULL, sql) >= 0 ? DB_OK : self->last_failure;
         return db_exec (self, sql);
+    }
     char *text = self->savepoint [what];
     if (strcmp (text, sql) != 0) {
         zhashx_delete (self->stmts, text);

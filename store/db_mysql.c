@@ -179,6 +179,14 @@ s_fail (s_db_t *self, const char *what, unsigned int code, const char *text)
     return DB_ERROR;
 }
 
+//  Records that an allocation failed: DB_ERROR.
+static int
+s_oom (s_db_t *self)
+{
+    snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
+    return DB_ERROR;
+}
+
 //  s_fail for an error on the connection handle.
 static int
 s_fail_conn (s_db_t *self, const char *what)
@@ -508,8 +516,7 @@ s_connect (s_db_t *self)
     self->lost = true;
     self->conn = mysql_init (NULL);
     if (!self->conn) {
-        snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-        return DB_ERROR;
+        return s_oom (self);
     }
     unsigned int connect_timeout = S_CONNECT_TIMEOUT;
     unsigned int rw_timeout = S_RW_TIMEOUT;
@@ -610,8 +617,7 @@ s_script_reserve (s_db_t *self, size_t n)
             cap *= 2;
         char *grown = (char *) realloc (self->script, cap);
         if (!grown) {
-            snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-            return DB_ERROR;
+            return s_oom (self);
         }
         self->script = grown;
         self->script_cap = cap;
@@ -1042,8 +1048,7 @@ s_cols_setup (s_db_t *self, s_stmt_t *st)
             st->cols = NULL;
             st->rbind = NULL;
             mysql_free_result (meta);
-            snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-            return DB_ERROR;
+            return s_oom (self);
         }
         st->ncols = ncols;
     }
@@ -1074,8 +1079,7 @@ s_cols_setup (s_db_t *self, s_stmt_t *st)
                 col->buf = (char *) malloc (S_TEXT_INITIAL);
                 if (!col->buf) {
                     mysql_free_result (meta);
-                    snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-                    return DB_ERROR;
+                    return s_oom (self);
                 }
                 col->cap = S_TEXT_INITIAL;
             }
@@ -1121,8 +1125,7 @@ s_prepare_on_server (s_db_t *self, s_stmt_t *st)
         st->params = (s_param_t *) calloc (nparams, sizeof (s_param_t));
         st->pbind = (MYSQL_BIND *) calloc (nparams, sizeof (MYSQL_BIND));
         if (!st->params || !st->pbind) {
-            snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-            return DB_ERROR;
+            return s_oom (self);
         }
     }
     st->nparams = nparams;
@@ -1140,7 +1143,7 @@ s_prepare (db_t *base, const char *sql)
         return NULL;
     s_stmt_t *st = (s_stmt_t *) calloc (1, sizeof (s_stmt_t));
     if (!st) {
-        snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
+        s_oom (self);
         return NULL;
     }
     st->base.db = base;
@@ -1242,11 +1245,8 @@ s_bind_text (db_stmt_t *base, int idx, const char *text)
         return DB_OK;
     size_t len = strlen (text);
     param->text = s_strndup (text, len);
-    if (!param->text) {
-        s_db_t *self = (s_db_t *) base->db;
-        snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-        return DB_ERROR;
-    }
+    if (!param->text)
+        return s_oom ((s_db_t *) base->db);
     param->length = (unsigned long) len;
     param->kind = S_PARAM_TEXT;
     return DB_OK;
@@ -1279,8 +1279,7 @@ s_fetch (s_db_t *self, s_stmt_t *st)
             unsigned long need = col->length + 1;
             char *grown = (char *) realloc (col->buf, need);
             if (!grown) {
-                snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-                return DB_ERROR;
+                return s_oom (self);
             }
             col->buf = grown;
             col->cap = need;
@@ -1346,8 +1345,7 @@ s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx)
         size_t cap = self->takers_cap ? self->takers_cap * 2 : 16;
         s_stmt_t **grown = (s_stmt_t **) realloc (self->takers, cap * sizeof *grown);
         if (!grown) {
-            snprintf (self->errmsg, sizeof self->errmsg, "%s: out of memory", self->label);
-            return DB_ERROR;
+            return s_oom (self);
         }
         self->takers = grown;
         self->takers_cap = cap;
