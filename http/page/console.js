@@ -1,6 +1,7 @@
-// coffee's operator console: every actor pool with its size, queue depth
-// and latency, requests per second and errors per route, outbox and
-// consumer lag, read from GET /metrics every REFRESH_MS; and controls that
+// coffee's operator console: every actor pool with its size, lanes, queue
+// depth and latency, requests per second and errors per route, outbox and
+// consumer lag, the connections the edge refused or cut, read from GET
+// /metrics every REFRESH_MS; and controls that
 // resize a pool (PUT /admin/pools/{pool} with the admin token). The token
 // is asked for once and kept in sessionStorage: it ends with the tab.
 // /metrics needs the admin token too (unless coffee runs --metrics-public):
@@ -65,7 +66,8 @@ function summarize(samples) {
       if (s.labels.status >= "500") routes[key].c5 += s.value;
     } else if (s.name === "coffee_http_request_duration_seconds_sum") {
       routes[key].sum += s.value;
-    } else if (s.name === "coffee_actor_pool_size" || s.name === "coffee_actor_queue_depth") {
+    } else if (s.name === "coffee_actor_pool_size" || s.name === "coffee_actor_queue_depth"
+               || s.name === "coffee_actor_lanes") {
       pools[s.labels.pool] = pools[s.labels.pool] || {};
       pools[s.labels.pool][s.name] = s.value;
     } else if (!s.labels.route) {
@@ -101,7 +103,7 @@ function renderPools(now, prev) {
     if (!tr) {
       tr = document.createElement("tr");
       tr.dataset.pool = pool;
-      for (let i = 0; i < 4; i++) cell(tr, "", i ? "num" : "");
+      for (let i = 0; i < 5; i++) cell(tr, "", i ? "num" : "");
       const form = document.createElement("form");
       form.className = "resize";
       const input = document.createElement("input");
@@ -118,8 +120,9 @@ function renderPools(now, prev) {
     tr.cells[0].textContent = pool;
     tr.cells[1].textContent = String(p.coffee_actor_pool_size);
     tr.cells[1].dataset.actors = String(p.coffee_actor_pool_size);
-    tr.cells[2].textContent = String(p.coffee_actor_queue_depth || 0);
-    tr.cells[3].textContent = latency;
+    tr.cells[2].textContent = p.coffee_actor_lanes === undefined ? "–" : String(p.coffee_actor_lanes);
+    tr.cells[3].textContent = String(p.coffee_actor_queue_depth || 0);
+    tr.cells[4].textContent = latency;
   }
 }
 
@@ -141,15 +144,9 @@ function renderRoutes(now, prev) {
   }
 }
 
-function renderBridge(now) {
-  const rows = [
-    ["Outbox rows not yet published", "coffee_outbox_pending"],
-    ["Outbox rows published", "coffee_outbox_published_total"],
-    ["Projection lag (events)", "coffee_projection_lag"],
-    ["Collector lag (events)", "coffee_collector_lag"],
-    ["Collector failures", "coffee_collector_failures_total"],
-  ];
-  const body = $("bridge").tBodies[0];
+// Fills table id with one row per [label, metric] that /metrics has.
+function renderGauges(now, id, rows) {
+  const body = $(id).tBodies[0];
   body.replaceChildren();
   for (const [label, name] of rows) {
     if (now.gauges[name] === undefined) continue;
@@ -159,6 +156,23 @@ function renderBridge(now) {
     cell(tr, now.gauges[name] < 0 ? "unknown" : String(now.gauges[name]), "num");
     body.append(tr);
   }
+}
+
+function renderBridge(now) {
+  renderGauges(now, "bridge", [
+    ["Outbox rows not yet published", "coffee_outbox_pending"],
+    ["Outbox rows published", "coffee_outbox_published_total"],
+    ["Projection lag (events)", "coffee_projection_lag"],
+    ["Collector lag (events)", "coffee_collector_lag"],
+    ["Collector failures", "coffee_collector_failures_total"],
+  ]);
+}
+
+function renderEdge(now) {
+  renderGauges(now, "edge", [
+    ["Connections refused: their address held --max-conns-per-address", "coffee_http_connections_refused_total"],
+    ["Connections cut: a request not read whole within --read-timeout-ms", "coffee_http_connections_cut_total"],
+  ]);
 }
 
 async function refresh() {
@@ -178,6 +192,7 @@ async function refresh() {
     renderPools(now, last);
     renderRoutes(now, last);
     renderBridge(now);
+    renderEdge(now);
     last = now;
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     showToken();

@@ -9,7 +9,8 @@
 //            token (403) explained in words; a second customer on the same
 //            browser with its own token, and switching between them;
 //   /console no numbers without the admin token (said in words), then the
-//            admin token, the pools, a wrong token refused in words, the
+//            admin token, the pools and their lanes, the edge's refused and
+//            cut connections, a wrong token refused in words, the
 //            order pool resized from the page and the new count shown;
 //   and, on a second coffee with --auth off (the original open API), the
 //   page signs up and charges, and the history reads without a token.
@@ -229,6 +230,14 @@ async function main() {
     check(true, "the console lists requests per route");
     await page.locator('#bridge tr[data-metric="coffee_outbox_pending"]').waitFor();
     check(true, "the console shows the outbox");
+    const lanes = /coffee_actor_lanes\{pool="order"\} (\d+)\n/
+      .exec(await (await get(`${base}/metrics`, bearer(token))).text());
+    check(lanes !== null
+          && (await page.locator('#pools tr[data-pool="order"] td').nth(2).textContent()) === lanes[1],
+          `the console shows the order pool's lanes as /metrics has them (${lanes && lanes[1]})`);
+    await page.locator('#edge tr[data-metric="coffee_http_connections_refused_total"]').waitFor();
+    await page.locator('#edge tr[data-metric="coffee_http_connections_cut_total"]').waitFor();
+    check(true, "the console shows the connections the edge refused and cut");
 
     await page.fill("#token", "not-the-admin-token-at-all");
     await page.click("#token-button");
