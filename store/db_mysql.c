@@ -515,9 +515,8 @@ s_connect (s_db_t *self)
     }
     self->lost = true;
     self->conn = mysql_init (NULL);
-    if (!self->conn) {
+    if (!self->conn)
         return s_oom (self);
-    }
     unsigned int connect_timeout = S_CONNECT_TIMEOUT;
     unsigned int rw_timeout = S_RW_TIMEOUT;
     unsigned int protocol = MYSQL_PROTOCOL_TCP;
@@ -616,9 +615,8 @@ s_script_reserve (s_db_t *self, size_t n)
         while (cap < self->script_len + n + 1)
             cap *= 2;
         char *grown = (char *) realloc (self->script, cap);
-        if (!grown) {
+        if (!grown)
             return s_oom (self);
-        }
         self->script = grown;
         self->script_cap = cap;
     }
@@ -1124,9 +1122,8 @@ s_prepare_on_server (s_db_t *self, s_stmt_t *st)
     if (!st->params && nparams > 0) {
         st->params = (s_param_t *) calloc (nparams, sizeof (s_param_t));
         st->pbind = (MYSQL_BIND *) calloc (nparams, sizeof (MYSQL_BIND));
-        if (!st->params || !st->pbind) {
+        if (!st->params || !st->pbind)
             return s_oom (self);
-        }
     }
     st->nparams = nparams;
     st->returns_rows = mysql_stmt_field_count (st->stmt) > 0;
@@ -1278,9 +1275,8 @@ s_fetch (s_db_t *self, s_stmt_t *st)
                 continue;
             unsigned long need = col->length + 1;
             char *grown = (char *) realloc (col->buf, need);
-            if (!grown) {
+            if (!grown)
                 return s_oom (self);
-            }
             col->buf = grown;
             col->cap = need;
             st->rbind [i].buffer = col->buf;
@@ -1344,9 +1340,8 @@ s_defer (db_t *base, db_stmt_t *stbase, const char *sql, size_t idx)
     if (idx >= self->takers_cap) {
         size_t cap = self->takers_cap ? self->takers_cap * 2 : 16;
         s_stmt_t **grown = (s_stmt_t **) realloc (self->takers, cap * sizeof *grown);
-        if (!grown) {
+        if (!grown)
             return s_oom (self);
-        }
         self->takers = grown;
         self->takers_cap = cap;
     }
