@@ -25,9 +25,8 @@ typedef struct {
     int64_t ordered_at;
 } s_ordered_t;
 
-//  The ordered-menu rows of a commit go in multi-row INSERTs of 1, 2, 4 …
-//  64 rows: the fewest that add up to them.
-#define ORDERED_SIZES     7
+//  The ordered-menu rows of a commit go in multi-row INSERTs of
+//  sqlkit_sizes rows: the fewest that add up to them.
 #define ORDERED_SAVEPOINT "display_rows"
 
 //  One consumer position a transaction records.
@@ -47,7 +46,8 @@ struct _display_store_t {
     size_t position_n, position_cap;
     s_ordered_t *ordered;           //  ordered-menu rows to insert
     size_t ordered_n, ordered_cap;
-    char *ordered_sql [ORDERED_SIZES];  //  [k]: INSERT of 2^k of them, made on first use
+    char *ordered_sql [SQLKIT_SIZE_COUNT];  //  [k]: INSERT of sqlkit_sizes [k] of them,
+                                            //  made on first use
 };
 
 static const sqlkit_sql_t s_schema_v1 [] = {
@@ -239,7 +239,7 @@ display_store_destroy (display_store_t **self_p)
     free (self->positions);
     free (self->ordered);
     //  After the connection: its cached statements are keyed on these
-    for (size_t k = 0; k < ORDERED_SIZES; k++)
+    for (size_t k = 0; k < SQLKIT_SIZE_COUNT; k++)
         free (self->ordered_sql [k]);
     free (self);
     *self_p = NULL;
@@ -417,7 +417,8 @@ s_ordered_keep (display_store_t *self, const char *order_no, const char *menu_id
     return 1;
 }
 
-//  The INSERT of 2^k ordered-menu rows that skips those already there.
+//  The INSERT of sqlkit_sizes [k] ordered-menu rows that skips those
+//  already there.
 static const char *
 s_ordered_sql (display_store_t *self, size_t k)
 {
@@ -425,7 +426,7 @@ s_ordered_sql (display_store_t *self, size_t k)
         return self->ordered_sql [k];
     //  The one-row INSERT, then a "(?, ?, ?)" more for each further row
     const char *head = sqlkit_pick (self->db, SQL_ORDERED_INSERT_SQLITE, SQL_ORDERED_INSERT_MYSQL);
-    self->ordered_sql [k] = sqlkit_repeat (head, ", (?, ?, ?)", "", ((size_t) 1 << k) - 1, "");
+    self->ordered_sql [k] = sqlkit_repeat (head, ", (?, ?, ?)", "", sqlkit_sizes [k] - 1, "");
     return self->ordered_sql [k];
 }
 
@@ -449,10 +450,8 @@ s_ordered_flush (display_store_t *self, bool *news)
     int first = -1, last = -1;
     int rc = DB_OK;
     for (size_t done = 0; done < n && rc == DB_OK; ) {
-        size_t k = ORDERED_SIZES - 1;
-        while (((size_t) 1 << k) > n - done)
-            k--;
-        size_t rows = (size_t) 1 << k;
+        size_t k = sqlkit_size_below (n - done);
+        size_t rows = sqlkit_sizes [k];
         const char *sql = s_ordered_sql (self, k);
         db_stmt_t *st = sql ? db_stmt (db, sql) : NULL;
         rc = st ? DB_OK : DB_ERROR;

@@ -33,11 +33,11 @@
     store_order_create, with every other order of its customer, so that a
     customer's orders still run in the order given.
 
-    Multi-row statements come in the sizes of s_sizes: n rows to insert run
-    as the fewest statements of those sizes that add up to n, and a list to
-    match (IN, CASE) is filled up to the next size with its last entry,
-    which changes nothing. A connection prepares at most one text of each
-    size.
+    Multi-row statements come in the sizes of sqlkit_sizes (sqlkit.h): n
+    rows to insert run as the fewest statements of those sizes that add up
+    to n, and a list to match (IN, CASE) is filled up to the next size with
+    its last entry, which changes nothing. A connection prepares at most
+    one text of each size.
 
     A multi-row INSERT hands its rows consecutive auto-increment ids on
     SQLite (one writer at a time) and on InnoDB with
@@ -52,11 +52,6 @@
 #define BATCH_ORDERS_MAX 64             //  orders placed together; more go in slices
 #define BATCH_MENUS_MAX  64             //  distinct menus of one batch
 #define BATCH_LOTS_MAX   1024           //  lots kept for one batch
-
-//  Rows of one multi-row statement
-static const size_t s_sizes [] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64 };
-#define SIZE_COUNT (sizeof s_sizes / sizeof s_sizes [0])
-#define SIZE_MAX_ROWS 64
 
 //  A statement of n rows: head, n times rep (sep between), then, when list
 //  is set, mid and n times list ("," between), then tail.
@@ -215,21 +210,21 @@ typedef store_batch_t s_batch_t;
 // ---------------------------------------------------------------------------
 //  Statement texts
 
-//  The text of query with s_sizes [size] rows, made on first use; NULL
+//  The text of query with sqlkit_sizes [size] rows, made on first use; NULL
 //  when out of memory.
 static const char *
 s_sql (store_t *self, s_query_t query, size_t size)
 {
     if (!self->batch_sql) {
-        self->batch_sql = (char **) calloc (Q_COUNT * SIZE_COUNT, sizeof (char *));
+        self->batch_sql = (char **) calloc (Q_COUNT * SQLKIT_SIZE_COUNT, sizeof (char *));
         if (!self->batch_sql)
             return NULL;
     }
-    char **slot = &self->batch_sql [query * SIZE_COUNT + size];
+    char **slot = &self->batch_sql [query * SQLKIT_SIZE_COUNT + size];
     if (*slot)
         return *slot;
     const s_text_t *t = &s_texts [query];
-    size_t n = s_sizes [size];
+    size_t n = sqlkit_sizes [size];
     char *text = sqlkit_repeat (t->head, t->rep, t->sep, n, t->list ? t->mid : t->tail);
     if (text && t->list) {
         char *listed = sqlkit_repeat (text, t->list, ",", n, t->tail);
@@ -249,38 +244,18 @@ store_batch_free (store_t *self)
     self->batch = NULL;
     if (!self->batch_sql)
         return;
-    for (size_t i = 0; i < Q_COUNT * SIZE_COUNT; i++)
+    for (size_t i = 0; i < Q_COUNT * SQLKIT_SIZE_COUNT; i++)
         free (self->batch_sql [i]);
     free (self->batch_sql);
     self->batch_sql = NULL;
 }
 
-//  The prepared statement of query with s_sizes [size] rows, or NULL.
+//  The prepared statement of query with sqlkit_sizes [size] rows, or NULL.
 static db_stmt_t *
 s_stmt (s_batch_t *b, s_query_t query, size_t size)
 {
     const char *sql = s_sql (b->store, query, size);
     return sql ? db_stmt (b->db, sql) : NULL;
-}
-
-//  The smallest size of at least n rows (n <= SIZE_MAX_ROWS).
-static size_t
-s_size_above (size_t n)
-{
-    size_t size = 0;
-    while (s_sizes [size] < n)
-        size++;
-    return size;
-}
-
-//  The largest size of at most n rows (n >= 1).
-static size_t
-s_size_below (size_t n)
-{
-    size_t size = SIZE_COUNT - 1;
-    while (s_sizes [size] > n)
-        size--;
-    return size;
 }
 
 //  Whether a multi-row INSERT gives consecutive ids (see the top).
@@ -368,11 +343,11 @@ s_list_menus (s_batch_t *b)
 static int
 s_defer_reads (s_batch_t *b, db_stmt_t **menus)
 {
-    size_t size = s_size_above (b->customer_count);
+    size_t size = sqlkit_size_above (b->customer_count);
     int rc = DB_OK;
     if (db_dialect (b->db) == DB_MYSQL) {
         db_stmt_t *st = s_stmt (b, Q_LOCK, size);
-        rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+        rc = st ? s_bind_customers (b, st, 1, sqlkit_sizes [size]) : DB_ERROR;
         if (rc == DB_OK)
             rc = db_defer (st);
         db_reset (st);
@@ -381,10 +356,10 @@ s_defer_reads (s_batch_t *b, db_stmt_t **menus)
     }
     if (b->menu_count == 0)
         return DB_OK;
-    size = s_size_above (b->menu_count);
+    size = sqlkit_size_above (b->menu_count);
     db_stmt_t *st = s_stmt (b, Q_MENUS, size);
     rc = st ? DB_OK : DB_ERROR;
-    for (size_t i = 0; i < s_sizes [size] && rc == DB_OK; i++) {
+    for (size_t i = 0; i < sqlkit_sizes [size] && rc == DB_OK; i++) {
         size_t m = i < b->menu_count ? i : b->menu_count - 1;
         rc = db_bind_text (st, (int) i + 1, b->menus [m].id);
     }
@@ -404,9 +379,9 @@ s_defer_reads (s_batch_t *b, db_stmt_t **menus)
 static int
 s_read_customers (s_batch_t *b)
 {
-    size_t size = s_size_above (b->customer_count);
+    size_t size = sqlkit_size_above (b->customer_count);
     db_stmt_t *st = s_stmt (b, Q_CUSTOMERS, size);
-    int rc = st ? s_bind_customers (b, st, 1, s_sizes [size]) : DB_ERROR;
+    int rc = st ? s_bind_customers (b, st, 1, sqlkit_sizes [size]) : DB_ERROR;
     while (rc == DB_OK || rc == DB_ROW) {
         rc = db_step (st);
         if (rc != DB_ROW)
@@ -624,14 +599,14 @@ s_send (s_batch_t *b, db_stmt_t *st, size_t rows, int64_t *ids)
 //  Binds row (an index into the statement's rows) from parameter at on.
 typedef int (s_bind_row_fn) (s_batch_t *b, db_stmt_t *st, int at, size_t row);
 
-//  Inserts rows [from, from + s_sizes [size]) of query, per_row parameters
+//  Inserts rows [from, from + sqlkit_sizes [size]) of query, per_row parameters
 //  each, in one statement, deferred; ids (may be NULL) gets each row's
 //  auto-increment id at the flush.
 static int
 s_insert_rows (s_batch_t *b, s_query_t query, size_t size, size_t from, int per_row,
                s_bind_row_fn *bind, int64_t *ids)
 {
-    size_t n = s_sizes [size];
+    size_t n = sqlkit_sizes [size];
     db_stmt_t *st = s_stmt (b, query, size);
     int rc = st ? DB_OK : DB_ERROR;
     for (size_t r = 0; r < n && rc == DB_OK; r++)
@@ -650,10 +625,10 @@ s_insert (s_batch_t *b, s_query_t query, size_t total, int per_row, s_bind_row_f
           int64_t *ids)
 {
     for (size_t done = 0; done < total; ) {
-        size_t size = s_size_below (total - done);
+        size_t size = sqlkit_size_below (total - done);
         if (s_insert_rows (b, query, size, done, per_row, bind, ids) != 0)
             return -1;
-        done += s_sizes [size];
+        done += sqlkit_sizes [size];
     }
     return 0;
 }
@@ -667,9 +642,9 @@ static int
 s_update (s_batch_t *b, s_query_t query, size_t total, s_bind_case_fn *bind)
 {
     for (size_t done = 0; done < total; ) {
-        size_t n = total - done < SIZE_MAX_ROWS ? total - done : SIZE_MAX_ROWS;
-        size_t size = s_size_above (n);
-        int filled = (int) s_sizes [size];
+        size_t n = total - done < SQLKIT_SIZE_MAX ? total - done : SQLKIT_SIZE_MAX;
+        size_t size = sqlkit_size_above (n);
+        int filled = (int) sqlkit_sizes [size];
         db_stmt_t *st = s_stmt (b, query, size);
         int rc = st ? DB_OK : DB_ERROR;
         for (int i = 0; i < filled && rc == DB_OK; i++)
@@ -797,8 +772,8 @@ static int
 s_insert_uses_after_history (s_batch_t *b)
 {
     for (size_t done = 0; done < b->placed_count; ) {
-        size_t size = s_size_below (b->placed_count - done);
-        size_t n = s_sizes [size];
+        size_t size = sqlkit_size_below (b->placed_count - done);
+        size_t n = sqlkit_sizes [size];
         if (s_insert_rows (b, Q_HISTORY, size, done, 4, s_bind_history, NULL) != 0)
             return -1;
         b->chunk_from = done;

@@ -294,6 +294,30 @@ sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
     return 0;
 }
 
+const size_t sqlkit_sizes [SQLKIT_SIZE_COUNT] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64 };
+
+//  The index of the smallest size of at least n rows.
+size_t
+sqlkit_size_above (size_t n)
+{
+    assert (n <= SQLKIT_SIZE_MAX);
+    size_t size = 0;
+    while (sqlkit_sizes [size] < n)
+        size++;
+    return size;
+}
+
+//  The index of the largest size of at most n rows.
+size_t
+sqlkit_size_below (size_t n)
+{
+    assert (n >= 1);
+    size_t size = SQLKIT_SIZE_COUNT - 1;
+    while (sqlkit_sizes [size] > n)
+        size--;
+    return size;
+}
+
 //  head, n times part with sep between, tail (see sqlkit.h).
 char *
 sqlkit_repeat (const char *head, const char *part, const char *sep, size_t n, const char *tail)

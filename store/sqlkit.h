@@ -68,6 +68,20 @@ int64_t sqlkit_read_counts (db_stmt_t *st, store_count_t *out, size_t limit,
 int sqlkit_window_counts (db_t *db, const char *sql, int64_t from_ms, int64_t to_ms,
                           store_count_t **counts, size_t *count);
 
+//  Rows per multi-row statement. A store that writes n rows at once runs
+//  them as the fewest statements of these sizes that add up to n (a list to
+//  match, IN or CASE, takes the next size up, its last entry repeated), so
+//  a connection prepares at most one text of each size.
+#define SQLKIT_SIZE_COUNT 12
+#define SQLKIT_SIZE_MAX   64
+extern const size_t sqlkit_sizes [SQLKIT_SIZE_COUNT];
+
+//  The index of the smallest size of at least n rows (n <= SQLKIT_SIZE_MAX).
+size_t sqlkit_size_above (size_t n);
+
+//  The index of the largest size of at most n rows (n >= 1).
+size_t sqlkit_size_below (size_t n);
+
 //  The text of a statement with n repeated parts: head, then n times
 //  part with sep between them, then tail (free it); NULL when out of
 //  memory. Multi-row INSERTs and IN lists.
