@@ -77,7 +77,8 @@
 #    ROUNDS=5         GET phases: rounds of one wrk run per server; the median
 #                     of the rounds' ratios counts
 #    GET_DURATION=4   seconds of each of those wrk runs
-#    THREADS=4        HTTP threads of coffee and of bare-mhd
+#    THREADS=nproc    HTTP threads of coffee and of bare-mhd (coffee's default:
+#                     one per online CPU)
 #    WRK_THREADS=2    wrk threads
 #    CONNECTIONS=64   wrk connections
 #    CUSTOMERS=64     customers the POST /order phases spread their orders over
@@ -140,7 +141,7 @@ PHASES="${PHASES:-menu best order-sqlite order-mariadb overload sweep visible rs
 DURATION="${DURATION:-8}"
 ROUNDS="${ROUNDS:-5}"
 GET_DURATION="${GET_DURATION:-4}"
-THREADS="${THREADS:-4}"
+THREADS="${THREADS:-$(nproc)}"
 WRK_THREADS="${WRK_THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 CUSTOMERS="${CUSTOMERS:-64}"

@@ -4,6 +4,7 @@
 #include "coffee.h"
 #include <getopt.h>
 #include <limits.h>
+#include <unistd.h>
 
 //  OPT_LIST: a repeatable flag; each value is one line of the field. Its
 //  variable holds the whole list, comma-separated, or newline-separated
@@ -33,8 +34,8 @@ static const s_option_t s_options [] = {
       "folder for the SQLite stores, the local event log and the file collector" },
     { "role", "COFFEE_ROLE", OPT_CHOICE, FIELD (role), 0, 0, "all|order|display|projector", "all",
       "all: everything; order: customers, points, orders, menu admin, relay, collector; display: GET /display from the display store; projector: events into the display store (/health, /metrics)" },
-    { "http-threads", "COFFEE_HTTP_THREADS", OPT_INT, FIELD (http_threads), 1, 256, NULL, "4",
-      "libmicrohttpd worker threads" },
+    { "http-threads", "COFFEE_HTTP_THREADS", OPT_INT, FIELD (http_threads), 0, 256, NULL, "0",
+      "libmicrohttpd worker threads; 0: one per online CPU" },
     { "point-actors", "COFFEE_POINT_ACTORS", OPT_INT, FIELD (point_actors), 1, 64, NULL, "2",
       "point actor threads (customers, charges, balances)" },
     { "order-actors", "COFFEE_ORDER_ACTORS", OPT_INT, FIELD (order_actors), 0, 64, NULL, "0",
@@ -269,6 +270,16 @@ config_read_admin_token (const config_t *cfg, char *token, size_t size, char *er
     return 0;
 }
 
+//  The CPUs online now, within what --http-threads takes. More workers
+//  than CPUs only take turns on them: each extra thread adds context
+//  switches to a request's path, never throughput.
+static int
+s_online_cpus (void)
+{
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 256 ? 256 : (int) cpus;
+}
+
 //  Checks what a single option cannot: combinations and URL forms.
 static int
 s_check (config_t *cfg, char *err, size_t errlen)
@@ -282,6 +293,8 @@ s_check (config_t *cfg, char *err, size_t errlen)
     if (!*cfg->display_store)
         snprintf (cfg->display_store, sizeof cfg->display_store, "sqlite:%s/display.db",
                   cfg->data_dir);
+    if (cfg->http_threads == 0)
+        cfg->http_threads = s_online_cpus ();
     if (cfg->order_actors == 0)
         cfg->order_actors = strncmp (cfg->store, "sqlite:", 7) == 0 ? 1 : 2;
     const char *stores [2] = { cfg->store, cfg->display_store };

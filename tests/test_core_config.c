@@ -4,6 +4,7 @@
 #include "testkit.h"
 #include <cmocka.h>
 #include "coffee.h"
+#include <unistd.h>
 
 static void
 test_defaults (void **state)
@@ -24,6 +25,10 @@ test_defaults (void **state)
     assert_int_equal (cfg.lane_requests, 64);           //  a group's worth per lane
     assert_int_equal (cfg.request_timeout_ms, 5000);
     assert_int_equal (cfg.max_body, 65536);
+    //  One HTTP worker per online CPU, unless a count is given
+    assert_int_equal (cfg.http_threads, (int) sysconf (_SC_NPROCESSORS_ONLN));
+    assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--http-threads", "3", NULL), 0);
+    assert_int_equal (cfg.http_threads, 3);
     //  On MySQL the order actors default to 2; a count given stands
     assert_int_equal (tk_config_load (&cfg, err, sizeof err, "--store", "mysql://u:p@h:1/coffee",
                                       NULL), 0);
