@@ -18,8 +18,14 @@ static const char SQL_OUTBOX_CLAIM_MYSQL [] =
 #define Q16   Q4 "," Q4 "," Q4 "," Q4
 #define Q64   Q16 "," Q16 "," Q16 "," Q16
 #define Q256  Q64 "," Q64 "," Q64 "," Q64
+//  By id alone, so MySQL finds the rows by the primary key: with
+//  "published_at IS NULL" in the WHERE, MariaDB chose the
+//  (published_at, id) index and, as the UPDATE changes that index, read
+//  the rows into a buffer first ("Using buffer"): a 65-row mark took about
+//  2.0 ms, 1.6 by the key (an idle server, COMMIT included). A row that is
+//  published already keeps its time.
 static const char SQL_OUTBOX_MARK [] =
-    "UPDATE outbox SET published_at = ? WHERE published_at IS NULL AND id IN (" Q256 ")";
+    "UPDATE outbox SET published_at = COALESCE(published_at, ?) WHERE id IN (" Q256 ")";
 static const char SQL_OUTBOX_INSERT [] =
     "INSERT INTO outbox (order_no, payload, created_at, published_at, kind)"
     " VALUES (?, ?, ?, NULL, ?)";

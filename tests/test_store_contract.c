@@ -1089,6 +1089,11 @@ test_outbox (void **state)
     assert_string_equal (rows [1].key, "ORD-00000002");
     //  Mark only the first of the two
     assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 100), 0);
+    //  Marked again (a relay that lost its claim), it keeps its first time
+    assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 150), 0);
+    assert_int_equal (s_int (store_db (ctx->store),
+                             "SELECT published_at FROM outbox WHERE order_no = 'ORD-00000001'"),
+                      NOW_MS + 100);
     store_outbox_rows_free (&rows, count);
     assert_int_equal (store_outbox_pending (ctx->store, &pending), 0);
     assert_int_equal (pending, 2);
