@@ -271,8 +271,9 @@ config_read_admin_token (const config_t *cfg, char *token, size_t size, char *er
 }
 
 //  The CPUs online now, within what --http-threads takes. More workers
-//  than CPUs only take turns on them: each extra thread adds context
-//  switches to a request's path, never throughput.
+//  than CPUs take turns on them, each turn a context switch on some
+//  request's path (on the 2-core bench machine four workers gave a higher
+//  paced p99 than two: docs/PERFORMANCE.md).
 static int
 s_online_cpus (void)
 {

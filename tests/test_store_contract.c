@@ -1089,7 +1089,7 @@ test_outbox (void **state)
     assert_string_equal (rows [1].key, "ORD-00000002");
     //  Mark only the first of the two
     assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 100), 0);
-    //  Marked again (a relay that lost its claim), it keeps its first time
+    //  Marked again (a second relay published it too), it keeps its first time
     assert_int_equal (store_outbox_mark (ctx->store, rows, 1, NOW_MS + 150), 0);
     assert_int_equal (s_int (store_db (ctx->store),
                              "SELECT published_at FROM outbox WHERE order_no = 'ORD-00000001'"),
