@@ -44,14 +44,15 @@
 
 #include "bridgekit.h"
 #include "event.h"
+#include "store.h"
 
 //  Events one turn handles at most: as many as one relay round publishes
-//  (RELAY_BATCH, STORE_OUTBOX_MARK_MAX), so that a round's events take one
+//  (relay.c's RELAY_BATCH), so that a round's events take one
 //  turn, one flush and one commit. At 64, paced at 2600 orders/s on
 //  MariaDB, each relay round of about 65 events took two turns: the
 //  projection committed 63 times a second for the relay's 40 rounds and
 //  was busy 19 % of the time; at 256 it commits 40 times and is busy 14 %.
-#define SINK_BATCH 256
+#define SINK_BATCH STORE_OUTBOX_MARK_MAX
 
 //  What a sink does with one event of a kind it takes: 0 done (the loop
 //  commits past it once the sink's flush, if any, succeeded), -1 keep it
