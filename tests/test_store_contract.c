@@ -38,7 +38,7 @@ typedef struct {
 
 static const char *const s_store_tables [] = {
     "order_menu", "outbox", "point_lot_use", "point_lot", "point_history", "point", "orders",
-    "idempotency",
+    "idempotency", "commit_mark",
     "customer", "menu", "schema_version", NULL
 };
 static const char *const s_display_tables [] = {
@@ -2926,6 +2926,70 @@ test_orders_batched_many (void **state)
         s_assert_whole (ctx, ids [i]);
 }
 
+//  The next order gets id next (MySQL: the AUTO_INCREMENT; SQLite: the
+//  table's sequence).
+static void
+s_orders_from (ctx_t *ctx, int64_t next)
+{
+    db_t *db = store_db (ctx->store);
+    char sql [128];
+    if (ctx->mysql)
+        snprintf (sql, sizeof sql, "ALTER TABLE orders AUTO_INCREMENT = %" PRId64, next);
+    else {
+        assert_int_equal (db_exec (db, "DELETE FROM sqlite_sequence WHERE name = 'orders'"),
+                          DB_OK);
+        snprintf (sql, sizeof sql, "INSERT INTO sqlite_sequence (name, seq) VALUES ('orders',"
+                  " %" PRId64 ")", next - 1);
+    }
+    assert_int_equal (db_exec (db, sql), DB_OK);
+}
+
+#define BIG_ORDERS 3
+
+//  Orders placed together whose ids pass 99999999 get the numbers
+//  store_order_create gives (ORD- and 8 digits, more when the id needs
+//  them), in their answers and in every row that names them. Same
+//  answers, same rows.
+static void
+test_orders_batched_big_ids (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char ids [BIG_ORDERS][COFFEE_ID_MAX];
+    event_line_t line = s_line ("MENU-00000003", 2);
+    store_reply_t expected [BIG_ORDERS], replies [BIG_ORDERS];
+    store_order_req_t reqs [BIG_ORDERS];
+    memset (expected, 0, sizeof expected);
+    memset (replies, 0, sizeof replies);
+
+    for (int i = 0; i < BIG_ORDERS; i++) {
+        s_customer (ctx, ids [i]);
+        s_charge (ctx, ids [i], 10000);
+    }
+    s_orders_from (ctx, 99999999);
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    for (int i = 0; i < BIG_ORDERS; i++) {
+        store_order_create (ctx->store, ids [i], NULL, &line, 1, NULL, NOW_MS, &expected [i]);
+        assert_int_equal (expected [i].status, 200);
+    }
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    assert_non_null (strstr (expected [0].body, "\"ORD-99999999\""));
+    assert_non_null (strstr (expected [1].body, "\"ORD-100000000\""));
+    assert_non_null (strstr (expected [2].body, "\"ORD-100000001\""));
+    char *one_by_one = s_dump (ctx);
+
+    s_fresh (ctx);
+    for (int i = 0; i < BIG_ORDERS; i++) {
+        s_customer (ctx, ids [i]);
+        s_charge (ctx, ids [i], 10000);
+        reqs [i] = (store_order_req_t) { ids [i], NULL, &line, 1, NULL, &replies [i], 99 };
+    }
+    s_orders_from (ctx, 99999999);
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    store_orders_create (ctx->store, reqs, BIG_ORDERS, NOW_MS);
+    assert_int_equal (store_group_commit (ctx->store), STORE_OK);
+    s_assert_as_one_by_one (ctx, reqs, expected, BIG_ORDERS, one_by_one);
+}
+
 //  A batch whose outbox INSERT fails (a trigger refuses E's rows). On
 //  SQLite that INSERT runs at once: the batch is undone and its orders go
 //  one by one, E's answering 503 and D's committing. On MySQL it waits for
@@ -3014,6 +3078,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_orders_batched, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched_tail, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched_many, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_orders_batched_big_ids, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),

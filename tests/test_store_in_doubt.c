@@ -7,7 +7,8 @@
       after    the COMMIT reaches the server, which commits; its answer
                never comes back. store_group_commit must find the group's
                mark on a new connection and say STORE_OK: the operations
-               did happen, and answering them 503 would be a lie.
+               did happen, and answering them 503 would be a lie. Orders
+               placed together answer with the numbers their rows hold.
       before   the COMMIT never reaches the server, which rolls the
                transaction back when the connection drops. STORE_FAILED,
                and nothing of the group is there.
@@ -336,6 +337,51 @@ test_answer_lost_after_commit (void **state)
     assert_int_equal (s_balance (fx), before + 351);
 }
 
+//  Orders placed together (store_orders_create) whose COMMIT's answer is
+//  lost: STORE_OK, their points taken once, and each order answers 200
+//  with the number its row holds, in the order given.
+static void
+test_batch_answered_after_lost_commit (void **state)
+{
+    NEED_MYSQL ();
+    fixture_t *fx = (fixture_t *) *state;
+    enum { ORDERS = 3, PRICE = 4200 };      //  MENU-00000001, seeded
+    assert_int_equal (s_group_charge (fx, ORDERS * PRICE), STORE_OK);
+    int64_t before = s_balance (fx);
+    event_line_t line;
+    memset (&line, 0, sizeof line);
+    snprintf (line.menu_id, sizeof line.menu_id, "MENU-00000001");
+    line.qy = 1;
+    store_reply_t replies [ORDERS];
+    store_order_req_t reqs [ORDERS];
+    memset (replies, 0, sizeof replies);
+    for (int i = 0; i < ORDERS; i++)
+        reqs [i] = (store_order_req_t) { fx->customer, NULL, &line, 1, NULL, &replies [i], 99 };
+    atomic_store (&fx->relay.arm, ARM_AFTER);
+    assert_int_equal (store_group_begin (fx->store, 0), STORE_OK);
+    store_orders_create (fx->store, reqs, ORDERS, util_now_ms (0));
+    assert_int_equal (store_group_commit (fx->store), STORE_OK);
+    assert_int_equal (atomic_load (&fx->relay.fired), 1);
+    assert_int_equal (s_balance (fx), before - ORDERS * PRICE);
+
+    db_stmt_t *st = db_stmt (fx->direct,
+                             "SELECT order_no FROM orders WHERE customer_id = ? ORDER BY id");
+    assert_non_null (st);
+    assert_int_equal (db_bind_text (st, 1, fx->customer), DB_OK);
+    for (int i = 0; i < ORDERS; i++) {
+        assert_int_equal (db_step (st), DB_ROW);
+        char want [128];
+        snprintf (want, sizeof want, "{\"orderNo\":\"%s\",\"orderPrice\":%d,\"usePoint\":%d}",
+                  db_column_text (st, 0), PRICE, PRICE);
+        assert_int_equal (reqs [i].rc, 0);
+        assert_int_equal (replies [i].status, 200);
+        assert_string_equal (replies [i].body, want);
+        store_reply_reset (&replies [i]);
+    }
+    assert_int_equal (db_step (st), DB_DONE);
+    db_reset (st);
+}
+
 //  The COMMIT never reached the server: STORE_FAILED, nothing there.
 static void
 test_commit_lost_before_server (void **state)
@@ -379,6 +425,8 @@ main (void)
     log_set_level (LOG_LEVEL_ERROR);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_answer_lost_after_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_batch_answered_after_lost_commit, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_commit_lost_before_server, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_in_doubt_when_server_away, s_setup, s_teardown),
     };
