@@ -25,6 +25,8 @@ typedef struct {
 
 #define FIELD(f) offsetof (config_t, f), sizeof (((config_t *) 0)->f)
 
+#define S_HTTP_THREADS_MAX 256      //  --http-threads, given or one per online CPU
+
 static const s_option_t s_options [] = {
     { "bind", "COFFEE_BIND", OPT_STRING, FIELD (bind), 0, 0, NULL, "0.0.0.0",
       "address to listen on" },
@@ -34,7 +36,8 @@ static const s_option_t s_options [] = {
       "folder for the SQLite stores, the local event log and the file collector" },
     { "role", "COFFEE_ROLE", OPT_CHOICE, FIELD (role), 0, 0, "all|order|display|projector", "all",
       "all: everything; order: customers, points, orders, menu admin, relay, collector; display: GET /display from the display store; projector: events into the display store (/health, /metrics)" },
-    { "http-threads", "COFFEE_HTTP_THREADS", OPT_INT, FIELD (http_threads), 0, 256, NULL, "0",
+    { "http-threads", "COFFEE_HTTP_THREADS", OPT_INT, FIELD (http_threads), 0, S_HTTP_THREADS_MAX,
+      NULL, "0",
       "libmicrohttpd worker threads; 0: one per online CPU" },
     { "point-actors", "COFFEE_POINT_ACTORS", OPT_INT, FIELD (point_actors), 1, 64, NULL, "2",
       "point actor threads (customers, charges, balances)" },
@@ -278,7 +281,7 @@ static int
 s_online_cpus (void)
 {
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    return cpus < 1 ? 1 : cpus > 256 ? 256 : (int) cpus;
+    return cpus < 1 ? 1 : cpus > S_HTTP_THREADS_MAX ? S_HTTP_THREADS_MAX : (int) cpus;
 }
 
 //  Checks what a single option cannot: combinations and URL forms.
