@@ -2946,6 +2946,18 @@ s_orders_from (ctx_t *ctx, int64_t next)
 
 #define BIG_ORDERS 3
 
+//  The big-id world: BIG_ORDERS customers with 10000 points each, and the
+//  next order's id 99999999.
+static void
+s_big_world (ctx_t *ctx, char ids [BIG_ORDERS][COFFEE_ID_MAX])
+{
+    for (int i = 0; i < BIG_ORDERS; i++) {
+        s_customer (ctx, ids [i]);
+        s_charge (ctx, ids [i], 10000);
+    }
+    s_orders_from (ctx, 99999999);
+}
+
 //  Orders placed together whose ids pass 99999999 get the numbers
 //  store_order_create gives (ORD- and 8 digits, more when the id needs
 //  them), in their answers and in every row that names them. Same
@@ -2961,11 +2973,7 @@ test_orders_batched_big_ids (void **state)
     memset (expected, 0, sizeof expected);
     memset (replies, 0, sizeof replies);
 
-    for (int i = 0; i < BIG_ORDERS; i++) {
-        s_customer (ctx, ids [i]);
-        s_charge (ctx, ids [i], 10000);
-    }
-    s_orders_from (ctx, 99999999);
+    s_big_world (ctx, ids);
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
     for (int i = 0; i < BIG_ORDERS; i++) {
         store_order_create (ctx->store, ids [i], NULL, &line, 1, NULL, NOW_MS, &expected [i]);
@@ -2978,12 +2986,9 @@ test_orders_batched_big_ids (void **state)
     char *one_by_one = s_dump (ctx);
 
     s_fresh (ctx);
-    for (int i = 0; i < BIG_ORDERS; i++) {
-        s_customer (ctx, ids [i]);
-        s_charge (ctx, ids [i], 10000);
+    s_big_world (ctx, ids);
+    for (int i = 0; i < BIG_ORDERS; i++)
         reqs [i] = (store_order_req_t) { ids [i], NULL, &line, 1, NULL, &replies [i], 99 };
-    }
-    s_orders_from (ctx, 99999999);
     assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
     store_orders_create (ctx->store, reqs, BIG_ORDERS, NOW_MS);
     assert_int_equal (store_group_commit (ctx->store), STORE_OK);
