@@ -9,6 +9,11 @@
 //  The SQLite page cache of an order actor, in KiB (see s_self_new).
 #define ORDER_CACHE_KIB 2048
 
+//  A group's orders all find a number in what the store holds as the
+//  group begins (store_numbers_want).
+_Static_assert (SERVICE_BATCH_MAX <= STORE_GROUP_ORDERS_MAX,
+                "a group places more orders than a store holds numbers for");
+
 typedef struct {
     const actor_args_t *args;       //  settings, metrics, index
     store_t *store;                 //  this thread's command store connection
@@ -221,6 +226,7 @@ s_self_new (const actor_args_t *args, service_def_t *def, char *err, size_t errl
     store_set_policy (self->store, &(store_policy_t) {
         args->cfg->charge_valid_days, args->cfg->welcome_points, args->cfg->welcome_valid_days,
         args->cfg->reward_percent, args->cfg->reward_valid_days });
+    store_numbers_want (self->store);
     self->wake = zsock_new (ZMQ_PUSH);
     if (!self->wake) {
         snprintf (err, errlen, "cannot create the relay wake socket");

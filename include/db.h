@@ -147,6 +147,18 @@ int64_t db_deferred_id (db_t *self, int idx);
 int64_t db_changes (db_t *self);
 int64_t db_last_insert_id (db_t *self);
 
+//  How many transactions this connection committed (db_commit that
+//  succeeded), and how many times work may have been undone: each
+//  db_rollback (whether or not a transaction was open), each
+//  db_savepoint_rollback, each db_commit that failed (committed or not,
+//  unknown), and each db_begin while a transaction begun before had not
+//  ended through db_commit or db_rollback (SQLite rolls back by itself on
+//  some errors). A caller that noted both when it wrote in the open
+//  transaction knows the write stands once the first moved and the
+//  second did not, and that it may be gone once the second moved.
+uint64_t db_commits (db_t *self);
+uint64_t db_undos (db_t *self);
+
 //  Cheap round trip to the server (reconnects if needed): DB_OK or DB_UNAVAILABLE.
 int db_ping (db_t *self);
 

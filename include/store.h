@@ -177,6 +177,17 @@ void store_destroy (store_t **self_p);
 //  Sets the point policy of the operations that follow (default: all 0).
 void store_set_policy (store_t *self, const store_policy_t *policy);
 
+//  The most orders one group places (the service's SERVICE_BATCH_MAX keeps
+//  to it): what a store that wants order numbers holds as a group begins.
+#define STORE_GROUP_ORDERS_MAX 64
+
+//  Marks a store that places orders (an order actor's): from now on, a
+//  transaction it begins while it holds fewer than STORE_GROUP_ORDERS_MAX
+//  order numbers takes a block of them before anything else (see
+//  store/numbers.c), so that it never waits for the numbers' row while
+//  holding another lock.
+void store_numbers_want (store_t *self);
+
 //  The connection underneath (for tests and reconcile).
 db_t *store_db (store_t *self);
 

@@ -127,21 +127,46 @@ int
 db_begin (db_t *self)
 {
     self->last_failure = DB_OK;
-    return s_note (self, self->driver->begin (self));
+    if (self->in_tx)
+        self->undos++;          //  the last one ended without a commit of ours
+    int rc = s_note (self, self->driver->begin (self));
+    self->in_tx = rc == DB_OK;
+    return rc;
 }
 
 //  Commits the open transaction.
 int
 db_commit (db_t *self)
 {
-    return s_note (self, self->driver->commit (self));
+    int rc = s_note (self, self->driver->commit (self));
+    if (rc == DB_OK)
+        self->commits++;
+    else
+        self->undos++;          //  whether it committed is not known here
+    self->in_tx = false;
+    return rc;
 }
 
 //  Rolls back the open transaction (harmless when none is open).
 void
 db_rollback (db_t *self)
 {
+    self->undos++;
+    self->in_tx = false;
     self->driver->rollback (self);
+}
+
+//  Transactions committed, and rollbacks (see db.h).
+uint64_t
+db_commits (db_t *self)
+{
+    return self->commits;
+}
+
+uint64_t
+db_undos (db_t *self)
+{
+    return self->undos;
 }
 
 //  Bounds the lock waits of the following calls.
@@ -263,6 +288,7 @@ db_savepoint (db_t *self, const char *name)
 int
 db_savepoint_rollback (db_t *self, const char *name)
 {
+    self->undos++;
     return s_savepoint_exec (self, S_UNDO, name);
 }
 

@@ -24,6 +24,9 @@ struct _db_t {
     const db_driver_t *driver;      //  the backend's functions
     zhashx_t *stmts;                //  SQL text address → db_stmt_t * (owned by db.c)
     int last_failure;               //  last failure code a call returned (db_last_failure)
+    uint64_t commits;               //  transactions committed (db_commits)
+    uint64_t undos;                 //  rollbacks and savepoint rollbacks (db_undos)
+    bool in_tx;                     //  db_begin succeeded, no commit or rollback since
     char savepoint [3][96];         //  the savepoint statements' texts (db.c)
     db_outcome_t *deferred;         //  what each deferred statement did (db_defer)
     size_t deferred_count;          //  statements deferred since the last flush

@@ -152,6 +152,7 @@ store_group_begin (store_t *self, int64_t deadline_ms)
         db_rollback (db);
         self->claim_open = false;
     }
+    store_numbers_left (self);          //  reads the block the last one took, if any
     int rc = s_bound (self, deadline_ms);
     if (rc == DB_OK && db_begin (db) != DB_OK)
         rc = db_last_failure (db);
@@ -161,6 +162,7 @@ store_group_begin (store_t *self, int64_t deadline_ms)
         db_rollback (db);
         return rc == DB_TIMEOUT ? STORE_TIMEOUT : STORE_FAILED;
     }
+    store_numbers_begin (self);         //  order numbers first (numbers.c)
     self->group_open = true;
     self->group_lost = false;
     self->group_tail = false;

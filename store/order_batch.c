@@ -1,28 +1,29 @@
 /*  order_batch — the orders of a group placed together (see store.h,
     store_orders_create). One order by store_order_create runs about
     fourteen statements; here the orders of a group run about a dozen in all,
-    deferred (db_defer) so that MySQL takes them in two round trips and
-    the group's COMMIT:
+    deferred (db_defer) so that MySQL takes them in one round trip and the
+    group's COMMIT:
 
-        the customers' point rows locked (MySQL), the menus,
-        their balances, tokens and lots with points left        1
-        the balances and the lots spent (UPDATE … CASE),
-        the orders                                               2
-        the orders' numbers, their lines, their USE rows, what
-        each order spent of each lot, the outbox rows            with the COMMIT
+        a block of order numbers when the store holds too few
+        (numbers.c), the customers' point rows locked (MySQL),
+        the menus, their balances, tokens and lots with points
+        left                                                     1
+        the balances and the lots spent (UPDATE … CASE), the
+        orders with their numbers, their lines, their USE rows,
+        what each order spent of each lot, the outbox rows       with the COMMIT
 
-    The second round trip waits for the answer of the first, and the rest
-    for the orders' ids: their numbers are made of them. What an order
-    spent of a lot names its USE row; on MySQL each USE rows INSERT is
-    followed by those rows, naming it as LAST_INSERT_ID() (the first id
-    that INSERT handed out) plus the order's place among its rows, so no
-    answer is waited for (SQLite takes the ids first; its statements run
-    at once). None of the rest needs an answer: a multi-row INSERT adds
-    all its rows or fails, and the numbers' UPDATE changes the rows this
-    transaction just inserted by their ids. So on MySQL they are left
-    deferred and go with the group's COMMIT, which does not run when one
-    fails; should another member of the group come first,
-    store_group_savepoint runs them before it.
+    Only the reads are waited for. An order's number is known before its
+    rows are written (numbers.c), so the rows that carry it need no answer
+    of the server. What an order spent of a lot names its USE row; on MySQL
+    each USE rows INSERT is followed by those rows, naming it as
+    LAST_INSERT_ID() (the first id that INSERT handed out) plus the order's
+    place among its rows, so no answer is waited for (SQLite takes the ids
+    first; its statements run at once). None of the writes needs an answer:
+    a multi-row INSERT adds all its rows or fails, and each UPDATE changes
+    rows read under their locks. So on MySQL they are left deferred and go
+    with the group's COMMIT, which does not run when one fails; should
+    another member of the group come first, store_group_savepoint runs them
+    before it.
 
     What each order comes to is worked out in memory between the reads and
     the writes, under the locks the first statement took (SQLite: the group's
@@ -60,7 +61,7 @@ typedef struct {
 } s_text_t;
 
 typedef enum {
-    Q_LOCK, Q_CUSTOMERS, Q_MENUS, Q_BALANCE, Q_ORDERS, Q_ORDER_NO,
+    Q_LOCK, Q_CUSTOMERS, Q_MENUS, Q_BALANCE, Q_ORDERS,
     Q_LINES, Q_HISTORY, Q_LOT_TAKE, Q_LOT_USE, Q_LOT_USE_LAST, Q_OUTBOX, Q_COUNT
 } s_query_t;
 
@@ -84,9 +85,7 @@ static const s_text_t s_texts [Q_COUNT] = {
     [Q_BALANCE] = { "UPDATE point SET balance = balance - CASE customer_id", " WHEN ? THEN ?",
                     "", " END WHERE customer_id IN (", "?", ")" },
     [Q_ORDERS] = { "INSERT INTO orders (order_no, customer_id, order_price, pay_amt, created_at)"
-                   " VALUES ", "(NULL, ?, ?, ?, ?)", ",", NULL, NULL, "" },
-    [Q_ORDER_NO] = { "UPDATE orders SET order_no = CASE id", " WHEN ? THEN ?", "",
-                     " END WHERE id IN (", "?", ")" },
+                   " VALUES ", "(?, ?, ?, ?, ?)", ",", NULL, NULL, "" },
     [Q_LINES] = { SQL_LINES_HEAD, SQL_LINES_ROW, ",", NULL, NULL, "" },
     [Q_HISTORY] = { "INSERT INTO point_history (customer_id, point, type_code, type_name,"
                     " exp_date, remark, created_at) VALUES ",
@@ -141,7 +140,6 @@ typedef struct {
     bool placed;                    //  placed here (else by store_order_create)
     bool answered;                  //  answered here
     size_t position;                //  among the placed orders
-    int64_t order_id;
     int64_t history_id;
     char order_no [COFFEE_ID_MAX];
     char remark [64];
@@ -172,6 +170,7 @@ struct _store_batch_t {
     db_t *db;
     store_order_req_t *reqs;
     size_t count;
+    size_t candidates;              //  orders that may be placed here
     int64_t now_ms;
     size_t customer_count;
     size_t menu_count;
@@ -201,7 +200,6 @@ struct _store_batch_t {
     size_t use_rows [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
     size_t chunk_uses [BATCH_LOTS_MAX + BATCH_ORDERS_MAX];
     s_sent_t sent [BATCH_SENT_MAX];         //  writes deferred, checked at the flush
-    int64_t order_ids [BATCH_ORDERS_MAX];   //  of the placed orders, at the flush
     int64_t history_ids [BATCH_ORDERS_MAX]; //  of their USE rows, at the flush
     char *envelopes [BATCH_ORDERS_MAX];     //  of the placed orders, freed after each batch
 };
@@ -343,6 +341,12 @@ s_list_menus (s_batch_t *b)
 static int
 s_defer_reads (s_batch_t *b, db_stmt_t **menus)
 {
+    //  Numbers for every order that may be placed, before the point rows,
+    //  when the store holds too few (numbers.c; an order actor's store took
+    //  them as the group began)
+    if (store_numbers_left (b->store) < b->candidates
+    &&  store_numbers_ask (b->store, b->candidates) != 0)
+        return DB_ERROR;
     size_t size = sqlkit_size_above (b->customer_count);
     int rc = DB_OK;
     if (db_dialect (b->db) == DB_MYSQL) {
@@ -435,9 +439,10 @@ s_read_menus (s_batch_t *b, db_stmt_t *st)
     return rc == DB_DONE ? 0 : -1;
 }
 
-//  Reads what the batch works out from, in one round trip on MySQL: the
-//  customers' rows locked, the menus, the customers. 0, 1 when the menus
-//  are too many to read at once, -1 when a read failed.
+//  Reads what the batch works out from, in one round trip on MySQL: a
+//  block of order numbers when needed, the customers' rows locked, the
+//  menus, the customers. 0, 1 when the menus are too many to read at once,
+//  -1 when a read failed.
 static int
 s_read (s_batch_t *b)
 {
@@ -676,22 +681,14 @@ s_bind_order (s_batch_t *b, db_stmt_t *st, int at, size_t row)
 {
     size_t i = b->placed [row];
     const s_order_t *o = &b->orders [i];
-    int rc = db_bind_text (st, at, b->reqs [i].customer_id);
+    int rc = db_bind_text (st, at, o->order_no);
     if (rc == DB_OK)
-        rc = db_bind_int64 (st, at + 1, o->price);
+        rc = db_bind_text (st, at + 1, b->reqs [i].customer_id);
     if (rc == DB_OK)
         rc = db_bind_int64 (st, at + 2, o->price);
-    return rc == DB_OK ? db_bind_int64 (st, at + 3, b->now_ms) : rc;
-}
-
-static int
-s_bind_order_no (s_batch_t *b, db_stmt_t *st, int pair, int key, size_t row)
-{
-    const s_order_t *o = &b->orders [b->placed [row]];
-    int rc = db_bind_int64 (st, pair, o->order_id);
     if (rc == DB_OK)
-        rc = db_bind_text (st, pair + 1, o->order_no);
-    return rc == DB_OK ? db_bind_int64 (st, key, o->order_id) : rc;
+        rc = db_bind_int64 (st, at + 3, o->price);
+    return rc == DB_OK ? db_bind_int64 (st, at + 4, b->now_ms) : rc;
 }
 
 static int
@@ -791,27 +788,31 @@ s_insert_uses_after_history (s_batch_t *b)
     return 0;
 }
 
-//  Writes what the placed orders did: one round trip for the orders' ids,
-//  and on MySQL the rest left for the group's COMMIT (SQLite: the USE
-//  rows' ids first). 0 or -1.
+//  Writes what the placed orders did, each with the next number the
+//  store holds: on MySQL all of it left for the group's COMMIT; SQLite
+//  checks what each write changed, and takes the USE rows' ids. 0 or -1.
 static int
 s_write (s_batch_t *b)
 {
     bool mysql = db_dialect (b->db) == DB_MYSQL;
-    int64_t *ids = b->order_ids;
-    if (s_update (b, Q_BALANCE, b->taking_count, s_bind_balance) != 0
-    ||  s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
-    ||  s_insert (b, Q_ORDERS, b->placed_count, 4, s_bind_order, ids) != 0
-    ||  s_flush (b) != 0)
-        return -1;
     for (size_t p = 0; p < b->placed_count; p++) {
         s_order_t *o = &b->orders [b->placed [p]];
-        o->order_id = ids [p];
-        snprintf (o->order_no, sizeof o->order_no, "ORD-%08" PRId64, ids [p]);
-        snprintf (o->remark, sizeof o->remark, "주문 ORD-%08" PRId64, ids [p]);
+        int64_t number;
+        char order_no [COFFEE_ID_MAX];
+        if (store_numbers_take (b->store, &number) != 0)
+            return -1;
+        store_order_no (number, order_no);
+        memcpy (o->order_no, order_no, sizeof order_no);
+        snprintf (o->remark, sizeof o->remark, "주문 %s", order_no);
     }
-    b->unchecked = mysql;                   //  nothing from here on is waited for
-    if (s_update (b, Q_ORDER_NO, b->placed_count, s_bind_order_no) != 0
+    //  MySQL: nothing is waited for. The balances and lots were read under
+    //  the point rows' locks, which every writer of them takes first, so
+    //  each UPDATE changes the rows it names, and a CHECK it broke would
+    //  fail it, and the COMMIT with it.
+    b->unchecked = mysql;
+    if (s_update (b, Q_BALANCE, b->taking_count, s_bind_balance) != 0
+    ||  s_update (b, Q_LOT_TAKE, b->taken_lot_count, s_bind_lot_take) != 0
+    ||  s_insert (b, Q_ORDERS, b->placed_count, 5, s_bind_order, NULL) != 0
     ||  s_insert (b, Q_LINES, b->line_rows, 5, s_bind_line, NULL) != 0)
         return -1;
     if (mysql) {
@@ -954,7 +955,8 @@ s_place (store_t *self, store_order_req_t *reqs, size_t count, int64_t now_ms)
         b->reqs = reqs;
         b->count = count;
         b->now_ms = now_ms;
-        if (s_pick (b) > 0)
+        b->candidates = s_pick (b);
+        if (b->candidates > 0)
             s_batch (b);
         for (size_t p = 0; p < b->placed_count; p++)
             zstr_free (&b->envelopes [p]);

@@ -10,9 +10,7 @@ static const char SQL_MENU_GET [] =
     "SELECT menu_nm, menu_price, use_yn FROM menu WHERE menu_id = ?";
 static const char SQL_ORDER_INSERT [] =
     "INSERT INTO orders (order_no, customer_id, order_price, pay_amt, created_at)"
-    " VALUES (NULL, ?, ?, ?, ?)";
-static const char SQL_ORDER_SET_NO [] =
-    "UPDATE orders SET order_no = ? WHERE id = ?";
+    " VALUES (?, ?, ?, ?, ?)";
 static const char SQL_ORDER_GET [] =
     "SELECT order_no, customer_id, order_price, pay_amt, created_at FROM orders WHERE order_no = ?";
 static const char SQL_ORDER_LINES [] =
@@ -58,24 +56,26 @@ store_lines_merge (const event_line_t *lines, size_t line_count, store_order_lin
     return count;
 }
 
-//  Inserts the order row, derives its number from the auto-increment id.
+//  Inserts the order row with the next number the store holds
+//  (numbers.c), into order_no.
 static int
-s_order_insert (db_t *db, const char *customer_id, int64_t price, int64_t now_ms,
+s_order_insert (store_t *self, const char *customer_id, int64_t price, int64_t now_ms,
                 char *order_no)
 {
-    db_stmt_t *st = db_stmt (db, SQL_ORDER_INSERT);
+    int64_t number;
+    if (store_numbers_take (self, &number) != 0)
+        return -1;
+    store_order_no (number, order_no);
+    db_stmt_t *st = db_stmt (self->db, SQL_ORDER_INSERT);
     int rc = DB_ERROR;
-    if (st && db_bind_text (st, 1, customer_id) == DB_OK
-           && db_bind_int64 (st, 2, price) == DB_OK
+    if (st && db_bind_text (st, 1, order_no) == DB_OK
+           && db_bind_text (st, 2, customer_id) == DB_OK
            && db_bind_int64 (st, 3, price) == DB_OK
-           && db_bind_int64 (st, 4, now_ms) == DB_OK)
+           && db_bind_int64 (st, 4, price) == DB_OK
+           && db_bind_int64 (st, 5, now_ms) == DB_OK)
         rc = db_step (st);
     db_reset (st);
-    if (rc != DB_DONE)
-        return -1;
-    int64_t id = db_last_insert_id (db);
-    snprintf (order_no, COFFEE_ID_MAX, "ORD-%08" PRId64, id);
-    return store_write_ti (db, SQL_ORDER_SET_NO, order_no, id) == DB_DONE ? 0 : -1;
+    return rc == DB_DONE ? 0 : -1;
 }
 
 //  Builds the INSERT texts of 1..STORE_LINES_MAX order lines, one
@@ -137,6 +137,11 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
     int rc = store_op_start (self, &op, auth, customer_id, idem, now_ms, "order", reply);
     if (rc != STORE_IDEM_RUN)
         return rc < 0 ? -1 : 0;
+
+    //  0. A number for the order, before the customer's point row is
+    //  locked (numbers.c): a block is taken only when none is held
+    if (store_numbers_ensure (self, 1) != 0)
+        return store_op_fail (self, &op, "order", reply);
 
     //  1. The customer. A customer token was just read from its row in
     //  this transaction (store_op_start); the admin token and --auth off
@@ -218,7 +223,7 @@ store_order_create (store_t *self, const char *customer_id, const store_auth_t *
     //  4. The order, its lines, the USE history row, the outbox row
     char order_no [COFFEE_ID_MAX];
     char remark [64];
-    if (s_order_insert (db, customer_id, price, now_ms, order_no) != 0
+    if (s_order_insert (self, customer_id, price, now_ms, order_no) != 0
     ||  s_order_lines_insert (self, order_no, merged, count, now_ms) != 0)
         return store_op_fail (self, &op, "order", reply);
     snprintf (remark, sizeof remark, "주문 %s", order_no);

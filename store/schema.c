@@ -248,6 +248,21 @@ static const sqlkit_sql_t s_schema_v5 [] = {
         "SELECT 1" },
 };
 
+//  v6: order numbers taken in blocks (store/numbers.c). The numbers so far
+//  were the orders' ids, so the next one comes after the largest.
+static const sqlkit_sql_t s_schema_v6 [] = {
+    {   "CREATE TABLE IF NOT EXISTS order_no_next ("
+        " id INTEGER PRIMARY KEY,"
+        " next_no BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS order_no_next ("
+        " id INT NOT NULL PRIMARY KEY,"
+        " next_no BIGINT NOT NULL)" SQLKIT_MYSQL_TABLE_OPTS },
+    {   "INSERT OR IGNORE INTO order_no_next (id, next_no)"
+        " SELECT 1, COALESCE(MAX(id), 0) + 1 FROM orders",
+        "INSERT IGNORE INTO order_no_next (id, next_no)"
+        " SELECT 1, COALESCE(MAX(id), 0) + 1 FROM orders" },
+};
+
 //  Schema versions in order; add a new entry to change the schema.
 static const sqlkit_migration_t s_migrations [] = {
     { 1, s_schema_v1, sizeof s_schema_v1 / sizeof s_schema_v1 [0] },
@@ -255,6 +270,7 @@ static const sqlkit_migration_t s_migrations [] = {
     { 3, s_schema_v3, sizeof s_schema_v3 / sizeof s_schema_v3 [0] },
     { 4, s_schema_v4, sizeof s_schema_v4 / sizeof s_schema_v4 [0] },
     { 5, s_schema_v5, sizeof s_schema_v5 / sizeof s_schema_v5 [0] },
+    { 6, s_schema_v6, sizeof s_schema_v6 / sizeof s_schema_v6 [0] },
 };
 
 //  Seeds the demo menus into an empty store, each with its menu event.

@@ -44,6 +44,20 @@
 #define REMARK_WELCOME   "첫 가입 감사 포인트"
 #define REMARK_REWARD    "주문 적립"
 
+//  numbers.c: the order numbers a store holds, a block at a time
+typedef struct {
+    int64_t next, end;              //  numbers [next, end) of a block that stands
+    int64_t new_next, new_end;      //  numbers [new_next, new_end) of the block the open
+                                    //  transaction took (not yet known to stand)
+    uint64_t new_commits;           //  db_commits and db_undos when it was asked for
+    uint64_t new_undos;
+    int64_t size;                   //  numbers the next block takes (0: none taken yet)
+    int64_t taken_ms;               //  zclock_mono when the last block was asked for
+    int64_t asked;                  //  size of the block asked for, its read pending
+    db_stmt_t *read;                //  that read, deferred (store_numbers_ask; MySQL)
+    bool wanted;                    //  store_numbers_want: blocks taken as groups begin
+} store_numbers_t;
+
 struct _store_t {
     db_t *db;                       //  the connection (one thread only)
     bool claim_open;                //  a MySQL outbox claim transaction is open
@@ -59,6 +73,7 @@ struct _store_t {
     int batch_ids;                  //  order_batch.c: multi-row INSERT ids are consecutive
                                     //  (1), are not (-1), not asked yet (0)
     store_policy_t policy;          //  store_set_policy: lots' expiry, welcome and reward points
+    store_numbers_t numbers;        //  numbers.c: order numbers held
 };
 
 //  How an operation's writes are held: its own transaction, or a savepoint
@@ -99,6 +114,24 @@ void store_group_savepoint_undo (store_t *self, const char *name);
 int store_op_fail (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
 int store_op_answer (store_t *self, store_op_t *op, const char *what, store_reply_t *reply);
 int store_op_invalid (store_t *self, const char *what, store_why_t why, store_reply_t *reply);
+
+//  numbers.c: order numbers, taken in blocks inside the transaction that
+//  needs them. _left counts the numbers held (a new block only while its
+//  transaction can still commit it); _ask takes a block of at least need
+//  numbers (on MySQL deferred, with the next round trip; the block is
+//  read when numbers are next counted or taken); _ensure asks when fewer
+//  than need are held; _take hands out the next number (0, or -1 when
+//  none is held). _begin runs as a transaction begins (group.c): a store
+//  that wants numbers takes a block first when it holds too few for a
+//  group.
+size_t store_numbers_left (store_t *self);
+int store_numbers_ask (store_t *self, size_t need);
+int store_numbers_ensure (store_t *self, size_t need);
+int store_numbers_take (store_t *self, int64_t *number);
+void store_numbers_begin (store_t *self);
+//  The order number of number ("ORD-00000027") into order_no
+//  (COFFEE_ID_MAX bytes).
+void store_order_no (int64_t number, char *order_no);
 
 //  idem.c: an operation with its key
 int store_op_start (store_t *self, store_op_t *op, const store_auth_t *auth,

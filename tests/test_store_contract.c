@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#define STORE_SCHEMA    5       //  the command store's schema version (store/schema.c)
+#define STORE_SCHEMA    6       //  the command store's schema version (store/schema.c)
 #define HOUR_MS (3600 * 1000LL)
 #define NOW_MS 1764040000123LL      //  a fixed "now" (2025-11-25, not on an hour)
 
@@ -38,7 +38,7 @@ typedef struct {
 
 static const char *const s_store_tables [] = {
     "order_menu", "outbox", "point_lot_use", "point_lot", "point_history", "point", "orders",
-    "idempotency", "commit_mark",
+    "idempotency", "commit_mark", "order_no_next",
     "customer", "menu", "schema_version", NULL
 };
 static const char *const s_display_tables [] = {
@@ -2926,28 +2926,21 @@ test_orders_batched_many (void **state)
         s_assert_whole (ctx, ids [i]);
 }
 
-//  The next order gets id next (MySQL: the AUTO_INCREMENT; SQLite: the
-//  table's sequence).
+//  The next order number is next (the row order_no_next, which a store
+//  that holds no numbers yet takes its first block from).
 static void
 s_orders_from (ctx_t *ctx, int64_t next)
 {
-    db_t *db = store_db (ctx->store);
     char sql [128];
-    if (ctx->mysql)
-        snprintf (sql, sizeof sql, "ALTER TABLE orders AUTO_INCREMENT = %" PRId64, next);
-    else {
-        assert_int_equal (db_exec (db, "DELETE FROM sqlite_sequence WHERE name = 'orders'"),
-                          DB_OK);
-        snprintf (sql, sizeof sql, "INSERT INTO sqlite_sequence (name, seq) VALUES ('orders',"
-                  " %" PRId64 ")", next - 1);
-    }
-    assert_int_equal (db_exec (db, sql), DB_OK);
+    snprintf (sql, sizeof sql, "UPDATE order_no_next SET next_no = %" PRId64 " WHERE id = 1",
+              next);
+    assert_int_equal (db_exec (store_db (ctx->store), sql), DB_OK);
 }
 
 #define BIG_ORDERS 3
 
 //  The big-id world: BIG_ORDERS customers with 10000 points each, and the
-//  next order's id 99999999.
+//  next order number 99999999.
 static void
 s_big_world (ctx_t *ctx, char ids [BIG_ORDERS][COFFEE_ID_MAX])
 {
@@ -2958,8 +2951,8 @@ s_big_world (ctx_t *ctx, char ids [BIG_ORDERS][COFFEE_ID_MAX])
     s_orders_from (ctx, 99999999);
 }
 
-//  Orders placed together whose ids pass 99999999 get the numbers
-//  store_order_create gives (ORD- and 8 digits, more when the id needs
+//  Orders placed together whose numbers pass 99999999 get the numbers
+//  store_order_create gives (ORD- and 8 digits, more when the number needs
 //  them), in their answers and in every row that names them. Same
 //  answers, same rows.
 static void
@@ -2993,6 +2986,110 @@ test_orders_batched_big_ids (void **state)
     store_orders_create (ctx->store, reqs, BIG_ORDERS, NOW_MS);
     assert_int_equal (store_group_commit (ctx->store), STORE_OK);
     s_assert_as_one_by_one (ctx, reqs, expected, BIG_ORDERS, one_by_one);
+}
+
+//  Places one order of a MENU-00000001 for id on store, in a transaction
+//  of its own, and checks its answer: 200 with order_no.
+static void
+s_order_numbered (store_t *store, const char *id, const char *order_no)
+{
+    event_line_t line = s_line ("MENU-00000001", 1);
+    store_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    char quoted [COFFEE_ID_MAX + 2];
+    snprintf (quoted, sizeof quoted, "\"%s\"", order_no);
+    store_order_create (store, id, NULL, &line, 1, NULL, NOW_MS, &reply);
+    assert_int_equal (reply.status, 200);
+    if (!strstr (reply.body, quoted))
+        fail_msg ("wanted %s, answered %s", order_no, reply.body);
+    store_reply_reset (&reply);
+}
+
+//  Order numbers come from the store in blocks (store/numbers.c). A block
+//  taken in a transaction that rolled back is never used: another
+//  connection gets the same numbers next, and the first takes a block
+//  after that one, so no number goes out twice, and each connection's
+//  numbers rise.
+static void
+test_order_numbers_blocks (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char a [COFFEE_ID_MAX], b [COFFEE_ID_MAX];
+    s_customer (ctx, a);
+    s_charge (ctx, a, 100000);
+    s_customer (ctx, b);
+    s_charge (ctx, b, 100000);
+    char err [256] = "";
+    store_t *other = store_open (ctx->store_url, err, sizeof err);
+    if (!other)
+        fail_msg ("second store: %s", err);
+
+    //  The first store takes a block (16 numbers) in a group that rolls back
+    assert_int_equal (store_group_begin (ctx->store, 0), STORE_OK);
+    s_order_numbered (ctx->store, a, "ORD-00000001");
+    store_group_rollback (ctx->store);
+    //  so the other store's block begins at 1 again, and the first store's
+    //  next one after the other's
+    s_order_numbered (other, b, "ORD-00000001");
+    s_order_numbered (ctx->store, a, "ORD-00000017");
+    s_order_numbered (other, b, "ORD-00000002");
+    s_order_numbered (ctx->store, a, "ORD-00000018");
+
+    //  An order undone back to its savepoint (a trigger refuses its outbox
+    //  row) undoes the block it took with it: a fresh store takes that
+    //  block next, and the first store another one after it
+    store_destroy (&other);
+    other = store_open (ctx->store_url, err, sizeof err);
+    assert_non_null (other);
+    s_poison_outbox (ctx, b);
+    event_line_t line = s_line ("MENU-00000001", 1);
+    store_reply_t refused;
+    memset (&refused, 0, sizeof refused);
+    assert_int_equal (store_group_begin (other, 0), STORE_OK);
+    store_order_create (other, b, NULL, &line, 1, NULL, NOW_MS, &refused);
+    assert_int_equal (refused.status, 503);
+    store_reply_reset (&refused);
+    assert_int_equal (store_group_commit (other), STORE_OK);
+    assert_int_equal (db_exec (store_db (ctx->store), "DROP TRIGGER coffee_test_poison"), DB_OK);
+    store_t *third = store_open (ctx->store_url, err, sizeof err);
+    assert_non_null (third);
+    s_order_numbered (third, b, "ORD-00000049");
+    s_order_numbered (other, b, "ORD-00000065");
+    s_order_numbered (third, b, "ORD-00000050");
+    s_order_numbered (ctx->store, a, "ORD-00000019");
+    store_destroy (&third);
+    store_destroy (&other);
+    assert_int_equal (s_int (store_db (ctx->store), "SELECT COUNT(*) FROM orders"), 8);
+    assert_int_equal (s_int (store_db (ctx->store),
+                             "SELECT COUNT(DISTINCT order_no) FROM orders"), 8);
+}
+
+//  Before schema v6 an order's number was its id. A store that migrates
+//  from v5 with orders in it numbers the next order after the largest id.
+static void
+test_order_numbers_after_v5 (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char a [COFFEE_ID_MAX];
+    s_customer (ctx, a);
+    s_charge (ctx, a, 100000);
+    s_order_numbered (ctx->store, a, "ORD-00000001");
+    s_order_numbered (ctx->store, a, "ORD-00000002");
+    db_t *db = store_db (ctx->store);
+    //  What v5 left: ids that run ahead of the numbers, no order_no_next
+    assert_int_equal (db_exec (db, "UPDATE orders SET id = id + 40"), DB_OK);
+    assert_int_equal (db_exec (db, "DROP TABLE order_no_next"), DB_OK);
+    assert_int_equal (db_exec (db, "UPDATE schema_version SET version = 5"
+                                   " WHERE component = 'store'"), DB_OK);
+    store_destroy (&ctx->store);
+    char err [256] = "";
+    ctx->store = store_open (ctx->store_url, err, sizeof err);
+    if (!ctx->store)
+        fail_msg ("reopen at v5: %s", err);
+    assert_int_equal (s_int (store_db (ctx->store),
+                             "SELECT version FROM schema_version WHERE component = 'store'"),
+                      STORE_SCHEMA);
+    s_order_numbered (ctx->store, a, "ORD-00000043");
 }
 
 //  A batch whose outbox INSERT fails (a trigger refuses E's rows). On
@@ -3084,6 +3181,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_orders_batched_tail, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched_many, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched_big_ids, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_numbers_blocks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_numbers_after_v5, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_apply_versioned, s_setup, s_teardown),
