@@ -32,10 +32,11 @@
     group's order line names it) can close through it. A store that does
     not want them (a tool, a test) takes a block where an order needs it,
     before the customer's point row. A block is NUMBERS_FIRST numbers at
-    first and doubles, up to NUMBERS_MAX, while blocks last under
-    NUMBERS_QUICK_MS (an UPDATE of the row about once a second at most
-    under load); it halves again when one lasted over NUMBERS_SLOW_MS, so
-    that a quiet shop that restarts skips few numbers. */
+    first (a wanting store takes at least a group's worth) and doubles, up
+    to NUMBERS_MAX, while blocks last under NUMBERS_QUICK_MS, so that under
+    load the row moves once in hundreds of orders; it halves again when
+    one lasted over NUMBERS_SLOW_MS, so that a quiet shop that restarts
+    skips few numbers. */
 #include "store_impl.h"
 
 #define NUMBERS_FIRST       16          //  the first block of a store
