@@ -156,7 +156,7 @@ db_rollback (db_t *self)
     self->driver->rollback (self);
 }
 
-//  Transactions committed, and rollbacks (see db.h).
+//  Transactions committed, and work that may have been undone (see db.h).
 uint64_t
 db_commits (db_t *self)
 {

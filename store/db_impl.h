@@ -25,7 +25,7 @@ struct _db_t {
     zhashx_t *stmts;                //  SQL text address → db_stmt_t * (owned by db.c)
     int last_failure;               //  last failure code a call returned (db_last_failure)
     uint64_t commits;               //  transactions committed (db_commits)
-    uint64_t undos;                 //  rollbacks and savepoint rollbacks (db_undos)
+    uint64_t undos;                 //  work that may have been undone (db_undos, db.h)
     bool in_tx;                     //  db_begin succeeded, no commit or rollback since
     char savepoint [3][96];         //  the savepoint statements' texts (db.c)
     db_outcome_t *deferred;         //  what each deferred statement did (db_defer)

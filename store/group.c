@@ -152,7 +152,7 @@ store_group_begin (store_t *self, int64_t deadline_ms)
         db_rollback (db);
         self->claim_open = false;
     }
-    store_numbers_left (self);          //  reads the block the last one took, if any
+    store_numbers_left (self);          //  reads a block the last transaction asked for
     int rc = s_bound (self, deadline_ms);
     if (rc == DB_OK && db_begin (db) != DB_OK)
         rc = db_last_failure (db);
