@@ -51,9 +51,10 @@ static const char SQL_NUMBERS_READ [] =
 
 static int s_took (store_t *self);
 
-//  Reads a block asked for, then makes the new block the store's once its
-//  transaction committed, and drops it once anything may have been undone
-//  since it was asked for.
+//  Reads a block asked for; drops the new block once anything may have
+//  been undone since it was asked for, and knows it stands once its
+//  transaction committed first; then, when the block before is used up,
+//  goes on with the new one.
 static void
 s_settle (store_t *self)
 {
@@ -62,11 +63,14 @@ s_settle (store_t *self)
         s_took (self);
     if (n->new_next >= n->new_end)
         return;
-    if (db_undos (self->db) != n->new_undos) {
-        n->new_next = n->new_end = 0;
-        return;
+    if (!n->new_stands) {
+        if (db_undos (self->db) != n->new_undos) {
+            n->new_next = n->new_end = 0;
+            return;
+        }
+        n->new_stands = db_commits (self->db) != n->new_commits;
     }
-    if (db_commits (self->db) != n->new_commits && n->next >= n->end) {
+    if (n->new_stands && n->next >= n->end) {
         n->next = n->new_next;
         n->end = n->new_end;
         n->new_next = n->new_end = 0;
@@ -149,6 +153,7 @@ s_took (store_t *self)
     //  What was left of an earlier new block is skipped
     n->new_next = end - n->asked;
     n->new_end = end;
+    n->new_stands = false;
     return 0;
 }
 

@@ -47,10 +47,11 @@
 //  numbers.c: the order numbers a store holds, a block at a time
 typedef struct {
     int64_t next, end;              //  numbers [next, end) of a block that stands
-    int64_t new_next, new_end;      //  numbers [new_next, new_end) of the block the open
-                                    //  transaction took (not yet known to stand)
+    int64_t new_next, new_end;      //  numbers [new_next, new_end) of the block taken last,
+                                    //  until the one before is used up
     uint64_t new_commits;           //  db_commits and db_undos when it was asked for
     uint64_t new_undos;
+    bool new_stands;                //  its transaction committed: no undo can drop it now
     int64_t size;                   //  numbers the next block takes (0: none taken yet)
     int64_t taken_ms;               //  zclock_mono when the last block was asked for
     int64_t asked;                  //  size of the block asked for, its read pending

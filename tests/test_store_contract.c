@@ -3064,6 +3064,42 @@ test_order_numbers_blocks (void **state)
                              "SELECT COUNT(DISTINCT order_no) FROM orders"), 8);
 }
 
+//  A store that wants numbers (an order actor's) takes a block as each
+//  transaction begins while it holds fewer than a group places, so a block
+//  often stands (its transaction committed) while the one before still has
+//  numbers. An undo after that commit does not drop it: once the block
+//  before is used up, the numbers go on with it.
+static void
+test_order_numbers_block_kept (void **state)
+{
+    ctx_t *ctx = (ctx_t *) *state;
+    char a [COFFEE_ID_MAX], b [COFFEE_ID_MAX];
+    s_customer (ctx, a);
+    s_charge (ctx, a, 300000);
+    s_customer (ctx, b);
+    s_charge (ctx, b, 100000);
+    store_numbers_want (ctx->store);
+    //  The first transaction takes 1..64, the second 65..128 while 2..64
+    //  are left, and commits
+    s_order_numbered (ctx->store, a, "ORD-00000001");
+    s_order_numbered (ctx->store, a, "ORD-00000002");
+    //  An order undone (a trigger refuses its outbox row), with number 3
+    s_poison_outbox (ctx, b);
+    event_line_t line = s_line ("MENU-00000001", 1);
+    store_reply_t refused;
+    memset (&refused, 0, sizeof refused);
+    store_order_create (ctx->store, b, NULL, &line, 1, NULL, NOW_MS, &refused);
+    assert_int_equal (refused.status, 503);
+    store_reply_reset (&refused);
+    assert_int_equal (db_exec (store_db (ctx->store), "DROP TRIGGER coffee_test_poison"), DB_OK);
+    for (int number = 4; number <= 65; number++) {
+        char order_no [COFFEE_ID_MAX];
+        snprintf (order_no, sizeof order_no, "ORD-%08d", number);
+        s_order_numbered (ctx->store, a, order_no);
+    }
+    assert_int_equal (s_int (store_db (ctx->store), "SELECT COUNT(*) FROM orders"), 64);
+}
+
 //  Before schema v6 an order's number was its id. A store that migrates
 //  from v5 with orders in it numbers the next order after the largest id.
 static void
@@ -3182,6 +3218,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_orders_batched_many, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_orders_batched_big_ids, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_order_numbers_blocks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_numbers_block_kept, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_order_numbers_after_v5, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deadline_lock_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_menu_admin, s_setup, s_teardown),
