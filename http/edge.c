@@ -448,6 +448,15 @@ edge_watch_close (edge_watch_t *self, edge_conn_t **conn_p)
     *conn_p = NULL;
 }
 
+int64_t
+edge_now_ms (void)
+{
+    struct timespec now;
+    if (clock_gettime (CLOCK_MONOTONIC_COARSE, &now) != 0)
+        return zclock_mono ();
+    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 void
 edge_conn_begin (edge_conn_t *conn, int64_t now_ms)
 {
@@ -551,7 +560,7 @@ edge_mhd_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = edge_watch_open (self, addr? addr->client_addr: NULL,
-                                           fd? fd->connect_fd: -1, zclock_mono ());
+                                           fd? fd->connect_fd: -1, edge_now_ms ());
     }
     else
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
@@ -561,7 +570,7 @@ edge_mhd_notify (void *cls, struct MHD_Connection *conn, void **socket_context,
 void *
 edge_mhd_uri_log (void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    edge_conn_begin (edge_mhd_conn (conn), zclock_mono ());
+    edge_conn_begin (edge_mhd_conn (conn), edge_now_ms ());
     return NULL;
 }
 

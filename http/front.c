@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #define S_POOL_COUNT      3         //  point, order, display
+#define S_SPARE_MAX       64        //  freed requests a worker keeps (calloc and free showed in GET profiles)
 #define S_ACTORS_MAX      HTTP_FRONT_POOL_MAX   //  DEALER slots per pool
 #define S_CONN_TIMEOUT_S  30        //  idle or stalled connections are closed after this
 #define S_CONN_LIMIT_MAX  10000     //  most connections at once, all workers together
@@ -120,10 +121,21 @@ typedef enum {
     S_DONE                          //  response queued
 } s_state_t;
 
+//  A display snapshot's body, shared by the worker and the responses that
+//  send it: each holds a reference. MHD drops a response's in this
+//  worker's thread (MHD_run and MHD_stop_daemon run nowhere else), so the
+//  count is a plain int.
+typedef struct {
+    int refs;                       //  references held
+    size_t len;                     //  bytes of text, without its NUL
+    char text [];                   //  the JSON body
+} s_snap_t;
+
 //  One answer, before it becomes an MHD response.
 typedef struct {
     int status;                     //  HTTP status
     char *body;                     //  body text (free()); NULL means out of memory → 500
+    s_snap_t *snap;                 //  or a snapshot sent as it is (borrowed), body NULL
     const char *content_type;       //  Content-Type
     const char *allow;              //  Allow header or NULL
     bool close;                     //  close the connection after it
@@ -174,11 +186,13 @@ typedef struct {
     zsock_t *dealers [S_POOL_COUNT][S_ACTORS_MAX];  //  per pool, per actor; NULL when none
     int owed [S_POOL_COUNT][S_ACTORS_MAX];  //  answers still owed by each actor
     bool sent [S_POOL_COUNT][S_ACTORS_MAX]; //  DEALER was sent on this pass
+    int sent_list [S_POOL_COUNT * S_ACTORS_MAX];    //  those, as p * S_ACTORS_MAX + i
+    int sent_count;                 //  entries in sent_list
     bool draining;                  //  a shrink waits for answers from removed actors
     zsock_t *admin;                 //  DEALER to main's pool resizer
     zsock_t *snapshots;             //  SUB to every display actor's snapshot PUB
-    char *snap_menu;                //  last GET /display/menu body, or NULL
-    char *snap_best;                //  last GET /display/best body, or NULL
+    s_snap_t *snap_menu;            //  last GET /display/menu body, or NULL
+    s_snap_t *snap_best;            //  last GET /display/best body, or NULL
     int64_t snap_stamp;             //  when the display actor read that snapshot
     int epoll_fd;                   //  MHD's epoll fd and the ZMQ_FD of pipe, SUB, DEALERs
     s_open_t open [S_OPEN_MAX];     //  requests at the actors, by seq % S_OPEN_MAX
@@ -193,6 +207,8 @@ typedef struct {
     edge_watch_t *watch;            //  its connections, their counts and read deadlines
     int64_t next_edge_sweep;        //  zclock_mono of the next read-deadline check
     bool pipe_due;                  //  the pipe may hold a command: look at its ZMQ_EVENTS
+    s_request_t *spare [S_SPARE_MAX];   //  requests freed, kept for the next ones
+    int spare_count;                //  entries in spare
 } s_worker_t;
 
 
@@ -286,6 +302,31 @@ s_dup (const char *text)
     return text? strdup (text): NULL;
 }
 
+//  A snapshot of text (taken: zstr_free'd), one reference held; NULL when
+//  out of memory.
+static s_snap_t *
+s_snap_new (char **text_p)
+{
+    size_t len = strlen (*text_p);
+    s_snap_t *snap = (s_snap_t *) malloc (sizeof (s_snap_t) + len + 1);
+    if (snap) {
+        snap->refs = 1;
+        snap->len = len;
+        memcpy (snap->text, *text_p, len + 1);
+    }
+    zstr_free (text_p);
+    return snap;
+}
+
+//  Drops a reference to a snapshot; MHD's free callback of its responses.
+static void
+s_snap_release (void *cls)
+{
+    s_snap_t *snap = (s_snap_t *) cls;
+    if (snap && --snap->refs == 0)
+        free (snap);
+}
+
 
 //  --------------------------------------------------------------------------
 //  Answers
@@ -296,17 +337,25 @@ static enum MHD_Result
 s_respond (s_worker_t *self, s_request_t *req, const char *method, const char *url,
            s_answer_t *answer)
 {
-    if (!answer->body) {
+    if (!answer->body && !answer->snap) {
         answer->status = 500;
         answer->body = request_error_json ("INTERNAL", "out of memory", NULL);
     }
     if (!answer->content_type)
         answer->content_type = S_JSON_TYPE;
     enum MHD_Result rc = MHD_NO;
-    struct MHD_Response *response = answer->body
-        ? MHD_create_response_from_buffer_with_free_callback (strlen (answer->body),
-                                                              answer->body, free)
-        : NULL;
+    struct MHD_Response *response = NULL;
+    if (answer->snap) {
+        response = MHD_create_response_from_buffer_with_free_callback_cls (
+            answer->snap->len, answer->snap->text, s_snap_release, answer->snap);
+        if (response)
+            answer->snap->refs++;   //  MHD releases it
+        answer->snap = NULL;
+    }
+    else
+    if (answer->body)
+        response = MHD_create_response_from_buffer_with_free_callback (strlen (answer->body),
+                                                                       answer->body, free);
     if (response) {
         answer->body = NULL;        //  MHD frees it now
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, answer->content_type);
@@ -468,7 +517,7 @@ s_framing_error (struct MHD_Connection *conn, const char *version, s_answer_t *a
 static void
 s_edge_sweep (s_worker_t *self)
 {
-    int cut = edge_watch_sweep (self->watch, zclock_mono ());
+    int cut = edge_watch_sweep (self->watch, edge_now_ms ());
     if (cut) {
         log_batch_line (&self->log, LOG_LEVEL_WARN, NULL,
                         "%d connection(s) closed: request not read whole within %d ms", cut,
@@ -563,7 +612,12 @@ s_send (s_worker_t *self, s_request_t *req, int p, int index, const char *op,
     msg.body = (char *) (body? body: "");
     //  A send can swallow the edge of the DEALER's ZMQ_FD: look at it
     //  again at the end of the pass.
-    self->sent [p][index] = true;
+    if (!self->sent [p][index]) {
+        //  a DEALER is closed only between passes, so it is listed once
+        assert (self->sent_count < S_POOL_COUNT * S_ACTORS_MAX);
+        self->sent [p][index] = true;
+        self->sent_list [self->sent_count++] = p * S_ACTORS_MAX + index;
+    }
     if (wire_request_send (self->dealers [p][index], &msg) != 0) {
         s_close_slot (self, &self->open [seq % S_OPEN_MAX]);
         return -1;
@@ -795,12 +849,19 @@ s_take_snapshots (s_worker_t *self)
         char *best = zmsg_popstr (msg);
         int64_t when = stamp? strtoll (stamp, NULL, 10): 0;
         if (verb && streq (verb, "SNAP") && menu && best && when >= self->snap_stamp) {
-            zstr_free (&self->snap_menu);
-            zstr_free (&self->snap_best);
-            self->snap_menu = menu;
-            self->snap_best = best;
-            self->snap_stamp = when;
-            menu = best = NULL;
+            s_snap_t *snap_menu = s_snap_new (&menu);
+            s_snap_t *snap_best = s_snap_new (&best);
+            if (snap_menu && snap_best) {
+                s_snap_release (self->snap_menu);
+                s_snap_release (self->snap_best);
+                self->snap_menu = snap_menu;
+                self->snap_best = snap_best;
+                self->snap_stamp = when;
+            }
+            else {
+                s_snap_release (snap_menu);
+                s_snap_release (snap_best);
+            }
         }
         zstr_free (&verb);
         zstr_free (&stamp);
@@ -1014,11 +1075,11 @@ s_decide_get (s_worker_t *self, s_request_t *req, s_answer_t *answer)
         s_health_answer (self, answer);
         return false;
     }
-    const char *snapshot = route->route == ROUTE_DISPLAY_MENU? self->snap_menu
-                         : route->route == ROUTE_DISPLAY_BEST? self->snap_best: NULL;
+    s_snap_t *snapshot = route->route == ROUTE_DISPLAY_MENU? self->snap_menu
+                       : route->route == ROUTE_DISPLAY_BEST? self->snap_best: NULL;
     if (snapshot) {
         answer->status = 200;
-        answer->body = s_dup (snapshot);
+        answer->snap = snapshot;
         return false;
     }
     //  No snapshot yet (the first push has not arrived): ask the actor.
@@ -1170,9 +1231,21 @@ s_take (s_worker_t *self, s_request_t *req, const char *data, size_t size)
     return 0;
 }
 
-//  Frees a request.
+//  A new request, zeroed: a spare one when the worker keeps one. NULL when
+//  out of memory.
+static s_request_t *
+s_request_new (s_worker_t *self)
+{
+    if (self->spare_count == 0)
+        return (s_request_t *) calloc (1, sizeof (s_request_t));
+    s_request_t *req = self->spare [--self->spare_count];
+    memset (req, 0, sizeof *req);
+    return req;
+}
+
+//  Frees what a request holds, and keeps it as a spare or frees it.
 static void
-s_request_free (s_request_t **req_p)
+s_request_free (s_worker_t *self, s_request_t **req_p)
 {
     s_request_t *req = *req_p;
     if (!req)
@@ -1180,7 +1253,10 @@ s_request_free (s_request_t **req_p)
     free (req->early.body);
     free (req->answer.body);
     free (req->body);
-    free (req);
+    if (self->spare_count < S_SPARE_MAX)
+        self->spare [self->spare_count++] = req;
+    else
+        free (req);
     *req_p = NULL;
 }
 
@@ -1192,7 +1268,7 @@ static enum MHD_Result
 s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const char *method,
          const char *version, void **con_cls)
 {
-    s_request_t *req = (s_request_t *) calloc (1, sizeof (s_request_t));
+    s_request_t *req = s_request_new (self);
     if (!req)
         return MHD_NO;
     *con_cls = req;
@@ -1210,7 +1286,7 @@ s_begin (s_worker_t *self, struct MHD_Connection *conn, const char *url, const c
         req->early_status = req->early.status;
         return s_respond (self, req, method, url, &req->early);
     }
-    if (s_rate_error (edge_rate_address (self->shared->edge, conn, zclock_usecs ()),
+    if (s_rate_error (edge_rate_address (self->shared->edge, conn, req->started_us),
                       "from this address", &req->early))
         req->early_status = req->early.status;
     else
@@ -1312,13 +1388,13 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     s_worker_t *self = (s_worker_t *) cls;
     s_request_t *req = (s_request_t *) *con_cls;
-    edge_conn_idle (edge_mhd_conn (conn), zclock_mono ());
+    edge_conn_idle (edge_mhd_conn (conn), edge_now_ms ());
     if (!req)
         return;
     //  A suspended connection is not completed before it is resumed, and
     //  resuming frees its slots first; so no slot still points here.
     assert (req->waits == 0);
-    s_request_free (&req);
+    s_request_free (self, &req);
     *con_cls = NULL;
     self->in_flight--;
 }
@@ -1420,11 +1496,13 @@ s_worker_destroy (s_worker_t **self_p)
             s_dealer_close (self, p, i);
     zsock_destroy (&self->admin);
     zsock_destroy (&self->snapshots);
-    zstr_free (&self->snap_menu);
-    zstr_free (&self->snap_best);
+    s_snap_release (self->snap_menu);
+    s_snap_release (self->snap_best);
     if (self->epoll_fd >= 0)
         close (self->epoll_fd);
     log_batch_flush (&self->log);
+    while (self->spare_count > 0)
+        free (self->spare [--self->spare_count]);
     free (self);
     *self_p = NULL;
 }
@@ -1641,25 +1719,29 @@ s_worker_pass (s_worker_t *self, long timeout)
     }
     s_mhd_run (self);
     edge_watch_settle (self->watch);        //  a count taken at accept for no connection
-    if (zclock_mono () >= self->next_edge_sweep)
+    int64_t now = zclock_mono ();
+    if (now >= self->next_edge_sweep)
         s_edge_sweep (self);
-    if (self->open_count > 0 && zclock_mono () >= self->next_sweep) {
+    if (self->open_count > 0 && now >= self->next_sweep) {
         s_sweep (self, false);
-        self->next_sweep = zclock_mono () + S_SWEEP_MS;
+        self->next_sweep = now + S_SWEEP_MS;
         s_mhd_run (self);
     }
-    for (int p = 0; p < S_POOL_COUNT; p++)
-        for (int i = 0; i < S_ACTORS_MAX; i++)
-            if (self->sent [p][i]) {
-                self->sent [p][i] = false;
-                s_take_replies (self, self->dealers [p][i]);
-            }
+    for (int k = 0; k < self->sent_count; k++) {
+        int p = self->sent_list [k] / S_ACTORS_MAX;
+        int i = self->sent_list [k] % S_ACTORS_MAX;
+        if (self->sent [p][i]) {            //  not since closed
+            self->sent [p][i] = false;
+            s_take_replies (self, self->dealers [p][i]);
+        }
+    }
+    self->sent_count = 0;
     if (self->draining && s_retired (self)) {
         self->draining = false;
         zsock_signal (self->pipe, 0);
         self->pipe_due = true;              //  a send can swallow the ZMQ_FD's edge
     }
-    if (log_batch_due (&self->log, zclock_mono ()) == 0)
+    if (log_batch_due (&self->log, now) == 0)
         log_batch_flush (&self->log);
 }
 

@@ -154,8 +154,14 @@ void edge_conn_read (edge_conn_t *conn);
 //  request's first byte. Safe on NULL.
 void edge_conn_idle (edge_conn_t *conn, int64_t now_ms);
 
+//  The clock of the read deadlines, in ms: CLOCK_MONOTONIC_COARSE, the
+//  kernel's tick (a few ms; the deadlines are seconds). It is read for
+//  every request, and a fine clock read costs several times more.
+int64_t edge_now_ms (void);
+
 //  Shuts down every connection whose request is still being read
-//  read_timeout_ms after it began. Returns how many it cut now.
+//  read_timeout_ms after it began (now_ms from edge_now_ms). Returns how
+//  many it cut now.
 int edge_watch_sweep (edge_watch_t *self, int64_t now_ms);
 
 //  Connections the watch holds.

@@ -17,6 +17,11 @@
     - `coffee reconcile` reports display menus changed or lost behind the
       projection's back (exit 1) and --repair makes them the command
       store's again (exit 0).
+    - Price changes while four kept-alive clients read /display/menu as
+      fast as they can: every read is 200 with all six menus and one of
+      the prices set, the last price shows, and the server stops clean
+      (under the sanitizers: no snapshot body freed while a response still
+      sends it, none left over).
 
     ctest bound: COFFEE_TEST_TIMEOUT 240 s. */
 #include "testkit.h"
@@ -28,6 +33,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <signal.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #define MENUS_TOKEN     "menus-test-admin-token-0123456789abcdef"
 #define MENUS_AUTH      "Authorization: Bearer " MENUS_TOKEN
@@ -462,6 +469,107 @@ test_reconcile_menus (void **state)
     assert_int_equal (tk_server_stop (&self->server), 0);
 }
 
+//  One client of test_menu_changes_under_reads.
+typedef struct {
+    int port;
+    long long first_price;          //  MENU-00000003's price before the changes
+    atomic_int *stop;               //  set when the changes are done
+    long reads;                     //  answers read and checked
+    char error [256];               //  the first wrong answer, or ""
+} s_reader_t;
+
+//  libcurl's write callback: appends to a growing buffer (size 64 KiB).
+static size_t
+s_reader_write (char *data, size_t size, size_t count, void *arg)
+{
+    char *buf = (char *) arg;
+    size_t have = strlen (buf);
+    size_t len = size * count;
+    if (have + len >= 65536)
+        return 0;
+    memcpy (buf + have, data, len);
+    buf [have + len] = 0;
+    return len;
+}
+
+//  Reads /display/menu over one kept-alive connection until stop, checking
+//  each answer.
+static void *
+s_reader (void *arg)
+{
+    s_reader_t *self = (s_reader_t *) arg;
+    CURL *curl = curl_easy_init ();
+    char *buf = calloc (1, 65536);
+    char url [96];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/display/menu", self->port);
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_reader_write);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 5000L);
+    while (!atomic_load (self->stop) && !self->error [0]) {
+        buf [0] = 0;
+        CURLcode rc = curl_easy_perform (curl);
+        long status = 0;
+        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+        cJSON *json = rc == CURLE_OK? cJSON_Parse (buf): NULL;
+        const cJSON *menu = json? s_find (json, "MENU-00000003"): NULL;
+        long long price = menu? s_num (menu, "menuPrice"): -1;
+        if (rc != CURLE_OK || status != 200 || cJSON_GetArraySize (json) != 6
+        ||  (price != self->first_price && (price < 3001 || price > 3040)))
+            snprintf (self->error, sizeof self->error, "read %ld: curl %d, status %ld, %.150s",
+                      self->reads, (int) rc, status, buf);
+        cJSON_Delete (json);
+        self->reads++;
+    }
+    free (buf);
+    curl_easy_cleanup (curl);
+    return NULL;
+}
+
+//  Snapshots replaced under load: each price change makes a new display
+//  snapshot that every HTTP thread swaps in while its clients' responses
+//  may still send the one before.
+static void
+test_menu_changes_under_reads (void **state)
+{
+    menus_fixture_t *self = (menus_fixture_t *) *state;
+    s_start (self, true);
+    tk_resp_t resp;
+    s_call (self, "GET", "/display/menu", NULL, NULL, 200, &resp);
+    const cJSON *menu = s_find (resp.json, "MENU-00000003");
+    assert_non_null (menu);
+    long long first_price = s_num (menu, "menuPrice");
+    tk_resp_reset (&resp);
+
+    atomic_int stop = 0;
+    s_reader_t readers [4];
+    pthread_t threads [4];
+    for (int i = 0; i < 4; i++) {
+        readers [i] = (s_reader_t) { .port = self->server.port, .first_price = first_price,
+                                     .stop = &stop };
+        assert_int_equal (pthread_create (&threads [i], NULL, s_reader, &readers [i]), 0);
+    }
+    for (int k = 1; k <= 40; k++) {
+        char body [64];
+        snprintf (body, sizeof body, "{\"menuPrice\":%d}", 3000 + k);
+        s_call (self, "PATCH", "/admin/menu/MENU-00000003", body, MENUS_AUTH, 200, &resp);
+        tk_resp_reset (&resp);
+        usleep (20 * 1000);         //  room for each snapshot to reach the threads
+    }
+    s_wait_display (self, "MENU-00000003", "핫 초코", 3040);
+    atomic_store (&stop, 1);
+    long reads = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join (threads [i], NULL);
+        if (readers [i].error [0])
+            fail_msg ("reader %d: %s", i, readers [i].error);
+        reads += readers [i].reads;
+    }
+    print_message ("%ld reads during 40 price changes\n", reads);
+    assert_true (reads >= 200);
+    assert_int_equal (tk_server_stop (&self->server), 0);
+}
+
 //  Runs the tests in order; non-zero when one failed.
 int
 main (void)
@@ -472,6 +580,7 @@ main (void)
         cmocka_unit_test (test_menu_lifecycle),
         cmocka_unit_test (test_restart_keeps_menus),
         cmocka_unit_test (test_reconcile_menus),
+        cmocka_unit_test (test_menu_changes_under_reads),
     };
     return cmocka_run_group_tests_name ("e2e_menus", tests, s_setup, s_teardown);
 }
