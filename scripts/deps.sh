@@ -24,10 +24,12 @@ build_pkgs=(
 # tools/browser/), fonts-nanum so the Korean menu names render in its
 # screenshots; clang and its runtime (libFuzzer, sanitizers) for
 # scripts/fuzz.sh, libfaketime for scripts/faults/; openssl makes the CA and
-# server certificates of the TLS tests (MariaDB, the https collector). Node.js
+# server certificates of the TLS tests (MariaDB, the https collector);
+# valgrind counts instructions per request in bench/get-cost.sh. Node.js
 # and npm: below.
 test_pkgs=(
     mariadb-server mariadb-client nats-server wrk gnuplot-nox sqlite3 curl ca-certificates
+    valgrind
     python3 python3-yaml chromium fonts-nanum
     clang libclang-rt-14-dev libfaketime
     openssl
