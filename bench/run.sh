@@ -74,9 +74,11 @@
 #  Environment (all optional):
 #    PHASES="menu best order-sqlite order-mariadb sweep visible rss"
 #    DURATION=8       seconds of each wrk run and each bare-store run
-#    ROUNDS=5         GET phases: rounds of one wrk run per server; the median
+#    ROUNDS=15        GET phases: rounds of one wrk run per server; the median
 #                     of the rounds' ratios counts
-#    GET_DURATION=4   seconds of each of those wrk runs
+#    GET_DURATION=1   seconds of each of those wrk runs (short runs: a pair
+#                     meets the same moment of the VM's drifting speed;
+#                     docs/PERFORMANCE.md has the comparison)
 #    THREADS=nproc    HTTP threads of coffee and of bare-mhd (coffee's default:
 #                     one per online CPU)
 #    WRK_THREADS=2    wrk threads
@@ -139,8 +141,8 @@ fi
 BUILD="${BUILD_DIR:-$ROOT/build-bench}"
 PHASES="${PHASES:-menu best order-sqlite order-mariadb overload sweep visible rss}"
 DURATION="${DURATION:-8}"
-ROUNDS="${ROUNDS:-5}"
-GET_DURATION="${GET_DURATION:-4}"
+ROUNDS="${ROUNDS:-15}"
+GET_DURATION="${GET_DURATION:-1}"
 THREADS="${THREADS:-$(nproc)}"
 WRK_THREADS="${WRK_THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
