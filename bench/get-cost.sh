@@ -12,7 +12,7 @@
 #  requests answered. The kernel's share (the socket calls, the same for
 #  both) is not counted, nor the actors' work in the background, so the
 #  difference between the two figures is what coffee's front adds per
-#  request. Runs of the same build agree within about 1 %.
+#  request. Runs of the same build agree within about 3 %.
 #
 #    bash bench/get-cost.sh                  # GET /display/menu
 #    TOP=20 SKIP_BUILD=1 bash bench/get-cost.sh
