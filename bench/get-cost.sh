@@ -73,17 +73,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local port
-    for _ in $(seq 1 100); do
-        port=$(( 20000 + RANDOM % 12000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
+# shellcheck source=bench/ports.sh
+source "$ROOT/bench/ports.sh"       #  free_port
 
 #  Waits up to 60 s (valgrind starts slowly) for a 200 at url.
 wait_http() {

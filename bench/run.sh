@@ -262,19 +262,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-#  A TCP port nothing listens on at 127.0.0.1 right now, below Linux's
-#  ephemeral range (32768+) so no outgoing connection holds it either.
-free_port() {
-    local port
-    for _ in $(seq 1 100); do
-        port=$(( 20000 + RANDOM % 12000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
+# shellcheck source=bench/ports.sh
+source "$ROOT/bench/ports.sh"       #  free_port
 
 #  Waits up to 30 s until GET url answers with 200.
 wait_http() {
