@@ -2988,20 +2988,38 @@ test_orders_batched_big_ids (void **state)
     s_assert_as_one_by_one (ctx, reqs, expected, BIG_ORDERS, one_by_one);
 }
 
-//  Places one order of a MENU-00000001 for id on store, in a transaction
-//  of its own, and checks its answer: 200 with order_no.
+//  Places one order of a MENU-00000001 for id on store (in a transaction
+//  of its own unless a group is open); its answer into reply.
+static void
+s_order_one (store_t *store, const char *id, store_reply_t *reply)
+{
+    event_line_t line = s_line ("MENU-00000001", 1);
+    memset (reply, 0, sizeof *reply);
+    store_order_create (store, id, NULL, &line, 1, NULL, NOW_MS, reply);
+}
+
+//  s_order_one, answered 200 with order_no.
 static void
 s_order_numbered (store_t *store, const char *id, const char *order_no)
 {
-    event_line_t line = s_line ("MENU-00000001", 1);
     store_reply_t reply;
-    memset (&reply, 0, sizeof reply);
     char quoted [COFFEE_ID_MAX + 2];
     snprintf (quoted, sizeof quoted, "\"%s\"", order_no);
-    store_order_create (store, id, NULL, &line, 1, NULL, NOW_MS, &reply);
+    s_order_one (store, id, &reply);
     assert_int_equal (reply.status, 200);
     if (!strstr (reply.body, quoted))
         fail_msg ("wanted %s, answered %s", order_no, reply.body);
+    store_reply_reset (&reply);
+}
+
+//  s_order_one, answered 503 (s_poison_outbox's trigger refused its outbox
+//  row, so the order was undone).
+static void
+s_order_refused (store_t *store, const char *id)
+{
+    store_reply_t reply;
+    s_order_one (store, id, &reply);
+    assert_int_equal (reply.status, 503);
     store_reply_reset (&reply);
 }
 
@@ -3042,13 +3060,8 @@ test_order_numbers_blocks (void **state)
     other = store_open (ctx->store_url, err, sizeof err);
     assert_non_null (other);
     s_poison_outbox (ctx, b);
-    event_line_t line = s_line ("MENU-00000001", 1);
-    store_reply_t refused;
-    memset (&refused, 0, sizeof refused);
     assert_int_equal (store_group_begin (other, 0), STORE_OK);
-    store_order_create (other, b, NULL, &line, 1, NULL, NOW_MS, &refused);
-    assert_int_equal (refused.status, 503);
-    store_reply_reset (&refused);
+    s_order_refused (other, b);
     assert_int_equal (store_group_commit (other), STORE_OK);
     assert_int_equal (db_exec (store_db (ctx->store), "DROP TRIGGER coffee_test_poison"), DB_OK);
     store_t *third = store_open (ctx->store_url, err, sizeof err);
@@ -3085,12 +3098,7 @@ test_order_numbers_block_kept (void **state)
     s_order_numbered (ctx->store, a, "ORD-00000002");
     //  An order undone (a trigger refuses its outbox row), with number 3
     s_poison_outbox (ctx, b);
-    event_line_t line = s_line ("MENU-00000001", 1);
-    store_reply_t refused;
-    memset (&refused, 0, sizeof refused);
-    store_order_create (ctx->store, b, NULL, &line, 1, NULL, NOW_MS, &refused);
-    assert_int_equal (refused.status, 503);
-    store_reply_reset (&refused);
+    s_order_refused (ctx->store, b);
     assert_int_equal (db_exec (store_db (ctx->store), "DROP TRIGGER coffee_test_poison"), DB_OK);
     for (int number = 4; number <= 65; number++) {
         char order_no [COFFEE_ID_MAX];
