@@ -24,6 +24,12 @@
     partition's new owner resumes from the last commit, so the event is at
     worst delivered twice, which every sink applies idempotently.
 
+    Lag: the group's, as the other backends give it: what lies after the
+    group's committed offsets, over every partition of the topic, asked of
+    the broker. A member's own assignment would not do: between assignments
+    (a rebalance after an outage, say) it is empty and its lag read 0 while
+    the display fell behind.
+
     librdkafka before 2.3.0 (Debian 12 has 2.0.2) aborts in
     rd_kafka_sticky_assignor_state_destroy when a cooperative-sticky
     consumer is destroyed after a JoinGroup answer chose its assignor and
@@ -48,6 +54,9 @@
 #define KAFKA_POLL_SLICE_MS     50          //  publish: delivery report poll slice
 #define KAFKA_LOG_EVERY_MS      10000       //  rate limit of repeated error lines
 #define KAFKA_ASSIGNED_CHECK_MS 1000        //  poll: how often an unassigned consumer looks
+#define KAFKA_LAG_WAIT_MS       1000        //  lag: longest wait for the broker's answers
+#define KAFKA_LAG_RETRY_MS      5000        //  lag: after a look that failed, the next no sooner
+#define KAFKA_LAG_TOPIC_MS      10000       //  lag: how long a partition count is kept
 #define KAFKA_FIXED_4312        0x020300ff  //  first librdkafka that destroys any consumer
 
 //  One event produced and not yet forgotten; the message opaque points here.
@@ -69,6 +78,11 @@ typedef struct {
     int64_t last_client_log_ms;     //  when a client error line was last written
     bool assigned;                  //  consumer: ever held a partition
     int64_t assigned_checked_ms;    //  consumer: when assigned was last looked up
+    rd_kafka_t *observer;           //  consumer: a client of the group that never joins it (lag)
+    rd_kafka_topic_t *rkt;          //  consumer: the topic on observer, for its metadata
+    int partitions;                 //  consumer: the topic's partitions as last asked, -1 never
+    int64_t partitions_ms;          //  consumer: when they were asked
+    int64_t lag_failed_ms;          //  consumer: when a look at the lag last failed, 0 none since
 } kafka_t;
 
 //  A consumer handle librdkafka cannot destroy, kept until exit.
@@ -299,6 +313,7 @@ s_kafka_new (const config_t *cfg)
     kafka_t *self = (kafka_t *) zmalloc (sizeof (kafka_t));
     snprintf (self->topic, sizeof self->topic, "%s",
               cfg->kafka_topic [0] ? cfg->kafka_topic : KAFKA_DEFAULT_TOPIC);
+    self->partitions = -1;
     return self;
 }
 
@@ -387,6 +402,10 @@ s_kafka_destroy (void **impl_p)
         else
             s_keep (self->rk);
     }
+    if (self->rkt)
+        rd_kafka_topic_destroy (self->rkt);
+    if (self->observer)
+        rd_kafka_destroy (self->observer);
     if (self->conf)
         rd_kafka_conf_destroy (self->conf);
     zhashx_destroy (&self->flights);
@@ -626,6 +645,22 @@ s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen
         snprintf (err, errlen, "kafka subscribe %s: %s", self->topic, rd_kafka_err2str (rc));
         goto fail;
     }
+    //  The lag's client: of the group, to read its commits, but never
+    //  subscribed, so it never joins (see s_lag).
+    conf = s_conf_new (self, cfg, NULL, err, errlen);
+    if (!conf)
+        goto fail;
+    if (s_conf_set (conf, "group.id", group, err, errlen)
+    ||  s_conf_set (conf, "enable.auto.commit", "false", err, errlen)) {
+        rd_kafka_conf_destroy (conf);
+        goto fail;
+    }
+    self->observer = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!self->observer) {
+        rd_kafka_conf_destroy (conf);
+        snprintf (err, errlen, "kafka consumer: %s", errstr);
+        goto fail;
+    }
     return self;
 fail:
     s_kafka_destroy ((void **) &self);
@@ -752,8 +787,114 @@ s_commit (void *impl, const eventlog_event_t *ev)
     }
 }
 
-//  Events between this consumer's positions and the partitions' ends, from
-//  what the client already knows; -1 when it does not know yet.
+//  Milliseconds left until deadline, at least 1 (librdkafka reads 0 as
+//  "do not wait at all").
+static int
+s_left_ms (int64_t deadline)
+{
+    int64_t left = deadline - zclock_mono ();
+    return left < 1 ? 1 : (int) left;
+}
+
+//  The topic's partition count from the broker's metadata, kept for
+//  KAFKA_LAG_TOPIC_MS; 0 while the topic does not exist, -1 on failure.
+static int
+s_partitions (kafka_t *self, int64_t deadline)
+{
+    if (self->partitions > 0 && zclock_mono () - self->partitions_ms < KAFKA_LAG_TOPIC_MS)
+        return self->partitions;
+    if (!self->rkt)
+        self->rkt = rd_kafka_topic_new (self->observer, self->topic, NULL);
+    if (!self->rkt)
+        return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata (self->observer, 0, self->rkt, &md, s_left_ms (deadline)))
+        return -1;
+    int count = -1;
+    if (md->topic_cnt == 1 && streq (md->topics [0].topic, self->topic)) {
+        rd_kafka_resp_err_t err = md->topics [0].err;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            count = md->topics [0].partition_cnt;
+        else
+        if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            count = 0;
+    }
+    rd_kafka_metadata_destroy (md);
+    self->partitions = count;
+    self->partitions_ms = zclock_mono ();
+    return count;
+}
+
+//  The offset of partition in list (as a lookup answered it), or -1 when
+//  it is missing or came with an error.
+static int64_t
+s_offset_of (const rd_kafka_topic_partition_list_t *list, const char *topic, int partition)
+{
+    const rd_kafka_topic_partition_t *part =
+        list ? rd_kafka_topic_partition_list_find (list, topic, partition) : NULL;
+    return part && !part->err ? part->offset : -1;
+}
+
+//  Events after the group's committed positions, over every partition of
+//  the topic, asked of the broker before deadline: the group's commits in
+//  one request, the partitions' ends in one request per leader, and the
+//  beginnings of partitions the group never committed likewise. -1 when
+//  it cannot tell. (A commit below what retention kept counts from the
+//  commit: events deleted before the group got to them count as behind.)
+static int64_t
+s_group_lag (kafka_t *self, int64_t deadline)
+{
+    int count = s_partitions (self, deadline);
+    if (count <= 0)
+        return count;           //  no topic yet: nothing to apply
+    rd_kafka_topic_partition_list_t *commits = rd_kafka_topic_partition_list_new (count);
+    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new (count);
+    rd_kafka_topic_partition_list_t *starts = rd_kafka_topic_partition_list_new (count);
+    for (int p = 0; p < count; p++) {
+        rd_kafka_topic_partition_list_add (commits, self->topic, p);
+        rd_kafka_topic_partition_list_add (ends, self->topic, p)->offset = RD_KAFKA_OFFSET_END;
+    }
+    int64_t lag = -1;
+    if (rd_kafka_committed (self->observer, commits, s_left_ms (deadline)) == 0
+    &&  rd_kafka_offsets_for_times (self->observer, ends, s_left_ms (deadline)) == 0) {
+        for (int i = 0; i < commits->cnt; i++)
+            if (!commits->elems [i].err && commits->elems [i].offset < 0)
+                rd_kafka_topic_partition_list_add (starts, self->topic,
+                    commits->elems [i].partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (starts->cnt == 0
+        ||  rd_kafka_offsets_for_times (self->observer, starts, s_left_ms (deadline)) == 0)
+            lag = 0;
+    }
+    for (int p = 0; lag >= 0 && p < count; p++) {
+        int64_t end = s_offset_of (ends, self->topic, p);
+        const rd_kafka_topic_partition_t *commit =
+            rd_kafka_topic_partition_list_find (commits, self->topic, p);
+        int64_t from = !commit || commit->err ? -1
+                     : commit->offset >= 0 ? commit->offset
+                     : s_offset_of (starts, self->topic, p);
+        if (end < 0 || from < 0)
+            lag = -1;
+        else
+        if (end > from)
+            lag += end - from;
+    }
+    rd_kafka_topic_partition_list_destroy (starts);
+    rd_kafka_topic_partition_list_destroy (ends);
+    rd_kafka_topic_partition_list_destroy (commits);
+    return lag;
+}
+
+//  What the group has not committed yet, over every partition of the topic
+//  and not only those this member holds: the same figure from every member
+//  of the group, between assignments and with none (more members than
+//  partitions) too. It asks the broker (the topic's partitions, the group's
+//  commits, each partition's end) through the observer, a client of the
+//  group that never joins it: the member's own rd_kafka_committed queues
+//  behind its group state and, while it joins, waits seconds for what the
+//  coordinator answers at once. It waits up to KAFKA_LAG_WAIT_MS; -1
+//  when it cannot tell, and then -1 without asking for KAFKA_LAG_RETRY_MS,
+//  so that a broker outage does not hold the consumer's thread at every
+//  look.
 static int64_t
 s_lag (void *impl)
 {
@@ -761,27 +902,10 @@ s_lag (void *impl)
     assert (self);
     if (!self->consumer)
         return -1;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment (self->rk, &parts) || !parts)
+    if (self->lag_failed_ms && zclock_mono () - self->lag_failed_ms < KAFKA_LAG_RETRY_MS)
         return -1;
-    int64_t lag = 0;
-    if (parts->cnt > 0 && rd_kafka_position (self->rk, parts))
-        lag = -1;
-    for (int i = 0; lag >= 0 && i < parts->cnt; i++) {
-        int64_t low, high;
-        if (rd_kafka_get_watermark_offsets (self->rk, parts->elems [i].topic,
-                                            parts->elems [i].partition, &low, &high)
-        ||  high < 0)
-            lag = -1;
-        else {
-            int64_t pos = parts->elems [i].offset;
-            if (pos < 0)
-                pos = low >= 0 ? low : 0;
-            if (high > pos)
-                lag += high - pos;
-        }
-    }
-    rd_kafka_topic_partition_list_destroy (parts);
+    int64_t lag = s_group_lag (self, zclock_mono () + KAFKA_LAG_WAIT_MS);
+    self->lag_failed_ms = lag < 0 ? zclock_mono () : 0;
     return lag;
 }
 

@@ -209,6 +209,17 @@ s_consume_quiet (eventlog_t *consumer, seen_t *seen, int quiet_ms)
     return seen->total - before;
 }
 
+//  A producer on the fixture's broker.
+static eventlog_t *
+s_producer (fixture_t *fx)
+{
+    char err [256] = "";
+    eventlog_t *producer = eventlog_producer_new (&fx->cfg, err, sizeof err);
+    if (!producer)
+        fprintf (stderr, "producer: %s\n", err);
+    return producer;
+}
+
 //  A consumer of group on the fixture's broker.
 static eventlog_t *
 s_consumer (fixture_t *fx, const char *group)
@@ -228,10 +239,7 @@ test_consume_commit_resume (void **state)
     fixture_t *fx = (fixture_t *) *state;
     static event_buf_t bufs [MAX_EVENTS];
     s_make_events (bufs, 0, 90);
-    char err [256] = "";
-    eventlog_t *producer = eventlog_producer_new (&fx->cfg, err, sizeof err);
-    if (!producer)
-        fprintf (stderr, "producer: %s\n", err);
+    eventlog_t *producer = s_producer (fx);
     assert_non_null (producer);
     assert_int_equal (s_publish_range (producer, bufs, 0, 60, 30000), 60);
 
@@ -309,10 +317,7 @@ test_group_splits_partitions (void **state)
     fixture_t *fx = (fixture_t *) *state;
     static event_buf_t bufs [MAX_EVENTS];
     s_make_events (bufs, 0, MAX_EVENTS);
-    char err [256] = "";
-    eventlog_t *producer = eventlog_producer_new (&fx->cfg, err, sizeof err);
-    if (!producer)
-        fprintf (stderr, "producer: %s\n", err);
+    eventlog_t *producer = s_producer (fx);
     assert_non_null (producer);
     eventlog_t *consumers [2] = { s_consumer (fx, "display-service"),
                                   s_consumer (fx, "display-service") };
@@ -430,10 +435,7 @@ test_broker_down_while_publishing (void **state)
     fixture_t *fx = (fixture_t *) *state;
     static event_buf_t bufs [MAX_EVENTS];
     s_make_events (bufs, 0, MAX_EVENTS);
-    char err [256] = "";
-    eventlog_t *producer = eventlog_producer_new (&fx->cfg, err, sizeof err);
-    if (!producer)
-        fprintf (stderr, "producer: %s\n", err);
+    eventlog_t *producer = s_producer (fx);
     assert_non_null (producer);
     static eventlog_msg_t msgs [MAX_EVENTS];
     for (int id = 0; id < MAX_EVENTS; id++)
@@ -533,6 +535,127 @@ test_unreachable_and_bad_settings (void **state)
 //  The contract's broker: one per fresh log, stopped by release.
 static mb_t s_contract_broker;
 
+
+//  Waits up to timeout_ms for consumer's lag to read expected; returns the
+//  last figure read.
+static int64_t
+s_lag_becomes (eventlog_t *consumer, int64_t expected, int timeout_ms)
+{
+    int64_t deadline = tk_now_ms () + timeout_ms;
+    int64_t lag = eventlog_lag (consumer);
+    while (lag != expected && tk_now_ms () < deadline) {
+        usleep (100 * 1000);
+        lag = eventlog_lag (consumer);
+    }
+    return lag;
+}
+
+//  The lag is the group's, whichever member asks: one that holds every
+//  partition, one that joined and holds none yet, and one that never
+//  polled read the same figure, and it follows the group's commits over
+//  every partition.
+static void
+test_lag_is_the_groups (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static event_buf_t bufs [MAX_EVENTS];
+    s_make_events (bufs, 0, 36);
+    eventlog_t *producer = s_producer (fx);
+    assert_non_null (producer);
+    assert_int_equal (s_publish_range (producer, bufs, 0, 36, 30000), 36);
+
+    //  A alone in the group takes and commits the first 12 (one per key,
+    //  so every partition moves).
+    static seen_t seen;
+    s_seen_init (&seen);
+    eventlog_t *a = s_consumer (fx, "lag-group");
+    assert_non_null (a);
+    assert_int_equal (eventlog_lag (a), 36);
+    assert_int_equal (s_consume (a, &seen, 0, 12, true, DRAIN_TIMEOUT_MS), 12);
+    //  s_consume commits each event it records, and a partition's events
+    //  come in order: what is left is what A has not seen.
+    int64_t expected = 36 - (int64_t) s_seen_count (&seen, 0, 36);
+    assert_true (expected > 0);
+    assert_int_equal (eventlog_lag (a), expected);
+
+    //  B joins the group: it holds no partition until a rebalance gives it
+    //  one, yet it reads the group's lag (a member's own partitions read 0
+    //  here).
+    eventlog_t *b = s_consumer (fx, "lag-group");
+    assert_non_null (b);
+    assert_int_equal (eventlog_lag (b), expected);
+    //  So does C, which has not polled at all.
+    eventlog_t *c = s_consumer (fx, "lag-group");
+    assert_non_null (c);
+    assert_int_equal (eventlog_lag (c), expected);
+    //  Another group has committed nothing.
+    eventlog_t *other = s_consumer (fx, "lag-other");
+    assert_non_null (other);
+    assert_int_equal (eventlog_lag (other), 36);
+
+    //  C leaves; A and B drain the rest between them, committing, until
+    //  the group's lag reads 0 (a commit the rebalance refused is
+    //  redelivered to the partition's new owner, which commits it).
+    eventlog_destroy (&c);
+    eventlog_event_t ev = { 0 };
+    int64_t deadline = tk_now_ms () + DRAIN_TIMEOUT_MS;
+    while (tk_now_ms () < deadline
+       &&  (s_seen_count (&seen, 0, 36) < 36 || eventlog_lag (a) != 0)) {
+        eventlog_t *members [2] = { a, b };
+        for (int m = 0; m < 2; m++) {
+            if (eventlog_poll (members [m], &ev, 100) == 1) {
+                s_record (&seen, &ev);
+                assert_int_equal (eventlog_commit (members [m], &ev), 0);
+                eventlog_event_reset (&ev);
+            }
+        }
+    }
+    assert_int_equal (s_seen_count (&seen, 0, 36), 36);
+    assert_int_equal (eventlog_lag (a), 0);
+    assert_int_equal (eventlog_lag (b), 0);
+    c = s_consumer (fx, "lag-group");
+    assert_non_null (c);
+    assert_int_equal (eventlog_lag (c), 0);
+    assert_int_equal (eventlog_lag (other), 36);
+    eventlog_destroy (&other);
+    eventlog_destroy (&c);
+    eventlog_destroy (&b);
+    eventlog_destroy (&a);
+    eventlog_destroy (&producer);
+}
+
+//  With the broker down the lag is unknown (-1) within its bounded wait,
+//  not a figure from before; once the broker is back it is exact again.
+static void
+test_lag_unknown_while_down (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    static event_buf_t bufs [MAX_EVENTS];
+    s_make_events (bufs, 0, 10);
+    eventlog_t *producer = s_producer (fx);
+    assert_non_null (producer);
+    assert_int_equal (s_publish_range (producer, bufs, 0, 10, 30000), 10);
+    eventlog_t *consumer = s_consumer (fx, "lag-down");
+    assert_non_null (consumer);
+    assert_int_equal (eventlog_lag (consumer), 10);
+
+    assert_int_equal (mb_control (&fx->broker, "down"), 0);
+    int64_t start = tk_now_ms ();
+    int64_t lag = eventlog_lag (consumer);
+    int64_t took = tk_now_ms () - start;
+    assert_int_equal (lag, -1);
+    assert_true (took < 3000);
+    //  Asked again at once: no second wait, still unknown
+    start = tk_now_ms ();
+    assert_int_equal (eventlog_lag (consumer), -1);
+    assert_true (tk_now_ms () - start < 100);
+
+    assert_int_equal (mb_control (&fx->broker, "up"), 0);
+    assert_int_equal (s_lag_becomes (consumer, 10, 30000), 10);
+    eventlog_destroy (&consumer);
+    eventlog_destroy (&producer);
+}
+
 //  A new mock broker (3 partitions) and settings pointing at it.
 static int
 s_contract_fresh (config_t *cfg, void *arg)
@@ -584,7 +707,7 @@ static const ec_backend_t s_contract = {
     .unreachable = s_contract_unreachable,
     .down = s_contract_down,
     .up = s_contract_up,
-    .lag_exact = false,         //  known only once the group assigned partitions
+    .lag_exact = true,          //  the group's commits and the log's ends, asked of the broker
     .arrive_ms = DRAIN_TIMEOUT_MS,
 };
 
@@ -603,6 +726,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_close_before_first_sync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_broker_down_while_publishing, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_lag_is_the_groups, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lag_unknown_while_down, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
