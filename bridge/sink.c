@@ -230,7 +230,9 @@ s_tick (sink_t *self, bool idle)
     self->poll_ms = wait >= 0 && wait < self->def->poll_ms ? wait : self->def->poll_ms;
 }
 
-//  Refreshes the lag gauge at most every BRIDGEKIT_LAG_EVERY_MS.
+//  Refreshes the lag gauge at most every BRIDGEKIT_LAG_EVERY_MS: -1 when
+//  the event log cannot tell (a broker outage), rather than the last figure
+//  it gave, which would look like a sink keeping up.
 static void
 s_lag_refresh (sink_t *self)
 {
@@ -238,8 +240,7 @@ s_lag_refresh (sink_t *self)
         return;
     self->lag_at = zclock_mono ();
     int64_t lag = eventlog_lag (self->consumer);
-    if (lag >= 0)
-        metrics_gauge_set (self->args->metrics, self->def->lag, lag);
+    metrics_gauge_set (self->args->metrics, self->def->lag, lag < 0 ? -1 : lag);
 }
 
 //  Polls the next event, waiting up to poll_ms, then those already there
@@ -270,6 +271,7 @@ s_turn (sink_t *self)
         if (rc < 0) {
             if (def->log_error_down)
                 metrics_gauge_set (metrics, def->up, 0);
+            s_lag_refresh (self);       //  -1 now, most likely: the log cannot be asked either
             return def->error_wait_ms;
         }
         if (rc == 0) {

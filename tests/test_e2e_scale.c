@@ -242,6 +242,11 @@ s_server_args (scale_t *fx, const char *role, sc_args_t *args)
         args->argv [n++] = "--admin-token-file";
         args->argv [n++] = fx->token_file;
     }
+    else {
+        //  test_broker_down reads the projectors' lag gauges
+        args->argv [n++] = "--metrics-public";
+        args->argv [n++] = "on";
+    }
     args->argv [n++] = display ? "--display-store" : "--store";
     args->argv [n++] = display ? fx->display_url : fx->store_url;
     args->argv [n++] = "--bridge";
@@ -700,6 +705,39 @@ s_displays_running (scale_t *fx)
     return (fx->display [0].pid > 0) + (fx->display [1].pid > 0);
 }
 
+//  True when every running projector's coffee_projection_lag reads lag.
+static bool
+s_projector_lags (scale_t *fx, int64_t lag)
+{
+    for (int i = 0; i < 2; i++) {
+        if (fx->projector [i].pid <= 0)
+            continue;
+        tk_resp_t resp;
+        if (tk_http ("GET", fx->projector [i].port, "/metrics", NULL, NULL, &resp) != 0)
+            return false;
+        char needle [64];
+        snprintf (needle, sizeof needle, "\ncoffee_projection_lag %" PRId64 "\n", lag);
+        bool reads = resp.status == 200 && resp.body && strstr (resp.body, needle);
+        tk_resp_reset (&resp);
+        if (!reads)
+            return false;
+    }
+    return true;
+}
+
+//  Waits up to timeout_ms for s_projector_lags (fx, lag).
+static bool
+s_projector_lags_become (scale_t *fx, int64_t lag, int timeout_ms)
+{
+    int64_t deadline = tk_now_ms () + timeout_ms;
+    while (!s_projector_lags (fx, lag)) {
+        if (tk_now_ms () >= deadline)
+            return false;
+        s_sleep_ms (200);
+    }
+    return true;
+}
+
 // ---------------------------------------------------------------------------
 //  Fixture
 
@@ -1076,18 +1114,27 @@ test_broker_down (void **state)
     assert_non_null (workers);
     s_sleep_ms (1000);
     int down = mb_control (&fx->broker, "down");
-    s_sleep_ms (10000);
+    //  The projectors cannot tell their lag meanwhile, and say so (-1)
+    //  rather than show a figure from before the outage.
+    int64_t down_at = tk_now_ms ();
+    bool unknown = s_projector_lags_become (fx, -1, 9000);
+    int64_t left = 10000 - (tk_now_ms () - down_at);
+    if (left > 0)
+        s_sleep_ms ((int) left);
     int up = mb_control (&fx->broker, "up");
     s_sleep_ms (2000);
     s_load_join (&load, &workers, true);
     sc_tally_t tally = s_load_record (fx, &load);
     assert_int_equal (down, 0);
+    assert_true (unknown);
     assert_int_equal (up, 0);
     assert_true (tally.sent > 100);
     assert_int_equal (tally.ok, tally.sent);
     assert_int_equal (fx->duplicates, 0);
     assert_int_equal (s_wait_best (fx, SC_DRAIN_MS), s_displays_running (fx));
     assert_int_equal (s_reconcile (fx), 0);
+    //  And once everything is applied they read 0 again.
+    assert_true (s_projector_lags_become (fx, 0, 30000));
 }
 
 //  True when POST /order answers 200 on port (one small order); an open
