@@ -532,10 +532,6 @@ test_unreachable_and_bad_settings (void **state)
     assert_true (tk_now_ms () - started < 10000);
 }
 
-//  The contract's broker: one per fresh log, stopped by release.
-static mb_t s_contract_broker;
-
-
 //  Waits up to timeout_ms for consumer's lag to read expected; returns the
 //  last figure read.
 static int64_t
@@ -655,6 +651,9 @@ test_lag_unknown_while_down (void **state)
     eventlog_destroy (&consumer);
     eventlog_destroy (&producer);
 }
+
+//  The contract's broker: one per fresh log, stopped by release.
+static mb_t s_contract_broker;
 
 //  A new mock broker (3 partitions) and settings pointing at it.
 static int

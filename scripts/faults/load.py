@@ -274,9 +274,8 @@ def verify(args):
                 break
             time.sleep(0.2)
     display_drain_s = round(time.time() - drain_from, 1)
-    # The lag gauges are refreshed every half second from what each
-    # consumer last heard of the log's ends, so they can all read 0 a
-    # moment before the last events are applied. What is promised is that
+    # The lag gauges are refreshed every half second, so they can all read
+    # 0 a moment before the last events are applied. What is promised is that
     # the display becomes exact: reconcile until it says so, within the
     # drain time. A count applied twice stays above the command store's
     # and a lost one below it, so neither ever passes.
