@@ -90,16 +90,39 @@ s_owed_drop (sink_t *self, int32_t partition)
         }
 }
 
+//  Sets the lag gauge from the event log: -1 when it cannot tell (a broker
+//  outage), rather than the last figure it gave, which would look like a
+//  sink keeping up.
+static void
+s_lag_look (sink_t *self)
+{
+    self->lag_at = zclock_mono ();
+    int64_t lag = eventlog_lag (self->consumer);
+    metrics_gauge_set (self->args->metrics, self->def->lag, lag < 0 ? -1 : lag);
+}
+
+//  s_lag_look at most every BRIDGEKIT_LAG_EVERY_MS.
+static void
+s_lag_refresh (sink_t *self)
+{
+    if (zclock_mono () - self->lag_at >= BRIDGEKIT_LAG_EVERY_MS)
+        s_lag_look (self);
+}
+
 //  Commits the group's position past ev. One that fails is owed: tried
 //  again when the sink is idle, unless a later commit of its partition
 //  covers it first. Without that, the last turn before a quiet spell would
 //  leave its position behind, to be delivered again at the next start.
+//  A failed commit also looks at the lag at once: the log is most likely
+//  out of reach, and the commits still to come may each hold the thread
+//  for their whole wait, with no turn's look at the lag between them.
 static void
 s_commit (sink_t *self, const eventlog_event_t *ev, bool again)
 {
     s_owed_drop (self, ev->partition);
     if (eventlog_commit (self->consumer, ev) == 0)
         return;
+    s_lag_look (self);
     if (again)
         log_debug ("-", "%s: commit after %s failed again", self->def->name,
                    ev->key ? ev->key : "");
@@ -228,19 +251,6 @@ s_tick (sink_t *self, bool idle)
         return;
     int wait = self->def->tick (self->state, idle);
     self->poll_ms = wait >= 0 && wait < self->def->poll_ms ? wait : self->def->poll_ms;
-}
-
-//  Refreshes the lag gauge at most every BRIDGEKIT_LAG_EVERY_MS: -1 when
-//  the event log cannot tell (a broker outage), rather than the last figure
-//  it gave, which would look like a sink keeping up.
-static void
-s_lag_refresh (sink_t *self)
-{
-    if (zclock_mono () - self->lag_at < BRIDGEKIT_LAG_EVERY_MS)
-        return;
-    self->lag_at = zclock_mono ();
-    int64_t lag = eventlog_lag (self->consumer);
-    metrics_gauge_set (self->args->metrics, self->def->lag, lag < 0 ? -1 : lag);
 }
 
 //  Polls the next event, waiting up to poll_ms, then those already there
