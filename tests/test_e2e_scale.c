@@ -706,21 +706,18 @@ s_displays_running (scale_t *fx)
     return (fx->display [0].pid > 0) + (fx->display [1].pid > 0);
 }
 
-//  True when every running projector's coffee_projection_lag reads lag.
+//  True when every running projector's coffee_projection_lag reads lag
+//  (tk_metric reads a missing sample as -1: the wait for 0 after the
+//  outage would show one).
 static bool
 s_projector_lags (scale_t *fx, int64_t lag)
 {
     for (int i = 0; i < 2; i++) {
         if (fx->projector [i].pid <= 0)
             continue;
-        tk_resp_t resp;
-        if (tk_http ("GET", fx->projector [i].port, "/metrics", NULL, NULL, &resp) != 0)
-            return false;
-        char needle [64];
-        snprintf (needle, sizeof needle, "\ncoffee_projection_lag %" PRId64 "\n", lag);
-        bool reads = resp.status == 200 && resp.body && strstr (resp.body, needle);
-        tk_resp_reset (&resp);
-        if (!reads)
+        int64_t value;
+        if (tk_metric (fx->projector [i].port, "coffee_projection_lag", &value) != 200
+        ||  value != lag)
             return false;
     }
     return true;
