@@ -109,26 +109,14 @@ s_lag_refresh (sink_t *self)
         s_lag_look (self);
 }
 
-//  Commits the group's position past ev. One that fails is owed: tried
-//  again when the sink is idle, unless a later commit of its partition
-//  covers it first. Without that, the last turn before a quiet spell would
-//  leave its position behind, to be delivered again at the next start.
-//  A failed commit also looks at the lag at once: the log is most likely
-//  out of reach, and the commits still to come may each hold the thread
-//  for their whole wait, with no turn's look at the lag between them.
+//  Owes the commit of the position past ev: tried again when the sink is
+//  idle, unless a later commit of its partition covers it first. Without
+//  that, the last turn before a quiet spell would leave its position
+//  behind, to be delivered again at the next start.
 static void
-s_commit (sink_t *self, const eventlog_event_t *ev, bool again)
+s_owe (sink_t *self, const eventlog_event_t *ev)
 {
     s_owed_drop (self, ev->partition);
-    if (eventlog_commit (self->consumer, ev) == 0)
-        return;
-    s_lag_look (self);
-    if (again)
-        log_debug ("-", "%s: commit after %s failed again", self->def->name,
-                   ev->key ? ev->key : "");
-    else
-        log_warn ("-", "%s: commit after %s failed; trying again when idle", self->def->name,
-                  ev->key ? ev->key : "");
     if (self->owed_count == SINK_OWED)
         return;                     //  more partitions than that: they come again
     eventlog_event_t *owed = &self->owed [self->owed_count];
@@ -138,7 +126,34 @@ s_commit (sink_t *self, const eventlog_event_t *ev, bool again)
     self->owed_count++;
 }
 
-//  Tries the owed commits again.
+//  Commits the group's position past ev; one that fails is owed. Returns
+//  true when it was committed.
+//  A failed commit also looks at the lag at once: the log is most likely
+//  out of reach, and the thread may not take a turn (and its look at the
+//  lag) for a while.
+static bool
+s_commit (sink_t *self, const eventlog_event_t *ev, bool again)
+{
+    s_owed_drop (self, ev->partition);
+    if (eventlog_commit (self->consumer, ev) == 0)
+        return true;
+    s_lag_look (self);
+    if (again)
+        log_debug ("-", "%s: commit after %s failed again", self->def->name,
+                   ev->key ? ev->key : "");
+    else
+        log_warn ("-", "%s: commit after %s failed; trying again when idle", self->def->name,
+                  ev->key ? ev->key : "");
+    s_owe (self, ev);
+    return false;
+}
+
+//  Tries the owed commits again, up to the first that fails: the rest stay
+//  owed untried, and the one that failed goes behind them, so that one
+//  partition's commit failing again and again does not keep the others
+//  from being tried. A commit to a log out of reach holds the thread for
+//  its whole wait (ten seconds on Kafka), so trying every partition's in
+//  one turn would keep $TERM waiting that many times over.
 static void
 s_commit_owed (sink_t *self)
 {
@@ -147,25 +162,44 @@ s_commit_owed (sink_t *self)
     memcpy (owed, self->owed, count * sizeof owed [0]);
     memset (self->owed, 0, count * sizeof owed [0]);
     self->owed_count = 0;
+    size_t failed = count;
     for (size_t i = 0; i < count; i++) {
-        s_commit (self, &owed [i], true);     //  owed again when it fails
-        eventlog_event_reset (&owed [i]);
+        if (failed < count)
+            s_owe (self, &owed [i]);
+        else
+        if (!s_commit (self, &owed [i], true))
+            failed = i;
     }
+    if (failed < count) {
+        //  s_commit owed it first: move it behind the others
+        eventlog_event_t first = self->owed [0];
+        memmove (&self->owed [0], &self->owed [1],
+                 (self->owed_count - 1) * sizeof self->owed [0]);
+        self->owed [self->owed_count - 1] = first;
+    }
+    for (size_t i = 0; i < count; i++)
+        eventlog_event_reset (&owed [i]);
 }
 
 //  Commits past the first count held events, which are handled (applied,
 //  delivered or passed by): the last one of each partition, since a
-//  position covers every event before it. Lets them go, whether or not the
+//  position covers every event before it; once one fails, the others are
+//  owed untried. Lets them go, whether or not the
 //  commit worked, and moves the rest up.
 static void
 s_commit_held (sink_t *self, size_t count)
 {
+    bool reached = true;
     for (size_t i = 0; i < count; i++) {
         bool last = true;
         for (size_t j = i + 1; j < count && last; j++)
             last = self->held [j].partition != self->held [i].partition;
-        if (last)
-            s_commit (self, &self->held [i], false);
+        if (!last)
+            continue;
+        if (reached)
+            reached = s_commit (self, &self->held [i], false);
+        else
+            s_owe (self, &self->held [i]);      //  after a failure, as s_commit_owed
     }
     for (size_t i = 0; i < count; i++)
         eventlog_event_reset (&self->held [i]);

@@ -44,6 +44,10 @@
 #define DONE_WITHIN_MS          30000   //  the actor handles every event
 #define QUIET_MS                1000    //  after that, nothing more may change
 #define COMMITTED_WAIT_MS       5000    //  answer of an OffsetFetch
+#define PARTITIONS              4       //  partitions of the owed-commits case's topic
+#define SLOW_COMMIT_MS          2000    //  there, each refused commit answered after this
+#define TERM_WITHIN_MS          4000    //  $TERM answered within (one commit per partition
+                                        //  would take SLOW_COMMIT_MS * (PARTITIONS - 1) more)
 
 //  What a test holds.
 typedef struct {
@@ -54,12 +58,14 @@ typedef struct {
     config_t cfg;                       //  bridge=kafka on the mock, unique topic
     metrics_t *metrics;                 //  the actor's gauges
     bridge_args_t args;                 //  the actor's args
+    int partitions;                     //  the topic's partitions
 } fixture_t;
 
-//  Starts a one-broker mock cluster with a one-partition topic of its own,
-//  loads the settings pointing at it and publishes EVENTS order events.
+//  Starts a one-broker mock cluster with a topic of its own of partitions
+//  partitions, loads the settings pointing at it and publishes EVENTS
+//  order events (keyed by their numbers, so spread over the partitions).
 static int
-s_setup (void **state)
+s_setup_topic (void **state, int partitions)
 {
     fixture_t *self = (fixture_t *) calloc (1, sizeof (fixture_t));
     assert_non_null (self);
@@ -76,7 +82,7 @@ s_setup (void **state)
 
     char topic [128];
     snprintf (topic, sizeof topic, "cfail-%d-%" PRId64, (int) getpid (), tk_now_ms ());
-    assert_int_equal (rd_kafka_mock_topic_create (self->mcluster, topic, 1, 1),
+    assert_int_equal (rd_kafka_mock_topic_create (self->mcluster, topic, partitions, 1),
                       RD_KAFKA_RESP_ERR_NO_ERROR);
 
     self->dir = tk_tempdir ("bridge-commit-failure");
@@ -127,8 +133,23 @@ s_setup (void **state)
     self->metrics = metrics_new ();
     assert_non_null (self->metrics);
     self->args = (bridge_args_t) { .cfg = &self->cfg, .metrics = self->metrics };
+    self->partitions = partitions;
     *state = self;
     return 0;
+}
+
+//  s_setup_topic with one partition
+static int
+s_setup (void **state)
+{
+    return s_setup_topic (state, 1);
+}
+
+//  s_setup_topic with PARTITIONS partitions
+static int
+s_setup_partitions (void **state)
+{
+    return s_setup_topic (state, PARTITIONS);
 }
 
 //  Frees the gauges, the mock cluster and the data dir's name.
@@ -146,14 +167,15 @@ s_teardown (void **state)
     return 0;
 }
 
-//  Makes the broker refuse the next COMMIT_FAILURES OffsetCommit requests.
+//  Makes the broker refuse the next count OffsetCommit requests, each
+//  answered after rtt_ms.
 static void
-s_fail_commits (fixture_t *self)
+s_fail_commits (fixture_t *self, int count, int rtt_ms)
 {
-    for (int i = 0; i < COMMIT_FAILURES; i++)
+    for (int i = 0; i < count; i++)
         assert_int_equal (rd_kafka_mock_broker_push_request_error_rtts (
                               self->mcluster, MOCK_BROKER_ID, APIKEY_OFFSET_COMMIT, 1,
-                              COMMIT_ERROR, 0),
+                              COMMIT_ERROR, rtt_ms),
                           RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
@@ -168,10 +190,9 @@ s_failures_left (fixture_t *self)
     return left;
 }
 
-//  The offset group has committed for the topic's partition 0, as the
-//  broker answers it; -1 when none or no answer.
-static int64_t
-s_committed (fixture_t *self, const char *group)
+//  A client of group on the mock cluster, for the test's own questions.
+static rd_kafka_t *
+s_client (fixture_t *self, const char *group)
 {
     char errstr [256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new ();
@@ -183,15 +204,38 @@ s_committed (fixture_t *self, const char *group)
                                          sizeof errstr), RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     assert_non_null (rk);
+    return rk;
+}
+
+//  The offset group has committed for the topic's partition, as the
+//  broker answers it; -1 when none or no answer.
+static int64_t
+s_committed (fixture_t *self, const char *group, int32_t partition)
+{
+    rd_kafka_t *rk = s_client (self, group);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new (1);
-    rd_kafka_topic_partition_list_add (parts, self->cfg.kafka_topic, 0);
+    rd_kafka_topic_partition_list_add (parts, self->cfg.kafka_topic, partition);
     int64_t offset = -1;
     if (rd_kafka_committed (rk, parts, COMMITTED_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR
-    &&  parts->elems [0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    &&  parts->elems [0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+    &&  parts->elems [0].offset >= 0)
         offset = parts->elems [0].offset;
     rd_kafka_topic_partition_list_destroy (parts);
     rd_kafka_destroy (rk);
     return offset;
+}
+
+//  The end offset of the topic's partition (its events); -1 on no answer.
+static int64_t
+s_end (fixture_t *self, int32_t partition)
+{
+    rd_kafka_t *rk = s_client (self, "commit-failure-test");
+    int64_t low = -1, high = -1;
+    if (rd_kafka_query_watermark_offsets (rk, self->cfg.kafka_topic, partition, &low, &high,
+                                          COMMITTED_WAIT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        high = -1;
+    rd_kafka_destroy (rk);
+    return high;
 }
 
 //  Orders (one menu each) the display store counts over a wide window;
@@ -261,7 +305,7 @@ test_projection_goes_on_after_failed_commits (void **state)
     display_store_t *display = display_store_open (self->cfg.display_store, err, sizeof err);
     assert_non_null (display);
     assert_int_equal (s_display_total (display), 0);
-    s_fail_commits (self);
+    s_fail_commits (self, COMMIT_FAILURES, 0);
 
     int64_t start = tk_now_ms ();
     zactor_t *projection = zactor_new (bridge_projection_actor, &self->args);
@@ -294,7 +338,7 @@ test_projection_goes_on_after_failed_commits (void **state)
     size_t left = s_failures_left (self);
     zactor_destroy (&projection);
     display_store_destroy (&display);
-    int64_t committed = s_committed (self, BRIDGE_GROUP_DISPLAY);
+    int64_t committed = s_committed (self, BRIDGE_GROUP_DISPLAY, 0);
 
     assert_true (took >= 0);                        //  not stuck
     assert_int_equal (total, EVENTS);               //  exactly N, and it stayed so
@@ -310,7 +354,7 @@ static void
 test_collector_goes_on_after_failed_commits (void **state)
 {
     fixture_t *self = (fixture_t *) *state;
-    s_fail_commits (self);
+    s_fail_commits (self, COMMIT_FAILURES, 0);
 
     int64_t start = tk_now_ms ();
     zactor_t *sink = zactor_new (bridge_collector_actor, &self->args);
@@ -334,7 +378,7 @@ test_collector_goes_on_after_failed_commits (void **state)
     zclock_sleep (QUIET_MS);
     int64_t delivered = metrics_gauge_get (self->metrics, GAUGE_COLLECTOR_DELIVERED);
     zactor_destroy (&sink);
-    int64_t committed = s_committed (self, BRIDGE_GROUP_COLLECTOR);
+    int64_t committed = s_committed (self, BRIDGE_GROUP_COLLECTOR, 0);
 
     assert_true (took >= 0);                        //  not stuck
     assert_int_equal (distinct, EVENTS);            //  every order at least once
@@ -342,6 +386,75 @@ test_collector_goes_on_after_failed_commits (void **state)
     assert_true (delivered >= EVENTS);
     assert_int_equal (left, 0);                     //  every commit failure was served
     assert_int_equal (committed, EVENTS);           //  later commits cover the failed ones
+}
+
+//  Commits that fail slowly, as to a broker out of reach, on a topic of
+//  PARTITIONS partitions: the projection's turn that applied every event
+//  (the events may come in more than one turn: the last) tries one commit,
+//  and the other partitions' are owed without being tried, so $TERM waits
+//  for one commit at most, not one per partition.
+//  The next run of the group gets through the failures left, and its
+//  commits cover every partition.
+static void
+test_projection_owes_the_other_commits (void **state)
+{
+    fixture_t *self = (fixture_t *) *state;
+    int64_t ends [PARTITIONS];
+    int spread = 0;
+    for (int32_t p = 0; p < PARTITIONS; p++) {
+        ends [p] = s_end (self, p);
+        assert_true (ends [p] >= 0);
+        spread += ends [p] > 0;
+    }
+    assert_true (spread >= 3);              //  the turn holds events of three or more
+    char err [512] = "";
+    display_store_t *display = display_store_open (self->cfg.display_store, err, sizeof err);
+    assert_non_null (display);
+    s_fail_commits (self, PARTITIONS, SLOW_COMMIT_MS);
+
+    int64_t start = tk_now_ms ();
+    zactor_t *projection = zactor_new (bridge_projection_actor, &self->args);
+    assert_non_null (projection);
+    int64_t total = 0;
+    while (tk_now_ms () - start < DONE_WITHIN_MS && (total = s_display_total (display)) != EVENTS)
+        zclock_sleep (20);
+    //  The turn is at its commits now: the first holds the thread for
+    //  SLOW_COMMIT_MS, then $TERM is seen
+    int64_t term_at = tk_now_ms ();
+    zactor_destroy (&projection);
+    int64_t term_took = tk_now_ms () - term_at;
+    size_t left = s_failures_left (self);
+    fprintf (stderr, "projection: %" PRId64 " of %d orders displayed; $TERM answered after "
+             "%" PRId64 " ms; %zu injected commit failures left\n", total, EVENTS, term_took,
+             left);
+    assert_int_equal (total, EVENTS);
+    assert_true (term_took < TERM_WITHIN_MS);
+
+    //  The next run: the events again (each applied once to the display),
+    //  the failures left served, then every partition committed
+    projection = zactor_new (bridge_projection_actor, &self->args);
+    assert_non_null (projection);
+    s_failures_served (self);
+    left = s_failures_left (self);
+    int64_t until = tk_now_ms () + DONE_WITHIN_MS;
+    int committed_all = 0;
+    while (tk_now_ms () < until) {
+        committed_all = 0;
+        for (int32_t p = 0; p < PARTITIONS; p++)
+            committed_all += s_committed (self, BRIDGE_GROUP_DISPLAY, p)
+                          == (ends [p] > 0 ? ends [p] : -1);
+        if (committed_all == PARTITIONS)
+            break;
+        zclock_sleep (200);
+    }
+    zactor_destroy (&projection);
+    total = s_display_total (display);
+    display_store_destroy (&display);
+    fprintf (stderr, "next run: %zu failures left, %d of %d partitions committed to their "
+             "ends, %" PRId64 " orders displayed\n", left, committed_all, PARTITIONS, total);
+    assert_int_equal (left, 0);
+    assert_int_equal (committed_all, PARTITIONS);
+    assert_int_equal (total, EVENTS);
 }
 
 int
@@ -353,6 +466,8 @@ main (void)
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_collector_goes_on_after_failed_commits,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_projection_owes_the_other_commits,
+                                         s_setup_partitions, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
