@@ -100,6 +100,9 @@
 #    BARE_MODE=tx     bare-store --mode: tx (the baseline) or order (coffee's whole
 #                     store_order_create, to see where the overhead is)
 #    PACE_FRACTION=0.5         the paced run's rate as a fraction of the peak
+#    PACE_RATE=…               pace at this many orders/s instead (to compare two
+#                              builds or servers at one rate; the verdict then
+#                              no longer speaks of half the peak)
 #    SWEEP_ACTORS="1 2 4 8"    SWEEP_STORES="sqlite mariadb"
 #    VISIBLE_SAMPLES=50        samples of the visible phase
 #    ORDER_RATE_BOUND=50000    orders/s (all customers together) the charged points cover
@@ -120,7 +123,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 #  The exact command, with the knobs the caller set, for the results section.
 KNOBS="PHASES ROUTES DURATION ROUNDS GET_DURATION THREADS WRK_THREADS CONNECTIONS CUSTOMERS LOG_LEVEL ORDER_LOG_LEVEL
 SQLITE_ORDER_ACTORS MARIADB_ORDER_ACTORS BARE_SQLITE_THREADS BARE_MARIADB_THREADS BARE_MODE
-PACE_FRACTION SWEEP_ACTORS SWEEP_STORES VISIBLE_SAMPLES ORDER_RATE_BOUND MARIADB_PORT OUT_DIR
+PACE_FRACTION PACE_RATE SWEEP_ACTORS SWEEP_STORES VISIBLE_SAMPLES ORDER_RATE_BOUND MARIADB_PORT OUT_DIR
 UPDATE_DOCS LABEL SKIP_BUILD BUILD_DIR COFFEE_FLAGS"
 COMMAND=""
 for k in $KNOBS; do
@@ -198,6 +201,8 @@ for a in $SWEEP_ACTORS; do
 done
 [[ "$PACE_FRACTION" =~ ^(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?)$ ]] \
     || { echo "bench: PACE_FRACTION must be in (0, 1], not '$PACE_FRACTION'" >&2; exit 2; }
+[ -z "${PACE_RATE:-}" ] || [[ "$PACE_RATE" =~ ^[1-9][0-9]*$ ]] \
+    || { echo "bench: PACE_RATE must be a whole number ≥ 1, not '$PACE_RATE'" >&2; exit 2; }
 [ "$WRK_THREADS" -le "$CONNECTIONS" ] || { echo "bench: WRK_THREADS > CONNECTIONS" >&2; exit 2; }
 
 #  Fail now rather than after minutes of other phases.
@@ -539,7 +544,7 @@ measure_orders() {
     ORDERS_P99[$key]="$W_P99"
     say "POST /order, $store, $actors order actors: $W_RPS orders/s, p50 $W_P50 ms, p99 $W_P99 ms (wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $CUSTOMERS customers)"
     if [ -n "$paced" ]; then
-        rate="$(calc %d "a * b < 1 ? 1 : int(a * b)" -v a="$W_RPS" -v b="$PACE_FRACTION")"
+        rate="${PACE_RATE:-$(calc %d "a * b < 1 ? 1 : int(a * b)" -v a="$W_RPS" -v b="$PACE_FRACTION")}"
         wrk_orders "$rate"
         PACED_RATE[$key]="$rate"
         PACED_RPS[$key]="$W_RPS"
@@ -668,7 +673,13 @@ order_mariadb_phase() {
     result "POST /order, MariaDB, $a order actors" "${ORDERS_RPS[$key]} orders/s" \
            "bare loop ($BARE_MODE), $t threads: ${BARE_RPS[mariadb:$t]}/s" "$ratio" \
            "≥ $TARGET_ORDER_MARIADB" "$(verdict_ge "$ratio" "$TARGET_ORDER_MARIADB")"
-    result "POST /order p99 at $(calc %d "a * 100" -v a="$PACE_FRACTION")% of peak, MariaDB" \
+    local at
+    if [ -n "${PACE_RATE:-}" ]; then
+        at="$PACE_RATE/s (PACE_RATE)"
+    else
+        at="$(calc %d "a * 100" -v a="$PACE_FRACTION")% of peak"
+    fi
+    result "POST /order p99 at $at, MariaDB" \
            "p99 ${PACED_P99[$key]} ms (p50 ${PACED_P50[$key]} ms, ${PACED_RPS[$key]} of ${PACED_RATE[$key]}/s paced)" \
            "-" "-" "p99 < $TARGET_P99_MS ms" "$(verdict_lt "${PACED_P99[$key]}" "$TARGET_P99_MS")"
 }
