@@ -33,5 +33,5 @@ exec mariadbd --user=mysql --datadir=/var/lib/mysql \
     --bind-address=127.0.0.1 --port="$MARIADB_PORT" --skip-networking=0 \
     --socket=/run/mysqld/mysqld.sock --pid-file=/run/mysqld/mysqld.pid \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
-    --max-connections=500 --innodb-buffer-pool-size=64M \
+    --max-connections=500 --innodb-buffer-pool-size=64M --innodb-flush-neighbors=0 \
     --init-file="$init"
