@@ -184,8 +184,8 @@ s_commit_owed (sink_t *self)
 //  Commits past the first count held events, which are handled (applied,
 //  delivered or passed by): the last one of each partition, since a
 //  position covers every event before it; once one fails, the others are
-//  owed untried. Lets them go, whether or not the
-//  commit worked, and moves the rest up.
+//  owed untried. Lets them go, whether or not the commit worked, and moves
+//  the rest up.
 static void
 s_commit_held (sink_t *self, size_t count)
 {
