@@ -603,6 +603,32 @@ s_publish (void *impl, const eventlog_msg_t *msgs, size_t count, int timeout_ms)
     return prefix > 0 ? (int) prefix : -1;
 }
 
+//  A consumer client of group (tunables as s_conf_new) that commits only
+//  when told and reads from the earliest event where the group has no
+//  commit; NULL with why in err.
+static rd_kafka_t *
+s_group_client (kafka_t *self, const config_t *cfg, const char *group,
+                const char *const *tunables, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = s_conf_new (self, cfg, tunables, err, errlen);
+    if (!conf)
+        return NULL;
+    if (s_conf_set (conf, "group.id", group, err, errlen)
+    ||  s_conf_set (conf, "enable.auto.commit", "false", err, errlen)
+    ||  s_conf_set (conf, "enable.auto.offset.store", "false", err, errlen)
+    ||  s_conf_set (conf, "auto.offset.reset", "earliest", err, errlen)) {
+        rd_kafka_conf_destroy (conf);
+        return NULL;
+    }
+    char errstr [256];
+    rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy (conf);
+        snprintf (err, errlen, "kafka consumer: %s", errstr);
+    }
+    return rk;
+}
+
 //  A consumer of the topic in group, committing only when told.
 static void *
 s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen)
@@ -618,23 +644,9 @@ s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen
         "partition.assignment.strategy", "cooperative-sticky",
         NULL
     };
-    rd_kafka_conf_t *conf = s_conf_new (self, cfg, tunables, err, errlen);
-    if (!conf)
+    self->rk = s_group_client (self, cfg, group, tunables, err, errlen);
+    if (!self->rk)
         goto fail;
-    if (s_conf_set (conf, "group.id", group, err, errlen)
-    ||  s_conf_set (conf, "enable.auto.commit", "false", err, errlen)
-    ||  s_conf_set (conf, "enable.auto.offset.store", "false", err, errlen)
-    ||  s_conf_set (conf, "auto.offset.reset", "earliest", err, errlen)) {
-        rd_kafka_conf_destroy (conf);
-        goto fail;
-    }
-    char errstr [256];
-    self->rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!self->rk) {
-        rd_kafka_conf_destroy (conf);
-        snprintf (err, errlen, "kafka consumer: %s", errstr);
-        goto fail;
-    }
     rd_kafka_poll_set_consumer (self->rk);
     self->commits = rd_kafka_queue_new (self->rk);
     topics = rd_kafka_topic_partition_list_new (1);
@@ -647,20 +659,9 @@ s_consumer_new (const config_t *cfg, const char *group, char *err, size_t errlen
     }
     //  The lag's client: of the group, to read its commits, but never
     //  subscribed, so it never joins (see s_lag).
-    conf = s_conf_new (self, cfg, NULL, err, errlen);
-    if (!conf)
+    self->observer = s_group_client (self, cfg, group, NULL, err, errlen);
+    if (!self->observer)
         goto fail;
-    if (s_conf_set (conf, "group.id", group, err, errlen)
-    ||  s_conf_set (conf, "enable.auto.commit", "false", err, errlen)) {
-        rd_kafka_conf_destroy (conf);
-        goto fail;
-    }
-    self->observer = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!self->observer) {
-        rd_kafka_conf_destroy (conf);
-        snprintf (err, errlen, "kafka consumer: %s", errstr);
-        goto fail;
-    }
     return self;
 fail:
     s_kafka_destroy ((void **) &self);
