@@ -109,10 +109,11 @@ s_lag_refresh (sink_t *self)
         s_lag_look (self);
 }
 
-//  Owes the commit of the position past ev: tried again when the sink is
-//  idle, unless a later commit of its partition covers it first. Without
-//  that, the last turn before a quiet spell would leave its position
-//  behind, to be delivered again at the next start.
+//  Owes the commit of the position past ev, last of those owed (in place of
+//  its partition's, if any): tried again when the sink is idle, unless a
+//  later commit of its partition covers it first. Without that, the last
+//  turn before a quiet spell would leave its position behind, to be
+//  delivered again at the next start.
 static void
 s_owe (sink_t *self, const eventlog_event_t *ev)
 {
@@ -149,11 +150,11 @@ s_commit (sink_t *self, const eventlog_event_t *ev, bool again)
 }
 
 //  Tries the owed commits again, up to the first that fails: the rest stay
-//  owed untried, and the one that failed goes behind them, so that one
-//  partition's commit failing again and again does not keep the others
-//  from being tried. A commit to a log out of reach holds the thread for
-//  its whole wait (ten seconds on Kafka), so trying every partition's in
-//  one turn would keep $TERM waiting that many times over.
+//  owed untried, and the one that failed is owed again behind them, so
+//  that one partition's commit failing again and again does not keep the
+//  others from being tried. A commit to a log out of reach holds the
+//  thread for its whole wait (ten seconds on Kafka), so trying every
+//  partition's in one turn would keep $TERM waiting that many times over.
 static void
 s_commit_owed (sink_t *self)
 {
@@ -162,21 +163,13 @@ s_commit_owed (sink_t *self)
     memcpy (owed, self->owed, count * sizeof owed [0]);
     memset (self->owed, 0, count * sizeof owed [0]);
     self->owed_count = 0;
-    size_t failed = count;
-    for (size_t i = 0; i < count; i++) {
-        if (failed < count)
-            s_owe (self, &owed [i]);
-        else
-        if (!s_commit (self, &owed [i], true))
-            failed = i;
-    }
-    if (failed < count) {
-        //  s_commit owed it first: move it behind the others
-        eventlog_event_t first = self->owed [0];
-        memmove (&self->owed [0], &self->owed [1],
-                 (self->owed_count - 1) * sizeof self->owed [0]);
-        self->owed [self->owed_count - 1] = first;
-    }
+    size_t done = 0;
+    while (done < count && s_commit (self, &owed [done], true))
+        done++;
+    for (size_t i = done + 1; i < count; i++)
+        s_owe (self, &owed [i]);
+    if (done < count)
+        s_owe (self, &owed [done]);     //  s_owe puts it last
     for (size_t i = 0; i < count; i++)
         eventlog_event_reset (&owed [i]);
 }
