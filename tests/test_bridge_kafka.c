@@ -220,6 +220,18 @@ s_producer (fixture_t *fx)
     return producer;
 }
 
+//  Makes events 0..count-1 in bufs and a producer on the fixture's broker
+//  that has published them all (asserted); returns the producer.
+static eventlog_t *
+s_published (fixture_t *fx, event_buf_t *bufs, int count)
+{
+    s_make_events (bufs, 0, count);
+    eventlog_t *producer = s_producer (fx);
+    assert_non_null (producer);
+    assert_int_equal (s_publish_range (producer, bufs, 0, count, 30000), count);
+    return producer;
+}
+
 //  A consumer of group on the fixture's broker.
 static eventlog_t *
 s_consumer (fixture_t *fx, const char *group)
@@ -555,10 +567,7 @@ test_lag_is_the_groups (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     static event_buf_t bufs [MAX_EVENTS];
-    s_make_events (bufs, 0, 36);
-    eventlog_t *producer = s_producer (fx);
-    assert_non_null (producer);
-    assert_int_equal (s_publish_range (producer, bufs, 0, 36, 30000), 36);
+    eventlog_t *producer = s_published (fx, bufs, 36);
 
     //  A alone in the group takes and commits the first 12 (one per key,
     //  so every partition moves).
@@ -627,10 +636,7 @@ test_lag_unknown_while_down (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     static event_buf_t bufs [MAX_EVENTS];
-    s_make_events (bufs, 0, 10);
-    eventlog_t *producer = s_producer (fx);
-    assert_non_null (producer);
-    assert_int_equal (s_publish_range (producer, bufs, 0, 10, 30000), 10);
+    eventlog_t *producer = s_published (fx, bufs, 10);
     eventlog_t *consumer = s_consumer (fx, "lag-down");
     assert_non_null (consumer);
     assert_int_equal (eventlog_lag (consumer), 10);
