@@ -41,6 +41,19 @@ cleanup() {
         bash "$root/scripts/nats.sh" stop "$nats_dir" || say "warning: nats.sh stop failed (rc $?)"
     fi
     if [ -n "$work" ] && [ -d "$work" ]; then
+        # A test that starts a server of its own (scripts/mariadb.sh,
+        # scripts/nats.sh: each in a session of its own, out of ctest's
+        # process group) stops it in its teardown, which a test ended by its
+        # bound or by a signal never reaches. Those servers live under the
+        # scratch folder: stop each by the pid its script recorded there.
+        local launched dir
+        while IFS= read -r launched; do
+            dir=$(dirname "$launched")
+            case "$launched" in
+                */mysqld.launch.pid) bash "$root/scripts/mariadb.sh" stop "$dir" 2>/dev/null ;;
+                */nats.launch.pid) bash "$root/scripts/nats.sh" stop "$dir" 2>/dev/null ;;
+            esac || say "warning: could not stop the server a test left in $dir"
+        done < <(find "$work" \( -name mysqld.launch.pid -o -name nats.launch.pid \) 2>/dev/null)
         rm -rf -- "$work"
     fi
     say "finished in $(( $(date +%s) - t0 )) s with status $rc"
@@ -50,8 +63,46 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+
+# The bounded steps (builds, fuzz, soak, faults, ctest) run under timeout,
+# which puts itself and its command in a process group of its own: a ^C or
+# a TERM to this script's group does not reach them, and bash runs a trap
+# only once its foreground command is done. So each such step runs in the
+# background while this script waits for it (a wait that a signal cuts
+# short), and the traps hand the signal on to timeout as TERM, which passes
+# it to its whole group and ends it; then cleanup stops the servers.
+step_pid=""
+# step LOG CMD…: runs CMD (a timeout command) as above, its output shown and,
+# unless LOG is "", kept in LOG too. Returns CMD's status.
+step() {
+    local log=$1 out tee_pid="" rc=0
+    shift
+    if [ -n "$log" ]; then
+        exec {out}> >(tee "$log")
+        tee_pid=$!
+    else
+        exec {out}>&1
+    fi
+    "$@" >&"$out" 2>&1 &
+    step_pid=$!
+    wait "$step_pid" || rc=$?
+    step_pid=""
+    exec {out}>&-
+    if [ -n "$tee_pid" ]; then
+        wait "$tee_pid" || true         # LOG is whole before anyone reads it
+    fi
+    return "$rc"
+}
+stop_step() {
+    if [ -n "$step_pid" ]; then
+        say "stopping the running step (pid $step_pid) and what it started"
+        kill -TERM "$step_pid" 2>/dev/null || true
+        wait "$step_pid" 2>/dev/null || true
+        step_pid=""
+    fi
+}
+trap 'stop_step; exit 130' INT
+trap 'stop_step; exit 143' TERM
 
 # A TCP port nobody listens on right now on 127.0.0.1, below the ephemeral
 # range (scripts/free_port.py says why).
@@ -67,7 +118,7 @@ jobs=2
 say "configuring build-test/ (COFFEE_SANITIZE=ON: ASan + UBSan, -Werror)"
 cmake -S . -B build-test -DCOFFEE_SANITIZE=ON
 say "building (bound ${COFFEE_BUILD_TIMEOUT:-1500} s)"
-timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-test -j"$jobs"
+step "" timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-test -j"$jobs"
 
 # README command 1 (run.sh) and docker/Dockerfile build Release (-O3), where
 # GCC finds warnings -O2 does not (format truncation): build the server that
@@ -75,7 +126,7 @@ timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-test -j"$jobs"
 if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ]; then
     say "building coffee Release into build-release/ (as run.sh and the Dockerfile do)"
     cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DCOFFEE_SANITIZE=OFF >/dev/null
-    timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-release \
+    step "" timeout -k 30 "${COFFEE_BUILD_TIMEOUT:-1500}" cmake --build build-release \
         --target coffee --target coffee-mock-broker -j"$jobs"
 fi
 
@@ -126,10 +177,8 @@ verdicts=""
 extra() {
     local name=$1 rc
     shift
-    set +e
-    "$@" 2>&1 | tee "$work/extra.log"
-    rc=${PIPESTATUS[0]}
-    set -e
+    rc=0
+    step "$work/extra.log" "$@" || rc=$?
     verdicts+=$(grep -E '^(fuzz: [0-9]+ harnesses|fuzz: .*status=[^o]|soak: |soak.sh: FAIL|fault: )' \
         "$work/extra.log" \
         | sed -E 's/^(fault: [^ ]+ PASS|soak: PASS [^ ]+ [^ ]+ [^ ]+).*/\1/' || true)$'\n'
@@ -161,23 +210,21 @@ if [ "${COFFEE_SKIP_RELEASE:-0}" != 1 ] && [ "${COFFEE_SKIP_SOAK:-0}" != 1 ]; th
 fi
 
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
-set +e
 # timeout puts itself, ctest and every test process in a process group of
 # their own (its pid), which the bound ends as a whole.
-(cd build-test && echo "$BASHPID" > "$work/ctest.pgid" && \
-    exec timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
-    ctest --output-on-failure --no-tests=error -j"$jobs" "$@") 2>&1 | tee "$work/ctest.log"
-rc=${PIPESTATUS[0]}
+rc=0
+step "$work/ctest.log" bash -c 'cd build-test && echo "$$" > "$0/ctest.pgid" && exec "$@"' "$work" \
+    timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
+    ctest --output-on-failure --no-tests=error -j"$jobs" "$@" || rc=$?
 # A test that crashed may have left a server it started behind, still in that
 # group: end them, so nothing of this run outlives it.
 pgid=$(cat "$work/ctest.pgid" 2>/dev/null || true)
 if [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null; then
     say "ending processes a test left behind (process group $pgid)"
-    kill -TERM -- "-$pgid" 2>/dev/null
+    kill -TERM -- "-$pgid" 2>/dev/null || true
     sleep 2
-    kill -KILL -- "-$pgid" 2>/dev/null
+    kill -KILL -- "-$pgid" 2>/dev/null || true
 fi
-set -e
 # ctest's own summary scrolls up behind the cleanup lines: repeat it last, in
 # the plain "N passed, N failed" form.
 counts=$(grep -Eo '[0-9]+ tests? failed out of [0-9]+' "$work/ctest.log" | tail -n 1 || true)
