@@ -83,7 +83,11 @@ step() {
     else
         exec {out}>&1
     fi
-    "$@" >&"$out" 2>&1 &
+    # The step gets the pipe as its output only, not as one more open
+    # descriptor: a server a test starts as a daemon keeps what it
+    # inherits, and an inherited copy of the pipe would keep tee waiting
+    # for its end after the step is over.
+    "$@" >&"$out" 2>&1 {out}>&- &
     step_pid=$!
     wait "$step_pid" || rc=$?
     step_pid=""
