@@ -90,6 +90,16 @@ step() {
     "$@" >&"$out" 2>&1 {out}>&- &
     step_pid=$!
     wait "$step_pid" || rc=$?
+    # timeout's process group (its pid) outlives it while anything the step
+    # started is left in it, such as a server a crashed test started: end
+    # them, so that nothing of this run outlives it and the pipe to tee
+    # closes.
+    if kill -0 -- "-$step_pid" 2>/dev/null; then
+        say "ending processes the step left behind (process group $step_pid)"
+        kill -TERM -- "-$step_pid" 2>/dev/null || true
+        sleep 2
+        kill -KILL -- "-$step_pid" 2>/dev/null || true
+    fi
     step_pid=""
     exec {out}>&-
     if [ -n "$tee_pid" ]; then
@@ -215,20 +225,11 @@ fi
 
 say "running ctest -j$jobs (bound ${COFFEE_CTEST_TIMEOUT:-2700} s)"
 # timeout puts itself, ctest and every test process in a process group of
-# their own (its pid), which the bound ends as a whole.
+# their own (its pid), which the bound ends as a whole, and step ends what
+# a test left in it.
 rc=0
-step "$work/ctest.log" bash -c 'cd build-test && echo "$$" > "$0/ctest.pgid" && exec "$@"' "$work" \
-    timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
+step "$work/ctest.log" env --chdir=build-test timeout -k 60 "${COFFEE_CTEST_TIMEOUT:-2700}" \
     ctest --output-on-failure --no-tests=error -j"$jobs" "$@" || rc=$?
-# A test that crashed may have left a server it started behind, still in that
-# group: end them, so nothing of this run outlives it.
-pgid=$(cat "$work/ctest.pgid" 2>/dev/null || true)
-if [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null; then
-    say "ending processes a test left behind (process group $pgid)"
-    kill -TERM -- "-$pgid" 2>/dev/null || true
-    sleep 2
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-fi
 # ctest's own summary scrolls up behind the cleanup lines: repeat it last, in
 # the plain "N passed, N failed" form.
 counts=$(grep -Eo '[0-9]+ tests? failed out of [0-9]+' "$work/ctest.log" | tail -n 1 || true)
