@@ -25,7 +25,7 @@ typedef struct {
 
 #define FIELD(f) offsetof (config_t, f), sizeof (((config_t *) 0)->f)
 
-#define S_HTTP_THREADS_MAX 256      //  --http-threads, given or one per online CPU
+#define S_HTTP_THREADS_MAX METRICS_HTTP_WORKERS    //  --http-threads, given or one per online CPU
 
 static const s_option_t s_options [] = {
     { "bind", "COFFEE_BIND", OPT_STRING, FIELD (bind), 0, 0, NULL, "0.0.0.0",

@@ -22,6 +22,8 @@ typedef struct {
 struct _metrics_t {
     s_series_t series [ROUTE_COUNT][STATUS_COUNT];  //  per route and status
     atomic_int_fast64_t gauges [GAUGE_COUNT];       //  gauges and bridge counters
+    atomic_int http_workers;                        //  series of http_conns rendered
+    atomic_int_fast64_t http_conns [METRICS_HTTP_WORKERS];  //  open, per HTTP worker
 };
 
 //  name, help, type of each gauge
@@ -120,6 +122,20 @@ metrics_gauge_get (metrics_t *self, metrics_gauge_t gauge)
     return atomic_load_explicit (&self->gauges [gauge], memory_order_relaxed);
 }
 
+void
+metrics_http_workers (metrics_t *self, int count)
+{
+    atomic_store (&self->http_workers, count < 0? 0: count > METRICS_HTTP_WORKERS?
+                  METRICS_HTTP_WORKERS: count);
+}
+
+void
+metrics_http_connections (metrics_t *self, int worker, int64_t count)
+{
+    if (worker >= 0 && worker < METRICS_HTTP_WORKERS)
+        atomic_store_explicit (&self->http_conns [worker], count, memory_order_relaxed);
+}
+
 //  The label set of one series: method, route and status ("other" for the
 //  statuses not counted on their own).
 static const char *
@@ -188,6 +204,14 @@ metrics_render (metrics_t *self)
         }
         fprintf (out, "%s %" PRId64 "\n", s_gauges [g].name, metrics_gauge_get (self, g));
     }
+    int workers = atomic_load (&self->http_workers);
+    if (workers > 0)
+        fprintf (out, "# HELP coffee_http_connections Client connections each HTTP worker holds"
+                      " open (as of its last 200 ms check).\n"
+                      "# TYPE coffee_http_connections gauge\n");
+    for (int w = 0; w < workers; w++)
+        fprintf (out, "coffee_http_connections{worker=\"%d\"} %" PRId64 "\n", w,
+                 (int64_t) atomic_load_explicit (&self->http_conns [w], memory_order_relaxed));
     fclose (out);
     return buf;
 }

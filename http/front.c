@@ -1,9 +1,10 @@
 /*  http_front — the HTTP front on libmicrohttpd, where no thread ever waits
     for an actor.
 
-    The front actor opens the listening socket and starts cfg->http_threads
+    The front actor opens a listening socket per worker (SO_REUSEPORT, so
+    the kernel spreads connections over them) and starts cfg->http_threads
     workers. Each worker is a czmq actor that owns everything it touches: an
-    MHD daemon in external epoll mode on the shared listening socket, one
+    MHD daemon in external epoll mode on its own listening socket, one
     DEALER per actor of each pool, a SUB for the display snapshots, and its
     own log batch. Its one loop polls the pipe, MHD's epoll descriptor, the
     SUB and the DEALERs together:
@@ -104,7 +105,7 @@ static const metrics_gauge_t s_pool_gauges [S_POOL_COUNT] = {
 typedef struct {
     const config_t *cfg;            //  settings
     metrics_t *metrics;             //  shared counters (atomics)
-    int listen_fd;                  //  the listening socket every worker's MHD accepts on
+    const int *listen_fds;          //  each worker's listening socket, by index
     int pool_size [S_POOL_COUNT];   //  actors per pool, 0 when this role does not run it
     unsigned int conn_limit;        //  connections one worker may hold
     unsigned char admin_hash [crypto_generichash_BYTES];  //  hash of the admin token
@@ -531,6 +532,11 @@ s_edge_sweep (s_worker_t *self)
                         refused);
         metrics_gauge_add (self->shared->metrics, GAUGE_CONNS_REFUSED, refused);
     }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    if (info)
+        metrics_http_connections (self->shared->metrics, self->index,
+                                  (int64_t) info->num_connections);
     self->next_edge_sweep = zclock_mono () + S_EDGE_SWEEP_MS;
 }
 
@@ -1549,7 +1555,7 @@ s_worker_new (s_shared_t *shared, int index, zsock_t *pipe)
     self->daemon = MHD_start_daemon (
         flags, 0, edge_mhd_accept, self->watch, s_handle, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
-        MHD_OPTION_LISTEN_SOCKET, shared->listen_fd,
+        MHD_OPTION_LISTEN_SOCKET, shared->listen_fds [index],
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, shared->conn_limit,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
@@ -1768,6 +1774,7 @@ s_worker_stop (s_worker_t *self)
     log_batch_flush (&self->log);
     MHD_stop_daemon (self->daemon);
     self->daemon = NULL;
+    metrics_http_connections (self->shared->metrics, self->index, 0);
 }
 
 //  A worker actor: commands on its pipe are QUIESCE (stop accepting;
@@ -1860,10 +1867,11 @@ s_connection_limit (void)
     return room < 16? 16: (unsigned int) room;
 }
 
-//  Opens the non-blocking listening socket on cfg->bind:cfg->port. Returns
-//  it, or -1 with a log line.
+//  Opens a non-blocking socket bound to cfg->bind:cfg->port, listening
+//  when `listening`, with SO_REUSEPORT when `reuseport`. Returns it, or -1
+//  with a log line.
 static int
-s_listen (const config_t *cfg)
+s_socket (const config_t *cfg, bool reuseport, bool listening)
 {
     char port [16];
     snprintf (port, sizeof (port), "%d", cfg->port);
@@ -1884,8 +1892,9 @@ s_listen (const config_t *cfg)
     int error = 0;
     if (fd < 0
     ||  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
+    ||  (reuseport && setsockopt (fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on))
     ||  bind (fd, addr->ai_addr, addr->ai_addrlen)
-    ||  listen (fd, S_BACKLOG))
+    ||  (listening && listen (fd, S_BACKLOG)))
         error = errno;
     freeaddrinfo (addr);
     if (error) {
@@ -1896,6 +1905,40 @@ s_listen (const config_t *cfg)
         return -1;
     }
     return fd;
+}
+
+//  Opens the listening sockets, one per worker, into fds. Several workers
+//  each get a socket of their own with SO_REUSEPORT, and the kernel spreads
+//  new connections over them by a hash of their addresses: on one shared
+//  socket, the worker that woke first took a whole burst of connections
+//  (wrk's 64: 56 on one of two workers). Sockets with SO_REUSEPORT of the
+//  same user share a port without complaint, so a socket bound first
+//  without it proves that nothing listens there yet, and is closed before
+//  ours are bound: a second coffee on the port fails its start as before,
+//  unless both start within that moment. Returns 0, or -1 with every socket
+//  closed.
+static int
+s_listen (const config_t *cfg, int *fds, int count)
+{
+    for (int i = 0; i < count; i++)
+        fds [i] = -1;
+    if (count > 1) {
+        int probe = s_socket (cfg, false, false);
+        if (probe < 0)
+            return -1;
+        close (probe);
+    }
+    for (int i = 0; i < count; i++) {
+        fds [i] = s_socket (cfg, count > 1, true);
+        if (fds [i] < 0) {
+            for (int j = 0; j < i; j++) {
+                close (fds [j]);
+                fds [j] = -1;
+            }
+            return -1;
+        }
+    }
+    return 0;
 }
 
 //  POOLS pool count from main: tells every worker and waits until each has
@@ -1947,7 +1990,7 @@ http_front_actor (zsock_t *pipe, void *args)
 {
     http_front_args_t *front = (http_front_args_t *) args;
     const config_t *cfg = front->cfg;
-    s_shared_t shared = { .cfg = cfg, .metrics = front->metrics, .listen_fd = -1 };
+    s_shared_t shared = { .cfg = cfg, .metrics = front->metrics };
     bool order = route_part_served (ROUTE_PART_ORDER, cfg->role);
     bool display = route_part_served (ROUTE_PART_DISPLAY, cfg->role);
     shared.pool_size [0] = order? cfg->point_actors: 0;
@@ -1969,11 +2012,14 @@ http_front_actor (zsock_t *pipe, void *args)
         .burst_per_customer = cfg->rate_burst_per_customer
     };
     shared.edge = edge_new (&limits);
+    metrics_http_workers (front->metrics, threads);
 
     zactor_t **workers = (zactor_t **) calloc ((size_t) threads, sizeof (zactor_t *));
     void *(*worker_args) [2] = calloc ((size_t) threads, sizeof *worker_args);
-    shared.listen_fd = s_listen (cfg);
-    bool ok = workers && worker_args && shared.edge && shared.listen_fd >= 0;
+    int *listen_fds = calloc ((size_t) threads, sizeof (int));
+    bool listening = listen_fds && s_listen (cfg, listen_fds, threads) == 0;
+    shared.listen_fds = listen_fds;
+    bool ok = workers && worker_args && shared.edge && listening;
     for (int i = 0; ok && i < threads; i++) {
         worker_args [i][0] = &shared;
         worker_args [i][1] = (void *) (intptr_t) i;
@@ -2007,15 +2053,15 @@ http_front_actor (zsock_t *pipe, void *args)
         }
     }
     //  Stop accepting everywhere, then refuse clients still queued on the
-    //  socket at once (they try another instance) instead of leaving them
+    //  sockets at once (they try another instance) instead of leaving them
     //  waiting; then let each worker finish, all at the same time.
     for (int i = 0; workers && i < threads; i++)
         if (workers [i]) {
             zstr_send (workers [i], "QUIESCE");
             zsock_wait (workers [i]);
         }
-    if (shared.listen_fd >= 0)
-        shutdown (shared.listen_fd, SHUT_RDWR);
+    for (int i = 0; listening && i < threads; i++)
+        shutdown (listen_fds [i], SHUT_RDWR);
     for (int i = 0; workers && i < threads; i++)
         if (workers [i])
             zstr_send (workers [i], "STOP");
@@ -2024,8 +2070,9 @@ http_front_actor (zsock_t *pipe, void *args)
             zsock_wait (workers [i]);
             zactor_destroy (&workers [i]);
         }
-    if (shared.listen_fd >= 0)
-        close (shared.listen_fd);
+    for (int i = 0; listening && i < threads; i++)
+        close (listen_fds [i]);
+    free (listen_fds);
     edge_destroy (&shared.edge);            //  every worker has ended
     free (workers);
     free (worker_args);

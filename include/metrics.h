@@ -53,6 +53,14 @@ void metrics_gauge_set (metrics_t *self, metrics_gauge_t gauge, int64_t value);
 void metrics_gauge_add (metrics_t *self, metrics_gauge_t gauge, int64_t delta);
 int64_t metrics_gauge_get (metrics_t *self, metrics_gauge_t gauge);
 
+//  HTTP workers whose open connections are rendered, one series each
+//  (coffee_http_connections{worker="N"}); at most METRICS_HTTP_WORKERS.
+#define METRICS_HTTP_WORKERS 256
+void metrics_http_workers (metrics_t *self, int count);
+
+//  Connections HTTP worker `worker` holds open now (its own writer).
+void metrics_http_connections (metrics_t *self, int worker, int64_t count);
+
 //  Renders everything in Prometheus text exposition format 0.0.4
 //  (caller frees with zstr_free).
 char *metrics_render (metrics_t *self);

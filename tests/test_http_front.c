@@ -627,7 +627,8 @@ test_roles (void **state)
     s_rig_finish (rig);
 }
 
-//  A port already taken fails the start: the actor ends at once.
+//  A port already taken fails the start: the actor ends at once, whether
+//  another process's plain socket or another front's holds it.
 static void
 test_port_in_use (void **state)
 {
@@ -641,6 +642,93 @@ test_port_in_use (void **state)
     assert_int_equal (listen (fd, 4), 0);
     assert_false (s_rig_front (rig));
     close (fd);
+    s_rig_finish (rig);
+
+    //  Two workers listen with SO_REUSEPORT: a second front of two workers
+    //  on the same port must still fail, not share the port with the first.
+    s_rig_config (rig);
+    rig->cfg.http_threads = 2;
+    s_rig_start (rig);
+    config_t second_cfg = rig->cfg;
+    http_front_args_t second_args = { .cfg = &second_cfg, .metrics = rig->metrics };
+    zactor_t *second = zactor_new (http_front_actor, &second_args);
+    assert_non_null (second);
+    zpoller_t *poller = zpoller_new (zactor_sock (second), NULL);
+    bool died = zpoller_wait (poller, 1000) != NULL;
+    zpoller_destroy (&poller);
+    zactor_destroy (&second);
+    assert_true (died);
+    tk_resp_t r;
+    s_call (rig, "GET", "/health", NULL, NULL, 200, &r);
+    tk_resp_reset (&r);
+    s_rig_finish (rig);
+}
+
+//  The connections worker w holds, from /metrics; -1 when absent.
+static int64_t
+s_worker_conns (rig_t *rig, int w)
+{
+    char sample [64];
+    snprintf (sample, sizeof sample, "coffee_http_connections{worker=\"%d\"}", w);
+    int64_t value;
+    return tk_metric (rig->cfg.port, sample, &value) == 200? value: -1;
+}
+
+//  A burst of keep-alive connections, opened all at once as a client pool
+//  or a load balancer opens them, is spread over the HTTP workers: none
+//  takes them all while the other has none. Each is served.
+static void
+test_connections_spread (void **state)
+{
+    rig_t *rig = (rig_t *) *state;
+    s_rig_config (rig);
+    rig->cfg.http_threads = 2;
+    s_rig_start (rig);
+    enum { CONNS = 64 };
+    int fds [CONNS];
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (rig->cfg.port) };
+    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
+    for (int i = 0; i < CONNS; i++) {
+        fds [i] = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true (fds [i] >= 0);
+        assert_int_equal (connect (fds [i], (struct sockaddr *) &addr, sizeof addr), 0);
+    }
+    const char *get = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for (int i = 0; i < CONNS; i++)
+        assert_int_equal (send (fds [i], get, strlen (get), MSG_NOSIGNAL), (ssize_t) strlen (get));
+    for (int i = 0; i < CONNS; i++) {
+        struct timeval timeout = { 5, 0 };
+        setsockopt (fds [i], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        char head [512];
+        size_t got = 0;
+        while (got < sizeof head - 1) {
+            ssize_t n = recv (fds [i], head + got, sizeof head - 1 - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t) n;
+            head [got] = 0;
+            if (strstr (head, "\r\n\r\n"))
+                break;
+        }
+        head [got] = 0;
+        assert_true (strncmp (head, "HTTP/1.1 200", 12) == 0);
+    }
+    //  The counts are taken every 200 ms; the /metrics call holds one more.
+    int64_t conns [2] = { -1, -1 };
+    int64_t deadline = tk_now_ms () + 3000;
+    do {
+        zclock_sleep (250);
+        conns [0] = s_worker_conns (rig, 0);
+        conns [1] = s_worker_conns (rig, 1);
+    } while (conns [0] + conns [1] < CONNS && tk_now_ms () < deadline);
+    fprintf (stderr, "%d connections: worker 0 holds %" PRId64 ", worker 1 %" PRId64 "\n",
+             CONNS, conns [0], conns [1]);
+    assert_true (conns [0] + conns [1] >= CONNS);
+    //  Fewer than 16 of 64 on a side is 1 in 30,000 for a fair coin.
+    assert_true (conns [0] >= CONNS / 4);
+    assert_true (conns [1] >= CONNS / 4);
+    for (int i = 0; i < CONNS; i++)
+        close (fds [i]);
     s_rig_finish (rig);
 }
 
@@ -687,6 +775,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_health, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_roles, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_port_in_use, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_connections_spread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_shutdown_in_flight, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
