@@ -22,6 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 
 say() { printf 'contract.sh: %s\n' "$*"; }
+. scripts/bounded.sh
 t0=$(date +%s)
 
 work=""
@@ -54,8 +55,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'bounded_stop; exit 130' INT
+trap 'bounded_stop; exit 143' TERM
 
 # Node and npm: the machine's, or Debian's packages.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -72,13 +73,13 @@ lock_sum=$(sha256sum tools/package-lock.json | cut -d' ' -f1)
 stamp=tools/node_modules/.coffee-lock.sha256
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$lock_sum" ]; then
     say "npm ci in tools/ (pinned: $(node -p 'Object.entries(require("./tools/package.json").dependencies).map(e => e.join("@")).join(" ")'))"
-    (cd tools && timeout -k 10 600 npm ci --no-audit --no-fund --loglevel=error)
+    bounded 600 env --chdir=tools npm ci --no-audit --no-fund --loglevel=error
     echo "$lock_sum" > "$stamp"
 fi
 bin="$root/tools/node_modules/.bin"
 
 say "redocly lint (recommended rules)"
-timeout -k 10 120 "$bin/redocly" lint --config tools/redocly.yaml \
+bounded 120 "$bin/redocly" lint --config tools/redocly.yaml \
     docs/openapi.json docs/openapi.yaml
 
 node tools/collection_covers.js docs/openapi.json docs/coffee.postman_collection.json
@@ -121,7 +122,7 @@ done
 [ "$up" = 1 ] || { say "coffee did not answer /health within 30 s" >&2; exit 1; }
 
 say "newman run docs/coffee.postman_collection.json"
-timeout -k 10 300 "$bin/newman" run docs/coffee.postman_collection.json \
+bounded 300 "$bin/newman" run docs/coffee.postman_collection.json \
     --environment "$work/newman-env.json" \
     --timeout-request 10000 --timeout 240000 --color off --disable-unicode
 

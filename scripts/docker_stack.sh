@@ -42,6 +42,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 
 say() { printf 'docker_stack.sh: %s\n' "$*"; }
+. scripts/bounded.sh
 die() { say "$*" >&2; exit 1; }
 t0=$(date +%s)
 
@@ -123,8 +124,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'bounded_stop; exit 130' INT
+trap 'bounded_stop; exit 143' TERM
 
 # -- 1. packages and the engine ----------------------------------------------
 
@@ -136,8 +137,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    timeout -k 10 "$(bound 300)" apt-get -y -q -o DPkg::Lock::Timeout=300 update
-    timeout -k 10 "$(bound 900)" apt-get -y -q -o DPkg::Lock::Timeout=300 \
+    bounded "$(bound 300)" apt-get -y -q -o DPkg::Lock::Timeout=300 update
+    bounded "$(bound 900)" apt-get -y -q -o DPkg::Lock::Timeout=300 \
         install --no-install-recommends "${missing[@]}"
 fi
 [ -x "$DOCKER" ] || DOCKER=$(command -v docker)
@@ -215,7 +216,7 @@ if [ ${#absent[@]} -gt 0 ]; then
         mirror=${COFFEE_DEBIAN_MIRROR:-$(host_mirror)}
         say "debootstrap bookworm (minbase) from $mirror"
         t=$(date +%s)
-        timeout -k 10 "$(bound 900)" debootstrap --variant=minbase bookworm \
+        bounded "$(bound 900)" debootstrap --variant=minbase bookworm \
             "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
             tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
         # apt in the images reads the same archive as the host: its Debian
@@ -232,7 +233,7 @@ if [ ${#absent[@]} -gt 0 ]; then
     fi
     first=${absent[0]}
     say "docker import of the rootfs as ${absent[*]}"
-    timeout -k 10 "$(bound 300)" "$DOCKER" import -c 'CMD ["bash"]' \
+    bounded "$(bound 300)" "$DOCKER" import -c 'CMD ["bash"]' \
         -m "debootstrap --variant=minbase bookworm (scripts/docker_stack.sh)" "$tarball" "$first" >/dev/null
     for b in "${absent[@]:1}"; do
         d tag "$first" "$b"
@@ -245,13 +246,13 @@ fi
 
 t=$(date +%s)
 say "docker build coffee:local (docker/Dockerfile, --network host)"
-timeout -k 10 "$(bound 1800)" "$DOCKER" build --network host -f docker/Dockerfile \
+bounded "$(bound 1800)" "$DOCKER" build --network host -f docker/Dockerfile \
     -t coffee:local . >"$work/build-coffee.log" 2>&1 || {
     tail -n 40 "$work/build-coffee.log" >&2; die "docker build of coffee:local failed"; }
 say "coffee:local built in $(( $(date +%s) - t )) s: $(d run --rm --network host --entrypoint coffee coffee:local --version)"
 t=$(date +%s)
 say "docker build coffee-mariadb:local (docker/mariadb.Dockerfile)"
-timeout -k 10 "$(bound 900)" "$DOCKER" build --network host -f docker/mariadb.Dockerfile \
+bounded "$(bound 900)" "$DOCKER" build --network host -f docker/mariadb.Dockerfile \
     -t coffee-mariadb:local docker >"$work/build-mariadb.log" 2>&1 || {
     tail -n 40 "$work/build-mariadb.log" >&2; die "docker build of coffee-mariadb:local failed"; }
 say "coffee-mariadb:local built in $(( $(date +%s) - t )) s"
@@ -340,7 +341,7 @@ for p in "$p_db" "$p_broker" "$p_collector" "$p_order1" "$p_order2" "$p_display"
 done
 say "${#containers[@]} containers on the host network, every port on 127.0.0.1"
 
-timeout -k 10 "$(bound 300)" python3 scripts/docker_drive.py \
+bounded "$(bound 300)" python3 scripts/docker_drive.py \
     --order "http://127.0.0.1:$p_order1" --order "http://127.0.0.1:$p_order2" \
     --display "http://127.0.0.1:$p_display" --collector "http://127.0.0.1:$p_collector" \
     --admin-token-file "$admin_token" --timeout 120

@@ -11,8 +11,9 @@
 #                                         # scripts/contract.sh, docker_stack.sh)
 #
 # Bounds (seconds, environment): COFFEE_BUILD_TIMEOUT (default 1500) for each
-# build, COFFEE_CTEST_TIMEOUT (default 2700) for the whole ctest run; each
-# test also has its own TIMEOUT in CMakeLists.txt.
+# build, COFFEE_CTEST_TIMEOUT (default 2700) for the whole ctest run,
+# COFFEE_SCRIPT_TIMEOUT (default 2100) for each of contract.sh and
+# docker_stack.sh; each test also has its own TIMEOUT in CMakeLists.txt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -242,13 +243,17 @@ if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     say "ctest did not finish within ${COFFEE_CTEST_TIMEOUT:-2700} s"
 fi
 # On a full run: the contract as tools know it (redocly, newman) and the
-# images, run (docker_stack.sh); each is bounded and stops what it starts.
-# COFFEE_SCRIPTS="" skips them.
+# images, run (docker_stack.sh); each is bounded and stops what it starts,
+# also when a signal stops it (scripts/bounded.sh). Each runs as a step, so
+# that a signal to this script reaches it at once; the outer bound is a
+# backstop past the script's own bounds (contract.sh's add up to 1070 s,
+# docker_stack.sh's COFFEE_DOCKER_TIMEOUT to 1500 s), with two minutes
+# for its cleanup. COFFEE_SCRIPTS="" skips them.
 if [ $# -eq 0 ]; then
     passed=0 failed=0
     for s in ${COFFEE_SCRIPTS-contract docker_stack}; do
         say "running scripts/$s.sh"
-        if bash "scripts/$s.sh"; then
+        if step "" timeout -k 120 "${COFFEE_SCRIPT_TIMEOUT:-2100}" bash "scripts/$s.sh"; then
             passed=$((passed + 1))
         else
             say "scripts/$s.sh failed"
