@@ -55,8 +55,17 @@ for p in "${pkgs[@]}"; do
     [ "$status" = installed ] || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ] && [ "${COFFEE_DEPS_UPDATE:-0}" != 1 ]; then
-    say "all ${#pkgs[@]} packages already installed"
+# promtool checks /metrics as Prometheus reads it (test_e2e_api). Debian
+# has it only in the prometheus package, with the server, whose maintainer
+# scripts would start a Prometheus listening on port 9090 of every
+# interface. So only promtool is taken out of that package, into
+# /usr/local/lib/coffee/ (a static binary: it needs nothing else).
+promtool=/usr/local/lib/coffee/promtool
+need_promtool=0
+[ -x "$promtool" ] || need_promtool=1
+
+if [ ${#missing[@]} -eq 0 ] && [ "$need_promtool" = 0 ] && [ "${COFFEE_DEPS_UPDATE:-0}" != 1 ]; then
+    say "all ${#pkgs[@]} packages and promtool already installed"
     exit 0
 fi
 
@@ -95,4 +104,13 @@ if [ ${#still[@]} -gt 0 ]; then
     say "still missing after install: ${still[*]}" >&2
     exit 1
 fi
-say "done: ${#pkgs[@]} packages present"
+if [ "$need_promtool" = 1 ]; then
+    say "promtool from Debian's prometheus package, into $promtool"
+    scratch=$(mktemp -d)
+    (cd "$scratch" && timeout -k 10 600 apt-get -q download prometheus)
+    dpkg-deb -x "$scratch"/prometheus_*.deb "$scratch/x"
+    "${as_root[@]}" install -D -m 0755 "$scratch/x/usr/bin/promtool" "$promtool"
+    rm -rf "$scratch"
+    "$promtool" --version 2>&1 | sed -n 1p
+fi
+say "done: ${#pkgs[@]} packages and promtool present"

@@ -403,9 +403,58 @@ test_access_log (void **state)
     assert_true (delays [ROUNDS / 2] < 80);
 }
 
+//  promtool, which Prometheus's own tools use to check an exposition:
+//  COFFEE_PROMTOOL, else where scripts/deps.sh puts it (deps.sh says why
+//  not Debian's whole prometheus package).
+static const char *
+s_promtool (void)
+{
+    const char *path = getenv ("COFFEE_PROMTOOL");
+    return path && *path? path: "/usr/local/lib/coffee/promtool";
+}
+
+//  `promtool check metrics` on text: the format and its lint rules (HELP
+//  and TYPE once per family, before its samples; counters named _total;
+//  histogram buckets, _sum and _count).
+static void
+s_promtool_check (const char *text)
+{
+    const char *promtool = s_promtool ();
+    if (access (promtool, X_OK) != 0)
+        fail_msg ("%s is missing: bash scripts/deps.sh installs it", promtool);
+    char *dir = tk_tempdir ("coffee-metrics");
+    assert_non_null (dir);
+    char file [512], log [512];
+    snprintf (file, sizeof file, "%s/metrics.txt", dir);
+    snprintf (log, sizeof log, "%s/promtool.log", dir);
+    FILE *out = fopen (file, "w");
+    assert_non_null (out);
+    assert_true (fputs (text, out) >= 0);
+    assert_int_equal (fclose (out), 0);
+    const char *argv [] = { "/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", promtool,
+                            file, NULL };
+    pid_t pid = tk_spawn (argv, log);
+    int status = pid < 0? -1: tk_wait (pid, 60000);
+    if (status != 0) {
+        char said [2048] = "";
+        FILE *in = fopen (log, "r");
+        if (in) {
+            size_t got = fread (said, 1, sizeof said - 1, in);
+            said [got] = 0;
+            fclose (in);
+        }
+        fail_msg ("promtool check metrics: status %d: %s", status, said);
+    }
+    unlink (file);
+    unlink (log);
+    rmdir (dir);
+    free (dir);
+}
+
 //  GET /metrics: Prometheus text with request counters per route and
-//  status, a latency histogram and the actor queue gauges; the counter of a
-//  route grows with each request.
+//  status, a latency histogram, the actor queue gauges and each HTTP
+//  worker's connections, as promtool accepts it; the counter of a route
+//  grows with each request.
 static void
 test_metrics (void **state)
 {
@@ -448,6 +497,9 @@ test_metrics (void **state)
             break;
         line = end + 1;
     }
+    //  Each HTTP worker's open connections (one per CPU by default).
+    assert_true (s_matches (text, "(^|\n)coffee_http_connections\\{worker=\"0\"\\} [0-9]+"));
+    s_promtool_check (text);
     tk_resp_reset (&resp);
 }
 
