@@ -3,7 +3,9 @@
     front sent: pool, actor index, op, arg, idem, rid, canonical body).
     A fake answers slowly when the Idempotency-Key says "slow-<ms>".
     Covers routing, hashing, timeouts and late replies, health, roles, a
-    failed start and a shutdown with a request in flight.
+    failed start (the port another socket or another front holds), a burst
+    of connections spread over the HTTP workers, and a shutdown with a
+    request in flight.
 
     ctest bound: COFFEE_TEST_TIMEOUT 180 s. */
 #include "testkit.h"
