@@ -1910,8 +1910,9 @@ s_socket (const config_t *cfg, bool reuseport, bool listening)
 //  Opens the listening sockets, one per worker, into fds. Several workers
 //  each get a socket of their own with SO_REUSEPORT, and the kernel spreads
 //  new connections over them by a hash of their addresses: on one shared
-//  socket, the worker that woke first took a whole burst of connections
-//  (wrk's 64: 56 on one of two workers). Sockets with SO_REUSEPORT of the
+//  socket, the worker that woke first took most of a burst of connections
+//  (of 64 opened at once, 50 or more on one of two workers in four runs of
+//  six: test_connections_spread). Sockets with SO_REUSEPORT of the
 //  same user share a port without complaint, so a socket bound first
 //  without it proves that nothing listens there yet, and is closed before
 //  ours are bound: a second coffee on the port fails its start as before,
