@@ -59,7 +59,7 @@ done
 # has it only in the prometheus package, with the server, whose maintainer
 # scripts would start a Prometheus listening on port 9090 of every
 # interface. So only promtool is taken out of that package, into
-# /usr/local/lib/coffee/ (a static binary: it needs nothing else).
+# /usr/local/lib/coffee/ (a Go binary: it needs only libc).
 promtool=/usr/local/lib/coffee/promtool
 need_promtool=0
 [ -x "$promtool" ] || need_promtool=1
