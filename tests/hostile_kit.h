@@ -2,7 +2,7 @@
     requests no HTTP library would send (sent whole, byte by byte, or
     followed by a half-close; from any loopback address, to stand for
     several clients), a reader that splits the answers of pipelined
-    requests, and a snapshot of everything a request could change (balances
+    requests (also on a connection kept open), and a snapshot of everything a request could change (balances
     and histories, orders, popular counts, menus, the collector's file),
     taken after the log has drained, so two snapshots compare byte for
     byte. Include after testkit.h and <cmocka.h>; asserting helpers
@@ -170,29 +170,17 @@ hk_parse (hk_reply_t *reply, unsigned head_mask)
     }
 }
 
-//  One raw exchange from source (see hk_connect_from): sends len bytes
-//  (slow: byte by byte), half-closes the sending side when half_close,
-//  then reads until expect answers are in, the server closes, or wait_ms
-//  passes. Returns 0, or -1 when it could not
-//  connect.
+//  Reads from fd into reply (filled from empty) until expect answers are
+//  in, the server closes, or wait_ms passes; the connection stays open.
+//  Returns 0, or -1 out of memory.
 static inline int
-hk_exchange_from (const char *source, int port, const char *data, size_t len, bool slow,
-                  bool half_close, int expect, unsigned head_mask, int wait_ms,
-                  hk_reply_t *reply)
+hk_read (int fd, int expect, unsigned head_mask, int wait_ms, hk_reply_t *reply)
 {
     memset (reply, 0, sizeof *reply);
-    int fd = hk_connect_from (source, port);
-    if (fd < 0)
-        return -1;
-    hk_send (fd, data, len, slow);
-    if (half_close)
-        shutdown (fd, SHUT_WR);
     size_t cap = 8192;
     reply->raw = (char *) malloc (cap + 1);
-    if (!reply->raw) {
-        close (fd);
+    if (!reply->raw)
         return -1;
-    }
     reply->raw [0] = 0;
     int64_t deadline = tk_now_ms () + wait_ms;
     while (true) {
@@ -223,9 +211,29 @@ hk_exchange_from (const char *source, int port, const char *data, size_t len, bo
         if (expect > 0 && reply->count >= expect)
             break;
     }
-    close (fd);
     hk_parse (reply, head_mask);
     return 0;
+}
+
+//  One raw exchange from source (see hk_connect_from): sends len bytes
+//  (slow: byte by byte), half-closes the sending side when half_close,
+//  then reads (hk_read) and closes. Returns 0, or -1 when it could not
+//  connect.
+static inline int
+hk_exchange_from (const char *source, int port, const char *data, size_t len, bool slow,
+                  bool half_close, int expect, unsigned head_mask, int wait_ms,
+                  hk_reply_t *reply)
+{
+    memset (reply, 0, sizeof *reply);
+    int fd = hk_connect_from (source, port);
+    if (fd < 0)
+        return -1;
+    hk_send (fd, data, len, slow);
+    if (half_close)
+        shutdown (fd, SHUT_WR);
+    int rc = hk_read (fd, expect, head_mask, wait_ms, reply);
+    close (fd);
+    return rc;
 }
 
 //  hk_exchange_from any loopback address.

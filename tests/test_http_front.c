@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+#include "hostile_kit.h"
 
 //  What a fake actor is.
 typedef struct {
@@ -182,19 +183,27 @@ s_rig_config (rig_t *rig)
     assert_non_null (rig->metrics);
 }
 
-//  Starts the front; returns true when it is listening.
+//  Starts a front on args into *front; returns false when it ended within
+//  wait_ms (a front that failed its start ends at once: its pipe turns
+//  readable), true when it is listening.
+static bool
+s_front_start (http_front_args_t *args, zactor_t **front, int wait_ms)
+{
+    *front = zactor_new (http_front_actor, args);
+    assert_non_null (*front);
+    zpoller_t *poller = zpoller_new (zactor_sock (*front), NULL);
+    bool died = zpoller_wait (poller, wait_ms) != NULL;
+    zpoller_destroy (&poller);
+    return !died;
+}
+
+//  Starts the rig's front; returns true when it is listening.
 static bool
 s_rig_front (rig_t *rig)
 {
     rig->args.cfg = &rig->cfg;
     rig->args.metrics = rig->metrics;
-    rig->front = zactor_new (http_front_actor, &rig->args);
-    assert_non_null (rig->front);
-    //  A front that failed its start ends at once: its pipe turns readable.
-    zpoller_t *poller = zpoller_new (zactor_sock (rig->front), NULL);
-    bool died = zpoller_wait (poller, 300) != NULL;
-    zpoller_destroy (&poller);
-    return !died;
+    return s_front_start (&rig->args, &rig->front, 300);
 }
 
 //  Starts fakes for every pool the role runs, then the front.
@@ -653,13 +662,10 @@ test_port_in_use (void **state)
     s_rig_start (rig);
     config_t second_cfg = rig->cfg;
     http_front_args_t second_args = { .cfg = &second_cfg, .metrics = rig->metrics };
-    zactor_t *second = zactor_new (http_front_actor, &second_args);
-    assert_non_null (second);
-    zpoller_t *poller = zpoller_new (zactor_sock (second), NULL);
-    bool died = zpoller_wait (poller, 1000) != NULL;
-    zpoller_destroy (&poller);
+    zactor_t *second = NULL;
+    bool listening = s_front_start (&second_args, &second, 1000);
     zactor_destroy (&second);
-    assert_true (died);
+    assert_false (listening);
     tk_resp_t r;
     s_call (rig, "GET", "/health", NULL, NULL, 200, &r);
     tk_resp_reset (&r);
@@ -688,32 +694,20 @@ test_connections_spread (void **state)
     s_rig_start (rig);
     enum { CONNS = 64 };
     int fds [CONNS];
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (rig->cfg.port) };
-    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
     for (int i = 0; i < CONNS; i++) {
-        fds [i] = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fds [i] = hk_connect (rig->cfg.port);
         assert_true (fds [i] >= 0);
-        assert_int_equal (connect (fds [i], (struct sockaddr *) &addr, sizeof addr), 0);
     }
     const char *get = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     for (int i = 0; i < CONNS; i++)
-        assert_int_equal (send (fds [i], get, strlen (get), MSG_NOSIGNAL), (ssize_t) strlen (get));
+        assert_int_equal (hk_send (fds [i], get, strlen (get), false), 0);
     for (int i = 0; i < CONNS; i++) {
-        struct timeval timeout = { 5, 0 };
-        setsockopt (fds [i], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-        char head [512];
-        size_t got = 0;
-        while (got < sizeof head - 1) {
-            ssize_t n = recv (fds [i], head + got, sizeof head - 1 - got, 0);
-            if (n <= 0)
-                break;
-            got += (size_t) n;
-            head [got] = 0;
-            if (strstr (head, "\r\n\r\n"))
-                break;
-        }
-        head [got] = 0;
-        assert_true (strncmp (head, "HTTP/1.1 200", 12) == 0);
+        hk_reply_t reply;
+        assert_int_equal (hk_read (fds [i], 1, 0, HK_READ_MS, &reply), 0);
+        assert_int_equal (reply.count, 1);
+        assert_int_equal (reply.status [0], 200);
+        assert_false (reply.closed);
+        hk_reply_reset (&reply);
     }
     //  The counts are taken every 200 ms; the /metrics call holds one more.
     int64_t conns [2] = { -1, -1 };
