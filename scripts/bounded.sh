@@ -1,5 +1,6 @@
 # bounded.sh — sourced by scripts/contract.sh and scripts/docker_stack.sh:
-# a bounded command that a signal to the script stops at once.
+# a bounded command that a signal to the script stops at once (test.sh's
+# `step` sets bounded_pid too, and its traps call bounded_stop).
 #
 # bash runs a trap only once its foreground command is done, and timeout
 # runs its command in a process group of its own, which a signal to the

@@ -71,12 +71,14 @@ trap cleanup EXIT
 # only once its foreground command is done. So each such step runs in the
 # background while this script waits for it (a wait that a signal cuts
 # short), and the traps hand the signal on to timeout as TERM, which passes
-# it to its whole group and ends it; then cleanup stops the servers.
-step_pid=""
+# it to its whole group and ends it; then cleanup stops the servers. The
+# step's pid is bounded_pid, which bounded_stop ends (scripts/bounded.sh,
+# which contract.sh and docker_stack.sh use for their own steps).
+. scripts/bounded.sh
 # step LOG CMD…: runs CMD (a timeout command) as above, its output shown and,
 # unless LOG is "", kept in LOG too. Returns CMD's status.
 step() {
-    local log=$1 out tee_pid="" rc=0
+    local log=$1 out tee_pid="" rc=0 pid
     shift
     if [ -n "$log" ]; then
         exec {out}> >(tee "$log")
@@ -89,19 +91,20 @@ step() {
     # inherits, and an inherited copy of the pipe would keep tee waiting
     # for its end after the step is over.
     "$@" >&"$out" 2>&1 {out}>&- &
-    step_pid=$!
-    wait "$step_pid" || rc=$?
+    pid=$!
+    bounded_pid=$pid
+    wait "$pid" || rc=$?
+    bounded_pid=""
     # timeout's process group (its pid) outlives it while anything the step
     # started is left in it, such as a server a crashed test started: end
     # them, so that nothing of this run outlives it and the pipe to tee
     # closes.
-    if kill -0 -- "-$step_pid" 2>/dev/null; then
-        say "ending processes the step left behind (process group $step_pid)"
-        kill -TERM -- "-$step_pid" 2>/dev/null || true
+    if kill -0 -- "-$pid" 2>/dev/null; then
+        say "ending processes the step left behind (process group $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || true
         sleep 2
-        kill -KILL -- "-$step_pid" 2>/dev/null || true
+        kill -KILL -- "-$pid" 2>/dev/null || true
     fi
-    step_pid=""
     exec {out}>&-
     if [ -n "$tee_pid" ]; then
         wait "$tee_pid" || true         # LOG is whole before anyone reads it
@@ -109,12 +112,8 @@ step() {
     return "$rc"
 }
 stop_step() {
-    if [ -n "$step_pid" ]; then
-        say "stopping the running step (pid $step_pid) and what it started"
-        kill -TERM "$step_pid" 2>/dev/null || true
-        wait "$step_pid" 2>/dev/null || true
-        step_pid=""
-    fi
+    [ -z "$bounded_pid" ] || say "stopping the running step (pid $bounded_pid) and what it started"
+    bounded_stop
 }
 trap 'stop_step; exit 130' INT
 trap 'stop_step; exit 143' TERM
