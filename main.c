@@ -72,6 +72,7 @@ typedef struct {
     zsock_t *resizer;               //  ROUTER at HTTP_FRONT_POOLS_ENDPOINT
     zactor_t *front;                //  HTTP front
     zactor_t *pruner;               //  retention schedule, NULL when off
+    zactor_t *checkpointers [2];    //  of the SQLite command and display stores, NULL: none
     bridge_args_t bridge_args;      //  shared by the bridge actors
     http_front_args_t front_args;   //  front's arguments
 } s_serve_t;
@@ -206,6 +207,9 @@ s_serve_stop (s_serve_t *self)
         s_stop_actors (self, p, 0);
     //  The relay drains the outbox on $TERM; the sinks commit and exit.
     s_stop_list (&self->bridge);
+    //  Last: every writer of their files has stopped
+    for (int i = 0; i < 2; i++)
+        zactor_destroy (&self->checkpointers [i]);
     metrics_destroy (&self->metrics);
 }
 
@@ -491,6 +495,17 @@ s_serve (int argc, char **argv, const sigset_t *signals)
     self.bridge_args = (bridge_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
     self.front_args = (http_front_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
 
+    //  Before any writer: each finds its file's checkpointer at its first commit
+    const char *sqlite_files [2] = {
+        config_runs_order (&self.cfg)? self.cfg.store: "",
+        config_runs_display (&self.cfg) || config_runs_projector (&self.cfg)
+            ? self.cfg.display_store: ""
+    };
+    for (int i = 0; i < 2; i++)
+        if (strncmp (sqlite_files [i], "sqlite:", 7) == 0
+        &&  !(self.checkpointers [i] = zactor_new (db_sqlite_checkpointer,
+                                                   (void *) sqlite_files [i])))
+            goto done;
     if (config_runs_order (&self.cfg)
     &&  !s_start (self.bridge, bridge_relay_actor, &self.bridge_args))
         goto done;

@@ -485,10 +485,16 @@ service_run (service_t *self, zsock_t *pipe)
         }
         if (zclock_mono () >= self->next_check) {
             s_check_health (self);
-            //  Process-wide, so any actor may report it: the soak tells
-            //  the bounded caches from growth with it
-            if (self->def.metrics)
+            //  Process-wide, so any actor may report them: the soak tells
+            //  the bounded caches from growth with the memory, and the
+            //  checkpoints say whether the checkpointers keep up
+            if (self->def.metrics) {
                 metrics_gauge_set (self->def.metrics, GAUGE_SQLITE_MEMORY, db_sqlite_memory ());
+                int64_t background, by_writers;
+                db_sqlite_checkpoints (&background, &by_writers);
+                metrics_gauge_set (self->def.metrics, GAUGE_SQLITE_CKPT_BACKGROUND, background);
+                metrics_gauge_set (self->def.metrics, GAUGE_SQLITE_CKPT_WRITERS, by_writers);
+            }
             self->next_check = zclock_mono () + SERVICE_HEALTH_MS;
         }
     }

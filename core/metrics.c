@@ -52,6 +52,8 @@ s_gauges [GAUGE_COUNT] = {
     { "coffee_retention_pruned_total{table=\"commit_mark\"}", NULL, NULL },
     { "coffee_retention_failures_total", "Retention rounds that a store failure cut short.", "counter" },
     { "coffee_sqlite_memory_bytes", "Memory the SQLite store connections of this process hold: page caches (bounded per connection), schemas, statements.", "gauge" },
+    { "coffee_sqlite_checkpoints_total{by=\"checkpointer\"}", "WAL checkpoints of the SQLite stores: by their checkpointer threads, or by a writer after its commit (no checkpointer, or it fell behind).", "counter" },
+    { "coffee_sqlite_checkpoints_total{by=\"writer\"}", NULL, NULL },
     { "coffee_http_connections_refused_total", "Connections refused at accept because their client address held --max-conns-per-address already (counted within 200 ms).", "counter" },
     { "coffee_http_connections_cut_total", "Connections closed because a request was not read whole within --read-timeout-ms; no answer is possible then (counted within 200 ms).", "counter" },
 };

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include <czmq.h>
 
 typedef enum { DB_SQLITE = 1, DB_MYSQL = 2 } db_dialect_t;
 
@@ -192,5 +193,21 @@ int db_sqlite_setup (void);
 //  prepared statements), as each last counted them when a transaction
 //  ended.
 int64_t db_sqlite_memory (void);
+
+//  The actor (zactor_new (db_sqlite_checkpointer, url)) that checkpoints
+//  the SQLite file of url (sqlite:PATH, a string that outlives it) for
+//  every connection of this process, on a thread of its own. Without one,
+//  the connection whose commit leaves 1000 pages or more in the WAL copies
+//  them back into the file and syncs it before its thread goes on: on the
+//  order actor that stalled a group of orders for each checkpoint. While
+//  it runs, writers checkpoint only when it falls far behind (4000 pages).
+//  When it cannot start (the file cannot be opened, another checkpointer
+//  of this process works for it) it logs why and only waits for $TERM;
+//  the writers then checkpoint as they did. Commands: $TERM.
+void db_sqlite_checkpointer (zsock_t *pipe, void *args);
+
+//  Checkpoints run in this process so far: by checkpointers, and by
+//  writers after their commits. Either may be NULL.
+void db_sqlite_checkpoints (int64_t *background, int64_t *by_writers);
 
 #endif

@@ -36,6 +36,8 @@ typedef enum {
     GAUGE_PRUNED_MARKS,         //  group commit marks pruned (counter)
     GAUGE_PRUNE_FAILURES,       //  prune rounds a store failed (counter)
     GAUGE_SQLITE_MEMORY,        //  bytes SQLite holds (its page caches, bounded), all connections
+    GAUGE_SQLITE_CKPT_BACKGROUND,   //  WAL checkpoints by the checkpointers (counter)
+    GAUGE_SQLITE_CKPT_WRITERS,  //  WAL checkpoints by writers after a commit (counter)
     GAUGE_CONNS_REFUSED,        //  connections refused at accept: address at its limit (counter)
     GAUGE_CONNS_CUT,            //  connections closed: request not read whole in time (counter)
     GAUGE_COUNT

@@ -19,7 +19,12 @@
       temp_store=MEMORY   savepoint journals and sorts stay in memory (see
                           below).
     Writers start with BEGIN IMMEDIATE, so two connections never deadlock
-    upgrading a read lock to a write lock. */
+    upgrading a read lock to a write lock.
+
+    Checkpoints (copying the WAL back into the file, with its fsyncs) run
+    on a thread of their own, db_sqlite_checkpointer, for the files `coffee
+    serve` writes; a writer runs one after its commit only when that
+    thread is missing or far behind (s_wal_hook). */
 #include "db_impl.h"
 #include "log.h"
 #include <sqlite3.h>
@@ -30,6 +35,8 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <limits.h>
+#include <pthread.h>
 
 #define SQLITE_BUSY_MS 5000         //  busy_timeout of every connection
 #define SQLITE_OPEN_TRIES 50        //  attempts at the WAL switch when busy
@@ -42,10 +49,36 @@
 //  The longest a RESTART waits for readers: it holds the write lock while
 //  it waits, so other writers wait too. Past it, a later commit tries again.
 #define SQLITE_WAL_RESTART_WAIT_MS 50
+//  A checkpointer (db_sqlite_checkpointer) restarts the WAL past this
+//  many pages, before its writers would: with one on the file, a writer
+//  checkpoints only past SQLITE_WAL_RESTART_PAGES, and then as without.
+#define SQLITE_CKPT_RESTART_PAGES 3000
+//  The checkpointer looks at its file's WAL this often while writers
+//  commit, and this often when none did since its last look.
+#define SQLITE_CKPT_BUSY_MS 10
+#define SQLITE_CKPT_IDLE_MS 100
+#define SQLITE_CKPT_SLOTS 4         //  files checkpointed in one process
 
 //  Bytes the open connections hold (page caches, schemas, statements), as
 //  each last counted them at the end of a transaction (s_memory_note).
 static _Atomic int64_t s_memory;
+
+//  A file a checkpointer of this process works for.
+typedef struct {
+    char path [PATH_MAX];           //  the file, as SQLite names it; "" when free
+    _Atomic int frames;             //  frames in its WAL after a writer's last commit
+} s_ckpt_slot_t;
+
+//  The checkpointers of this process. Process-wide, as the files are:
+//  each actor opens its own connections by URL, and a writer finds its
+//  file's checkpointer here by the file's name.
+static struct {
+    pthread_mutex_t lock;           //  guards the slots' paths
+    s_ckpt_slot_t slots [SQLITE_CKPT_SLOTS];
+    _Atomic unsigned generation;    //  moves on when a slot is taken or freed
+    _Atomic int64_t background;     //  checkpoints the checkpointers ran
+    _Atomic int64_t by_writers;     //  checkpoints writers ran after their commits
+} s_ckpt = { .lock = PTHREAD_MUTEX_INITIALIZER, .generation = 1 };
 
 typedef struct {
     db_t base;                      //  db.c's part; must come first
@@ -53,6 +86,8 @@ typedef struct {
     int64_t busy_ms;                //  busy timeout in force
     int64_t busy_since;             //  zclock_usecs when the current lock wait began
     int64_t memory;                 //  bytes it last counted in s_memory
+    s_ckpt_slot_t *ckpt;            //  its file's checkpointer, NULL when none
+    unsigned ckpt_generation;       //  s_ckpt.generation when ckpt was looked up
     char err [256];                 //  our own last error, when not SQLite's
 } sqlite_db_t;
 
@@ -183,6 +218,24 @@ s_busy (void *arg, int count)
     return 1;
 }
 
+//  The checkpointer slot of the file self writes as name, looked up
+//  again when a checkpointer started or stopped since the last look.
+static s_ckpt_slot_t *
+s_ckpt_slot (sqlite_db_t *self, const char *name)
+{
+    if (atomic_load (&s_ckpt.generation) == self->ckpt_generation)
+        return self->ckpt;
+    const char *path = sqlite3_db_filename (self->conn, name);
+    pthread_mutex_lock (&s_ckpt.lock);
+    self->ckpt = NULL;
+    for (int i = 0; path && *path && i < SQLITE_CKPT_SLOTS; i++)
+        if (strcmp (s_ckpt.slots [i].path, path) == 0)
+            self->ckpt = &s_ckpt.slots [i];
+    self->ckpt_generation = atomic_load (&s_ckpt.generation);
+    pthread_mutex_unlock (&s_ckpt.lock);
+    return self->ckpt;
+}
+
 //  SQLite's WAL hook, after every commit: checkpoints as SQLite's automatic
 //  checkpoint does (PASSIVE, past SQLITE_WAL_PASSIVE_PAGES), and past
 //  SQLITE_WAL_RESTART_PAGES restarts the WAL. A PASSIVE checkpoint copies
@@ -195,12 +248,20 @@ s_busy (void *arg, int count)
 //  the readers moved on, then lets the next writer start the file over.
 //  The commit is done before the hook runs: a checkpoint that fails or
 //  waits too long is tried again at a later commit.
+//  When a checkpointer works for the file, the hook only tells it the
+//  WAL's length, unless the WAL is past SQLITE_WAL_RESTART_PAGES: under
+//  writers that commit back to back the checkpointer seldom gets the
+//  write lock a RESTART needs, and a writer right after its commit does.
 static int
 s_wal_hook (void *arg, sqlite3 *conn, const char *name, int pages)
 {
     sqlite_db_t *self = (sqlite_db_t *) arg;
-    if (pages < SQLITE_WAL_PASSIVE_PAGES)
+    s_ckpt_slot_t *slot = s_ckpt_slot (self, name);
+    if (slot)
+        atomic_store (&slot->frames, pages);
+    if (pages < (slot ? SQLITE_WAL_RESTART_PAGES : SQLITE_WAL_PASSIVE_PAGES))
         return SQLITE_OK;
+    atomic_fetch_add (&s_ckpt.by_writers, 1);
     if (pages < SQLITE_WAL_RESTART_PAGES) {
         sqlite3_wal_checkpoint_v2 (conn, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
@@ -541,4 +602,141 @@ int64_t
 db_sqlite_memory (void)
 {
     return atomic_load (&s_memory);
+}
+
+//  Checkpoints run so far (see db.h).
+void
+db_sqlite_checkpoints (int64_t *background, int64_t *by_writers)
+{
+    if (background)
+        *background = atomic_load (&s_ckpt.background);
+    if (by_writers)
+        *by_writers = atomic_load (&s_ckpt.by_writers);
+}
+
+//  ---------------------------------------------------------------------
+//  The checkpointer
+
+//  Takes a slot for the file self has open, so that its writers leave the
+//  checkpoints to self. NULL when there is none to take: *taken when
+//  another checkpointer of this process works for the file, else with why
+//  in err (an in-memory file, all slots taken).
+static s_ckpt_slot_t *
+s_ckpt_claim (sqlite_db_t *self, bool *taken, char *err, size_t errlen)
+{
+    *taken = false;
+    const char *path = sqlite3_db_filename (self->conn, "main");
+    if (!path || !*path || strlen (path) >= PATH_MAX) {
+        snprintf (err, errlen, "not a file of its own");
+        return NULL;
+    }
+    s_ckpt_slot_t *slot = NULL;
+    pthread_mutex_lock (&s_ckpt.lock);
+    for (int i = 0; i < SQLITE_CKPT_SLOTS && !*taken; i++) {
+        *taken = strcmp (s_ckpt.slots [i].path, path) == 0;
+        if (!slot && !*s_ckpt.slots [i].path)
+            slot = &s_ckpt.slots [i];
+    }
+    if (*taken)
+        slot = NULL;
+    else
+    if (slot) {
+        snprintf (slot->path, sizeof slot->path, "%s", path);
+        atomic_store (&slot->frames, 0);
+        atomic_fetch_add (&s_ckpt.generation, 1);
+    }
+    else
+        snprintf (err, errlen, "%d files have checkpointers already", SQLITE_CKPT_SLOTS);
+    pthread_mutex_unlock (&s_ckpt.lock);
+    return slot;
+}
+
+//  Frees the slot: the file's writers checkpoint it again themselves.
+static void
+s_ckpt_release (s_ckpt_slot_t *slot)
+{
+    if (!slot)
+        return;
+    pthread_mutex_lock (&s_ckpt.lock);
+    slot->path [0] = 0;
+    atomic_fetch_add (&s_ckpt.generation, 1);
+    pthread_mutex_unlock (&s_ckpt.lock);
+}
+
+//  Copies the WAL back into the file (PASSIVE: writers go on meanwhile),
+//  and past SQLITE_CKPT_RESTART_PAGES waits for the readers, as s_wal_hook
+//  does, so that the next writer starts the WAL over. Returns the frames
+//  copied back, or backfilled when the checkpoint could not run (another
+//  process's was running).
+static int
+s_ckpt_run (sqlite_db_t *self, int backfilled)
+{
+    int frames = 0, copied = 0;
+    if (sqlite3_wal_checkpoint_v2 (self->conn, "main", SQLITE_CHECKPOINT_PASSIVE,
+                                   &frames, &copied) != SQLITE_OK)
+        return backfilled;
+    atomic_fetch_add (&s_ckpt.background, 1);
+    if (frames >= SQLITE_CKPT_RESTART_PAGES
+    &&  sqlite3_wal_checkpoint_v2 (self->conn, "main", SQLITE_CHECKPOINT_RESTART,
+                                   &frames, &copied) == SQLITE_OK)
+        atomic_fetch_add (&s_ckpt.background, 1);
+    return copied;
+}
+
+//  Checkpoints the file of args (see db.h).
+void
+db_sqlite_checkpointer (zsock_t *pipe, void *args)
+{
+    const char *url = (const char *) args;
+    char err [256] = "";
+    bool taken = false;
+    sqlite_db_t *self = (sqlite_db_t *) s_open (url, err, sizeof err);
+    s_ckpt_slot_t *slot = self ? s_ckpt_claim (self, &taken, err, sizeof err) : NULL;
+    zpoller_t *poller = slot ? zpoller_new (pipe, NULL) : NULL;
+    if (slot && !poller)
+        snprintf (err, sizeof err, "no poller");
+    if (poller)
+        zpoller_set_nonstop (poller, true);
+    else
+    if (taken)
+        log_info (NULL, "checkpointer of %s: another one works for it", url);
+    else
+        //  The writers go on checkpointing after their commits
+        log_warn (NULL, "checkpointer of %s: %s; the threads that write it checkpoint it",
+                  url, err);
+    if (!poller) {
+        s_ckpt_release (slot);
+        slot = NULL;
+    }
+    if (self)
+        self->busy_ms = SQLITE_WAL_RESTART_WAIT_MS;
+    zsock_signal (pipe, 0);
+
+    int backfilled = 0;             //  frames of the WAL copied back by the last run
+    int seen = 0;                   //  the WAL's frames at the last look
+    bool busy = false;              //  writers committed since the look before
+    while (true) {
+        void *which = poller
+                    ? zpoller_wait (poller, busy ? SQLITE_CKPT_BUSY_MS : SQLITE_CKPT_IDLE_MS)
+                    : pipe;
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                break;
+            continue;
+        }
+        int frames = atomic_load (&slot->frames);
+        busy = frames != seen;
+        seen = frames;
+        if (frames < backfilled)
+            backfilled = 0;         //  a writer started the WAL over
+        if (frames - backfilled >= SQLITE_WAL_PASSIVE_PAGES)
+            backfilled = s_ckpt_run (self, backfilled);
+    }
+    zpoller_destroy (&poller);
+    s_ckpt_release (slot);
+    if (self)
+        s_close (&self->base);
 }

@@ -1701,6 +1701,59 @@ test_idempotency_in_use (void **state)
 }
 
 
+//  The value of the sample line that starts with name in a /metrics text,
+//  -1 when there is none.
+static int64_t
+s_metric (const char *text, const char *name)
+{
+    for (const char *at = strstr (text, name); at; at = strstr (at + 1, name))
+        if ((at == text || at [-1] == '\n') && at [strlen (name)] == ' ')
+            return strtoll (at + strlen (name) + 1, NULL, 10);
+    return -1;
+}
+
+//  On the embedded SQLite stores, `coffee serve` leaves the WAL's
+//  checkpoints to its checkpointer threads: orders enough to pass the
+//  1000 pages a checkpoint waits for, and none was run by a writer (the
+//  order actor, the relay, the projection) after its commit.
+static void
+test_sqlite_checkpoints_in_background (void **state)
+{
+    (void) state;
+    tk_server_t server;
+    assert_int_equal (tk_server_start (&server, NULL, NULL), 0);
+    char customer [64];
+    s_new_customer (server.port, "checkpoints", customer, sizeof customer);
+    int64_t price = s_menu_price ("MENU-00000001");
+    s_charge (server.port, customer, 300 * price);
+    char body [256];
+    snprintf (body, sizeof body, "{\"customerId\":\"%s\",\"menuList\":"
+              "[{\"menuId\":\"MENU-00000001\",\"qy\":1}]}", customer);
+    for (int i = 0; i < 300; i++) {
+        tk_resp_t resp;
+        s_call (server.port, "POST", "/order", body, NULL, &resp);
+        assert_int_equal (resp.status, 200);
+        tk_resp_reset (&resp);
+    }
+    //  The actors count them into /metrics once a second
+    int64_t background = 0, by_writers = -1;
+    for (int waited = 0; waited < 5000 && background < 1; waited += 100) {
+        tk_resp_t resp;
+        s_call (server.port, "GET", "/metrics", NULL, NULL, &resp);
+        assert_int_equal (resp.status, 200);
+        background = s_metric (resp.body, "coffee_sqlite_checkpoints_total{by=\"checkpointer\"}");
+        by_writers = s_metric (resp.body, "coffee_sqlite_checkpoints_total{by=\"writer\"}");
+        tk_resp_reset (&resp);
+        if (background < 1)
+            usleep (100 * 1000);
+    }
+    fprintf (stderr, "checkpoints after 300 orders: %" PRId64 " by the checkpointers, %"
+             PRId64 " by writers\n", background, by_writers);
+    assert_true (background >= 1);
+    assert_int_equal (by_writers, 0);
+    assert_int_equal (tk_server_stop (&server), 0);
+}
+
 //  A stop and a restart on the same data dir keep customers, balances,
 //  history and orders, and never hand out an id twice.
 static void
@@ -1796,6 +1849,7 @@ main (void)
         cmocka_unit_test (test_restart_keeps_everything),
         cmocka_unit_test (test_balance_overflow),
         cmocka_unit_test (test_idempotency_in_use),
+        cmocka_unit_test (test_sqlite_checkpoints_in_background),
     };
     int failed = cmocka_run_group_tests_name ("e2e_api_shared", shared, s_group_setup,
                                               s_group_teardown);

@@ -11,7 +11,9 @@
     connection of its own keeps read transactions open back to back, as
     the actors do. WAL_TOTAL_MB pass through the WAL; the -wal file must
     stay below WAL_BOUND_MB (db_sqlite.c restarts it past 4000 pages, about
-    16 MiB), where before the fix it held all of them.
+    16 MiB), where before the fix it held all of them. It must, too, when
+    the checkpoints are left to a checkpointer (db_sqlite_checkpointer), as
+    `coffee serve` runs it.
 
     ctest bound: COFFEE_TEST_TIMEOUT 300 s. */
 #include "testkit.h"
@@ -112,10 +114,11 @@ s_writer (void *arg)
     return (void *) failed;
 }
 
+//  Runs the writers and the reader, with a checkpointer of the file when
+//  checkpointer.
 static void
-test_wal_stays_bounded (void **state)
+s_wal_stays_bounded (bool checkpointer)
 {
-    (void) state;
     char *dir = tk_tempdir ("store-wal");
     assert_non_null (dir);
     s_shared_t shared;
@@ -127,6 +130,11 @@ test_wal_stays_bounded (void **state)
     assert_int_equal (db_exec (db, "CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"),
                       DB_OK);
     db_destroy (&db);
+    char url [720];
+    snprintf (url, sizeof url, "sqlite:%s", shared.path);
+    zactor_t *actor = checkpointer ? zactor_new (db_sqlite_checkpointer, url) : NULL;
+    int64_t background, by_writers, background_after, by_writers_after;
+    db_sqlite_checkpoints (&background, &by_writers);
 
     pthread_t reader, writers [WRITERS];
     assert_int_equal (pthread_create (&reader, NULL, s_reader, &shared), 0);
@@ -140,13 +148,36 @@ test_wal_stays_bounded (void **state)
     }
     atomic_store (&shared.stop, true);
     pthread_join (reader, NULL);
+    zactor_destroy (&actor);
+    db_sqlite_checkpoints (&background_after, &by_writers_after);
     long long largest = atomic_load (&shared.largest_wal);
-    fprintf (stderr, "wal: %d MiB committed, largest -wal %.1f MiB (bound %d MiB)\n",
-             WAL_TOTAL_MB, (double) largest / 1048576.0, WAL_BOUND_MB);
+    fprintf (stderr, "wal: %d MiB committed, largest -wal %.1f MiB (bound %d MiB); "
+             "checkpoints: %lld by the checkpointer, %lld by writers\n",
+             WAL_TOTAL_MB, (double) largest / 1048576.0, WAL_BOUND_MB,
+             (long long) (background_after - background),
+             (long long) (by_writers_after - by_writers));
     assert_int_equal (failed, 0);
+    if (checkpointer)
+        assert_true (background_after > background);
+    else
+        assert_int_equal (background_after, background);
     assert_true (largest > 0);
     assert_true (largest < (long long) WAL_BOUND_MB * 1024 * 1024);
     free (dir);
+}
+
+static void
+test_wal_stays_bounded (void **state)
+{
+    (void) state;
+    s_wal_stays_bounded (false);
+}
+
+static void
+test_wal_stays_bounded_checkpointer (void **state)
+{
+    (void) state;
+    s_wal_stays_bounded (true);
 }
 
 int
@@ -154,6 +185,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_wal_stays_bounded),
+        cmocka_unit_test (test_wal_stays_bounded_checkpointer),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
