@@ -495,11 +495,12 @@ s_serve (int argc, char **argv, const sigset_t *signals)
     self.bridge_args = (bridge_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
     self.front_args = (http_front_args_t) { .cfg = &self.cfg, .metrics = self.metrics };
 
-    //  Before any writer: each finds its file's checkpointer at its first commit
+    //  Before any writer: each finds its file's checkpointer at its first
+    //  commit. The display store's writer is the projection; the display
+    //  actors only read it.
     const char *sqlite_files [2] = {
         config_runs_order (&self.cfg)? self.cfg.store: "",
-        config_runs_display (&self.cfg) || config_runs_projector (&self.cfg)
-            ? self.cfg.display_store: ""
+        config_runs_projector (&self.cfg)? self.cfg.display_store: ""
     };
     for (int i = 0; i < 2; i++)
         if (strncmp (sqlite_files [i], "sqlite:", 7) == 0
