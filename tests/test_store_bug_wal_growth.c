@@ -133,6 +133,7 @@ s_wal_stays_bounded (bool checkpointer)
     char url [720];
     snprintf (url, sizeof url, "sqlite:%s", shared.path);
     zactor_t *actor = checkpointer ? zactor_new (db_sqlite_checkpointer, url) : NULL;
+    assert_true (!checkpointer || actor);
     int64_t background, by_writers, background_after, by_writers_after;
     db_sqlite_checkpoints (&background, &by_writers);
 
@@ -157,9 +158,9 @@ s_wal_stays_bounded (bool checkpointer)
              (long long) (background_after - background),
              (long long) (by_writers_after - by_writers));
     assert_int_equal (failed, 0);
-    if (checkpointer)
-        assert_true (background_after > background);
-    else
+    //  How the two share the work depends on timing (test_store_checkpointer
+    //  proves who checkpoints when); without one, only writers do
+    if (!checkpointer)
         assert_int_equal (background_after, background);
     assert_true (largest > 0);
     assert_true (largest < (long long) WAL_BOUND_MB * 1024 * 1024);
