@@ -82,6 +82,39 @@ s_wait_background (int64_t since)
     return background;
 }
 
+//  One case's file, its checkpointer (when asked for) and a writer's
+//  connection, opened in that order as coffee serve does.
+typedef struct {
+    char url [700];                 //  sqlite:PATH of the file
+    char *dir;                      //  its temporary folder
+    zactor_t *checkpointer;         //  NULL when the case runs without
+    db_t *db;                       //  the writer's connection
+} s_case_t;
+
+//  Makes the file, starts its checkpointer when asked, opens the writer.
+static void
+s_case_start (s_case_t *self, const char *prefix, bool checkpointer)
+{
+    memset (self, 0, sizeof *self);
+    self->dir = s_fresh (prefix, self->url, sizeof self->url);
+    if (checkpointer) {
+        self->checkpointer = zactor_new (db_sqlite_checkpointer, self->url);
+        assert_non_null (self->checkpointer);
+    }
+    char err [256] = "";
+    self->db = db_open (self->url, err, sizeof err);
+    assert_non_null (self->db);
+}
+
+//  Closes the writer, stops the checkpointer if it still runs.
+static void
+s_case_end (s_case_t *self)
+{
+    db_destroy (&self->db);
+    zactor_destroy (&self->checkpointer);
+    free (self->dir);
+}
+
 //  The checkpointer copies the WAL back while the writer's connection is
 //  still open (closing the last connection would checkpoint too), and the
 //  writer runs none itself.
@@ -89,28 +122,20 @@ static void
 test_writers_leave_checkpoints (void **state)
 {
     (void) state;
-    char url [700];
-    char *dir = s_fresh ("ckpt-leave", url, sizeof url);
-    zactor_t *checkpointer = zactor_new (db_sqlite_checkpointer, url);
-    assert_non_null (checkpointer);
-    char err [256] = "";
-    db_t *db = db_open (url, err, sizeof err);
-    assert_non_null (db);
+    s_case_t c;
+    s_case_start (&c, "ckpt-leave", true);
     int64_t background, by_writers, background_after, by_writers_after;
     db_sqlite_checkpoints (&background, &by_writers);
-    long long before = s_file_size (dir, "command.db");
+    long long before = s_file_size (c.dir, "command.db");
 
-    s_write (db, 3000, 8);
+    s_write (c.db, 3000, 8);
     background_after = s_wait_background (background);
     db_sqlite_checkpoints (NULL, &by_writers_after);
     assert_true (background_after > background);
     assert_int_equal (by_writers_after, by_writers);
     //  At least the first 1000 pages are in the file now
-    assert_true (s_file_size (dir, "command.db") >= before + 1000LL * PAGE_BYTES);
-
-    db_destroy (&db);
-    zactor_destroy (&checkpointer);
-    free (dir);
+    assert_true (s_file_size (c.dir, "command.db") >= before + 1000LL * PAGE_BYTES);
+    s_case_end (&c);
 }
 
 //  Without a checkpointer the writer checkpoints after its commits, as
@@ -119,19 +144,15 @@ static void
 test_without_one_writers_checkpoint (void **state)
 {
     (void) state;
-    char url [700];
-    char *dir = s_fresh ("ckpt-none", url, sizeof url);
-    char err [256] = "";
-    db_t *db = db_open (url, err, sizeof err);
-    assert_non_null (db);
+    s_case_t c;
+    s_case_start (&c, "ckpt-none", false);
     int64_t background, by_writers, background_after, by_writers_after;
     db_sqlite_checkpoints (&background, &by_writers);
-    s_write (db, 1500, 8);
+    s_write (c.db, 1500, 8);
     db_sqlite_checkpoints (&background_after, &by_writers_after);
     assert_true (by_writers_after > by_writers);
     assert_int_equal (background_after, background);
-    db_destroy (&db);
-    free (dir);
+    s_case_end (&c);
 }
 
 //  A connection opened while the checkpointer ran sees it stop: its next
@@ -140,22 +161,16 @@ static void
 test_writers_take_over_when_it_stops (void **state)
 {
     (void) state;
-    char url [700];
-    char *dir = s_fresh ("ckpt-stop", url, sizeof url);
-    zactor_t *checkpointer = zactor_new (db_sqlite_checkpointer, url);
-    assert_non_null (checkpointer);
-    char err [256] = "";
-    db_t *db = db_open (url, err, sizeof err);
-    assert_non_null (db);
-    s_write (db, 8, 8);             //  the connection finds the checkpointer
-    zactor_destroy (&checkpointer);
+    s_case_t c;
+    s_case_start (&c, "ckpt-stop", true);
+    s_write (c.db, 8, 8);           //  the connection finds the checkpointer
+    zactor_destroy (&c.checkpointer);
     int64_t by_writers, by_writers_after;
     db_sqlite_checkpoints (NULL, &by_writers);
-    s_write (db, 1500, 8);
+    s_write (c.db, 1500, 8);
     db_sqlite_checkpoints (NULL, &by_writers_after);
     assert_true (by_writers_after > by_writers);
-    db_destroy (&db);
-    free (dir);
+    s_case_end (&c);
 }
 
 //  A second checkpointer of the same file does not start, and stopping it
@@ -164,49 +179,36 @@ static void
 test_second_one_leaves_the_first (void **state)
 {
     (void) state;
-    char url [700];
-    char *dir = s_fresh ("ckpt-second", url, sizeof url);
-    zactor_t *first = zactor_new (db_sqlite_checkpointer, url);
-    assert_non_null (first);
-    zactor_t *second = zactor_new (db_sqlite_checkpointer, url);
+    s_case_t c;
+    s_case_start (&c, "ckpt-second", true);
+    zactor_t *second = zactor_new (db_sqlite_checkpointer, c.url);
     assert_non_null (second);
     zactor_destroy (&second);
-    char err [256] = "";
-    db_t *db = db_open (url, err, sizeof err);
-    assert_non_null (db);
     int64_t background, by_writers, by_writers_after;
     db_sqlite_checkpoints (&background, &by_writers);
-    s_write (db, 3000, 8);
+    s_write (c.db, 3000, 8);
     assert_true (s_wait_background (background) > background);
     db_sqlite_checkpoints (NULL, &by_writers_after);
     assert_int_equal (by_writers_after, by_writers);
-    db_destroy (&db);
-    zactor_destroy (&first);
-    free (dir);
+    s_case_end (&c);
 }
 
-//  A WAL far behind (past 4000 pages; here one transaction of 7000, more than the
-//  checkpointer could have copied in between) is checkpointed by the
-//  writer itself, so the WAL stays bounded whatever the checkpointer does.
+//  A WAL far behind (past 4000 pages; here one transaction of 7000, more
+//  than the checkpointer could have copied in between) is checkpointed by
+//  the writer itself, so the WAL stays bounded whatever the checkpointer
+//  does.
 static void
 test_far_behind_the_writer_checkpoints (void **state)
 {
     (void) state;
-    char url [700];
-    char *dir = s_fresh ("ckpt-behind", url, sizeof url);
-    zactor_t *checkpointer = zactor_new (db_sqlite_checkpointer, url);
-    assert_non_null (checkpointer);
-    char err [256] = "";
-    db_t *db = db_open (url, err, sizeof err);
-    assert_non_null (db);
+    s_case_t c;
+    s_case_start (&c, "ckpt-behind", true);
     int64_t by_writers, by_writers_after;
     db_sqlite_checkpoints (NULL, &by_writers);
-    s_write (db, 7000, 7000);
+    s_write (c.db, 7000, 7000);
     db_sqlite_checkpoints (NULL, &by_writers_after);
     assert_true (by_writers_after > by_writers);
-    db_destroy (&db);
-    zactor_destroy (&checkpointer);
-    free (dir);
+    s_case_end (&c);
 }
 
 //  A file it cannot open: it logs why, still ends on $TERM, and takes no
