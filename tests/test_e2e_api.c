@@ -1701,17 +1701,6 @@ test_idempotency_in_use (void **state)
 }
 
 
-//  The value of the sample line that starts with name in a /metrics text,
-//  -1 when there is none.
-static int64_t
-s_metric (const char *text, const char *name)
-{
-    for (const char *at = strstr (text, name); at; at = strstr (at + 1, name))
-        if ((at == text || at [-1] == '\n') && at [strlen (name)] == ' ')
-            return strtoll (at + strlen (name) + 1, NULL, 10);
-    return -1;
-}
-
 //  On the embedded SQLite stores, `coffee serve` leaves the WAL's
 //  checkpoints to its checkpointer threads: orders enough to pass the
 //  1000 pages a checkpoint waits for, and none was run by a writer (the
@@ -1736,17 +1725,16 @@ test_sqlite_checkpoints_in_background (void **state)
         tk_resp_reset (&resp);
     }
     //  The actors count them into /metrics once a second
-    int64_t background = 0, by_writers = -1;
+    int64_t background = -1, by_writers = -1;
     for (int waited = 0; waited < 5000 && background < 1; waited += 100) {
-        tk_resp_t resp;
-        s_call (server.port, "GET", "/metrics", NULL, NULL, &resp);
-        assert_int_equal (resp.status, 200);
-        background = s_metric (resp.body, "coffee_sqlite_checkpoints_total{by=\"checkpointer\"}");
-        by_writers = s_metric (resp.body, "coffee_sqlite_checkpoints_total{by=\"writer\"}");
-        tk_resp_reset (&resp);
+        assert_int_equal (tk_metric (server.port,
+                                     "coffee_sqlite_checkpoints_total{by=\"checkpointer\"}",
+                                     &background), 200);
         if (background < 1)
             usleep (100 * 1000);
     }
+    assert_int_equal (tk_metric (server.port, "coffee_sqlite_checkpoints_total{by=\"writer\"}",
+                                 &by_writers), 200);
     fprintf (stderr, "checkpoints after 300 orders: %" PRId64 " by the checkpointers, %"
              PRId64 " by writers\n", background, by_writers);
     assert_true (background >= 1);
