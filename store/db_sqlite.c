@@ -67,6 +67,11 @@ static _Atomic int64_t s_memory;
 typedef struct {
     char path [PATH_MAX];           //  the file, as SQLite names it; "" when free
     _Atomic int frames;             //  frames in its WAL after a writer's last commit
+    //  Held while a checkpoint of the file runs in this process. SQLite
+    //  lets one checkpoint run at a time and turns the others away at
+    //  once, without the busy handler: a writer far behind waits on this
+    //  for the checkpointer's to end rather than leave the WAL growing.
+    pthread_mutex_t running;
 } s_ckpt_slot_t;
 
 //  The checkpointers of this process. Process-wide, as the files are:
@@ -78,7 +83,17 @@ static struct {
     _Atomic unsigned generation;    //  moves on when a slot is taken or freed
     _Atomic int64_t background;     //  checkpoints the checkpointers ran
     _Atomic int64_t by_writers;     //  checkpoints writers ran after their commits
-} s_ckpt = { .lock = PTHREAD_MUTEX_INITIALIZER, .generation = 1 };
+    //  slots[].running for the files no checkpointer works for, all of them
+    pthread_mutex_t running;
+} s_ckpt = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .running = PTHREAD_MUTEX_INITIALIZER,
+    .slots = {
+        { .running = PTHREAD_MUTEX_INITIALIZER }, { .running = PTHREAD_MUTEX_INITIALIZER },
+        { .running = PTHREAD_MUTEX_INITIALIZER }, { .running = PTHREAD_MUTEX_INITIALIZER }
+    },
+    .generation = 1
+};
 
 typedef struct {
     db_t base;                      //  db.c's part; must come first
@@ -252,6 +267,11 @@ s_ckpt_slot (sqlite_db_t *self, const char *name)
 //  WAL's length, unless the WAL is past SQLITE_WAL_RESTART_PAGES: under
 //  writers that commit back to back the checkpointer seldom gets the
 //  write lock a RESTART needs, and a writer right after its commit does.
+//  Before a RESTART a writer waits for the checkpoint another thread of
+//  the process is running (slot->running, or s_ckpt.running for a file
+//  without a checkpointer): SQLite would turn it away at once, and under
+//  load the WAL grew past twice the bound while the writers went on
+//  committing. A PASSIVE one it leaves to that thread.
 static int
 s_wal_hook (void *arg, sqlite3 *conn, const char *name, int pages)
 {
@@ -261,14 +281,22 @@ s_wal_hook (void *arg, sqlite3 *conn, const char *name, int pages)
         atomic_store (&slot->frames, pages);
     if (pages < (slot ? SQLITE_WAL_RESTART_PAGES : SQLITE_WAL_PASSIVE_PAGES))
         return SQLITE_OK;
-    atomic_fetch_add (&s_ckpt.by_writers, 1);
+    pthread_mutex_t *running = slot ? &slot->running : &s_ckpt.running;
     if (pages < SQLITE_WAL_RESTART_PAGES) {
-        sqlite3_wal_checkpoint_v2 (conn, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        //  Another thread's checkpoint is copying the pages back already
+        if (pthread_mutex_trylock (running) == 0) {
+            atomic_fetch_add (&s_ckpt.by_writers, 1);
+            sqlite3_wal_checkpoint_v2 (conn, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_unlock (running);
+        }
         return SQLITE_OK;
     }
+    atomic_fetch_add (&s_ckpt.by_writers, 1);
     int64_t busy_ms = self->busy_ms;
     self->busy_ms = busy_ms < SQLITE_WAL_RESTART_WAIT_MS ? busy_ms : SQLITE_WAL_RESTART_WAIT_MS;
+    pthread_mutex_lock (running);
     sqlite3_wal_checkpoint_v2 (conn, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    pthread_mutex_unlock (running);
     self->busy_ms = busy_ms;
     return SQLITE_OK;
 }
@@ -669,17 +697,21 @@ s_ckpt_release (s_ckpt_slot_t *slot)
 //  copied back, or backfilled when the checkpoint could not run (another
 //  process's was running).
 static int
-s_ckpt_run (sqlite_db_t *self, int backfilled)
+s_ckpt_run (sqlite_db_t *self, s_ckpt_slot_t *slot, int backfilled)
 {
     int frames = 0, copied = 0;
+    pthread_mutex_lock (&slot->running);
     if (sqlite3_wal_checkpoint_v2 (self->conn, "main", SQLITE_CHECKPOINT_PASSIVE,
                                    &frames, &copied) != SQLITE_OK)
-        return backfilled;
-    atomic_fetch_add (&s_ckpt.background, 1);
-    if (frames >= SQLITE_CKPT_RESTART_PAGES
-    &&  sqlite3_wal_checkpoint_v2 (self->conn, "main", SQLITE_CHECKPOINT_RESTART,
-                                   &frames, &copied) == SQLITE_OK)
+        copied = backfilled;
+    else {
         atomic_fetch_add (&s_ckpt.background, 1);
+        if (frames >= SQLITE_CKPT_RESTART_PAGES
+        &&  sqlite3_wal_checkpoint_v2 (self->conn, "main", SQLITE_CHECKPOINT_RESTART,
+                                       &frames, &copied) == SQLITE_OK)
+            atomic_fetch_add (&s_ckpt.background, 1);
+    }
+    pthread_mutex_unlock (&slot->running);
     return copied;
 }
 
@@ -733,7 +765,7 @@ db_sqlite_checkpointer (zsock_t *pipe, void *args)
         if (frames < backfilled)
             backfilled = 0;         //  a writer started the WAL over
         if (frames - backfilled >= SQLITE_WAL_PASSIVE_PAGES)
-            backfilled = s_ckpt_run (self, backfilled);
+            backfilled = s_ckpt_run (self, slot, backfilled);
     }
     zpoller_destroy (&poller);
     s_ckpt_release (slot);
