@@ -58,6 +58,7 @@
 #define SQLITE_CKPT_BUSY_MS 10
 #define SQLITE_CKPT_IDLE_MS 100
 #define SQLITE_CKPT_SLOTS 4         //  files checkpointed in one process
+_Static_assert (SQLITE_CKPT_SLOTS == 4, "s_ckpt initialises each slot's mutex: one per slot");
 
 //  Bytes the open connections hold (page caches, schemas, statements), as
 //  each last counted them at the end of a transaction (s_memory_note).
