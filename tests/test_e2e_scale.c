@@ -683,18 +683,6 @@ s_wait_best (scale_t *fx, int timeout_ms)
     return matched;
 }
 
-//  Prints the file at path to stderr, each line indented.
-static void
-s_print_log (const char *path)
-{
-    FILE *log = fopen (path, "r");
-    char line [512];
-    while (log && fgets (line, sizeof line, log))
-        fprintf (stderr, "  %s", line);
-    if (log)
-        fclose (log);
-}
-
 //  `coffee reconcile` on the private stores: 0 once the display store's
 //  counts and menus equal the command store's. The display's top 3 can
 //  match while an order of other menus only is still on its way, so a
@@ -713,7 +701,7 @@ s_reconcile (scale_t *fx)
     int rc = s_run (argv, log_path, 120000), runs = 1;
     if (rc == 1) {
         fprintf (stderr, "reconcile: drift, comparing again until it clears:\n");
-        s_print_log (log_path);
+        tk_print_log_tail (log_path);
     }
     while (rc == 1 && tk_now_ms () - began < SC_DRAIN_MS) {
         s_sleep_ms (500);
@@ -722,7 +710,7 @@ s_reconcile (scale_t *fx)
     }
     if (rc != 0) {
         fprintf (stderr, "reconcile exited %d after %d runs (log %s):\n", rc, runs, log_path);
-        s_print_log (log_path);
+        tk_print_log_tail (log_path);
     }
     else
     if (runs > 1)

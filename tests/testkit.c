@@ -279,14 +279,13 @@ tk_wait (pid_t pid, int timeout_ms)
 }
 
 
-//  Prints the last TK_LOG_TAIL_LINES lines of the server log to stderr, so
-//  a failed start says why in the test output.
-static void
-s_print_log_tail (const char *log_path)
+//  The last lines of a log to stderr (see testkit.h).
+void
+tk_print_log_tail (const char *log_path)
 {
     FILE *file = fopen (log_path, "rb");
     if (!file) {
-        fprintf (stderr, "testkit: no server log at %s\n", log_path);
+        fprintf (stderr, "testkit: no log at %s\n", log_path);
         return;
     }
     //  40 lines fit easily in the last 64 KiB of a log.
@@ -730,7 +729,7 @@ s_server_launch (tk_server_t *srv, const char *const *extra)
         if (status != -1) {
             fprintf (stderr, "testkit: coffee on port %d exited with %d while starting\n",
                      srv->port, status);
-            s_print_log_tail (srv->log_path);
+            tk_print_log_tail (srv->log_path);
             srv->pid = 0;
             return 1;
         }
@@ -738,7 +737,7 @@ s_server_launch (tk_server_t *srv, const char *const *extra)
     }
     fprintf (stderr, "testkit: coffee on port %d did not answer /health within %d ms\n",
              srv->port, TK_START_TIMEOUT_MS);
-    s_print_log_tail (srv->log_path);
+    tk_print_log_tail (srv->log_path);
     tk_server_kill9 (srv);
     return -1;
 }
@@ -814,14 +813,14 @@ tk_server_stop (tk_server_t *srv)
     if (status == -1) {
         fprintf (stderr, "testkit: coffee (pid %d) ignored SIGTERM for %d ms, killing it\n",
                  (int) srv->pid, TK_STOP_TIMEOUT_MS);
-        s_print_log_tail (srv->log_path);
+        tk_print_log_tail (srv->log_path);
         tk_server_kill9 (srv);
         return -1;
     }
     if (status != 0) {
         fprintf (stderr, "testkit: coffee (pid %d) exited with %d after SIGTERM\n",
                  (int) srv->pid, status);
-        s_print_log_tail (srv->log_path);
+        tk_print_log_tail (srv->log_path);
     }
     srv->pid = 0;
     return status;

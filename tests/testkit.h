@@ -74,6 +74,11 @@ pid_t tk_spawn (const char *const *argv, const char *log_path);
 //  signalled, or -1 on timeout (the process is left running).
 int tk_wait (pid_t pid, int timeout_ms);
 
+//  Prints the last lines of the log at log_path (a server's, a
+//  command's from tk_spawn) to stderr, so a failure says why in the test
+//  output.
+void tk_print_log_tail (const char *log_path);
+
 //  One HTTP request to 127.0.0.1:port. body may be NULL; headers is a
 //  NULL-terminated list of "Name: value" or NULL. Returns 0 when an answer
 //  came (resp filled), -1 on a transport failure (resp->status 0).
